@@ -1,0 +1,50 @@
+"""The ``chatops`` command. Each command imports only what it needs, so startup stays fast."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from chatops import __version__
+
+
+def run(argv: Sequence[str]) -> int:
+    """Run the CLI with ``argv`` and return its exit code; never lets a traceback out."""
+    args = list(argv)
+    if args in (["--version"], ["-V"]):
+        # The fast path: no Typer, no pydantic, for scripts that probe the version.
+        sys.stdout.write(f"chatops {__version__}\n")
+        return 0
+    from chatops.errors import ChatopsError
+
+    try:
+        from chatops.cli.app import app
+
+        app(args=args, prog_name="chatops")
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except ChatopsError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except Exception as exc:  # the last line of defence: no traceback reaches a user
+        if os.environ.get("CHATOPS_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"chatops: internal error: {type(exc).__name__}: {exc}\n"
+            "(this is a bug; set CHATOPS_DEBUG=1 to see the traceback)\n"
+        )
+        return 70
+    return 0
+
+
+def main() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
+    sys.exit(run(sys.argv[1:]))

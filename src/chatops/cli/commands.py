@@ -1,0 +1,64 @@
+"""What each command does, kept apart from argument parsing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from chatops.repo import GitOpsRepo
+
+
+def validate_command(
+    paths: list[Path], repo: Path | None, *, json_output: bool, check_compose: bool
+) -> int:
+    from chatops.validation.report import render_json, render_text
+    from chatops.validation.validator import validate_paths
+
+    gitops = GitOpsRepo.discover(repo) if repo is not None or not paths else None
+    targets = paths or [gitops.intents_dir] if gitops else paths
+    checker = None
+    if check_compose:
+        from chatops.settings import Settings
+        from chatops.validation.compose_check import check_compose_files
+
+        compose_command = Settings.from_env().compose_command
+
+        def checker(files):  # type: ignore[no-untyped-def]
+            return check_compose_files(compose_command, files)
+
+    root = gitops.root if gitops else Path.cwd()
+    report = validate_paths(targets, repo_root=root, compose_checker=checker)
+    sys.stdout.write(render_json(report) if json_output else render_text(report))
+    return 0 if report.ok else 1
+
+
+def plan_command(name: str, repo: Path | None, *, json_output: bool, rollback: bool) -> int:
+    from chatops.errors import IntentError
+    from chatops.planning import PlanContext, build_plan
+    from chatops.planning.render import plan_to_dict, render_text
+    from chatops.settings import Settings
+
+    settings = Settings.from_env()
+    gitops = GitOpsRepo.discover(repo)
+    try:
+        intent = gitops.load_intent(name)
+    except IntentError as exc:
+        sys.stderr.write(f"error: intent {name!r} is invalid; nothing was planned:\n")
+        for problem in exc.problems:
+            sys.stderr.write(f"  ✗ {problem.render()}\n")
+        return 4
+    plan = build_plan(intent, PlanContext(
+        repo=gitops, compose_command=settings.compose_command, rollback=rollback))
+    if json_output:
+        sys.stdout.write(json.dumps(plan_to_dict(plan), indent=2) + "\n")
+    else:
+        sys.stdout.write(render_text(plan))
+    return 0
+
+
+def schema_command() -> int:
+    from chatops.intents.schema import intent_json_schema
+
+    sys.stdout.write(json.dumps(intent_json_schema(), indent=2) + "\n")
+    return 0

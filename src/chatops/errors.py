@@ -1,0 +1,88 @@
+"""The exception tree. Every error a user can meet is a ``ChatopsError``::
+
+    ChatopsError
+    ├── ConfigError            a setting or CLI flag is wrong
+    ├── RepoError              the GitOps repository or an intent file cannot be found
+    │   └── IntentNotFound
+    └── IntentError            an intent file is not valid (carries every Problem found)
+
+Foreign errors (YAML, OS, subprocess) are translated where they enter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with an intent file, located as precisely as it is known."""
+
+    file: str
+    message: str
+    field: str | None = None
+    doc: int | None = None  # 1-based document number
+    docs: int | None = None  # documents in the file
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+
+    def location(self) -> str:
+        where = self.file
+        if self.doc is not None:
+            where += f" (doc {self.doc}/{self.docs})" if self.docs else f" (doc {self.doc})"
+        return where
+
+    def render(self) -> str:
+        text = self.location() + ": "
+        if self.field:
+            text += f"{self.field}: "
+        text += self.message
+        if self.line is not None:
+            text += f" (line {self.line}"
+            text += f", column {self.column})" if self.column is not None else ")"
+        return text
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "doc": self.doc,
+            "docs": self.docs,
+            "field": self.field,
+            "message": self.message,
+            "line": self.line,
+            "column": self.column,
+        }
+
+
+class ChatopsError(Exception):
+    """Root of every error chatops raises on purpose."""
+
+    exit_code = 4
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(ChatopsError):
+    """A setting, environment variable or CLI flag has a value we cannot use."""
+
+
+class RepoError(ChatopsError):
+    """The GitOps repository, or a file in it, cannot be read."""
+
+
+class IntentNotFound(RepoError):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class IntentError(ChatopsError):
+    """An intent file is invalid; ``problems`` lists everything wrong with it."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        first = problems[0].render() if problems else "invalid intent"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(first + more)
+        self.problems = problems

@@ -1,0 +1,47 @@
+"""Argv for Compose and the engine CLI. Every command is a list; nothing is shell-quoted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def compose(cmd: tuple[str, ...], file: Path, *args: str) -> tuple[str, ...]:
+    return (*cmd, "-f", str(file), *args)
+
+
+def only(service: str | None) -> tuple[str, ...]:
+    return (service,) if service else ()
+
+
+def pull(cmd: tuple[str, ...], file: Path, service: str | None) -> tuple[str, ...]:
+    return compose(cmd, file, "pull", *only(service))
+
+
+def up(
+    cmd: tuple[str, ...], file: Path, service: str | None, *, scale: str | None = None
+) -> tuple[str, ...]:
+    # --no-deps: with a service named, touch only that service (Compose would
+    # otherwise recreate the services it depends on too).
+    args: list[str] = ["up", "-d"]
+    if service:
+        args.append("--no-deps")
+    if scale is not None and service:
+        args += ["--scale", f"{service}={scale}"]
+    return compose(cmd, file, *args, *only(service))
+
+
+def restart(cmd: tuple[str, ...], file: Path, service: str | None) -> tuple[str, ...]:
+    return compose(cmd, file, "restart", *only(service))
+
+
+def stop(cmd: tuple[str, ...], file: Path, service: str | None) -> tuple[str, ...]:
+    return compose(cmd, file, "stop", *only(service))
+
+
+def down(cmd: tuple[str, ...], file: Path) -> tuple[str, ...]:
+    # Never --volumes: data outlives a deploy.
+    return compose(cmd, file, "down")
+
+
+def tag(engine: tuple[str, ...], image_id: str, ref: str) -> tuple[str, ...]:
+    return (*engine, "tag", image_id, ref)

@@ -1,0 +1,106 @@
+"""A plan for people (text) and for machines (JSON-ready dicts)."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from chatops.durations import format_duration
+from chatops.planning.steps import Command, Gate, Plan, StepPlan
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "intent": plan.intent,
+        "description": plan.description,
+        "depends_on": list(plan.depends_on),
+        "steps": [_step_dict(s) for s in plan.steps],
+    }
+
+
+def _command_dict(cmd: Command) -> dict[str, Any]:
+    return {
+        "argv": list(cmd.argv),
+        "description": cmd.description,
+        "timeout_seconds": cmd.timeout,
+        "mutating": cmd.mutating,
+    }
+
+
+def _gate_dict(gate: Gate) -> dict[str, Any]:
+    return {
+        "kind": gate.kind,
+        "description": gate.description,
+        "within_seconds": gate.within,
+        "implicit": gate.implicit,
+        "check": gate.check.model_dump(mode="json"),
+    }
+
+
+def _step_dict(step: StepPlan) -> dict[str, Any]:
+    return {
+        "doc": step.index,
+        "docs": step.count,
+        "action": step.action,
+        "stack": step.stack,
+        "service": step.service,
+        "compose": str(step.compose),
+        "label_required": step.label_required,
+        "timeout_seconds": step.timeout,
+        "resolve": step.resolve,
+        "snapshot": step.snapshot,
+        "commands": [_command_dict(c) for c in step.commands],
+        "health": [_gate_dict(g) for g in step.gates],
+        "rollback": None if step.rollback is None else {
+            "description": step.rollback.description,
+            "commands": [_command_dict(c) for c in step.rollback.commands],
+            "health_again": step.rollback.regate,
+        },
+    }
+
+
+def show_argv(argv: tuple[str, ...]) -> str:
+    """Shell-quoted for copying, except the ``<placeholders>`` filled in at run time."""
+    return " ".join(
+        a if a.startswith("<") and a.endswith(">") else shlex.quote(a) for a in argv
+    )
+
+
+def render_text(plan: Plan) -> str:
+    n = len(plan.steps)
+    out = [f"Plan for intent {plan.intent} ({n} step{'s' if n != 1 else ''}; dry run, "
+           "nothing is changed)"]
+    if plan.description:
+        out += ["  " + line if line else "" for line in plan.description.splitlines()]
+    if plan.depends_on:
+        out.append("Depends on: " + ", ".join(plan.depends_on))
+    for step in plan.steps:
+        out.append("")
+        target = f", service {step.service}" if step.service else ""
+        out.append(f"Step {step.index}/{step.count}: {step.action} on {step.stack}{target}"
+                   f" (label {step.label_required})")
+        out.append(f"  compose file: {step.compose}")
+        if step.resolve:
+            out.append(f"  looks up: {step.resolve}")
+        if step.snapshot:
+            out.append("  snapshot first: containers, image IDs, replica counts, compose file hash")
+        for i, cmd in enumerate(step.commands, start=1):
+            out.append(f"  {i}. $ {show_argv(cmd.argv)}")
+            out.append(f"       {cmd.description}; timeout {format_duration(cmd.timeout)}")
+        if step.gates:
+            out.append("  health gates:")
+            out += [f"    - {g.description}" for g in step.gates]
+        else:
+            out.append("  health gates: none")
+        if step.rollback is None:
+            out.append("  on failure: stop here, no rollback")
+        else:
+            out.append(f"  on failure: roll back: {step.rollback.description}")
+            for i, cmd in enumerate(step.rollback.commands, start=1):
+                out.append(f"    {i}. $ {show_argv(cmd.argv)}")
+            if step.rollback.regate:
+                out.append("    then the health gates again")
+    if n > 1:
+        out.append("")
+        out.append("Steps run in order; the first failure stops the run.")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,75 @@
+"""What a plan is made of. Plain frozen data, so a plan can be printed, stored and compared."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from chatops.intents.model import ContainerCheck, HttpCheck, TcpCheck
+
+#: Placeholders in rollback argv, filled from the snapshot taken when the run starts.
+IMAGE_ID = "<image ID before the run>"
+IMAGE_REF = "<image reference>"
+REPLICAS = "<replicas before the run>"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One process to run, as an argv list (never a shell string)."""
+
+    argv: tuple[str, ...]
+    description: str
+    timeout: float
+    mutating: bool
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A health check that must pass after the change, within its deadline."""
+
+    kind: Literal["container", "http", "tcp"]
+    description: str
+    within: float
+    check: HttpCheck | TcpCheck | ContainerCheck
+    implicit: bool = False
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """How a failed step is undone: restore the snapshot, then check again."""
+
+    description: str
+    commands: tuple[Command, ...]
+    regate: bool = True
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One document of an intent, planned."""
+
+    index: int
+    count: int
+    action: str
+    stack: str
+    service: str | None
+    compose: Path
+    label_required: str
+    snapshot: bool
+    commands: tuple[Command, ...]
+    gates: tuple[Gate, ...]
+    rollback: RollbackPlan | None
+    timeout: float
+    resolve: str | None = None  # what is looked up at run time before the commands
+
+    @property
+    def mutating(self) -> bool:
+        return any(c.mutating for c in self.commands)
+
+
+@dataclass(frozen=True)
+class Plan:
+    intent: str
+    description: str
+    depends_on: tuple[str, ...]
+    steps: tuple[StepPlan, ...]

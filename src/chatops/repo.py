@@ -1,0 +1,89 @@
+"""The GitOps repository on disk: where intents and stacks live, and safe lookups in it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from chatops.errors import IntentNotFound, RepoError
+from chatops.intents.loader import INTENT_SUFFIXES, IntentFile, load_intent_file
+from chatops.intents.model import NAME_RE, IntentDoc
+
+INTENTS_DIR = PurePosixPath("chatops/intents")
+STACKS_DIR = PurePosixPath("stacks")
+COMPOSE_FILE = "docker-compose.yml"
+
+
+@dataclass(frozen=True)
+class GitOpsRepo:
+    """A checkout holding ``chatops/intents/*.yaml`` and ``stacks/<stack>/docker-compose.yml``."""
+
+    root: Path
+
+    @classmethod
+    def discover(cls, repo: str | os.PathLike[str] | None = None) -> GitOpsRepo:
+        """``--repo``, else ``CHATOPS_REPO``, else the current directory."""
+        chosen = repo if repo not in (None, "") else os.environ.get("CHATOPS_REPO") or "."
+        root = Path(chosen).expanduser()
+        if not root.is_dir():
+            raise RepoError(f"GitOps repository {str(root)!r} is not a directory "
+                            "(set --repo or CHATOPS_REPO)")
+        return cls(root.resolve())
+
+    @property
+    def intents_dir(self) -> Path:
+        return self.root / INTENTS_DIR
+
+    @property
+    def stacks_dir(self) -> Path:
+        return self.root / STACKS_DIR
+
+    def intent_files(self) -> list[Path]:
+        if not self.intents_dir.is_dir():
+            raise RepoError(
+                f"no intents folder at {self.intents_dir} (expected chatops/intents/ in the "
+                "GitOps repository; set --repo or CHATOPS_REPO)"
+            )
+        return intent_files_in(self.intents_dir)
+
+    def intent_path(self, name: str) -> Path:
+        """The file of intent ``name``; never a path outside the intents folder."""
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise IntentNotFound(
+                str(name),
+                f"invalid intent name {name!r}: expected letters, digits, '-' and '_' only",
+            )
+        base = self.intents_dir.resolve()
+        found = [base / f"{name}{suffix}" for suffix in INTENT_SUFFIXES]
+        found = [p for p in found if p.is_file()]
+        if not found:
+            raise IntentNotFound(name, f"no intent named {name!r} in {INTENTS_DIR}/")
+        if len(found) > 1:
+            raise IntentNotFound(
+                name, f"intent {name!r} is defined twice: {found[0].name} and {found[1].name}"
+            )
+        real = found[0].resolve()
+        if not real.is_relative_to(base):
+            raise IntentNotFound(
+                name, f"intent {name!r} is a link to a file outside {INTENTS_DIR}/; refused"
+            )
+        return real
+
+    def load_intent(self, name: str) -> IntentFile:
+        path = self.intent_path(name)
+        return load_intent_file(path, label=path.name)
+
+    def compose_path(self, doc: IntentDoc) -> Path:
+        """The compose file a document acts on (pure path arithmetic, no I/O)."""
+        if doc.compose is None:
+            return self.stacks_dir / doc.stack / COMPOSE_FILE
+        path = Path(doc.compose)
+        return path if path.is_absolute() else self.root / path
+
+
+def intent_files_in(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.iterdir()
+        if p.suffix in INTENT_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )

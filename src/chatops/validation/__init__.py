@@ -1,0 +1,1 @@
+"""``chatops validate``: check intent files one by one, then against each other."""

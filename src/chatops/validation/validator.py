@@ -1,0 +1,152 @@
+"""Validate many intent files: each on its own, then across files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chatops.errors import IntentError, Problem
+from chatops.intents.graph import find_cycles, missing_dependencies
+from chatops.intents.loader import INTENT_SUFFIXES, IntentFile, load_intent_file
+from chatops.repo import INTENTS_DIR, GitOpsRepo, intent_files_in
+
+ComposeChecker = Callable[[Iterable[Path]], Mapping[Path, "str | None"]]
+
+
+@dataclass
+class FileResult:
+    path: Path
+    label: str
+    intent: IntentFile | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class Report:
+    files: list[FileResult]
+    problems: list[Problem] = field(default_factory=list)  # not tied to one file
+
+    @property
+    def error_count(self) -> int:
+        return len(self.problems) + sum(len(f.problems) for f in self.files)
+
+    @property
+    def failed_files(self) -> int:
+        labels = {f.label for f in self.files if f.problems}
+        labels.update(p.file for p in self.problems)
+        return len(labels)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+
+def _expand(paths: Sequence[Path]) -> tuple[list[tuple[Path, str]], list[Problem]]:
+    files: list[tuple[Path, str]] = []
+    problems: list[Problem] = []
+    for given in paths:
+        if given.is_dir():
+            found = intent_files_in(given)
+            if not found:
+                problems.append(Problem(
+                    file=str(given), message="holds no intent files (*.yaml or *.yml)"))
+            files.extend((p, p.name if len(paths) == 1 else str(p)) for p in found)
+        elif given.is_file() or given.is_symlink():
+            if given.suffix not in INTENT_SUFFIXES:
+                problems.append(Problem(
+                    file=str(given), message="is not an intent file (expected .yaml or .yml)"))
+            else:
+                files.append((given, str(given)))
+        else:
+            problems.append(Problem(file=str(given), message="no such file or directory"))
+    return files, problems
+
+
+def repo_root_of(path: Path, fallback: Path) -> Path:
+    """The GitOps repository an intent file belongs to: the folder above chatops/intents/."""
+    parent = path.resolve().parent
+    if parent.parts[-2:] == INTENTS_DIR.parts:
+        return parent.parent.parent
+    return fallback
+
+
+def validate_paths(
+    paths: Sequence[Path],
+    *,
+    repo_root: Path,
+    compose_checker: ComposeChecker | None = None,
+) -> Report:
+    targets, problems = _expand(paths)
+    results: list[FileResult] = []
+    for path, label in targets:
+        result = FileResult(path=path, label=label)
+        try:
+            result.intent = load_intent_file(path, label=label)
+        except IntentError as exc:
+            result.problems.extend(exc.problems)
+        results.append(result)
+    report = Report(files=results, problems=problems)
+    _cross_check(report)
+    if compose_checker is not None:
+        _check_compose(report, repo_root, compose_checker)
+    return report
+
+
+def _cross_check(report: Report) -> None:
+    by_name: dict[str, list[FileResult]] = {}
+    for result in report.files:
+        by_name.setdefault(result.path.stem, []).append(result)
+    for name, same in by_name.items():
+        if len(same) > 1:
+            labels = ", ".join(r.label for r in same)
+            for r in same[1:]:
+                r.problems.append(Problem(
+                    file=r.label, field="file name",
+                    message=f"intent name {name!r} is used by more than one file ({labels}); "
+                    "intent names must be unique",
+                ))
+    known = set(by_name)
+    # A dependency may live beside the file even when only the file was named.
+    for folder in {r.path.parent for r in report.files}:
+        known.update(p.stem for p in intent_files_in(folder))
+    intents = {r.path.stem: r for r in report.files if r.intent is not None}
+    deps = {name: r.intent.depends_on for name, r in intents.items() if r.intent}
+    for name, dep in missing_dependencies(deps, known):
+        result = intents[name]
+        assert result.intent is not None
+        for i, doc in enumerate(result.intent.documents, start=1):
+            if dep in doc.depends_on:
+                result.problems.append(Problem(
+                    file=result.label, doc=i, docs=len(result.intent.documents),
+                    field="depends_on", message=f"no intent named {dep!r} exists",
+                ))
+    for cycle in find_cycles(deps):
+        result = intents[cycle[0]]
+        result.problems.append(Problem(
+            file=result.label, field="depends_on",
+            message="dependency cycle: " + " -> ".join(cycle),
+        ))
+
+
+def _check_compose(report: Report, fallback_root: Path, checker: ComposeChecker) -> None:
+    wanted: dict[Path, list[tuple[FileResult, int, int]]] = {}
+    for result in report.files:
+        if result.intent is None:
+            continue
+        repo = GitOpsRepo(repo_root_of(result.path, fallback_root))
+        docs = result.intent.documents
+        for i, doc in enumerate(docs, start=1):
+            wanted.setdefault(repo.compose_path(doc), []).append((result, i, len(docs)))
+    verdicts = checker(wanted.keys())
+    for path, users in wanted.items():
+        verdict = verdicts.get(path)
+        if verdict is None:
+            continue
+        for result, i, total in users:
+            result.problems.append(Problem(
+                file=result.label, doc=i, docs=total, field="compose", message=verdict))
