@@ -1,4 +1,4 @@
-"""Durations as people write them in YAML: ``90s``, ``10m``, ``1h30m``, ``500ms``, or bare seconds."""
+"""Durations as people write them: ``90s``, ``10m``, ``1h30m``, ``500ms``, or bare seconds."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
     ChatopsError
     ├── ConfigError            a setting or CLI flag is wrong
     ├── RepoError              the GitOps repository or an intent file cannot be found
-    │   └── IntentNotFound
+    │   └── IntentNotFoundError
     └── IntentError            an intent file is not valid (carries every Problem found)
 
 Foreign errors (YAML, OS, subprocess) are translated where they enter.
@@ -72,7 +72,7 @@ class RepoError(ChatopsError):
     """The GitOps repository, or a file in it, cannot be read."""
 
 
-class IntentNotFound(RepoError):
+class IntentNotFoundError(RepoError):
     def __init__(self, name: str, message: str) -> None:
         super().__init__(message)
         self.name = name

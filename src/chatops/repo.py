@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from chatops.errors import IntentNotFound, RepoError
+from chatops.errors import IntentNotFoundError, RepoError
 from chatops.intents.loader import INTENT_SUFFIXES, IntentFile, load_intent_file
 from chatops.intents.model import NAME_RE, IntentDoc
 
@@ -50,7 +50,7 @@ class GitOpsRepo:
     def intent_path(self, name: str) -> Path:
         """The file of intent ``name``; never a path outside the intents folder."""
         if not isinstance(name, str) or not NAME_RE.match(name):
-            raise IntentNotFound(
+            raise IntentNotFoundError(
                 str(name),
                 f"invalid intent name {name!r}: expected letters, digits, '-' and '_' only",
             )
@@ -58,14 +58,14 @@ class GitOpsRepo:
         found = [base / f"{name}{suffix}" for suffix in INTENT_SUFFIXES]
         found = [p for p in found if p.is_file()]
         if not found:
-            raise IntentNotFound(name, f"no intent named {name!r} in {INTENTS_DIR}/")
+            raise IntentNotFoundError(name, f"no intent named {name!r} in {INTENTS_DIR}/")
         if len(found) > 1:
-            raise IntentNotFound(
+            raise IntentNotFoundError(
                 name, f"intent {name!r} is defined twice: {found[0].name} and {found[1].name}"
             )
         real = found[0].resolve()
         if not real.is_relative_to(base):
-            raise IntentNotFound(
+            raise IntentNotFoundError(
                 name, f"intent {name!r} is a link to a file outside {INTENTS_DIR}/; refused"
             )
         return real

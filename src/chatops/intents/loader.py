@@ -78,7 +78,9 @@ def load_intent_file(path: Path, label: str | None = None) -> IntentFile:
     return parse_intent(raw, label=label, name=path.stem, path=path)
 
 
-def parse_intent(raw: bytes | str, *, label: str, name: str, path: Path | None = None) -> IntentFile:
+def parse_intent(
+    raw: bytes | str, *, label: str, name: str, path: Path | None = None
+) -> IntentFile:
     """Validate the text of an intent file named ``name``."""
     problems: list[Problem] = []
     if (msg := intent_name_problem(name)) is not None:
@@ -185,7 +187,10 @@ def _explain(error: Any, data: dict[Any, Any]) -> tuple[tuple[str | int, ...], s
         known = _FIELDS.get(scope, _FIELDS[""])
         hint = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         message = "unknown field"
-        message += f"; did you mean '{hint[0]}'?" if hint else f"; expected one of: {', '.join(known)}"
+        if hint:
+            message += f"; did you mean '{hint[0]}'?"
+        else:
+            message += f"; expected one of: {', '.join(known)}"
         return path, message
     if kind == "missing":
         return path, "required field is missing"

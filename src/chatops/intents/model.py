@@ -80,7 +80,9 @@ def _compose_path(value: str) -> str:
     if not value or value != value.strip() or any(c in value for c in "\x00\r\n"):
         raise ValueError("expected a path to a compose file on one line")
     if not value.endswith((".yml", ".yaml")):
-        raise ValueError(f"expected a path to a compose file ending in .yml or .yaml; got {value!r}")
+        raise ValueError(
+            f"expected a path to a compose file ending in .yml or .yaml; got {value!r}"
+        )
     parts = value.replace("\\", "/").split("/")
     if not value.startswith("/") and ".." in parts:
         raise ValueError(

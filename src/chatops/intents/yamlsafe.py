@@ -25,6 +25,8 @@ MAX_DEPTH = 64
 MAX_DOCUMENTS = 100
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SCALARS = yaml.constructor.SafeConstructor.yaml_constructors
 
@@ -52,7 +54,7 @@ class Document:
         return (self.line, self.column)
 
 
-class _Abort(Exception):
+class _AbortError(Exception):
     def __init__(self, message: str, node: Node) -> None:
         super().__init__(message)
         self.message = message
@@ -86,15 +88,18 @@ class _Builder:
     def build(self, node: Node, path: Path_, depth: int) -> object:
         self.nodes += 1
         if self.nodes > MAX_NODES_PER_DOCUMENT:
-            raise _Abort(
+            raise _AbortError(
                 f"document expands to more than {MAX_NODES_PER_DOCUMENT} YAML nodes "
                 "(aliases count each time they are used); intent documents are small",
                 node,
             )
         if depth > MAX_DEPTH:
-            raise _Abort(f"document nests deeper than {MAX_DEPTH} levels", node)
+            raise _AbortError(f"document nests deeper than {MAX_DEPTH} levels", node)
         if isinstance(node, ScalarNode):
             return self.scalar(node, path)
+        if node.tag not in (_SEQ_TAG, _MAP_TAG):
+            self.problem(f"unsupported YAML tag {node.tag!s}", node, path)
+            return None
         if isinstance(node, SequenceNode):
             items = []
             for i, child in enumerate(node.value):
@@ -104,7 +109,7 @@ class _Builder:
             return items
         if isinstance(node, MappingNode):
             return self.mapping(node, path, depth)
-        raise _Abort(f"unsupported YAML node {node.tag}", node)  # pragma: no cover
+        raise _AbortError(f"unsupported YAML node {node.tag}", node)  # pragma: no cover
 
     def scalar(self, node: ScalarNode, path: Path_) -> object:
         make = _SCALARS.get(node.tag)
@@ -212,11 +217,19 @@ def decode(raw: bytes, label: str) -> str:
     return text
 
 
-def _syntax_problem(exc: yaml.YAMLError, label: str, doc: int) -> Problem:
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.split("\n", line + 1)
+    if line < len(lines) and column < len(lines[line]):
+        return lines[line][column]
+    return ""
+
+
+def _syntax_problem(exc: yaml.YAMLError, label: str, doc: int, text: str) -> Problem:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = str(getattr(exc, "problem", None) or exc)
     context = getattr(exc, "context", None)
-    if "'\\t'" in problem or "\t" in problem:
+    at = _char_at(text, mark.line, mark.column) if mark is not None else ""
+    if "'\\t'" in problem or at == "\t":
         message = "a tab character is used for indentation; YAML allows only spaces"
     elif isinstance(exc, yaml.reader.ReaderError) or "unacceptable character" in problem:
         message = f"a control character is not allowed here ({problem})"
@@ -253,7 +266,7 @@ def load_documents(text: str, label: str) -> list[Document]:
             builder = _Builder(doc, label, None)
             try:
                 doc.data = builder.build(node, (), 0)
-            except _Abort as abort:
+            except _AbortError as abort:
                 m = abort.node.start_mark
                 raise IntentError([Problem(
                     file=label, message=abort.message, doc=index,
@@ -261,7 +274,7 @@ def load_documents(text: str, label: str) -> list[Document]:
                 )]) from None
             documents.append(doc)
     except yaml.YAMLError as exc:
-        raise IntentError([_syntax_problem(exc, label, len(documents) + 1)]) from None
+        raise IntentError([_syntax_problem(exc, label, len(documents) + 1, text)]) from None
     except RecursionError:
         raise IntentError([Problem(
             file=label, message="YAML nests too deeply to read", doc=len(documents) + 1

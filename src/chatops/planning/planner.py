@@ -101,7 +101,7 @@ def _gates(doc: IntentDoc) -> tuple[Gate, ...]:
         doc.action == "scale" and doc.replicas == 0
     )
     if wants_running and (doc.service or doc.stack) not in explicit:
-        check = ContainerCheck(
+        implicit = ContainerCheck(
             container=doc.service or doc.stack, state="running", within=doc.timeout,
             stable_for=DEFAULT_STABLE_FOR,
         )
@@ -113,11 +113,10 @@ def _gates(doc: IntentDoc) -> tuple[Gate, ...]:
                 f" (within {format_duration(doc.timeout)})"
             ),
             within=doc.timeout,
-            check=check,
+            check=implicit,
             implicit=True,
         ))
-    for check in doc.health:
-        gates.append(_gate(check))
+    gates.extend(_gate(check) for check in doc.health)
     return tuple(gates)
 
 

@@ -29,7 +29,10 @@ def render_text(report: Report) -> str:
         for problem in result.problems:
             out.append(f"  ✗ {problem.render()}")
     if report.ok:
-        out.append(f"✅ All {_files(len(report.files))} are valid!")
+        n = len(report.files)
+        out.append(
+            "✅ 1 intent file is valid!" if n == 1 else f"✅ All {n} intent files are valid!"
+        )
     else:
         out.append(
             f"❌ Validation failed: {_plural(report.error_count, 'error')} in "

@@ -118,11 +118,11 @@ def _cross_check(report: Report) -> None:
     deps = {name: r.intent.depends_on for name, r in intents.items() if r.intent}
     for name, dep in missing_dependencies(deps, known):
         result = intents[name]
-        assert result.intent is not None
-        for i, doc in enumerate(result.intent.documents, start=1):
+        docs = result.intent.documents if result.intent else ()
+        for i, doc in enumerate(docs, start=1):
             if dep in doc.depends_on:
                 result.problems.append(Problem(
-                    file=result.label, doc=i, docs=len(result.intent.documents),
+                    file=result.label, doc=i, docs=len(docs),
                     field="depends_on", message=f"no intent named {dep!r} exists",
                 ))
     for cycle in find_cycles(deps):

@@ -1,0 +1,148 @@
+"""Fixtures for tests on the real engine (scripts/harness.sh starts it).
+
+Each test gets a fresh stack folder with its own compose project name and free
+loopback ports; everything it started is removed afterwards (``down -v``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import textwrap
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REGISTRY = os.environ.get("CHATOPS_TEST_REGISTRY", "127.0.0.1:5000")
+DEMO = f"{REGISTRY}/chatops-demo"
+
+
+def _unavailable() -> str | None:
+    reason = os.environ.get("CHATOPS_DOCKER_UNAVAILABLE")
+    if reason:
+        return reason
+    probes = {
+        "the Docker engine does not answer (docker info)": ["docker", "info"],
+        "Compose v2 is missing (docker compose version)": ["docker", "compose", "version"],
+    }
+    for what, argv in probes.items():
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=20, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return what
+        if done.returncode != 0:
+            return what
+    try:
+        with urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5):
+            pass
+    except (OSError, urllib.error.URLError):
+        return f"the local registry does not answer on {REGISTRY}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def engine() -> None:
+    """Skip (or, with CHATOPS_REQUIRE_DOCKER=1 as in CI, fail) when the engine is not there."""
+    reason = _unavailable()
+    if reason is None:
+        return
+    message = f"real-engine test needs scripts/harness.sh: {reason}"
+    if os.environ.get("CHATOPS_REQUIRE_DOCKER") == "1":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback test URL
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def wait_for_http(url: str, expect: str, deadline: float = 15.0) -> str:
+    """Poll ``url`` until its body contains ``expect``; return the body."""
+    end = time.monotonic() + deadline
+    last = ""
+    while time.monotonic() < end:
+        try:
+            _, last = http_get(url)
+            if expect in last:
+                return last
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise AssertionError(f"{url} never answered {expect!r}; last answer: {last!r}")
+
+
+def docker(
+    *args: str, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed: {done.stderr.strip()}")
+    return done
+
+
+@dataclass
+class DemoStack:
+    """A one-service stack of the busybox demo image, on a free loopback port."""
+
+    root: Path
+    name: str
+    port: int = field(default_factory=free_port)
+    service: str = "web"
+
+    @property
+    def dir(self) -> Path:
+        return self.root / "stacks" / self.name
+
+    @property
+    def compose_file(self) -> Path:
+        return self.dir / "docker-compose.yml"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def write(self, image: str) -> None:
+        # network_mode host + a 127.0.0.1 bind: tests only ever talk to loopback.
+        # init: busybox as PID 1 ignores SIGTERM, so every stop would take 10 s.
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.compose_file.write_text(textwrap.dedent(f"""\
+            name: {self.name}
+            services:
+              {self.service}:
+                image: {image}
+                network_mode: host
+                init: true
+                environment:
+                  PORT: "{self.port}"
+            """))
+
+    def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return docker("compose", "-f", str(self.compose_file), *args, check=check)
+
+
+@pytest.fixture
+def demo_stack(engine: None, tmp_path: Path) -> Iterator[DemoStack]:
+    stack = DemoStack(root=tmp_path / "repo", name=f"ct-{uuid.uuid4().hex[:10]}")
+    stack.write(f"{DEMO}:v1")
+    try:
+        yield stack
+    finally:
+        stack.compose("down", "-v", "--remove-orphans", "--timeout", "1", check=False)
