@@ -83,7 +83,11 @@ class GitOpsRepo:
 
 
 def intent_files_in(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.iterdir()
-        if p.suffix in INTENT_SUFFIXES and not p.name.startswith(".") and p.is_file()
-    )
+    """The intent files directly in ``folder``, sorted by name."""
+    # scandir reads the file type from the directory entry: no stat per file.
+    with os.scandir(folder) as entries:
+        names = sorted(
+            e.name for e in entries
+            if e.name.endswith(INTENT_SUFFIXES) and not e.name.startswith(".") and e.is_file()
+        )
+    return [folder / name for name in names]

@@ -16,12 +16,15 @@ def run(argv: Sequence[str]) -> int:
         # The fast path: no Typer, no pydantic, for scripts that probe the version.
         sys.stdout.write(f"chatops {__version__}\n")
         return 0
+    # chatops registers no pydantic plugins, and scanning every installed package for
+    # them costs more start-up time than validating a hundred intent files.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     from chatops.errors import ChatopsError
 
     try:
         from chatops.cli.app import app
 
-        app(args=args, prog_name="chatops")
+        app.main(args=args, prog_name="chatops", standalone_mode=True)
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

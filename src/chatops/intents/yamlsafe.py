@@ -26,6 +26,7 @@ MAX_DOCUMENTS = 100
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+_STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SCALARS = yaml.constructor.SafeConstructor.yaml_constructors
@@ -112,6 +113,8 @@ class _Builder:
         raise _AbortError(f"unsupported YAML node {node.tag}", node)  # pragma: no cover
 
     def scalar(self, node: ScalarNode, path: Path_) -> object:
+        if node.tag == _STR_TAG:
+            return node.value
         make = _SCALARS.get(node.tag)
         if make is None or node.tag in ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
             self.problem(f"unsupported YAML tag {node.tag!s}", node, path)

@@ -30,6 +30,7 @@ class FileResult:
 class Report:
     files: list[FileResult]
     problems: list[Problem] = field(default_factory=list)  # not tied to one file
+    folders: set[Path] = field(default_factory=set)  # folders listed whole
 
     @property
     def error_count(self) -> int:
@@ -46,12 +47,16 @@ class Report:
         return self.error_count == 0
 
 
-def _expand(paths: Sequence[Path]) -> tuple[list[tuple[Path, str]], list[Problem]]:
+def _expand(
+    paths: Sequence[Path],
+) -> tuple[list[tuple[Path, str]], list[Problem], set[Path]]:
     files: list[tuple[Path, str]] = []
     problems: list[Problem] = []
+    folders: set[Path] = set()
     for given in paths:
         if given.is_dir():
             found = intent_files_in(given)
+            folders.add(given)
             if not found:
                 problems.append(Problem(
                     file=str(given), message="holds no intent files (*.yaml or *.yml)"))
@@ -64,7 +69,16 @@ def _expand(paths: Sequence[Path]) -> tuple[list[tuple[Path, str]], list[Problem
                 files.append((given, str(given)))
         else:
             problems.append(Problem(file=str(given), message="no such file or directory"))
-    return files, problems
+    return files, problems, folders
+
+
+def _load_one(path: Path, label: str) -> FileResult:
+    result = FileResult(path=path, label=label)
+    try:
+        result.intent = load_intent_file(path, label=label)
+    except IntentError as exc:
+        result.problems.extend(exc.problems)
+    return result
 
 
 def repo_root_of(path: Path, fallback: Path) -> Path:
@@ -81,16 +95,10 @@ def validate_paths(
     repo_root: Path,
     compose_checker: ComposeChecker | None = None,
 ) -> Report:
-    targets, problems = _expand(paths)
-    results: list[FileResult] = []
-    for path, label in targets:
-        result = FileResult(path=path, label=label)
-        try:
-            result.intent = load_intent_file(path, label=label)
-        except IntentError as exc:
-            result.problems.extend(exc.problems)
-        results.append(result)
-    report = Report(files=results, problems=problems)
+    """Validate ``paths`` (files or folders): each file, then across files."""
+    targets, problems, folders = _expand(paths)
+    results = [_load_one(path, label) for path, label in targets]
+    report = Report(files=results, problems=problems, folders=folders)
     _cross_check(report)
     if compose_checker is not None:
         _check_compose(report, repo_root, compose_checker)
@@ -112,7 +120,7 @@ def _cross_check(report: Report) -> None:
                 ))
     known = set(by_name)
     # A dependency may live beside the file even when only the file was named.
-    for folder in {r.path.parent for r in report.files}:
+    for folder in {r.path.parent for r in report.files} - report.folders:
         known.update(p.stem for p in intent_files_in(folder))
     intents = {r.path.stem: r for r in report.files if r.intent is not None}
     deps = {name: r.intent.depends_on for name, r in intents.items() if r.intent}
