@@ -38,22 +38,46 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+live_pids() {
+  # PIDs of running (not zombie) processes called $1.
+  local pid state
+  for pid in $(pgrep -x "$1" 2>/dev/null); do
+    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
+    [ -n "$state" ] && [ "$state" != Z ] && echo "$pid"
+  done
+  return 0
+}
+
+wait_engine() {
+  for _ in $(seq 1 "$1"); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
 start_engine() {
   if docker info >/dev/null 2>&1; then say "engine already running"; return 0; fi
   apt_install docker.io
   need_root
-  if ! pgrep -x dockerd >/dev/null 2>&1; then
-    # A killed engine leaves its pid file behind and the next dockerd refuses to start.
-    rm -f /var/run/docker.pid
-    command -v containerd >/dev/null || die "containerd is missing (package containerd)"
-    say "starting dockerd (no bridge, no iptables: loopback only)"
-    setsid dockerd --bridge=none --iptables=false --ip-masq=false --ip6tables=false \
-      >"$STATE/dockerd.log" 2>&1 < /dev/null &
+  if [ -n "$(live_pids dockerd)" ]; then
+    say "a dockerd is running but not answering; waiting for it"
+    if wait_engine 50; then say "engine ready"; return 0; fi
+    say "stopping the unresponsive dockerd"
+    kill -9 $(live_pids dockerd) 2>/dev/null || true
+    sleep 1
   fi
-  for _ in $(seq 1 150); do
-    docker info >/dev/null 2>&1 && { say "engine ready"; return 0; }
-    sleep 0.2
-  done
+  # A killed engine leaves its pid files behind: the next dockerd refuses to start on
+  # docker.pid, and waits forever for a "still running" containerd whose pid was reused.
+  local managed
+  managed="$(pgrep -f 'containerd --config /var/run/docker/containerd/containerd.toml' || true)"
+  [ -n "$managed" ] && kill -9 $managed 2>/dev/null || true
+  rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
+  command -v containerd >/dev/null || die "containerd is missing (package containerd)"
+  say "starting dockerd (no bridge, no iptables: loopback only)"
+  setsid dockerd --bridge=none --iptables=false --ip-masq=false --ip6tables=false \
+    >"$STATE/dockerd.log" 2>&1 < /dev/null &
+  if wait_engine 150; then say "engine ready"; return 0; fi
   tail -n 20 "$STATE/dockerd.log" >&2 || true
   die "dockerd did not answer within 30 s (log: $STATE/dockerd.log)"
 }
