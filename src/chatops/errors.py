@@ -4,7 +4,12 @@
     ├── ConfigError            a setting or CLI flag is wrong
     ├── RepoError              the GitOps repository or an intent file cannot be found
     │   └── IntentNotFoundError
-    └── IntentError            an intent file is not valid (carries every Problem found)
+    ├── IntentError            an intent file is not valid (carries every Problem found)
+    ├── EngineError            the container engine refused or cannot be reached
+    │   └── EngineUnavailableError
+    ├── StoreError             the run history cannot be read or written
+    ├── LockBusyError          another run holds a stack and we were asked not to wait
+    └── RunNotFoundError
 
 Foreign errors (YAML, OS, subprocess) are translated where they enter.
 """
@@ -86,3 +91,30 @@ class IntentError(ChatopsError):
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         super().__init__(first + more)
         self.problems = problems
+
+
+class EngineError(ChatopsError):
+    """The container engine answered with an error."""
+
+
+class EngineUnavailableError(EngineError):
+    """The container engine cannot be reached at all."""
+
+
+class StoreError(ChatopsError):
+    """The run history (SQLite) cannot be opened, read or written."""
+
+
+class LockBusyError(ChatopsError):
+    def __init__(self, stack: str, holder: str) -> None:
+        super().__init__(
+            f"stack {stack!r} is busy: {holder}; not waiting (--no-wait). Try again later."
+        )
+        self.stack = stack
+        self.holder = holder
+
+
+class RunNotFoundError(ChatopsError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no run with id {run_id!r} in the run history")
+        self.run_id = run_id

@@ -6,7 +6,9 @@ import os
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
+from chatops.durations import parse_duration
 from chatops.errors import ConfigError
 
 DEFAULT_COMPOSE_COMMAND = ("docker", "compose")
@@ -25,13 +27,59 @@ def parse_compose_command(value: str, source: str = "CHATOPS_COMPOSE_COMMAND") -
     return argv
 
 
+DEFAULT_STABILITY_WINDOW = 2.0
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 @dataclass(frozen=True)
 class Settings:
     compose_command: tuple[str, ...] = DEFAULT_COMPOSE_COMMAND
+    state_dir: Path = Path("/var/lib/chatops")
+    stability_window: float = DEFAULT_STABILITY_WINDOW
+    log_file: Path | None = None
+    log_level: str = "INFO"
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "chatops.sqlite3"
+
+    @property
+    def lock_dir(self) -> Path:
+        return self.state_dir / "locks"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         raw = env.get("CHATOPS_COMPOSE_COMMAND")
         compose = DEFAULT_COMPOSE_COMMAND if raw is None else parse_compose_command(raw)
-        return cls(compose_command=compose)
+        window = DEFAULT_STABILITY_WINDOW
+        if env.get("CHATOPS_STABILITY_WINDOW"):
+            try:
+                window = parse_duration(env["CHATOPS_STABILITY_WINDOW"])
+            except ValueError as exc:
+                raise ConfigError(f"CHATOPS_STABILITY_WINDOW: {exc}") from None
+        level = (env.get("CHATOPS_LOG_LEVEL") or env.get("LOG_LEVEL") or "INFO").upper()
+        if level not in LOG_LEVELS:
+            raise ConfigError(
+                f"LOG_LEVEL / CHATOPS_LOG_LEVEL: expected one of {', '.join(LOG_LEVELS)}, "
+                f"got {level!r}"
+            )
+        log_file = env.get("CHATOPS_LOG_FILE")
+        return cls(
+            compose_command=compose,
+            state_dir=Path(default_state_dir(env)).expanduser(),
+            stability_window=window,
+            log_file=Path(log_file).expanduser() if log_file else None,
+            log_level=level,
+        )
+
+
+def default_state_dir(env: Mapping[str, str] | None = None) -> str:
+    """``CHATOPS_STATE_DIR``; else /var/lib/chatops for root, ~/.local/state/chatops otherwise."""
+    env = os.environ if env is None else env
+    if env.get("CHATOPS_STATE_DIR"):
+        return env["CHATOPS_STATE_DIR"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return "/var/lib/chatops"
+    base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "chatops")

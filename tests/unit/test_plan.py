@@ -75,7 +75,10 @@ def test_rollout_plans_a_snapshot_container_gate_and_rollback() -> None:
     assert [g.kind for g in step.gates] == ["container"]
     assert step.gates[0].implicit
     assert step.rollback is not None
-    assert [c.argv[-1] for c in step.rollback.commands] == ["<image reference>", "plex"]
+    (restore,) = step.rollback.commands
+    assert restore.argv == ("docker", "compose", "-f", C, "up", "-d", "--no-deps", "--scale",
+                            "plex=<replicas before the run>", "plex")
+    assert step.rollback.retag is not None
 
 
 def test_no_rollback_flag_and_field() -> None:

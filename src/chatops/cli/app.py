@@ -72,3 +72,61 @@ def schema() -> None:
     from chatops.cli.commands import schema_command
 
     raise SystemExit(schema_command())
+
+
+@app.command()
+@click.argument("name")
+@_repo_option
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--no-rollback", is_flag=True, help="Leave a failed change in place.")
+@click.option("--no-wait", is_flag=True,
+              help="Refuse (exit 4) instead of waiting when a stack is busy.")
+def run(name: str, repo: Path | None, dry_run: bool, no_rollback: bool, no_wait: bool) -> None:
+    """Deploy intent NAME: snapshot, change, verify health, roll back on failure.
+
+    \b
+    Exit codes: 0 succeeded, 1 failed, 2 rolled back, 3 rollback failed,
+    4 invalid input or refused, 130 interrupted.
+    """
+    from chatops.cli.running import run_command
+
+    raise SystemExit(run_command(name, repo, dry_run=dry_run, rollback=not no_rollback,
+                                 wait=not no_wait))
+
+
+@app.command()
+@click.argument("stack")
+@click.option("--service", default=None, help="Only this service.")
+@click.option("--no-wait", is_flag=True, help="Refuse instead of waiting when the stack is busy.")
+def rollback(stack: str, service: str | None, no_wait: bool) -> None:
+    """Return STACK to the images of its last succeeded run (that differ from now)."""
+    from chatops.cli.running import rollback_command
+
+    raise SystemExit(rollback_command(stack, service, wait=not no_wait))
+
+
+@app.command()
+@click.option("--intent", default=None, help="Only runs of this intent.")
+@click.option("--stack", default=None, help="Only runs that touched this stack.")
+@click.option("--status", default=None,
+              type=click.Choice(["queued", "running", "succeeded", "failed", "rolled_back",
+                                 "rollback_failed", "interrupted"]))
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000))
+@_format_option
+def runs(intent: str | None, stack: str | None, status: str | None, limit: int,
+         output: str) -> None:
+    """List recorded runs, newest first."""
+    from chatops.cli.running import runs_command
+
+    raise SystemExit(runs_command(intent=intent, stack=stack, status=status, limit=limit,
+                                  json_output=output == "json"))
+
+
+@app.command()
+@click.argument("run_id")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the run ends.")
+def logs(run_id: str, follow: bool) -> None:
+    """Show the output of run RUN_ID."""
+    from chatops.cli.running import logs_command
+
+    raise SystemExit(logs_command(run_id, follow=follow))

@@ -30,7 +30,7 @@ Action = Literal["rollout", "scale", "restart", "pull", "up", "stop", "down", "r
 #: Actions after which the stack's containers are expected to be running and healthy.
 RUNNING_ACTIONS = frozenset({"rollout", "scale", "restart", "up", "rollback"})
 #: Actions whose failure can be undone from a snapshot.
-ROLLBACK_ACTIONS = frozenset({"rollout", "scale", "restart", "up"})
+ROLLBACK_ACTIONS = frozenset({"rollout", "scale", "restart", "up", "rollback"})
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 # Compose project names: lowercase letters, digits, dashes and underscores,
@@ -245,7 +245,7 @@ def _action_rules(schema: dict[str, Any]) -> None:
                   "properties": {"destructive": {"const": True}},
                   "not": {"required": ["service"]}},
          "else": {"properties": {"destructive": {"const": False}}}},
-        {"if": {"properties": {"action": {"enum": ["pull", "stop", "down", "rollback"]}}},
+        {"if": {"properties": {"action": {"enum": ["pull", "stop", "down"]}}},
          "then": {"properties": {"rollback": {"const": False}}}},
     ]
 
@@ -288,7 +288,7 @@ class IntentDoc(_Strict):
     @property
     def rollback_enabled(self) -> bool:
         if self.rollback is None:
-            return self.action == "rollout"
+            return self.action in ("rollout", "rollback")
         return self.rollback and self.action in ROLLBACK_ACTIONS
 
     def summary(self) -> str:

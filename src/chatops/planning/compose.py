@@ -43,5 +43,16 @@ def down(cmd: tuple[str, ...], file: Path) -> tuple[str, ...]:
     return compose(cmd, file, "down")
 
 
-def tag(engine: tuple[str, ...], image_id: str, ref: str) -> tuple[str, ...]:
-    return (*engine, "tag", image_id, ref)
+def remove(cmd: tuple[str, ...], file: Path, services: list[str]) -> tuple[str, ...]:
+    """Stop and remove the containers of services that did not exist before the run."""
+    return compose(cmd, file, "rm", "--stop", "--force", *services)
+
+
+def restore(
+    cmd: tuple[str, ...], file: Path, replicas: dict[str, int] | dict[str, str]
+) -> tuple[str, ...]:
+    """``up -d --no-deps`` with each service's replica count from a snapshot."""
+    args: list[str] = ["up", "-d", "--no-deps"]
+    for service, count in sorted(replicas.items()):
+        args += ["--scale", f"{service}={count}"]
+    return compose(cmd, file, *args, *sorted(replicas))

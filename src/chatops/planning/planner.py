@@ -17,8 +17,6 @@ from chatops.intents.model import (
 )
 from chatops.planning import compose as c
 from chatops.planning.steps import (
-    IMAGE_ID,
-    IMAGE_REF,
     REPLICAS,
     Command,
     Gate,
@@ -30,14 +28,18 @@ from chatops.repo import GitOpsRepo
 from chatops.settings import DEFAULT_COMPOSE_COMMAND
 
 DEFAULT_STABLE_FOR = 2.0
+RETAG = (
+    "each image ID recorded in the snapshot is tagged again as the reference the compose "
+    "file uses (Engine API), so Compose recreates from it without pulling"
+)
 
 
 @dataclass(frozen=True)
 class PlanContext:
     repo: GitOpsRepo
     compose_command: tuple[str, ...] = DEFAULT_COMPOSE_COMMAND
-    engine_command: tuple[str, ...] = ("docker",)
     rollback: bool = True  # False: --no-rollback
+    stable_for: float = DEFAULT_STABLE_FOR
 
 
 def build_plan(intent: IntentFile, ctx: PlanContext) -> Plan:
@@ -84,17 +86,19 @@ def _commands(doc: IntentDoc, file: Path, ctx: PlanContext) -> tuple[Command, ..
                             f"remove the containers and networks of {doc.stack} "
                             "(volumes are kept)", t, True),)
         case "rollback":
-            return (
-                Command(c.tag(ctx.engine_command, IMAGE_ID, IMAGE_REF),
-                        f"re-tag the images of {what} recorded by the last succeeded run",
-                        t, True),
-                Command(c.up(cmd, file, svc),
-                        f"recreate {what} on those images (no pull)", t, True),
-            )
+            return (Command(_restore_argv(cmd, file, svc),
+                            f"recreate {what} on those images (no pull)", t, True),)
     raise AssertionError(f"unplanned action {doc.action}")  # pragma: no cover
 
 
-def _gates(doc: IntentDoc) -> tuple[Gate, ...]:
+def _restore_argv(cmd: tuple[str, ...], file: Path, service: str | None) -> tuple[str, ...]:
+    if service:
+        return c.restore(cmd, file, {service: REPLICAS})
+    return c.compose(cmd, file, "up", "-d", "--no-deps", "--scale",
+                     f"<service>={REPLICAS}", "...", "<each service>")
+
+
+def _gates(doc: IntentDoc, stable_for: float) -> tuple[Gate, ...]:
     gates: list[Gate] = []
     explicit = {g.container for g in doc.health if isinstance(g, ContainerCheck)}
     wants_running = doc.action in RUNNING_ACTIONS and not (
@@ -103,13 +107,13 @@ def _gates(doc: IntentDoc) -> tuple[Gate, ...]:
     if wants_running and (doc.service or doc.stack) not in explicit:
         implicit = ContainerCheck(
             container=doc.service or doc.stack, state="running", within=doc.timeout,
-            stable_for=DEFAULT_STABLE_FOR,
+            stable_for=stable_for,
         )
         gates.append(Gate(
             kind="container",
             description=(
                 f"containers of {_target(doc)} are running, healthy where a healthcheck is "
-                f"defined, and do not restart for {format_duration(DEFAULT_STABLE_FOR)}"
+                f"defined, and do not restart for {format_duration(stable_for)}"
                 f" (within {format_duration(doc.timeout)})"
             ),
             within=doc.timeout,
@@ -156,6 +160,14 @@ def _rollback(doc: IntentDoc, file: Path, ctx: PlanContext) -> RollbackPlan | No
         return None
     cmd, svc, t = ctx.compose_command, doc.service, doc.timeout
     what = _target(doc)
+    if doc.action == "rollback":
+        return RollbackPlan(
+            description="if the older images fail their health gates, put back what ran "
+            "before this rollback, then check health again",
+            commands=(Command(_restore_argv(cmd, file, svc), f"recreate {what} as before", t,
+                              True),),
+            retag=RETAG,
+        )
     if doc.action == "scale":
         return RollbackPlan(
             description=f"scale {what} back to its replica count before the run",
@@ -168,10 +180,11 @@ def _rollback(doc: IntentDoc, file: Path, ctx: PlanContext) -> RollbackPlan | No
             "recorded in the snapshot), without pulling, then check health again"
         ),
         commands=(
-            Command(c.tag(ctx.engine_command, IMAGE_ID, IMAGE_REF),
-                    "re-tag each snapshot image ID to its reference", t, True),
-            Command(c.up(cmd, file, svc), f"recreate {what} on the restored images", t, True),
+            Command(_restore_argv(cmd, file, svc),
+                    f"recreate {what} on the restored images and replica counts; services "
+                    "that had no container before are removed (rm --stop --force)", t, True),
         ),
+        retag=RETAG,
     )
 
 
@@ -190,11 +203,14 @@ def _plan_doc(
         label_required=doc.label_required,
         snapshot=mutating,
         commands=commands,
-        gates=_gates(doc),
+        gates=_gates(doc, ctx.stable_for),
         rollback=_rollback(doc, file, ctx),
         timeout=doc.timeout,
         resolve=(
-            f"the images of the last succeeded run of stack {doc.stack}, from the run history"
+            f"the images that the last succeeded run of stack {doc.stack} left running, and "
+            "that differ from what runs now (run history)"
             if doc.action == "rollback" else None
         ),
+        retag=RETAG if doc.action == "rollback" else None,
+        replicas=doc.replicas,
     )

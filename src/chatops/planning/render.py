@@ -48,11 +48,13 @@ def _step_dict(step: StepPlan) -> dict[str, Any]:
         "label_required": step.label_required,
         "timeout_seconds": step.timeout,
         "resolve": step.resolve,
+        "retag": step.retag,
         "snapshot": step.snapshot,
         "commands": [_command_dict(c) for c in step.commands],
         "health": [_gate_dict(g) for g in step.gates],
         "rollback": None if step.rollback is None else {
             "description": step.rollback.description,
+            "retag": step.rollback.retag,
             "commands": [_command_dict(c) for c in step.rollback.commands],
             "health_again": step.rollback.regate,
         },
@@ -82,6 +84,8 @@ def render_text(plan: Plan) -> str:
         out.append(f"  compose file: {step.compose}")
         if step.resolve:
             out.append(f"  looks up: {step.resolve}")
+        if step.retag:
+            out.append(f"  re-tags: {step.retag}")
         if step.snapshot:
             out.append("  snapshot first: containers, image IDs, replica counts, compose file hash")
         for i, cmd in enumerate(step.commands, start=1):
@@ -96,6 +100,8 @@ def render_text(plan: Plan) -> str:
             out.append("  on failure: stop here, no rollback")
         else:
             out.append(f"  on failure: roll back: {step.rollback.description}")
+            if step.rollback.retag:
+                out.append(f"    re-tags: {step.rollback.retag}")
             for i, cmd in enumerate(step.rollback.commands, start=1):
                 out.append(f"    {i}. $ {show_argv(cmd.argv)}")
             if step.rollback.regate:

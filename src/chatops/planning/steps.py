@@ -9,8 +9,6 @@ from typing import Literal
 from chatops.intents.model import ContainerCheck, HttpCheck, TcpCheck
 
 #: Placeholders in rollback argv, filled from the snapshot taken when the run starts.
-IMAGE_ID = "<image ID before the run>"
-IMAGE_REF = "<image reference>"
 REPLICAS = "<replicas before the run>"
 
 
@@ -41,6 +39,7 @@ class RollbackPlan:
 
     description: str
     commands: tuple[Command, ...]
+    retag: str | None = None  # what is re-tagged (through the Engine API) before the commands
     regate: bool = True
 
 
@@ -61,6 +60,8 @@ class StepPlan:
     rollback: RollbackPlan | None
     timeout: float
     resolve: str | None = None  # what is looked up at run time before the commands
+    retag: str | None = None  # what is re-tagged (through the Engine API) before the commands
+    replicas: int | None = None  # action scale
 
     @property
     def mutating(self) -> bool:

@@ -1,0 +1,209 @@
+"""``chatops run``, ``rollback``, ``runs`` and ``logs``: deploys and their history."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from chatops.errors import ChatopsError, IntentError
+from chatops.intents.loader import IntentFile
+from chatops.intents.model import IntentDoc
+from chatops.planning import PlanContext, build_plan
+from chatops.planning.render import render_text
+from chatops.planning.steps import Plan
+from chatops.repo import GitOpsRepo
+from chatops.runner.executor import RunRequest
+from chatops.runtime import Runtime
+from chatops.settings import Settings
+from chatops.store.records import RunStatus
+
+#: Documented exit codes of ``chatops run`` and ``chatops rollback``.
+EXIT_CODES = {
+    RunStatus.succeeded: 0,
+    RunStatus.failed: 1,
+    RunStatus.rolled_back: 2,
+    RunStatus.rollback_failed: 3,
+    RunStatus.interrupted: 130,
+}
+EXIT_REFUSED = 4
+
+
+def actor() -> str:
+    try:
+        return os.environ.get("SUDO_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+def _log_target(settings: Settings) -> tuple[Path | None, bool]:
+    """JSON log lines: CHATOPS_LOG_FILE; stderr for services and pipes; else a file."""
+    if settings.log_file is not None:
+        return settings.log_file, False
+    if not sys.stderr.isatty():
+        return None, True
+    return settings.state_dir / "chatops.log", False
+
+
+def _plan_context(settings: Settings, gitops: GitOpsRepo, rollback: bool) -> PlanContext:
+    return PlanContext(repo=gitops, compose_command=settings.compose_command,
+                       rollback=rollback, stable_for=settings.stability_window)
+
+
+def run_command(name: str, repo: Path | None, *, dry_run: bool, rollback: bool,
+                wait: bool) -> int:
+    settings = Settings.from_env()
+    gitops = GitOpsRepo.discover(repo)
+    try:
+        intent = gitops.load_intent(name)
+    except IntentError as exc:
+        sys.stderr.write(f"error: intent {name!r} is invalid; nothing was run:\n")
+        for problem in exc.problems:
+            sys.stderr.write(f"  ✗ {problem.render()}\n")
+        return EXIT_REFUSED
+    plan = build_plan(intent, _plan_context(settings, gitops, rollback))
+    if dry_run:
+        sys.stdout.write(render_text(plan))
+        return 0
+    return execute_plan(settings, plan, wait=wait)
+
+
+def rollback_command(stack: str, service: str | None, *, wait: bool) -> int:
+    settings = Settings.from_env()
+    runtime = Runtime.open(settings)
+    try:
+        good = runtime.store.good_snapshots(stack)
+    finally:
+        runtime.close()
+    if not good:
+        raise ChatopsError(f"no succeeded run of stack {stack!r} in the run history; "
+                           "nothing to return to")
+    _, snap = good[0]
+    compose = Path(snap["compose_file"])
+    try:
+        doc = IntentDoc.model_validate({
+            "label_required": "chatops-cli", "action": "rollback", "stack": stack,
+            "service": service, "compose": str(compose), "health": snap.get("health", []),
+        })
+    except ValueError as exc:
+        raise ChatopsError(f"cannot roll back {stack!r}: {exc}") from None
+    intent = IntentFile(name=f"rollback-{stack}", path=compose,
+                        description=f"chatops rollback {stack} (from the CLI)",
+                        documents=(doc,))
+    gitops = GitOpsRepo(compose.parent)
+    plan = build_plan(intent, _plan_context(settings, gitops, True))
+    return execute_plan(settings, plan, wait=wait)
+
+
+def execute_plan(settings: Settings, plan: Plan, *, wait: bool) -> int:
+    from chatops.cli.progress import LiveProgress, PlainProgress
+    from chatops.logs import LogSink, json_logger
+
+    runtime = Runtime.open(settings)
+    path, to_stderr = _log_target(settings)
+    logger = json_logger(path=path, stream=sys.stderr if to_stderr else None,
+                         level=settings.log_level)
+    sinks: list[Any] = [LogSink(logger, client="local")]
+    live = LiveProgress() if sys.stdout.isatty() else None
+    sinks.append(live if live is not None else PlainProgress())
+    try:
+        with live if live is not None else contextlib.nullcontext():
+            return asyncio.run(_execute(runtime, plan, sinks, wait))
+    finally:
+        runtime.close()
+
+
+async def _execute(runtime: Runtime, plan: Plan, sinks: list[Any], wait: bool) -> int:
+    from chatops.engine.docker import DockerEngine
+
+    engine = DockerEngine()
+    executor = runtime.executor(engine, sinks)
+    request = RunRequest(plan, trigger="cli", actor=actor(), client="local", wait=wait)
+    request.run_id = executor.create(request)
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if task is not None:
+            loop.add_signal_handler(sig, task.cancel)
+    try:
+        outcome = await executor.execute(request)
+    except asyncio.CancelledError:
+        sys.stderr.write(f"interrupted: run {request.run_id} recorded as interrupted\n")
+        return EXIT_CODES[RunStatus.interrupted]
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await engine.close()
+    if outcome.refused:
+        sys.stderr.write(f"error: {outcome.reason}\n")
+        return EXIT_REFUSED
+    return EXIT_CODES.get(outcome.status, 1)
+
+
+def runs_command(*, intent: str | None, stack: str | None, status: str | None, limit: int,
+                 json_output: bool) -> int:
+    settings = Settings.from_env()
+    runtime = Runtime.open(settings)
+    try:
+        records = runtime.store.list_runs(intent=intent, stack=stack, status=status,
+                                          limit=limit)
+    finally:
+        runtime.close()
+    if json_output:
+        sys.stdout.write(json.dumps([r.as_dict(detail=False) for r in records], indent=2) + "\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"chatops runs ({settings.db_path})", title_justify="left")
+    for column in ("id", "intent", "status", "stacks", "by", "started", "took", "reason"):
+        table.add_column(column, overflow="fold")
+    colours = {"succeeded": "green", "failed": "red", "rolled_back": "yellow",
+               "rollback_failed": "bold red", "interrupted": "magenta", "running": "cyan"}
+    for r in records:
+        took = f"{r.duration:.1f}s" if r.duration is not None else ""
+        started = (r.started_at or r.created_at)[:19].replace("T", " ")
+        status = str(r.status)
+        table.add_row(r.id, r.intent, f"[{colours.get(status, 'white')}]{status}[/]",
+                      ", ".join(r.stacks), f"{r.actor} ({r.trigger})", started, took,
+                      (r.reason or "")[:160])
+    console = Console()
+    if records:
+        console.print(table)
+    else:
+        console.print("no runs recorded yet")
+    return 0
+
+
+def logs_command(run_id: str, *, follow: bool) -> int:
+    settings = Settings.from_env()
+    runtime = Runtime.open(settings)
+    out = sys.stdout
+    try:
+        record = runtime.store.get_run(run_id, detail=False)
+        out.write(f"run {record.id}: intent {record.intent}, {record.status}"
+                  f" (by {record.actor} via {record.trigger})\n")
+        last = 0
+        while True:
+            for line in runtime.store.lines(run_id, after=last):
+                last = line["id"]
+                out.write(f"{line['ts'][11:23]} {line['stream']:<7} {line['line']}\n")
+            out.flush()
+            record = runtime.store.get_run(run_id, detail=False)
+            if not follow or record.status.final:
+                break
+            time.sleep(0.2)
+            runtime.recover()
+        if record.status.final:
+            reason = f": {record.reason}" if record.reason else ""
+            out.write(f"{record.status}{reason}\n")
+    finally:
+        runtime.close()
+    return 0

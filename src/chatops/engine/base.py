@@ -1,0 +1,80 @@
+"""What chatops needs from a container engine, and nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True)
+class OutputLine:
+    ts: datetime
+    stream: Literal["stdout", "stderr"]
+    text: str
+
+
+@dataclass
+class CommandResult:
+    argv: tuple[str, ...]
+    exit_code: int | None  # None: killed, or never started
+    duration: float
+    timed_out: bool = False
+    error: str | None = None  # why it could not run at all
+    tail: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and self.error is None
+
+    def describe(self) -> str:
+        if self.error:
+            return self.error
+        if self.timed_out:
+            return f"timed out after {self.duration:.1f}s and was killed"
+        last = next((ln for ln in reversed(self.tail) if ln.strip()), "")
+        return f"exit code {self.exit_code}" + (f": {last.strip()}" if last else "")
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    id: str
+    name: str
+    service: str
+    image_ref: str  # as the container was created from, e.g. registry/app:v1
+    image_id: str  # sha256:...
+    state: str  # running, exited, restarting, created, dead, paused
+    health: str | None  # healthy, unhealthy, starting; None without a healthcheck
+    restart_count: int
+    exit_code: int
+    started_at: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+OnLine = Callable[[OutputLine], None]
+
+
+class Engine(Protocol):
+    async def run(
+        self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None
+    ) -> CommandResult:
+        """Run ``argv`` (never through a shell), killing its process group on timeout."""
+
+    async def ping(self) -> None:
+        """Raise ``EngineUnavailableError`` when the engine cannot be reached."""
+
+    async def containers(self, project: str, services: Sequence[str] | None = None
+                         ) -> list[ContainerState]:
+        """Containers of a Compose project (optionally only some services), stopped ones too."""
+
+    async def image_id(self, ref: str) -> str | None:
+        """The local image ID (sha256:...) a reference points to, or None."""
+
+    async def tag(self, image_id: str, ref: str) -> None:
+        """Point ``ref`` at ``image_id``."""
+
+    async def close(self) -> None: ...

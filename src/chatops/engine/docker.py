@@ -1,0 +1,35 @@
+"""The real engine: Compose and the docker CLI as processes, inspection through the API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chatops.engine.base import CommandResult, ContainerState, OnLine
+from chatops.engine.docker_api import DockerAPI
+from chatops.engine.process import run_process
+
+
+class DockerEngine:
+    def __init__(self, host: str | None = None) -> None:
+        self.api = DockerAPI(host)
+
+    async def run(
+        self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None
+    ) -> CommandResult:
+        return await run_process(argv, timeout=timeout, on_line=on_line)
+
+    async def ping(self) -> None:
+        await self.api.ping()
+
+    async def containers(self, project: str, services: Sequence[str] | None = None
+                         ) -> list[ContainerState]:
+        return await self.api.containers(project, services)
+
+    async def image_id(self, ref: str) -> str | None:
+        return await self.api.image_id(ref)
+
+    async def tag(self, image_id: str, ref: str) -> None:
+        await self.api.tag(image_id, ref)
+
+    async def close(self) -> None:
+        await self.api.close()

@@ -1,0 +1,58 @@
+"""A small in-memory engine for unit tests (the real one is used in integration tests).
+
+Like httpx's MockTransport: give it a handler that answers each argv, and set the
+containers and images it reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from chatops.engine.base import CommandResult, ContainerState, OnLine, OutputLine
+from chatops.errors import EngineUnavailableError
+
+Handler = Callable[["FakeEngine", tuple[str, ...]], CommandResult | None]
+
+
+@dataclass
+class FakeEngine:
+    handler: Handler | None = None
+    containers_by_project: dict[str, list[ContainerState]] = field(default_factory=dict)
+    images: dict[str, str] = field(default_factory=dict)
+    available: bool = True
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+    tags: list[tuple[str, str]] = field(default_factory=list)
+
+    async def run(
+        self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None
+    ) -> CommandResult:
+        args = tuple(argv)
+        self.calls.append(args)
+        result = self.handler(self, args) if self.handler else None
+        result = result or CommandResult(args, 0, 0.0)
+        if on_line is not None:
+            for text in result.tail:
+                on_line(OutputLine(datetime.now(UTC), "stdout", text))
+        return result
+
+    async def ping(self) -> None:
+        if not self.available:
+            raise EngineUnavailableError("the fake engine is switched off")
+
+    async def containers(self, project: str, services: Sequence[str] | None = None
+                         ) -> list[ContainerState]:
+        await self.ping()
+        found = self.containers_by_project.get(project, [])
+        return [c for c in found if not services or c.service in services]
+
+    async def image_id(self, ref: str) -> str | None:
+        return self.images.get(ref)
+
+    async def tag(self, image_id: str, ref: str) -> None:
+        self.tags.append((image_id, ref))
+        self.images[ref] = image_id
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,1 @@
+"""Health gates: is the changed service really working?"""

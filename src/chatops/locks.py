@@ -1,0 +1,127 @@
+"""Per-stack locks across processes, and per-run liveness markers.
+
+Both are ``flock`` locks on files in the state directory: the kernel releases them when
+their process dies, even by SIGKILL, so a crashed run never leaves a stack locked, and
+a run whose liveness lock can be taken is known to be dead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from chatops.errors import LockBusyError
+
+POLL = 0.05
+_SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _open(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+class HeldLocks:
+    """Locks held by this process; ``release`` is idempotent."""
+
+    def __init__(self, fds: list[int]) -> None:
+        self._fds = fds
+
+    def release(self) -> None:
+        while self._fds:
+            fd = self._fds.pop()
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+class Locks:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def _stack_path(self, stack: str) -> Path:
+        if not _SAFE.match(stack):
+            raise ValueError(f"unsafe stack name for a lock file: {stack!r}")
+        return self.dir / f"stack-{stack}.lock"
+
+    def holder(self, stack: str) -> str:
+        try:
+            text = self._stack_path(stack).read_text().strip()
+        except OSError:
+            text = ""
+        return text or "another chatops run"
+
+    async def acquire(
+        self,
+        stacks: Sequence[str],
+        *,
+        owner: str,
+        wait: bool,
+        sleep: Callable[[float], Awaitable[None]],
+        on_wait: Callable[[str, str], None] | None = None,
+    ) -> HeldLocks:
+        """Lock every stack, in sorted order so two runs can never deadlock."""
+        held: list[int] = []
+        try:
+            for stack in sorted(set(stacks)):
+                fd = _open(self._stack_path(stack))
+                announced = False
+                while not _try_lock(fd):
+                    if not wait:
+                        os.close(fd)
+                        raise LockBusyError(stack, self.holder(stack))
+                    if on_wait is not None and not announced:
+                        on_wait(stack, self.holder(stack))
+                        announced = True
+                    await sleep(POLL)
+                os.ftruncate(fd, 0)
+                os.write(fd, owner.encode())
+                held.append(fd)
+        except BaseException:
+            HeldLocks(held).release()
+            raise
+        return HeldLocks(held)
+
+    # -- run liveness ----------------------------------------------------------
+
+    def _run_path(self, run_id: str) -> Path:
+        if not _SAFE.match(run_id):
+            raise ValueError(f"unsafe run id: {run_id!r}")
+        return self.dir / f"run-{run_id}.lock"
+
+    def hold_run(self, run_id: str) -> HeldLocks:
+        fd = _open(self._run_path(run_id))
+        if not _try_lock(fd):  # pragma: no cover - run ids are unique
+            os.close(fd)
+            raise RuntimeError(f"run {run_id} is already held")
+        return HeldLocks([fd])
+
+    def run_alive(self, run_id: str) -> bool:
+        """True while some process holds the run's liveness lock."""
+        path = self._run_path(run_id)
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            if _try_lock(fd):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                return False
+            return True
+        finally:
+            os.close(fd)

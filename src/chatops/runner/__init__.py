@@ -1,0 +1,1 @@
+"""Running a plan: snapshot, commands, health gates, rollback; everything recorded."""

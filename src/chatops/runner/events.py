@@ -1,0 +1,30 @@
+"""What happens during a run, as small events handed to a list of sinks (log, progress)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+RUN_STARTED = "run_started"
+WAITING = "waiting_for_lock"
+STEP_STARTED = "step_started"
+COMMAND_STARTED = "command_started"
+OUTPUT = "output"
+COMMAND_FINISHED = "command_finished"
+GATE_STARTED = "gate_started"
+GATE_FINISHED = "gate_finished"
+ROLLBACK_STARTED = "rollback_started"
+NOTE = "note"
+RUN_FINISHED = "run_finished"
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    run_id: str
+    intent: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Sink = Callable[[Event], None]

@@ -1,0 +1,402 @@
+"""Execute a plan: the thin layer that touches the engine.
+
+For each step (one intent document): ask Compose for the project (refusing an invalid
+file before any change), snapshot, run the commands, check the health gates; when
+something fails after a change, restore the snapshot and check again. Every command,
+gate, snapshot and output line is written to the run history as it happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatops.clock import Clock
+from chatops.engine.base import CommandResult, Engine, OutputLine
+from chatops.errors import ChatopsError, EngineError, LockBusyError
+from chatops.health.gates import GateResult, container_gate, http_gate, tcp_gate
+from chatops.intents.model import ContainerCheck, HttpCheck, TcpCheck
+from chatops.locks import Locks
+from chatops.planning import compose as c
+from chatops.planning.render import plan_to_dict
+from chatops.planning.steps import Command, Gate, Plan, StepPlan
+from chatops.runner import events as ev
+from chatops.runner.project import ComposeConfigError, ComposeProject, config_argv, parse_config
+from chatops.runner.snapshot import current_images, take_snapshot
+from chatops.store.records import RunStatus
+from chatops.store.sqlite import RunStore, utcnow
+
+PREFLIGHT_TIMEOUT = 60.0
+
+
+@dataclass
+class RunRequest:
+    plan: Plan
+    trigger: str = "cli"
+    actor: str = "unknown"
+    client: str = "local"
+    sha: str | None = None
+    wait: bool = True
+    run_id: str | None = None  # a run already created (queued) by the caller
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    status: RunStatus
+    reason: str | None
+    refused: bool = False
+
+
+@dataclass
+class _StepState:
+    step: StepPlan
+    project: ComposeProject | None = None
+    services: list[str] = field(default_factory=list)
+    before: dict[str, Any] | None = None
+    target: dict[str, Any] | None = None  # action rollback: what to return to
+    changed: bool = False
+
+
+class StepFailedError(ChatopsError):
+    """A step could not finish; ``changed`` says whether the stack was touched."""
+
+    exit_code = 1
+
+
+class Executor:
+    def __init__(
+        self, *, engine: Engine, store: RunStore, locks: Locks, clock: Clock,
+        compose_command: tuple[str, ...] = ("docker", "compose"),
+        sinks: Sequence[ev.Sink] = (),
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.locks = locks
+        self.clock = clock
+        self.compose_command = compose_command
+        self.sinks = list(sinks)
+
+    # -- events ----------------------------------------------------------------
+
+    def _emit(self, run_id: str, intent: str, event_kind: str, **data: Any) -> None:
+        event = ev.Event(event_kind, run_id, intent, data)
+        for sink in self.sinks:
+            try:
+                sink(event)
+            except Exception:  # noqa: S112 - a broken sink must never break a deploy
+                continue
+
+    # -- runs ------------------------------------------------------------------
+
+    def create(self, req: RunRequest) -> str:
+        """Record the run as queued (so it is never lost), and return its id."""
+        stacks = sorted({s.stack for s in req.plan.steps})
+        record = self.store.create_run(
+            intent=req.plan.intent, trigger=req.trigger, actor=req.actor, client=req.client,
+            stacks=stacks, sha=req.sha, plan=plan_to_dict(req.plan), run_id=req.run_id,
+        )
+        return record.id
+
+    async def execute(self, req: RunRequest) -> RunOutcome:
+        run_id = req.run_id or self.create(req)
+        intent = req.plan.intent
+        liveness = self.locks.hold_run(run_id)
+        status: RunStatus = RunStatus.failed
+        reason: str | None = "the run did not finish"
+        refused = False
+        try:
+            stacks = sorted({s.stack for s in req.plan.steps})
+            self._emit(run_id, intent, ev.RUN_STARTED, stacks=stacks)
+            try:
+                held = await self.locks.acquire(
+                    stacks, owner=f"run {run_id} of intent {intent} (pid {os.getpid()})",
+                    wait=req.wait, sleep=self.clock.sleep,
+                    on_wait=lambda stack, holder: self._emit(
+                        run_id, intent, ev.WAITING, stack=stack, holder=holder),
+                )
+            except LockBusyError as exc:
+                status, reason, refused = RunStatus.failed, exc.message, True
+                return RunOutcome(run_id, status, reason, refused=True)
+            try:
+                self.store.mark_running(run_id)
+                status, reason = await self._run_steps(run_id, req.plan)
+            finally:
+                held.release()
+        except asyncio.CancelledError:
+            status, reason = RunStatus.interrupted, (
+                "interrupted (signal or shutdown) while running; no rollback was attempted")
+            raise
+        except ChatopsError as exc:
+            status, reason = RunStatus.failed, exc.message
+        except Exception as exc:  # no audit record is lost, whatever went wrong
+            status, reason = RunStatus.failed, f"internal error: {type(exc).__name__}: {exc}"
+        finally:
+            self.store.finish_run(run_id, status, reason)
+            self._emit(run_id, intent, ev.RUN_FINISHED, status=str(status), reason=reason,
+                       refused=refused)
+            liveness.release()
+        return RunOutcome(run_id, status, reason, refused=refused)
+
+    async def _run_steps(self, run_id: str, plan: Plan) -> tuple[RunStatus, str | None]:
+        for step in plan.steps:
+            where = f"step {step.index}/{step.count} ({step.action} on {step.stack})"
+            self._emit(run_id, plan.intent, ev.STEP_STARTED, **_step_fields(step))
+            status, reason = await self._run_step(run_id, plan.intent, step)
+            if status is not RunStatus.succeeded:
+                return status, f"{where}: {reason}"
+        return RunStatus.succeeded, None
+
+    # -- one step --------------------------------------------------------------
+
+    async def _run_step(self, run_id: str, intent: str, step: StepPlan
+                        ) -> tuple[RunStatus, str]:
+        state = _StepState(step)
+        try:
+            await self._prepare(run_id, intent, state)
+            if step.action == "rollback":
+                await self._retag_to_last_good(run_id, intent, state)
+            for cmd in step.commands:
+                argv = cmd.argv
+                if step.action == "rollback" and state.before is not None:
+                    argv = self._restore_argv(state, self._target_replicas(state))
+                result = await self._command(run_id, intent, step, cmd, "deploy", argv)
+                if cmd.mutating and not state.changed:
+                    state.changed = True
+                    self.store.mark_changed(run_id)
+                if not result.ok:
+                    raise StepFailedError(f"{cmd.description} failed: {result.describe()}")
+            failure = await self._gates(run_id, intent, state, "deploy")
+            if failure is not None:
+                raise StepFailedError(failure)
+        except StepFailedError as exc:
+            return await self._after_failure(run_id, intent, state, exc.message)
+        except EngineError as exc:
+            return await self._after_failure(run_id, intent, state, exc.message)
+        if state.project is not None and step.snapshot:
+            after = await take_snapshot(self.engine, state.project, state.services, step.stack)
+            after["health"] = [g.check.model_dump(mode="json") for g in step.gates
+                               if not g.implicit]
+            self.store.save_snapshot(run_id, doc=step.index, kind="after", stack=step.stack,
+                                     data=after)
+        return RunStatus.succeeded, "succeeded"
+
+    async def _prepare(self, run_id: str, intent: str, state: _StepState) -> None:
+        """Compose's view of the project (refusing an invalid file), then the snapshot."""
+        step = state.step
+        argv = config_argv(self.compose_command, step.compose)
+        config = Command(argv, "read the compose file with Compose", PREFLIGHT_TIMEOUT, False)
+        lines: list[str] = []
+        result = await self._command(run_id, intent, step, config, "preflight", argv,
+                                     quiet=True, collect=lines)
+        if not result.ok:
+            raise StepFailedError(f"compose file {step.compose} is invalid or unreadable, "
+                             f"nothing was changed: {result.describe()}")
+        try:
+            content = step.compose.read_bytes()
+        except OSError as exc:
+            raise StepFailedError(f"cannot read {step.compose}: {exc.strerror}") from None
+        try:
+            state.project = parse_config("\n".join(lines), step.compose, content)
+            state.services = state.project.pick(step.service)
+        except ComposeConfigError as exc:
+            raise StepFailedError(exc.message) from None
+        if step.snapshot:
+            state.before = await take_snapshot(self.engine, state.project, state.services,
+                                               step.stack)
+            self.store.save_snapshot(run_id, doc=step.index, kind="before", stack=step.stack,
+                                     data=state.before)
+
+    async def _command(  # noqa: PLR0917 - private; every call site names what it passes
+        self, run_id: str, intent: str, step: StepPlan, cmd: Command, phase: str,
+        argv: tuple[str, ...], *, quiet: bool = False, collect: list[str] | None = None,
+    ) -> CommandResult:
+        seq = self.store.start_step(run_id, doc=step.index, phase=phase,
+                                    description=cmd.description, argv=list(argv))
+        fields = _step_fields(step)
+        self._emit(run_id, intent, ev.COMMAND_STARTED, argv=list(argv), phase=phase,
+                   description=cmd.description, **fields)
+
+        def on_line(line: OutputLine) -> None:
+            if collect is not None and line.stream == "stdout":
+                collect.append(line.text)
+                return
+            self.store.add_line(run_id, line.ts.isoformat(timespec="milliseconds"),
+                                line.stream, line.text)
+            if not quiet:
+                self._emit(run_id, intent, ev.OUTPUT, stream=line.stream, text=line.text)
+
+        result = await self.engine.run(argv, timeout=cmd.timeout, on_line=on_line)
+        tail = result.tail if collect is None else [t for t in result.tail if t not in collect]
+        self.store.finish_step(run_id, seq, exit_code=result.exit_code,
+                               timed_out=result.timed_out, error=result.error,
+                               duration=result.duration, tail=tail[-40:])
+        self._emit(run_id, intent, ev.COMMAND_FINISHED, argv=list(argv), phase=phase,
+                   ok=result.ok, exit_code=result.exit_code, duration=result.duration,
+                   detail=result.describe(), **fields)
+        return result
+
+    # -- health ----------------------------------------------------------------
+
+    def _gate_task(self, state: _StepState, gate: Gate, expected: dict[str, int]
+                   ) -> Awaitable[GateResult]:
+        check = gate.check
+        if isinstance(check, HttpCheck):
+            return http_gate(check, gate.description, self.clock)
+        if isinstance(check, TcpCheck):
+            return tcp_gate(check, gate.description, self.clock)
+        assert isinstance(check, ContainerCheck)  # noqa: S101 - the union is closed
+        assert state.project is not None  # noqa: S101 - set by _prepare
+        if gate.implicit:
+            wanted = {s: expected.get(s, 1) for s in state.services}
+            healthy = False
+        else:
+            svc = check.container
+            spec = state.project.services.get(svc)
+            wanted = {svc: expected.get(svc, spec.replicas if spec else 1)}
+            healthy = check.state == "healthy"
+        return container_gate(
+            self.engine, state.project.name, wanted, description=gate.description,
+            within=check.within, stable_for=check.stable_for, want_healthy=healthy,
+            clock=self.clock,
+        )
+
+    def _expected(self, state: _StepState) -> dict[str, int]:
+        assert state.project is not None  # noqa: S101 - set by _prepare
+        step = state.step
+        if step.action == "scale" and step.service and step.replicas is not None:
+            return {step.service: step.replicas}
+        if step.action == "rollback":
+            return self._target_replicas(state)
+        return {s: state.project.services[s].replicas for s in state.services}
+
+    async def _gates(self, run_id: str, intent: str, state: _StepState, phase: str,
+                     expected: dict[str, int] | None = None) -> str | None:
+        """Run every gate at once; return why the step failed, or None."""
+        gates = state.step.gates
+        if not gates:
+            return None
+        expected = expected if expected is not None else self._expected(state)
+        for gate in gates:
+            self._emit(run_id, intent, ev.GATE_STARTED, description=gate.description,
+                       phase=phase, kind=gate.kind)
+        results = await asyncio.gather(*(self._gate_task(state, g, expected) for g in gates))
+        failed: list[str] = []
+        for gate, result in zip(gates, results, strict=True):
+            self.store.add_gate(run_id, doc=state.step.index, phase=phase, kind=result.kind,
+                                description=result.description, ok=result.ok,
+                                detail=result.detail, duration=result.duration)
+            self._emit(run_id, intent, ev.GATE_FINISHED, description=gate.description,
+                       phase=phase, ok=result.ok, detail=result.detail, kind=gate.kind)
+            if not result.ok:
+                failed.append(f"health gate failed: {result.detail}")
+        return "; ".join(failed) if failed else None
+
+    # -- rollback ----------------------------------------------------------------
+
+    async def _after_failure(self, run_id: str, intent: str, state: _StepState, reason: str
+                             ) -> tuple[RunStatus, str]:
+        step = state.step
+        if not state.changed:
+            return RunStatus.failed, f"{reason} (nothing was changed)"
+        if step.rollback is None or state.before is None or state.project is None:
+            return RunStatus.failed, f"{reason} (rollback is off: the change was left in place)"
+        self._emit(run_id, intent, ev.ROLLBACK_STARTED, reason=reason, **_step_fields(step))
+        try:
+            problem = await self._restore(run_id, intent, state, state.before)
+        except (EngineError, StepFailedError) as exc:
+            problem = exc.message
+        if problem is None:
+            return RunStatus.rolled_back, (
+                f"{reason}; rolled back to the previous images, which pass the health gates")
+        return RunStatus.rollback_failed, f"{reason}; rollback failed: {problem}"
+
+    def _restore_argv(self, state: _StepState, replicas: dict[str, int]) -> tuple[str, ...]:
+        keep = {s: n for s, n in replicas.items() if n > 0}
+        return c.restore(self.compose_command, state.step.compose, keep)
+
+    async def _retag(self, run_id: str, intent: str, state: _StepState,
+                     target: dict[str, Any]) -> None:
+        assert state.project is not None  # noqa: S101 - set by _prepare
+        for svc in state.services:
+            entry = target["services"].get(svc) or {}
+            image_id = entry.get("image_id")
+            if not image_id or not entry.get("replicas"):
+                continue
+            ref = state.project.services[svc].image
+            if await self.engine.image_id(image_id) is None:
+                raise StepFailedError(f"image {image_id[:19]} of {svc} is no longer on this host")
+            seq = self.store.start_step(run_id, doc=state.step.index, phase="retag",
+                                        description=f"tag {image_id[:19]} as {ref}",
+                                        argv=["engine-api", "tag", image_id, ref])
+            start = self.clock.monotonic()
+            await self.engine.tag(image_id, ref)
+            self.store.finish_step(run_id, seq, exit_code=0, timed_out=False, error=None,
+                                   duration=self.clock.monotonic() - start, tail=[])
+
+    async def _restore(self, run_id: str, intent: str, state: _StepState,
+                       target: dict[str, Any]) -> str | None:
+        """Put ``target``'s images and replica counts back, then check health again."""
+        step = state.step
+        await self._retag(run_id, intent, state, target)
+        replicas = {s: int((target["services"].get(s) or {}).get("replicas") or 0)
+                    for s in state.services}
+        timeout = step.timeout
+        if any(n > 0 for n in replicas.values()):
+            argv = self._restore_argv(state, replicas)
+            cmd = Command(argv, "recreate on the previous images", timeout, True)
+            result = await self._command(run_id, intent, step, cmd, "rollback", argv)
+            if not result.ok:
+                return f"{' '.join(argv[:6])} ... failed: {result.describe()}"
+        gone = sorted(s for s, n in replicas.items() if n == 0)
+        if gone:
+            argv = c.remove(self.compose_command, step.compose, gone)
+            cmd = Command(argv, "remove services that did not run before", timeout, True)
+            result = await self._command(run_id, intent, step, cmd, "rollback", argv)
+            if not result.ok:
+                return f"removing {', '.join(gone)} failed: {result.describe()}"
+        return await self._gates(run_id, intent, state, "rollback", expected=replicas)
+
+    # -- action: rollback ----------------------------------------------------------
+
+    def _target_replicas(self, state: _StepState) -> dict[str, int]:
+        target = state.target or {"services": {}}
+        return {s: int((target["services"].get(s) or {}).get("replicas") or 0)
+                for s in state.services}
+
+    async def _retag_to_last_good(self, run_id: str, intent: str, state: _StepState) -> None:
+        """Find the images the last succeeded run left, that differ from what runs now."""
+        step = state.step
+        assert state.before is not None  # noqa: S101 - rollback steps always snapshot
+        now = current_images(state.before)
+        wanted = set(state.services)
+        for source_run, snap in self.store.good_snapshots(step.stack):
+            if source_run == run_id:
+                continue
+            images = {s: e.get("image_id") for s, e in snap["services"].items() if s in wanted}
+            if not images or not any(images.values()):
+                continue
+            if all(images.get(s) == now.get(s) for s in images):
+                continue
+            state.target = snap
+            state.services = [s for s in state.services if s in images]
+            self._emit(run_id, intent, ev.NOTE,
+                       text=f"returning {step.stack} to the images of run {source_run}")
+            self.store.add_line(run_id, utcnow(), "chatops",
+                                f"returning {step.stack} to the images of run {source_run}")
+            await self._retag(run_id, intent, state, snap)
+            state.changed = True
+            self.store.mark_changed(run_id)
+            return
+        raise StepFailedError(
+            f"no succeeded run of stack {step.stack} left images different from the ones "
+            "running now; nothing to roll back to"
+        )
+
+
+def _step_fields(step: StepPlan) -> dict[str, Any]:
+    return {"action": step.action, "stack": step.stack, "service": step.service,
+            "doc": step.index, "docs": step.count}

@@ -1,0 +1,46 @@
+"""What ran before a change (and after a success): containers, image IDs, replica counts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from chatops.engine.base import ContainerState, Engine
+from chatops.runner.project import ComposeProject
+
+
+def _service_entry(containers: list[ContainerState], image_ref: str) -> dict[str, Any]:
+    running = [c for c in containers if c.running]
+    ids = Counter(c.image_id for c in (running or containers))
+    return {
+        "image_ref": image_ref,
+        "image_id": ids.most_common(1)[0][0] if ids else None,
+        "replicas": len(running),
+        "containers": [
+            {"id": c.id[:12], "name": c.name, "image_ref": c.image_ref,
+             "image_id": c.image_id, "state": c.state, "health": c.health,
+             "restart_count": c.restart_count}
+            for c in containers
+        ],
+    }
+
+
+async def take_snapshot(
+    engine: Engine, project: ComposeProject, services: list[str], stack: str
+) -> dict[str, Any]:
+    containers = await engine.containers(project.name, services)
+    return {
+        "stack": stack,
+        "project": project.name,
+        "compose_file": str(project.file),
+        "compose_sha256": project.sha256,
+        "services": {
+            svc: _service_entry([c for c in containers if c.service == svc],
+                                project.services[svc].image)
+            for svc in services
+        },
+    }
+
+
+def current_images(snapshot: dict[str, Any]) -> dict[str, str | None]:
+    return {svc: entry.get("image_id") for svc, entry in snapshot["services"].items()}

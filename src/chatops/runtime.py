@@ -1,0 +1,41 @@
+"""Wiring: the real store, locks, engine and clock, built from settings (no globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chatops.clock import Clock, SystemClock
+from chatops.engine.base import Engine
+from chatops.locks import Locks
+from chatops.runner import events as ev
+from chatops.runner.executor import Executor
+from chatops.settings import Settings
+from chatops.store.sqlite import RunStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: RunStore
+    locks: Locks
+    clock: Clock
+
+    @classmethod
+    def open(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+        store = RunStore(settings.db_path)
+        locks = Locks(settings.lock_dir)
+        runtime = cls(settings, store, locks, clock or SystemClock())
+        runtime.recover()
+        return runtime
+
+    def recover(self) -> list[str]:
+        """Mark runs whose process died (SIGKILL, crash, reboot) as interrupted."""
+        return self.store.recover_interrupted(self.locks.run_alive)
+
+    def executor(self, engine: Engine, sinks: Sequence[ev.Sink] = ()) -> Executor:
+        return Executor(engine=engine, store=self.store, locks=self.locks, clock=self.clock,
+                        compose_command=self.settings.compose_command, sinks=sinks)
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,360 @@
+"""SQLite run history (WAL), shared safely by the CLI and the server.
+
+Every write is its own short transaction, so a crash loses at most the line being
+written; a run killed mid-way is found by ``recover_interrupted`` on the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from chatops.errors import RunNotFoundError, StoreError
+from chatops.store.records import RunRecord, RunStatus
+
+SCHEMA_VERSION = 1
+MAX_LOG_LINES_PER_RUN = 20_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    intent TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    client TEXT NOT NULL,
+    sha TEXT,
+    status TEXT NOT NULL,
+    reason TEXT,
+    dry_run INTEGER NOT NULL DEFAULT 0,
+    changed INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    ended_at TEXT,
+    pid INTEGER,
+    host TEXT,
+    plan TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_intent ON runs (intent, created_at);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_at);
+CREATE TABLE IF NOT EXISTS run_stacks (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    stack TEXT NOT NULL,
+    PRIMARY KEY (run_id, stack)
+);
+CREATE INDEX IF NOT EXISTS run_stacks_by_stack ON run_stacks (stack);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    doc INTEGER NOT NULL,
+    phase TEXT NOT NULL,
+    description TEXT NOT NULL,
+    argv TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    exit_code INTEGER,
+    timed_out INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    duration REAL,
+    output_tail TEXT,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    doc INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    stack TEXT NOT NULL,
+    data TEXT NOT NULL,
+    taken_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, doc, kind)
+);
+CREATE INDEX IF NOT EXISTS snapshots_by_stack ON snapshots (stack, kind);
+CREATE TABLE IF NOT EXISTS gates (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    doc INTEGER NOT NULL,
+    phase TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    description TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    detail TEXT NOT NULL,
+    duration REAL NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    ts TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    line TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_by_run ON log (run_id, id);
+"""
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_run_id() -> str:
+    """Sortable by creation time, unguessable enough to not collide: 20261126-153012-a1b2c3."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+class RunStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._log_counts: dict[str, int] = {}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the run history at {path}: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot create the state directory {path.parent}: "
+                             f"{exc.strerror}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"run history write failed ({self.path}): {exc}") from None
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        try:
+            return list(self._db.execute(sql, args))
+        except sqlite3.Error as exc:
+            raise StoreError(f"run history read failed ({self.path}): {exc}") from None
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the run history at {self.path} was written by a newer chatops "
+                    f"(schema {row[0]}); upgrade chatops"
+                )
+
+    # -- runs ---------------------------------------------------------------
+
+    def create_run(
+        self, *, intent: str, trigger: str, actor: str, client: str, stacks: list[str],
+        sha: str | None = None, dry_run: bool = False, plan: dict[str, Any] | None = None,
+        status: RunStatus = RunStatus.queued, run_id: str | None = None,
+    ) -> RunRecord:
+        rid = run_id or new_run_id()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs (id, intent, trigger, actor, client, sha, status, dry_run,"
+                " created_at, pid, host, plan) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (rid, intent, trigger, actor, client, sha, str(status), int(dry_run), utcnow(),
+                 os.getpid(), socket.gethostname(), json.dumps(plan) if plan else None),
+            )
+            db.executemany("INSERT OR IGNORE INTO run_stacks VALUES (?, ?)",
+                           [(rid, s) for s in stacks])
+        return self.get_run(rid, detail=False)
+
+    def mark_running(self, run_id: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET status=?, started_at=?, pid=? WHERE id=?",
+                       (str(RunStatus.running), utcnow(), os.getpid(), run_id))
+
+    def mark_changed(self, run_id: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET changed=1 WHERE id=?", (run_id,))
+
+    def finish_run(self, run_id: str, status: RunStatus, reason: str | None) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET status=?, reason=?, ended_at=?,"
+                " started_at=COALESCE(started_at, ?) WHERE id=?",
+                (str(status), reason, utcnow(), utcnow(), run_id),
+            )
+
+    def get_run(self, run_id: str, detail: bool = True) -> RunRecord:
+        rows = self._query("SELECT * FROM runs WHERE id=?", (run_id,))
+        if not rows:
+            raise RunNotFoundError(run_id)
+        record = self._record(rows[0])
+        if detail:
+            record.steps = [self._step(r) for r in self._query(
+                "SELECT * FROM steps WHERE run_id=? ORDER BY seq", (run_id,))]
+            record.gates = [self._gate(r) for r in self._query(
+                "SELECT * FROM gates WHERE run_id=? ORDER BY seq", (run_id,))]
+            record.snapshots = [
+                {"doc": r["doc"], "kind": r["kind"], "stack": r["stack"],
+                 "taken_at": r["taken_at"], **json.loads(r["data"])}
+                for r in self._query(
+                    "SELECT * FROM snapshots WHERE run_id=? ORDER BY doc, kind DESC", (run_id,))
+            ]
+        return record
+
+    def plan_of(self, run_id: str) -> dict[str, Any] | None:
+        rows = self._query("SELECT plan FROM runs WHERE id=?", (run_id,))
+        return json.loads(rows[0]["plan"]) if rows and rows[0]["plan"] else None
+
+    def list_runs(
+        self, *, intent: str | None = None, stack: str | None = None,
+        status: str | None = None, limit: int = 50, offset: int = 0,
+    ) -> list[RunRecord]:
+        where, args = [], []
+        if intent:
+            where.append("intent = ?")
+            args.append(intent)
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if stack:
+            where.append("id IN (SELECT run_id FROM run_stacks WHERE stack = ?)")
+            args.append(stack)
+        sql = "SELECT * FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        return [self._record(r) for r in self._query(sql, (*args, limit, offset))]
+
+    def _record(self, row: sqlite3.Row) -> RunRecord:
+        stacks = [r["stack"] for r in self._query(
+            "SELECT stack FROM run_stacks WHERE run_id=? ORDER BY stack", (row["id"],))]
+        return RunRecord(
+            id=row["id"], intent=row["intent"], trigger=row["trigger"], actor=row["actor"],
+            client=row["client"], sha=row["sha"], status=RunStatus(row["status"]),
+            reason=row["reason"], stacks=stacks, dry_run=bool(row["dry_run"]),
+            changed=bool(row["changed"]), created_at=row["created_at"],
+            started_at=row["started_at"], ended_at=row["ended_at"], pid=row["pid"],
+            host=row["host"],
+        )
+
+    # -- steps, gates, snapshots ---------------------------------------------
+
+    def start_step(self, run_id: str, *, doc: int, phase: str, description: str,
+                   argv: list[str]) -> int:
+        with self._tx() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id=?",
+                             (run_id,)).fetchone()[0]
+            db.execute(
+                "INSERT INTO steps (run_id, seq, doc, phase, description, argv, started_at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (run_id, seq, doc, phase, description, json.dumps(argv), utcnow()),
+            )
+        return int(seq)
+
+    def finish_step(self, run_id: str, seq: int, *, exit_code: int | None, timed_out: bool,
+                    error: str | None, duration: float, tail: list[str]) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE steps SET exit_code=?, timed_out=?, error=?, duration=?, output_tail=?"
+                " WHERE run_id=? AND seq=?",
+                (exit_code, int(timed_out), error, duration, "\n".join(tail), run_id, seq),
+            )
+
+    @staticmethod
+    def _step(row: sqlite3.Row) -> dict[str, Any]:
+        return {
+            "seq": row["seq"], "doc": row["doc"], "phase": row["phase"],
+            "description": row["description"], "argv": json.loads(row["argv"]),
+            "started_at": row["started_at"], "exit_code": row["exit_code"],
+            "timed_out": bool(row["timed_out"]), "error": row["error"],
+            "duration_seconds": row["duration"],
+            "output_tail": (row["output_tail"] or "").splitlines(),
+        }
+
+    def add_gate(self, run_id: str, *, doc: int, phase: str, kind: str, description: str,
+                 ok: bool, detail: str, duration: float) -> None:
+        with self._tx() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM gates WHERE run_id=?",
+                             (run_id,)).fetchone()[0]
+            db.execute("INSERT INTO gates VALUES (?,?,?,?,?,?,?,?,?)",
+                       (run_id, seq, doc, phase, kind, description, int(ok), detail, duration))
+
+    @staticmethod
+    def _gate(row: sqlite3.Row) -> dict[str, Any]:
+        return {
+            "doc": row["doc"], "phase": row["phase"], "kind": row["kind"],
+            "description": row["description"], "ok": bool(row["ok"]), "detail": row["detail"],
+            "duration_seconds": row["duration"],
+        }
+
+    def save_snapshot(self, run_id: str, *, doc: int, kind: str, stack: str,
+                      data: dict[str, Any]) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?,?)",
+                       (run_id, doc, kind, stack, json.dumps(data), utcnow()))
+
+    def good_snapshots(self, stack: str) -> list[tuple[str, dict[str, Any]]]:
+        """``(run id, snapshot)`` of what succeeded runs left on ``stack``, newest first."""
+        rows = self._query(
+            "SELECT s.run_id, s.data FROM snapshots s JOIN runs r ON r.id = s.run_id"
+            " WHERE s.stack=? AND s.kind='after' AND r.status='succeeded'"
+            " ORDER BY r.created_at DESC, s.doc DESC",
+            (stack,),
+        )
+        return [(r["run_id"], json.loads(r["data"])) for r in rows]
+
+    # -- output ----------------------------------------------------------------
+
+    def add_line(self, run_id: str, ts: str, stream: str, line: str) -> None:
+        count = self._log_counts.get(run_id, 0) + 1
+        self._log_counts[run_id] = count
+        if count > MAX_LOG_LINES_PER_RUN:
+            if count == MAX_LOG_LINES_PER_RUN + 1:
+                line, stream = f"[output beyond {MAX_LOG_LINES_PER_RUN} lines dropped]", "chatops"
+            else:
+                return
+        with self._tx() as db:
+            db.execute("INSERT INTO log (run_id, ts, stream, line) VALUES (?,?,?,?)",
+                       (run_id, ts, stream, line))
+
+    def lines(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        return [
+            {"id": r["id"], "ts": r["ts"], "stream": r["stream"], "line": r["line"]}
+            for r in self._query(
+                "SELECT * FROM log WHERE run_id=? AND id>? ORDER BY id LIMIT ?",
+                (run_id, after, limit))
+        ]
+
+    # -- recovery --------------------------------------------------------------
+
+    def unfinished(self) -> list[RunRecord]:
+        return [self._record(r) for r in self._query(
+            "SELECT * FROM runs WHERE status IN ('queued', 'running') ORDER BY created_at")]
+
+    def recover_interrupted(self, is_alive: Callable[[str], bool]) -> list[str]:
+        """Mark runs whose process is gone as interrupted; return their ids."""
+        gone = [r.id for r in self.unfinished() if not is_alive(r.id)]
+        for rid in gone:
+            self.add_line(rid, utcnow(), "chatops",
+                          "the chatops process running this run stopped before it ended")
+            self.finish_run(rid, RunStatus.interrupted,
+                            "the chatops process stopped before the run ended (killed or "
+                            "crashed); check the stack, then run again")
+        return gone
