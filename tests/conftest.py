@@ -36,10 +36,12 @@ class CliResult:
 
 @pytest.fixture
 def cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Callable[..., CliResult]:
     """Run ``chatops ARGS`` in-process, as the console script would, and capture its output."""
     monkeypatch.delenv("CHATOPS_REPO", raising=False)
+    monkeypatch.setenv("CHATOPS_STATE_DIR", str(tmp_path_factory.mktemp("state")))
 
     def invoke(*args: str) -> CliResult:
         capsys.readouterr()

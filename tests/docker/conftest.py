@@ -138,10 +138,47 @@ class DemoStack:
         return docker("compose", "-f", str(self.compose_file), *args, check=check)
 
 
+class Images:
+    """Per-test copies of the demo images under a unique repository name.
+
+    A rollback re-tags images locally, so tests never share a local tag: each copy is
+    pulled from the registry (which nothing re-tags) and pushed under its own name.
+    """
+
+    def __init__(self) -> None:
+        self.repo = f"{REGISTRY}/t-{uuid.uuid4().hex[:10]}"
+        self.made: list[str] = []
+
+    def __call__(self, variant: str, *, as_tag: str | None = None, push: bool = True) -> str:
+        docker("pull", "-q", f"{DEMO}:{variant}")
+        ref = f"{self.repo}:{as_tag or variant}"
+        docker("tag", f"{DEMO}:{variant}", ref)
+        if push:
+            docker("push", "-q", ref)
+        self.made.append(ref)
+        return ref
+
+    def drop_local(self, ref: str) -> None:
+        docker("rmi", ref, check=False)
+
+    def cleanup(self) -> None:
+        for ref in self.made:
+            docker("rmi", ref, check=False)
+
+
 @pytest.fixture
-def demo_stack(engine: None, tmp_path: Path) -> Iterator[DemoStack]:
+def images(engine: None) -> Iterator[Images]:
+    made = Images()
+    try:
+        yield made
+    finally:
+        made.cleanup()
+
+
+@pytest.fixture
+def demo_stack(engine: None, images: Images, tmp_path: Path) -> Iterator[DemoStack]:
     stack = DemoStack(root=tmp_path / "repo", name=f"ct-{uuid.uuid4().hex[:10]}")
-    stack.write(f"{DEMO}:v1")
+    stack.write(images("v1"))
     try:
         yield stack
     finally:

@@ -39,14 +39,14 @@ def test_push_v1_and_v2_then_recreate_from_v1_to_v2(demo_stack: DemoStack) -> No
         docker("rmi", f"{repo}:{tag}", check=False)
 
 
-def test_broken_variants_behave_as_their_names_say(demo_stack: DemoStack) -> None:
-    demo_stack.write(f"{DEMO}:bad500")
+def test_broken_variants_behave_as_their_names_say(demo_stack: DemoStack, images) -> None:
+    demo_stack.write(images("bad500"))
     demo_stack.compose("up", "-d")
     wait_for_http(demo_stack.url + "/version", "bad500")
     status, _ = http_get(demo_stack.url + "/cgi-bin/health")
     assert status == 500
 
-    demo_stack.write(f"{DEMO}:crash")
+    demo_stack.write(images("crash"))
     demo_stack.compose("up", "-d")
     state = ""
     for _ in range(50):

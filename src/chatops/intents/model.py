@@ -120,6 +120,9 @@ def _status(value: object) -> tuple[int, int]:
     lo = hi = None
     if isinstance(value, int) and not isinstance(value, bool):
         lo = hi = value
+    elif (isinstance(value, list | tuple) and len(value) == 2
+          and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        lo, hi = value
     elif isinstance(value, str):
         text = value.strip().lower()
         if re.fullmatch(r"[1-5]xx", text):
@@ -130,7 +133,8 @@ def _status(value: object) -> tuple[int, int]:
             lo, hi = int(m[1]), int(m[2])
     if lo is None or hi is None or not (100 <= lo <= hi <= 599):
         raise ValueError(
-            f"expected an HTTP status such as 200, a range such as 200-399, or 2xx; got {value!r}"
+            "expected an HTTP status such as 200, a range such as 200-399 or [200, 399], "
+            f"or 2xx; got {value!r}"
         )
     return (lo, hi)
 
@@ -166,6 +170,8 @@ StatusRange = Annotated[
         "anyOf": [
             {"type": "integer", "minimum": 100, "maximum": 599},
             {"type": "string", "pattern": r"^(\d{3}(\s*-\s*\d{3})?|[1-5]xx)$"},
+            {"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599},
+             "minItems": 2, "maxItems": 2},
         ],
         "description": "An HTTP status, an inclusive range such as 200-399, or 2xx.",
     }),

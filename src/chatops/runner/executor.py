@@ -180,6 +180,7 @@ class Executor:
             after = await take_snapshot(self.engine, state.project, state.services, step.stack)
             after["health"] = [g.check.model_dump(mode="json") for g in step.gates
                                if not g.implicit]
+            after["action"] = step.action
             self.store.save_snapshot(run_id, doc=step.index, kind="after", stack=step.stack,
                                      data=after)
         return RunStatus.succeeded, "succeeded"
@@ -368,17 +369,28 @@ class Executor:
                 for s in state.services}
 
     async def _retag_to_last_good(self, run_id: str, intent: str, state: _StepState) -> None:
-        """Find the images the last succeeded run left, that differ from what runs now."""
+        """Step back one deploy in the history of succeeded runs.
+
+        The history is what succeeded deploys left running (rollbacks themselves are
+        not deploys, so rolling back twice goes back twice instead of toggling). The
+        target is the newest entry older than the one running now whose images differ.
+        """
         step = state.step
         assert state.before is not None  # noqa: S101 - rollback steps always snapshot
         now = current_images(state.before)
         wanted = set(state.services)
-        for source_run, snap in self.store.good_snapshots(step.stack):
-            if source_run == run_id:
-                continue
-            images = {s: e.get("image_id") for s, e in snap["services"].items() if s in wanted}
-            if not images or not any(images.values()):
-                continue
+
+        def images_of(snap: dict[str, Any]) -> dict[str, Any]:
+            return {s: e.get("image_id") for s, e in snap["services"].items() if s in wanted}
+
+        history = [(rid, snap) for rid, snap in self.store.good_snapshots(step.stack)
+                   if rid != run_id and snap.get("action") != "rollback"
+                   and any(images_of(snap).values())]
+        current = next((i for i, (_, snap) in enumerate(history)
+                        if all(v == now.get(s) for s, v in images_of(snap).items())), None)
+        candidates = history if current is None else history[current + 1:]
+        for source_run, snap in candidates:
+            images = images_of(snap)
             if all(images.get(s) == now.get(s) for s in images):
                 continue
             state.target = snap
