@@ -112,8 +112,14 @@ def _container_problems(
 async def container_gate(
     engine: Engine, project: str, expected: Mapping[str, int], *, description: str,
     within: float, stable_for: float, want_healthy: bool, clock: Clock,
+    until: asyncio.Event | None = None,
 ) -> GateResult:
-    """Containers running (healthy where a healthcheck exists), steady for ``stable_for``."""
+    """Containers running (healthy where a healthcheck exists), steady for ``stable_for``.
+
+    With ``until``, the other gates of the step stand in for the stability window: the
+    containers are watched (an exit or a restart fails at once) until ``until`` is set,
+    then must be running, unchanged and ready at that moment.
+    """
     start = clock.monotonic()
     deadline = start + within
     steady_since: float | None = None
@@ -134,12 +140,18 @@ async def container_gate(
             last = "; ".join(waiting)
         else:
             steady_since = steady_since if steady_since is not None else now
-            if now - steady_since >= stable_for:
+            watched = until is not None and until.is_set()
+            if watched or (until is None and now - steady_since >= stable_for):
+                if watched:
+                    counts = ", ".join(f"{s}: {n}" for s, n in expected.items())
+                    return GateResult("container", description, True,
+                                      f"running, no restart while the other gates ran "
+                                      f"({counts})", now - start)
                 counts = ", ".join(f"{s}: {n}" for s, n in expected.items())
                 return GateResult("container", description, True,
                                   f"running and steady for {stable_for:g}s ({counts})",
                                   now - start)
-            last = "not yet steady"
+            last = "not yet steady" if until is None else "waiting for the other gates"
         if now >= deadline:
             return GateResult("container", description, False,
                               f"not ready within {within:g}s: {last}", now - start)

@@ -242,8 +242,8 @@ class Executor:
 
     # -- health ----------------------------------------------------------------
 
-    def _gate_task(self, state: _StepState, gate: Gate, expected: dict[str, int]
-                   ) -> Awaitable[GateResult]:
+    def _gate_task(self, state: _StepState, gate: Gate, expected: dict[str, int],
+                   others_passed: asyncio.Event | None = None) -> Awaitable[GateResult]:
         check = gate.check
         if isinstance(check, HttpCheck):
             return http_gate(check, gate.description, self.clock)
@@ -262,7 +262,7 @@ class Executor:
         return container_gate(
             self.engine, state.project.name, wanted, description=gate.description,
             within=check.within, stable_for=check.stable_for, want_healthy=healthy,
-            clock=self.clock,
+            clock=self.clock, until=others_passed if gate.implicit else None,
         )
 
     def _expected(self, state: _StepState) -> dict[str, int]:
@@ -284,15 +284,36 @@ class Executor:
         for gate in gates:
             self._emit(run_id, intent, ev.GATE_STARTED, description=gate.description,
                        phase=phase, kind=gate.kind)
-        results = await asyncio.gather(*(self._gate_task(state, g, expected) for g in gates))
+        # With HTTP or TCP gates, they prove the service works: the implicit container
+        # gate watches for exits and restarts meanwhile instead of adding its own window.
+        probes = [g for g in gates if g.kind in ("http", "tcp")]
+        others_passed = asyncio.Event() if probes else None
+        tasks = {asyncio.ensure_future(self._gate_task(state, g, expected, others_passed)): i
+                 for i, g in enumerate(gates)}
+        results: dict[int, GateResult] = {}
+        pending = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                results[tasks[task]] = task.result()
+            if any(not r.ok for r in results.values()):
+                for task in pending:  # one failed gate fails the step: stop waiting
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                pending = set()
+            elif others_passed is not None and all(
+                    i in results for i, g in enumerate(gates) if g in probes):
+                others_passed.set()
         failed: list[str] = []
-        for gate, result in zip(gates, results, strict=True):
+        for i, gate in enumerate(gates):
+            result = results.get(i) or GateResult(
+                gate.kind, gate.description, False, "stopped: another gate failed first", 0.0)
             self.store.add_gate(run_id, doc=state.step.index, phase=phase, kind=result.kind,
                                 description=result.description, ok=result.ok,
                                 detail=result.detail, duration=result.duration)
             self._emit(run_id, intent, ev.GATE_FINISHED, description=gate.description,
                        phase=phase, ok=result.ok, detail=result.detail, kind=gate.kind)
-            if not result.ok:
+            if not result.ok and i in results:
                 failed.append(f"health gate failed: {result.detail}")
         return "; ".join(failed) if failed else None
 
