@@ -148,7 +148,7 @@ build_images() {
   #   crash  : exits 1 at start
   #   http500: health answers 500
   local variant tag
-  for spec in "v1:ok" "v2:ok" "v3:ok" "slow:slow" "crash:crash" "bad500:http500"; do
+  for spec in "v1:ok" "v2:ok" "v3:ok" "slow:slow" "slow2:slow" "crash:crash" "bad500:http500"; do
     tag="${spec%%:*}"; variant="${spec##*:}"
     if [ "$(docker image inspect -f '{{index .Config.Labels "chatops.harness.rev"}}' "$REGISTRY_ADDR/chatops-demo:$tag" 2>/dev/null)" = "$IMAGE_REV" ] \
        && curl -fsS "http://$REGISTRY_ADDR/v2/chatops-demo/manifests/$tag" \

@@ -1,17 +1,11 @@
-"""Showing a run as it happens: a live Rich view on a terminal, plain lines elsewhere."""
+"""Showing a run as it happens, one plain line per event (CI logs, pipes, journals)."""
 
 from __future__ import annotations
 
 import shlex
 import sys
 import time
-from collections import deque
-from typing import Any, TextIO
-
-from rich.console import Console, Group
-from rich.live import Live
-from rich.markup import escape
-from rich.text import Text
+from typing import TextIO
 
 from chatops.runner import events as ev
 
@@ -62,75 +56,3 @@ class PlainProgress:
             took = time.monotonic() - self.start
             reason = f": {d['reason']}" if d.get("reason") else ""
             self._print(f"{icon} {d['status'].upper()} in {took:.1f}s{reason}")
-
-
-class LiveProgress:
-    """Current step, a tail of its output, gate status and elapsed time, redrawn in place."""
-
-    def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console()
-        self.start = time.monotonic()
-        self.title = ""
-        self.step = ""
-        self.command = ""
-        self.tail: deque[str] = deque(maxlen=6)
-        self.gates: dict[str, str] = {}
-        self.done: list[str] = []
-        self.live = Live(self._render(), console=self.console, refresh_per_second=8,
-                         transient=False, get_renderable=self._render)
-
-    def __enter__(self) -> LiveProgress:
-        self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.live.__exit__(*exc)
-
-    def _render(self) -> Group:
-        elapsed = time.monotonic() - self.start
-        parts: list[Any] = [Text.from_markup(f"[bold]{escape(self.title)}[/]  {elapsed:5.1f}s")]
-        parts += [Text(line) for line in self.done]
-        if self.step:
-            parts.append(Text.from_markup(f"[cyan]{escape(self.step)}[/]"))
-        if self.command:
-            parts.append(Text.from_markup(f"  [dim]$[/] {escape(self.command)}"))
-        parts += [Text.from_markup(f"    [dim]{escape(line)}[/]") for line in self.tail]
-        for desc, status in self.gates.items():
-            parts.append(Text(f"  {status} {desc}"))
-        return Group(*parts)
-
-    def __call__(self, event: ev.Event) -> None:
-        d = event.data
-        k = event.kind
-        if k == ev.RUN_STARTED:
-            self.title = f"run {event.run_id} · {event.intent}"
-        elif k == ev.WAITING:
-            self.step = f"waiting for stack {d['stack']} (held by {d['holder']})"
-        elif k == ev.STEP_STARTED:
-            if self.step:
-                self.done.append(f"✓ {self.step}")
-            svc = f", service {d['service']}" if d.get("service") else ""
-            self.step = f"[{d['doc']}/{d['docs']}] {d['action']} on {d['stack']}{svc}"
-            self.gates.clear()
-        elif k == ev.COMMAND_STARTED and d["phase"] != "preflight":
-            self.command = shlex.join(d["argv"])
-            self.tail.clear()
-        elif k == ev.OUTPUT:
-            self.tail.append(d["text"])
-        elif k == ev.GATE_STARTED:
-            self.gates[d["description"]] = "…"
-        elif k == ev.GATE_FINISHED:
-            self.gates[d["description"]] = "✓" if d["ok"] else f"✗ ({d['detail']})"
-        elif k == ev.ROLLBACK_STARTED:
-            self.done.append(f"✗ {self.step}: {d['reason']}")
-            self.step = "↩ rolling back"
-            self.gates.clear()
-        elif k == ev.RUN_FINISHED:
-            if self.step:
-                self.done.append(("✓ " if d["status"] in ("succeeded", "rolled_back") else "✗ ")
-                                 + self.step)
-            self.step = self.command = ""
-            self.tail.clear()
-            reason = f": {d['reason']}" if d.get("reason") else ""
-            self.done.append(f"{ICONS.get(d['status'], '')} {d['status'].upper()}{reason}")
-        self.live.refresh()

@@ -103,7 +103,7 @@ def rollback_command(stack: str, service: str | None, *, wait: bool) -> int:
 
 
 def execute_plan(settings: Settings, plan: Plan, *, wait: bool) -> int:
-    from chatops.cli.progress import LiveProgress, PlainProgress
+    from chatops.cli.progress import PlainProgress
     from chatops.logs import LogSink, json_logger
 
     runtime = Runtime.open(settings)
@@ -111,7 +111,11 @@ def execute_plan(settings: Settings, plan: Plan, *, wait: bool) -> int:
     logger = json_logger(path=path, stream=sys.stderr if to_stderr else None,
                          level=settings.log_level)
     sinks: list[Any] = [LogSink(logger, client="local")]
-    live = LiveProgress() if sys.stdout.isatty() else None
+    live = None
+    if sys.stdout.isatty():
+        from chatops.cli.live import LiveProgress
+
+        live = LiveProgress()
     sinks.append(live if live is not None else PlainProgress())
     try:
         with live if live is not None else contextlib.nullcontext():

@@ -6,13 +6,14 @@ project's containers costs about a millisecond.
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import json
 import os
+import socket
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
-
-import httpx
+from urllib.parse import quote, urlencode, urlsplit
 
 from chatops.engine.base import ContainerState
 from chatops.errors import EngineError, EngineUnavailableError
@@ -32,36 +33,81 @@ def split_ref(ref: str) -> tuple[str, str]:
     return ref, "latest"
 
 
+class _UnixConnection(http.client.HTTPConnection):
+    """The standard library's HTTP client, over the engine's Unix socket."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class _Response:
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status_code = status
+        self.content = body
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
 class DockerAPI:
+    """Engine API calls (stdlib http.client in a worker thread: cheap to import, and a
+    Unix-socket request takes well under a millisecond)."""
+
     def __init__(self, host: str | None = None) -> None:
         self.host = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
         parts = urlsplit(self.host)
-        if parts.scheme == "unix":
-            transport = httpx.AsyncHTTPTransport(uds=parts.path)
-            base = "http://docker"
-        elif parts.scheme in ("tcp", "http"):
-            transport = httpx.AsyncHTTPTransport()
-            base = f"http://{parts.netloc}"
-        else:
+        self._unix = parts.scheme == "unix"
+        self._where = parts.path if self._unix else parts.netloc
+        if parts.scheme not in ("unix", "tcp", "http"):
             raise EngineUnavailableError(
                 f"DOCKER_HOST={self.host!r}: only unix:// and tcp:// engines are supported"
             )
-        self._client = httpx.AsyncClient(transport=transport, base_url=base, timeout=API_TIMEOUT)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        return None
 
-    async def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._unix:
+            return _UnixConnection(self._where, API_TIMEOUT)
+        return http.client.HTTPConnection(self._where, timeout=API_TIMEOUT)
+
+    def _blocking(self, method: str, path: str) -> _Response:
+        conn = self._connect()
         try:
-            return await self._client.request(method, path, **kw)
-        except (httpx.ConnectError, httpx.RemoteProtocolError, FileNotFoundError,
-                ConnectionRefusedError) as exc:
+            conn.request(method, path, headers={"Host": "docker"})
+            resp = conn.getresponse()
+            return _Response(resp.status, resp.read())
+        finally:
+            conn.close()
+
+    async def _request(self, method: str, path: str, params: dict[str, str] | None = None
+                       ) -> _Response:
+        target = path + ("?" + urlencode(params) if params else "")
+        try:
+            return await asyncio.to_thread(self._blocking, method, target)
+        except (ConnectionRefusedError, FileNotFoundError, PermissionError) as exc:
             raise EngineUnavailableError(
                 f"the container engine does not answer at {self.host} ({exc}); "
                 "is the Docker daemon running?"
             ) from None
-        except httpx.HTTPError as exc:
-            raise EngineError(f"container engine request {method} {path} failed: {exc}") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise EngineError(f"container engine request {method} {path} failed: {exc}"
+                              ) from None
 
     async def ping(self) -> None:
         resp = await self._request("GET", "/_ping")
@@ -79,7 +125,7 @@ class DockerAPI:
         if resp.status_code != 200:
             raise EngineError(f"listing containers failed: {resp.status_code} {resp.text[:200]}")
         wanted = set(services) if services else None
-        found: list[ContainerState] = []
+        rows: list[tuple[str, str]] = []
         for row in resp.json():
             labels = row.get("Labels") or {}
             service = labels.get("com.docker.compose.service", "")
@@ -87,17 +133,21 @@ class DockerAPI:
                 continue
             if wanted is not None and service not in wanted:
                 continue
-            detail = await self._request("GET", f"/containers/{row['Id']}/json")
+            rows.append((str(row["Id"]), service))
+        details = await asyncio.gather(
+            *(self._request("GET", f"/containers/{quote(cid)}/json") for cid, _ in rows))
+        found: list[ContainerState] = []
+        for (cid, service), detail in zip(rows, details, strict=True):
             if detail.status_code == 404:  # removed between list and inspect
                 continue
             if detail.status_code != 200:
-                raise EngineError(f"inspecting {row['Id'][:12]} failed: {detail.status_code}")
+                raise EngineError(f"inspecting {cid[:12]} failed: {detail.status_code}")
             found.append(_state(detail.json(), service))
         found.sort(key=lambda c: (c.service, c.name))
         return found
 
     async def image_id(self, ref: str) -> str | None:
-        resp = await self._request("GET", f"/images/{ref}/json")
+        resp = await self._request("GET", f"/images/{quote(ref, safe='/:@')}/json")
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
@@ -107,7 +157,7 @@ class DockerAPI:
     async def tag(self, image_id: str, ref: str) -> None:
         repo, tag = split_ref(ref)
         resp = await self._request(
-            "POST", f"/images/{image_id}/tag", params={"repo": repo, "tag": tag}
+            "POST", f"/images/{quote(image_id)}/tag", params={"repo": repo, "tag": tag}
         )
         if resp.status_code not in (200, 201):
             raise EngineError(

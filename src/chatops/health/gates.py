@@ -7,14 +7,12 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import httpx
-
 from chatops.clock import Clock
 from chatops.engine.base import ContainerState, Engine
 from chatops.errors import EngineError
 from chatops.intents.model import HttpCheck, TcpCheck
 
-CONTAINER_POLL = 0.1
+CONTAINER_POLL = 0.05
 
 
 @dataclass(frozen=True)
@@ -27,6 +25,8 @@ class GateResult:
 
 
 async def http_gate(check: HttpCheck, description: str, clock: Clock) -> GateResult:
+    import httpx  # noqa: PLC0415 - only steps with an HTTP gate pay for importing it
+
     start = clock.monotonic()
     deadline = start + check.within
     lo, hi = check.status
