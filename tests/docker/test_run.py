@@ -448,3 +448,16 @@ def test_dry_run_prints_the_plan_and_changes_nothing(cli, demo_stack: DemoStack,
     assert http_get(demo_stack.url + "/version")[1].strip() == "v1"
     with socket.create_connection(("127.0.0.1", demo_stack.port), timeout=2):
         pass
+
+
+def test_any_command_notices_an_interrupted_run(cli, demo_stack: DemoStack, images) -> None:
+    serve_v1(demo_stack, cli)
+    _hold_busy(demo_stack, images)
+    victim = _spawn(demo_stack, "deploy")
+    _wait_for_status(demo_stack, "running")
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+
+    assert cli("validate", "--repo", str(demo_stack.root)).code == 0
+
+    assert last_run(demo_stack).status == "interrupted"

@@ -33,6 +33,26 @@ _format_option = click.option(
                       message="%(prog)s %(version)s")
 def app() -> None:
     """GitOps for Docker Compose hosts: validate intents, plan and run deploys."""
+    _recover_interrupted_runs()
+
+
+def _recover_interrupted_runs() -> None:
+    """Any command notices runs whose process died, if this host keeps a run history."""
+    import os
+
+    from chatops.settings import default_state_dir
+
+    db = Path(default_state_dir()) / "chatops.sqlite3"
+    if not db.exists() or not os.access(db, os.W_OK):
+        return
+    from chatops.errors import ChatopsError
+    from chatops.runtime import Runtime
+    from chatops.settings import Settings
+
+    try:
+        Runtime.open(Settings.from_env()).close()
+    except ChatopsError as exc:  # the command itself may not need the history
+        click.echo(f"warning: {exc.message}", err=True)
 
 
 @app.command()
