@@ -35,10 +35,15 @@ def _try_lock(fd: int) -> bool:
 class HeldLocks:
     """Locks held by this process; ``release`` is idempotent."""
 
-    def __init__(self, fds: list[int]) -> None:
+    def __init__(self, fds: list[int], unlink: Path | None = None) -> None:
         self._fds = fds
+        self._unlink = unlink
 
     def release(self) -> None:
+        if self._unlink is not None:  # while still held: nobody else can be using it
+            with contextlib.suppress(OSError):
+                self._unlink.unlink()
+            self._unlink = None
         while self._fds:
             fd = self._fds.pop()
             with contextlib.suppress(OSError):
@@ -103,11 +108,20 @@ class Locks:
         return self.dir / f"run-{run_id}.lock"
 
     def hold_run(self, run_id: str) -> HeldLocks:
-        fd = _open(self._run_path(run_id))
+        path = self._run_path(run_id)
+        fd = _open(path)
         if not _try_lock(fd):  # pragma: no cover - run ids are unique
             os.close(fd)
             raise RuntimeError(f"run {run_id} is already held")
-        return HeldLocks([fd])
+        return HeldLocks([fd], unlink=path)
+
+    def any_run_markers(self) -> bool:
+        """Cheap: is any run holding, or did any die holding, a liveness marker?"""
+        try:
+            with os.scandir(self.dir) as entries:
+                return any(e.name.startswith("run-") for e in entries)
+        except OSError:
+            return False
 
     def run_alive(self, run_id: str) -> bool:
         """True while some process holds the run's liveness lock."""

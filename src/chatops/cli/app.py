@@ -42,15 +42,24 @@ def _recover_interrupted_runs() -> None:
 
     from chatops.settings import default_state_dir
 
-    db = Path(default_state_dir()) / "chatops.sqlite3"
+    state = Path(default_state_dir())
+    db = state / "chatops.sqlite3"
     if not db.exists() or not os.access(db, os.W_OK):
         return
     from chatops.errors import ChatopsError
-    from chatops.runtime import Runtime
-    from chatops.settings import Settings
+    from chatops.locks import Locks
+    from chatops.store.sqlite import RunStore
 
+    # A run holds a marker file while it runs; markers left behind are dead runs.
+    locks = Locks(state / "locks")
+    if not locks.any_run_markers():
+        return
     try:
-        Runtime.open(Settings.from_env()).close()
+        store = RunStore(db)
+        try:
+            store.recover_interrupted(locks.run_alive)
+        finally:
+            store.close()
     except ChatopsError as exc:  # the command itself may not need the history
         click.echo(f"warning: {exc.message}", err=True)
 

@@ -19,7 +19,7 @@ from chatops.engine.base import CommandResult, Engine, OutputLine
 from chatops.errors import ChatopsError, EngineError, LockBusyError
 from chatops.health.gates import GateResult, container_gate, http_gate, tcp_gate
 from chatops.intents.model import ContainerCheck, HttpCheck, TcpCheck
-from chatops.locks import Locks
+from chatops.locks import HeldLocks, Locks
 from chatops.planning import compose as c
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Command, Gate, Plan, StepPlan
@@ -27,7 +27,7 @@ from chatops.runner import events as ev
 from chatops.runner.project import ComposeConfigError, ComposeProject, config_argv, parse_config
 from chatops.runner.snapshot import current_images, take_snapshot
 from chatops.store.records import RunStatus
-from chatops.store.sqlite import RunStore, utcnow
+from chatops.store.sqlite import RunStore, new_run_id, utcnow
 
 PREFLIGHT_TIMEOUT = 60.0
 
@@ -79,6 +79,7 @@ class Executor:
         self.clock = clock
         self.compose_command = compose_command
         self.sinks = list(sinks)
+        self._liveness: dict[str, HeldLocks] = {}
 
     # -- events ----------------------------------------------------------------
 
@@ -95,16 +96,25 @@ class Executor:
     def create(self, req: RunRequest) -> str:
         """Record the run as queued (so it is never lost), and return its id."""
         stacks = sorted({s.stack for s in req.plan.steps})
-        record = self.store.create_run(
-            intent=req.plan.intent, trigger=req.trigger, actor=req.actor, client=req.client,
-            stacks=stacks, sha=req.sha, plan=plan_to_dict(req.plan), run_id=req.run_id,
-        )
-        return record.id
+        run_id = req.run_id or new_run_id()
+        # The liveness marker is held from the moment the run exists, queued or not, so
+        # that a run is marked interrupted only when its process is really gone.
+        self._liveness[run_id] = self.locks.hold_run(run_id)
+        try:
+            self.store.create_run(
+                intent=req.plan.intent, trigger=req.trigger, actor=req.actor,
+                client=req.client, stacks=stacks, sha=req.sha, plan=plan_to_dict(req.plan),
+                run_id=run_id,
+            )
+        except BaseException:
+            self._liveness.pop(run_id).release()
+            raise
+        return run_id
 
     async def execute(self, req: RunRequest) -> RunOutcome:
         run_id = req.run_id or self.create(req)
         intent = req.plan.intent
-        liveness = self.locks.hold_run(run_id)
+        liveness = self._liveness.pop(run_id, None) or self.locks.hold_run(run_id)
         status: RunStatus = RunStatus.failed
         reason: str | None = "the run did not finish"
         refused = False
