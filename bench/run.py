@@ -113,6 +113,23 @@ def copies(*variants: str) -> dict[str, str]:
     return made
 
 
+def gated_stack(tmp: Path, images: dict[str, str], within: str,
+                delay: str | None = None) -> Stack:
+    """A stack with a 'deploy' intent whose HTTP gate polls every 100 ms."""
+    stack = Stack(tmp, images, delay=delay)
+    stack.intent("deploy", textwrap.dedent(f"""\
+        label_required: bench
+        action: rollout
+        stack: {stack.name}
+        service: web
+        health:
+          - http: {stack.url}/cgi-bin/health
+            within: {within}
+            interval: 100ms
+        """))
+    return stack
+
+
 def chatops_run(stack: Stack, intent: str, env: dict[str, str]) -> float:
     if env.get("BENCH_IN_PROCESS"):
         return in_process(stack, intent, env)
@@ -171,17 +188,7 @@ def bench_floor(tmp: Path, pairs: int) -> float:
 
 
 def bench_gate(tmp: Path, pairs: int, env: dict[str, str]) -> tuple[float, float]:
-    stack = Stack(tmp, copies("slow", "slow2"), delay="1")
-    stack.intent("deploy", textwrap.dedent(f"""\
-        label_required: bench
-        action: rollout
-        stack: {stack.name}
-        service: web
-        health:
-          - http: {stack.url}/cgi-bin/health
-            within: 30s
-            interval: 100ms
-        """))
+    stack = gated_stack(tmp, copies("slow", "slow2"), "30s", delay="1")
     try:
         stack.write("slow")
         manual(stack, poll=True)
@@ -223,17 +230,7 @@ def bench_no_gate(tmp: Path, pairs: int, env: dict[str, str]) -> tuple[float, fl
 
 
 def bench_recover(tmp: Path, rounds: int, env: dict[str, str]) -> list[float]:
-    stack = Stack(tmp, copies("v1", "bad500"))
-    stack.intent("deploy", textwrap.dedent(f"""\
-        label_required: bench
-        action: rollout
-        stack: {stack.name}
-        service: web
-        health:
-          - http: {stack.url}/cgi-bin/health
-            within: 1s
-            interval: 100ms
-        """))
+    stack = gated_stack(tmp, copies("v1", "bad500"), "1s")
     figures = []
     try:
         for _ in range(rounds):
@@ -274,16 +271,7 @@ def bench_recover(tmp: Path, rounds: int, env: dict[str, str]) -> list[float]:
 
 
 def peak_rss(tmp: Path, env: dict[str, str]) -> float:
-    stack = Stack(tmp, copies("slow", "slow2"), delay="1")
-    stack.intent("deploy", textwrap.dedent(f"""\
-        label_required: bench
-        action: rollout
-        stack: {stack.name}
-        service: web
-        health:
-          - http: {stack.url}/cgi-bin/health
-            within: 30s
-        """))
+    stack = gated_stack(tmp, copies("slow", "slow2"), "30s", delay="1")
     try:
         stack.write("slow")
         manual(stack, poll=True)

@@ -328,15 +328,19 @@ def test_two_runs_on_one_stack_never_interleave(cli, demo_stack: DemoStack, imag
     assert (first_run.ended_at or "") <= (second_run.started_at or "")
 
 
+def _kill_a_run_midway(cli, stack: DemoStack, images) -> None:
+    serve_v1(stack, cli)
+    _hold_busy(stack, images)
+    victim = _spawn(stack, "deploy")
+    _wait_for_status(stack, "running")
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+
+
 def test_sigkill_mid_run_is_marked_interrupted_and_frees_the_lock(
     cli, demo_stack: DemoStack, images,
 ) -> None:
-    serve_v1(demo_stack, cli)
-    _hold_busy(demo_stack, images)
-    victim = _spawn(demo_stack, "deploy")
-    _wait_for_status(demo_stack, "running")
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(10)
+    _kill_a_run_midway(cli, demo_stack, images)
 
     listed = cli("runs", "--stack", demo_stack.name, "--format", "json")
 
@@ -451,12 +455,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(cli, demo_stack: DemoStack,
 
 
 def test_any_command_notices_an_interrupted_run(cli, demo_stack: DemoStack, images) -> None:
-    serve_v1(demo_stack, cli)
-    _hold_busy(demo_stack, images)
-    victim = _spawn(demo_stack, "deploy")
-    _wait_for_status(demo_stack, "running")
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(10)
+    _kill_a_run_midway(cli, demo_stack, images)
 
     assert cli("validate", "--repo", str(demo_stack.root)).code == 0
 

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from chatops.intents.loader import IntentFile
 from chatops.repo import GitOpsRepo
 
 
@@ -33,20 +34,28 @@ def validate_command(
     return 0 if report.ok else 1
 
 
-def plan_command(name: str, repo: Path | None, *, json_output: bool, rollback: bool) -> int:
+def load_or_explain(gitops: GitOpsRepo, name: str, what: str) -> IntentFile | None:
+    """The intent, or ``None`` after printing every problem with it to stderr."""
     from chatops.errors import IntentError
+
+    try:
+        return gitops.load_intent(name)
+    except IntentError as exc:
+        sys.stderr.write(f"error: intent {name!r} is invalid; nothing was {what}:\n")
+        for problem in exc.problems:
+            sys.stderr.write(f"  ✗ {problem.render()}\n")
+        return None
+
+
+def plan_command(name: str, repo: Path | None, *, json_output: bool, rollback: bool) -> int:
     from chatops.planning import PlanContext, build_plan
     from chatops.planning.render import plan_to_dict, render_text
     from chatops.settings import Settings
 
     settings = Settings.from_env()
     gitops = GitOpsRepo.discover(repo)
-    try:
-        intent = gitops.load_intent(name)
-    except IntentError as exc:
-        sys.stderr.write(f"error: intent {name!r} is invalid; nothing was planned:\n")
-        for problem in exc.problems:
-            sys.stderr.write(f"  ✗ {problem.render()}\n")
+    intent = load_or_explain(gitops, name, "planned")
+    if intent is None:
         return 4
     plan = build_plan(intent, PlanContext(
         repo=gitops, compose_command=settings.compose_command, rollback=rollback))

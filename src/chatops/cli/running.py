@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chatops.errors import ChatopsError, IntentError
+from chatops.cli.commands import load_or_explain
+from chatops.errors import ChatopsError
 from chatops.intents.loader import IntentFile
 from chatops.intents.model import IntentDoc
 from chatops.planning import PlanContext, build_plan
@@ -61,12 +62,8 @@ def run_command(name: str, repo: Path | None, *, dry_run: bool, rollback: bool,
                 wait: bool) -> int:
     settings = Settings.from_env()
     gitops = GitOpsRepo.discover(repo)
-    try:
-        intent = gitops.load_intent(name)
-    except IntentError as exc:
-        sys.stderr.write(f"error: intent {name!r} is invalid; nothing was run:\n")
-        for problem in exc.problems:
-            sys.stderr.write(f"  ✗ {problem.render()}\n")
+    intent = load_or_explain(gitops, name, "run")
+    if intent is None:
         return EXIT_REFUSED
     plan = build_plan(intent, _plan_context(settings, gitops, rollback))
     if dry_run:
