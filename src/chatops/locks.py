@@ -100,6 +100,17 @@ class Locks:
             raise
         return HeldLocks(held)
 
+    def busy(self, stack: str) -> str | None:
+        """Who holds ``stack`` right now, or None (a probe: takes and drops the lock)."""
+        fd = _open(self._stack_path(stack))
+        try:
+            if _try_lock(fd):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                return None
+            return self.holder(stack)
+        finally:
+            os.close(fd)
+
     # -- run liveness ----------------------------------------------------------
 
     def _run_path(self, run_id: str) -> Path:

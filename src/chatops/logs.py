@@ -72,7 +72,7 @@ class LogSink:
     def __call__(self, event: Event) -> None:
         d = event.data
         extra: dict[str, Any] = {"intent": event.intent, "run_id": event.run_id,
-                                 "client": self.client}
+                                 "client": d.get("client", self.client)}
         for key in ("action", "stack", "service", "phase"):
             if key in d:
                 extra[key] = d[key]

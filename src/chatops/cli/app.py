@@ -159,3 +159,80 @@ def logs(run_id: str, follow: bool) -> None:
     from chatops.cli.running import logs_command
 
     raise SystemExit(logs_command(run_id, follow=follow))
+
+
+@app.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535),
+              help="Port (default 8000).")
+@_repo_option
+def serve(host: str | None, port: int | None, repo: Path | None) -> None:
+    """Serve the HTTP API (POST /run and friends) for the GitOps repository."""
+    from chatops.server.serve import serve as run_server
+    from chatops.server.settings import load_server_settings
+
+    settings = load_server_settings(host=host, port=port, repo=repo)
+    raise SystemExit(run_server(settings))
+
+
+@app.group()
+def keys() -> None:
+    """API keys of the service, stored as hashes."""
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option("--intents", default="*", show_default=True, help="Glob of intent names.")
+@click.option("--stacks", default="", help="Comma-separated stacks (default: all).")
+@click.option("--actions", default="", help="Comma-separated actions (default: all).")
+@click.option("--audit", "audit_scope", is_flag=True, help="May read the audit trail.")
+@click.option("--read-only", is_flag=True, help="May read, may not start runs.")
+def keys_create(  # noqa: PLR0917 - Click passes options positionally
+    name: str, intents: str, stacks: str, actions: str, audit_scope: bool, read_only: bool,
+) -> None:
+    """Create key NAME and print its token once."""
+    from chatops.cli.serving import keys_create_command
+
+    raise SystemExit(keys_create_command(name, intents, stacks, actions, audit_scope,
+                                         read_only))
+
+
+@keys.command("list")
+@_format_option
+def keys_list(output: str) -> None:
+    """List keys (never their tokens)."""
+    from chatops.cli.serving import keys_list_command
+
+    raise SystemExit(keys_list_command(json_output=output == "json"))
+
+
+@keys.command("revoke")
+@click.argument("name")
+def keys_revoke(name: str) -> None:
+    """Revoke key NAME at once (a running service notices within seconds)."""
+    from chatops.cli.serving import keys_revoke_command
+
+    raise SystemExit(keys_revoke_command(name))
+
+
+@app.group()
+def audit() -> None:
+    """The service's hash-chained audit trail."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check that no audit record was edited or deleted. Exit 1 if one was."""
+    from chatops.cli.serving import audit_verify_command
+
+    raise SystemExit(audit_verify_command())
+
+
+@audit.command("tail")
+@click.option("-n", "--lines", default=20, show_default=True, type=click.IntRange(1, 10000))
+@_format_option
+def audit_tail(lines: int, output: str) -> None:
+    """Show the newest audit records."""
+    from chatops.cli.serving import audit_tail_command
+
+    raise SystemExit(audit_tail_command(lines, json_output=output == "json"))

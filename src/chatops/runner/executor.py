@@ -80,10 +80,12 @@ class Executor:
         self.compose_command = compose_command
         self.sinks = list(sinks)
         self._liveness: dict[str, HeldLocks] = {}
+        self._clients: dict[str, str] = {}
 
     # -- events ----------------------------------------------------------------
 
     def _emit(self, run_id: str, intent: str, event_kind: str, **data: Any) -> None:
+        data.setdefault("client", self._clients.get(run_id, "local"))
         event = ev.Event(event_kind, run_id, intent, data)
         for sink in self.sinks:
             try:
@@ -97,6 +99,7 @@ class Executor:
         """Record the run as queued (so it is never lost), and return its id."""
         stacks = sorted({s.stack for s in req.plan.steps})
         run_id = req.run_id or new_run_id()
+        self._clients[run_id] = req.client
         # The liveness marker is held from the moment the run exists, queued or not, so
         # that a run is marked interrupted only when its process is really gone.
         self._liveness[run_id] = self.locks.hold_run(run_id)
@@ -110,6 +113,16 @@ class Executor:
             self._liveness.pop(run_id).release()
             raise
         return run_id
+
+    def abandon(self, run_id: str, reason: str) -> None:
+        """Close a run that was created but will never execute (the service is stopping)."""
+        self.store.finish_run(run_id, RunStatus.interrupted, reason)
+        self._emit(run_id, "", ev.RUN_FINISHED, status=str(RunStatus.interrupted),
+                   reason=reason, refused=False)
+        self._clients.pop(run_id, None)
+        held = self._liveness.pop(run_id, None)
+        if held is not None:
+            held.release()
 
     async def execute(self, req: RunRequest) -> RunOutcome:
         run_id = req.run_id or self.create(req)
@@ -148,6 +161,7 @@ class Executor:
             self.store.finish_run(run_id, status, reason)
             self._emit(run_id, intent, ev.RUN_FINISHED, status=str(status), reason=reason,
                        refused=refused)
+            self._clients.pop(run_id, None)
             liveness.release()
         return RunOutcome(run_id, status, reason, refused=refused)
 

@@ -96,6 +96,13 @@ CREATE TABLE IF NOT EXISTS log (
     line TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS log_by_run ON log (run_id, id);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key_name TEXT NOT NULL,
+    idem TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (key_name, idem)
+);
 """
 
 
@@ -341,6 +348,21 @@ class RunStore:
                 "SELECT * FROM log WHERE run_id=? AND id>? ORDER BY id LIMIT ?",
                 (run_id, after, limit))
         ]
+
+    # -- idempotency -----------------------------------------------------------
+
+    def idempotent_run(self, key_name: str, idem: str) -> str | None:
+        rows = self._query("SELECT run_id FROM idempotency WHERE key_name=? AND idem=?",
+                           (key_name, idem))
+        return str(rows[0]["run_id"]) if rows else None
+
+    def remember_idempotent(self, key_name: str, idem: str, run_id: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO idempotency VALUES (?,?,?,?)",
+                       (key_name, idem, run_id, utcnow()))
+
+    def ping(self) -> None:
+        self._query("SELECT 1")
 
     # -- recovery --------------------------------------------------------------
 

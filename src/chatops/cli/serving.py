@@ -1,0 +1,108 @@
+"""``chatops keys`` and ``chatops audit``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from chatops.server.audit import AuditLog
+from chatops.server.keys import KeyStore
+from chatops.settings import Settings
+
+
+def _split(value: str) -> list[str]:
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
+def keys_create_command(  # noqa: PLR0917 - mirrors the Click command
+    name: str, intents: str, stacks: str, actions: str, audit: bool, read_only: bool,
+) -> int:
+    from chatops.intents.model import ACTIONS
+
+    bad = [a for a in _split(actions) if a not in ACTIONS]
+    if bad:
+        sys.stderr.write(f"error: --actions: unknown action {bad[0]!r}; expected "
+                         f"{', '.join(ACTIONS)}\n")
+        return 2
+    scopes = ["read"] if read_only else ["run", "read"]
+    if audit:
+        scopes.append("audit")
+    store = KeyStore(Settings.from_env().db_path)
+    try:
+        key, token = store.create(name, intents=intents, stacks=_split(stacks),
+                                  actions=_split(actions), scopes=scopes)
+    finally:
+        store.close()
+    sys.stdout.write(f"{token}\n")
+    sys.stderr.write(f"created key {key.name!r} (scopes: {', '.join(key.scopes)}); the token "
+                     "above is shown once and stored only as a hash\n")
+    return 0
+
+
+def keys_list_command(*, json_output: bool) -> int:
+    store = KeyStore(Settings.from_env().db_path)
+    try:
+        keys = store.all()
+    finally:
+        store.close()
+    if json_output:
+        sys.stdout.write(json.dumps([k.public() for k in keys], indent=2) + "\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="chatops API keys")
+    for column in ("name", "intents", "stacks", "actions", "scopes", "created", "revoked"):
+        table.add_column(column)
+    for k in keys:
+        table.add_row(k.name, k.intents, ", ".join(k.stacks) or "all",
+                      ", ".join(k.actions) or "all", ", ".join(k.scopes), k.created_at[:19],
+                      (k.revoked_at or "")[:19])
+    Console().print(table if keys else "no keys yet: chatops keys create NAME")
+    return 0
+
+
+def keys_revoke_command(name: str) -> int:
+    store = KeyStore(Settings.from_env().db_path)
+    try:
+        store.revoke(name)
+    finally:
+        store.close()
+    sys.stderr.write(f"revoked key {name!r}\n")
+    return 0
+
+
+def _audit() -> AuditLog:
+    return AuditLog(Settings.from_env().state_dir / "audit.sqlite3")
+
+
+def audit_verify_command() -> int:
+    log = _audit()
+    try:
+        result = log.verify()
+    finally:
+        log.close()
+    if result.ok:
+        sys.stdout.write(f"audit trail intact: {result.records} records, chain verified\n")
+        return 0
+    sys.stdout.write(f"AUDIT TRAIL BROKEN after {result.records} good records: "
+                     f"{result.problem}\n")
+    return 1
+
+
+def audit_tail_command(lines: int, *, json_output: bool) -> int:
+    log = _audit()
+    try:
+        records = log.tail(limit=lines)
+    finally:
+        log.close()
+    if json_output:
+        sys.stdout.write(json.dumps(records, indent=2) + "\n")
+        return 0
+    for r in records:
+        sys.stdout.write(
+            f"{r['seq']:>6} {r['ts'][:23]} {r['client']:<15} {r['key_name'] or '-':<12} "
+            f"{r['method']} {r['endpoint']} {r['decision']} {r['status']}"
+            f"{' ' + r['reason'] if r['reason'] else ''}"
+            f"{' run ' + r['run_id'] if r['run_id'] else ''}\n")
+    return 0

@@ -1,0 +1,494 @@
+"""The HTTP API. ``create_app`` composes it from its parts; nothing global.
+
+Every error answers ``{"error": {"code": ..., "message": ...}}``; every request that
+passes the guard is audited here (refusals by the guard are audited there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from chatops import __version__
+from chatops.engine.base import Engine
+from chatops.errors import (
+    ChatopsError,
+    IntentError,
+    IntentNotFoundError,
+    RunNotFoundError,
+    StoreError,
+)
+from chatops.intents.loader import IntentFile, parse_intent
+from chatops.intents.model import NAME_RE
+from chatops.logs import LogSink
+from chatops.planning import PlanContext, build_plan
+from chatops.planning.render import plan_to_dict
+from chatops.repo import GitOpsRepo
+from chatops.runtime import Runtime
+from chatops.server import models as m
+from chatops.server.audit import AuditLog
+from chatops.server.guard import BodyTooLargeError, Guard
+from chatops.server.keys import ApiKey, KeyRing
+from chatops.server.manager import NotAcceptingError, RunManager
+from chatops.server.metrics import Metrics
+from chatops.server.ratelimit import Lockout, RateLimiter
+from chatops.server.settings import ServerSettings
+from chatops.store.records import RunRecord, RunStatus
+
+JSON_TYPES = ("application/json",)
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml",
+              "text/plain")
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": m.ErrorBody, "description": text} for code, text in {
+        401: "missing or wrong API key", 403: "address, scope or label not allowed",
+        413: "body too large", 429: "rate limited or locked out",
+    }.items()
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
+                 problems: list[dict[str, Any]] | None = None,
+                 run: dict[str, Any] | None = None, intent: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.field, self.problems, self.run, self.intent = field, problems, run, intent
+
+
+@dataclass
+class Services:
+    settings: ServerSettings
+    runtime: Runtime
+    repo: GitOpsRepo
+    manager: RunManager
+    audit: AuditLog
+    metrics: Metrics
+    engine: Engine
+
+
+def _error_response(exc: ApiError, request_id: str) -> JSONResponse:
+    detail: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.field is not None:
+        detail["field"] = exc.field
+    if exc.problems is not None:
+        detail["problems"] = exc.problems
+    body: dict[str, Any] = {"error": detail}
+    if exc.run is not None:
+        body["run"] = exc.run
+    return JSONResponse(body, status_code=exc.status, headers={"x-request-id": request_id})
+
+
+def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
+               keys: KeyRing, audit: AuditLog, metrics: Metrics | None = None,
+               log_sink: LogSink | None = None) -> Guard:
+    """The service as one ASGI app: the guard in front of the FastAPI routes."""
+    metrics = metrics or Metrics()
+    repo = GitOpsRepo.discover(settings.repo)
+    sinks: list[Any] = [log_sink] if log_sink is not None else []
+    executor = runtime.executor(engine, sinks)
+    manager = RunManager(executor, runtime.locks, metrics, settings.max_parallel_stacks)
+    services = Services(settings, runtime, repo, manager, audit, metrics, engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        runtime.recover()
+        audit.start()
+        try:
+            yield
+        finally:
+            stopped = await manager.shutdown(settings.shutdown_grace)
+            if stopped:
+                sys.stderr.write(f"chatops: stopped {len(stopped)} run(s) at shutdown: "
+                                 f"{', '.join(stopped)}\n")
+            await audit.stop()
+            await engine.close()
+
+    api = FastAPI(title="chatops", version=__version__, lifespan=lifespan,
+                  description="GitOps for Docker Compose hosts. Send the API key in "
+                  "`X-API-Key`.", docs_url="/docs", redoc_url=None)
+    api.state.services = services
+
+    @api.middleware("http")
+    async def audit_allowed(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        state = request.scope.get("state", {})
+        if state.get("key") is not None and not state.get("audited"):
+            key = state["key"]
+            audit.record(client=state.get("client", "unknown"), method=request.method,
+                         endpoint=request.url.path, decision="allowed",
+                         status=response.status_code, request_id=state.get("request_id", "-"),
+                         key_name=key.name)
+        return response
+
+    _register_errors(api, services)
+    _register_routes(api, services)
+    return Guard(
+        api, allowlist=settings.allowlist, proxies=settings.proxies, keys=keys, audit=audit,
+        metrics=metrics,
+        per_address=RateLimiter(settings.rate_per_address, settings.burst_per_address),
+        per_key=RateLimiter(settings.rate_per_key, settings.burst_per_key),
+        lockout=Lockout(settings.lockout_failures, settings.lockout_window,
+                        settings.lockout_seconds),
+        max_body=settings.max_body_bytes,
+    )
+
+
+def _ctx(request: Request) -> tuple[str, str, ApiKey | None]:
+    state = request.scope.get("state", {})
+    return state.get("client", "unknown"), state.get("request_id", "-"), state.get("key")
+
+
+def _register_errors(api: FastAPI, s: Services) -> None:
+    def audit(request: Request, exc: ApiError) -> None:
+        request.scope.setdefault("state", {})["audited"] = True
+        client, request_id, key = _ctx(request)
+        s.metrics.rejected.labels(exc.code).inc()
+        s.audit.record(client=client, method=request.method, endpoint=request.url.path,
+                       decision="refused" if exc.status < 500 else "failed",
+                       reason=f"{exc.code}: {exc.message}", status=exc.status,
+                       request_id=request_id, key_name=key.name if key else None,
+                       intent=exc.intent, run_id=(exc.run or {}).get("id"))
+
+    @api.exception_handler(ApiError)
+    async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
+        audit(request, exc)
+        return _error_response(exc, _ctx(request)[1])
+
+    @api.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        field = ".".join(str(p) for p in first["loc"][1:]) or None
+        err = ApiError(422, "invalid_request", str(first["msg"]), field=field)
+        audit(request, err)
+        return _error_response(err, _ctx(request)[1])
+
+    @api.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        err = ApiError(exc.status_code, code, str(exc.detail))
+        audit(request, err)
+        return _error_response(err, _ctx(request)[1])
+
+    @api.exception_handler(BodyTooLargeError)
+    async def on_too_large(request: Request, exc: BodyTooLargeError) -> JSONResponse:
+        err = ApiError(413, "body_too_large", str(exc))
+        audit(request, err)
+        return _error_response(err, _ctx(request)[1])
+
+    @api.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        # The message stays in the service's log; the client learns only the request id.
+        sys.stderr.write(f"chatops: internal error on {request.url.path}: "
+                         f"{type(exc).__name__}: {exc}\n")
+        err = ApiError(500, "internal_error",
+                       "internal error; the service log has the details for this request id")
+        audit(request, err)
+        return _error_response(err, _ctx(request)[1])
+
+
+def _need(request: Request, scope: str) -> ApiKey:
+    key = _ctx(request)[2]
+    if key is None:  # pragma: no cover - the guard lets no keyless request through
+        raise ApiError(401, "missing_key", "send the API key in the X-API-Key header")
+    if not key.may(scope):
+        raise ApiError(403, "scope_denied", f"key {key.name!r} lacks the {scope!r} scope")
+    return key
+
+
+def _media(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def _json_body(request: Request) -> Any:
+    if _media(request) not in JSON_TYPES:
+        raise ApiError(415, "unsupported_media_type",
+                       "send the body as JSON with Content-Type: application/json")
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(422, "invalid_json", "the body is not valid JSON") from None
+
+
+def _load(s: Services, name: str) -> IntentFile:
+    if not NAME_RE.match(name):
+        raise ApiError(422, "invalid_intent_name",
+                       "intent names use only letters, digits, '-' and '_'", field="name")
+    try:
+        return s.repo.load_intent(name)
+    except IntentNotFoundError as exc:
+        raise ApiError(404, "intent_not_found", exc.message, intent=name) from None
+    except IntentError as exc:
+        raise ApiError(422, "invalid_intent", f"intent {name!r} is invalid: {exc.message}",
+                       problems=[p.as_dict() for p in exc.problems], intent=name) from None
+
+
+def _plan(s: Services, intent: IntentFile) -> Any:
+    return build_plan(intent, PlanContext(
+        repo=s.repo, compose_command=s.runtime.settings.compose_command,
+        stable_for=s.runtime.settings.stability_window))
+
+
+def _accepted(record: RunRecord, intent: IntentFile, replay: bool = False) -> dict[str, Any]:
+    first = intent.documents[0]
+    return m.RunAccepted(
+        id=record.id, status=str(record.status), intent=record.intent, action=first.action,
+        stack=first.stack, stacks=record.stacks, reason=record.reason,
+        links=m.Links(self=f"/runs/{record.id}", log=f"/runs/{record.id}/log"),
+        idempotent_replay=replay,
+    ).model_dump()
+
+
+def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one route each
+    store = s.runtime.store
+
+    @api.post("/run", response_model=m.RunAccepted | m.PlanAnswer, tags=["runs"],
+              responses={**ERRORS, 404: {"model": m.ErrorBody}, 409: {"model": m.ErrorBody},
+                         415: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody},
+                         500: {"model": m.ErrorBody}, 503: {"model": m.ErrorBody}},
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": m.RunBody.model_json_schema()}}}})
+    async def post_run(request: Request) -> JSONResponse:
+        """Start a run of an intent (the seed's call). 200 means accepted."""
+        client, request_id, _ = _ctx(request)
+        key = _need(request, "run")
+        data = await _json_body(request)
+        try:
+            body = m.RunBody.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            field = ".".join(str(p) for p in err["loc"]) or None
+            raise ApiError(422, "invalid_body", str(err["msg"]), field=field) from None
+        intent = _load(s, body.name)
+        stacks = sorted({d.stack for d in intent.documents})
+        refusal = key.refusal(intent.name, stacks, [d.action for d in intent.documents])
+        if refusal:
+            raise ApiError(403, "scope_denied", refusal, intent=intent.name)
+        if not s.settings.labels:
+            raise ApiError(503, "not_configured", "no approved labels are configured (set "
+                           "APPROVED_LABEL or CHATOPS_APPROVED_LABELS)", intent=intent.name)
+        for doc in intent.documents:
+            if doc.label_required not in s.settings.labels:
+                raise ApiError(403, "label_not_approved",
+                               f"intent requires label {doc.label_required!r}, which is not "
+                               "among the approved labels", intent=intent.name)
+        plan = _plan(s, intent)
+        if body.dry_run:
+            request.scope["state"]["audited"] = True
+            s.audit.record(client=client, method="POST", endpoint="/run", decision="dry_run",
+                           status=200, request_id=request_id, key_name=key.name,
+                           intent=intent.name)
+            return JSONResponse(m.PlanAnswer(intent=intent.name,
+                                             plan=plan_to_dict(plan)).model_dump())
+        idem = request.headers.get("idempotency-key", "")[:200] or None
+        if idem:
+            previous = store.idempotent_run(key.name, idem)
+            if previous is not None:
+                record = store.get_run(previous, detail=False)
+                request.scope["state"]["audited"] = True
+                s.audit.record(client=client, method="POST", endpoint="/run",
+                               decision="replayed", status=200, request_id=request_id,
+                               key_name=key.name, intent=intent.name, run_id=previous)
+                return JSONResponse(_accepted(record, intent, replay=True))
+        if not body.queue:
+            busy = s.manager.busy(stacks)
+            if busy:
+                raise ApiError(409, "stack_busy", busy, intent=intent.name)
+        try:
+            run_id = s.manager.submit(plan, trigger="api", actor=key.name, client=client,
+                                      sha=body.sha)
+        except NotAcceptingError:
+            raise ApiError(503, "shutting_down", "the service is stopping; try again "
+                           "shortly", intent=intent.name) from None
+        if idem:
+            store.remember_idempotent(key.name, idem, run_id)
+        request.scope["state"]["audited"] = True
+        s.audit.record(client=client, method="POST", endpoint="/run", decision="accepted",
+                       status=200, request_id=request_id, key_name=key.name,
+                       intent=intent.name, run_id=run_id, flush=True)
+        if body.wait:
+            await s.manager.wait(run_id, s.settings.wait_timeout)
+        record = store.get_run(run_id, detail=body.wait)
+        if body.wait and record.status is not RunStatus.succeeded:
+            code = 504 if not record.status.final else 500
+            return _error_response(ApiError(
+                code, f"run_{record.status}", record.reason or str(record.status),
+                run=record.as_dict()), request_id)
+        answer = _accepted(record, intent)
+        if body.wait:
+            answer["run"] = record.as_dict()
+        return JSONResponse(answer)
+
+    @api.get("/runs", response_model=m.RunList, tags=["runs"],
+             responses={**ERRORS, 422: {"model": m.ErrorBody}})
+    async def list_runs(  # noqa: PLR0917 - FastAPI query parameters
+        request: Request, intent: str | None = None, stack: str | None = None,
+        status: RunStatus | None = None, limit: int = 50, offset: int = 0,
+    ) -> dict[str, Any]:
+        """Recorded runs, newest first."""
+        _need(request, "read")
+        if not 1 <= limit <= 500 or not 0 <= offset <= 10**9:
+            raise ApiError(422, "invalid_request", "limit is 1..500 and offset is 0 or more",
+                           field="limit" if not 1 <= limit <= 500 else "offset")
+        runs = store.list_runs(intent=intent, stack=stack,
+                               status=str(status) if status else None, limit=limit + 1,
+                               offset=offset)
+        more = len(runs) > limit
+        nxt = f"/runs?limit={limit}&offset={offset + limit}" if more else None
+        return {"runs": [r.as_dict(detail=False) for r in runs[:limit]], "limit": limit,
+                "offset": offset, "next": nxt}
+
+    def _run_or_404(run_id: str, detail: bool = True) -> RunRecord:
+        try:
+            return store.get_run(run_id, detail=detail)
+        except RunNotFoundError as exc:
+            raise ApiError(404, "run_not_found", exc.message) from None
+
+    @api.get("/runs/{run_id}", tags=["runs"],
+             responses={**ERRORS, 404: {"model": m.ErrorBody}})
+    async def get_run(request: Request, run_id: str) -> dict[str, Any]:
+        """One run with its steps, gates and snapshots."""
+        _need(request, "read")
+        return _run_or_404(run_id).as_dict()
+
+    @api.get("/runs/{run_id}/log", tags=["runs"], response_class=StreamingResponse,
+             responses={**ERRORS, 404: {"model": m.ErrorBody},
+                        200: {"content": {"text/event-stream": {}}}})
+    async def run_log(request: Request, run_id: str) -> StreamingResponse:
+        """Server-sent events: every output line so far, then live lines, then the outcome."""
+        _need(request, "read")
+        _run_or_404(run_id, detail=False)
+
+        async def events() -> AsyncIterator[bytes]:
+            last = 0
+            while True:
+                for line in store.lines(run_id, after=last):
+                    last = line["id"]
+                    yield f"id: {last}\nevent: line\ndata: {json.dumps(line)}\n\n".encode()
+                record = store.get_run(run_id, detail=False)
+                if record.status.final:
+                    for line in store.lines(run_id, after=last):
+                        last = line["id"]
+                        yield f"event: line\ndata: {json.dumps(line)}\n\n".encode()
+                    outcome = {"status": str(record.status), "reason": record.reason}
+                    yield f"event: outcome\ndata: {json.dumps(outcome)}\n\n".encode()
+                    return
+                if await request.is_disconnected():
+                    return
+                await asyncio.sleep(0.2)
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"cache-control": "no-cache"})
+
+    @api.get("/intents", response_model=m.IntentList, tags=["intents"], responses=ERRORS)
+    async def list_intents(request: Request) -> dict[str, Any]:
+        """Every intent of the repository, valid or not."""
+        _need(request, "read")
+        out = []
+        try:
+            paths = s.repo.intent_files()
+        except ChatopsError as exc:
+            raise ApiError(503, "not_configured", exc.message) from None
+        for path in paths:
+            try:
+                intent = s.repo.load_intent(path.stem)
+            except IntentError as exc:
+                out.append({"name": path.stem, "valid": False,
+                            "errors": [p.as_dict() for p in exc.problems]})
+            except IntentNotFoundError as exc:
+                out.append({"name": path.stem, "valid": False,
+                            "errors": [{"message": exc.message}]})
+            else:
+                out.append({"name": intent.name, "valid": True,
+                            "description": intent.description,
+                            "documents": [d.model_dump(mode="json", exclude_defaults=True)
+                                          for d in intent.documents]})
+        return {"intents": out}
+
+    @api.get("/intents/{name}", response_model=m.IntentDetail, tags=["intents"],
+             responses={**ERRORS, 404: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody}})
+    async def get_intent(request: Request, name: str) -> dict[str, Any]:
+        """One intent with the plan a run would follow."""
+        _need(request, "read")
+        intent = _load(s, name)
+        return {"name": intent.name, "description": intent.description,
+                "documents": [d.model_dump(mode="json") for d in intent.documents],
+                "plan": plan_to_dict(_plan(s, intent))}
+
+    @api.post("/validate", response_model=m.ValidateAnswer, tags=["intents"],
+              responses={**ERRORS, 415: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody}},
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/yaml": {"schema": {"type": "string"}},
+                  "text/plain": {"schema": {"type": "string"}}}}})
+    async def validate(request: Request, name: str = "intent") -> dict[str, Any]:
+        """Check intent YAML as ``chatops validate`` does; ``name`` is the file stem."""
+        _need(request, "read")
+        if _media(request) not in YAML_TYPES:
+            raise ApiError(415, "unsupported_media_type",
+                           "send the intent as text with Content-Type: application/yaml")
+        raw = await request.body()
+        label = f"{name}.yaml"
+        try:
+            intent = parse_intent(raw, label=label, name=name)
+        except IntentError as exc:
+            return {"valid": False, "name": name, "documents": [],
+                    "errors": [p.as_dict() for p in exc.problems]}
+        known = {p.stem for p in s.repo.intent_files()} if s.repo.intents_dir.is_dir() else set()
+        errors = [{"file": label, "field": "depends_on",
+                   "message": f"no intent named {dep!r} exists"}
+                  for dep in intent.depends_on if dep not in known and dep != name]
+        if name in intent.depends_on:
+            errors.append({"file": label, "field": "depends_on",
+                           "message": f"dependency cycle: {name} -> {name}"})
+        docs = [{"doc": i, "docs": len(intent.documents), "summary": d.summary()}
+                for i, d in enumerate(intent.documents, start=1)]
+        return {"valid": not errors, "name": name, "documents": docs, "errors": errors}
+
+    @api.get("/healthz", response_model=m.Health, tags=["health"])
+    async def healthz() -> dict[str, Any]:
+        """Liveness: the process answers. Usable as an Uptime Kuma HTTP monitor."""
+        return {"status": "ok", "checks": {}}
+
+    @api.get("/readyz", response_model=m.Health, tags=["health"],
+             responses={503: {"model": m.Health}})
+    async def readyz() -> JSONResponse:
+        """Readiness: the run history and the container engine answer."""
+        checks: dict[str, str] = {}
+        try:
+            store.ping()
+            checks["store"] = "ok"
+        except StoreError as exc:
+            checks["store"] = exc.message
+        try:
+            await s.engine.ping()
+            checks["engine"] = "ok"
+        except ChatopsError as exc:
+            checks["engine"] = exc.message
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @api.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    async def metrics_endpoint() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(s.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @api.get("/audit", response_model=m.AuditList, tags=["audit"], responses=ERRORS)
+    async def audit_tail(request: Request, after: int = 0, limit: int = 100) -> dict[str, Any]:
+        """Audit records after sequence number ``after`` (key with the audit scope)."""
+        _need(request, "audit")
+        limit = min(max(limit, 1), 1000)
+        return {"records": s.audit.tail(limit=limit, after=max(after, 0))}
+

@@ -1,0 +1,165 @@
+"""The audit trail: one record per request that reaches the checks, hash-chained.
+
+Each record stores the SHA-256 of its own fields and of the record before it, so editing
+or deleting any record breaks the chain from there on; the head (last sequence number
+and hash) is also kept beside the database, so cutting records off the end is caught.
+Refusals are written in batches (a flood of bad keys costs one transaction per batch);
+records that start a run are written before the answer goes out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chatops.errors import StoreError
+from chatops.store.sqlite import utcnow
+
+# Column names below are these constants, never input: the queries are safe to build.
+FIELDS = ("ts", "client", "key_name", "method", "endpoint", "intent", "decision", "reason",
+          "status", "run_id", "request_id")
+GENESIS = "0" * 64
+_COLUMNS = ", ".join(FIELDS)
+_INSERT = f"INSERT INTO audit (seq, {_COLUMNS}, prev_hash, hash) VALUES ({', '.join('?' * (len(FIELDS) + 3))})"  # noqa: E501, S608
+_TAIL = f"SELECT seq, {_COLUMNS}, hash FROM audit WHERE seq > ? ORDER BY seq DESC LIMIT ?"  # noqa: S608
+_ALL = f"SELECT seq, {_COLUMNS}, prev_hash, hash FROM audit ORDER BY seq"  # noqa: S608
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    ts TEXT NOT NULL, client TEXT NOT NULL, key_name TEXT, method TEXT NOT NULL,
+    endpoint TEXT NOT NULL, intent TEXT, decision TEXT NOT NULL, reason TEXT,
+    status INTEGER NOT NULL, run_id TEXT, request_id TEXT NOT NULL,
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL
+)
+"""
+
+
+def record_hash(prev: str, record: dict[str, Any]) -> str:
+    body = json.dumps([record.get(f) for f in FIELDS], separators=(",", ":"),
+                      ensure_ascii=False)
+    return hashlib.sha256((prev + body).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    records: int
+    problem: str | None = None
+
+
+class AuditLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.head_path = path.with_suffix(".head")
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+            row = self._db.execute(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the audit trail at {path}: {exc}") from None
+        self._seq, self._prev = (int(row[0]), str(row[1])) if row else (0, GENESIS)
+        self._task: asyncio.Task[None] | None = None
+
+    def record(self, *, client: str, method: str, endpoint: str, decision: str,
+               status: int, request_id: str, key_name: str | None = None,
+               intent: str | None = None, reason: str | None = None,
+               run_id: str | None = None, flush: bool = False) -> None:
+        entry = {"ts": utcnow(), "client": client, "key_name": key_name, "method": method,
+                 "endpoint": endpoint[:300], "intent": intent, "decision": decision,
+                 "reason": (reason or "")[:500] or None, "status": status,
+                 "run_id": run_id, "request_id": request_id}
+        with self._lock:
+            self._pending.append(entry)
+        if flush:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return
+            rows = []
+            seq, prev = self._seq, self._prev
+            for entry in batch:
+                seq += 1
+                digest = record_hash(prev, entry)
+                rows.append((seq, *[entry[f] for f in FIELDS], prev, digest))
+                prev = digest
+            try:
+                with self._db:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    self._db.executemany(_INSERT, rows)
+            except sqlite3.Error as exc:
+                self._pending[:0] = batch  # keep them for the next try
+                raise StoreError(f"audit write failed ({self.path}): {exc}") from None
+            self._seq, self._prev = seq, prev
+            tmp = self.head_path.with_suffix(".head.tmp")
+            tmp.write_text(f"{seq} {prev}\n")
+            tmp.replace(self.head_path)
+
+    async def run_flusher(self, every: float = 0.1) -> None:
+        while True:
+            await asyncio.sleep(every)
+            with contextlib.suppress(StoreError):
+                await asyncio.to_thread(self.flush)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.run_flusher())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.flush()
+
+    def close(self) -> None:
+        self.flush()
+        self._db.close()
+
+    def tail(self, limit: int = 50, after: int = 0) -> list[dict[str, Any]]:
+        self.flush()
+        rows = self._db.execute(_TAIL, (after, limit)).fetchall()
+        out = [dict(zip(("seq", *FIELDS, "hash"), row, strict=True)) for row in rows]
+        return list(reversed(out))
+
+    def verify(self) -> VerifyResult:
+        self.flush()
+        prev, expected_seq, count = GENESIS, 1, 0
+        for row in self._db.execute(_ALL):
+            seq = int(row[0])
+            entry = dict(zip(FIELDS, row[1:1 + len(FIELDS)], strict=True))
+            stored_prev, stored_hash = row[-2], row[-1]
+            if seq != expected_seq:
+                return VerifyResult(False, count, f"record {expected_seq} is missing "
+                                    f"(next is {seq}): records were deleted")
+            if stored_prev != prev:
+                return VerifyResult(False, count, f"record {seq} does not follow record "
+                                    f"{seq - 1}: the chain was cut or rewritten")
+            if record_hash(prev, entry) != stored_hash:
+                return VerifyResult(False, count, f"record {seq} was edited after it was "
+                                    "written (its hash does not match its fields)")
+            prev, expected_seq, count = stored_hash, seq + 1, count + 1
+        try:
+            head_seq, head_hash = self.head_path.read_text().split()
+        except (OSError, ValueError):
+            head_seq, head_hash = "0", GENESIS
+        if int(head_seq) != count or head_hash != prev:
+            return VerifyResult(False, count, f"the trail ends at record {count} but its "
+                                f"head says {head_seq}: records were removed from the end")
+        return VerifyResult(True, count)

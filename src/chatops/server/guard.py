@@ -1,0 +1,177 @@
+"""Who may call: checked before routing and before the body is read.
+
+In order, each refusal audited and counted: the client address against the allowlist
+(``X-Forwarded-For`` believed only from a trusted proxy), a lockout for addresses that
+sent too many bad keys, the per-address rate limit, the API key, the per-key rate limit.
+Scope and label checks need the intent, so the endpoints make them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from chatops.server.audit import AuditLog
+from chatops.server.keys import KeyRing
+from chatops.server.metrics import Metrics
+from chatops.server.ratelimit import Lockout, RateLimiter, retry_after
+from chatops.server.settings import Network
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Paths that need an allowed address but no key (probes and monitors).
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_CACHE_LIMIT = 10_000
+
+
+def error_body(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+class Guard:
+    def __init__(
+        self, app: ASGIApp, *, allowlist: list[Network], proxies: list[Network],
+        keys: KeyRing, audit: AuditLog, metrics: Metrics, per_address: RateLimiter,
+        per_key: RateLimiter, lockout: Lockout, max_body: int,
+    ) -> None:
+        self.app = app
+        self.allowlist = allowlist
+        self.proxies = proxies
+        self.keys = keys
+        self.audit = audit
+        self.metrics = metrics
+        self.per_address = per_address
+        self.per_key = per_key
+        self.lockout = lockout
+        self.max_body = max_body
+        self._allowed: dict[str, bool] = {}
+        self._trusted: dict[str, bool] = {}
+
+    def _in(self, cache: dict[str, bool], nets: list[Network], address: str) -> bool:
+        hit = cache.get(address)
+        if hit is None:
+            try:
+                ip = ipaddress.ip_address(address)
+                if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+                    ip = ip.ipv4_mapped
+                hit = any(ip in net for net in nets)
+            except ValueError:
+                hit = False
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[address] = hit
+        return hit
+
+    def client_address(self, scope: Scope, headers: dict[bytes, bytes]) -> str:
+        peer = (scope.get("client") or ("unknown", 0))[0]
+        forwarded = headers.get(b"x-forwarded-for")
+        if forwarded is None or not self._in(self._trusted, self.proxies, peer):
+            return str(peer)
+        # Walk from the right: the first hop that is not a trusted proxy is the client.
+        hops = [h.strip() for h in forwarded.decode("latin-1").split(",") if h.strip()]
+        for hop in reversed(hops):
+            if not self._in(self._trusted, self.proxies, hop):
+                return hop
+        return hops[0] if hops else str(peer)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or \
+            secrets.token_hex(8)
+        client = self.client_address(scope, headers)
+        path = scope["path"]
+        state = scope.setdefault("state", {})
+        state["client"] = client
+        state["request_id"] = request_id
+
+        async def refuse(status: int, code: str, message: str, *, key_name: str | None = None,
+                         wait: float | None = None) -> None:
+            self.metrics.rejected.labels(code).inc()
+            self.audit.record(client=client, method=scope["method"], endpoint=path,
+                              decision="refused", reason=code, status=status,
+                              request_id=request_id, key_name=key_name)
+            extra = [(b"retry-after", retry_after(wait).encode())] if wait is not None else []
+            body = error_body(code, message)
+            await send({"type": "http.response.start", "status": status, "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()), *extra]})
+            await send({"type": "http.response.body", "body": body})
+
+        if not self._in(self._allowed, self.allowlist, client):
+            await refuse(403, "address_not_allowed",
+                         f"client address {client} is not in the allowlist")
+            return
+        locked = self.lockout.locked(client)
+        if locked:
+            await refuse(429, "locked_out", "too many bad API keys from this address; "
+                         f"locked out for {retry_after(locked)} s", wait=locked)
+            return
+        wait = self.per_address.take(client)
+        if wait:
+            await refuse(429, "rate_limited", "too many requests from this address",
+                         wait=wait)
+            return
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            await refuse(413, "body_too_large",
+                         f"request body is larger than {self.max_body} bytes")
+            return
+        if path in OPEN_PATHS:
+            await self.app(scope, self._limited(receive), send)
+            return
+        token = headers.get(b"x-api-key")
+        if token is None:
+            auth = headers.get(b"authorization", b"")
+            if auth[:7].lower() == b"bearer ":
+                token = auth[7:].strip()
+        if not token:
+            await refuse(401, "missing_key", "send the API key in the X-API-Key header")
+            return
+        refresh = getattr(self.keys, "refresh", None)
+        if refresh is not None:
+            refresh()
+        key = self.keys.match(token.decode("latin-1"))
+        if key is None:
+            if self.lockout.failed(client):
+                self.metrics.rejected.labels("lockout_started").inc()
+            await refuse(401, "invalid_key", "the API key is not valid")
+            return
+        wait = self.per_key.take(key.name)
+        if wait:
+            await refuse(429, "rate_limited", f"too many requests with key {key.name!r}",
+                         key_name=key.name, wait=wait)
+            return
+        state["key"] = key
+        await self.app(scope, self._limited(receive), send)
+
+    def _limited(self, receive: Receive) -> Receive:
+        """Refuse bodies that grow past the limit even without a Content-Length."""
+        seen = 0
+        limit = self.max_body
+
+        async def wrapped() -> MutableMapping[str, Any]:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLargeError(limit)
+            return message
+
+        return wrapped
+
+
+class BodyTooLargeError(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body is larger than {limit} bytes")
+        self.limit = limit

@@ -1,0 +1,100 @@
+"""Request and response bodies, for validation and for the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunBody(BaseModel):
+    """The seed's ``{"name": "rollout_stack_media"}``, plus optional fields."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=200, description="intent name (file stem)",
+                      examples=["rollout_stack_media"])
+    dry_run: bool = Field(default=False, description="return the plan; change nothing")
+    wait: bool = Field(default=False,
+                       description="answer when the run ends: 200 only if it succeeded")
+    sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{7,40}$",
+                            description="Git commit the run is for (recorded)")
+    queue: bool = Field(default=True,
+                        description="false: answer 409 instead of queueing on a busy stack")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+    problems: list[dict[str, Any]] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+    run: dict[str, Any] | None = None
+
+
+class Links(BaseModel):
+    self: str
+    log: str
+
+
+class RunAccepted(BaseModel):
+    id: str
+    status: str
+    intent: str
+    action: str
+    stack: str
+    stacks: list[str]
+    links: Links
+    reason: str | None = None
+    idempotent_replay: bool = False
+
+
+class PlanAnswer(BaseModel):
+    dry_run: bool = True
+    intent: str
+    plan: dict[str, Any]
+
+
+class RunList(BaseModel):
+    runs: list[dict[str, Any]]
+    limit: int
+    offset: int
+    next: str | None
+
+
+class IntentSummary(BaseModel):
+    name: str
+    valid: bool
+    description: str | None = None
+    documents: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+
+
+class IntentList(BaseModel):
+    intents: list[IntentSummary]
+
+
+class IntentDetail(BaseModel):
+    name: str
+    description: str
+    documents: list[dict[str, Any]]
+    plan: dict[str, Any]
+
+
+class ValidateAnswer(BaseModel):
+    valid: bool
+    name: str
+    documents: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = {}
+
+
+class AuditList(BaseModel):
+    records: list[dict[str, Any]]

@@ -1,0 +1,83 @@
+"""Token buckets per client address and per key, and lockouts after repeated bad keys."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+MAX_TRACKED = 50_000
+
+
+@dataclass
+class Bucket:
+    tokens: float
+    stamp: float
+
+
+@dataclass
+class RateLimiter:
+    rate: float
+    burst: int
+    clock: Callable[[], float] = time.monotonic
+    _buckets: dict[str, Bucket] = field(default_factory=dict)
+
+    def take(self, who: str) -> float:
+        """0.0 when allowed, else seconds until a token is free (for Retry-After)."""
+        now = self.clock()
+        bucket = self._buckets.get(who)
+        if bucket is None:
+            if len(self._buckets) >= MAX_TRACKED:
+                self._buckets.clear()  # bounded memory under an address-spraying flood
+            bucket = self._buckets[who] = Bucket(float(self.burst), now)
+        else:
+            bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.stamp) * self.rate)
+            bucket.stamp = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / self.rate
+
+
+@dataclass
+class Lockout:
+    failures: int
+    window: float
+    duration: float
+    clock: Callable[[], float] = time.monotonic
+    _fails: dict[str, deque[float]] = field(default_factory=dict)
+    _until: dict[str, float] = field(default_factory=dict)
+
+    def locked(self, who: str) -> float:
+        """Seconds left on ``who``'s lockout, or 0.0."""
+        until = self._until.get(who)
+        if until is None:
+            return 0.0
+        left = until - self.clock()
+        if left <= 0:
+            del self._until[who]
+            return 0.0
+        return left
+
+    def failed(self, who: str) -> bool:
+        """Count a bad key; True when this one locks ``who`` out."""
+        now = self.clock()
+        fails = self._fails.get(who)
+        if fails is None:
+            if len(self._fails) >= MAX_TRACKED:
+                self._fails.clear()
+            fails = self._fails[who] = deque()
+        fails.append(now)
+        while fails and fails[0] < now - self.window:
+            fails.popleft()
+        if len(fails) >= self.failures:
+            self._until[who] = now + self.duration
+            fails.clear()
+            return True
+        return False
+
+
+def retry_after(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))

@@ -1,0 +1,68 @@
+"""Start the service: settings, store, keys, audit, engine, then uvicorn."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import uvicorn
+
+from chatops.engine.docker import DockerEngine
+from chatops.errors import ConfigError
+from chatops.logs import LogSink, json_logger
+from chatops.runtime import Runtime
+from chatops.server.app import create_app
+from chatops.server.audit import AuditLog
+from chatops.server.keys import ApiKey, KeyStore, ReloadingKeyRing, hash_token
+from chatops.server.settings import ServerSettings
+from chatops.settings import Settings
+
+
+def build(settings: ServerSettings, base: Settings) -> Any:
+    runtime = Runtime.open(base)
+    keystore = KeyStore(base.db_path)
+    extra = []
+    if settings.api_key is not None:
+        # The seed's single key keeps working, as a key named "env" with every scope.
+        extra.append(ApiKey(name="env", hash=hash_token(settings.api_key.get_secret_value()),
+                            scopes=("run", "read", "audit")))
+    keys = ReloadingKeyRing(keystore, extra)
+    if not keys.keys:
+        raise ConfigError("no API key is configured: set CHATOPS_API_KEY, or create one with "
+                          "'chatops keys create NAME'")
+    logger = json_logger(stream=sys.stdout, level=settings.log_level)
+    audit = AuditLog(base.state_dir / "audit.sqlite3")
+    return create_app(settings, runtime=runtime, engine=DockerEngine(), keys=keys,
+                      audit=audit, log_sink=LogSink(logger, client="api"))
+
+
+def check_exposure(settings: ServerSettings) -> None:
+    if not settings.loopback_only and settings.api_key is None:
+        has_keys = any(k.revoked_at is None
+                       for k in KeyStore(Settings.from_env().db_path).all())
+        if not has_keys:
+            raise ConfigError(
+                f"refusing to listen on {settings.host} with no API key: set CHATOPS_API_KEY "
+                "or run 'chatops keys create NAME' first (or listen on 127.0.0.1)"
+            )
+
+
+def serve(settings: ServerSettings) -> int:
+    base = Settings.from_env()
+    check_exposure(settings)
+    app = build(settings, base)
+    where = f"http://{settings.host}:{settings.port}"
+    sys.stderr.write(
+        f"chatops serving {settings.repo} on {where} (state: {base.state_dir})\n"
+        f"  curl -X POST {where}/run -H 'X-API-Key: $CHATOPS_API_KEY' "
+        "-H 'Content-Type: application/json' -d '{\"name\": \"INTENT\"}'\n"
+    )
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+        proxy_headers=False,  # X-Forwarded-For is judged by the guard, from trusted proxies only
+        server_header=False, date_header=False, backlog=2048,
+        timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+        loop="auto", http="auto", lifespan="on",
+    )
+    uvicorn.Server(config).run()
+    return 0

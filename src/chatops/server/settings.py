@@ -1,0 +1,131 @@
+"""Service settings: ``CHATOPS_*`` variables (and the seed's names), or a TOML file."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from chatops.errors import ConfigError
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+DEFAULT_ALLOWLIST = "127.0.0.0/8,::1/128,100.64.0.0/10"
+
+
+def parse_networks(value: object, field: str) -> list[Network]:
+    if isinstance(value, list | tuple):
+        items = [str(v) for v in value]
+    else:
+        items = [p for p in str(value or "").replace(" ", ",").split(",") if p]
+    nets: list[Network] = []
+    for item in items:
+        try:
+            nets.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{item!r} is not an IP address or CIDR (such as 100.64.0.0/10 or ::1)"
+            ) from None
+    return nets
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHATOPS_", extra="forbid",
+                                      populate_by_name=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    repo: Path = Field(default=Path("."))
+    api_key: SecretStr | None = Field(default=None,
+                                      validation_alias=AliasChoices("CHATOPS_API_KEY"))
+    ip_allowlist: str = Field(default=DEFAULT_ALLOWLIST,
+                              validation_alias=AliasChoices("CHATOPS_IP_ALLOWLIST"))
+    trusted_proxies: str = ""
+    approved_labels: str = Field(
+        default="", validation_alias=AliasChoices("CHATOPS_APPROVED_LABELS", "APPROVED_LABEL"))
+    log_level: str = Field(default="INFO",
+                           validation_alias=AliasChoices("CHATOPS_LOG_LEVEL", "LOG_LEVEL"))
+    max_parallel_stacks: int = Field(default=2, ge=1, le=64)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    rate_per_address: float = Field(default=20.0, gt=0)
+    burst_per_address: int = Field(default=60, ge=1)
+    rate_per_key: float = Field(default=10.0, gt=0)
+    burst_per_key: int = Field(default=30, ge=1)
+    lockout_failures: int = Field(default=10, ge=1)
+    lockout_window: float = Field(default=60.0, gt=0)
+    lockout_seconds: float = Field(default=300.0, gt=0)
+    shutdown_grace: float = Field(default=60.0, ge=0)
+    wait_timeout: float = Field(default=3600.0, gt=0)
+
+    @field_validator("ip_allowlist", "trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value, "")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @property
+    def allowlist(self) -> list[Network]:
+        return parse_networks(self.ip_allowlist, "ip_allowlist")
+
+    @property
+    def proxies(self) -> list[Network]:
+        return parse_networks(self.trusted_proxies, "trusted_proxies")
+
+    @property
+    def labels(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.approved_labels.split(",") if p.strip())
+
+    @property
+    def loopback_only(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host == "localhost"
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = os.environ.get("CHATOPS_CONFIG")
+        if config:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
+        return tuple(sources)
+
+
+def load_server_settings(**overrides: Any) -> ServerSettings:
+    """Read once at start; every problem names the variable and what was expected."""
+    config = os.environ.get("CHATOPS_CONFIG")
+    if config and not Path(config).is_file():
+        raise ConfigError(f"CHATOPS_CONFIG: no such file {config!r}")
+    try:
+        settings = ServerSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False):
+            loc = ".".join(str(p) for p in err["loc"]) or "settings"
+            name = loc if loc.isupper() else f"CHATOPS_{loc.upper()}"
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"{name}: {msg}")
+        raise ConfigError("invalid settings: " + "; ".join(lines)) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read settings: {exc}") from None
+    return settings
