@@ -189,6 +189,9 @@ def _register_errors(api: FastAPI, s: Services) -> None:
 
     @api.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        too_large = _find(exc, BodyTooLargeError)
+        if too_large is not None:  # raised while reading, wrapped by the middleware's group
+            return await on_too_large(request, too_large)
         # The message stays in the service's log; the client learns only the request id.
         sys.stderr.write(f"chatops: internal error on {request.url.path}: "
                          f"{type(exc).__name__}: {exc}\n")
@@ -196,6 +199,18 @@ def _register_errors(api: FastAPI, s: Services) -> None:
                        "internal error; the service log has the details for this request id")
         audit(request, err)
         return _error_response(err, _ctx(request)[1])
+
+
+def _find(exc: BaseException, kind: type[BodyTooLargeError]) -> BodyTooLargeError | None:
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _find(inner, kind)
+            if found is not None:
+                return found
+    cause = exc.__cause__ or exc.__context__
+    return _find(cause, kind) if cause is not None and cause is not exc else None
 
 
 def _need(request: Request, scope: str) -> ApiKey:
