@@ -118,7 +118,7 @@ def test_unknown_intent_is_404(make_api) -> None:
 
 @pytest.mark.parametrize("name", [
     "../deploy_web", "../../etc/passwd", "/etc/passwd", "deploy_web\x00", "deploy_web/../x",
-    "deploy_wеb",  # a Cyrillic "е"
+    "deploy_w\u0435b",  # a Cyrillic look-alike of "e"
     "deploy web", "..", "%2e%2e%2fdeploy_web",
 ])
 def test_hostile_intent_names_are_422_naming_the_field(make_api, name: str) -> None:
