@@ -53,7 +53,7 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": m.ErrorBody, "description": text} for code, text in {
         401: "missing or wrong API key", 403: "address, scope or label not allowed",
-        413: "body too large", 429: "rate limited or locked out",
+        413: "body too large", 422: "invalid request", 429: "rate limited or locked out",
     }.items()
 }
 
