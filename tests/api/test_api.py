@@ -348,6 +348,13 @@ def test_audit_records_every_decision_without_secrets(make_api) -> None:
     assert "wrong-key-value" not in dump
 
 
+def test_huge_numbers_in_queries_are_422_not_500(make_api) -> None:
+    api = make_api()
+    resp = api.get("/audit", key=AUDITOR, params={"after": str(2**99)})
+    assert error(resp) == (422, "invalid_request")
+    assert error(api.get("/runs", params={"offset": str(2**99)})) == (422, "invalid_request")
+
+
 def test_audit_endpoint_needs_the_audit_scope(make_api) -> None:
     api = make_api()
     api.post_run({"name": "deploy_web"})

