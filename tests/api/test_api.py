@@ -390,3 +390,14 @@ def test_unknown_path_and_method_use_the_error_shape(make_api) -> None:
     assert error(api.get("/nope")) == (404, "not_found")
     resp = api.client.delete("/run", headers={"x-api-key": GOOD})
     assert error(resp) == (405, "method_not_allowed")
+
+
+def test_a_flood_of_alike_refusals_is_counted_not_lost(make_api) -> None:
+    api = make_api(burst_per_address=1000, lockout_failures=1000)
+    for _ in range(50):
+        api.post_run({"name": "deploy_web"}, key="bad")
+    api.audit.flush()
+    refused = [r for r in api.audit_rows() if r["reason"] == "invalid_key"]
+    assert sum(r["count"] for r in refused) == 50
+    assert len(refused) < 50
+    assert api.audit.verify().ok

@@ -100,9 +100,11 @@ def audit_tail_command(lines: int, *, json_output: bool) -> int:
         sys.stdout.write(json.dumps(records, indent=2) + "\n")
         return 0
     for r in records:
+        times = f" (x{r['count']})" if (r.get("count") or 1) > 1 else ""
         sys.stdout.write(
             f"{r['seq']:>6} {r['ts'][:23]} {r['client']:<15} {r['key_name'] or '-':<12} "
             f"{r['method']} {r['endpoint']} {r['decision']} {r['status']}"
             f"{' ' + r['reason'] if r['reason'] else ''}"
-            f"{' run ' + r['run_id'] if r['run_id'] else ''}\n")
+            f"{' run ' + r['run_id'] if r['run_id'] else ''}"
+            f"{times}\n")
     return 0

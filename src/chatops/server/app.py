@@ -343,8 +343,9 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         s.audit.record(client=client, method="POST", endpoint="/run", decision="accepted",
                        status=200, request_id=request_id, key_name=key.name,
                        intent=intent.name, run_id=run_id)
-        # Written before the answer goes out, off the event loop (a flood may be queued).
-        await asyncio.to_thread(s.audit.flush)
+        # Written before the answer goes out (alike refusals are counted into one record,
+        # so even during a flood the batch is small).
+        s.audit.flush()
         if body.wait:
             await s.manager.wait(run_id, s.settings.wait_timeout)
         record = store.get_run(run_id, detail=body.wait)

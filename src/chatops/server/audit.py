@@ -3,8 +3,10 @@
 Each record stores the SHA-256 of its own fields and of the record before it, so editing
 or deleting any record breaks the chain from there on; the head (last sequence number
 and hash) is also kept beside the database, so cutting records off the end is caught.
-Refusals are written in batches (a flood of bad keys costs one transaction per batch);
-records that start a run are written before the answer goes out.
+Records are written in batches. Refusals made before the key is known (bad or missing
+keys, addresses, limits) that are alike in every field are counted into one record per
+batch (``count``, with the first request id), so a flood of bad keys costs a few records
+a second instead of one each; records that start a run are written before the answer.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from chatops.errors import StoreError
 
 # Column names below are these constants, never input: the queries are safe to build.
 FIELDS = ("ts", "client", "key_name", "method", "endpoint", "intent", "decision", "reason",
-          "status", "run_id", "request_id")
+          "status", "run_id", "request_id", "count")
 GENESIS = "0" * 64
 _COLUMNS = ", ".join(FIELDS)
 _INSERT = f"INSERT INTO audit (seq, {_COLUMNS}, prev_hash, hash) VALUES ({', '.join('?' * (len(FIELDS) + 3))})"  # noqa: E501, S608
@@ -38,6 +40,7 @@ CREATE TABLE IF NOT EXISTS audit (
     ts TEXT NOT NULL, client TEXT NOT NULL, key_name TEXT, method TEXT NOT NULL,
     endpoint TEXT NOT NULL, intent TEXT, decision TEXT NOT NULL, reason TEXT,
     status INTEGER NOT NULL, run_id TEXT, request_id TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1,
     prev_hash TEXT NOT NULL, hash TEXT NOT NULL
 )
 """
@@ -61,6 +64,7 @@ class AuditLog:
         self.path = path
         self.head_path = path.with_suffix(".head")
         self._pending: list[dict[str, Any]] = []
+        self._alike: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,15 +87,32 @@ class AuditLog:
         entry = {"ts": time.time(), "client": client, "key_name": key_name, "method": method,
                  "endpoint": endpoint[:300], "intent": intent, "decision": decision,
                  "reason": (reason or "")[:500] or None, "status": status,
-                 "run_id": run_id, "request_id": request_id}
+                 "run_id": run_id, "request_id": request_id, "count": 1}
         with self._lock:
             self._pending.append(entry)
         if flush:
             self.flush()
 
+    def refusal(self, *, client: str, method: str, endpoint: str, reason: str, status: int,
+                request_id: str, key_name: str | None = None) -> None:
+        """A refusal made before routing; alike refusals in one batch share a record."""
+        alike = (client, method, endpoint, reason, status, key_name)
+        with self._lock:
+            entry = self._alike.get(alike)
+            if entry is not None:
+                entry["count"] += 1
+                return
+            entry = {"ts": time.time(), "client": client, "key_name": key_name,
+                     "method": method, "endpoint": endpoint[:300], "intent": None,
+                     "decision": "refused", "reason": reason, "status": status,
+                     "run_id": None, "request_id": request_id, "count": 1}
+            self._alike[alike] = entry
+            self._pending.append(entry)
+
     def flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
+            self._alike = {}
             if not batch:
                 return
             rows = []

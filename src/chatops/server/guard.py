@@ -105,9 +105,9 @@ class Guard:
         async def refuse(status: int, code: str, message: str, *, key_name: str | None = None,
                          wait: float | None = None) -> None:
             self._counter(code).inc()
-            self.audit.record(client=client, method=scope["method"], endpoint=path,
-                              decision="refused", reason=code, status=status,
-                              request_id=request_id, key_name=key_name)
+            self.audit.refusal(client=client, method=scope["method"], endpoint=path,
+                               reason=code, status=status, request_id=request_id,
+                               key_name=key_name)
             extra = [(b"retry-after", retry_after(wait).encode())] if wait is not None else []
             body = error_body(code, message)
             await send({"type": "http.response.start", "status": status, "headers": [
