@@ -68,14 +68,19 @@ def wrk(url: str, headers: dict[str, str], body: str, seconds: int, tmp: Path) -
     return done.stdout
 
 
+PROJECTS: list[str] = []
+
+
 def start_chatops(tmp: Path, env_extra: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     repo = tmp / f"repo-{uuid.uuid4().hex[:6]}"
     shutil.copytree(ROOT / "examples" / "demo", repo)
     for stack in ("bench-a", "bench-b"):
         port = free_port()
+        project = f"{stack}-{uuid.uuid4().hex[:6]}"
+        PROJECTS.append(project)
         (repo / "stacks" / stack).mkdir(parents=True)
         (repo / "stacks" / stack / "docker-compose.yml").write_text(
-            f"name: {stack}-{uuid.uuid4().hex[:6]}\nservices:\n  web:\n"
+            f"name: {project}\nservices:\n  web:\n"
             "    image: 127.0.0.1:5000/chatops-demo:slow\n    network_mode: host\n"
             f"    init: true\n    environment:\n      PORT: \"{port}\"\n      DELAY: \"3\"\n")
     intents = repo / "chatops" / "intents"
@@ -198,6 +203,9 @@ def main() -> int:  # noqa: PLR0915 - a script: each figure in the order it is p
             proc.terminate()
             proc.wait(60)
 
+    for project in PROJECTS:
+        subprocess.run(["docker", "compose", "-p", project, "down", "-t", "1"],
+                       capture_output=True, check=False)
     print(f"wrk: 64 connections, {args.seconds} s, POST with a wrong key, loopback\n")
     print(f"  adnanh/webhook (wrong header secret)   {w_rps:9.0f} req/s   p99 {w_p99:6.1f} ms")
     print(f"  chatops serve, defaults (lockout)     {c_rps:9.0f} req/s   p99 {c_p99:6.1f} ms"

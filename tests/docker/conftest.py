@@ -182,4 +182,6 @@ def demo_stack(engine: None, images: Images, tmp_path: Path) -> Iterator[DemoSta
     try:
         yield stack
     finally:
-        stack.compose("down", "-v", "--remove-orphans", "--timeout", "1", check=False)
+        # By project name, not file: a test may have left the compose file invalid.
+        docker("compose", "-p", stack.name, "down", "-v", "--remove-orphans", "--timeout", "1",
+               check=False)
