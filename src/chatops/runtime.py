@@ -35,7 +35,8 @@ class Runtime:
 
     def executor(self, engine: Engine, sinks: Sequence[ev.Sink] = ()) -> Executor:
         return Executor(engine=engine, store=self.store, locks=self.locks, clock=self.clock,
-                        compose_command=self.settings.compose_command, sinks=sinks)
+                        compose_command=self.settings.compose_command, sinks=sinks,
+                        kuma_url=self.settings.kuma_url)
 
     def close(self) -> None:
         self.store.close()

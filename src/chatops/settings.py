@@ -38,6 +38,7 @@ class Settings:
     stability_window: float = DEFAULT_STABILITY_WINDOW
     log_file: Path | None = None
     log_level: str = "INFO"
+    kuma_url: str | None = None
 
     @property
     def db_path(self) -> Path:
@@ -65,12 +66,17 @@ class Settings:
                 f"got {level!r}"
             )
         log_file = env.get("CHATOPS_LOG_FILE")
+        kuma = env.get("CHATOPS_KUMA_URL") or None
+        if kuma is not None and not kuma.startswith(("http://", "https://")):
+            raise ConfigError(f"CHATOPS_KUMA_URL: expected an http:// or https:// URL of "
+                              f"Uptime Kuma, got {kuma!r}")
         return cls(
             compose_command=compose,
             state_dir=Path(default_state_dir(env)).expanduser(),
             stability_window=window,
             log_file=Path(log_file).expanduser() if log_file else None,
             log_level=level,
+            kuma_url=kuma.rstrip("/") if kuma else None,
         )
 
 

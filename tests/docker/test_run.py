@@ -460,3 +460,36 @@ def test_any_command_notices_an_interrupted_run(cli, demo_stack: DemoStack, imag
     assert cli("validate", "--repo", str(demo_stack.root)).code == 0
 
     assert last_run(demo_stack).status == "interrupted"
+
+
+def test_failing_uptime_kuma_gate_rolls_the_deploy_back(
+    cli, demo_stack: DemoStack, images, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.fakes.kuma import FakeKuma
+
+    kuma = FakeKuma(interval=0.1).start()
+    kuma.monitor(1, f"{demo_stack.url}/cgi-bin/health")
+    monkeypatch.setenv("CHATOPS_KUMA_URL", kuma.url)
+    try:
+        intent(demo_stack, health=False, extra=textwrap.dedent("""\
+            health:
+              - kuma: 1
+                status_page: homelab
+                within: 3s
+                interval: 100ms
+            """))
+        result = cli("run", "--repo", str(demo_stack.root), "deploy")
+        assert result.code == 0, result.out
+        demo_stack.write(images("bad500"))
+
+        result = cli("run", "--repo", str(demo_stack.root), "deploy")
+
+        assert result.code == 2, result.out
+        run = last_run(demo_stack)
+        assert "Uptime Kuma monitor 1 not UP" in (run.reason or "")
+        assert "monitor 1 is DOWN" in (run.reason or "")
+        assert [g["ok"] for g in run.gates if g["phase"] == "rollback" and
+                g["kind"] == "kuma"] == [True]
+        assert http_get(demo_stack.url + "/version")[1].strip() == "v1"
+    finally:
+        kuma.stop()

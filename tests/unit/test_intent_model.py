@@ -198,7 +198,7 @@ def test_health_errors_point_at_the_field_inside_the_check() -> None:
 def test_health_check_of_unknown_kind() -> None:
     p = one(BASE + "health:\n  - ping: 1.1.1.1\n")
     assert p.field == "health[0]"
-    assert "one of the keys http, tcp or container" in p.message
+    assert "one of the keys http, tcp, container or kuma" in p.message
 
 
 def test_health_only_after_actions_that_leave_services_running() -> None:

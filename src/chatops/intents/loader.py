@@ -18,6 +18,7 @@ from chatops.intents.model import (
     ContainerCheck,
     HttpCheck,
     IntentDoc,
+    KumaCheck,
     TcpCheck,
     check_action_rules,
 )
@@ -30,6 +31,7 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     "http": tuple(HttpCheck.model_fields),
     "tcp": tuple(TcpCheck.model_fields),
     "container": tuple(ContainerCheck.model_fields),
+    "kuma": tuple(KumaCheck.model_fields),
 }
 
 
@@ -216,7 +218,7 @@ def _explain(error: Any, data: dict[Any, Any]) -> tuple[tuple[str | int, ...], s
         return path, f"expected a mapping, got {_kind(value)}"
     if kind == "health_kind":
         return path, (
-            "expected a check with one of the keys http, tcp or container, "
+            "expected a check with one of the keys http, tcp, container or kuma, "
             f"got {_kind(value)}" + (f" with keys {', '.join(map(str, value))}"
                                      if isinstance(value, dict) and value else "")
         )

@@ -212,7 +212,23 @@ class ContainerCheck(_Strict):
     )
 
 
-HEALTH_KINDS = ("http", "tcp", "container")
+class KumaCheck(_Strict):
+    """Wait until an Uptime Kuma monitor reports UP (the seed's post-deploy check).
+
+    With ``status_page``, Kuma's heartbeat API must show a beat newer than the change;
+    without, the public badge (``/api/badge/<id>/status``) must read Up.
+    """
+
+    kuma: int = Field(ge=1, description="Uptime Kuma monitor id")
+    url: Url | None = Field(
+        default=None, description="Uptime Kuma base URL (default: CHATOPS_KUMA_URL)")
+    status_page: Annotated[str, AfterValidator(_intent_name)] | None = Field(
+        default=None, description="slug of a status page that shows the monitor")
+    within: Duration = Field(default=300.0, description="deadline for the monitor to be UP")
+    interval: Duration = 5.0
+
+
+HEALTH_KINDS = ("http", "tcp", "container", "kuma")
 
 
 def _health_kind(value: object) -> str | None:
@@ -231,11 +247,13 @@ def _health_kind(value: object) -> str | None:
 HealthCheck = Annotated[
     Annotated[HttpCheck, Tag("http")]
     | Annotated[TcpCheck, Tag("tcp")]
-    | Annotated[ContainerCheck, Tag("container")],
+    | Annotated[ContainerCheck, Tag("container")]
+    | Annotated[KumaCheck, Tag("kuma")],
     Discriminator(
         _health_kind,
         custom_error_type="health_kind",
-        custom_error_message="expected a check with one of the keys http, tcp or container",
+        custom_error_message="expected a check with one of the keys http, tcp, container "
+        "or kuma",
     ),
 ]
 

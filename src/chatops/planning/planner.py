@@ -13,6 +13,7 @@ from chatops.intents.model import (
     ContainerCheck,
     HttpCheck,
     IntentDoc,
+    KumaCheck,
     TcpCheck,
 )
 from chatops.planning import compose as c
@@ -124,7 +125,17 @@ def _gates(doc: IntentDoc, stable_for: float) -> tuple[Gate, ...]:
     return tuple(gates)
 
 
-def _gate(check: HttpCheck | TcpCheck | ContainerCheck) -> Gate:
+def _gate(check: HttpCheck | TcpCheck | ContainerCheck | KumaCheck) -> Gate:
+    if isinstance(check, KumaCheck):
+        where = check.url or "$CHATOPS_KUMA_URL"
+        how = (f"status page {check.status_page} shows a heartbeat after the change"
+               if check.status_page else "its badge reads Up")
+        return Gate(
+            kind="kuma",
+            description=f"Uptime Kuma monitor {check.kuma} at {where} is UP ({how}) within "
+            f"{format_duration(check.within)}",
+            within=check.within, check=check,
+        )
     if isinstance(check, HttpCheck):
         lo, hi = check.status
         status = str(lo) if lo == hi else f"{lo}-{hi}"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from chatops.intents.model import ContainerCheck, HttpCheck, TcpCheck
+from chatops.intents.model import ContainerCheck, HttpCheck, KumaCheck, TcpCheck
 
 #: Placeholders in rollback argv, filled from the snapshot taken when the run starts.
 REPLICAS = "<replicas before the run>"
@@ -26,10 +26,10 @@ class Command:
 class Gate:
     """A health check that must pass after the change, within its deadline."""
 
-    kind: Literal["container", "http", "tcp"]
+    kind: Literal["container", "http", "tcp", "kuma"]
     description: str
     within: float
-    check: HttpCheck | TcpCheck | ContainerCheck
+    check: HttpCheck | TcpCheck | ContainerCheck | KumaCheck
     implicit: bool = False
 
 

@@ -18,7 +18,8 @@ from chatops.clock import Clock
 from chatops.engine.base import CommandResult, Engine, OutputLine
 from chatops.errors import ChatopsError, EngineError, LockBusyError
 from chatops.health.gates import GateResult, container_gate, http_gate, tcp_gate
-from chatops.intents.model import ContainerCheck, HttpCheck, TcpCheck
+from chatops.health.kuma import kuma_gate
+from chatops.intents.model import ContainerCheck, HttpCheck, KumaCheck, TcpCheck
 from chatops.locks import HeldLocks, Locks
 from chatops.planning import compose as c
 from chatops.planning.render import plan_to_dict
@@ -72,7 +73,9 @@ class Executor:
         self, *, engine: Engine, store: RunStore, locks: Locks, clock: Clock,
         compose_command: tuple[str, ...] = ("docker", "compose"),
         sinks: Sequence[ev.Sink] = (),
+        kuma_url: str | None = None,
     ) -> None:
+        self.kuma_url = kuma_url
         self.engine = engine
         self.store = store
         self.locks = locks
@@ -290,6 +293,9 @@ class Executor:
             return http_gate(check, gate.description, self.clock)
         if isinstance(check, TcpCheck):
             return tcp_gate(check, gate.description, self.clock)
+        if isinstance(check, KumaCheck):
+            return kuma_gate(check, self.kuma_url, gate.description, self.clock,
+                             since=self.clock.now())
         assert isinstance(check, ContainerCheck)  # noqa: S101 - the union is closed
         assert state.project is not None  # noqa: S101 - set by _prepare
         if gate.implicit:
@@ -327,7 +333,7 @@ class Executor:
                        phase=phase, kind=gate.kind)
         # With HTTP or TCP gates, they prove the service works: the implicit container
         # gate watches for exits and restarts meanwhile instead of adding its own window.
-        probes = [g for g in gates if g.kind in ("http", "tcp")]
+        probes = [g for g in gates if g.kind in ("http", "tcp", "kuma")]
         others_passed = asyncio.Event() if probes else None
         tasks = {asyncio.ensure_future(self._gate_task(state, g, expected, others_passed)): i
                  for i, g in enumerate(gates)}
