@@ -7,6 +7,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from chatops.durations import parse_duration
 from chatops.errors import ConfigError
@@ -39,6 +40,20 @@ class Settings:
     log_file: Path | None = None
     log_level: str = "INFO"
     kuma_url: str | None = None
+    kuma_push_url: str | None = None
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.state_dir / "outbox.sqlite3"
+
+    def deliverers(self) -> dict[str, Any]:
+        """Notification targets configured on this host, by name."""
+        targets: dict[str, Any] = {}
+        if self.kuma_push_url:
+            from chatops.notify.kuma import TARGET, KumaPush  # noqa: PLC0415 - keeps validate fast
+
+            targets[TARGET] = KumaPush(self.kuma_push_url)
+        return targets
 
     @property
     def db_path(self) -> Path:
@@ -70,6 +85,10 @@ class Settings:
         if kuma is not None and not kuma.startswith(("http://", "https://")):
             raise ConfigError(f"CHATOPS_KUMA_URL: expected an http:// or https:// URL of "
                               f"Uptime Kuma, got {kuma!r}")
+        push = env.get("CHATOPS_KUMA_PUSH_URL") or None
+        if push is not None and "/api/push/" not in push:
+            raise ConfigError("CHATOPS_KUMA_PUSH_URL: expected Uptime Kuma's push URL, "
+                              "such as http://kuma:3001/api/push/TOKEN")
         return cls(
             compose_command=compose,
             state_dir=Path(default_state_dir(env)).expanduser(),
@@ -77,6 +96,7 @@ class Settings:
             log_file=Path(log_file).expanduser() if log_file else None,
             log_level=level,
             kuma_url=kuma.rstrip("/") if kuma else None,
+            kuma_push_url=push.split("?", 1)[0] if push else None,
         )
 
 

@@ -493,3 +493,40 @@ def test_failing_uptime_kuma_gate_rolls_the_deploy_back(
         assert http_get(demo_stack.url + "/version")[1].strip() == "v1"
     finally:
         kuma.stop()
+
+
+def test_each_run_is_pushed_to_uptime_kuma_and_a_down_target_never_holds_a_deploy(
+    cli, demo_stack: DemoStack, images, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from chatops.notify.outbox import Outbox
+    from chatops.settings import Settings
+    from tests.fakes.kuma import FakeKuma
+
+    kuma = FakeKuma().start()
+    monkeypatch.setenv("CHATOPS_KUMA_PUSH_URL", f"{kuma.url}/api/push/deploys")
+    try:
+        serve_v1(demo_stack, cli)
+        assert [(p["token"], p["status"], p["msg"]) for p in kuma.pushes] == [
+            ("deploys", "up", "deploy: succeeded")]
+        kuma.push_answers += [(500, {})] * 3  # Kuma is having a bad minute
+        demo_stack.write(images("bad500"))
+        start = time.monotonic()
+        assert cli("run", "--repo", str(demo_stack.root), "deploy").code == 2
+        assert time.monotonic() - start < 30
+        assert len(kuma.pushes) == 1
+        settings = Settings.from_env()
+        box = Outbox(settings.outbox_path)
+        assert [m.status for m in box.messages()] == ["pending", "sent"]
+        time.sleep(1.1)
+        for _ in range(5):
+            asyncio.run(box.deliver_due(settings.deliverers()))
+            if len(kuma.pushes) == 2:
+                break
+            time.sleep(2.1)
+        assert kuma.pushes[1]["status"] == "down"
+        assert kuma.pushes[1]["msg"].startswith("deploy: rolled_back (")
+        box.close()
+    finally:
+        kuma.stop()

@@ -29,6 +29,8 @@ class FakeKuma:
         self.forced: dict[int, int] = {}
         self.beats: dict[int, list[dict[str, Any]]] = {}
         self.pushes: list[dict[str, str]] = []
+        #: Answers to give the next pushes, in order: (status, extra headers).
+        self.push_answers: list[tuple[int, dict[str, str]]] = []
         self._stop = threading.Event()
         kuma = self
 
@@ -43,7 +45,7 @@ class FakeKuma:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 segs = parts.path.strip("/").split("/")
                 if segs[:3] == ["api", "status-page", "heartbeat"] and len(segs) == 4:
@@ -62,6 +64,16 @@ class FakeKuma:
                            f"</title><text>{label}</text></svg>")
                     self._send(200, svg.encode(), "image/svg+xml")
                 elif segs[:2] == ["api", "push"] and len(segs) == 3:
+                    if kuma.push_answers:
+                        status, headers = kuma.push_answers.pop(0)
+                        body = b'{"ok":false,"msg":"busy"}'
+                        self.send_response(status)
+                        for name, value in headers.items():
+                            self.send_header(name, value)
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                        return
                     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                     kuma.pushes.append({"token": segs[2], **query})
                     self._send(200, b'{"ok":true}', "application/json")

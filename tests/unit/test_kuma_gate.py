@@ -28,7 +28,7 @@ class _Target:
             def log_message(self, *args: object) -> None:
                 return
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self.send_response(200 if target.healthy else 500)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -117,7 +117,7 @@ def test_intent_field_validation() -> None:
     assert doc.health[0] == KumaCheck(kuma=12, status_page="homelab", within=300)
     from chatops.errors import IntentError
 
-    with pytest.raises(IntentError, match="health\\[0\\].kuma"):
+    with pytest.raises(IntentError, match=r"health\[0\]\.kuma"):
         parse_intent(base + "  - kuma: 0\n", label="i.yaml", name="i")
     with pytest.raises(IntentError, match="did you mean 'status_page'"):
         parse_intent(base + "  - kuma: 1\n    status_pag: x\n", label="i.yaml", name="i")

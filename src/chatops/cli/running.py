@@ -35,6 +35,7 @@ EXIT_CODES = {
     RunStatus.interrupted: 130,
 }
 EXIT_REFUSED = 4
+NOTIFY_BUDGET = 5.0
 
 
 def actor() -> str:
@@ -108,6 +109,14 @@ def execute_plan(settings: Settings, plan: Plan, *, wait: bool) -> int:
     logger = json_logger(path=path, stream=sys.stderr if to_stderr else None,
                          level=settings.log_level)
     sinks: list[Any] = [LogSink(logger, client="local")]
+    targets = settings.deliverers()
+    outbox = None
+    if targets:
+        from chatops.notify.outbox import Outbox
+        from chatops.notify.sink import OutboxSink
+
+        outbox = Outbox(settings.outbox_path)
+        sinks.append(OutboxSink(outbox, targets))
     live = None
     if sys.stdout.isatty():
         from chatops.cli.live import LiveProgress
@@ -116,8 +125,16 @@ def execute_plan(settings: Settings, plan: Plan, *, wait: bool) -> int:
     sinks.append(live if live is not None else PlainProgress())
     try:
         with live if live is not None else contextlib.nullcontext():
-            return asyncio.run(_execute(runtime, plan, sinks, wait))
+            code = asyncio.run(_execute(runtime, plan, sinks, wait))
+        if outbox is not None:
+            # One prompt try; what a slow or dead target refuses stays queued for the
+            # service (or the next run), so a notification never holds a deploy up.
+            with contextlib.suppress(TimeoutError):
+                asyncio.run(asyncio.wait_for(outbox.deliver_due(targets), NOTIFY_BUDGET))
+        return code
     finally:
+        if outbox is not None:
+            outbox.close()
         runtime.close()
 
 

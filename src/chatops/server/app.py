@@ -11,7 +11,7 @@ import contextlib
 import gc
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,8 @@ from chatops.errors import (
 from chatops.intents.loader import IntentFile, parse_intent
 from chatops.intents.model import NAME_RE
 from chatops.logs import LogSink
+from chatops.notify.outbox import Deliverer, Outbox
+from chatops.notify.sink import OutboxSink
 from chatops.planning import PlanContext, build_plan
 from chatops.planning.render import plan_to_dict
 from chatops.repo import GitOpsRepo
@@ -94,11 +96,15 @@ def _error_response(exc: ApiError, request_id: str) -> JSONResponse:
 
 def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
                keys: KeyRing, audit: AuditLog, metrics: Metrics | None = None,
-               log_sink: LogSink | None = None) -> Guard:
+               log_sink: LogSink | None = None, outbox: Outbox | None = None,
+               deliverers: Mapping[str, Deliverer] | None = None) -> Guard:
     """The service as one ASGI app: the guard in front of the FastAPI routes."""
     metrics = metrics or Metrics()
     repo = GitOpsRepo.discover(settings.repo)
     sinks: list[Any] = [log_sink] if log_sink is not None else []
+    targets = dict(deliverers or {})
+    if outbox is not None and targets:
+        sinks.append(OutboxSink(outbox, targets))
     executor = runtime.executor(engine, sinks)
     manager = RunManager(executor, runtime.locks, metrics, settings.max_parallel_stacks)
     services = Services(settings, runtime, repo, manager, audit, metrics, engine)
@@ -107,6 +113,8 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         runtime.recover()
         audit.start()
+        sender = (asyncio.get_running_loop().create_task(outbox.run(targets))
+                  if outbox is not None and targets else None)
         # Everything built so far lives as long as the process: keep the collector off it.
         gc.freeze()
         try:
@@ -117,6 +125,10 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
                 sys.stderr.write(f"chatops: stopped {len(stopped)} run(s) at shutdown: "
                                  f"{', '.join(stopped)}\n")
             await audit.stop()
+            if sender is not None and outbox is not None:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(outbox.deliver_due(targets), 3.0)
             await engine.close()
 
     api = FastAPI(title="chatops", version=__version__, lifespan=lifespan,

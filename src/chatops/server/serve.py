@@ -10,6 +10,7 @@ import uvicorn
 from chatops.engine.docker import DockerEngine
 from chatops.errors import ConfigError
 from chatops.logs import LogSink, json_logger
+from chatops.notify.outbox import Outbox
 from chatops.runtime import Runtime
 from chatops.server.app import create_app
 from chatops.server.audit import AuditLog
@@ -32,8 +33,11 @@ def build(settings: ServerSettings, base: Settings) -> Any:
                           "'chatops keys create NAME'")
     logger = json_logger(stream=sys.stdout, level=settings.log_level)
     audit = AuditLog(base.state_dir / "audit.sqlite3")
+    deliverers = base.deliverers()
+    outbox = Outbox(base.outbox_path) if deliverers else None
     return create_app(settings, runtime=runtime, engine=DockerEngine(), keys=keys,
-                      audit=audit, log_sink=LogSink(logger, client="api"))
+                      audit=audit, log_sink=LogSink(logger, client="api"), outbox=outbox,
+                      deliverers=deliverers)
 
 
 def check_exposure(settings: ServerSettings) -> None:
