@@ -41,6 +41,7 @@ class Settings:
     log_level: str = "INFO"
     kuma_url: str | None = None
     kuma_push_url: str | None = None
+    notify_urls: tuple[str, ...] = ()
 
     @property
     def outbox_path(self) -> Path:
@@ -53,6 +54,12 @@ class Settings:
             from chatops.notify.kuma import TARGET, KumaPush  # noqa: PLC0415 - keeps validate fast
 
             targets[TARGET] = KumaPush(self.kuma_push_url)
+        if self.notify_urls:
+            from chatops.notify.apprise_target import AppriseTarget  # noqa: PLC0415
+
+            for url in self.notify_urls:
+                target = AppriseTarget(url)
+                targets[target.name] = target
         return targets
 
     @property
@@ -89,6 +96,15 @@ class Settings:
         if push is not None and "/api/push/" not in push:
             raise ConfigError("CHATOPS_KUMA_PUSH_URL: expected Uptime Kuma's push URL, "
                               "such as http://kuma:3001/api/push/TOKEN")
+        urls: list[str] = []
+        for item in (f"{env.get('CHATOPS_NOTIFY_URLS', '')} "
+                     f"{env.get('DISCORD_WEBHOOK_URL', '')}").replace(",", " ").split():
+            if "://" not in item:
+                raise ConfigError("CHATOPS_NOTIFY_URLS / DISCORD_WEBHOOK_URL: expected Apprise "
+                                  "URLs such as discord://ID/TOKEN or ntfy://topic; one has no "
+                                  "scheme")
+            if item not in urls:
+                urls.append(item)
         return cls(
             compose_command=compose,
             state_dir=Path(default_state_dir(env)).expanduser(),
@@ -97,6 +113,7 @@ class Settings:
             log_level=level,
             kuma_url=kuma.rstrip("/") if kuma else None,
             kuma_push_url=push.split("?", 1)[0] if push else None,
+            notify_urls=tuple(urls),
         )
 
 

@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from chatops.engine.base import CommandResult, ContainerState
 from chatops.engine.fake import FakeEngine
+from chatops.notify.outbox import Outbox
 from chatops.runtime import Runtime
 from chatops.server.app import create_app
 from chatops.server.audit import AuditLog
@@ -110,7 +111,10 @@ def make_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
             ApiKey("limited", hash_token(LIMITED), intents="other_*"),
         ])
         audit = AuditLog(state / "audit.sqlite3")
-        app = create_app(settings, runtime=runtime, engine=engine, keys=keys, audit=audit)
+        deliverers = base.deliverers()
+        outbox = Outbox(base.outbox_path) if deliverers else None
+        app = create_app(settings, runtime=runtime, engine=engine, keys=keys, audit=audit,
+                         outbox=outbox, deliverers=deliverers)
         client = TestClient(app, client=(peer, 50000), raise_server_exceptions=False)
         client.__enter__()
         opened.append(client)

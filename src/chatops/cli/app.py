@@ -236,3 +236,17 @@ def audit_tail(lines: int, output: str) -> None:
     from chatops.cli.serving import audit_tail_command
 
     raise SystemExit(audit_tail_command(lines, json_output=output == "json"))
+
+
+@app.group()
+def notify() -> None:
+    """Notification targets (CHATOPS_NOTIFY_URLS, DISCORD_WEBHOOK_URL, Kuma push)."""
+
+
+@notify.command("test")
+@click.argument("target", required=False)
+def notify_test(target: str | None) -> None:
+    """Send a test message to every target, or to those whose name contains TARGET."""
+    from chatops.cli.serving import notify_test_command
+
+    raise SystemExit(notify_test_command(target))

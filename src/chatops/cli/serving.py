@@ -108,3 +108,33 @@ def audit_tail_command(lines: int, *, json_output: bool) -> int:
             f"{' run ' + r['run_id'] if r['run_id'] else ''}"
             f"{times}\n")
     return 0
+
+
+def notify_test_command(only: str | None) -> int:
+    import asyncio
+
+    from chatops.notify.kuma import TARGET, push_payload
+    from chatops.notify.messages import TITLE
+
+    settings = Settings.from_env()
+    targets = {name: t for name, t in settings.deliverers().items()
+               if only is None or only in name}
+    if not targets:
+        sys.stderr.write("error: no notification target is configured"
+                         + (f" matching {only!r}" if only else "")
+                         + " (set CHATOPS_NOTIFY_URLS, DISCORD_WEBHOOK_URL or "
+                         "CHATOPS_KUMA_PUSH_URL)\n")
+        return 4
+    failed = 0
+    for name, deliver in targets.items():
+        if name == TARGET:
+            payload = push_payload(intent="chatops notify test", status="succeeded",
+                                   reason=None, duration=0.0, run_id="test")
+        else:
+            payload = {"title": TITLE, "level": "info",
+                       "body": "🔔 TEST: chatops can reach this channel"}
+        result = asyncio.run(deliver(payload))
+        mark = "✓" if result.ok else "✗"
+        sys.stdout.write(f"  {mark} {name}: {result.detail}\n")
+        failed += int(not result.ok)
+    return 1 if failed else 0

@@ -7,16 +7,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from chatops.notify.kuma import TARGET, push_payload
+from chatops.notify.messages import run_message
 from chatops.notify.outbox import Deliverer, Outbox
 from chatops.runner import events as ev
+from chatops.store.sqlite import RunStore
 
 
 class OutboxSink:
     """A run-event sink that queues each run's outcome for every configured target."""
 
-    def __init__(self, outbox: Outbox, targets: Mapping[str, Deliverer]) -> None:
+    def __init__(self, outbox: Outbox, targets: Mapping[str, Deliverer],
+                 store: RunStore | None = None) -> None:
         self.outbox = outbox
         self.targets = targets
+        self.store = store
         self._started: dict[str, float] = {}
 
     def __call__(self, event: Any) -> None:
@@ -29,3 +33,15 @@ class OutboxSink:
                 self.outbox.put(TARGET, "run_finished", push_payload(
                     intent=event.intent, status=event.data["status"],
                     reason=event.data.get("reason"), duration=duration, run_id=event.run_id))
+            chats = [name for name in self.targets if name.startswith("apprise-")]
+            if chats and self.store is not None:
+                record = self.store.get_run(event.run_id).as_dict()
+                plan = self.store.plan_of(event.run_id) or {}
+                first = (plan.get("steps") or [{}])[0]
+                message = run_message(record, action=str(first.get("action", "run")),
+                                      stack=", ".join(record.get("stacks") or []) or "?",
+                                      link=f"run {event.run_id}")
+                for name in chats:
+                    self.outbox.put(name, "run_finished", {
+                        "title": message.title, "body": message.body,
+                        "level": message.level})

@@ -104,7 +104,7 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
     sinks: list[Any] = [log_sink] if log_sink is not None else []
     targets = dict(deliverers or {})
     if outbox is not None and targets:
-        sinks.append(OutboxSink(outbox, targets))
+        sinks.append(OutboxSink(outbox, targets, runtime.store))
     executor = runtime.executor(engine, sinks)
     manager = RunManager(executor, runtime.locks, metrics, settings.max_parallel_stacks)
     services = Services(settings, runtime, repo, manager, audit, metrics, engine)

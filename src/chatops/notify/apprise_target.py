@@ -1,0 +1,76 @@
+"""Chat targets through Apprise (Discord, Slack, Telegram, ntfy, Gotify, Matrix, email...).
+
+Targets are configured on the host (``CHATOPS_NOTIFY_URLS``, and the seed's
+``DISCORD_WEBHOOK_URL``) and stored in the outbox by name only: ``apprise-<hash>``, so a
+webhook token never reaches the database. Discord URLs are sent with ``format=markdown``
+so that Apprise posts a rich embed (title, colour, one field per section).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+from urllib.parse import urlsplit
+
+from chatops.notify.outbox import Delivery
+
+SEND_TIMEOUT = 20.0
+
+
+def target_name(url: str) -> str:
+    scheme = urlsplit(url).scheme or "url"
+    return f"apprise-{scheme}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+
+
+def with_rich_format(url: str) -> str:
+    parts = urlsplit(url)
+    discord = parts.scheme == "discord" or (parts.hostname or "").endswith(
+        ("discord.com", "discordapp.com"))
+    if discord and "format=" not in (parts.query or ""):
+        return url + ("&" if parts.query else "?") + "format=markdown"
+    return url
+
+
+def parse_urls(*values: str | None) -> list[str]:
+    urls: list[str] = []
+    for value in values:
+        for item in (value or "").replace(",", " ").split():
+            if item and item not in urls:
+                urls.append(item)
+    return urls
+
+
+class AppriseTarget:
+    def __init__(self, url: str, timeout: float = SEND_TIMEOUT) -> None:
+        self.url = with_rich_format(url)
+        self.name = target_name(url)
+        self.timeout = timeout
+
+    def _send(self, payload: dict[str, Any]) -> bool:
+        import apprise  # noqa: PLC0415 - imported by the sender, not by every command
+
+        app = apprise.Apprise()
+        if not app.add(self.url):
+            return False
+        return bool(app.notify(
+            title=payload["title"], body=payload["body"],
+            notify_type=payload.get("level", "info"),
+            body_format=apprise.NotifyFormat.MARKDOWN,
+        ))
+
+    def valid(self) -> bool:
+        import apprise  # noqa: PLC0415
+
+        return bool(apprise.Apprise().add(self.url))
+
+    async def __call__(self, payload: dict[str, Any]) -> Delivery:
+        try:
+            ok = await asyncio.wait_for(asyncio.to_thread(self._send, payload), self.timeout)
+        except TimeoutError:
+            return Delivery(False, f"{urlsplit(self.url).scheme} target did not answer "
+                            f"within {self.timeout:g}s")
+        if ok:
+            return Delivery(True, "delivered")
+        return Delivery(False, f"{urlsplit(self.url).scheme} target refused or failed "
+                        "(see the service log)")

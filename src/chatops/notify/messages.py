@@ -1,0 +1,104 @@
+"""What a run's outcome says in chat. Pure: a record in, title, body and level out.
+
+The seed's words: title "🤖 ChatOps Audit", first line
+"✅ SUCCESS: rollout on stack stack-media (intent: rollout_stack_media)". Every value that
+came from outside is escaped for Markdown and trimmed to Discord's limits, and ``@`` never
+becomes a mention.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+TITLE = "🤖 ChatOps Audit"
+HEADLINES = {
+    "succeeded": ("✅", "SUCCESS", "success"),
+    "failed": ("❌", "FAILED", "failure"),
+    "rolled_back": ("↩️", "ROLLED BACK", "warning"),
+    "rollback_failed": ("⚠️", "ROLLBACK FAILED", "failure"),
+    "interrupted": ("⏹️", "INTERRUPTED", "warning"),
+}
+# docs.discord.com: content 2,000; embed title 256, description 4,096, field value 1,024.
+MAX_TITLE = 256
+MAX_BODY = 4000
+MAX_FIELD = 1000
+_MARKDOWN = re.compile(r"([\\`*_~|>\[\]()#])")
+
+
+def escape(text: object, limit: int = MAX_FIELD) -> str:
+    """Markdown-inert, mention-free, one paragraph, and at most ``limit`` characters."""
+    value = str(text).replace("\r", " ").replace("\n", " ")
+    value = _MARKDOWN.sub(r"\\\1", value)
+    value = value.replace("@", "@\u200b")  # no @everyone, no user pings
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return value
+
+
+def plain(text: object, limit: int = MAX_FIELD) -> str:
+    """For a section: Apprise shows sections in code blocks, where Markdown escapes would
+    show literally; so only what could break out (backticks) or ping (@) is defused."""
+    value = str(text).replace("\r", " ").replace("\n", " ").replace("`", "'")
+    value = value.replace("@", "@\u200b")
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return value
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    title: str
+    body: str  # Markdown: a headline, then "## Field" sections (Discord embed fields)
+    level: str  # success, failure, warning, info (Apprise notify types)
+    headline: str
+
+
+def _images(snapshots: list[dict[str, Any]]) -> tuple[str, str] | None:
+    before = next((s for s in snapshots if s.get("kind") == "before"), None)
+    if not before:
+        return None
+    for svc, entry in (before.get("services") or {}).items():
+        containers = entry.get("containers") or []
+        if containers:
+            old = containers[0]
+            restored = f"{old.get('image_ref')} ({str(old.get('image_id'))[:19]})"
+            return f"{svc}: {entry.get('image_ref')}", f"{svc}: {restored}"
+    return None
+
+
+def run_message(record: dict[str, Any], *, action: str, stack: str,
+                link: str | None = None) -> ChatMessage:
+    status = str(record.get("status"))
+    icon, word, level = HEADLINES.get(status, ("ℹ️", status.upper(), "info"))
+    headline = (f"{icon} {word}: {escape(action, 40)} on stack {escape(stack, 100)} "
+                f"(intent: {escape(record.get('intent'), 200)})")
+    sections: list[tuple[str, str]] = []
+    if record.get("reason") and status != "succeeded":
+        sections.append(("Reason", plain(record["reason"])))
+    if status == "rolled_back":
+        images = _images(record.get("snapshots") or [])
+        if images:
+            sections.append(("Failed image", plain(images[0])))
+            sections.append(("Restored image", plain(images[1])))
+    duration = record.get("duration_seconds")
+    if duration is not None:
+        sections.append(("Duration", f"{float(duration):.1f} s"))
+    if record.get("sha"):
+        sections.append(("Commit", plain(str(record["sha"])[:40])))
+    sections.append(("Triggered by", plain(f"{record.get('actor')} via "
+                                            f"{record.get('trigger')} from "
+                                            f"{record.get('client')}")))
+    sections.append(("Run", plain(link or str(record.get("id")))))
+    body = headline + "".join(f"\n\n## {name}\n{value}" for name, value in sections)
+    return ChatMessage(TITLE, body[:MAX_BODY], level, headline)
+
+
+def security_message(reason: str, count: int, clients: list[str], window: float) -> ChatMessage:
+    """One message per window for a flood of refused requests, not one per request."""
+    who = ", ".join(plain(c, 60) for c in clients[:10])
+    more = f" and {len(clients) - 10} more" if len(clients) > 10 else ""
+    headline = f"🛡️ REFUSED: {count} request(s) ({escape(reason, 60)}) in {window:.0f} s"
+    body = f"{headline}\n\n## From\n{who}{more}"
+    return ChatMessage(TITLE, body[:MAX_BODY], "warning", headline)

@@ -1,0 +1,81 @@
+"""A rollout through the API produces the seed's Discord message, sent from the outbox."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.discord import FakeDiscord
+
+WEBHOOK = "https://discord.com/api/webhooks/417429632418316298/token-abc_DEF"
+
+
+@pytest.fixture
+def discord(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDiscord]:
+    fake = FakeDiscord(tmp_path).start()
+    for name, value in fake.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DISCORD_WEBHOOK_URL", WEBHOOK)
+    yield fake
+    fake.stop()
+
+
+def wait_for(condition, timeout: float = 15.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_api_rollout_posts_the_seeds_discord_message(make_api, discord: FakeDiscord) -> None:
+    api = make_api()
+    resp = api.post_run({"name": "deploy_web", "wait": True})
+    assert resp.status_code == 200
+    wait_for(lambda: len(discord.messages) == 1)
+    embed = discord.messages[0]["embeds"][0]
+    assert embed["title"] == "🤖 ChatOps Audit"
+    headline = re.sub(r"\\(.)", r"\1", embed["description"]).splitlines()[0]
+    assert headline == "✅ SUCCESS: rollout on stack web (intent: deploy_web)"
+    assert discord.refused == []
+
+
+def test_a_dead_discord_never_delays_the_answer_and_the_message_arrives_later(
+    make_api, discord: FakeDiscord,
+) -> None:
+    discord.answers += [("500", 0), ("500", 0)]
+    api = make_api()
+    start = time.monotonic()
+    resp = api.post_run({"name": "deploy_web", "wait": True})
+    assert resp.status_code == 200
+    assert time.monotonic() - start < 10
+    wait_for(lambda: len(discord.messages) == 1, timeout=20)
+    assert discord.requests >= 2
+    assert len(discord.messages) == 1
+
+
+def test_the_webhook_token_is_never_stored(make_api, discord: FakeDiscord) -> None:
+    api = make_api()
+    api.post_run({"name": "deploy_web", "wait": True})
+    wait_for(lambda: len(discord.messages) == 1)
+    for db in api.state.glob("*.sqlite3"):
+        assert b"token-abc_DEF" not in db.read_bytes(), db
+
+
+def test_notify_test_reaches_discord(cli, discord: FakeDiscord) -> None:
+    result = cli("notify", "test")
+    assert result.code == 0, result.out + result.err
+    assert "✓ apprise-https-" in result.out
+    assert "🔔 TEST" in discord.messages[0]["embeds"][0]["description"]
+
+
+def test_notify_test_without_targets(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISCORD_WEBHOOK_URL", raising=False)
+    result = cli("notify", "test")
+    assert result.code == 4
+    assert "no notification target is configured" in result.err
