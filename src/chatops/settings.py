@@ -41,7 +41,7 @@ class Settings:
     log_level: str = "INFO"
     kuma_url: str | None = None
     kuma_push_url: str | None = None
-    notify_urls: tuple[str, ...] = ()
+    notify_urls: tuple[str, ...] = ()  # "URL" or "tag=URL"
 
     @property
     def outbox_path(self) -> Path:
@@ -57,8 +57,11 @@ class Settings:
         if self.notify_urls:
             from chatops.notify.apprise_target import AppriseTarget  # noqa: PLC0415
 
-            for url in self.notify_urls:
-                target = AppriseTarget(url)
+            for item in self.notify_urls:
+                tag, sep, url = item.partition("=")
+                if not sep or "://" in tag:
+                    tag, url = "", item
+                target = AppriseTarget(url, tag=tag or None)
                 targets[target.name] = target
         return targets
 

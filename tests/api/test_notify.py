@@ -79,3 +79,47 @@ def test_notify_test_without_targets(cli, monkeypatch: pytest.MonkeyPatch) -> No
     result = cli("notify", "test")
     assert result.code == 4
     assert "no notification target is configured" in result.err
+
+
+def test_notify_on_and_tags_choose_what_is_announced_where(
+    make_api, discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CHATOPS_NOTIFY_URLS",
+                       "ops=https://discord.com/api/webhooks/2/ops-token")
+    api = make_api(intents={
+        "quiet": "label_required: approved\naction: rollout\nstack: web\n"
+                 "notify_on: [failure, rollback]\n",
+        "tagged": "label_required: approved\naction: rollout\nstack: web\nnotify: [ops]\n",
+        "plain": "label_required: approved\naction: rollout\nstack: web\n",
+    })
+    assert api.post_run({"name": "quiet", "wait": True}).status_code == 200
+    assert api.post_run({"name": "tagged", "wait": True}).status_code == 200
+    wait_for(lambda: len(discord.messages) == 2)
+    assert sorted(discord.paths) == ["/api/webhooks/2/ops-token",
+                                     "/api/webhooks/417429632418316298/token-abc_DEF"]
+    assert api.post_run({"name": "plain", "wait": True}).status_code == 200
+    wait_for(lambda: len(discord.messages) == 3)
+    time.sleep(1.0)
+    assert discord.paths[-1] == "/api/webhooks/417429632418316298/token-abc_DEF"
+    assert len(discord.messages) == 3
+
+
+def test_a_flood_of_bad_keys_is_one_security_message(make_api, discord: FakeDiscord) -> None:
+    api = make_api(security_window=0.5, burst_per_address=1000, lockout_failures=1000)
+    for i in range(30):
+        api.post_run({"name": "deploy_web"}, key=f"guess-{i}")
+    wait_for(lambda: len(discord.messages) >= 1)
+    time.sleep(1.5)
+    bodies = [m["embeds"][0]["description"] for m in discord.messages]
+    refused = [b for b in bodies if "REFUSED" in b]
+    assert len(refused) == 1
+    assert re.sub(r"\\(.)", r"\1", refused[0]).startswith(
+        "🛡️ REFUSED: 30 request(s) (invalid_key) in 0.5 s")
+
+
+def test_unapproved_label_is_reported(make_api, discord: FakeDiscord) -> None:
+    api = make_api(security_window=0.3, approved_labels="other")
+    assert api.post_run({"name": "deploy_web"}).status_code == 403
+    wait_for(lambda: any("label_not_approved" in re.sub(r"\\(.)", r"\1",
+                                                        m["embeds"][0]["description"])
+                         for m in discord.messages))

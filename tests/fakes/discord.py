@@ -94,6 +94,7 @@ class FakeDiscord:
         self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.tls.load_cert_chain(cert, key)
         self.messages: list[dict[str, Any]] = []
+        self.paths: list[str] = []  # the webhook path of each accepted message
         self.refused: list[list[str]] = []
         self.requests = 0
         #: What to answer next, in order: ("429", seconds), ("500", 0), ("hang", seconds).
@@ -181,6 +182,7 @@ class FakeDiscord:
                                                "errors": problems}).encode())
             return
         self.messages.append(payload)
+        self.paths.append(lines[0].split(" ")[1].split("?")[0])
         self._reply(sock, 204, b"")
 
     @staticmethod

@@ -67,6 +67,22 @@ def _service(value: str) -> str:
     return value
 
 
+NotifyEvent = Literal["success", "failure", "rollback", "rollback_failed", "interrupted"]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("success", "failure", "rollback",
+                                          "rollback_failed", "interrupted")
+#: Run status to the event name used in ``notify_on``.
+STATUS_EVENTS = {"succeeded": "success", "failed": "failure", "rolled_back": "rollback",
+                 "rollback_failed": "rollback_failed", "interrupted": "interrupted"}
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def _tag(value: str) -> str:
+    if not TAG_RE.match(value):
+        raise ValueError(f"expected a target tag (lowercase letters, digits, '-', '_'); "
+                         f"got {value!r}")
+    return value
+
+
 def _intent_name(value: str) -> str:
     if not NAME_RE.match(value):
         raise ValueError(
@@ -308,6 +324,13 @@ class IntentDoc(_Strict):
         description="restore the previous images when the change fails (default: on for rollout)",
     )
     destructive: bool = Field(default=False, description="must be true for action down")
+    notify: list[Annotated[str, AfterValidator(_tag)]] = Field(
+        default_factory=list,
+        description="tags of notification targets (CHATOPS_NOTIFY_URLS=tag=URL) that hear "
+        "about this intent; untagged targets hear about every intent")
+    notify_on: list[NotifyEvent] = Field(
+        default_factory=lambda: list(NOTIFY_EVENTS),
+        description="which outcomes are announced (default: all)")
 
     @property
     def rollback_enabled(self) -> bool:

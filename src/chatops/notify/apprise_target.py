@@ -42,10 +42,11 @@ def parse_urls(*values: str | None) -> list[str]:
 
 
 class AppriseTarget:
-    def __init__(self, url: str, timeout: float = SEND_TIMEOUT) -> None:
+    def __init__(self, url: str, timeout: float = SEND_TIMEOUT, tag: str | None = None) -> None:
         self.url = with_rich_format(url)
         self.name = target_name(url)
         self.timeout = timeout
+        self.tag = tag
 
     def _send(self, payload: dict[str, Any]) -> bool:
         import apprise  # noqa: PLC0415 - imported by the sender, not by every command

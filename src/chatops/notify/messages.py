@@ -99,6 +99,6 @@ def security_message(reason: str, count: int, clients: list[str], window: float)
     """One message per window for a flood of refused requests, not one per request."""
     who = ", ".join(plain(c, 60) for c in clients[:10])
     more = f" and {len(clients) - 10} more" if len(clients) > 10 else ""
-    headline = f"🛡️ REFUSED: {count} request(s) ({escape(reason, 60)}) in {window:.0f} s"
+    headline = f"🛡️ REFUSED: {count} request(s) ({escape(reason, 60)}) in {window:g} s"
     body = f"{headline}\n\n## From\n{who}{more}"
     return ChatMessage(TITLE, body[:MAX_BODY], "warning", headline)

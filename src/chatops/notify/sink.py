@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from chatops.intents.model import NOTIFY_EVENTS, STATUS_EVENTS
 from chatops.notify.kuma import TARGET, push_payload
 from chatops.notify.messages import run_message
 from chatops.notify.outbox import Deliverer, Outbox
@@ -33,10 +34,17 @@ class OutboxSink:
                 self.outbox.put(TARGET, "run_finished", push_payload(
                     intent=event.intent, status=event.data["status"],
                     reason=event.data.get("reason"), duration=duration, run_id=event.run_id))
-            chats = [name for name in self.targets if name.startswith("apprise-")]
+            plan = (self.store.plan_of(event.run_id) if self.store is not None else None) or {}
+            wanted = set(plan.get("notify") or [])
+            on = set(plan.get("notify_on") or NOTIFY_EVENTS)
+            chats = [name for name, target in self.targets.items()
+                     if name.startswith("apprise-")
+                     and (getattr(target, "tag", None) is None
+                          or getattr(target, "tag", None) in wanted)]
+            if STATUS_EVENTS.get(event.data["status"]) not in on:
+                chats = []
             if chats and self.store is not None:
                 record = self.store.get_run(event.run_id).as_dict()
-                plan = self.store.plan_of(event.run_id) or {}
                 first = (plan.get("steps") or [{}])[0]
                 message = run_message(record, action=str(first.get("action", "run")),
                                       stack=", ".join(record.get("stacks") or []) or "?",

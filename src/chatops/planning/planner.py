@@ -49,11 +49,15 @@ def build_plan(intent: IntentFile, ctx: PlanContext) -> Plan:
         _plan_doc(doc, i, count, ctx.repo.compose_path(doc), ctx)
         for i, doc in enumerate(intent.documents, start=1)
     )
+    tags = tuple(dict.fromkeys(t for d in intent.documents for t in d.notify))
+    events = tuple(dict.fromkeys(e for d in intent.documents for e in d.notify_on))
     return Plan(
         intent=intent.name,
         description=intent.description,
         depends_on=intent.depends_on,
         steps=steps,
+        notify=tags,
+        notify_on=events,
     )
 
 

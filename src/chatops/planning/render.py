@@ -14,6 +14,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "intent": plan.intent,
         "description": plan.description,
         "depends_on": list(plan.depends_on),
+        "notify": list(plan.notify),
+        "notify_on": list(plan.notify_on),
         "steps": [_step_dict(s) for s in plan.steps],
     }
 

@@ -74,3 +74,5 @@ class Plan:
     description: str
     depends_on: tuple[str, ...]
     steps: tuple[StepPlan, ...]
+    notify: tuple[str, ...] = ()
+    notify_on: tuple[str, ...] = ()

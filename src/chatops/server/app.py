@@ -36,6 +36,7 @@ from chatops.intents.loader import IntentFile, parse_intent
 from chatops.intents.model import NAME_RE
 from chatops.logs import LogSink
 from chatops.notify.outbox import Deliverer, Outbox
+from chatops.notify.security import SecurityDigest
 from chatops.notify.sink import OutboxSink
 from chatops.planning import PlanContext, build_plan
 from chatops.planning.render import plan_to_dict
@@ -103,8 +104,11 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
     repo = GitOpsRepo.discover(settings.repo)
     sinks: list[Any] = [log_sink] if log_sink is not None else []
     targets = dict(deliverers or {})
+    digest: SecurityDigest | None = None
     if outbox is not None and targets:
         sinks.append(OutboxSink(outbox, targets, runtime.store))
+        digest = SecurityDigest(outbox, targets, settings.security_window)
+    api_digest = digest
     executor = runtime.executor(engine, sinks)
     manager = RunManager(executor, runtime.locks, metrics, settings.max_parallel_stacks)
     services = Services(settings, runtime, repo, manager, audit, metrics, engine)
@@ -113,8 +117,10 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         runtime.recover()
         audit.start()
-        sender = (asyncio.get_running_loop().create_task(outbox.run(targets))
+        loop = asyncio.get_running_loop()
+        sender = (loop.create_task(outbox.run(targets))
                   if outbox is not None and targets else None)
+        digester = loop.create_task(digest.run()) if digest is not None else None
         # Everything built so far lives as long as the process: keep the collector off it.
         gc.freeze()
         try:
@@ -125,6 +131,9 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
                 sys.stderr.write(f"chatops: stopped {len(stopped)} run(s) at shutdown: "
                                  f"{', '.join(stopped)}\n")
             await audit.stop()
+            if digester is not None and digest is not None:
+                digester.cancel()
+                digest.flush()
             if sender is not None and outbox is not None:
                 sender.cancel()
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):
@@ -136,7 +145,7 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
                   "`X-API-Key`.", docs_url="/docs", redoc_url=None)
     api.state.services = services
 
-    _register_errors(api, services)
+    _register_errors(api, services, api_digest)
     _register_routes(api, services)
     return Guard(
         api, allowlist=settings.allowlist, proxies=settings.proxies, keys=keys, audit=audit,
@@ -146,6 +155,7 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
         lockout=Lockout(settings.lockout_failures, settings.lockout_window,
                         settings.lockout_seconds),
         max_body=settings.max_body_bytes,
+        on_refusal=digest.refused if digest is not None else None,
     )
 
 
@@ -154,10 +164,12 @@ def _ctx(request: Request) -> tuple[str, str, ApiKey | None]:
     return state.get("client", "unknown"), state.get("request_id", "-"), state.get("key")
 
 
-def _register_errors(api: FastAPI, s: Services) -> None:
+def _register_errors(api: FastAPI, s: Services, digest: SecurityDigest | None) -> None:
     def audit(request: Request, exc: ApiError) -> None:
         request.scope.setdefault("state", {})["audited"] = True
         client, request_id, key = _ctx(request)
+        if digest is not None:
+            digest.refused(exc.code, client)
         s.metrics.rejected.labels(exc.code).inc()
         s.audit.record(client=client, method=request.method, endpoint=request.url.path,
                        decision="refused" if exc.status < 500 else "failed",

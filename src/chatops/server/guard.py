@@ -39,7 +39,9 @@ class Guard:
         self, app: ASGIApp, *, allowlist: list[Network], proxies: list[Network],
         keys: KeyRing, audit: AuditLog, metrics: Metrics, per_address: RateLimiter,
         per_key: RateLimiter, lockout: Lockout, max_body: int,
+        on_refusal: Callable[[str, str], None] | None = None,
     ) -> None:
+        self.on_refusal = on_refusal
         self.app = app
         self.allowlist = allowlist
         self.proxies = proxies
@@ -105,6 +107,8 @@ class Guard:
         async def refuse(status: int, code: str, message: str, *, key_name: str | None = None,
                          wait: float | None = None) -> None:
             self._counter(code).inc()
+            if self.on_refusal is not None:
+                self.on_refusal(code, client)
             self.audit.refusal(client=client, method=scope["method"], endpoint=path,
                                reason=code, status=status, request_id=request_id,
                                key_name=key_name)
@@ -153,6 +157,8 @@ class Guard:
         if key is None:
             if self.lockout.failed(client):
                 self.metrics.rejected.labels("lockout_started").inc()
+                if self.on_refusal is not None:
+                    self.on_refusal("lockout_started", client)
             await refuse(401, "invalid_key", "the API key is not valid")
             return
         wait = self.per_key.take(key.name)

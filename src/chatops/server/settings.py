@@ -64,6 +64,7 @@ class ServerSettings(BaseSettings):
     lockout_seconds: float = Field(default=300.0, gt=0)
     shutdown_grace: float = Field(default=60.0, ge=0)
     wait_timeout: float = Field(default=3600.0, gt=0)
+    security_window: float = Field(default=60.0, gt=0, le=86400)
 
     @field_validator("ip_allowlist", "trusted_proxies")
     @classmethod
