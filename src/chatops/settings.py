@@ -42,6 +42,7 @@ class Settings:
     kuma_url: str | None = None
     kuma_push_url: str | None = None
     notify_urls: tuple[str, ...] = ()  # "URL" or "tag=URL"
+    public_url: str | None = None  # where people reach the service, for links in messages
 
     @property
     def outbox_path(self) -> Path:
@@ -117,6 +118,7 @@ class Settings:
             kuma_url=kuma.rstrip("/") if kuma else None,
             kuma_push_url=push.split("?", 1)[0] if push else None,
             notify_urls=tuple(urls),
+            public_url=(env.get("CHATOPS_PUBLIC_URL") or "").rstrip("/") or None,
         )
 
 

@@ -33,7 +33,10 @@ def wait_for(condition, timeout: float = 15.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-def test_api_rollout_posts_the_seeds_discord_message(make_api, discord: FakeDiscord) -> None:
+def test_api_rollout_posts_the_seeds_discord_message(
+    make_api, discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CHATOPS_PUBLIC_URL", "http://whitebox.ts.net:8000/")
     api = make_api()
     resp = api.post_run({"name": "deploy_web", "wait": True})
     assert resp.status_code == 200
@@ -42,6 +45,8 @@ def test_api_rollout_posts_the_seeds_discord_message(make_api, discord: FakeDisc
     assert embed["title"] == "🤖 ChatOps Audit"
     headline = re.sub(r"\\(.)", r"\1", embed["description"]).splitlines()[0]
     assert headline == "✅ SUCCESS: rollout on stack web (intent: deploy_web)"
+    run = next(f["value"] for f in embed["fields"] if f["name"] == "Run")
+    assert f"http://whitebox.ts.net:8000/runs/{resp.json()['id']}" in run
     assert discord.refused == []
 
 

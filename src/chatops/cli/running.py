@@ -116,7 +116,7 @@ def execute_plan(settings: Settings, plan: Plan, *, wait: bool) -> int:
         from chatops.notify.sink import OutboxSink
 
         outbox = Outbox(settings.outbox_path)
-        sinks.append(OutboxSink(outbox, targets, runtime.store))
+        sinks.append(OutboxSink(outbox, targets, runtime.store, settings.public_url))
     live = None
     if sys.stdout.isatty():
         from chatops.cli.live import LiveProgress

@@ -18,7 +18,8 @@ class OutboxSink:
     """A run-event sink that queues each run's outcome for every configured target."""
 
     def __init__(self, outbox: Outbox, targets: Mapping[str, Deliverer],
-                 store: RunStore | None = None) -> None:
+                 store: RunStore | None = None, public_url: str | None = None) -> None:
+        self.public_url = public_url
         self.outbox = outbox
         self.targets = targets
         self.store = store
@@ -48,7 +49,8 @@ class OutboxSink:
                 first = (plan.get("steps") or [{}])[0]
                 message = run_message(record, action=str(first.get("action", "run")),
                                       stack=", ".join(record.get("stacks") or []) or "?",
-                                      link=f"run {event.run_id}")
+                                      link=(f"{self.public_url}/runs/{event.run_id}"
+                                            if self.public_url else f"run {event.run_id}"))
                 for name in chats:
                     self.outbox.put(name, "run_finished", {
                         "title": message.title, "body": message.body,

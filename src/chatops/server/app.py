@@ -106,7 +106,8 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
     targets = dict(deliverers or {})
     digest: SecurityDigest | None = None
     if outbox is not None and targets:
-        sinks.append(OutboxSink(outbox, targets, runtime.store))
+        sinks.append(OutboxSink(outbox, targets, runtime.store,
+                                runtime.settings.public_url))
         digest = SecurityDigest(outbox, targets, settings.security_window)
     api_digest = digest
     executor = runtime.executor(engine, sinks)
