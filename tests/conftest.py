@@ -68,3 +68,15 @@ def gitops(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
+
+
+@pytest.fixture
+def fake_discord(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A Discord webhook endpoint on loopback, with HTTPS routed to it (tests/fakes)."""
+    from tests.fakes.discord import FakeDiscord
+
+    fake = FakeDiscord(tmp_path).start()
+    for name, value in fake.env().items():
+        monkeypatch.setenv(name, value)
+    yield fake
+    fake.stop()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -15,13 +13,9 @@ WEBHOOK = "https://discord.com/api/webhooks/417429632418316298/token-abc_DEF"
 
 
 @pytest.fixture
-def discord(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDiscord]:
-    fake = FakeDiscord(tmp_path).start()
-    for name, value in fake.env().items():
-        monkeypatch.setenv(name, value)
+def discord(fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch) -> FakeDiscord:
     monkeypatch.setenv("DISCORD_WEBHOOK_URL", WEBHOOK)
-    yield fake
-    fake.stop()
+    return fake_discord
 
 
 def wait_for(condition, timeout: float = 15.0) -> None:

@@ -146,29 +146,11 @@ def served_logs(served: Served) -> list[str]:
     return out.splitlines()
 
 
-def test_sigterm_lets_a_running_deploy_finish(engine: None, tmp_path: Path) -> None:
-    server = _start(tmp_path, variant="slow", delay="2")
-    try:
-        out = tmp_path / "r.json"
-        assert seed_curl(server.url, KEY, "rollout_stack_demo", out) == 200
-        run_id = json.loads(out.read_text())["id"]
-        time.sleep(0.5)
-        server.proc.send_signal(signal.SIGTERM)
-        server.proc.wait(60)
-        from chatops.store.sqlite import RunStore
+def _sigterm_during_a_deploy(tmp_path: Path, delay: str, grace: str) -> tuple[str, str, str]:
+    """Start a slow deploy, SIGTERM the service; return (run id, its final status, stderr)."""
+    from chatops.store.sqlite import RunStore
 
-        store = RunStore(server.state / "chatops.sqlite3")
-        assert store.get_run(run_id, detail=False).status == "succeeded"
-        store.close()
-    finally:
-        if server.proc.poll() is None:
-            server.proc.kill()
-        docker("compose", "-f", str(server.compose), "down", "-t", "1", check=False)
-
-
-def test_sigterm_past_the_grace_period_records_the_stopped_run(engine: None,
-                                                               tmp_path: Path) -> None:
-    server = _start(tmp_path, variant="slow", delay="30", grace="1")
+    server = _start(tmp_path, variant="slow", delay=delay, grace=grace)
     try:
         out = tmp_path / "r.json"
         assert seed_curl(server.url, KEY, "rollout_stack_demo", out) == 200
@@ -176,17 +158,26 @@ def test_sigterm_past_the_grace_period_records_the_stopped_run(engine: None,
         time.sleep(0.5)
         server.proc.send_signal(signal.SIGTERM)
         _, err = server.proc.communicate(timeout=60)
-        assert run_id in err
-        from chatops.store.sqlite import RunStore
-
         store = RunStore(server.state / "chatops.sqlite3")
-        record = store.get_run(run_id, detail=False)
+        status = str(store.get_run(run_id, detail=False).status)
         store.close()
-        assert record.status == "interrupted"
+        return run_id, status, err
     finally:
         if server.proc.poll() is None:
             server.proc.kill()
         docker("compose", "-f", str(server.compose), "down", "-t", "1", check=False)
+
+
+def test_sigterm_lets_a_running_deploy_finish(engine: None, tmp_path: Path) -> None:
+    _, status, _ = _sigterm_during_a_deploy(tmp_path, delay="2", grace="60")
+    assert status == "succeeded"
+
+
+def test_sigterm_past_the_grace_period_records_the_stopped_run(engine: None,
+                                                               tmp_path: Path) -> None:
+    run_id, status, err = _sigterm_during_a_deploy(tmp_path, delay="30", grace="1")
+    assert status == "interrupted"
+    assert run_id in err
 
 
 def test_serve_refuses_to_listen_beyond_loopback_without_a_key(cli, tmp_path: Path,

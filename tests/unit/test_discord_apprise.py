@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,8 @@ WEBHOOK = "https://discord.com/api/webhooks/417429632418316298/token-abc_DEF"
 
 
 @pytest.fixture
-def discord(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDiscord]:
-    fake = FakeDiscord(tmp_path).start()
-    for name, value in fake.env().items():
-        monkeypatch.setenv(name, value)
-    yield fake
-    fake.stop()
+def discord(fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch) -> FakeDiscord:
+    return fake_discord
 
 
 def rendered(text: str) -> str:
