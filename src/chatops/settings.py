@@ -43,6 +43,8 @@ class Settings:
     kuma_push_url: str | None = None
     notify_urls: tuple[str, ...] = ()  # "URL" or "tag=URL"
     public_url: str | None = None  # where people reach the service, for links in messages
+    git_remote: str = "origin"
+    deploy_branch: str = "main"
 
     @property
     def outbox_path(self) -> Path:
@@ -119,7 +121,18 @@ class Settings:
             kuma_push_url=push.split("?", 1)[0] if push else None,
             notify_urls=tuple(urls),
             public_url=(env.get("CHATOPS_PUBLIC_URL") or "").rstrip("/") or None,
+            git_remote=_ref_name(env.get("CHATOPS_GIT_REMOTE", "origin"), "CHATOPS_GIT_REMOTE"),
+            deploy_branch=_ref_name(env.get("CHATOPS_DEPLOY_BRANCH", "main"),
+                                    "CHATOPS_DEPLOY_BRANCH"),
         )
+
+
+def _ref_name(value: str, source: str) -> str:
+    import re  # noqa: PLC0415 - settings stay cheap to import for validate
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,100}", value) or ".." in value:
+        raise ConfigError(f"{source}: expected a Git remote or branch name, got {value!r}")
+    return value
 
 
 def default_state_dir(env: Mapping[str, str] | None = None) -> str:

@@ -110,7 +110,13 @@ def schema() -> None:
 @click.option("--no-rollback", is_flag=True, help="Leave a failed change in place.")
 @click.option("--no-wait", is_flag=True,
               help="Refuse (exit 4) instead of waiting when a stack is busy.")
-def run(name: str, repo: Path | None, dry_run: bool, no_rollback: bool, no_wait: bool) -> None:
+@click.option("--sha", default=None,
+              help="Deploy this commit: fetch, check it is on the deploy branch, check it out.")
+@click.option("--sync", is_flag=True, help="Fetch and check out the deploy branch head first.")
+def run(  # noqa: PLR0917 - Click passes options positionally
+    name: str, repo: Path | None, dry_run: bool, no_rollback: bool, no_wait: bool,
+    sha: str | None, sync: bool,
+) -> None:
     """Deploy intent NAME: snapshot, change, verify health, roll back on failure.
 
     \b
@@ -120,7 +126,7 @@ def run(name: str, repo: Path | None, dry_run: bool, no_rollback: bool, no_wait:
     from chatops.cli.running import run_command
 
     raise SystemExit(run_command(name, repo, dry_run=dry_run, rollback=not no_rollback,
-                                 wait=not no_wait))
+                                 wait=not no_wait, sha=sha, sync=sync))
 
 
 @app.command()
@@ -250,3 +256,16 @@ def notify_test(target: str | None) -> None:
     from chatops.cli.serving import notify_test_command
 
     raise SystemExit(notify_test_command(target))
+
+
+@app.command()
+@click.option("--base", required=True, help="Commit before the change.")
+@click.option("--head", "head", required=True, help="Commit after the change.")
+@_repo_option
+@_format_option
+def affected(base: str, head: str, repo: Path | None, output: str) -> None:
+    """Print the intents a change affects (their file, stack folder or compose file),
+    dependencies first."""
+    from chatops.cli.commands import affected_command
+
+    raise SystemExit(affected_command(base, head, repo, json_output=output == "json"))

@@ -71,3 +71,25 @@ def schema_command() -> int:
 
     sys.stdout.write(json.dumps(intent_json_schema(), indent=2) + "\n")
     return 0
+
+
+def affected_command(base: str, head: str, repo: Path | None, *, json_output: bool) -> int:
+    from chatops.errors import IntentError
+    from chatops.gitops.affected import affected_intents
+    from chatops.gitops.sync import RepoSync
+
+    gitops = GitOpsRepo.discover(repo)
+    changed = RepoSync(gitops.root).changed_files(base, head)
+    intents = []
+    for path in gitops.intent_files():
+        try:
+            intents.append(gitops.load_intent(path.stem))
+        except IntentError as exc:
+            sys.stderr.write(f"warning: {exc.message}\n")
+    names = affected_intents(changed, intents, gitops)
+    if json_output:
+        sys.stdout.write(json.dumps({"base": base, "head": head, "changed": changed,
+                                     "intents": names}, indent=2) + "\n")
+    else:
+        sys.stdout.write("".join(f"{n}\n" for n in names))
+    return 0

@@ -60,9 +60,16 @@ def _plan_context(settings: Settings, gitops: GitOpsRepo, rollback: bool) -> Pla
 
 
 def run_command(name: str, repo: Path | None, *, dry_run: bool, rollback: bool,
-                wait: bool) -> int:
+                wait: bool, sha: str | None = None, sync: bool = False) -> int:
     settings = Settings.from_env()
     gitops = GitOpsRepo.discover(repo)
+    if sha is not None or sync:
+        from chatops.gitops.sync import sync_from
+
+        moved = sync_from(gitops.root, settings.git_remote, settings.deploy_branch).sync(sha)
+        sha = moved.sha
+        sys.stderr.write(f"checkout at {moved.sha[:12]} ({settings.git_remote}/"
+                         f"{settings.deploy_branch}){'' if moved.moved else ', unchanged'}\n")
     intent = load_or_explain(gitops, name, "run")
     if intent is None:
         return EXIT_REFUSED
@@ -70,7 +77,7 @@ def run_command(name: str, repo: Path | None, *, dry_run: bool, rollback: bool,
     if dry_run:
         sys.stdout.write(render_text(plan))
         return 0
-    return execute_plan(settings, plan, wait=wait)
+    return execute_plan(settings, plan, wait=wait, sha=sha)
 
 
 def rollback_command(stack: str, service: str | None, *, wait: bool) -> int:
@@ -100,7 +107,7 @@ def rollback_command(stack: str, service: str | None, *, wait: bool) -> int:
     return execute_plan(settings, plan, wait=wait)
 
 
-def execute_plan(settings: Settings, plan: Plan, *, wait: bool) -> int:
+def execute_plan(settings: Settings, plan: Plan, *, wait: bool, sha: str | None = None) -> int:
     from chatops.cli.progress import PlainProgress
     from chatops.logs import LogSink, json_logger
 
@@ -125,7 +132,7 @@ def execute_plan(settings: Settings, plan: Plan, *, wait: bool) -> int:
     sinks.append(live if live is not None else PlainProgress())
     try:
         with live if live is not None else contextlib.nullcontext():
-            code = asyncio.run(_execute(runtime, plan, sinks, wait))
+            code = asyncio.run(_execute(runtime, plan, sinks, wait, sha))
         if outbox is not None:
             # One prompt try; what a slow or dead target refuses stays queued for the
             # service (or the next run), so a notification never holds a deploy up.
@@ -138,12 +145,14 @@ def execute_plan(settings: Settings, plan: Plan, *, wait: bool) -> int:
         runtime.close()
 
 
-async def _execute(runtime: Runtime, plan: Plan, sinks: list[Any], wait: bool) -> int:
+async def _execute(runtime: Runtime, plan: Plan, sinks: list[Any], wait: bool,
+                   sha: str | None = None) -> int:
     from chatops.engine.docker import DockerEngine
 
     engine = DockerEngine()
     executor = runtime.executor(engine, sinks)
-    request = RunRequest(plan, trigger="cli", actor=actor(), client="local", wait=wait)
+    request = RunRequest(plan, trigger="cli", actor=actor(), client="local", wait=wait,
+                         sha=sha)
     request.run_id = executor.create(request)
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()

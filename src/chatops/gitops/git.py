@@ -1,0 +1,45 @@
+"""Git, run as argv lists with timeouts; its failures become ``GitError``."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from chatops.errors import ChatopsError
+
+SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
+GIT_TIMEOUT = 120.0
+
+
+class GitError(ChatopsError):
+    """Git refused, or the repository is not in a state we can deploy from."""
+
+
+@dataclass(frozen=True)
+class Git:
+    repo: Path
+    timeout: float = GIT_TIMEOUT
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        # No prompts (a missing credential fails instead of hanging), no pager, stable text.
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "LC_ALL": "C",
+               "GIT_ASKPASS": "/bin/false"}
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(self.repo), *args], capture_output=True, text=True,
+                timeout=self.timeout, env=env, check=False, stdin=subprocess.DEVNULL,
+            )
+        except FileNotFoundError:
+            raise GitError("git is not installed (apt-get install git)") from None
+        except subprocess.TimeoutExpired:
+            raise GitError(f"git {args[0]} did not finish within {self.timeout:g}s") from None
+        if check and done.returncode != 0:
+            detail = (done.stderr or done.stdout).strip().splitlines()
+            raise GitError(f"git {args[0]} failed: {detail[-1] if detail else done.returncode}")
+        return done
+
+    def out(self, *args: str) -> str:
+        return self.run(*args).stdout.strip()

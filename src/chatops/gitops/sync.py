@@ -1,0 +1,98 @@
+"""Move the host's checkout to the commit that was merged, refusing anything doubtful.
+
+Refused, changing nothing: local edits in the checkout; a remote that cannot be reached;
+a commit that is unknown or not on the deploy branch (a force-push that rewrote history
+makes old commits fall off the branch, and they are refused too).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from chatops.gitops.git import SHA_RE, Git, GitError
+
+REV_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/~^-]{0,200}$")
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    sha: str
+    moved: bool  # False when the checkout already was at that commit
+
+
+@dataclass(frozen=True)
+class RepoSync:
+    checkout: Path
+    remote: str = "origin"
+    branch: str = "main"
+
+    @property
+    def git(self) -> Git:
+        return Git(self.checkout)
+
+    @property
+    def tracking(self) -> str:
+        return f"refs/remotes/{self.remote}/{self.branch}"
+
+    def head(self) -> str:
+        return self.git.out("rev-parse", "HEAD")
+
+    def ensure_clean(self) -> None:
+        status = self.git.out("status", "--porcelain", "--untracked-files=normal")
+        if status:
+            files = ", ".join(line[3:] for line in status.splitlines()[:5])
+            raise GitError(f"the checkout {self.checkout} has local edits ({files}); deploys "
+                           "come from Git only: commit them or discard them")
+
+    def fetch(self) -> None:
+        try:
+            self.git.run("fetch", "--prune", "--quiet", self.remote,
+                         f"+refs/heads/{self.branch}:{self.tracking}")
+        except GitError as exc:
+            raise GitError(f"cannot fetch {self.branch} from remote {self.remote!r}: "
+                           f"{exc.message}") from None
+
+    def resolve(self, sha: str | None) -> str:
+        if sha is None:
+            return self.git.out("rev-parse", self.tracking)
+        if not SHA_RE.match(sha):
+            raise GitError(f"{sha!r} is not a commit id (7 to 40 hexadecimal characters)")
+        done = self.git.run("rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}",
+                            check=False)
+        if done.returncode != 0:
+            raise GitError(f"commit {sha} is not on {self.branch}: {self.remote}/{self.branch} "
+                           "does not contain it (not merged, or the branch was force-pushed)")
+        full = done.stdout.strip()
+        on_branch = self.git.run("merge-base", "--is-ancestor", full, self.tracking,
+                                 check=False)
+        if on_branch.returncode != 0:
+            raise GitError(f"commit {full[:12]} is not on {self.branch} (was it merged? was "
+                           "the branch force-pushed?); refused")
+        return full
+
+    def sync(self, sha: str | None = None) -> SyncResult:
+        """Fetch, check, then move the checkout to ``sha`` (or the branch head)."""
+        self.ensure_clean()
+        self.fetch()
+        target = self.resolve(sha)
+        if self.head() == target:
+            return SyncResult(target, moved=False)
+        self.git.run("-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach",
+                     target)
+        return SyncResult(target, moved=True)
+
+    def changed_files(self, base: str, head: str) -> list[str]:
+        for rev in (base, head):
+            # A revision, never an option: git must not read "--output=..." from a caller.
+            if not REV_RE.match(rev):
+                raise GitError(f"{rev!r} is not a commit id or branch name")
+        return [line for line in self.git.out("diff", "--name-only", "--no-renames",
+                                              f"{base}..{head}").splitlines() if line]
+
+
+def sync_from(checkout: Path, remote: str, branch: str) -> RepoSync:
+    if not (checkout / ".git").exists():
+        raise GitError(f"{checkout} is not a Git checkout (clone the GitOps repository there)")
+    return RepoSync(checkout, remote, branch)
