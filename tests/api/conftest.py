@@ -85,14 +85,16 @@ def make_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
     opened: list[TestClient] = []
 
     def make(*, peer: str = "127.0.0.1", intents: dict[str, str] | None = None,
-             **overrides: Any) -> Api:
-        root = tmp_path / f"repo{len(opened)}"
-        (root / "chatops" / "intents").mkdir(parents=True)
-        (root / "stacks" / "web").mkdir(parents=True)
-        (root / "stacks" / "web" / "docker-compose.yml").write_text(
-            "services:\n  app:\n    image: app:v2\n")
-        for name, text in (intents or {"deploy_web": INTENT}).items():
-            (root / "chatops" / "intents" / f"{name}.yaml").write_text(textwrap.dedent(text))
+             repo: Path | None = None, **overrides: Any) -> Api:
+        root = repo or tmp_path / f"repo{len(opened)}"
+        if repo is None:
+            (root / "chatops" / "intents").mkdir(parents=True)
+            (root / "stacks" / "web").mkdir(parents=True)
+            (root / "stacks" / "web" / "docker-compose.yml").write_text(
+                "services:\n  app:\n    image: app:v2\n")
+            for name, text in (intents or {"deploy_web": INTENT}).items():
+                (root / "chatops" / "intents" / f"{name}.yaml").write_text(
+                    textwrap.dedent(text))
         state = tmp_path / f"state{len(opened)}"
         monkeypatch.setenv("CHATOPS_STATE_DIR", str(state))
         monkeypatch.setenv("CHATOPS_STABILITY_WINDOW", "0.2s")

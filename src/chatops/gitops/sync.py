@@ -83,6 +83,19 @@ class RepoSync:
                      target)
         return SyncResult(target, moved=True)
 
+    def show(self, sha: str, path: str) -> bytes | None:
+        """A file's bytes at ``sha`` (None when the commit has no such file)."""
+        done = self.git.run("cat-file", "blob", f"{sha}:{path}", check=False)
+        return done.stdout.encode("utf-8", "surrogateescape") if done.returncode == 0 else None
+
+    def checkout_to(self, sha: str) -> SyncResult:
+        """Move to a commit already resolved by ``resolve`` (after a fetch)."""
+        self.ensure_clean()
+        if self.head() == sha:
+            return SyncResult(sha, moved=False)
+        self.git.run("-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", sha)
+        return SyncResult(sha, moved=True)
+
     def changed_files(self, base: str, head: str) -> list[str]:
         for rev in (base, head):
             # A revision, never an option: git must not read "--output=..." from a caller.

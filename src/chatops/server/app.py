@@ -32,6 +32,9 @@ from chatops.errors import (
     RunNotFoundError,
     StoreError,
 )
+from chatops.gitops.git import GitError
+from chatops.gitops.github import GitHub, GitHubError, PullRequest, approval_problem
+from chatops.gitops.sync import RepoSync
 from chatops.intents.loader import IntentFile, parse_intent
 from chatops.intents.model import NAME_RE
 from chatops.logs import LogSink
@@ -81,6 +84,8 @@ class Services:
     audit: AuditLog
     metrics: Metrics
     engine: Engine
+    github: GitHub | None = None
+    checkout_lock: asyncio.Lock | None = None
 
 
 def _error_response(exc: ApiError, request_id: str) -> JSONResponse:
@@ -112,7 +117,11 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
     api_digest = digest
     executor = runtime.executor(engine, sinks)
     manager = RunManager(executor, runtime.locks, metrics, settings.max_parallel_stacks)
-    services = Services(settings, runtime, repo, manager, audit, metrics, engine)
+    github = (GitHub(settings.github_repo or "", settings.github_token.get_secret_value(),
+                     settings.github_api)
+              if settings.enforce_github and settings.github_token is not None else None)
+    services = Services(settings, runtime, repo, manager, audit, metrics, engine, github,
+                        asyncio.Lock())
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -285,6 +294,64 @@ def _load(s: Services, name: str) -> IntentFile:
                        problems=[p.as_dict() for p in exc.problems], intent=name) from None
 
 
+async def _from_commit(s: Services, name: str, sha: str
+                       ) -> tuple[IntentFile, str, PullRequest | None]:
+    """Check the commit (on the branch, approved on GitHub), then check it out.
+
+    Everything that can refuse runs before the checkout moves, so a refusal changes
+    nothing on the host.
+    """
+    if not NAME_RE.match(name):
+        raise ApiError(422, "invalid_intent_name",
+                       "intent names use only letters, digits, '-' and '_'", field="name")
+    base = s.runtime.settings
+    sync = RepoSync(s.repo.root, base.git_remote, base.deploy_branch)
+    assert s.checkout_lock is not None  # noqa: S101 - set by create_app
+    async with s.checkout_lock:
+        try:
+            if not (s.repo.root / ".git").exists():
+                raise GitError(f"{s.repo.root} is not a Git checkout")
+            await asyncio.to_thread(sync.fetch)
+            full = await asyncio.to_thread(sync.resolve, sha)
+        except GitError as exc:
+            if "cannot fetch" in exc.message:
+                raise ApiError(503, "git_unreachable", exc.message, intent=name) from None
+            raise ApiError(422, "commit_not_on_branch", exc.message, field="sha",
+                           intent=name) from None
+        raw = None
+        for suffix in (".yaml", ".yml"):
+            raw = await asyncio.to_thread(sync.show, full, f"chatops/intents/{name}{suffix}")
+            if raw is not None:
+                break
+        if raw is None:
+            raise ApiError(404, "intent_not_found",
+                           f"no intent named {name!r} at commit {full[:12]}", intent=name)
+        try:
+            at_commit = parse_intent(raw, label=f"{name}.yaml", name=name)
+        except IntentError as exc:
+            raise ApiError(422, "invalid_intent", f"intent {name!r} is invalid at commit "
+                           f"{full[:12]}: {exc.message}",
+                           problems=[p.as_dict() for p in exc.problems], intent=name) from None
+        pr = None
+        if s.github is not None:
+            try:
+                pr = await s.github.merged_pull_request(full, base.deploy_branch)
+            except GitHubError as exc:
+                raise ApiError(503, "github_unavailable", exc.message, intent=name) from None
+            for doc in at_commit.documents:
+                problem = approval_problem(pr, doc.label_required, base.deploy_branch, full)
+                if problem:
+                    raise ApiError(403, "label_not_approved", problem, intent=name)
+        if s.manager.depth and await asyncio.to_thread(sync.head) != full:
+            raise ApiError(409, "checkout_busy", "runs of another commit are in progress; "
+                           "try again when they end", intent=name)
+        try:
+            await asyncio.to_thread(sync.checkout_to, full)
+        except GitError as exc:
+            raise ApiError(409, "checkout_dirty", exc.message, intent=name) from None
+    return _load(s, name), full, pr
+
+
 def _plan(s: Services, intent: IntentFile) -> Any:
     return build_plan(intent, PlanContext(
         repo=s.repo, compose_command=s.runtime.settings.compose_command,
@@ -321,15 +388,22 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
             err = exc.errors(include_url=False)[0]
             field = ".".join(str(p) for p in err["loc"]) or None
             raise ApiError(422, "invalid_body", str(err["msg"]), field=field) from None
-        intent = _load(s, body.name)
+        sha, pr = body.sha, None
+        if sha is None and s.settings.commit_required:
+            raise ApiError(403, "commit_required", "this service deploys merged commits only: "
+                           "send \"sha\", the commit that was merged", intent=body.name)
+        if sha is not None:
+            intent, sha, pr = await _from_commit(s, body.name, sha)
+        else:
+            intent = _load(s, body.name)
         stacks = sorted({d.stack for d in intent.documents})
         refusal = key.refusal(intent.name, stacks, [d.action for d in intent.documents])
         if refusal:
             raise ApiError(403, "scope_denied", refusal, intent=intent.name)
-        if not s.settings.labels:
+        if s.github is None and not s.settings.labels:
             raise ApiError(503, "not_configured", "no approved labels are configured (set "
                            "APPROVED_LABEL or CHATOPS_APPROVED_LABELS)", intent=intent.name)
-        for doc in intent.documents:
+        for doc in intent.documents if s.github is None else ():
             if doc.label_required not in s.settings.labels:
                 raise ApiError(403, "label_not_approved",
                                f"intent requires label {doc.label_required!r}, which is not "
@@ -358,16 +432,21 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
                 raise ApiError(409, "stack_busy", busy, intent=intent.name)
         try:
             run_id = s.manager.submit(plan, trigger="api", actor=key.name, client=client,
-                                      sha=body.sha)
+                                      sha=sha)
         except NotAcceptingError:
             raise ApiError(503, "shutting_down", "the service is stopping; try again "
                            "shortly", intent=intent.name) from None
         if idem:
             store.remember_idempotent(key.name, idem, run_id)
+        approval = None
+        if pr is not None:
+            store.set_pull_request(run_id, pr.as_dict())
+            approval = (f"PR #{pr.number} by {pr.author}, merged by {pr.merged_by}, labels "
+                        f"{', '.join(pr.labels)}; commit {sha}")
         request.scope["state"]["audited"] = True
         s.audit.record(client=client, method="POST", endpoint="/run", decision="accepted",
                        status=200, request_id=request_id, key_name=key.name,
-                       intent=intent.name, run_id=run_id)
+                       intent=intent.name, run_id=run_id, reason=approval)
         # Written before the answer goes out (alike refusals are counted into one record,
         # so even during a flood the batch is small).
         s.audit.flush()

@@ -65,6 +65,18 @@ class ServerSettings(BaseSettings):
     shutdown_grace: float = Field(default=60.0, ge=0)
     wait_timeout: float = Field(default=3600.0, gt=0)
     security_window: float = Field(default=60.0, gt=0, le=86400)
+    github_repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    github_token: SecretStr | None = None
+    github_api: str = Field(default="https://api.github.com", pattern=r"^https?://")
+    require_commit: bool | None = None  # default: on when GitHub is configured
+
+    @property
+    def enforce_github(self) -> bool:
+        return bool(self.github_repo and self.github_token)
+
+    @property
+    def commit_required(self) -> bool:
+        return self.enforce_github if self.require_commit is None else self.require_commit
 
     @field_validator("ip_allowlist", "trusted_proxies")
     @classmethod

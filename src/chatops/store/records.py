@@ -40,6 +40,7 @@ class RunRecord:
     ended_at: str | None
     pid: int | None
     host: str | None
+    pull_request: dict[str, Any] | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
     gates: list[dict[str, Any]] = field(default_factory=list)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
@@ -59,6 +60,7 @@ class RunRecord:
             "changed": self.changed, "created_at": self.created_at,
             "started_at": self.started_at, "ended_at": self.ended_at,
             "duration_seconds": self.duration,
+            "pull_request": self.pull_request,
         }
         if detail:
             body.update(steps=self.steps, gates=self.gates, snapshots=self.snapshots)

@@ -162,6 +162,9 @@ class RunStore:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            columns = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
+            if "pull_request" not in columns:
+                db.execute("ALTER TABLE runs ADD COLUMN pull_request TEXT")
             row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -194,6 +197,11 @@ class RunStore:
         with self._tx() as db:
             db.execute("UPDATE runs SET status=?, started_at=?, pid=? WHERE id=?",
                        (str(RunStatus.running), utcnow(), os.getpid(), run_id))
+
+    def set_pull_request(self, run_id: str, pull_request: dict[str, Any]) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET pull_request=? WHERE id=?",
+                       (json.dumps(pull_request), run_id))
 
     def mark_changed(self, run_id: str) -> None:
         with self._tx() as db:
@@ -259,6 +267,7 @@ class RunStore:
             changed=bool(row["changed"]), created_at=row["created_at"],
             started_at=row["started_at"], ended_at=row["ended_at"], pid=row["pid"],
             host=row["host"],
+            pull_request=json.loads(row["pull_request"]) if row["pull_request"] else None,
         )
 
     # -- steps, gates, snapshots ---------------------------------------------
