@@ -88,6 +88,14 @@ class RepoSync:
         done = self.git.run("cat-file", "blob", f"{sha}:{path}", check=False)
         return done.stdout.encode("utf-8", "surrogateescape") if done.returncode == 0 else None
 
+    def files_at(self, sha: str, folder: str) -> list[str]:
+        """Paths of the files directly in ``folder`` at commit ``sha``."""
+        out = self.git.out("ls-tree", "--name-only", f"{sha}:{folder}") if folder else ""
+        return [f"{folder}/{name}" for name in out.splitlines() if name]
+
+    def all_files_at(self, sha: str) -> list[str]:
+        return [p for p in self.git.out("ls-tree", "-r", "--name-only", sha).splitlines() if p]
+
     def checkout_to(self, sha: str) -> SyncResult:
         """Move to a commit already resolved by ``resolve`` (after a fetch)."""
         self.ensure_clean()

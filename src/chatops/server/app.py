@@ -12,8 +12,6 @@ import gc
 import json
 import sys
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -32,72 +30,41 @@ from chatops.errors import (
     RunNotFoundError,
     StoreError,
 )
-from chatops.gitops.git import GitError
-from chatops.gitops.github import GitHub, GitHubError, PullRequest, approval_problem
-from chatops.gitops.sync import RepoSync
-from chatops.intents.loader import IntentFile, parse_intent
-from chatops.intents.model import NAME_RE
+from chatops.gitops.github import GitHub
+from chatops.intents.loader import parse_intent
 from chatops.logs import LogSink
 from chatops.notify.outbox import Deliverer, Outbox
 from chatops.notify.security import SecurityDigest
 from chatops.notify.sink import OutboxSink
-from chatops.planning import PlanContext, build_plan
 from chatops.planning.render import plan_to_dict
 from chatops.repo import GitOpsRepo
 from chatops.runtime import Runtime
 from chatops.server import models as m
 from chatops.server.audit import AuditLog
+from chatops.server.commits import _from_commit
+from chatops.server.context import (
+    ERRORS,
+    YAML_TYPES,
+    ApiError,
+    Services,
+    _accepted,
+    _ctx,
+    _error_response,
+    _find,
+    _json_body,
+    _load,
+    _media,
+    _need,
+    _plan,
+)
 from chatops.server.guard import BodyTooLargeError, Guard
-from chatops.server.keys import ApiKey, KeyRing
+from chatops.server.keys import KeyRing
 from chatops.server.manager import NotAcceptingError, RunManager
 from chatops.server.metrics import Metrics
 from chatops.server.ratelimit import Lockout, RateLimiter
 from chatops.server.settings import ServerSettings
+from chatops.server.webhook import register_webhook
 from chatops.store.records import RunRecord, RunStatus
-
-JSON_TYPES = ("application/json",)
-YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml",
-              "text/plain")
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": m.ErrorBody, "description": text} for code, text in {
-        401: "missing or wrong API key", 403: "address, scope or label not allowed",
-        413: "body too large", 422: "invalid request", 429: "rate limited or locked out",
-    }.items()
-}
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
-                 problems: list[dict[str, Any]] | None = None,
-                 run: dict[str, Any] | None = None, intent: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.field, self.problems, self.run, self.intent = field, problems, run, intent
-
-
-@dataclass
-class Services:
-    settings: ServerSettings
-    runtime: Runtime
-    repo: GitOpsRepo
-    manager: RunManager
-    audit: AuditLog
-    metrics: Metrics
-    engine: Engine
-    github: GitHub | None = None
-    checkout_lock: asyncio.Lock | None = None
-
-
-def _error_response(exc: ApiError, request_id: str) -> JSONResponse:
-    detail: dict[str, Any] = {"code": exc.code, "message": exc.message}
-    if exc.field is not None:
-        detail["field"] = exc.field
-    if exc.problems is not None:
-        detail["problems"] = exc.problems
-    body: dict[str, Any] = {"error": detail}
-    if exc.run is not None:
-        body["run"] = exc.run
-    return JSONResponse(body, status_code=exc.status, headers={"x-request-id": request_id})
 
 
 def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
@@ -157,6 +124,7 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
 
     _register_errors(api, services, api_digest)
     _register_routes(api, services)
+    register_webhook(api, services)
     return Guard(
         api, allowlist=settings.allowlist, proxies=settings.proxies, keys=keys, audit=audit,
         metrics=metrics,
@@ -167,11 +135,6 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
         max_body=settings.max_body_bytes,
         on_refusal=digest.refused if digest is not None else None,
     )
-
-
-def _ctx(request: Request) -> tuple[str, str, ApiKey | None]:
-    state = request.scope.get("state", {})
-    return state.get("client", "unknown"), state.get("request_id", "-"), state.get("key")
 
 
 def _register_errors(api: FastAPI, s: Services, digest: SecurityDigest | None) -> None:
@@ -225,147 +188,6 @@ def _register_errors(api: FastAPI, s: Services, digest: SecurityDigest | None) -
                        "internal error; the service log has the details for this request id")
         audit(request, err)
         return _error_response(err, _ctx(request)[1])
-
-
-def _find(exc: BaseException, kind: type[BodyTooLargeError]) -> BodyTooLargeError | None:
-    if isinstance(exc, kind):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _find(inner, kind)
-            if found is not None:
-                return found
-    cause = exc.__cause__ or exc.__context__
-    return _find(cause, kind) if cause is not None and cause is not exc else None
-
-
-def _need(request: Request, scope: str) -> ApiKey:
-    key = _ctx(request)[2]
-    if key is None:  # pragma: no cover - the guard lets no keyless request through
-        raise ApiError(401, "missing_key", "send the API key in the X-API-Key header")
-    if not key.may(scope):
-        raise ApiError(403, "scope_denied", f"key {key.name!r} lacks the {scope!r} scope")
-    return key
-
-
-def _media(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-async def _json_body(request: Request) -> Any:
-    if _media(request) not in JSON_TYPES:
-        raise ApiError(415, "unsupported_media_type",
-                       "send the body as JSON with Content-Type: application/json")
-    raw = await request.body()
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        raise ApiError(422, "invalid_json", "the body is not valid JSON") from None
-
-
-_INTENT_CACHE: dict[Path, tuple[tuple[int, int], IntentFile]] = {}
-
-
-def _cached_intent(s: Services, name: str) -> IntentFile:
-    """Parse an intent file again only when it changed (size or modification time)."""
-    path = s.repo.intent_path(name)
-    stat = path.stat()
-    stamp = (stat.st_mtime_ns, stat.st_size)
-    hit = _INTENT_CACHE.get(path)
-    if hit is not None and hit[0] == stamp:
-        return hit[1]
-    intent = s.repo.load_intent(name)
-    if len(_INTENT_CACHE) > 1000:
-        _INTENT_CACHE.clear()
-    _INTENT_CACHE[path] = (stamp, intent)
-    return intent
-
-
-def _load(s: Services, name: str) -> IntentFile:
-    if not NAME_RE.match(name):
-        raise ApiError(422, "invalid_intent_name",
-                       "intent names use only letters, digits, '-' and '_'", field="name")
-    try:
-        return _cached_intent(s, name)
-    except IntentNotFoundError as exc:
-        raise ApiError(404, "intent_not_found", exc.message, intent=name) from None
-    except IntentError as exc:
-        raise ApiError(422, "invalid_intent", f"intent {name!r} is invalid: {exc.message}",
-                       problems=[p.as_dict() for p in exc.problems], intent=name) from None
-
-
-async def _from_commit(s: Services, name: str, sha: str
-                       ) -> tuple[IntentFile, str, PullRequest | None]:
-    """Check the commit (on the branch, approved on GitHub), then check it out.
-
-    Everything that can refuse runs before the checkout moves, so a refusal changes
-    nothing on the host.
-    """
-    if not NAME_RE.match(name):
-        raise ApiError(422, "invalid_intent_name",
-                       "intent names use only letters, digits, '-' and '_'", field="name")
-    base = s.runtime.settings
-    sync = RepoSync(s.repo.root, base.git_remote, base.deploy_branch)
-    assert s.checkout_lock is not None  # noqa: S101 - set by create_app
-    async with s.checkout_lock:
-        try:
-            if not (s.repo.root / ".git").exists():
-                raise GitError(f"{s.repo.root} is not a Git checkout")
-            await asyncio.to_thread(sync.fetch)
-            full = await asyncio.to_thread(sync.resolve, sha)
-        except GitError as exc:
-            if "cannot fetch" in exc.message:
-                raise ApiError(503, "git_unreachable", exc.message, intent=name) from None
-            raise ApiError(422, "commit_not_on_branch", exc.message, field="sha",
-                           intent=name) from None
-        raw = None
-        for suffix in (".yaml", ".yml"):
-            raw = await asyncio.to_thread(sync.show, full, f"chatops/intents/{name}{suffix}")
-            if raw is not None:
-                break
-        if raw is None:
-            raise ApiError(404, "intent_not_found",
-                           f"no intent named {name!r} at commit {full[:12]}", intent=name)
-        try:
-            at_commit = parse_intent(raw, label=f"{name}.yaml", name=name)
-        except IntentError as exc:
-            raise ApiError(422, "invalid_intent", f"intent {name!r} is invalid at commit "
-                           f"{full[:12]}: {exc.message}",
-                           problems=[p.as_dict() for p in exc.problems], intent=name) from None
-        pr = None
-        if s.github is not None:
-            try:
-                pr = await s.github.merged_pull_request(full, base.deploy_branch)
-            except GitHubError as exc:
-                raise ApiError(503, "github_unavailable", exc.message, intent=name) from None
-            for doc in at_commit.documents:
-                problem = approval_problem(pr, doc.label_required, base.deploy_branch, full)
-                if problem:
-                    raise ApiError(403, "label_not_approved", problem, intent=name)
-        if s.manager.depth and await asyncio.to_thread(sync.head) != full:
-            raise ApiError(409, "checkout_busy", "runs of another commit are in progress; "
-                           "try again when they end", intent=name)
-        try:
-            await asyncio.to_thread(sync.checkout_to, full)
-        except GitError as exc:
-            raise ApiError(409, "checkout_dirty", exc.message, intent=name) from None
-    return _load(s, name), full, pr
-
-
-def _plan(s: Services, intent: IntentFile) -> Any:
-    return build_plan(intent, PlanContext(
-        repo=s.repo, compose_command=s.runtime.settings.compose_command,
-        stable_for=s.runtime.settings.stability_window))
-
-
-def _accepted(record: RunRecord, intent: IntentFile, replay: bool = False) -> dict[str, Any]:
-    first = intent.documents[0]
-    return m.RunAccepted(
-        id=record.id, status=str(record.status), intent=record.intent, action=first.action,
-        stack=first.stack, stacks=record.stacks, reason=record.reason,
-        links=m.Links(self=f"/runs/{record.id}", log=f"/runs/{record.id}/log"),
-        idempotent_replay=replay,
-    ).model_dump()
 
 
 def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one route each

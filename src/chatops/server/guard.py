@@ -26,7 +26,9 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Paths that need an allowed address but no key (probes and monitors).
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
+                        # GitHub signs its webhooks (HMAC) instead of sending a key.
+                        "/webhooks/github"})
 _CACHE_LIMIT = 10_000
 
 

@@ -69,6 +69,7 @@ class ServerSettings(BaseSettings):
     github_token: SecretStr | None = None
     github_api: str = Field(default="https://api.github.com", pattern=r"^https?://")
     require_commit: bool | None = None  # default: on when GitHub is configured
+    github_webhook_secret: SecretStr | None = None
 
     @property
     def enforce_github(self) -> bool:

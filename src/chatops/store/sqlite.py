@@ -96,6 +96,10 @@ CREATE TABLE IF NOT EXISTS log (
     line TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS log_by_run ON log (run_id, id);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    received_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     key_name TEXT NOT NULL,
     idem TEXT NOT NULL,
@@ -369,6 +373,13 @@ class RunStore:
         with self._tx() as db:
             db.execute("INSERT OR IGNORE INTO idempotency VALUES (?,?,?,?)",
                        (key_name, idem, run_id, utcnow()))
+
+    def first_delivery(self, delivery: str) -> bool:
+        """Record a webhook delivery id; False when it was seen before (a replay)."""
+        with self._tx() as db:
+            cur = db.execute("INSERT OR IGNORE INTO webhook_deliveries VALUES (?, ?)",
+                             (delivery, utcnow()))
+            return cur.rowcount == 1
 
     def ping(self) -> None:
         self._query("SELECT 1")
