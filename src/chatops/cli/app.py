@@ -269,3 +269,19 @@ def affected(base: str, head: str, repo: Path | None, output: str) -> None:
     from chatops.cli.commands import affected_command
 
     raise SystemExit(affected_command(base, head, repo, json_output=output == "json"))
+
+
+@app.command()
+@click.argument("name")
+@click.option("--url", required=True, envvar="CHATOPS_URL",
+              help="The chatops service, e.g. http://whitebox.ts.net:8000 ($CHATOPS_URL).")
+@click.option("--sha", default=None, envvar="GITHUB_SHA",
+              help="The commit to deploy (default: $GITHUB_SHA under Actions).")
+@click.option("--wait", is_flag=True, help="Follow the run's log and exit with its outcome.")
+@click.option("--timeout", default=1800.0, show_default=True, type=click.FloatRange(1, 86400),
+              help="Seconds to wait for the run with --wait.")
+def trigger(name: str, url: str, sha: str | None, wait: bool, timeout: float) -> None:
+    """Start intent NAME on a chatops service (the key comes from $CHATOPS_API_KEY)."""
+    from chatops.cli.trigger import trigger as run_trigger
+
+    raise SystemExit(run_trigger(name, url, sha=sha, wait=wait, timeout=timeout))
