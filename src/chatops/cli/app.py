@@ -285,3 +285,15 @@ def trigger(name: str, url: str, sha: str | None, wait: bool, timeout: float) ->
     from chatops.cli.trigger import trigger as run_trigger
 
     raise SystemExit(run_trigger(name, url, sha=sha, wait=wait, timeout=timeout))
+
+
+@app.command()
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite files that exist.")
+def init(folder: Path, force: bool) -> None:
+    """Create a GitOps repository in FOLDER: a stack, an intent, and the CI workflows."""
+    from chatops.scaffold import scaffold
+
+    for path in scaffold(folder, force=force):
+        click.echo(f"  created {path}")
+    click.echo(f"next: cd {folder} && chatops validate, then see README.md there")
