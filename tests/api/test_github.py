@@ -156,3 +156,12 @@ def test_without_github_the_approved_labels_check_stands(make_api, world) -> Non
     resp = api.post_run({"name": "deploy_web", "sha": sha, "wait": True})
     assert resp.status_code == 200, resp.text
     assert RepoSync(world.host).head() == sha
+
+
+def test_a_run_without_a_commit_moves_a_checkout_to_the_branch_head(make_api, world) -> None:
+    head = world.commit({"stacks/web/docker-compose.yml": COMPOSE.format(tag="v3")})
+    api = make_api(repo=world.host)
+    resp = api.post_run({"name": "deploy_web", "wait": True})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["run"]["sha"] == head
+    assert RepoSync(world.host).head() == head

@@ -214,7 +214,7 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         if sha is None and s.settings.commit_required:
             raise ApiError(403, "commit_required", "this service deploys merged commits only: "
                            "send \"sha\", the commit that was merged", intent=body.name)
-        if sha is not None:
+        if sha is not None or (s.settings.sync and (s.repo.root / ".git").exists()):
             intent, sha, pr = await _from_commit(s, body.name, sha)
         else:
             intent = _load(s, body.name)

@@ -17,7 +17,7 @@ from chatops.intents.model import NAME_RE
 from chatops.server.context import ApiError, Services, _load
 
 
-async def _from_commit(s: Services, name: str, sha: str
+async def _from_commit(s: Services, name: str, sha: str | None
                        ) -> tuple[IntentFile, str, PullRequest | None]:
     """Check the commit (on the branch, approved on GitHub), then check it out.
 

@@ -70,6 +70,7 @@ class ServerSettings(BaseSettings):
     github_api: str = Field(default="https://api.github.com", pattern=r"^https?://")
     require_commit: bool | None = None  # default: on when GitHub is configured
     github_webhook_secret: SecretStr | None = None
+    sync: bool = True  # runs without a commit move a Git checkout to the branch head first
 
     @property
     def enforce_github(self) -> bool:
