@@ -43,6 +43,7 @@ class Settings:
     kuma_push_url: str | None = None
     notify_urls: tuple[str, ...] = ()  # "URL" or "tag=URL"
     public_url: str | None = None  # where people reach the service, for links in messages
+    max_parallel: int = 4  # stacks an orchestrated CLI run deploys at once
     git_remote: str = "origin"
     deploy_branch: str = "main"
 
@@ -121,10 +122,18 @@ class Settings:
             kuma_push_url=push.split("?", 1)[0] if push else None,
             notify_urls=tuple(urls),
             public_url=(env.get("CHATOPS_PUBLIC_URL") or "").rstrip("/") or None,
+            max_parallel=_bounded_int(env.get("CHATOPS_MAX_PARALLEL", "4"),
+                                      "CHATOPS_MAX_PARALLEL", 1, 64),
             git_remote=_ref_name(env.get("CHATOPS_GIT_REMOTE", "origin"), "CHATOPS_GIT_REMOTE"),
             deploy_branch=_ref_name(env.get("CHATOPS_DEPLOY_BRANCH", "main"),
                                     "CHATOPS_DEPLOY_BRANCH"),
         )
+
+
+def _bounded_int(value: str, source: str, lo: int, hi: int) -> int:
+    if not value.strip().isdigit() or not lo <= int(value) <= hi:
+        raise ConfigError(f"{source}: expected a whole number from {lo} to {hi}, got {value!r}")
+    return int(value)
 
 
 def _ref_name(value: str, source: str) -> str:

@@ -104,7 +104,7 @@ def schema() -> None:
 
 
 @app.command()
-@click.argument("name")
+@click.argument("names", nargs=-1, required=True)
 @_repo_option
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--no-rollback", is_flag=True, help="Leave a failed change in place.")
@@ -113,20 +113,42 @@ def schema() -> None:
 @click.option("--sha", default=None,
               help="Deploy this commit: fetch, check it is on the deploy branch, check it out.")
 @click.option("--sync", is_flag=True, help="Fetch and check out the deploy branch head first.")
+@click.option("--keep-going", is_flag=True,
+              help="With several intents: start independent ones after a failure.")
 def run(  # noqa: PLR0917 - Click passes options positionally
-    name: str, repo: Path | None, dry_run: bool, no_rollback: bool, no_wait: bool,
-    sha: str | None, sync: bool,
+    names: tuple[str, ...], repo: Path | None, dry_run: bool, no_rollback: bool,
+    no_wait: bool, sha: str | None, sync: bool, keep_going: bool,
 ) -> None:
     """Deploy intent NAME: snapshot, change, verify health, roll back on failure.
+
+    With several names (or an intent with depends_on), run them and everything they
+    depend on as a graph: independent intents in parallel (CHATOPS_MAX_PARALLEL), a
+    failure skipping what depends on it.
 
     \b
     Exit codes: 0 succeeded, 1 failed, 2 rolled back, 3 rollback failed,
     4 invalid input or refused, 130 interrupted.
     """
-    from chatops.cli.running import run_command
+    from chatops.cli.running import orchestrate_command, run_command
 
-    raise SystemExit(run_command(name, repo, dry_run=dry_run, rollback=not no_rollback,
+    if len(names) > 1 or (not dry_run and _has_dependencies(names[0], repo)):
+        if sha is not None or sync:
+            raise click.UsageError("--sha and --sync take one intent")
+        raise SystemExit(orchestrate_command(list(names), repo, rollback=not no_rollback,
+                                             wait=not no_wait, keep_going=keep_going,
+                                             dry_run=dry_run))
+    raise SystemExit(run_command(names[0], repo, dry_run=dry_run, rollback=not no_rollback,
                                  wait=not no_wait, sha=sha, sync=sync))
+
+
+def _has_dependencies(name: str, repo: Path | None) -> bool:
+    from chatops.errors import ChatopsError
+    from chatops.repo import GitOpsRepo
+
+    try:
+        return bool(GitOpsRepo.discover(repo).load_intent(name).depends_on)
+    except ChatopsError:
+        return False  # run_command reports it
 
 
 @app.command()

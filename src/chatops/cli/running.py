@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chatops.cli.commands import load_or_explain
-from chatops.errors import ChatopsError
+from chatops.errors import ChatopsError, IntentError
 from chatops.intents.loader import IntentFile
 from chatops.intents.model import IntentDoc
 from chatops.planning import PlanContext, build_plan
@@ -234,3 +234,95 @@ def logs_command(run_id: str, *, follow: bool) -> int:
     finally:
         runtime.close()
     return 0
+
+
+def orchestrate_command(names: list[str], repo: Path | None, *, rollback: bool, wait: bool,
+                        keep_going: bool, dry_run: bool) -> int:
+    """``chatops run A B C``: the intents and their dependencies, as a graph."""
+    from chatops.runner.orchestrator import GraphError, closure
+
+    settings = Settings.from_env()
+    gitops = GitOpsRepo.discover(repo)
+    try:
+        intents = closure(names, gitops.load_intent)
+    except GraphError as exc:
+        sys.stderr.write(f"error: {exc.message}; nothing was run\n")
+        return EXIT_REFUSED
+    except IntentError as exc:
+        sys.stderr.write("error: an intent is invalid; nothing was run:\n")
+        for problem in exc.problems:
+            sys.stderr.write(f"  ✗ {problem.render()}\n")
+        return EXIT_REFUSED
+    plans = {n: build_plan(i, _plan_context(settings, gitops, rollback))
+             for n, i in intents.items()}
+    if dry_run:
+        for plan in plans.values():
+            sys.stdout.write(render_text(plan) + "\n")
+        return 0
+    from chatops.cli.progress import PlainProgress
+    from chatops.logs import LogSink, json_logger
+
+    runtime = Runtime.open(settings)
+    path, to_stderr = _log_target(settings)
+    logger = json_logger(path=path, stream=sys.stderr if to_stderr else None,
+                         level=settings.log_level)
+    sinks: list[Any] = [LogSink(logger, client="local"), PlainProgress()]
+    try:
+        code, summary = asyncio.run(_orchestrate(runtime, intents, plans, sinks, names,
+                                                 wait=wait, keep_going=keep_going,
+                                                 max_parallel=settings.max_parallel))
+    finally:
+        runtime.close()
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=summary.text(), title_justify="left")
+    for column in ("intent", "status", "run", "reason"):
+        table.add_column(column, overflow="fold")
+    for node in summary.nodes.values():
+        table.add_row(node.name, node.status, node.run_id or "", (node.reason or "")[:160])
+    Console().print(table)
+    return code
+
+
+async def _orchestrate(runtime: Runtime, intents: dict[str, Any], plans: dict[str, Plan],
+                       sinks: list[Any], names: list[str], *, wait: bool, keep_going: bool,
+                       max_parallel: int) -> tuple[int, Any]:
+    from chatops.engine.docker import DockerEngine
+    from chatops.runner.orchestrator import orchestrate
+
+    engine = DockerEngine()
+    executor = runtime.executor(engine, sinks)
+    stacks = sorted({s.stack for p in plans.values() for s in p.steps})
+    parent = runtime.store.create_run(
+        intent="orchestrate:" + ",".join(names), trigger="cli", actor=actor(), client="local",
+        stacks=stacks, plan={"orchestrate": list(plans)})
+    liveness = runtime.locks.hold_run(parent.id)
+    runtime.store.mark_running(parent.id)
+
+    async def start(name: str) -> Any:
+        request = RunRequest(plans[name], trigger="cli", actor=actor(), client="local",
+                             wait=wait, parent_id=parent.id)
+        request.run_id = executor.create(request)
+        return await executor.execute(request)
+
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if task is not None:
+            loop.add_signal_handler(sig, task.cancel)
+    try:
+        summary = await orchestrate(intents, start, max_parallel=max_parallel,
+                                    stop_on_failure=not keep_going)
+    except asyncio.CancelledError:
+        runtime.store.finish_run(parent.id, RunStatus.interrupted,
+                                 "interrupted (signal) during the orchestration")
+        liveness.release()
+        raise
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await engine.close()
+    runtime.store.finish_run(parent.id, summary.status(), summary.text())
+    liveness.release()
+    return EXIT_CODES.get(summary.status(), 1), summary

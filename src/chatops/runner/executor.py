@@ -42,6 +42,7 @@ class RunRequest:
     sha: str | None = None
     wait: bool = True
     run_id: str | None = None  # a run already created (queued) by the caller
+    parent_id: str | None = None  # the orchestration this run is part of
 
 
 @dataclass
@@ -110,7 +111,7 @@ class Executor:
             self.store.create_run(
                 intent=req.plan.intent, trigger=req.trigger, actor=req.actor,
                 client=req.client, stacks=stacks, sha=req.sha, plan=plan_to_dict(req.plan),
-                run_id=run_id,
+                run_id=run_id, parent_id=req.parent_id,
             )
         except BaseException:
             self._liveness.pop(run_id).release()

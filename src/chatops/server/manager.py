@@ -44,10 +44,11 @@ class RunManager:
         return None
 
     def submit(self, plan: Plan, *, trigger: str, actor: str, client: str,
-               sha: str | None) -> str:
+               sha: str | None, parent_id: str | None = None) -> str:
         if not self.accepting:
             raise NotAcceptingError
-        request = RunRequest(plan, trigger=trigger, actor=actor, client=client, sha=sha)
+        request = RunRequest(plan, trigger=trigger, actor=actor, client=client, sha=sha,
+                             parent_id=parent_id)
         request.run_id = self.executor.create(request)
         stacks = sorted({s.stack for s in plan.steps})
         self.metrics.queue.inc()

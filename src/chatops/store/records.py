@@ -41,6 +41,7 @@ class RunRecord:
     pid: int | None
     host: str | None
     pull_request: dict[str, Any] | None = None
+    parent_id: str | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
     gates: list[dict[str, Any]] = field(default_factory=list)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
@@ -61,6 +62,7 @@ class RunRecord:
             "started_at": self.started_at, "ended_at": self.ended_at,
             "duration_seconds": self.duration,
             "pull_request": self.pull_request,
+            "parent_id": self.parent_id,
         }
         if detail:
             body.update(steps=self.steps, gates=self.gates, snapshots=self.snapshots)

@@ -169,6 +169,8 @@ class RunStore:
             columns = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
             if "pull_request" not in columns:
                 db.execute("ALTER TABLE runs ADD COLUMN pull_request TEXT")
+            if "parent_id" not in columns:
+                db.execute("ALTER TABLE runs ADD COLUMN parent_id TEXT")
             row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -184,14 +186,16 @@ class RunStore:
         self, *, intent: str, trigger: str, actor: str, client: str, stacks: list[str],
         sha: str | None = None, dry_run: bool = False, plan: dict[str, Any] | None = None,
         status: RunStatus = RunStatus.queued, run_id: str | None = None,
+        parent_id: str | None = None,
     ) -> RunRecord:
         rid = run_id or new_run_id()
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs (id, intent, trigger, actor, client, sha, status, dry_run,"
-                " created_at, pid, host, plan) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " created_at, pid, host, plan, parent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (rid, intent, trigger, actor, client, sha, str(status), int(dry_run), utcnow(),
-                 os.getpid(), socket.gethostname(), json.dumps(plan) if plan else None),
+                 os.getpid(), socket.gethostname(), json.dumps(plan) if plan else None,
+                 parent_id),
             )
             db.executemany("INSERT OR IGNORE INTO run_stacks VALUES (?, ?)",
                            [(rid, s) for s in stacks])
@@ -237,6 +241,10 @@ class RunStore:
             ]
         return record
 
+    def children(self, parent_id: str) -> list[RunRecord]:
+        return [self._record(r) for r in self._query(
+            "SELECT * FROM runs WHERE parent_id=? ORDER BY created_at, id", (parent_id,))]
+
     def plan_of(self, run_id: str) -> dict[str, Any] | None:
         rows = self._query("SELECT plan FROM runs WHERE id=?", (run_id,))
         return json.loads(rows[0]["plan"]) if rows and rows[0]["plan"] else None
@@ -272,6 +280,7 @@ class RunStore:
             started_at=row["started_at"], ended_at=row["ended_at"], pid=row["pid"],
             host=row["host"],
             pull_request=json.loads(row["pull_request"]) if row["pull_request"] else None,
+            parent_id=row["parent_id"],
         )
 
     # -- steps, gates, snapshots ---------------------------------------------
