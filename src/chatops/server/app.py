@@ -61,6 +61,7 @@ from chatops.server.guard import BodyTooLargeError, Guard
 from chatops.server.keys import KeyRing
 from chatops.server.manager import NotAcceptingError, RunManager
 from chatops.server.metrics import Metrics
+from chatops.server.orchestrate import register_orchestrate, summary_of
 from chatops.server.ratelimit import Lockout, RateLimiter
 from chatops.server.settings import ServerSettings
 from chatops.server.webhook import register_webhook
@@ -125,6 +126,7 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
     _register_errors(api, services, api_digest)
     _register_routes(api, services)
     register_webhook(api, services)
+    register_orchestrate(api, services)
     return Guard(
         api, allowlist=settings.allowlist, proxies=settings.proxies, keys=keys, audit=audit,
         metrics=metrics,
@@ -315,7 +317,12 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
     async def get_run(request: Request, run_id: str) -> dict[str, Any]:
         """One run with its steps, gates and snapshots."""
         _need(request, "read")
-        return _run_or_404(run_id).as_dict()
+        body = _run_or_404(run_id).as_dict()
+        children = store.children(run_id)
+        if children:
+            body["children"] = [c.as_dict(detail=False) for c in children]
+            body["summary"] = summary_of(children)
+        return body
 
     @api.get("/runs/{run_id}/log", tags=["runs"], response_class=StreamingResponse,
              responses={**ERRORS, 404: {"model": m.ErrorBody},

@@ -64,7 +64,7 @@ class Services:
     engine: Engine
     github: GitHub | None = None
     checkout_lock: asyncio.Lock | None = None
-    background: set[asyncio.Task[None]] = field(default_factory=set)
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
 def _error_response(exc: ApiError, request_id: str) -> JSONResponse:

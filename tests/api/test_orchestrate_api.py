@@ -1,0 +1,62 @@
+"""POST /orchestrate: a graph of intents through the service, one parent run holding them."""
+
+from __future__ import annotations
+
+import json
+
+from tests.api.conftest import GOOD
+
+INTENTS = {
+    "base": "label_required: approved\naction: rollout\nstack: web\n",
+    "app": "label_required: approved\naction: rollout\nstack: web\ndepends_on: [base]\n",
+    "loop_a": "label_required: approved\naction: rollout\nstack: web\ndepends_on: [loop_b]\n",
+    "loop_b": "label_required: approved\naction: rollout\nstack: web\ndepends_on: [loop_a]\n",
+}
+
+
+def post(api, body) -> object:
+    return api.client.post("/orchestrate", content=json.dumps(body),
+                           headers={"x-api-key": GOOD, "content-type": "application/json"})
+
+
+def test_orchestrate_runs_dependencies_first_under_one_parent(make_api) -> None:
+    api = make_api(intents=INTENTS)
+    resp = post(api, {"intents": ["app"], "wait": True})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["intents"] == ["base", "app"]
+    assert body["status"] == "succeeded"
+    detail = api.get(f"/runs/{body['id']}").json()
+    assert [c["intent"] for c in detail["children"]] == ["base", "app"]
+    assert detail["summary"] == {"total": 2, "succeeded": 2, "rolled_back": 0, "failed": 0,
+                                 "interrupted": 0}
+
+
+def test_a_failure_skips_dependents_and_answers_500_when_waiting(make_api) -> None:
+    api = make_api(intents=INTENTS)
+    api.failing.add("pull")
+    resp = post(api, {"intents": ["app"], "wait": True})
+    assert resp.status_code == 500
+    run = resp.json()["run"]
+    assert run["reason"] == "2 intents: 0 succeeded, 0 rolled back, 1 failed, 1 skipped"
+    assert [c["intent"] for c in run["children"]] == ["base"]
+
+
+def test_cycles_and_unknown_names_are_refused_before_anything_runs(make_api) -> None:
+    api = make_api(intents=INTENTS)
+    cycle = post(api, {"intents": ["loop_a"]})
+    assert (cycle.status_code, cycle.json()["error"]["code"]) == (422, "dependency_cycle")
+    assert "loop_a -> loop_b -> loop_a" in cycle.json()["error"]["message"]
+    unknown = post(api, {"intents": ["base", "ghost"]})
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "intent_not_found")
+    bad = post(api, {"intents": ["../x"]})
+    assert (bad.status_code, bad.json()["error"]["field"]) == (422, "intents")
+    assert api.get("/runs").json()["runs"] == []
+
+
+def test_dry_run_returns_the_plans_in_order(make_api) -> None:
+    api = make_api(intents=INTENTS)
+    resp = post(api, {"intents": ["app"], "dry_run": True})
+    assert resp.json()["intents"] == ["base", "app"]
+    assert set(resp.json()["plans"]) == {"base", "app"}
+    assert api.engine.calls == []
