@@ -44,8 +44,14 @@ class Settings:
     notify_urls: tuple[str, ...] = ()  # "URL" or "tag=URL"
     public_url: str | None = None  # where people reach the service, for links in messages
     max_parallel: int = 4  # stacks an orchestrated CLI run deploys at once
+    timezone: str = "UTC"  # for intents' cron schedules
+    missed_runs: str = "skip"  # or "run-once": scheduled runs missed while down
     git_remote: str = "origin"
     deploy_branch: str = "main"
+
+    @property
+    def schedules_path(self) -> Path:
+        return self.state_dir / "schedules.sqlite3"
 
     @property
     def outbox_path(self) -> Path:
@@ -122,12 +128,32 @@ class Settings:
             kuma_push_url=push.split("?", 1)[0] if push else None,
             notify_urls=tuple(urls),
             public_url=(env.get("CHATOPS_PUBLIC_URL") or "").rstrip("/") or None,
+            timezone=_timezone(env.get("CHATOPS_TIMEZONE", "UTC")),
+            missed_runs=_choice(env.get("CHATOPS_MISSED_RUNS", "skip"), "CHATOPS_MISSED_RUNS",
+                                ("skip", "run-once")),
             max_parallel=_bounded_int(env.get("CHATOPS_MAX_PARALLEL", "4"),
                                       "CHATOPS_MAX_PARALLEL", 1, 64),
             git_remote=_ref_name(env.get("CHATOPS_GIT_REMOTE", "origin"), "CHATOPS_GIT_REMOTE"),
             deploy_branch=_ref_name(env.get("CHATOPS_DEPLOY_BRANCH", "main"),
                                     "CHATOPS_DEPLOY_BRANCH"),
         )
+
+
+def _timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415 - keeps imports lean
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"CHATOPS_TIMEZONE: unknown time zone {value!r} (such as UTC or "
+                          "Europe/Berlin)") from None
+    return value
+
+
+def _choice(value: str, source: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{source}: expected one of {', '.join(allowed)}, got {value!r}")
+    return value
 
 
 def _bounded_int(value: str, source: str, lo: int, hi: int) -> int:

@@ -60,3 +60,15 @@ def test_dry_run_returns_the_plans_in_order(make_api) -> None:
     assert resp.json()["intents"] == ["base", "app"]
     assert set(resp.json()["plans"]) == {"base", "app"}
     assert api.engine.calls == []
+
+
+def test_schedules_endpoint_lists_scheduled_intents(make_api) -> None:
+    api = make_api(intents={
+        "weekly": "label_required: approved\naction: rollout\nstack: web\n"
+                  "schedule: '0 2 * * 0'\n",
+        "manual": "label_required: approved\naction: rollout\nstack: web\n"})
+    body = api.get("/schedules").json()
+    assert body["missed_runs"] == "skip"
+    (row,) = body["schedules"]
+    assert (row["intent"], row["cron"]) == ("weekly", "0 2 * * 0")
+    assert row["next"] > row["last_fire"]

@@ -319,3 +319,13 @@ def init(folder: Path, force: bool) -> None:
     for path in scaffold(folder, force=force):
         click.echo(f"  created {path}")
     click.echo(f"next: cd {folder} && chatops validate, then see README.md there")
+
+
+@app.command()
+@_repo_option
+@_format_option
+def schedules(repo: Path | None, output: str) -> None:
+    """List scheduled intents with their next time (CHATOPS_TIMEZONE)."""
+    from chatops.cli.commands import schedules_command
+
+    raise SystemExit(schedules_command(repo, json_output=output == "json"))

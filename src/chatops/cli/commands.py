@@ -93,3 +93,38 @@ def affected_command(base: str, head: str, repo: Path | None, *, json_output: bo
     else:
         sys.stdout.write("".join(f"{n}\n" for n in names))
     return 0
+
+
+def schedules_command(repo: Path | None, *, json_output: bool) -> int:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from croniter import croniter
+
+    from chatops.errors import IntentError
+    from chatops.settings import Settings
+
+    settings = Settings.from_env()
+    gitops = GitOpsRepo.discover(repo)
+    tz = ZoneInfo(settings.timezone)
+    now = datetime.now(tz)
+    rows = []
+    for path in gitops.intent_files():
+        try:
+            intent = gitops.load_intent(path.stem)
+        except IntentError:
+            continue
+        if intent.schedule:
+            nxt = croniter(intent.schedule, now).get_next(datetime)
+            rows.append({"intent": intent.name, "cron": intent.schedule,
+                         "next": nxt.isoformat()})
+    if json_output:
+        sys.stdout.write(json.dumps({"timezone": settings.timezone, "schedules": rows},
+                                    indent=2) + "\n")
+        return 0
+    if not rows:
+        sys.stdout.write("no intent has a schedule\n")
+    for row in rows:
+        sys.stdout.write(f"{row['intent']:<32} {row['cron']:<16} next {row['next']} "
+                         f"({settings.timezone})\n")
+    return 0

@@ -55,6 +55,10 @@ class IntentFile:
     def summary(self) -> str:
         return "; ".join(doc.summary() for doc in self.documents)
 
+    @property
+    def schedule(self) -> str | None:
+        return next((d.schedule for d in self.documents if d.schedule), None)
+
 
 def intent_name_problem(stem: str) -> str | None:
     if NAME_RE.match(stem):
@@ -107,6 +111,10 @@ def parse_intent(
         problems.extend(doc_problems)
         if intent is not None and not doc_problems:
             docs.append(intent)
+    schedules = {d.schedule for d in docs if d.schedule}
+    if len(schedules) > 1:
+        problems.append(Problem(file=label, field="schedule", message="documents of one "
+                                "intent name different schedules; set it once"))
     if problems:
         raise IntentError(problems)
     return IntentFile(

@@ -83,6 +83,15 @@ def _tag(value: str) -> str:
     return value
 
 
+def _cron(value: str) -> str:
+    from croniter import croniter  # noqa: PLC0415 - only intents with a schedule need it
+
+    if len(value.split()) != 5 or not croniter.is_valid(value):
+        raise ValueError(f"expected a cron schedule of five fields such as '0 2 * * 0' "
+                         f"(Sundays at 02:00); got {value!r}")
+    return value
+
+
 def _intent_name(value: str) -> str:
     if not NAME_RE.match(value):
         raise ValueError(
@@ -328,6 +337,9 @@ class IntentDoc(_Strict):
         default_factory=list,
         description="tags of notification targets (CHATOPS_NOTIFY_URLS=tag=URL) that hear "
         "about this intent; untagged targets hear about every intent")
+    schedule: Annotated[str, AfterValidator(_cron)] | None = Field(
+        default=None, description="cron schedule the service runs this intent on, in "
+        "CHATOPS_TIMEZONE (e.g. '0 2 * * 0': Sundays at 02:00)")
     notify_on: list[NotifyEvent] = Field(
         default_factory=lambda: list(NOTIFY_EVENTS),
         description="which outcomes are announced (default: all)")

@@ -38,6 +38,7 @@ from chatops.notify.security import SecurityDigest
 from chatops.notify.sink import OutboxSink
 from chatops.planning.render import plan_to_dict
 from chatops.repo import GitOpsRepo
+from chatops.runner.scheduler import Scheduler
 from chatops.runtime import Runtime
 from chatops.server import models as m
 from chatops.server.audit import AuditLog
@@ -63,6 +64,7 @@ from chatops.server.manager import NotAcceptingError, RunManager
 from chatops.server.metrics import Metrics
 from chatops.server.orchestrate import register_orchestrate, summary_of
 from chatops.server.ratelimit import Lockout, RateLimiter
+from chatops.server.schedules import register_schedules, schedule_loop
 from chatops.server.settings import ServerSettings
 from chatops.server.webhook import register_webhook
 from chatops.store.records import RunRecord, RunStatus
@@ -90,6 +92,9 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
               if settings.enforce_github and settings.github_token is not None else None)
     services = Services(settings, runtime, repo, manager, audit, metrics, engine, github,
                         asyncio.Lock())
+    base = runtime.settings
+    scheduler = Scheduler(base.schedules_path, runtime.clock, timezone=base.timezone,
+                          missed=base.missed_runs)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -99,11 +104,13 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
         sender = (loop.create_task(outbox.run(targets))
                   if outbox is not None and targets else None)
         digester = loop.create_task(digest.run()) if digest is not None else None
+        scheduling = loop.create_task(schedule_loop(services, scheduler))
         # Everything built so far lives as long as the process: keep the collector off it.
         gc.freeze()
         try:
             yield
         finally:
+            scheduling.cancel()
             stopped = await manager.shutdown(settings.shutdown_grace)
             if stopped:
                 sys.stderr.write(f"chatops: stopped {len(stopped)} run(s) at shutdown: "
@@ -127,6 +134,7 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
     _register_routes(api, services)
     register_webhook(api, services)
     register_orchestrate(api, services)
+    register_schedules(api, services, scheduler)
     return Guard(
         api, allowlist=settings.allowlist, proxies=settings.proxies, keys=keys, audit=audit,
         metrics=metrics,

@@ -30,6 +30,7 @@ class RunManager:
         self._stack_locks: dict[str, asyncio.Lock] = {}
         self._tasks: dict[str, asyncio.Task[RunOutcome]] = {}
         self._started: set[str] = set()
+        self._intents: dict[str, str] = {}
         self.accepting = True
 
     def busy(self, stacks: Sequence[str]) -> str | None:
@@ -54,10 +55,12 @@ class RunManager:
         self.metrics.queue.inc()
         task = asyncio.get_running_loop().create_task(self._run(request, stacks))
         self._tasks[request.run_id] = task
+        self._intents[request.run_id] = plan.intent
         run_id = request.run_id
 
         def forget(_: asyncio.Task[RunOutcome]) -> None:
             self._tasks.pop(run_id, None)
+            self._intents.pop(run_id, None)
 
         task.add_done_callback(forget)
         return request.run_id
@@ -101,6 +104,9 @@ class RunManager:
             return await asyncio.wait_for(asyncio.shield(task), timeout)
         except TimeoutError:
             return None
+
+    def running_intent(self, intent: str) -> bool:
+        return intent in self._intents.values()
 
     @property
     def depth(self) -> int:
