@@ -46,6 +46,13 @@ class Settings:
     max_parallel: int = 4  # stacks an orchestrated CLI run deploys at once
     timezone: str = "UTC"  # for intents' cron schedules
     missed_runs: str = "skip"  # or "run-once": scheduled runs missed while down
+    deploy_windows: str | None = None
+    freeze: str | None = None
+
+    def policy(self) -> Any:
+        from chatops.windows import parse_policy  # noqa: PLC0415
+
+        return parse_policy(self.deploy_windows, self.freeze)
     git_remote: str = "origin"
     deploy_branch: str = "main"
 
@@ -129,6 +136,9 @@ class Settings:
             notify_urls=tuple(urls),
             public_url=(env.get("CHATOPS_PUBLIC_URL") or "").rstrip("/") or None,
             timezone=_timezone(env.get("CHATOPS_TIMEZONE", "UTC")),
+            deploy_windows=_windows(env.get("CHATOPS_DEPLOY_WINDOWS"), env.get("CHATOPS_FREEZE"))
+            [0],
+            freeze=env.get("CHATOPS_FREEZE") or None,
             missed_runs=_choice(env.get("CHATOPS_MISSED_RUNS", "skip"), "CHATOPS_MISSED_RUNS",
                                 ("skip", "run-once")),
             max_parallel=_bounded_int(env.get("CHATOPS_MAX_PARALLEL", "4"),
@@ -148,6 +158,16 @@ def _timezone(value: str) -> str:
         raise ConfigError(f"CHATOPS_TIMEZONE: unknown time zone {value!r} (such as UTC or "
                           "Europe/Berlin)") from None
     return value
+
+
+def _windows(windows: str | None, freeze: str | None) -> tuple[str | None, str | None]:
+    from chatops.windows import parse_policy  # noqa: PLC0415
+
+    try:
+        parse_policy(windows, freeze)
+    except ValueError as exc:
+        raise ConfigError(f"CHATOPS_DEPLOY_WINDOWS / CHATOPS_FREEZE: {exc}") from None
+    return windows or None, freeze or None
 
 
 def _choice(value: str, source: str, allowed: tuple[str, ...]) -> str:

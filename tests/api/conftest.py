@@ -28,6 +28,7 @@ from chatops.settings import Settings
 GOOD = "chatops_good-key-0123456789abcdefghijklmnopqrstuv"
 AUDITOR = "chatops_auditor-0123456789abcdefghijklmnopqrstuv"
 LIMITED = "chatops_limited-0123456789abcdefghijklmnopqrstuv"
+OPS = "chatops_ops-key-0123456789abcdefghijklmnopqrstuv"
 
 INTENT = """\
 # Deploy the web stack
@@ -111,6 +112,7 @@ def make_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
             ApiKey("ci", hash_token(GOOD), scopes=("run", "read")),
             ApiKey("auditor", hash_token(AUDITOR), scopes=("read", "audit")),
             ApiKey("limited", hash_token(LIMITED), intents="other_*"),
+            ApiKey("ops", hash_token(OPS), scopes=("run", "read", "override-window")),
         ])
         audit = AuditLog(state / "audit.sqlite3")
         deliverers = base.deliverers()

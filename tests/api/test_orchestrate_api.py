@@ -72,3 +72,22 @@ def test_schedules_endpoint_lists_scheduled_intents(make_api) -> None:
     (row,) = body["schedules"]
     assert (row["intent"], row["cron"]) == ("weekly", "0 2 * * 0")
     assert row["next"] > row["last_fire"]
+
+
+def test_runs_outside_the_deploy_window_are_refused_with_the_next_open_time(
+    make_api, monkeypatch,
+) -> None:
+    from tests.api.conftest import OPS
+
+    monkeypatch.setenv("CHATOPS_FREEZE", "2000-01-01..2999-12-31")
+    api = make_api(intents={"deploy_web": INTENTS["base"]})
+    refused = api.post_run({"name": "deploy_web"})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (
+        403, "outside_deploy_window")
+    assert "next open: 3000-01-01T00:00" in refused.json()["error"]["message"]
+    assert api.post_run({"name": "deploy_web", "dry_run": True}).status_code == 200
+    allowed = api.post_run({"name": "deploy_web"}, key=OPS)
+    assert allowed.status_code == 200
+    api.audit.flush()
+    accepted = [r for r in api.audit_rows() if r["decision"] == "accepted"]
+    assert "overridden by key 'ops'" in accepted[-1]["reason"]

@@ -115,9 +115,11 @@ def schema() -> None:
 @click.option("--sync", is_flag=True, help="Fetch and check out the deploy branch head first.")
 @click.option("--keep-going", is_flag=True,
               help="With several intents: start independent ones after a failure.")
+@click.option("--override-window", is_flag=True,
+              help="Deploy even outside CHATOPS_DEPLOY_WINDOWS or during CHATOPS_FREEZE.")
 def run(  # noqa: PLR0917 - Click passes options positionally
     names: tuple[str, ...], repo: Path | None, dry_run: bool, no_rollback: bool,
-    no_wait: bool, sha: str | None, sync: bool, keep_going: bool,
+    no_wait: bool, sha: str | None, sync: bool, keep_going: bool, override_window: bool,
 ) -> None:
     """Deploy intent NAME: snapshot, change, verify health, roll back on failure.
 
@@ -129,8 +131,10 @@ def run(  # noqa: PLR0917 - Click passes options positionally
     Exit codes: 0 succeeded, 1 failed, 2 rolled back, 3 rollback failed,
     4 invalid input or refused, 130 interrupted.
     """
-    from chatops.cli.running import orchestrate_command, run_command
+    from chatops.cli.running import check_window, orchestrate_command, run_command
 
+    if not dry_run:
+        check_window(override_window)
     if len(names) > 1 or (not dry_run and _has_dependencies(names[0], repo)):
         if sha is not None or sync:
             raise click.UsageError("--sha and --sync take one intent")
@@ -215,14 +219,17 @@ def keys() -> None:
 @click.option("--actions", default="", help="Comma-separated actions (default: all).")
 @click.option("--audit", "audit_scope", is_flag=True, help="May read the audit trail.")
 @click.option("--read-only", is_flag=True, help="May read, may not start runs.")
+@click.option("--override-window", is_flag=True,
+              help="May deploy outside the deploy windows (recorded in the audit trail).")
 def keys_create(  # noqa: PLR0917 - Click passes options positionally
     name: str, intents: str, stacks: str, actions: str, audit_scope: bool, read_only: bool,
+    override_window: bool,
 ) -> None:
     """Create key NAME and print its token once."""
     from chatops.cli.serving import keys_create_command
 
     raise SystemExit(keys_create_command(name, intents, stacks, actions, audit_scope,
-                                         read_only))
+                                         read_only, override_window))
 
 
 @keys.command("list")

@@ -326,3 +326,22 @@ async def _orchestrate(runtime: Runtime, intents: dict[str, Any], plans: dict[st
     runtime.store.finish_run(parent.id, summary.status(), summary.text())
     liveness.release()
     return EXIT_CODES.get(summary.status(), 1), summary
+
+
+def check_window(override: bool) -> None:
+    """Refuse a deploy outside the deploy windows unless ``--override-window``."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    settings = Settings.from_env()
+    now = datetime.now(ZoneInfo(settings.timezone))
+    policy = settings.policy()
+    if policy.is_open(now):
+        return
+    if override:
+        sys.stderr.write("warning: deploying outside the deploy window (--override-window)\n")
+        return
+    nxt = policy.next_open(now)
+    raise ChatopsError(f"deploys are closed at {now:%a %Y-%m-%d %H:%M %Z}; next open: "
+                       f"{nxt.isoformat() if nxt else 'not scheduled (a freeze is in force)'}"
+                       "; --override-window deploys anyway")

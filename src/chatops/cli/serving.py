@@ -16,6 +16,7 @@ def _split(value: str) -> list[str]:
 
 def keys_create_command(  # noqa: PLR0917 - mirrors the Click command
     name: str, intents: str, stacks: str, actions: str, audit: bool, read_only: bool,
+    override_window: bool = False,
 ) -> int:
     from chatops.intents.model import ACTIONS
 
@@ -27,6 +28,8 @@ def keys_create_command(  # noqa: PLR0917 - mirrors the Click command
     scopes = ["read"] if read_only else ["run", "read"]
     if audit:
         scopes.append("audit")
+    if override_window:
+        scopes.append("override-window")
     store = KeyStore(Settings.from_env().db_path)
     try:
         key, token = store.create(name, intents=intents, stacks=_split(stacks),

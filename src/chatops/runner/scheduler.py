@@ -122,9 +122,12 @@ class Scheduler:
             elif running(state.intent):
                 decision, run_id = "skipped: the previous run is still going", None
             else:
-                run_id = await start(state.intent)
-                decision = ("started (missed while the service was down; policy run-once)"
-                            if missed else "started")
+                try:
+                    run_id = await start(state.intent)
+                    decision = ("started (missed while the service was down; policy "
+                                "run-once)" if missed else "started")
+                except Exception as exc:  # refused (a closed deploy window, ...): recorded
+                    decision, run_id = f"skipped: {getattr(exc, 'message', exc)}", None
             self._record(state.intent, latest, decision, run_id)
             decisions.append((state.intent, decision))
         return decisions

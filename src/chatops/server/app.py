@@ -57,6 +57,7 @@ from chatops.server.context import (
     _media,
     _need,
     _plan,
+    window_check,
 )
 from chatops.server.guard import BodyTooLargeError, Guard
 from chatops.server.keys import KeyRing
@@ -241,6 +242,7 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
                                f"intent requires label {doc.label_required!r}, which is not "
                                "among the approved labels", intent=intent.name)
         plan = _plan(s, intent)
+        override = None if body.dry_run else window_check(s, key, intent.name)
         if body.dry_run:
             request.scope["state"]["audited"] = True
             s.audit.record(client=client, method="POST", endpoint="/run", decision="dry_run",
@@ -276,9 +278,10 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
             approval = (f"PR #{pr.number} by {pr.author}, merged by {pr.merged_by}, labels "
                         f"{', '.join(pr.labels)}; commit {sha}")
         request.scope["state"]["audited"] = True
+        note = "; ".join(n for n in (approval, override) if n) or None
         s.audit.record(client=client, method="POST", endpoint="/run", decision="accepted",
                        status=200, request_id=request_id, key_name=key.name,
-                       intent=intent.name, run_id=run_id, reason=approval)
+                       intent=intent.name, run_id=run_id, reason=note)
         # Written before the answer goes out (alike refusals are counted into one record,
         # so even during a flood the batch is small).
         s.audit.flush()

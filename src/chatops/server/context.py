@@ -170,3 +170,22 @@ def _accepted(record: RunRecord, intent: IntentFile, replay: bool = False) -> di
     ).model_dump()
 
 
+
+
+def window_check(s: Services, key: ApiKey | None, intent: str | None = None) -> str | None:
+    """Refuse (403, with the next open time) outside the deploy windows, unless the key
+    may override them; return the note to audit when it did."""
+    from zoneinfo import ZoneInfo  # noqa: PLC0415
+
+    base = s.runtime.settings
+    policy = base.policy()
+    now = s.runtime.clock.now().astimezone(ZoneInfo(base.timezone))
+    if policy.is_open(now):
+        return None
+    if key is not None and key.may("override-window"):
+        return f"outside the deploy window; overridden by key {key.name!r}"
+    nxt = policy.next_open(now)
+    when = nxt.isoformat() if nxt is not None else "not scheduled (a freeze is in force)"
+    raise ApiError(403, "outside_deploy_window",
+                   f"deploys are closed at {now:%a %Y-%m-%d %H:%M %Z}; next open: {when}",
+                   intent=intent)

@@ -25,6 +25,7 @@ from chatops.server.context import (
     _load,
     _need,
     _plan,
+    window_check,
 )
 from chatops.store.records import RunStatus
 
@@ -97,6 +98,7 @@ def register_orchestrate(api: FastAPI, s: Services) -> None:
         client, request_id, _ = _ctx(request)
         key = _need(request, "run")
         body, intents, order, plans = await _checked_graph(s, request, key)
+        override = None if body.dry_run else window_check(s, key)
         if body.dry_run:
             return JSONResponse({"dry_run": True, "intents": order,
                                  "plans": {n: plan_to_dict(p) for n, p in plans.items()}})
@@ -135,7 +137,8 @@ def register_orchestrate(api: FastAPI, s: Services) -> None:
         request.scope["state"]["audited"] = True
         s.audit.record(client=client, method="POST", endpoint="/orchestrate",
                        decision="accepted", status=200, request_id=request_id,
-                       key_name=key.name, run_id=parent.id, reason=", ".join(order))
+                       key_name=key.name, run_id=parent.id,
+                       reason=", ".join(order) + (f"; {override}" if override else ""))
         s.audit.flush()
         answer = {"id": parent.id, "status": "running", "intents": order,
                   "links": {"self": f"/runs/{parent.id}"}}

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from chatops.errors import ChatopsError
 from chatops.runner.scheduler import Scheduler
 from chatops.server import models as m
-from chatops.server.context import Services, _load, _need, _plan
+from chatops.server.context import Services, _load, _need, _plan, window_check
 
 
 def intent_schedules(s: Services) -> dict[str, str]:
@@ -32,6 +32,7 @@ def intent_schedules(s: Services) -> dict[str, str]:
 
 async def schedule_loop(s: Services, scheduler: Scheduler) -> None:
     async def start(name: str) -> str:
+        window_check(s, None, name)  # outside a window: ApiError, recorded as skipped
         run_id = s.manager.submit(_plan(s, _load(s, name)), trigger="schedule",
                                   actor="scheduler", client="scheduler", sha=None)
         s.audit.record(client="scheduler", method="SCHEDULE", endpoint="schedule",

@@ -30,7 +30,7 @@ from chatops.intents.loader import parse_intent
 from chatops.intents.model import NAME_RE
 from chatops.server import models as m
 from chatops.server.commits import _github_approval
-from chatops.server.context import ApiError, Services, _ctx, _load, _plan
+from chatops.server.context import ApiError, Services, _ctx, _load, _plan, window_check
 from chatops.store.records import RunStatus
 
 ZERO_SHA = "0" * 40
@@ -161,6 +161,7 @@ def register_webhook(api: FastAPI, s: Services) -> None:
         checked = await _checked_push(s, request, await request.body(), done)
         if isinstance(checked, JSONResponse):
             return checked
+        window_check(s, None)
         before, after, actor = checked
         base = s.runtime.settings
         sync = RepoSync(s.repo.root, base.git_remote, base.deploy_branch)
