@@ -91,3 +91,27 @@ def test_runs_outside_the_deploy_window_are_refused_with_the_next_open_time(
     api.audit.flush()
     accepted = [r for r in api.audit_rows() if r["decision"] == "accepted"]
     assert "overridden by key 'ops'" in accepted[-1]["reason"]
+
+
+def test_stopping_the_service_mid_orchestration_interrupts_parent_and_children(
+    make_api, tmp_path,
+) -> None:
+    import time
+
+    from chatops.locks import Locks
+    from chatops.store.sqlite import RunStore
+
+    slow = ("label_required: approved\naction: rollout\nstack: web\nhealth:\n"
+            "  - tcp: 127.0.0.1:9\n    within: 60s\n")
+    after = "label_required: approved\naction: rollout\nstack: web\ndepends_on: [slow]\n"
+    api = make_api(intents={"slow": slow, "after": after}, shutdown_grace=0.5)
+    resp = post(api, {"intents": ["after"]})
+    parent_id = resp.json()["id"]
+    time.sleep(1.0)
+    api.client.__exit__(None, None, None)  # the service stops (lifespan shutdown)
+    store = RunStore(api.state / "chatops.sqlite3")
+    parent = store.get_run(parent_id, detail=False)
+    children = store.children(parent_id)
+    assert parent.status == "interrupted"
+    assert [(c.intent, str(c.status)) for c in children] == [("slow", "interrupted")]
+    assert Locks(api.state / "locks").busy("web") is None

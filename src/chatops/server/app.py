@@ -113,6 +113,10 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
         finally:
             scheduling.cancel()
             stopped = await manager.shutdown(settings.shutdown_grace)
+            # Orchestrations and webhook sequences wait on runs that are now ended.
+            for task in list(services.background):
+                task.cancel()
+            await asyncio.gather(*services.background, return_exceptions=True)
             if stopped:
                 sys.stderr.write(f"chatops: stopped {len(stopped)} run(s) at shutdown: "
                                  f"{', '.join(stopped)}\n")
