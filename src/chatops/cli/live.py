@@ -86,3 +86,66 @@ class LiveProgress:
             reason = f": {d['reason']}" if d.get("reason") else ""
             self.done.append(f"{ICONS.get(d['status'], '')} {d['status'].upper()}{reason}")
         self.live.refresh()
+
+
+class FleetProgress:
+    """One live row per intent of an orchestrated run: waiting, pulling, recreating,
+    gating, rolling back, then its outcome."""
+
+    def __init__(self, names: list[str], console: Console | None = None) -> None:
+        self.rows: dict[str, str] = dict.fromkeys(names, "waiting")
+        self.started = dict.fromkeys(names, 0.0)
+        self.took: dict[str, float] = {}
+        self.console = console or Console()
+        self.live = Live(self._render(), console=self.console, refresh_per_second=8,
+                         get_renderable=self._render)
+
+    def __enter__(self) -> FleetProgress:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.live.__exit__(*exc)
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title="chatops run", title_justify="left")
+        table.add_column("intent")
+        table.add_column("state")
+        table.add_column("time", justify="right")
+        now = time.monotonic()
+        for name, state in self.rows.items():
+            took = self.took.get(name)
+            if took is None and self.started.get(name):
+                took = now - self.started[name]
+            table.add_row(name, state, f"{took:.1f}s" if took is not None else "")
+        return table
+
+    def state(self, event: ev.Event) -> str | None:
+        """The row state an event moves its intent to (None: no change)."""
+        d = event.data
+        if event.kind == ev.WAITING:
+            return f"waiting for stack {d['stack']}"
+        if event.kind == ev.COMMAND_STARTED and d.get("phase") == "deploy":
+            argv = d["argv"]
+            return "pulling" if "pull" in argv else "recreating" if "up" in argv else "running"
+        if event.kind == ev.GATE_STARTED:
+            return "gating" if d.get("phase") == "deploy" else "checking the rollback"
+        if event.kind == ev.ROLLBACK_STARTED:
+            return "rolling back"
+        if event.kind == ev.RUN_FINISHED:
+            return f"{ICONS.get(d['status'], '')} {d['status']}".strip()
+        return None
+
+    def __call__(self, event: ev.Event) -> None:
+        if event.intent not in self.rows:
+            return
+        if event.kind == ev.RUN_STARTED:
+            self.started[event.intent] = time.monotonic()
+        new = self.state(event)
+        if new is not None:
+            self.rows[event.intent] = new
+            if event.kind == ev.RUN_FINISHED and self.started.get(event.intent):
+                self.took[event.intent] = time.monotonic() - self.started[event.intent]
+        self.live.refresh()

@@ -266,11 +266,20 @@ def orchestrate_command(names: list[str], repo: Path | None, *, rollback: bool, 
     path, to_stderr = _log_target(settings)
     logger = json_logger(path=path, stream=sys.stderr if to_stderr else None,
                          level=settings.log_level)
-    sinks: list[Any] = [LogSink(logger, client="local"), PlainProgress()]
+    sinks: list[Any] = [LogSink(logger, client="local")]
+    fleet = None
+    if sys.stdout.isatty():
+        from chatops.cli.live import FleetProgress
+
+        fleet = FleetProgress(list(plans))
+        sinks.append(fleet)
+    else:
+        sinks.append(PlainProgress())
     try:
-        code, summary = asyncio.run(_orchestrate(runtime, intents, plans, sinks, names,
-                                                 wait=wait, keep_going=keep_going,
-                                                 max_parallel=settings.max_parallel))
+        with fleet if fleet is not None else contextlib.nullcontext():
+            code, summary = asyncio.run(_orchestrate(runtime, intents, plans, sinks, names,
+                                                     wait=wait, keep_going=keep_going,
+                                                     max_parallel=settings.max_parallel))
     finally:
         runtime.close()
     from rich.console import Console
