@@ -169,7 +169,7 @@ def main() -> int:  # noqa: PLR0915 - a script: each figure in the order it is p
                     status, took = post(port, {"name": "pull_b"}, source="127.0.0.2")
                     statuses.append(status)
                     legit.append(took)
-                    time.sleep(0.1)
+                    time.sleep(0.2)
 
             caller = threading.Thread(target=good_caller, daemon=True)
             caller.start()
