@@ -128,3 +128,14 @@ def test_force_push_is_refused(api) -> None:
 def test_without_a_secret_the_webhook_is_not_configured(make_api) -> None:
     resp = deliver(make_api(), {"zen": "x"}, event="ping")
     assert (resp.status_code, resp.json()["error"]["code"]) == (503, "not_configured")
+
+
+def test_a_dirty_checkout_refuses_the_push(api, world: World,  # noqa: F811
+                                           github: FakeGitHub) -> None:  # noqa: F811
+    before = RepoSync(world.host).head()
+    after = world.commit({"stacks/web/docker-compose.yml": COMPOSE.format(tag="v2")})
+    github.merged_pr(23, after, labels=["approved"])
+    (world.host / "stacks/web/docker-compose.yml").write_text("edited on the host\n")
+    resp = deliver(api, push(before, after))
+    assert (resp.status_code, resp.json()["error"]["code"]) == (409, "checkout_dirty")
+    assert RepoSync(world.host).head() == before

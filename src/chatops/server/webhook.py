@@ -173,16 +173,26 @@ def register_webhook(api: FastAPI, s: Services) -> None:
                             f"push {full[:12]} affects no intent")
             approvals = {name: await _github_approval(s, intents[name], full)
                          for name in order}
-            if s.manager.depth and await asyncio.to_thread(sync.head) != full:
-                raise ApiError(409, "checkout_busy", "runs of another commit are in "
-                               "progress; redeliver the webhook when they end")
-            try:
-                await asyncio.to_thread(sync.checkout_to, full)
+            try:  # refuse now, not after the answer
+                await asyncio.to_thread(sync.ensure_clean)
             except GitError as exc:
                 raise ApiError(409, "checkout_dirty", exc.message) from None
-        plans = [_plan(s, _load(s, name)) for name in order]
 
         async def run_in_order() -> None:
+            # Runs of the previous commit finish first: the checkout never moves under them.
+            while s.manager.depth and await asyncio.to_thread(sync.head) != full:
+                await asyncio.sleep(0.2)
+            assert s.checkout_lock is not None  # noqa: S101 - set by create_app
+            async with s.checkout_lock:
+                try:
+                    await asyncio.to_thread(sync.checkout_to, full)
+                except GitError as exc:
+                    s.audit.record(client=client, method="POST", endpoint="/webhooks/github",
+                                   decision="failed", reason=f"checkout: {exc.message}",
+                                   status=409, request_id=request_id,
+                                   key_name="github-webhook")
+                    return
+                plans = [_plan(s, _load(s, name)) for name in order]
             for plan in plans:
                 run_id = s.manager.submit(plan, trigger="webhook", actor=actor,
                                           client=client, sha=full)
