@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,21 @@ def _log_target(settings: Settings) -> tuple[Path | None, bool]:
 def _plan_context(settings: Settings, gitops: GitOpsRepo, rollback: bool) -> PlanContext:
     return PlanContext(repo=gitops, compose_command=settings.compose_command,
                        rollback=rollback, stable_for=settings.stability_window)
+
+
+@contextlib.contextmanager
+def _cancel_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM cancel the current task, so the run is recorded as interrupted."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if task is not None:
+            loop.add_signal_handler(sig, task.cancel)
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 def run_command(name: str, repo: Path | None, *, dry_run: bool, rollback: bool,
@@ -154,19 +170,13 @@ async def _execute(runtime: Runtime, plan: Plan, sinks: list[Any], wait: bool,
     request = RunRequest(plan, trigger="cli", actor=actor(), client="local", wait=wait,
                          sha=sha)
     request.run_id = executor.create(request)
-    task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        if task is not None:
-            loop.add_signal_handler(sig, task.cancel)
     try:
-        outcome = await executor.execute(request)
+        with _cancel_on_signals():
+            outcome = await executor.execute(request)
     except asyncio.CancelledError:
         sys.stderr.write(f"interrupted: run {request.run_id} recorded as interrupted\n")
         return EXIT_CODES[RunStatus.interrupted]
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         await engine.close()
     if outcome.refused:
         sys.stderr.write(f"error: {outcome.reason}\n")
@@ -315,22 +325,16 @@ async def _orchestrate(runtime: Runtime, intents: dict[str, Any], plans: dict[st
         request.run_id = executor.create(request)
         return await executor.execute(request)
 
-    task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        if task is not None:
-            loop.add_signal_handler(sig, task.cancel)
     try:
-        summary = await orchestrate(intents, start, max_parallel=max_parallel,
-                                    stop_on_failure=not keep_going)
+        with _cancel_on_signals():
+            summary = await orchestrate(intents, start, max_parallel=max_parallel,
+                                        stop_on_failure=not keep_going)
     except asyncio.CancelledError:
         runtime.store.finish_run(parent.id, RunStatus.interrupted,
                                  "interrupted (signal) during the orchestration")
         liveness.release()
         raise
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         await engine.close()
     runtime.store.finish_run(parent.id, summary.status(), summary.text())
     liveness.release()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from chatops.errors import StoreError
+from chatops.store.connect import open_sqlite
 from chatops.store.sqlite import utcnow
 
 MAX_ATTEMPTS = 12
@@ -72,14 +73,7 @@ class Message:
 class Outbox:
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the outbox at {path}: {exc}") from None
+        self._db = open_sqlite(path, _SCHEMA, "outbox")
 
     def close(self) -> None:
         self._db.close()

@@ -9,7 +9,6 @@ from now, changed ones restart, deleted ones are removed.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +18,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from chatops.clock import Clock
-from chatops.errors import StoreError
+from chatops.store.connect import open_sqlite
 from chatops.store.sqlite import utcnow
 
 #: A fire later than this after its due time counts as missed (the service was down).
@@ -56,14 +55,7 @@ class Scheduler:
         self.clock = clock
         self.tz = ZoneInfo(timezone)
         self.missed = missed
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the schedules at {path}: {exc}") from None
+        self._db = open_sqlite(path, _SCHEMA, "schedules")
 
     def close(self) -> None:
         self._db.close()

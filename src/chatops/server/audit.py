@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from chatops.errors import StoreError
+from chatops.store.connect import open_sqlite
 
 # Column names below are these constants, never input: the queries are safe to build.
 FIELDS = ("ts", "client", "key_name", "method", "endpoint", "intent", "decision", "reason",
@@ -66,13 +67,8 @@ class AuditLog:
         self._pending: list[dict[str, Any]] = []
         self._alike: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._db = open_sqlite(path, _SCHEMA, "audit trail")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
             row = self._db.execute(
                 "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         except (sqlite3.Error, OSError) as exc:

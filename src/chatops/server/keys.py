@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chatops.errors import ChatopsError, StoreError
+from chatops.errors import ChatopsError
+from chatops.store.connect import open_sqlite
 from chatops.store.sqlite import utcnow
 
 TOKEN_PREFIX = "chatops_"  # noqa: S105 - a prefix that makes leaked tokens greppable
@@ -98,13 +99,7 @@ class KeyRing:
 
 class KeyStore:
     def __init__(self, path: Path) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the key store at {path}: {exc}") from None
+        self._db = open_sqlite(path, _SCHEMA, "key store")
 
     def close(self) -> None:
         self._db.close()
