@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatops.intents.loader import IntentFile
 from chatops.repo import GitOpsRepo
+
+if TYPE_CHECKING:
+    from chatops.validation.validator import ComposeChecker
 
 
 def validate_command(
@@ -16,18 +20,17 @@ def validate_command(
     from chatops.validation.report import render_json, render_text
     from chatops.validation.validator import validate_paths
 
+    # Files or folders given: check those; otherwise the repository's intents folder.
     gitops = GitOpsRepo.discover(repo) if repo is not None or not paths else None
-    targets = paths or [gitops.intents_dir] if gitops else paths
-    checker = None
+    targets = paths if paths else [gitops.intents_dir] if gitops else []
+    checker: ComposeChecker | None = None
     if check_compose:
+        from functools import partial
+
         from chatops.settings import Settings
         from chatops.validation.compose_check import check_compose_files
 
-        compose_command = Settings.from_env().compose_command
-
-        def checker(files):  # type: ignore[no-untyped-def]
-            return check_compose_files(compose_command, files)
-
+        checker = partial(check_compose_files, Settings.from_env().compose_command)
     root = gitops.root if gitops else Path.cwd()
     report = validate_paths(targets, repo_root=root, compose_checker=checker)
     sys.stdout.write(render_json(report) if json_output else render_text(report))
