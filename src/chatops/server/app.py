@@ -42,7 +42,7 @@ from chatops.runner.scheduler import Scheduler
 from chatops.runtime import Runtime
 from chatops.server import models as m
 from chatops.server.audit import AuditLog
-from chatops.server.commits import _from_commit
+from chatops.server.commits import _from_commit, _github_approval
 from chatops.server.context import (
     ERRORS,
     YAML_TYPES,
@@ -237,14 +237,8 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         refusal = key.refusal(intent.name, stacks, [d.action for d in intent.documents])
         if refusal:
             raise ApiError(403, "scope_denied", refusal, intent=intent.name)
-        if s.github is None and not s.settings.labels:
-            raise ApiError(503, "not_configured", "no approved labels are configured (set "
-                           "APPROVED_LABEL or CHATOPS_APPROVED_LABELS)", intent=intent.name)
-        for doc in intent.documents if s.github is None else ():
-            if doc.label_required not in s.settings.labels:
-                raise ApiError(403, "label_not_approved",
-                               f"intent requires label {doc.label_required!r}, which is not "
-                               "among the approved labels", intent=intent.name)
+        if s.github is None:  # with GitHub, _from_commit checked the pull request
+            await _github_approval(s, intent, sha or "")
         plan = _plan(s, intent)
         override = None if body.dry_run else window_check(s, key, intent.name)
         if body.dry_run:

@@ -55,16 +55,8 @@ async def _from_commit(s: Services, name: str, sha: str | None
             raise ApiError(422, "invalid_intent", f"intent {name!r} is invalid at commit "
                            f"{full[:12]}: {exc.message}",
                            problems=[p.as_dict() for p in exc.problems], intent=name) from None
-        pr = None
-        if s.github is not None:
-            try:
-                pr = await s.github.merged_pull_request(full, base.deploy_branch)
-            except GitHubError as exc:
-                raise ApiError(503, "github_unavailable", exc.message, intent=name) from None
-            for doc in at_commit.documents:
-                problem = approval_problem(pr, doc.label_required, base.deploy_branch, full)
-                if problem:
-                    raise ApiError(403, "label_not_approved", problem, intent=name)
+        # Without GitHub, labels are checked by the caller, after the key's scope.
+        pr = await _github_approval(s, at_commit, full) if s.github is not None else None
         if s.manager.depth and await asyncio.to_thread(sync.head) != full:
             raise ApiError(409, "checkout_busy", "runs of another commit are in progress; "
                            "try again when they end", intent=name)
