@@ -18,14 +18,8 @@ COMPOSE = "services:\n  app:\n    image: app:{tag}\n"
 
 @pytest.fixture
 def world(tmp_path: Path) -> World:
-    remote, dev, host = tmp_path / "remote.git", tmp_path / "dev", tmp_path / "host"
-    git(tmp_path, "init", "-q", "--bare", str(remote))
-    git(tmp_path, "clone", "-q", str(remote), str(dev))
-    w = World(remote, dev, host)
-    w.commit({"chatops/intents/deploy_web.yaml": INTENT,
-              "stacks/web/docker-compose.yml": COMPOSE.format(tag="v1")}, "initial")
-    git(tmp_path, "clone", "-q", str(remote), str(host))
-    return w
+    return World.create(tmp_path, {"chatops/intents/deploy_web.yaml": INTENT,
+                                   "stacks/web/docker-compose.yml": COMPOSE.format(tag="v1")})
 
 
 @pytest.fixture

@@ -53,16 +53,13 @@ def webhook(url: str, before: str, after: str) -> tuple[int, dict]:
 
 def test_labelled_merge_deploys_and_unlabelled_is_refused(engine, images, tmp_path: Path
                                                           ) -> None:
-    remote, dev, host = tmp_path / "remote.git", tmp_path / "dev", tmp_path / "host"
-    git(tmp_path, "init", "-q", "--bare", str(remote))
-    git(tmp_path, "clone", "-q", str(remote), str(dev))
-    world = World(remote, dev, host)
     stack, port = f"e2e-{uuid.uuid4().hex[:8]}", free_port()
     v1, v2, v3 = images("v1"), images("v2"), images("v3")
-    base = world.commit({f"stacks/{stack}/docker-compose.yml": compose(stack, v1, port),
-                         f"chatops/intents/deploy_{stack.replace('-', '_')}.yaml":
-                             intent(stack, port)}, "add the stack")
-    git(tmp_path, "clone", "-q", str(remote), str(host))
+    world = World.create(tmp_path, {
+        f"stacks/{stack}/docker-compose.yml": compose(stack, v1, port),
+        f"chatops/intents/deploy_{stack.replace('-', '_')}.yaml": intent(stack, port)})
+    host = world.host
+    base = git(world.dev, "rev-parse", "HEAD")
     github = FakeGitHub().start()
     github.merged_pr(1, base, labels=["approved-by-gemini"])
     api_port = free_port()

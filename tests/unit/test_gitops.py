@@ -29,6 +29,17 @@ class World:
     dev: Path
     host: Path
 
+    @classmethod
+    def create(cls, folder: Path, initial: dict[str, str]) -> World:
+        """A bare remote, a developer clone that pushes ``initial``, then the host's clone."""
+        remote, dev, host = folder / "remote.git", folder / "dev", folder / "host"
+        git(folder, "init", "-q", "--bare", str(remote))
+        git(folder, "clone", "-q", str(remote), str(dev))
+        world = cls(remote, dev, host)
+        world.commit(initial, "initial")
+        git(folder, "clone", "-q", str(remote), str(host))
+        return world
+
     def commit(self, files: dict[str, str], message: str = "change") -> str:
         for name, text in files.items():
             path = self.dev / name
@@ -46,18 +57,13 @@ COMPOSE = "services:\n  web:\n    image: demo:{tag}\n"
 
 @pytest.fixture
 def world(tmp_path: Path) -> World:
-    remote, dev, host = tmp_path / "remote.git", tmp_path / "dev", tmp_path / "host"
-    git(tmp_path, "init", "-q", "--bare", str(remote))
-    git(tmp_path, "clone", "-q", str(remote), str(dev))
-    w = World(remote, dev, host)
-    w.commit({"chatops/intents/deploy_media.yaml": INTENT.format(stack="media"),
-              "chatops/intents/deploy_home.yaml": INTENT.format(stack="home")
-              + "depends_on: [deploy_media]\n",
-              "stacks/media/docker-compose.yml": COMPOSE.format(tag="v1"),
-              "stacks/home/docker-compose.yml": COMPOSE.format(tag="v1"),
-              "README.md": "hello\n"}, "initial")
-    git(tmp_path, "clone", "-q", str(remote), str(host))
-    return w
+    return World.create(tmp_path, {
+        "chatops/intents/deploy_media.yaml": INTENT.format(stack="media"),
+        "chatops/intents/deploy_home.yaml": INTENT.format(stack="home")
+        + "depends_on: [deploy_media]\n",
+        "stacks/media/docker-compose.yml": COMPOSE.format(tag="v1"),
+        "stacks/home/docker-compose.yml": COMPOSE.format(tag="v1"),
+        "README.md": "hello\n"})
 
 
 def test_sync_moves_the_checkout_to_the_branch_head(world: World) -> None:
