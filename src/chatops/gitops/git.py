@@ -18,6 +18,10 @@ class GitError(ChatopsError):
     """Git refused, or the repository is not in a state we can deploy from."""
 
 
+class GitUnreachableError(GitError):
+    """The remote could not be fetched from."""
+
+
 @dataclass(frozen=True)
 class Git:
     repo: Path

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatops.gitops.git import SHA_RE, Git, GitError
+from chatops.gitops.git import SHA_RE, Git, GitError, GitUnreachableError
 
 REV_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/~^-]{0,200}$")
 
@@ -51,8 +51,8 @@ class RepoSync:
             self.git.run("fetch", "--prune", "--quiet", self.remote,
                          f"+refs/heads/{self.branch}:{self.tracking}")
         except GitError as exc:
-            raise GitError(f"cannot fetch {self.branch} from remote {self.remote!r}: "
-                           f"{exc.message}") from None
+            raise GitUnreachableError(f"cannot fetch {self.branch} from remote "
+                                      f"{self.remote!r}: {exc.message}") from None
 
     def resolve(self, sha: str | None) -> str:
         if sha is None:

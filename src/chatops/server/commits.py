@@ -9,12 +9,20 @@ import asyncio
 from chatops.errors import (
     IntentError,
 )
-from chatops.gitops.git import GitError
+from chatops.gitops.git import GitError, GitUnreachableError
 from chatops.gitops.github import GitHubError, PullRequest, approval_problem
 from chatops.gitops.sync import RepoSync
 from chatops.intents.loader import IntentFile, parse_intent
 from chatops.intents.model import NAME_RE
 from chatops.server.context import ApiError, Services, _load
+
+
+def git_refusal(exc: GitError, *, field: str | None = None,
+                intent: str | None = None) -> ApiError:
+    """An unreachable remote is 503; any other refusal of the commit is 422."""
+    if isinstance(exc, GitUnreachableError):
+        return ApiError(503, "git_unreachable", exc.message, intent=intent)
+    return ApiError(422, "commit_not_on_branch", exc.message, field=field, intent=intent)
 
 
 async def _from_commit(s: Services, name: str, sha: str | None
@@ -37,10 +45,7 @@ async def _from_commit(s: Services, name: str, sha: str | None
             await asyncio.to_thread(sync.fetch)
             full = await asyncio.to_thread(sync.resolve, sha)
         except GitError as exc:
-            if "cannot fetch" in exc.message:
-                raise ApiError(503, "git_unreachable", exc.message, intent=name) from None
-            raise ApiError(422, "commit_not_on_branch", exc.message, field="sha",
-                           intent=name) from None
+            raise git_refusal(exc, field="sha", intent=name) from None
         raw = None
         for suffix in (".yaml", ".yml"):
             raw = await asyncio.to_thread(sync.show, full, f"chatops/intents/{name}{suffix}")

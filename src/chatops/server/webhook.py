@@ -29,7 +29,7 @@ from chatops.gitops.sync import RepoSync
 from chatops.intents.loader import parse_intent
 from chatops.intents.model import NAME_RE
 from chatops.server import models as m
-from chatops.server.commits import _github_approval
+from chatops.server.commits import _github_approval, git_refusal
 from chatops.server.context import ApiError, Services, _ctx, _load, _plan, window_check
 from chatops.store.records import RunStatus
 
@@ -122,9 +122,7 @@ async def _affected(sync: RepoSync, s: Services, before: str, after: str
             changed = await asyncio.to_thread(sync.changed_files, before, full)
         paths = await asyncio.to_thread(sync.files_at, full, "chatops/intents")
     except GitError as exc:
-        code = 503 if "cannot fetch" in exc.message else 422
-        raise ApiError(code, "git_unreachable" if code == 503 else "commit_not_on_branch",
-                       exc.message) from None
+        raise git_refusal(exc) from None
     intents = {}
     for path in paths:
         stem = Path(path).stem
