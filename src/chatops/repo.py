@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 
 from chatops.errors import IntentNotFoundError, RepoError
 from chatops.intents.loader import INTENT_SUFFIXES, IntentFile, load_intent_file
-from chatops.intents.model import NAME_RE, IntentDoc
+from chatops.intents.model import NAME_MAX, IntentDoc, name_problem
 
 INTENTS_DIR = PurePosixPath("chatops/intents")
 STACKS_DIR = PurePosixPath("stacks")
@@ -49,11 +49,9 @@ class GitOpsRepo:
 
     def intent_path(self, name: str) -> Path:
         """The file of intent ``name``; never a path outside the intents folder."""
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise IntentNotFoundError(
-                str(name),
-                f"invalid intent name {name!r}: expected letters, digits, '-' and '_' only",
-            )
+        problem = name_problem(name)
+        if problem is not None:
+            raise IntentNotFoundError(str(name)[:NAME_MAX], f"invalid intent name: {problem}")
         base = self.intents_dir.resolve()
         found = [base / f"{name}{suffix}" for suffix in INTENT_SUFFIXES]
         found = [p for p in found if p.is_file()]

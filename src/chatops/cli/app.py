@@ -221,15 +221,17 @@ def keys() -> None:
 @click.option("--read-only", is_flag=True, help="May read, may not start runs.")
 @click.option("--override-window", is_flag=True,
               help="May deploy outside the deploy windows (recorded in the audit trail).")
+@click.option("--rollback", "rollback_scope", is_flag=True,
+              help="May deploy a commit older than the one deployed (a rollback).")
 def keys_create(  # noqa: PLR0917 - Click passes options positionally
     name: str, intents: str, stacks: str, actions: str, audit_scope: bool, read_only: bool,
-    override_window: bool,
+    override_window: bool, rollback_scope: bool,
 ) -> None:
     """Create key NAME and print its token once."""
     from chatops.cli.serving import keys_create_command
 
     raise SystemExit(keys_create_command(name, intents, stacks, actions, audit_scope,
-                                         read_only, override_window))
+                                         read_only, override_window, rollback_scope))
 
 
 @keys.command("list")

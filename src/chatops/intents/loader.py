@@ -14,13 +14,13 @@ from chatops.errors import IntentError, Problem
 from chatops.intents.model import (
     ACTIONS,
     HEALTH_KINDS,
-    NAME_RE,
     ContainerCheck,
     HttpCheck,
     IntentDoc,
     KumaCheck,
     TcpCheck,
     check_action_rules,
+    name_problem,
 )
 from chatops.intents.yamlsafe import Document, decode, format_path, leading_comment, load_documents
 
@@ -61,12 +61,8 @@ class IntentFile:
 
 
 def intent_name_problem(stem: str) -> str | None:
-    if NAME_RE.match(stem):
-        return None
-    return (
-        f"intent names are file stems of letters, digits, '-' and '_'; "
-        f"{stem!r} is not one (rename the file)"
-    )
+    problem = name_problem(stem)
+    return None if problem is None else f"{problem} (rename the file)"
 
 
 def load_intent_file(path: Path, label: str | None = None) -> IntentFile:

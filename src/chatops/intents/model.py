@@ -32,7 +32,9 @@ RUNNING_ACTIONS = frozenset({"rollout", "scale", "restart", "up", "rollback"})
 #: Actions whose failure can be undone from a snapshot.
 ROLLBACK_ACTIONS = frozenset({"rollout", "scale", "restart", "up", "rollback"})
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+#: Longest intent name: its file (``NAME.yaml``) must fit every file system's 255 bytes.
+NAME_MAX = 128
+NAME_RE = re.compile(rf"^[A-Za-z0-9_-]{{1,{NAME_MAX}}}$")
 # Compose project names: lowercase letters, digits, dashes and underscores,
 # starting with a letter or digit (docs.docker.com/compose/how-tos/project-name/).
 STACK_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -92,12 +94,20 @@ def _cron(value: str) -> str:
     return value
 
 
+def name_problem(value: object) -> str | None:
+    """Why ``value`` is not an intent name, or None: checked before any file is touched."""
+    if isinstance(value, str) and NAME_RE.match(value):
+        return None
+    shown = repr(value) if not isinstance(value, str) or len(value) <= 40 else \
+        f"{value[:40]!r}... ({len(value)} characters)"
+    return (f"expected an intent name: 1 to {NAME_MAX} letters, digits, '-' and '_' "
+            f"(a file stem); got {shown}")
+
+
 def _intent_name(value: str) -> str:
-    if not NAME_RE.match(value):
-        raise ValueError(
-            "expected an intent name (a file stem of letters, digits, '-' and '_'); "
-            f"got {value!r}"
-        )
+    problem = name_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hmac
 import json
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -42,7 +43,7 @@ from chatops.runner.scheduler import Scheduler
 from chatops.runtime import Runtime
 from chatops.server import models as m
 from chatops.server.audit import AuditLog
-from chatops.server.commits import _from_commit, _github_approval
+from chatops.server.commits import decide_run, moved_checkout
 from chatops.server.context import (
     ERRORS,
     YAML_TYPES,
@@ -57,10 +58,10 @@ from chatops.server.context import (
     _media,
     _need,
     _plan,
-    window_check,
+    ensure_audit_writable,
 )
 from chatops.server.guard import BodyTooLargeError, Guard
-from chatops.server.keys import KeyRing
+from chatops.server.keys import ApiKey, KeyRing
 from chatops.server.manager import NotAcceptingError, RunManager
 from chatops.server.metrics import Metrics
 from chatops.server.orchestrate import register_orchestrate, summary_of
@@ -69,6 +70,7 @@ from chatops.server.schedules import register_schedules, schedule_loop
 from chatops.server.settings import ServerSettings
 from chatops.server.webhook import register_webhook
 from chatops.store.records import RunRecord, RunStatus
+from chatops.store.sqlite import new_run_id
 
 
 def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
@@ -214,7 +216,7 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
                          500: {"model": m.ErrorBody}, 503: {"model": m.ErrorBody}},
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": m.RunBody.model_json_schema()}}}})
-    async def post_run(request: Request) -> JSONResponse:  # noqa: PLR0915 - the checks in order
+    async def post_run(request: Request) -> JSONResponse:
         """Start a run of an intent (the seed's call). 200 means accepted."""
         client, request_id, _ = _ctx(request)
         key = _need(request, "run")
@@ -225,76 +227,93 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
             err = exc.errors(include_url=False)[0]
             field = ".".join(str(p) for p in err["loc"]) or None
             raise ApiError(422, "invalid_body", str(err["msg"]), field=field) from None
-        sha, pr = body.sha, None
-        if sha is None and s.settings.commit_required:
-            raise ApiError(403, "commit_required", "this service deploys merged commits only: "
-                           "send \"sha\", the commit that was merged", intent=body.name)
-        if sha is not None or (s.settings.sync and (s.repo.root / ".git").exists()):
-            intent, sha, pr = await _from_commit(s, body.name, sha)
-        else:
-            intent = _load(s, body.name)
-        stacks = sorted({d.stack for d in intent.documents})
-        refusal = key.refusal(intent.name, stacks, [d.action for d in intent.documents])
-        if refusal:
-            raise ApiError(403, "scope_denied", refusal, intent=intent.name)
-        if s.github is None:  # with GitHub, _from_commit checked the pull request
-            await _github_approval(s, intent, sha or "")
+        idem = request.headers.get("idempotency-key", "") or None
+        fingerprint = body.fingerprint()
+        if idem and not body.dry_run:
+            if len(idem) > 200:
+                raise ApiError(422, "invalid_request", "Idempotency-Key is longer than 200 "
+                               "characters", field="Idempotency-Key")
+            replay = _idempotent_replay(request, key, idem, fingerprint, body.name)
+            if replay is not None:
+                return replay
+        decision = await decide_run(s, key, body.name, body.sha, dry_run=body.dry_run)
+        intent = decision.intent
         plan = _plan(s, intent)
-        override = None if body.dry_run else window_check(s, key, intent.name)
         if body.dry_run:
             request.scope["state"]["audited"] = True
             s.audit.record(client=client, method="POST", endpoint="/run", decision="dry_run",
                            status=200, request_id=request_id, key_name=key.name,
-                           intent=intent.name)
+                           intent=intent.name, reason="; ".join(decision.notes) or None)
             return JSONResponse(m.PlanAnswer(intent=intent.name,
                                              plan=plan_to_dict(plan)).model_dump())
-        idem = request.headers.get("idempotency-key", "")[:200] or None
-        if idem:
-            previous = store.idempotent_run(key.name, idem)
-            if previous is not None:
-                record = store.get_run(previous, detail=False)
-                request.scope["state"]["audited"] = True
-                s.audit.record(client=client, method="POST", endpoint="/run",
-                               decision="replayed", status=200, request_id=request_id,
-                               key_name=key.name, intent=intent.name, run_id=previous)
-                return JSONResponse(_accepted(record, intent, replay=True))
         if not body.queue:
-            busy = s.manager.busy(stacks)
+            busy = s.manager.busy(decision.stacks)
             if busy:
                 raise ApiError(409, "stack_busy", busy, intent=intent.name)
-        try:
-            run_id = s.manager.submit(plan, trigger="api", actor=key.name, client=client,
-                                      sha=sha)
-        except NotAcceptingError:
+        if not s.manager.accepting:
             raise ApiError(503, "shutting_down", "the service is stopping; try again "
-                           "shortly", intent=intent.name) from None
+                           "shortly", intent=intent.name)
+        ensure_audit_writable(s, intent.name)
+        async with moved_checkout(s, decision):
+            run_id = new_run_id()
+            request.scope["state"]["audited"] = True
+            s.audit.record(client=client, method="POST", endpoint="/run", decision="accepted",
+                           status=200, request_id=request_id, key_name=key.name,
+                           intent=intent.name, run_id=run_id,
+                           reason="; ".join(decision.notes) or None)
+            # Written before the run starts: a run the audit trail cannot record does not
+            # happen (alike refusals are counted into one record, so the batch is small).
+            ensure_audit_writable(s, intent.name)
+            try:
+                s.manager.submit(plan, trigger="api", actor=key.name, client=client,
+                                 sha=decision.sha, run_id=run_id)
+            except NotAcceptingError:
+                raise ApiError(503, "shutting_down", "the service is stopping; try again "
+                               "shortly", intent=intent.name) from None
         if idem:
-            store.remember_idempotent(key.name, idem, run_id)
-        approval = None
-        if pr is not None:
-            store.set_pull_request(run_id, pr.as_dict())
-            approval = (f"PR #{pr.number} by {pr.author}, merged by {pr.merged_by}, labels "
-                        f"{', '.join(pr.labels)}; commit {sha}")
-        request.scope["state"]["audited"] = True
-        note = "; ".join(n for n in (approval, override) if n) or None
-        s.audit.record(client=client, method="POST", endpoint="/run", decision="accepted",
-                       status=200, request_id=request_id, key_name=key.name,
-                       intent=intent.name, run_id=run_id, reason=note)
-        # Written before the answer goes out (alike refusals are counted into one record,
-        # so even during a flood the batch is small).
-        s.audit.flush()
-        if body.wait:
+            store.remember_idempotent(key.name, idem, run_id, fingerprint)
+        if decision.pr is not None:
+            store.set_pull_request(run_id, decision.pr.as_dict())
+        if decision.rollback_of is not None:
+            store.set_rollback_of(run_id, decision.rollback_of)
+        return await _answer(run_id, plan_to_dict(plan), wait=body.wait,
+                             request_id=request_id)
+
+    async def _answer(run_id: str, plan: dict[str, Any], *, wait: bool,
+                      request_id: str) -> JSONResponse:
+        """Accepted; or, with ``wait``, 200 only when the run succeeded."""
+        if wait:
             await s.manager.wait(run_id, s.settings.wait_timeout)
-        record = store.get_run(run_id, detail=body.wait)
-        if body.wait and record.status is not RunStatus.succeeded:
+        record = store.get_run(run_id, detail=wait)
+        if wait and record.status is not RunStatus.succeeded:
             code = 504 if not record.status.final else 500
             return _error_response(ApiError(
                 code, f"run_{record.status}", record.reason or str(record.status),
                 run=record.as_dict()), request_id)
-        answer = _accepted(record, intent)
-        if body.wait:
+        answer = _accepted(record, plan)
+        if wait:
             answer["run"] = record.as_dict()
         return JSONResponse(answer)
+
+    def _idempotent_replay(request: Request, key: ApiKey, idem: str, fingerprint: str,
+                           name: str) -> JSONResponse | None:
+        """The answer for a retried request (same key, same ``Idempotency-Key``, same
+        body); 422 when the key was used for another body; None for a new key."""
+        client, request_id, _ = _ctx(request)
+        previous = store.idempotent_run(key.name, idem)
+        if previous is None:
+            return None
+        run_id, seen = previous
+        if seen is not None and not hmac.compare_digest(seen, fingerprint):
+            raise ApiError(422, "idempotency_key_reused", "this Idempotency-Key was used "
+                           f"for another request (run {run_id}); send a new key for a new "
+                           "request", field="Idempotency-Key", intent=name)
+        record = store.get_run(run_id, detail=False)
+        request.scope["state"]["audited"] = True
+        s.audit.record(client=client, method="POST", endpoint="/run", decision="replayed",
+                       status=200, request_id=request_id, key_name=key.name,
+                       intent=record.intent, run_id=run_id)
+        return JSONResponse(_accepted(record, store.plan_of(run_id), replay=True))
 
     @api.get("/runs", response_model=m.RunList, tags=["runs"],
              responses={**ERRORS, 422: {"model": m.ErrorBody}})

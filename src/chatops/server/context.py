@@ -17,10 +17,11 @@ from chatops.engine.base import Engine
 from chatops.errors import (
     IntentError,
     IntentNotFoundError,
+    StoreError,
 )
 from chatops.gitops.github import GitHub
 from chatops.intents.loader import IntentFile
-from chatops.intents.model import NAME_RE
+from chatops.intents.model import name_problem
 from chatops.planning import PlanContext, build_plan
 from chatops.repo import GitOpsRepo
 from chatops.runtime import Runtime
@@ -140,10 +141,17 @@ def _cached_intent(s: Services, name: str) -> IntentFile:
     return intent
 
 
+def checked_name(name: object, field: str = "name") -> str:
+    """An intent name from outside, checked before any file-system call: 422 otherwise."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise ApiError(422, "invalid_intent_name", problem, field=field)
+    assert isinstance(name, str)  # noqa: S101 - name_problem accepted it
+    return name
+
+
 def _load(s: Services, name: str) -> IntentFile:
-    if not NAME_RE.match(name):
-        raise ApiError(422, "invalid_intent_name",
-                       "intent names use only letters, digits, '-' and '_'", field="name")
+    checked_name(name)
     try:
         return _cached_intent(s, name)
     except IntentNotFoundError as exc:
@@ -160,16 +168,29 @@ def _plan(s: Services, intent: IntentFile) -> Any:
         stable_for=s.runtime.settings.stability_window))
 
 
-def _accepted(record: RunRecord, intent: IntentFile, replay: bool = False) -> dict[str, Any]:
-    first = intent.documents[0]
+def _accepted(record: RunRecord, plan: dict[str, Any] | None,
+              replay: bool = False) -> dict[str, Any]:
+    """The answer to an accepted run, from its record and its stored plan."""
+    first = (plan or {}).get("steps", [{}])[0] if (plan or {}).get("steps") else {}
     return m.RunAccepted(
-        id=record.id, status=str(record.status), intent=record.intent, action=first.action,
-        stack=first.stack, stacks=record.stacks, reason=record.reason,
+        id=record.id, status=str(record.status), intent=record.intent,
+        action=str(first.get("action", "")),
+        stack=str(first.get("stack", record.stacks[0] if record.stacks else "")),
+        stacks=record.stacks, reason=record.reason,
         links=m.Links(self=f"/runs/{record.id}", log=f"/runs/{record.id}/log"),
         idempotent_replay=replay,
     ).model_dump()
 
 
+def ensure_audit_writable(s: Services, intent: str | None = None) -> None:
+    """Write the pending audit records now; 503 when the trail cannot be written, so
+    nothing happens that the audit trail would not show."""
+    try:
+        s.audit.flush()
+    except StoreError as exc:
+        s.metrics.rejected.labels("audit_unavailable").inc()
+        raise ApiError(503, "audit_unavailable", f"the audit trail cannot be written, so "
+                       f"nothing is started: {exc.message}", intent=intent) from None
 
 
 def window_check(s: Services, key: ApiKey | None, intent: str | None = None) -> str | None:

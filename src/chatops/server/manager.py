@@ -45,11 +45,12 @@ class RunManager:
         return None
 
     def submit(self, plan: Plan, *, trigger: str, actor: str, client: str,
-               sha: str | None, parent_id: str | None = None) -> str:
+               sha: str | None, parent_id: str | None = None,
+               run_id: str | None = None) -> str:
         if not self.accepting:
             raise NotAcceptingError
         request = RunRequest(plan, trigger=trigger, actor=actor, client=client, sha=sha,
-                             parent_id=parent_id)
+                             parent_id=parent_id, run_id=run_id)
         request.run_id = self.executor.create(request)
         stacks = sorted({s.stack for s in plan.steps})
         self.metrics.queue.inc()

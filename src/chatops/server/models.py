@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +22,11 @@ class RunBody(BaseModel):
                             description="Git commit the run is for (recorded)")
     queue: bool = Field(default=True,
                         description="false: answer 409 instead of queueing on a busy stack")
+
+    def fingerprint(self) -> str:
+        """What binds an ``Idempotency-Key`` to this request: its content, defaults
+        filled in, so a retry matches and another request does not."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
 
 class ErrorDetail(BaseModel):

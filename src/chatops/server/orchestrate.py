@@ -10,12 +10,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chatops.intents.graph import topological_order
-from chatops.intents.model import NAME_RE
 from chatops.planning.render import plan_to_dict
 from chatops.runner.executor import RunOutcome
 from chatops.runner.orchestrator import GraphError, Summary, closure, orchestrate
 from chatops.server import models as m
-from chatops.server.commits import _github_approval
+from chatops.server.commits import approval
 from chatops.server.context import (
     ApiError,
     Services,
@@ -25,6 +24,7 @@ from chatops.server.context import (
     _load,
     _need,
     _plan,
+    checked_name,
     window_check,
 )
 from chatops.store.records import RunStatus
@@ -58,10 +58,8 @@ async def _checked_graph(s: Services, request: Request, key: Any
         err = exc.errors(include_url=False)[0]
         raise ApiError(422, "invalid_body", str(err["msg"]),
                        field=".".join(str(p) for p in err["loc"]) or None) from None
-    bad = next((n for n in body.intents if not NAME_RE.match(n)), None)
-    if bad is not None:
-        raise ApiError(422, "invalid_intent_name", f"{bad!r} is not an intent name",
-                       field="intents")
+    for name in body.intents:
+        checked_name(name, field="intents")
     if s.settings.commit_required or s.github is not None:
         raise ApiError(403, "commit_required", "orchestrated runs name no commit; with "
                        "GitHub enforcement, deploy through POST /run or the webhook")
@@ -77,7 +75,7 @@ async def _checked_graph(s: Services, request: Request, key: Any
         refusal = key.refusal(intent.name, stacks, [d.action for d in intent.documents])
         if refusal:
             raise ApiError(403, "scope_denied", refusal, intent=intent.name)
-        await _github_approval(s, intent, "")
+        await approval(s, intent, "")
     order = topological_order({n: i.depends_on for n, i in intents.items()})
     plans = {n: _plan(s, intents[n]) for n in order}
     return body, intents, order, plans

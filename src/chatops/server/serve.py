@@ -26,7 +26,7 @@ def build(settings: ServerSettings, base: Settings) -> Any:
     if settings.api_key is not None:
         # The seed's single key keeps working, as a key named "env" with every scope.
         extra.append(ApiKey(name="env", hash=hash_token(settings.api_key.get_secret_value()),
-                            scopes=("run", "read", "audit")))
+                            scopes=("run", "read", "audit", "rollback")))
     keys = ReloadingKeyRing(keystore, extra)
     if not keys.keys:
         raise ConfigError("no API key is configured: set CHATOPS_API_KEY, or create one with "

@@ -29,7 +29,7 @@ from chatops.gitops.sync import RepoSync
 from chatops.intents.loader import parse_intent
 from chatops.intents.model import NAME_RE
 from chatops.server import models as m
-from chatops.server.commits import _github_approval, git_refusal
+from chatops.server.commits import approval, git_refusal
 from chatops.server.context import ApiError, Services, _ctx, _load, _plan, window_check
 from chatops.store.records import RunStatus
 
@@ -169,7 +169,7 @@ def register_webhook(api: FastAPI, s: Services) -> None:
             if not order:
                 return done(202, {"sha": full, "intents": []}, "ignored",
                             f"push {full[:12]} affects no intent")
-            approvals = {name: await _github_approval(s, intents[name], full)
+            approvals = {name: await approval(s, intents[name], full)
                          for name in order}
             try:  # refuse now, not after the answer
                 await asyncio.to_thread(sync.ensure_clean)

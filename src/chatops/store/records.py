@@ -42,6 +42,7 @@ class RunRecord:
     host: str | None
     pull_request: dict[str, Any] | None = None
     parent_id: str | None = None
+    rollback_of: str | None = None  # the commit this run went back from (a rollback)
     steps: list[dict[str, Any]] = field(default_factory=list)
     gates: list[dict[str, Any]] = field(default_factory=list)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
@@ -63,6 +64,7 @@ class RunRecord:
             "duration_seconds": self.duration,
             "pull_request": self.pull_request,
             "parent_id": self.parent_id,
+            "rollback_of": self.rollback_of,
         }
         if detail:
             body.update(steps=self.steps, gates=self.gates, snapshots=self.snapshots)

@@ -107,6 +107,14 @@ CREATE TABLE IF NOT EXISTS idempotency (
     created_at TEXT NOT NULL,
     PRIMARY KEY (key_name, idem)
 );
+CREATE TABLE IF NOT EXISTS webhook_pushes (
+    ref TEXT NOT NULL,
+    before TEXT NOT NULL,
+    after TEXT NOT NULL,
+    delivery TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (ref, before, after)
+);
 """
 
 
@@ -171,6 +179,11 @@ class RunStore:
                 db.execute("ALTER TABLE runs ADD COLUMN pull_request TEXT")
             if "parent_id" not in columns:
                 db.execute("ALTER TABLE runs ADD COLUMN parent_id TEXT")
+            if "rollback_of" not in columns:
+                db.execute("ALTER TABLE runs ADD COLUMN rollback_of TEXT")
+            idem = {r[1] for r in db.execute("PRAGMA table_info(idempotency)")}
+            if "fingerprint" not in idem:
+                db.execute("ALTER TABLE idempotency ADD COLUMN fingerprint TEXT")
             row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -210,6 +223,18 @@ class RunStore:
         with self._tx() as db:
             db.execute("UPDATE runs SET pull_request=? WHERE id=?",
                        (json.dumps(pull_request), run_id))
+
+    def set_rollback_of(self, run_id: str, deployed_sha: str) -> None:
+        """Record that this run goes back from ``deployed_sha`` to an older commit."""
+        with self._tx() as db:
+            db.execute("UPDATE runs SET rollback_of=? WHERE id=?", (deployed_sha, run_id))
+
+    def deployed_sha(self, intent: str) -> str | None:
+        """The commit of the newest succeeded run of ``intent`` that named one."""
+        rows = self._query(
+            "SELECT sha FROM runs WHERE intent=? AND status='succeeded' AND dry_run=0"
+            " AND sha IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1", (intent,))
+        return str(rows[0]["sha"]) if rows else None
 
     def mark_changed(self, run_id: str) -> None:
         with self._tx() as db:
@@ -280,7 +305,7 @@ class RunStore:
             started_at=row["started_at"], ended_at=row["ended_at"], pid=row["pid"],
             host=row["host"],
             pull_request=json.loads(row["pull_request"]) if row["pull_request"] else None,
-            parent_id=row["parent_id"],
+            parent_id=row["parent_id"], rollback_of=row["rollback_of"],
         )
 
     # -- steps, gates, snapshots ---------------------------------------------
@@ -373,21 +398,39 @@ class RunStore:
 
     # -- idempotency -----------------------------------------------------------
 
-    def idempotent_run(self, key_name: str, idem: str) -> str | None:
-        rows = self._query("SELECT run_id FROM idempotency WHERE key_name=? AND idem=?",
-                           (key_name, idem))
-        return str(rows[0]["run_id"]) if rows else None
+    def idempotent_run(self, key_name: str, idem: str) -> tuple[str, str | None] | None:
+        """(run id, fingerprint of the request that made it) for this key and
+        ``Idempotency-Key``, or None."""
+        rows = self._query(
+            "SELECT run_id, fingerprint FROM idempotency WHERE key_name=? AND idem=?",
+            (key_name, idem))
+        return (str(rows[0]["run_id"]), rows[0]["fingerprint"]) if rows else None
 
-    def remember_idempotent(self, key_name: str, idem: str, run_id: str) -> None:
+    def remember_idempotent(self, key_name: str, idem: str, run_id: str,
+                            fingerprint: str) -> None:
         with self._tx() as db:
-            db.execute("INSERT OR IGNORE INTO idempotency VALUES (?,?,?,?)",
-                       (key_name, idem, run_id, utcnow()))
+            db.execute("INSERT OR IGNORE INTO idempotency (key_name, idem, run_id, created_at,"
+                       " fingerprint) VALUES (?,?,?,?,?)",
+                       (key_name, idem, run_id, utcnow(), fingerprint))
 
     def first_delivery(self, delivery: str) -> bool:
         """Record a webhook delivery id; False when it was seen before (a replay)."""
         with self._tx() as db:
             cur = db.execute("INSERT OR IGNORE INTO webhook_deliveries VALUES (?, ?)",
                              (delivery, utcnow()))
+            return cur.rowcount == 1
+
+    def push_seen(self, ref: str, before: str, after: str) -> str | None:
+        """The delivery id that already brought this push, or None."""
+        rows = self._query("SELECT delivery FROM webhook_pushes WHERE ref=? AND before=?"
+                           " AND after=?", (ref, before, after))
+        return str(rows[0]["delivery"]) if rows else None
+
+    def claim_push(self, ref: str, before: str, after: str, delivery: str) -> bool:
+        """Record a processed push by its content; False when it was processed before."""
+        with self._tx() as db:
+            cur = db.execute("INSERT OR IGNORE INTO webhook_pushes VALUES (?,?,?,?,?)",
+                             (ref, before, after, delivery, utcnow()))
             return cur.rowcount == 1
 
     def ping(self) -> None:
