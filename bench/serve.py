@@ -183,6 +183,7 @@ def main() -> int:  # noqa: PLR0915 - a script: each figure in the order it is p
 
         # chatops with lockout and rate limits lifted: every request hashes the key
         lifted = {"CHATOPS_LOCKOUT_FAILURES": "100000000",
+                  "CHATOPS_KEY_FAILURE_BUDGET": "100000000",
                   "CHATOPS_RATE_PER_ADDRESS": "100000000",
                   "CHATOPS_BURST_PER_ADDRESS": "100000000"}
         proc, port = start_chatops(tmp, lifted)

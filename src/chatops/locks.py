@@ -14,7 +14,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from chatops.errors import LockBusyError
+from chatops.errors import ConfigError, LockBusyError
 
 POLL = 0.05
 _SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -110,6 +110,28 @@ class Locks:
             return self.holder(stack)
         finally:
             os.close(fd)
+
+    # -- one service per state directory -----------------------------------------
+
+    def hold_service(self) -> HeldLocks:
+        """Be the one service of this state directory; ``ConfigError`` naming the pid
+        of the service that already is."""
+        path = self.dir / "service.lock"
+        fd = _open(path)
+        if not _try_lock(fd):
+            os.close(fd)
+            try:
+                pid = path.read_text().strip() or "unknown"
+            except OSError:
+                pid = "unknown"
+            raise ConfigError(
+                f"another chatops service (pid {pid}) already uses the state directory "
+                f"{self.dir.parent}: two services "
+                "on one state directory would split the audit trail and the stack queues; "
+                "stop it, or give this one its own CHATOPS_STATE_DIR")
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        return HeldLocks([fd])
 
     # -- run liveness ----------------------------------------------------------
 

@@ -54,8 +54,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         settings_ = ServerSettings(repo=root / "repo", approved_labels="approved",
                                    rate_per_address=100000, burst_per_address=100000,
                                    rate_per_key=100000, burst_per_key=100000,
-                                   lockout_failures=100000, shutdown_grace=2,
-                                   github_webhook_secret="fuzz-secret")
+                                   lockout_failures=100000, key_failure_budget=100000,
+                                   shutdown_grace=2,
+                                   github_webhook_secret="fuzz-webhook-secret-0123456789")
         runtime = Runtime.open(base)
         # Runs the fuzzer starts go nowhere: the fake engine answers "docker compose".
         app = create_app(settings_, runtime=runtime, engine=FakeEngine(),

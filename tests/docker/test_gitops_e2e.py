@@ -21,7 +21,7 @@ from tests.unit.test_gitops import World, git
 
 pytestmark = pytest.mark.docker
 
-SECRET = "e2e-webhook-secret"
+SECRET = "e2e-webhook-secret-" + uuid.uuid4().hex
 KEY = "e2e-key-" + uuid.uuid4().hex
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,12 +38,14 @@ def validate_command(
     return 0 if report.ok else 1
 
 
-def load_or_explain(gitops: GitOpsRepo, name: str, what: str) -> IntentFile | None:
-    """The intent, or ``None`` after printing every problem with it to stderr."""
+def load_or_explain(gitops: GitOpsRepo, name: str, what: str,
+                    read: Callable[[], IntentFile] | None = None) -> IntentFile | None:
+    """The intent (from ``read`` when given), or ``None`` after printing every problem
+    with it to stderr."""
     from chatops.errors import IntentError
 
     try:
-        return gitops.load_intent(name)
+        return read() if read is not None else gitops.load_intent(name)
     except IntentError as exc:
         sys.stderr.write(f"error: intent {name!r} is invalid; nothing was {what}:\n")
         for problem in exc.problems:

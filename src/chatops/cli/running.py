@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chatops.cli.commands import load_or_explain
-from chatops.errors import ChatopsError, IntentError
+from chatops.errors import ChatopsError, IntentError, IntentNotFoundError
 from chatops.intents.loader import IntentFile
 from chatops.intents.model import IntentDoc
 from chatops.planning import PlanContext, build_plan
@@ -79,20 +79,37 @@ def run_command(name: str, repo: Path | None, *, dry_run: bool, rollback: bool,
                 wait: bool, sha: str | None = None, sync: bool = False) -> int:
     settings = Settings.from_env()
     gitops = GitOpsRepo.discover(repo)
+    read = None
     if sha is not None or sync:
+        # Decide from Git objects first; the checkout moves only for a run that executes.
         from chatops.gitops.sync import sync_from
+        from chatops.intents.loader import parse_intent
 
-        moved = sync_from(gitops.root, settings.git_remote, settings.deploy_branch).sync(sha)
-        sha = moved.sha
-        sys.stderr.write(f"checkout at {moved.sha[:12]} ({settings.git_remote}/"
-                         f"{settings.deploy_branch}){'' if moved.moved else ', unchanged'}\n")
-    intent = load_or_explain(gitops, name, "run")
+        commits = sync_from(gitops.root, settings.git_remote, settings.deploy_branch)
+        if not dry_run:
+            commits.ensure_clean()
+        commits.fetch()
+        full = commits.resolve(sha)
+        sha = full
+
+        def read() -> IntentFile:
+            raw = commits.intent_at(full, name)
+            if raw is None:
+                raise IntentNotFoundError(name, f"no intent named {name!r} at commit "
+                                                f"{full[:12]}")
+            return parse_intent(raw, label=f"{name}.yaml", name=name)
+
+    intent = load_or_explain(gitops, name, "run", read)
     if intent is None:
         return EXIT_REFUSED
     plan = build_plan(intent, _plan_context(settings, gitops, rollback))
     if dry_run:
         sys.stdout.write(render_text(plan))
         return 0
+    if read is not None and sha is not None:
+        moved = commits.checkout_to(sha)
+        sys.stderr.write(f"checkout at {moved.sha[:12]} ({settings.git_remote}/"
+                         f"{settings.deploy_branch}){'' if moved.moved else ', unchanged'}\n")
     return execute_plan(settings, plan, wait=wait, sha=sha)
 
 

@@ -100,5 +100,8 @@ def security_message(reason: str, count: int, clients: list[str], window: float)
     who = ", ".join(plain(c, 60) for c in clients[:10])
     more = f" and {len(clients) - 10} more" if len(clients) > 10 else ""
     headline = f"🛡️ REFUSED: {count} request(s) ({escape(reason, 60)}) in {window:g} s"
+    if reason == "key_spray":
+        headline = (f"🚨 ALERT: wrong API keys from many addresses ({count} spray(s) in "
+                    f"{window:g} s); each address is now locked out after one wrong key")
     body = f"{headline}\n\n## From\n{who}{more}"
     return ChatMessage(TITLE, body[:MAX_BODY], "warning", headline)

@@ -15,7 +15,8 @@ from chatops.notify.outbox import Deliverer, Outbox
 
 #: Refusals worth telling people about (rate limiting alone is not).
 REPORTED = frozenset({"invalid_key", "missing_key", "address_not_allowed",
-                      "label_not_approved", "scope_denied", "lockout_started"})
+                      "label_not_approved", "scope_denied", "lockout_started",
+                      "key_spray"})
 
 
 class SecurityDigest:

@@ -148,7 +148,7 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
         per_address=RateLimiter(settings.rate_per_address, settings.burst_per_address),
         per_key=RateLimiter(settings.rate_per_key, settings.burst_per_key),
         lockout=Lockout(settings.lockout_failures, settings.lockout_window,
-                        settings.lockout_seconds),
+                        settings.lockout_seconds, settings.key_failure_budget),
         max_body=settings.max_body_bytes,
         on_refusal=digest.refused if digest is not None else None,
     )

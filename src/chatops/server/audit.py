@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import sqlite3
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class AuditLog:
             raise StoreError(f"cannot open the audit trail at {path}: {exc}") from None
         self._seq, self._prev = (int(row[0]), str(row[1])) if row else (0, GENESIS)
         self._task: asyncio.Task[None] | None = None
+        self.failing: str | None = None  # why the last write failed, until one succeeds
 
     def record(self, *, client: str, method: str, endpoint: str, decision: str,
                status: int, request_id: str, key_name: str | None = None,
@@ -106,13 +108,36 @@ class AuditLog:
             self._pending.append(entry)
 
     def flush(self) -> None:
+        """Write the pending records; ``StoreError`` (and ``failing`` set) when they
+        cannot be, keeping them for the next try."""
         with self._lock:
             batch, self._pending = self._pending, []
             self._alike = {}
             if not batch:
-                return
+                if self.failing is None:
+                    return
+                batch = []  # a failing trail must prove itself writable again
+            try:
+                self._write(batch)
+            except (sqlite3.Error, OSError) as exc:
+                self._pending[:0] = batch  # keep them for the next try
+                if self.failing is None:
+                    sys.stderr.write(f"chatops: the audit trail cannot be written "
+                                     f"({self.path}): {exc}; requests are refused until "
+                                     "it can\n")
+                self.failing = str(exc)
+                raise StoreError(f"audit write failed ({self.path}): {exc}") from None
+            self.failing = None
+
+    def _write(self, batch: list[dict[str, Any]]) -> None:
+        # The chain continues from what the file holds, read inside the write lock, so
+        # a record can never take a sequence number another writer used.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._db.execute(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev = (int(row[0]), str(row[1])) if row else (0, GENESIS)
             rows = []
-            seq, prev = self._seq, self._prev
             for entry in batch:
                 if isinstance(entry["ts"], float):
                     entry["ts"] = datetime.fromtimestamp(entry["ts"], UTC).isoformat(
@@ -121,17 +146,17 @@ class AuditLog:
                 digest = record_hash(prev, entry)
                 rows.append((seq, *[entry[f] for f in FIELDS], prev, digest))
                 prev = digest
-            try:
-                with self._db:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    self._db.executemany(_INSERT, rows)
-            except sqlite3.Error as exc:
-                self._pending[:0] = batch  # keep them for the next try
-                raise StoreError(f"audit write failed ({self.path}): {exc}") from None
-            self._seq, self._prev = seq, prev
-            tmp = self.head_path.with_suffix(".head.tmp")
-            tmp.write_text(f"{seq} {prev}\n")
-            tmp.replace(self.head_path)
+            self._db.executemany(_INSERT, rows)
+            if rows:  # the head is written while the file is still locked
+                tmp = self.head_path.with_suffix(".head.tmp")
+                tmp.write_text(f"{seq} {prev}\n")
+                tmp.replace(self.head_path)
+            self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise
+        self._seq, self._prev = seq, prev
 
     async def run_flusher(self, every: float = 0.025) -> None:
         while True:

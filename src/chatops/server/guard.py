@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from chatops.errors import StoreError
 from chatops.server.audit import AuditLog
 from chatops.server.keys import KeyRing
 from chatops.server.metrics import Metrics
@@ -30,6 +31,7 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/do
                         # GitHub signs its webhooks (HMAC) instead of sending a key.
                         "/webhooks/github"})
 _CACHE_LIMIT = 10_000
+_OWS = (b" ", b"\t")
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -97,7 +99,12 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
+        # A header's value does not include the whitespace around it (RFC 9110, 5.5):
+        # read it the same way for every header and every way of passing the key.
+        raw = scope["headers"]
+        if any(v[:1] in _OWS or v[-1:] in _OWS for _, v in raw):
+            scope["headers"] = raw = [(n, v.strip(b" \t")) for n, v in raw]
+        headers = dict(raw)
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or \
             secrets.token_hex(8)
         client = self.client_address(scope, headers)
@@ -157,10 +164,17 @@ class Guard:
             refresh()
         key = self.keys.match(token.decode("latin-1"))
         if key is None:
-            if self.lockout.failed(client):
-                self.metrics.rejected.labels("lockout_started").inc()
+            for event in self.lockout.failed(client):
+                self._counter(event).inc()
                 if self.on_refusal is not None:
-                    self.on_refusal("lockout_started", client)
+                    self.on_refusal(event, client)
+                if event == "key_spray":
+                    self.audit.record(
+                        client=client, method=scope["method"], endpoint=path,
+                        decision="alert", status=401, request_id=request_id,
+                        reason=f"key_spray: more than {self.lockout.budget} wrong API keys "
+                        f"within {self.lockout.window:g} s across addresses; every address "
+                        "sending a wrong key is now locked out at once")
             await refuse(401, "invalid_key", "the API key is not valid")
             return
         wait = self.per_key.take(key.name)
@@ -168,6 +182,14 @@ class Guard:
             await refuse(429, "rate_limited", f"too many requests with key {key.name!r}",
                          key_name=key.name, wait=wait)
             return
+        if self.audit.failing is not None:
+            try:
+                self.audit.flush()
+            except StoreError:
+                await refuse(503, "audit_unavailable", "the audit trail cannot be written; "
+                             "nothing is done until it can (the service log says why)",
+                             key_name=key.name)
+                return
         state["key"] = key
         status = 500
 

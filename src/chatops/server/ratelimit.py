@@ -43,12 +43,34 @@ class RateLimiter:
 
 @dataclass
 class Lockout:
+    """Per address: ``failures`` bad keys within ``window`` lock it out for ``duration``.
+
+    Across addresses: more than ``budget`` bad keys within ``window`` is a spray (many
+    addresses each staying under their own limit); while it lasts, one bad key locks an
+    address out, and the first one raises ``key_spray``.
+    """
+
     failures: int
     window: float
     duration: float
+    budget: int = 50
     clock: Callable[[], float] = time.monotonic
     _fails: dict[str, deque[float]] = field(default_factory=dict)
     _until: dict[str, float] = field(default_factory=dict)
+    _seconds: deque[list[float]] = field(default_factory=deque)  # [second, count]
+    _total: int = 0
+    spraying: bool = False
+
+    def _count_global(self, now: float) -> int:
+        second = math.floor(now)
+        if self._seconds and self._seconds[-1][0] == second:
+            self._seconds[-1][1] += 1
+        else:
+            self._seconds.append([second, 1])
+        self._total += 1
+        while self._seconds and self._seconds[0][0] <= now - self.window:
+            self._total -= int(self._seconds.popleft()[1])
+        return self._total
 
     def locked(self, who: str) -> float:
         """Seconds left on ``who``'s lockout, or 0.0."""
@@ -61,9 +83,17 @@ class Lockout:
             return 0.0
         return left
 
-    def failed(self, who: str) -> bool:
-        """Count a bad key; True when this one locks ``who`` out."""
+    def failed(self, who: str) -> list[str]:
+        """Count a bad key; the events it causes: ``key_spray`` (the budget across
+        addresses is spent, once per spray) and ``lockout_started`` (``who`` is out)."""
         now = self.clock()
+        events: list[str] = []
+        total = self._count_global(now)
+        if total > self.budget and not self.spraying:
+            self.spraying = True
+            events.append("key_spray")
+        elif total <= self.budget:
+            self.spraying = False
         fails = self._fails.get(who)
         if fails is None:
             if len(self._fails) >= MAX_TRACKED:
@@ -72,11 +102,11 @@ class Lockout:
         fails.append(now)
         while fails and fails[0] < now - self.window:
             fails.popleft()
-        if len(fails) >= self.failures:
+        if len(fails) >= self.failures or self.spraying:
             self._until[who] = now + self.duration
             fails.clear()
-            return True
-        return False
+            events.append("lockout_started")
+        return events
 
 
 def retry_after(seconds: float) -> str:

@@ -9,6 +9,7 @@ import uvicorn
 
 from chatops.engine.docker import DockerEngine
 from chatops.errors import ConfigError
+from chatops.locks import Locks
 from chatops.logs import LogSink, json_logger
 from chatops.notify.outbox import Outbox
 from chatops.runtime import Runtime
@@ -54,6 +55,8 @@ def check_exposure(settings: ServerSettings) -> None:
 def serve(settings: ServerSettings) -> int:
     base = Settings.from_env()
     check_exposure(settings)
+    # Held until the process ends (the kernel drops it even on SIGKILL).
+    service_lock = Locks(base.lock_dir).hold_service()
     app = build(settings, base)
     where = f"http://{settings.host}:{settings.port}"
     sys.stderr.write(
@@ -72,4 +75,5 @@ def serve(settings: ServerSettings) -> int:
         loop="asyncio", http="httptools", lifespan="on",
     )
     uvicorn.Server(config).run()
+    service_lock.release()
     return 0

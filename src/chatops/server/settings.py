@@ -37,6 +37,31 @@ def parse_networks(value: object, field: str) -> list[Network]:
     return nets
 
 
+MIN_KEY_LENGTH = 32
+MIN_SECRET_LENGTH = 16
+GENERATE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+#: Values people leave in place from examples and tutorials (compared lowercased).
+PLACEHOLDERS = ("change-me", "changeme", "change_me", "replace-me", "replaceme",
+                "your-api-key", "your_api_key", "yourapikey", "your-secret", "placeholder",
+                "example", "secret-here", "insert-", "todo", "xxxxxxxx")
+
+
+def weak_secret(value: str, minimum: int) -> str | None:
+    """Why ``value`` is not a secret (never quoting it), or None."""
+    if not value.strip():
+        return "is empty"
+    if value != value.strip():
+        return "has spaces around it (HTTP headers drop them, so the key could never match)"
+    lowered = value.lower()
+    if any(p in lowered for p in PLACEHOLDERS):
+        return "is a placeholder from an example, not a secret"
+    if len(value) < minimum:
+        return f"is too short ({len(value)} characters; at least {minimum})"
+    if len(set(value)) < 8:
+        return f"has too few different characters ({len(set(value))}) to be random"
+    return None
+
+
 class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHATOPS_", extra="forbid",
                                       populate_by_name=True)
@@ -62,6 +87,8 @@ class ServerSettings(BaseSettings):
     lockout_failures: int = Field(default=10, ge=1)
     lockout_window: float = Field(default=60.0, gt=0)
     lockout_seconds: float = Field(default=300.0, gt=0)
+    key_failure_budget: int = Field(default=50, ge=1)  # wrong keys per lockout window, all
+    # addresses together, before every address is locked out at its first wrong key
     shutdown_grace: float = Field(default=60.0, ge=0)
     wait_timeout: float = Field(default=3600.0, gt=0)
     security_window: float = Field(default=60.0, gt=0, le=86400)
@@ -84,6 +111,34 @@ class ServerSettings(BaseSettings):
     @classmethod
     def _networks(cls, value: str) -> str:
         parse_networks(value, "")
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _strong_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            weak = weak_secret(value.get_secret_value(), MIN_KEY_LENGTH)
+            if weak:
+                raise ValueError(f"{weak}; create a named key with 'chatops keys create "
+                                 f"NAME' (preferred) or generate one with {GENERATE}")
+        return value
+
+    @field_validator("github_webhook_secret")
+    @classmethod
+    def _strong_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            weak = weak_secret(value.get_secret_value(), MIN_SECRET_LENGTH)
+            if weak:
+                raise ValueError(f"{weak}; generate one with {GENERATE} and set the same "
+                                 "value as the webhook's secret on GitHub")
+        return value
+
+    @field_validator("github_token")
+    @classmethod
+    def _token_present(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is empty: set a GitHub token that can read pull requests, or "
+                             "remove the variable")
         return value
 
     @field_validator("log_level")

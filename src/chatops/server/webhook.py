@@ -65,8 +65,8 @@ Done = Callable[[int, dict[str, Any], str, str], JSONResponse]
 
 
 async def _checked_push(s: Services, request: Request, raw: bytes, done: Done
-                        ) -> tuple[str, str, str] | JSONResponse:
-    """The signature, delivery and event checks; (before, after, actor) of a push to
+                        ) -> tuple[str, str, str, str] | JSONResponse:
+    """The signature, delivery and event checks; (ref, before, after, actor) of a push to
     deploy, or the answer for anything else."""
     secret = s.settings.github_webhook_secret
     if secret is None:
@@ -106,8 +106,13 @@ async def _checked_push(s: Services, request: Request, raw: bytes, done: Done
     if forced:
         raise ApiError(403, "force_push_refused", f"a force-push to {branch} rewrote "
                        "history; deploy a commit explicitly if that was intended")
+    # GitHub does not sign X-GitHub-Delivery: a replay is recognised by what it pushes.
+    seen = s.runtime.store.push_seen(ref, before, after)
+    if seen is not None:
+        raise ApiError(409, "replayed_delivery", f"push {before[:12]}..{after[:12]} to {ref} "
+                       f"was processed before (delivery {seen}); refused as a replay")
     actor = str((payload.get("sender") or {}).get("login") or "github")[:100]
-    return before, after, actor
+    return ref, before, after, actor
 
 
 async def _affected(sync: RepoSync, s: Services, before: str, after: str
@@ -160,13 +165,21 @@ def register_webhook(api: FastAPI, s: Services) -> None:
         if isinstance(checked, JSONResponse):
             return checked
         window_check(s, None)
-        before, after, actor = checked
+        ref, before, after, actor = checked
+        delivery = request.headers.get("x-github-delivery", "")
+
+        def claim() -> None:
+            if not s.runtime.store.claim_push(ref, before, after, delivery):
+                raise ApiError(409, "replayed_delivery", f"push {before[:12]}..{after[:12]} "
+                               f"to {ref} was processed before; refused as a replay")
+
         base = s.runtime.settings
         sync = RepoSync(s.repo.root, base.git_remote, base.deploy_branch)
         assert s.checkout_lock is not None  # noqa: S101 - set by create_app
         async with s.checkout_lock:
             full, order, intents = await _affected(sync, s, before, after)
             if not order:
+                claim()
                 return done(202, {"sha": full, "intents": []}, "ignored",
                             f"push {full[:12]} affects no intent")
             approvals = {name: await approval(s, intents[name], full)
@@ -175,6 +188,7 @@ def register_webhook(api: FastAPI, s: Services) -> None:
                 await asyncio.to_thread(sync.ensure_clean)
             except GitError as exc:
                 raise ApiError(409, "checkout_dirty", exc.message) from None
+            claim()
 
         async def run_in_order() -> None:
             # Runs of the previous commit finish first: the checkout never moves under them.
