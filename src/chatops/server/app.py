@@ -185,7 +185,14 @@ def _register_errors(api: FastAPI, s: Services, digest: SecurityDigest | None) -
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         err = ApiError(exc.status_code, code, str(exc.detail))
         audit(request, err)
-        return _error_response(err, _ctx(request)[1])
+        response = _error_response(err, _ctx(request)[1])
+        allow = (exc.headers or {}).get("Allow")
+        if allow:  # every GET route answers HEAD too (the guard runs it as GET)
+            methods = [m.strip() for m in allow.split(",") if m.strip()]
+            if "GET" in methods and "HEAD" not in methods:
+                methods.append("HEAD")
+            response.headers["allow"] = ", ".join(methods)
+        return response
 
     @api.exception_handler(BodyTooLargeError)
     async def on_too_large(request: Request, exc: BodyTooLargeError) -> JSONResponse:

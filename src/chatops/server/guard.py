@@ -16,6 +16,7 @@ from typing import Any
 
 from chatops.errors import StoreError
 from chatops.server.audit import AuditLog
+from chatops.server.connections import Refusal
 from chatops.server.keys import KeyRing
 from chatops.server.metrics import Metrics
 from chatops.server.ratelimit import Lockout, RateLimiter, retry_after
@@ -80,6 +81,27 @@ class Guard:
                 cache.clear()
             cache[address] = hit
         return hit
+
+    # -- at accept (server/connections.py), before a byte is read -----------------
+
+    def is_proxy(self, peer: str) -> bool:
+        """A trusted proxy speaks for others: only the request can say who the client is."""
+        return bool(self.proxies) and self._in(self._trusted, self.proxies, peer)
+
+    def admit(self, peer: str) -> Refusal | None:
+        """The allowlist, applied to a connection whose peer address alone decides."""
+        if self._in(self._allowed, self.allowlist, peer):
+            return None
+        return Refusal(403, "address_not_allowed",
+                          f"client address {peer} is not in the allowlist")
+
+    def connection_refused(self, refusal: Refusal, peer: str) -> None:
+        """Count and audit a refusal made by the connection, before any routing."""
+        self._counter(refusal.code).inc()
+        if self.on_refusal is not None:
+            self.on_refusal(refusal.code, peer)
+        self.audit.refusal(client=peer, method="-", endpoint="(connection)",
+                           reason=refusal.code, status=refusal.status, request_id="-")
 
     def client_address(self, scope: Scope, headers: dict[bytes, bytes]) -> str:
         peer = (scope.get("client") or ("unknown", 0))[0]
@@ -149,7 +171,11 @@ class Guard:
                          f"request body is larger than {self.max_body} bytes")
             return
         if path in OPEN_PATHS:
-            await self.app(scope, self._limited(receive), send)
+            if scope["method"] == "HEAD":
+                await self.app({**scope, "method": "GET"}, self._limited(receive),
+                               head_only(send))
+            else:
+                await self.app(scope, self._limited(receive), send)
             return
         token = headers.get(b"x-api-key")
         if token is None:
@@ -200,7 +226,11 @@ class Guard:
             await send(message)
 
         try:
-            await self.app(scope, self._limited(receive), watch)
+            if scope["method"] == "HEAD":
+                await self.app({**scope, "method": "GET"}, self._limited(receive),
+                               head_only(watch))
+            else:
+                await self.app(scope, self._limited(receive), watch)
         finally:
             if not state.get("audited"):  # endpoints audit their own decisions
                 self.audit.record(client=client, method=scope["method"], endpoint=path,
@@ -222,6 +252,25 @@ class Guard:
             return message
 
         return wrapped
+
+
+def head_only(send: Send) -> Send:
+    """HEAD is GET without the body (RFC 9110, 9.3.2): the same status and headers, the
+    body dropped; the response ends at once, so a stream ends too."""
+    done = False
+
+    async def wrapped(message: MutableMapping[str, Any]) -> None:
+        nonlocal done
+        if done:
+            return
+        if message["type"] == "http.response.start":
+            await send(message)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            done = True
+            return
+        await send(message)
+
+    return wrapped
 
 
 class BodyTooLargeError(Exception):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import uvicorn
 
@@ -15,12 +14,14 @@ from chatops.notify.outbox import Outbox
 from chatops.runtime import Runtime
 from chatops.server.app import create_app
 from chatops.server.audit import AuditLog
+from chatops.server.connections import bounded_protocol
+from chatops.server.guard import Guard
 from chatops.server.keys import ApiKey, KeyStore, ReloadingKeyRing, hash_token
 from chatops.server.settings import ServerSettings
 from chatops.settings import Settings
 
 
-def build(settings: ServerSettings, base: Settings) -> Any:
+def build(settings: ServerSettings, base: Settings) -> Guard:
     runtime = Runtime.open(base)
     keystore = KeyStore(base.db_path)
     extra = []
@@ -72,7 +73,11 @@ def serve(settings: ServerSettings) -> int:
         # The stdlib loop, not uvloop: its subprocesses start with vfork, while uvloop's
         # fork of the whole service made every deploy step stall the loop under load
         # (bench/serve.py: a good request's p99 went from 60-170 ms to 13-19 ms).
-        loop="asyncio", http="httptools", lifespan="on",
+        loop="asyncio", lifespan="on", timeout_keep_alive=int(settings.keep_alive_timeout),
+        # httptools' parser, with limits on the request head, deadlines, connection caps
+        # and the allowlist at accept (server/connections.py).
+        http=bounded_protocol(settings.http_limits, app.admit, app.is_proxy,
+                              app.connection_refused),
     )
     uvicorn.Server(config).run()
     service_lock.release()

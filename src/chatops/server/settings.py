@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -16,6 +16,9 @@ from pydantic_settings import (
 )
 
 from chatops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from chatops.server.connections import HttpLimits
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_ALLOWLIST = "127.0.0.0/8,::1/128,100.64.0.0/10"
@@ -89,6 +92,12 @@ class ServerSettings(BaseSettings):
     lockout_seconds: float = Field(default=300.0, gt=0)
     key_failure_budget: int = Field(default=50, ge=1)  # wrong keys per lockout window, all
     # addresses together, before every address is locked out at its first wrong key
+    max_header_line: int = Field(default=8 * 1024, ge=1024, le=1024 * 1024)
+    max_header_bytes: int = Field(default=32 * 1024, ge=4096, le=4 * 1024 * 1024)
+    head_timeout: float = Field(default=10.0, gt=0, le=600)
+    keep_alive_timeout: float = Field(default=5.0, gt=0, le=3600)
+    max_connections: int = Field(default=512, ge=8, le=100_000)
+    max_connections_per_address: int = Field(default=64, ge=1, le=100_000)
     shutdown_grace: float = Field(default=60.0, ge=0)
     wait_timeout: float = Field(default=3600.0, gt=0)
     security_window: float = Field(default=60.0, gt=0, le=86400)
@@ -148,6 +157,16 @@ class ServerSettings(BaseSettings):
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
         return level
+
+    @property
+    def http_limits(self) -> HttpLimits:
+        from chatops.server.connections import HttpLimits  # noqa: PLC0415 - uvicorn, lazily
+
+        return HttpLimits(max_header_line=self.max_header_line,
+                          max_header_bytes=self.max_header_bytes,
+                          head_timeout=self.head_timeout,
+                          max_connections=self.max_connections,
+                          max_connections_per_address=self.max_connections_per_address)
 
     @property
     def allowlist(self) -> list[Network]:

@@ -1,0 +1,218 @@
+"""Bounded HTTP/1.1 connections, enforced before a request reaches the application.
+
+uvicorn's HTTP protocol reads any amount of header and waits forever for a request head
+that trickles in. This protocol, a subclass of it, adds what a service facing a network
+needs, each enforced while the bytes arrive:
+
+- at accept, before anything is read: the allowlist when the peer address alone decides
+  (no trusted proxy in front), a cap on open connections, and one per address;
+- a limit on each line of the request head (414 for the request line, 431 for a header)
+  and on the whole head (431);
+- a deadline for the whole head, counted from the connection or from the first byte of
+  the next request (408, so a client sending a byte a second is closed);
+- keep-alive connections idle longer than uvicorn's ``timeout_keep_alive`` are closed.
+
+A refusal is written as the service's JSON error, then the connection is half-closed and
+the rest of what the client sends is read and dropped for a moment (a lingering close,
+so the client sees the answer instead of a reset), up to a small budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+#: How long a refused connection is drained before it is closed, and how much of it.
+LINGER_SECONDS = 1.0
+LINGER_BYTES = 256 * 1024
+_END = b"\r\n\r\n"
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    max_header_line: int = 8 * 1024
+    max_header_bytes: int = 32 * 1024
+    head_timeout: float = 10.0
+    max_connections: int = 512
+    max_connections_per_address: int = 64
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    code: str
+    message: str
+    retry_after: int | None = None
+
+    def response(self) -> bytes:
+        body = json.dumps({"error": {"code": self.code, "message": self.message}}).encode()
+        phrase = {403: "Forbidden", 408: "Request Timeout", 414: "URI Too Long",
+                  429: "Too Many Requests", 431: "Request Header Fields Too Large",
+                  503: "Service Unavailable"}.get(self.status, "Error")
+        head = [f"HTTP/1.1 {self.status} {phrase}", "content-type: application/json",
+                f"content-length: {len(body)}", "connection: close"]
+        if self.retry_after is not None:
+            head.append(f"retry-after: {self.retry_after}")
+        return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+#: Decides at accept from the peer address alone: a refusal, or None to go on. It is
+#: also told whether the address is a trusted proxy (then only the guard can decide).
+Admit = Callable[[str], Refusal | None]
+IsProxy = Callable[[str], bool]
+
+
+def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
+                     on_refusal: Callable[[Refusal, str], None] | None = None,
+                     ) -> type[HttpToolsProtocol]:
+    """The protocol class to give ``uvicorn.Config(http=...)``."""
+    per_address: dict[str, int] = {}
+
+    class BoundedHttp(HttpToolsProtocol):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._peer = ""
+            self._counted = False
+            self._head_timer: asyncio.TimerHandle | None = None
+            self._linger: asyncio.TimerHandle | None = None
+            self._discarding = False
+            self._dropped = 0
+            self._new_head()
+
+        def _new_head(self) -> None:
+            self._in_head = True
+            self._head_bytes = 0
+            self._line_len = 0
+            self._line_no = 0
+            self._tail = b""
+
+        # -- accept ------------------------------------------------------------
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            peer = transport.get_extra_info("peername")
+            self._peer = str(peer[0]) if peer else "unknown"
+            proxy = is_proxy(self._peer)
+            refusal = None if proxy else admit(self._peer)
+            if refusal is None and len(self.connections) > limits.max_connections:
+                refusal = Refusal(503, "too_many_connections", "the service has too many "
+                                  "open connections; try again shortly", retry_after=1)
+            if (refusal is None and not proxy and per_address.get(self._peer, 0)
+                    >= limits.max_connections_per_address):
+                refusal = Refusal(429, "too_many_connections", "too many open connections "
+                                  "from this address", retry_after=1)
+            if refusal is not None:
+                self._refuse(refusal, linger=refusal.status == 403)
+                return
+            if not proxy:
+                per_address[self._peer] = per_address.get(self._peer, 0) + 1
+                self._counted = True
+            self._arm_head_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            for timer in (self._head_timer, self._linger):
+                if timer is not None:
+                    timer.cancel()
+            self._head_timer = self._linger = None
+            if self._counted:
+                self._counted = False
+                left = per_address.get(self._peer, 1) - 1
+                if left > 0:
+                    per_address[self._peer] = left
+                else:
+                    per_address.pop(self._peer, None)
+            super().connection_lost(exc)
+
+        # -- the request head -----------------------------------------------------
+
+        def _arm_head_timer(self) -> None:
+            if self._head_timer is None:
+                self._head_timer = self.loop.call_later(limits.head_timeout, self._head_late)
+
+        def _head_late(self) -> None:
+            self._head_timer = None
+            if self._discarding or self.transport.is_closing() or not self._in_head:
+                return
+            if self._head_bytes == 0:  # nothing of a request yet: an idle connection
+                self.transport.close()
+                return
+            self._refuse(Refusal(408, "request_timeout", "the request head did not arrive "
+                                 f"within {limits.head_timeout:g} s"), linger=False)
+
+        def data_received(self, data: bytes) -> None:
+            if self._discarding:
+                self._dropped += len(data)
+                if self._dropped > LINGER_BYTES:
+                    self.transport.abort()
+                return
+            if self._in_head:
+                self._arm_head_timer()
+                refusal = self._account(data)
+                if refusal is not None:
+                    self._refuse(refusal, linger=True)
+                    return
+            super().data_received(data)
+
+        def _account(self, data: bytes) -> Refusal | None:
+            """Count the head's bytes in ``data``; the refusal when a limit is passed."""
+            joined = self._tail + data
+            found = joined.find(_END)
+            segment = data if found < 0 else data[:max(0, found + len(_END) - len(self._tail))]
+            self._tail = joined[-(len(_END) - 1):]
+            self._head_bytes += len(segment)
+            if self._head_bytes > limits.max_header_bytes:
+                return Refusal(431, "headers_too_large", "the request head is larger than "
+                               f"{limits.max_header_bytes} bytes")
+            lines = segment.split(b"\n")
+            lengths = [self._line_len + len(lines[0]), *(len(x) for x in lines[1:])]
+            for offset, length in enumerate(lengths):
+                if length > limits.max_header_line:
+                    if self._line_no + offset == 0:
+                        return Refusal(414, "uri_too_long", "the request line is longer "
+                                       f"than {limits.max_header_line} bytes")
+                    return Refusal(431, "headers_too_large", "a header line is longer than "
+                                   f"{limits.max_header_line} bytes")
+            self._line_no += len(lines) - 1
+            self._line_len = lengths[-1]
+            return None
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._new_head()
+
+        # -- refusing ----------------------------------------------------------------
+
+        def _refuse(self, refusal: Refusal, *, linger: bool) -> None:
+            if on_refusal is not None:
+                on_refusal(refusal, self._peer)
+            self._discarding = True
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+            transport = self.transport
+            transport.write(refusal.response())
+            if linger and transport.can_write_eof():
+                transport.write_eof()
+                self._linger = self.loop.call_later(LINGER_SECONDS, transport.close)
+            else:
+                transport.close()
+
+        def eof_received(self) -> None:
+            if self._discarding:
+                self.transport.close()
+                return
+            super().eof_received()
+
+    return BoundedHttp
