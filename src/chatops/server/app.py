@@ -13,9 +13,10 @@ import hmac
 import json
 import sys
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -33,6 +34,7 @@ from chatops.errors import (
 )
 from chatops.gitops.github import GitHub
 from chatops.intents.loader import parse_intent
+from chatops.intents.model import NAME_RE
 from chatops.logs import LogSink
 from chatops.notify.outbox import Deliverer, Outbox
 from chatops.notify.security import SecurityDigest
@@ -58,12 +60,14 @@ from chatops.server.context import (
     _media,
     _need,
     _plan,
+    checked_name,
     ensure_audit_writable,
 )
 from chatops.server.guard import BodyTooLargeError, Guard
 from chatops.server.keys import ApiKey, KeyRing
 from chatops.server.manager import NotAcceptingError, RunManager
 from chatops.server.metrics import Metrics
+from chatops.server.openapi import install as install_openapi
 from chatops.server.orchestrate import register_orchestrate, summary_of
 from chatops.server.ratelimit import Lockout, RateLimiter
 from chatops.server.schedules import register_schedules, schedule_loop
@@ -87,7 +91,6 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
         sinks.append(OutboxSink(outbox, targets, runtime.store,
                                 runtime.settings.public_url))
         digest = SecurityDigest(outbox, targets, settings.security_window)
-    api_digest = digest
     executor = runtime.executor(engine, sinks)
     manager = RunManager(executor, runtime.locks, metrics, settings.max_parallel_stacks)
     github = (GitHub(settings.github_repo or "", settings.github_token.get_secret_value(),
@@ -137,11 +140,12 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
                   "`X-API-Key`.", docs_url="/docs", redoc_url=None)
     api.state.services = services
 
-    _register_errors(api, services, api_digest)
+    _register_errors(api, services, digest)
     _register_routes(api, services)
     register_webhook(api, services)
     register_orchestrate(api, services)
     register_schedules(api, services, scheduler)
+    install_openapi(api, settings)
     return Guard(
         api, allowlist=settings.allowlist, proxies=settings.proxies, keys=keys, audit=audit,
         metrics=metrics,
@@ -325,14 +329,14 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
     @api.get("/runs", response_model=m.RunList, tags=["runs"],
              responses={**ERRORS, 422: {"model": m.ErrorBody}})
     async def list_runs(  # noqa: PLR0917 - FastAPI query parameters
-        request: Request, intent: str | None = None, stack: str | None = None,
-        status: RunStatus | None = None, limit: int = 50, offset: int = 0,
+        request: Request, intent: Annotated[str | None, Query(max_length=200)] = None,
+        stack: Annotated[str | None, Query(max_length=200)] = None,
+        status: RunStatus | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,  # SQLite integers are 64-bit
     ) -> dict[str, Any]:
         """Recorded runs, newest first."""
         _need(request, "read")
-        if not 1 <= limit <= 500 or not 0 <= offset <= 10**9:  # SQLite integers are 64-bit
-            raise ApiError(422, "invalid_request", "limit is 1..500 and offset is 0 or more",
-                           field="limit" if not 1 <= limit <= 500 else "offset")
         runs = store.list_runs(intent=intent, stack=stack,
                                status=str(status) if status else None, limit=limit + 1,
                                offset=offset)
@@ -415,7 +419,8 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
 
     @api.get("/intents/{name}", response_model=m.IntentDetail, tags=["intents"],
              responses={**ERRORS, 404: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody}})
-    async def get_intent(request: Request, name: str) -> dict[str, Any]:
+    async def get_intent(request: Request, name: Annotated[str, FastApiPath(
+            json_schema_extra={"pattern": NAME_RE.pattern})]) -> dict[str, Any]:
         """One intent with the plan a run would follow."""
         _need(request, "read")
         intent = _load(s, name)
@@ -426,11 +431,15 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
     @api.post("/validate", response_model=m.ValidateAnswer, tags=["intents"],
               responses={**ERRORS, 415: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody}},
               openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/yaml": {"schema": {"type": "string"}},
-                  "text/plain": {"schema": {"type": "string"}}}}})
-    async def validate(request: Request, name: str = "intent") -> dict[str, Any]:
+                  # Any YAML text: what it holds is what the answer is about.
+                  "application/yaml": {"schema": {}},
+                  "text/plain": {"schema": {}}}}})
+    async def validate(request: Request, name: Annotated[str, Query(
+            json_schema_extra={"pattern": NAME_RE.pattern},
+            description="the intent's name (its file stem)")] = "intent") -> dict[str, Any]:
         """Check intent YAML as ``chatops validate`` does; ``name`` is the file stem."""
         _need(request, "read")
+        checked_name(name)
         if _media(request) not in YAML_TYPES:
             raise ApiError(415, "unsupported_media_type",
                            "send the intent as text with Content-Type: application/yaml")
@@ -482,12 +491,10 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         return Response(generate_latest(s.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @api.get("/audit", response_model=m.AuditList, tags=["audit"], responses=ERRORS)
-    async def audit_tail(request: Request, after: int = 0, limit: int = 100) -> dict[str, Any]:
+    async def audit_tail(request: Request,
+                         after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                         limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
         """Audit records after sequence number ``after`` (key with the audit scope)."""
         _need(request, "audit")
-        if not 0 <= after <= 2**62:
-            raise ApiError(422, "invalid_request", "after is a sequence number, 0 or more",
-                           field="after")
-        limit = min(max(limit, 1), 1000)
-        return {"records": s.audit.tail(limit=limit, after=max(after, 0))}
+        return {"records": s.audit.tail(limit=limit, after=after)}
 

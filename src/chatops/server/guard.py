@@ -13,6 +13,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from chatops.errors import StoreError
 from chatops.server.audit import AuditLog
@@ -170,6 +171,11 @@ class Guard:
             await refuse(413, "body_too_large",
                          f"request body is larger than {self.max_body} bytes")
             return
+        repeated = _repeated_parameter(scope.get("query_string", b""))
+        if repeated is not None:
+            await refuse(422, "invalid_request", f"query parameter {repeated!r} is given more "
+                         "than once; every parameter takes one value")
+            return
         if path in OPEN_PATHS:
             if scope["method"] == "HEAD":
                 await self.app({**scope, "method": "GET"}, self._limited(receive),
@@ -252,6 +258,18 @@ class Guard:
             return message
 
         return wrapped
+
+
+def _repeated_parameter(query: bytes) -> str | None:
+    """The first query parameter given twice (none of ours takes a list), or None."""
+    if b"&" not in query:
+        return None
+    seen: set[str] = set()
+    for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name in seen:
+            return name[:100]
+        seen.add(name)
+    return None
 
 
 def head_only(send: Send) -> Send:

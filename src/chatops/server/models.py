@@ -7,14 +7,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chatops.intents.model import NAME_RE
+
 
 class RunBody(BaseModel):
     """The seed's ``{"name": "rollout_stack_media"}``, plus optional fields."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    # The pattern is documented here and checked by the route (422 invalid_intent_name).
     name: str = Field(min_length=1, max_length=200, description="intent name (file stem)",
-                      examples=["rollout_stack_media"])
+                      examples=["rollout_stack_media"],
+                      json_schema_extra={"pattern": NAME_RE.pattern})
     dry_run: bool = Field(default=False, description="return the plan; change nothing")
     wait: bool = Field(default=False,
                        description="answer when the run ends: 200 only if it succeeded")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chatops.intents.graph import topological_order
+from chatops.intents.model import NAME_RE
 from chatops.planning.render import plan_to_dict
 from chatops.runner.executor import RunOutcome
 from chatops.runner.orchestrator import GraphError, Summary, closure, orchestrate
@@ -35,7 +36,9 @@ class OrchestrateBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    intents: list[str] = Field(min_length=1, max_length=100)
+    # The pattern is documented here and checked by ``checked_name`` (one code for it).
+    intents: list[Annotated[str, Field(json_schema_extra={"pattern": NAME_RE.pattern})]] = \
+        Field(min_length=1, max_length=100)
     stop_on_failure: bool = True
     dry_run: bool = False
     wait: bool = False

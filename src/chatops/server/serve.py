@@ -65,7 +65,15 @@ def serve(settings: ServerSettings) -> int:
         f"  curl -X POST {where}/run -H 'X-API-Key: $CHATOPS_API_KEY' "
         "-H 'Content-Type: application/json' -d '{\"name\": \"INTENT\"}'\n"
     )
-    config = uvicorn.Config(
+    config = uvicorn_config(app, settings)
+    uvicorn.Server(config).run()
+    service_lock.release()
+    return 0
+
+
+def uvicorn_config(app: Guard, settings: ServerSettings) -> uvicorn.Config:
+    """How the service is served (also by tests that need the real HTTP stack)."""
+    return uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
         proxy_headers=False,  # X-Forwarded-For is judged by the guard, from trusted proxies only
         server_header=False, date_header=False, backlog=2048,
@@ -73,12 +81,9 @@ def serve(settings: ServerSettings) -> int:
         # The stdlib loop, not uvloop: its subprocesses start with vfork, while uvloop's
         # fork of the whole service made every deploy step stall the loop under load
         # (bench/serve.py: a good request's p99 went from 60-170 ms to 13-19 ms).
-        loop="asyncio", lifespan="on", timeout_keep_alive=int(settings.keep_alive_timeout),
+        loop="asyncio", lifespan="on", timeout_keep_alive=max(1, round(settings.keep_alive_timeout)),
         # httptools' parser, with limits on the request head, deadlines, connection caps
         # and the allowlist at accept (server/connections.py).
         http=bounded_protocol(settings.http_limits, app.admit, app.is_proxy,
                               app.connection_refused),
     )
-    uvicorn.Server(config).run()
-    service_lock.release()
-    return 0
