@@ -32,6 +32,7 @@ class Service:
     state: Path
     repo: Path
     env: dict[str, str] = field(default_factory=dict)
+    stderr: str | None = None
 
     @property
     def url(self) -> str:
@@ -52,14 +53,17 @@ class Service:
                                   headers={"x-api-key": key} if key else {})
 
     def stop(self) -> str:
+        """Stop the service (once) and return what it wrote to stderr."""
+        if self.stderr is not None:
+            return self.stderr
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        out, err = self.proc.communicate()
-        return err
+        _, self.stderr = self.proc.communicate()
+        return self.stderr
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -101,7 +105,10 @@ def raw_request(port: int, data: bytes, *, source: str = "127.0.0.1",
     answer until the service closes the connection or sends a whole response."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout,
                                   source_address=(source, 0)) as conn:
-        conn.sendall(data)
+        try:
+            conn.sendall(data)
+        except OSError:
+            pass  # refused before it was all sent: the answer is still there to read
         chunks = []
         while True:
             try:

@@ -97,3 +97,16 @@ def test_audit_tail(cli) -> None:
     _trail(3)
     rows = json.loads(cli("audit", "tail", "-n", "2", "--format", "json").out)
     assert [r["request_id"] for r in rows] == ["r1", "r2"]
+
+
+def test_two_writers_on_one_audit_file_lose_no_record_and_keep_one_chain(tmp_path) -> None:
+    from chatops.server.audit import AuditLog
+
+    first, second = AuditLog(tmp_path / "audit.sqlite3"), AuditLog(tmp_path / "audit.sqlite3")
+    for i in range(5):
+        for log in (first, second):
+            log.record(client="127.0.0.1", method="POST", endpoint="/run",
+                       decision="accepted", status=200, request_id=f"r{i}")
+            log.flush()
+    result = first.verify()
+    assert (result.ok, result.records) == (True, 10), result.problem
