@@ -3,6 +3,7 @@ real HTTP stack (uvicorn, the bounded connection protocol, the guard) end to end
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -105,10 +106,9 @@ def raw_request(port: int, data: bytes, *, source: str = "127.0.0.1",
     answer until the service closes the connection or sends a whole response."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout,
                                   source_address=(source, 0)) as conn:
-        try:
+        # Refused before it was all sent: the answer is still there to read.
+        with contextlib.suppress(OSError):
             conn.sendall(data)
-        except OSError:
-            pass  # refused before it was all sent: the answer is still there to read
         chunks = []
         while True:
             try:

@@ -81,7 +81,8 @@ def uvicorn_config(app: Guard, settings: ServerSettings) -> uvicorn.Config:
         # The stdlib loop, not uvloop: its subprocesses start with vfork, while uvloop's
         # fork of the whole service made every deploy step stall the loop under load
         # (bench/serve.py: a good request's p99 went from 60-170 ms to 13-19 ms).
-        loop="asyncio", lifespan="on", timeout_keep_alive=max(1, round(settings.keep_alive_timeout)),
+        loop="asyncio", lifespan="on",
+        timeout_keep_alive=max(1, round(settings.keep_alive_timeout)),
         # httptools' parser, with limits on the request head, deadlines, connection caps
         # and the allowlist at accept (server/connections.py).
         http=bounded_protocol(settings.http_limits, app.admit, app.is_proxy,

@@ -1,0 +1,258 @@
+"""Benchmark: ``chatops serve`` under abuse, beside the same service on uvicorn's stock
+HTTP protocol (what chatops ran before its connections were bounded).
+
+Loopback only. Needs wrk (Debian package) and, for runs that start, scripts/harness.sh
+(without an engine the runs fail fast; their acceptance is what is measured). Prints, for
+each server, medians of ``--rounds`` rounds:
+
+1. peak RSS while 8 connections each send 16 MiB of one header line and never finish
+   (target <= 100 MB);
+2. slow connections (300, one byte a second, from 10 addresses) still open after the
+   head deadline (target 0);
+3. p99 of a good client's POST /run (from 127.0.0.2, one every 100 ms) during that
+   slowloris plus a wrong-key flood (wrk, 64 connections) (target <= 50 ms).
+
+Usage: .venv/bin/python bench/abuse.py [--rounds 3] [--seconds 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "bench-abuse-key-" + uuid.uuid4().hex
+HEAD_TIMEOUT = 10.0  # chatops' default
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 20) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"nothing answered on port {port}")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@contextlib.contextmanager
+def service(tmp: Path, stock: bool) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    repo = tmp / f"repo-{uuid.uuid4().hex[:6]}"
+    (repo / "chatops" / "intents").mkdir(parents=True)
+    (repo / "stacks" / "bench").mkdir(parents=True)
+    (repo / "stacks" / "bench" / "docker-compose.yml").write_text(
+        f"name: abuse-{uuid.uuid4().hex[:6]}\nservices:\n  web:\n"
+        "    image: 127.0.0.1:5000/chatops-demo:v1\n    network_mode: host\n")
+    (repo / "chatops" / "intents" / "pull_bench.yaml").write_text(
+        "label_required: ok\naction: pull\nstack: bench\n")
+    port = free_port()
+    env = {**os.environ, "CHATOPS_API_KEY": KEY, "APPROVED_LABEL": "ok",
+           "CHATOPS_STATE_DIR": str(tmp / f"state-{port}"),
+           # The flood and the good client are measured, not rate limited.
+           "CHATOPS_RATE_PER_KEY": "1000", "CHATOPS_BURST_PER_KEY": "1000"}
+    if stock:
+        argv = [sys.executable, str(ROOT / "bench" / "_stock_serve.py"), str(repo), str(port)]
+    else:
+        argv = [str(Path(sys.executable).parent / "chatops"), "serve", "--repo", str(repo),
+                "--port", str(port)]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        yield proc, port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def huge_headers_rss(proc: subprocess.Popen[bytes], port: int) -> float:
+    """Peak RSS while 8 connections send 16 MiB of one header line, never finishing."""
+    peak = rss_mb(proc.pid)
+    stop = threading.Event()
+
+    def sender() -> None:
+        chunk = b"a" * 65536
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)) as c:
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            for _ in range(256):
+                c.sendall(chunk)
+            stop.wait(2)  # hold it open, unfinished
+
+    threads = [threading.Thread(target=sender) for _ in range(8)]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        peak = max(peak, rss_mb(proc.pid))
+        time.sleep(0.02)
+    stop.set()
+    return peak
+
+
+class Slowloris:
+    """``count`` connections from 10 loopback addresses, each sending one byte a second of
+    a request head that never ends; reconnecting when the server closes one."""
+
+    def __init__(self, port: int, count: int) -> None:
+        self.port, self.count = port, count
+        self.conns: list[socket.socket | None] = [None] * count
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.reconnect = True
+
+    def _open(self, i: int) -> socket.socket | None:
+        try:
+            conn = socket.create_connection(("127.0.0.1", self.port), timeout=2,
+                                            source_address=(f"127.0.1.{10 + i % 10}", 0))
+            conn.setblocking(False)
+            conn.send(b"GET /healthz HTTP/1.1\r\n")
+            return conn
+        except OSError:
+            return None
+
+    def closed_by_server(self, conn: socket.socket) -> bool:
+        try:
+            data = conn.recv(4096, socket.MSG_PEEK)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        return data == b"" or data.startswith(b"HTTP/")
+
+    def _run(self) -> None:
+        for i in range(self.count):
+            self.conns[i] = self._open(i)
+        while not self.stop.wait(1.0):
+            for i, conn in enumerate(self.conns):
+                if conn is not None and self.closed_by_server(conn):
+                    conn.close()
+                    self.conns[i] = None
+                if self.conns[i] is None:
+                    if self.reconnect:
+                        self.conns[i] = self._open(i)
+                    continue
+                with contextlib.suppress(OSError):
+                    conn.send(b"X")  # type: ignore[union-attr]
+
+    def open_count(self) -> int:
+        return sum(1 for c in self.conns if c is not None and not self.closed_by_server(c))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        for conn in self.conns:
+            if conn is not None:
+                conn.close()
+
+
+def still_open_after_deadline(port: int) -> int:
+    loris = Slowloris(port, 300)
+    loris.reconnect = False
+    loris.thread.start()
+    time.sleep(HEAD_TIMEOUT + 3)
+    count = loris.open_count()
+    loris.close()
+    return count
+
+
+def good_client_p99(port: int, seconds: float) -> tuple[float, int]:
+    """p99 (ms) of POST /run from 127.0.0.2 during a slowloris and a wrong-key flood."""
+    loris = Slowloris(port, 300)
+    loris.thread.start()
+    script = Path(tempfile.mkdtemp()) / "flood.lua"
+    script.write_text('wrk.method = "POST"\nwrk.body = \'{"name": "pull_bench"}\'\n'
+                      'wrk.headers["X-API-Key"] = "wrong-key"\n'
+                      'wrk.headers["Content-Type"] = "application/json"\n')
+    flood = subprocess.Popen(["wrk", "-t", "2", "-c", "64", "-d", f"{int(seconds) + 2}s",
+                              "-s", str(script), f"http://127.0.0.1:{port}/run"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    took, failed = [], 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                          source_address=("127.0.0.2", 0))
+        began = time.perf_counter()
+        try:
+            conn.request("POST", "/run", body=json.dumps({"name": "pull_bench"}),
+                         headers={"X-API-Key": KEY, "Content-Type": "application/json"})
+            ok = conn.getresponse().status == 200
+        except OSError:
+            ok = False
+        took.append((time.perf_counter() - began) * 1000)
+        failed += not ok
+        conn.close()
+        time.sleep(0.1)
+    flood.wait()
+    loris.close()
+    ordered = sorted(took)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))], failed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=12)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    results: dict[bool, dict[str, list[float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="chatops-abuse-") as name:
+        tmp = Path(name)
+        for _ in range(args.rounds):
+            for stock in (False, True):
+                figures = results.setdefault(stock, {"rss": [], "open": [], "p99": [],
+                                                     "failed": []})
+                with service(tmp, stock) as (proc, port):
+                    figures["rss"].append(huge_headers_rss(proc, port))
+                with service(tmp, stock) as (_, port):
+                    figures["open"].append(still_open_after_deadline(port))
+                with service(tmp, stock) as (_, port):
+                    p99, failed = good_client_p99(port, args.seconds)
+                    figures["p99"].append(p99)
+                    figures["failed"].append(failed)
+    med = {stock: {k: statistics.median(v) for k, v in f.items()}
+           for stock, f in results.items()}
+    ours, base = med[False], med[True]
+    print(f"medians of {args.rounds} rounds        chatops    stock uvicorn   target")
+    print(f"  RSS, 8 x 16 MiB unfinished     {ours['rss']:7.1f} MB   {base['rss']:7.1f} MB"
+          f"     <= 100 MB   ({ours['rss'] / base['rss']:.2f}x)")
+    print(f"  slow connections still open    {ours['open']:7.0f}      {base['open']:7.0f}"
+          f"           0 (of 300, {HEAD_TIMEOUT + 3:g} s after they began)")
+    print(f"  good POST /run p99, abused     {ours['p99']:7.1f} ms   {base['p99']:7.1f} ms"
+          f"     <= 50 ms    ({ours['p99'] / base['p99']:.2f}x; failed "
+          f"{ours['failed']:.0f} vs {base['failed']:.0f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
