@@ -34,32 +34,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from serve import free_port, p99, rss_mb, wait_port
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-abuse-key-" + uuid.uuid4().hex
 HEAD_TIMEOUT = 10.0  # chatops' default
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 20) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"nothing answered on port {port}")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 @contextlib.contextmanager
@@ -214,8 +193,7 @@ def good_client_p99(port: int, seconds: float) -> tuple[float, int]:
         time.sleep(0.1)
     flood.wait()
     loris.close()
-    ordered = sorted(took)
-    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))], failed
+    return p99(took), failed
 
 
 def main() -> int:

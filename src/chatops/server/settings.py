@@ -7,7 +7,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -43,6 +50,13 @@ def parse_networks(value: object, field: str) -> list[Network]:
 MIN_KEY_LENGTH = 32
 MIN_SECRET_LENGTH = 16
 GENERATE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+#: Secrets checked at start: (shortest accepted, how to make a good one).
+SECRETS = {
+    "api_key": (MIN_KEY_LENGTH, "create a named key with 'chatops keys create NAME' "
+                f"(preferred) or generate one with {GENERATE}"),
+    "github_webhook_secret": (MIN_SECRET_LENGTH, f"generate one with {GENERATE} and set the "
+                              "same value as the webhook's secret on GitHub"),
+}
 #: Values people leave in place from examples and tutorials (compared lowercased).
 PLACEHOLDERS = ("change-me", "changeme", "change_me", "replace-me", "replaceme",
                 "your-api-key", "your_api_key", "yourapikey", "your-secret", "placeholder",
@@ -122,24 +136,14 @@ class ServerSettings(BaseSettings):
         parse_networks(value, "")
         return value
 
-    @field_validator("api_key")
+    @field_validator("api_key", "github_webhook_secret")
     @classmethod
-    def _strong_key(cls, value: SecretStr | None) -> SecretStr | None:
+    def _strong(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None:
-            weak = weak_secret(value.get_secret_value(), MIN_KEY_LENGTH)
+            minimum, advice = SECRETS[info.field_name or ""]
+            weak = weak_secret(value.get_secret_value(), minimum)
             if weak:
-                raise ValueError(f"{weak}; create a named key with 'chatops keys create "
-                                 f"NAME' (preferred) or generate one with {GENERATE}")
-        return value
-
-    @field_validator("github_webhook_secret")
-    @classmethod
-    def _strong_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            weak = weak_secret(value.get_secret_value(), MIN_SECRET_LENGTH)
-            if weak:
-                raise ValueError(f"{weak}; generate one with {GENERATE} and set the same "
-                                 "value as the webhook's secret on GitHub")
+                raise ValueError(f"{weak}; {advice}")
         return value
 
     @field_validator("github_token")
