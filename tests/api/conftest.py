@@ -20,10 +20,10 @@ from chatops.engine.fake import FakeEngine
 from chatops.notify.outbox import Outbox
 from chatops.runtime import Runtime
 from chatops.server.app import create_app
-from chatops.server.audit import AuditLog
 from chatops.server.keys import ApiKey, KeyRing, KeyStore, hash_token
 from chatops.server.settings import ServerSettings
 from chatops.settings import Settings
+from chatops.store.audit import AuditLog
 
 GOOD = "chatops_good-key-0123456789abcdefghijklmnopqrstuv"
 AUDITOR = "chatops_auditor-0123456789abcdefghijklmnopqrstuv"

@@ -6,9 +6,9 @@ import json
 import sqlite3
 from pathlib import Path
 
-from chatops.server.audit import AuditLog
 from chatops.server.keys import KeyRing, KeyStore
 from chatops.settings import Settings
+from chatops.store.audit import AuditLog
 
 
 def test_keys_create_prints_the_token_once_and_stores_only_its_hash(cli) -> None:
@@ -100,7 +100,7 @@ def test_audit_tail(cli) -> None:
 
 
 def test_two_writers_on_one_audit_file_lose_no_record_and_keep_one_chain(tmp_path) -> None:
-    from chatops.server.audit import AuditLog
+    from chatops.store.audit import AuditLog
 
     first, second = AuditLog(tmp_path / "audit.sqlite3"), AuditLog(tmp_path / "audit.sqlite3")
     for i in range(5):

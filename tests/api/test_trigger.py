@@ -14,10 +14,10 @@ import uvicorn
 from chatops.engine.fake import FakeEngine
 from chatops.runtime import Runtime
 from chatops.server.app import create_app
-from chatops.server.audit import AuditLog
 from chatops.server.keys import ApiKey, KeyRing, hash_token
 from chatops.server.settings import ServerSettings
 from chatops.settings import Settings
+from chatops.store.audit import AuditLog
 from tests.api.conftest import GOOD, INTENT, _handler
 
 

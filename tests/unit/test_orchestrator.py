@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from chatops.errors import IntentNotFoundError
+from chatops.errors import GraphError, IntentNotFoundError
 from chatops.intents.loader import parse_intent
 from chatops.runner.executor import RunOutcome
-from chatops.runner.orchestrator import GraphError, closure, orchestrate
+from chatops.runner.orchestrator import closure, orchestrate
 from chatops.store.records import RunStatus
 
 
@@ -106,7 +106,7 @@ def test_closure_adds_dependencies_and_refuses_unknown_and_cycles() -> None:
         return library[name]
 
     assert set(closure(["c"], load)) == {"a", "c"}
-    with pytest.raises(GraphError, match="no intent named 'nope'"):
+    with pytest.raises(IntentNotFoundError, match="no intent named 'nope'"):
         closure(["nope"], load)
     with pytest.raises(GraphError, match="dependency cycle: x -> y -> x"):
         closure(["x"], load)

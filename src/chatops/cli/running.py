@@ -266,13 +266,14 @@ def logs_command(run_id: str, *, follow: bool) -> int:
 def orchestrate_command(names: list[str], repo: Path | None, *, rollback: bool, wait: bool,
                         keep_going: bool, dry_run: bool) -> int:
     """``chatops run A B C``: the intents and their dependencies, as a graph."""
-    from chatops.runner.orchestrator import GraphError, closure
+    from chatops.errors import GraphError
+    from chatops.runner.orchestrator import closure
 
     settings = Settings.from_env()
     gitops = GitOpsRepo.discover(repo)
     try:
         intents = closure(names, gitops.load_intent)
-    except GraphError as exc:
+    except (GraphError, IntentNotFoundError) as exc:
         sys.stderr.write(f"error: {exc.message}; nothing was run\n")
         return EXIT_REFUSED
     except IntentError as exc:

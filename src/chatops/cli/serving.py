@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
-from chatops.server.audit import AuditLog
 from chatops.server.keys import KeyStore
 from chatops.settings import Settings
+from chatops.store.audit import AuditLog
 
 
 def _split(value: str) -> list[str]:

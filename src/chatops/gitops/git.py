@@ -8,19 +8,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatops.errors import ChatopsError
+from chatops.errors import CheckoutDirtyError, GitError, GitUnreachableError
 
 SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
 GIT_TIMEOUT = 120.0
 
 
-class GitError(ChatopsError):
-    """Git refused, or the repository is not in a state we can deploy from."""
-
-
-class GitUnreachableError(GitError):
-    """The remote could not be fetched from."""
-
+__all__ = ["SHA_RE", "CheckoutDirtyError", "Git", "GitError", "GitUnreachableError"]
 
 @dataclass(frozen=True)
 class Git:

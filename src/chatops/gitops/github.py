@@ -11,14 +11,10 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chatops.errors import ChatopsError
+from chatops.errors import ConfigError, GitHubError
 
 REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 API_VERSION = "2022-11-28"
-
-
-class GitHubError(ChatopsError):
-    """GitHub could not answer the question (auth, not found, down, slow)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +54,7 @@ class GitHub:
     def __init__(self, repo: str, token: str, api: str = "https://api.github.com",
                  timeout: float = 10.0) -> None:
         if not REPO_RE.match(repo):
-            raise ChatopsError(f"CHATOPS_GITHUB_REPO: expected OWNER/NAME, got {repo!r}")
+            raise ConfigError(f"CHATOPS_GITHUB_REPO: expected OWNER/NAME, got {repo!r}")
         self.repo = repo
         self.api = api.rstrip("/")
         self.timeout = timeout

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatops.gitops.git import SHA_RE, Git, GitError, GitUnreachableError
+from chatops.gitops.git import SHA_RE, CheckoutDirtyError, Git, GitError, GitUnreachableError
 
 REV_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/~^-]{0,200}$")
 
@@ -43,8 +43,9 @@ class RepoSync:
         status = self.git.out("status", "--porcelain", "--untracked-files=normal")
         if status:
             files = ", ".join(line[3:] for line in status.splitlines()[:5])
-            raise GitError(f"the checkout {self.checkout} has local edits ({files}); deploys "
-                           "come from Git only: commit them or discard them")
+            raise CheckoutDirtyError(f"the checkout {self.checkout} has local edits "
+                                     f"({files}); deploys come from Git only: commit them "
+                                     "or discard them")
 
     def fetch(self) -> None:
         try:

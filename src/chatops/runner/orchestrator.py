@@ -13,17 +13,13 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from chatops.errors import ChatopsError, IntentNotFoundError
+from chatops.errors import ChatopsError, GraphError
 from chatops.intents.graph import find_cycles
 from chatops.intents.loader import IntentFile
 from chatops.runner.executor import RunOutcome
 from chatops.store.records import RunStatus
 
 Start = Callable[[str], Awaitable[RunOutcome]]
-
-
-class GraphError(ChatopsError):
-    """The requested intents do not form a runnable graph (unknown names, a cycle)."""
 
 
 def closure(names: Sequence[str], load: Callable[[str], IntentFile]
@@ -35,10 +31,7 @@ def closure(names: Sequence[str], load: Callable[[str], IntentFile]
         name = todo.pop()
         if name in found:
             continue
-        try:
-            found[name] = load(name)
-        except IntentNotFoundError as exc:
-            raise GraphError(exc.message) from None
+        found[name] = load(name)  # an unknown name raises IntentNotFoundError
         todo.extend(d for d in found[name].depends_on if d not in found)
     cycles = find_cycles({n: i.depends_on for n, i in found.items()})
     if cycles:

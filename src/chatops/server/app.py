@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import hmac
 import json
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -24,13 +23,21 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chatops import __version__
+from chatops.application.decisions import Context, Rules, checked_name
+from chatops.application.deploys import Deploys, Planned, RunAsk
+from chatops.application.metrics import Metrics
+from chatops.application.queue import RunManager
 from chatops.engine.base import Engine
 from chatops.errors import (
     ChatopsError,
     IntentError,
     IntentNotFoundError,
-    RunNotFoundError,
+    InvalidBodyError,
+    MethodNotAllowedError,
+    NotFoundError,
+    RequestError,
     StoreError,
+    UnsupportedMediaTypeError,
 )
 from chatops.gitops.github import GitHub
 from chatops.intents.loader import parse_intent
@@ -44,37 +51,41 @@ from chatops.repo import GitOpsRepo
 from chatops.runner.scheduler import Scheduler
 from chatops.runtime import Runtime
 from chatops.server import models as m
-from chatops.server.audit import AuditLog
-from chatops.server.commits import decide_run, moved_checkout
 from chatops.server.context import (
     ERRORS,
+    HIDDEN,
     YAML_TYPES,
-    ApiError,
     Services,
-    _accepted,
     _ctx,
-    _error_response,
-    _find,
     _json_body,
-    _load,
     _media,
     _need,
-    _plan,
-    checked_name,
-    ensure_audit_writable,
+    accepted,
+    caller,
+    error_response,
 )
-from chatops.server.guard import BodyTooLargeError, Guard
-from chatops.server.keys import ApiKey, KeyRing
-from chatops.server.manager import NotAcceptingError, RunManager
-from chatops.server.metrics import Metrics
+from chatops.server.guard import Guard
+from chatops.server.keys import KeyRing
 from chatops.server.openapi import install as install_openapi
 from chatops.server.orchestrate import register_orchestrate, summary_of
 from chatops.server.ratelimit import Lockout, RateLimiter
 from chatops.server.schedules import register_schedules, schedule_loop
 from chatops.server.settings import ServerSettings
 from chatops.server.webhook import register_webhook
+from chatops.store.audit import AuditLog
 from chatops.store.records import RunRecord, RunStatus
-from chatops.store.sqlite import new_run_id
+
+
+def rules_of(settings: ServerSettings) -> Rules:
+    return Rules(labels=settings.labels, commit_required=settings.commit_required,
+                 sync=settings.sync, wait_timeout=settings.wait_timeout)
+
+
+def github_of(settings: ServerSettings) -> GitHub | None:
+    if not settings.enforce_github or settings.github_token is None:
+        return None
+    return GitHub(settings.github_repo or "", settings.github_token.get_secret_value(),
+                  settings.github_api)
 
 
 def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
@@ -91,13 +102,11 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
         sinks.append(OutboxSink(outbox, targets, runtime.store,
                                 runtime.settings.public_url))
         digest = SecurityDigest(outbox, targets, settings.security_window)
-    executor = runtime.executor(engine, sinks)
-    manager = RunManager(executor, runtime.locks, metrics, settings.max_parallel_stacks)
-    github = (GitHub(settings.github_repo or "", settings.github_token.get_secret_value(),
-                     settings.github_api)
-              if settings.enforce_github and settings.github_token is not None else None)
-    services = Services(settings, runtime, repo, manager, audit, metrics, engine, github,
-                        asyncio.Lock())
+    queue = RunManager(runtime.executor(engine, sinks), runtime.locks, metrics,
+                       settings.max_parallel_stacks)
+    deploys = Deploys(Context(runtime, repo, rules_of(settings), queue, github_of(settings)),
+                      audit)
+    services = Services(settings, runtime, deploys, audit, metrics, engine)
     base = runtime.settings
     scheduler = Scheduler(base.schedules_path, runtime.clock, timezone=base.timezone,
                           missed=base.missed_runs)
@@ -117,11 +126,11 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
             yield
         finally:
             scheduling.cancel()
-            stopped = await manager.shutdown(settings.shutdown_grace)
+            stopped = await queue.shutdown(settings.shutdown_grace)
             # Orchestrations and webhook sequences wait on runs that are now ended.
-            for task in list(services.background):
+            for task in list(deploys.background):
                 task.cancel()
-            await asyncio.gather(*services.background, return_exceptions=True)
+            await asyncio.gather(*deploys.background, return_exceptions=True)
             if stopped:
                 sys.stderr.write(f"chatops: stopped {len(stopped)} run(s) at shutdown: "
                                  f"{', '.join(stopped)}\n")
@@ -159,37 +168,41 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
 
 
 def _register_errors(api: FastAPI, s: Services, digest: SecurityDigest | None) -> None:
-    def audit(request: Request, exc: ApiError) -> None:
+    """Every error becomes one answer, from its own status and code; the ones no use case
+    recorded (a wrong scope, a bad body) are audited here."""
+
+    def answer(request: Request, exc: ChatopsError) -> JSONResponse:
         request.scope.setdefault("state", {})["audited"] = True
         client, request_id, key = _ctx(request)
         if digest is not None:
             digest.refused(exc.code, client)
         s.metrics.rejected.labels(exc.code).inc()
-        s.audit.record(client=client, method=request.method, endpoint=request.url.path,
-                       decision="refused" if exc.status < 500 else "failed",
-                       reason=f"{exc.code}: {exc.message}", status=exc.status,
-                       request_id=request_id, key_name=key.name if key else None,
-                       intent=exc.intent, run_id=(exc.run or {}).get("id"))
+        if not exc.public:  # the message stays in the service's log
+            sys.stderr.write(f"chatops: {exc.code} on {request.url.path} (request "
+                             f"{request_id}): {exc.message}\n")
+        if not exc.audited:
+            s.audit.record(client=client, method=request.method, endpoint=request.url.path,
+                           decision="refused" if exc.status < 500 else "failed",
+                           reason=f"{exc.code}: {exc.message}", status=exc.status,
+                           request_id=request_id, key_name=key.name if key else None,
+                           intent=exc.intent, run_id=(getattr(exc, "run", None) or {}).get("id"))
+        return error_response(exc, request_id)
 
-    @api.exception_handler(ApiError)
-    async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
-        audit(request, exc)
-        return _error_response(exc, _ctx(request)[1])
+    @api.exception_handler(ChatopsError)
+    async def on_error(request: Request, exc: ChatopsError) -> JSONResponse:
+        return answer(request, exc)
 
     @api.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         field = ".".join(str(p) for p in first["loc"][1:]) or None
-        err = ApiError(422, "invalid_request", str(first["msg"]), field=field)
-        audit(request, err)
-        return _error_response(err, _ctx(request)[1])
+        return answer(request, RequestError(str(first["msg"]), field=field))
 
     @api.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        err = ApiError(exc.status_code, code, str(exc.detail))
-        audit(request, err)
-        response = _error_response(err, _ctx(request)[1])
+        error: ChatopsError = (NotFoundError(str(exc.detail)) if exc.status_code == 404
+                               else MethodNotAllowedError(str(exc.detail)))
+        response = answer(request, error)
         allow = (exc.headers or {}).get("Allow")
         if allow:  # every GET route answers HEAD too (the guard runs it as GET)
             methods = [m.strip() for m in allow.split(",") if m.strip()]
@@ -198,28 +211,31 @@ def _register_errors(api: FastAPI, s: Services, digest: SecurityDigest | None) -
             response.headers["allow"] = ", ".join(methods)
         return response
 
-    @api.exception_handler(BodyTooLargeError)
-    async def on_too_large(request: Request, exc: BodyTooLargeError) -> JSONResponse:
-        err = ApiError(413, "body_too_large", str(exc))
-        audit(request, err)
-        return _error_response(err, _ctx(request)[1])
-
     @api.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-        too_large = _find(exc, BodyTooLargeError)
-        if too_large is not None:  # raised while reading, wrapped by the middleware's group
-            return await on_too_large(request, too_large)
-        # The message stays in the service's log; the client learns only the request id.
+        known = _find(exc)
+        if known is not None:  # raised while reading, wrapped by the middleware's group
+            return answer(request, known)
         sys.stderr.write(f"chatops: internal error on {request.url.path}: "
                          f"{type(exc).__name__}: {exc}\n")
-        err = ApiError(500, "internal_error",
-                       "internal error; the service log has the details for this request id")
-        audit(request, err)
-        return _error_response(err, _ctx(request)[1])
+        return answer(request, ChatopsError(HIDDEN))
+
+
+def _find(exc: BaseException) -> ChatopsError | None:
+    if isinstance(exc, ChatopsError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _find(inner)
+            if found is not None:
+                return found
+    cause = exc.__cause__ or exc.__context__
+    return _find(cause) if cause is not None and cause is not exc else None
 
 
 def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one route each
     store = s.runtime.store
+    repo = s.deploys.ctx.repo
 
     @api.post("/run", response_model=m.RunAccepted | m.PlanAnswer, tags=["runs"],
               responses={**ERRORS, 404: {"model": m.ErrorBody}, 409: {"model": m.ErrorBody},
@@ -229,101 +245,29 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
                   "application/json": {"schema": m.RunBody.model_json_schema()}}}})
     async def post_run(request: Request) -> JSONResponse:
         """Start a run of an intent (the seed's call). 200 means accepted."""
-        client, request_id, _ = _ctx(request)
-        key = _need(request, "run")
-        data = await _json_body(request)
+        who = caller(request, "run")
         try:
-            body = m.RunBody.model_validate(data)
+            body = m.RunBody.model_validate(await _json_body(request))
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
             field = ".".join(str(p) for p in err["loc"]) or None
-            raise ApiError(422, "invalid_body", str(err["msg"]), field=field) from None
+            raise InvalidBodyError(str(err["msg"]), field=field) from None
         idem = request.headers.get("idempotency-key", "") or None
-        fingerprint = body.fingerprint()
-        if idem and not body.dry_run:
-            if len(idem) > 200:
-                raise ApiError(422, "invalid_request", "Idempotency-Key is longer than 200 "
-                               "characters", field="Idempotency-Key")
-            replay = _idempotent_replay(request, key, idem, fingerprint, body.name)
-            if replay is not None:
-                return replay
-        decision = await decide_run(s, key, body.name, body.sha, dry_run=body.dry_run)
-        intent = decision.intent
-        plan = _plan(s, intent)
-        if body.dry_run:
-            request.scope["state"]["audited"] = True
-            s.audit.record(client=client, method="POST", endpoint="/run", decision="dry_run",
-                           status=200, request_id=request_id, key_name=key.name,
-                           intent=intent.name, reason="; ".join(decision.notes) or None)
-            return JSONResponse(m.PlanAnswer(intent=intent.name,
-                                             plan=plan_to_dict(plan)).model_dump())
-        if not body.queue:
-            busy = s.manager.busy(decision.stacks)
-            if busy:
-                raise ApiError(409, "stack_busy", busy, intent=intent.name)
-        if not s.manager.accepting:
-            raise ApiError(503, "shutting_down", "the service is stopping; try again "
-                           "shortly", intent=intent.name)
-        async with moved_checkout(s, decision):
-            run_id = new_run_id()
-            request.scope["state"]["audited"] = True
-            s.audit.record(client=client, method="POST", endpoint="/run", decision="accepted",
-                           status=200, request_id=request_id, key_name=key.name,
-                           intent=intent.name, run_id=run_id,
-                           reason="; ".join(decision.notes) or None)
-            # Written before the run starts: a run the audit trail cannot record does not
-            # happen (alike refusals are counted into one record, so the batch is small).
-            ensure_audit_writable(s, intent.name)
-            try:
-                s.manager.submit(plan, trigger="api", actor=key.name, client=client,
-                                 sha=decision.sha, run_id=run_id)
-            except NotAcceptingError:
-                raise ApiError(503, "shutting_down", "the service is stopping; try again "
-                               "shortly", intent=intent.name) from None
-        if idem:
-            store.remember_idempotent(key.name, idem, run_id, fingerprint)
-        if decision.pr is not None:
-            store.set_pull_request(run_id, decision.pr.as_dict())
-        if decision.rollback_of is not None:
-            store.set_rollback_of(run_id, decision.rollback_of)
-        return await _answer(run_id, plan_to_dict(plan), wait=body.wait,
-                             request_id=request_id)
-
-    async def _answer(run_id: str, plan: dict[str, Any], *, wait: bool,
-                      request_id: str) -> JSONResponse:
-        """Accepted; or, with ``wait``, 200 only when the run succeeded."""
-        if wait:
-            await s.manager.wait(run_id, s.settings.wait_timeout)
-        record = store.get_run(run_id, detail=wait)
-        if wait and record.status is not RunStatus.succeeded:
-            code = 504 if not record.status.final else 500
-            return _error_response(ApiError(
-                code, f"run_{record.status}", record.reason or str(record.status),
-                run=record.as_dict()), request_id)
-        answer = _accepted(record, plan)
-        if wait:
-            answer["run"] = record.as_dict()
-        return JSONResponse(answer)
-
-    def _idempotent_replay(request: Request, key: ApiKey, idem: str, fingerprint: str,
-                           name: str) -> JSONResponse | None:
-        """The answer for a retried request (same key, same ``Idempotency-Key``, same
-        body); 422 when the key was used for another body; None for a new key."""
-        client, request_id, _ = _ctx(request)
-        previous = store.idempotent_run(key.name, idem)
-        if previous is None:
-            return None
-        run_id, seen = previous
-        if seen is not None and not hmac.compare_digest(seen, fingerprint):
-            raise ApiError(422, "idempotency_key_reused", "this Idempotency-Key was used "
-                           f"for another request (run {run_id}); send a new key for a new "
-                           "request", field="Idempotency-Key", intent=name)
-        record = store.get_run(run_id, detail=False)
+        if idem is not None and len(idem) > 200:
+            raise RequestError("Idempotency-Key is longer than 200 characters",
+                               field="Idempotency-Key")
+        outcome = await s.deploys.run(who, RunAsk(
+            name=body.name, sha=body.sha, dry_run=body.dry_run, queue=body.queue,
+            idempotency_key=idem, fingerprint=body.fingerprint()))
         request.scope["state"]["audited"] = True
-        s.audit.record(client=client, method="POST", endpoint="/run", decision="replayed",
-                       status=200, request_id=request_id, key_name=key.name,
-                       intent=record.intent, run_id=run_id)
-        return JSONResponse(_accepted(record, store.plan_of(run_id), replay=True))
+        if isinstance(outcome, Planned):
+            return JSONResponse(m.PlanAnswer(intent=outcome.intent,
+                                             plan=outcome.plan).model_dump())
+        answer = accepted(outcome)
+        if body.wait and not outcome.replay:
+            answer["run"] = (await s.deploys.wait(outcome.record.id)).as_dict()
+            answer["status"] = answer["run"]["status"]
+        return JSONResponse(answer)
 
     @api.get("/runs", response_model=m.RunList, tags=["runs"],
              responses={**ERRORS, 422: {"model": m.ErrorBody}})
@@ -345,10 +289,7 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
                 "offset": offset, "next": nxt}
 
     def _run_or_404(run_id: str, detail: bool = True) -> RunRecord:
-        try:
-            return store.get_run(run_id, detail=detail)
-        except RunNotFoundError as exc:
-            raise ApiError(404, "run_not_found", exc.message) from None
+        return store.get_run(run_id, detail=detail)  # RunNotFoundError: 404
 
     @api.get("/runs/{run_id}", tags=["runs"],
              responses={**ERRORS, 404: {"model": m.ErrorBody}})
@@ -396,13 +337,9 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         """Every intent of the repository, valid or not."""
         _need(request, "read")
         out = []
-        try:
-            paths = s.repo.intent_files()
-        except ChatopsError as exc:
-            raise ApiError(503, "not_configured", exc.message) from None
-        for path in paths:
+        for path in repo.intent_files():  # no intents folder: RepoError, 503
             try:
-                intent = s.repo.load_intent(path.stem)
+                intent = repo.load_intent(path.stem)
             except IntentError as exc:
                 out.append({"name": path.stem, "valid": False,
                             "errors": [p.as_dict() for p in exc.problems]})
@@ -422,10 +359,10 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
             json_schema_extra={"pattern": NAME_RE.pattern})]) -> dict[str, Any]:
         """One intent with the plan a run would follow."""
         _need(request, "read")
-        intent = _load(s, name)
+        intent = s.deploys.ctx.load(name)
         return {"name": intent.name, "description": intent.description,
                 "documents": [d.model_dump(mode="json") for d in intent.documents],
-                "plan": plan_to_dict(_plan(s, intent))}
+                "plan": plan_to_dict(s.deploys.ctx.plan(intent))}
 
     @api.post("/validate", response_model=m.ValidateAnswer, tags=["intents"],
               responses={**ERRORS, 415: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody}},
@@ -440,8 +377,8 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         _need(request, "read")
         checked_name(name)
         if _media(request) not in YAML_TYPES:
-            raise ApiError(415, "unsupported_media_type",
-                           "send the intent as text with Content-Type: application/yaml")
+            raise UnsupportedMediaTypeError("send the intent as text with Content-Type: "
+                                            "application/yaml")
         raw = await request.body()
         label = f"{name}.yaml"
         try:
@@ -449,7 +386,7 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         except IntentError as exc:
             return {"valid": False, "name": name, "documents": [],
                     "errors": [p.as_dict() for p in exc.problems]}
-        known = {p.stem for p in s.repo.intent_files()} if s.repo.intents_dir.is_dir() else set()
+        known = {p.stem for p in repo.intent_files()} if repo.intents_dir.is_dir() else set()
         errors = [{"file": label, "field": "depends_on",
                    "message": f"no intent named {dep!r} exists"}
                   for dep in intent.depends_on if dep not in known and dep != name]

@@ -1,38 +1,33 @@
-"""What every endpoint shares: the error type and shape, the request's caller, body and
-intent helpers, and the ``Services`` the routes are built from."""
+"""What every endpoint shares: the ``Services`` the routes are built from, the request's
+caller, the error answer (from the error's own status and code), and body helpers."""
 
 
 from __future__ import annotations
 
-import asyncio
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from chatops.application.caller import Caller
+from chatops.application.deploys import Deploys, Started
+from chatops.application.metrics import Metrics
 from chatops.engine.base import Engine
 from chatops.errors import (
-    IntentError,
-    IntentNotFoundError,
-    StoreError,
+    ChatopsError,
+    InvalidJsonError,
+    ScopeDeniedError,
+    UnauthorizedError,
+    UnsupportedMediaTypeError,
 )
 from chatops.gitops.github import GitHub
-from chatops.intents.loader import IntentFile
-from chatops.intents.model import name_problem
-from chatops.planning import PlanContext, build_plan
-from chatops.repo import GitOpsRepo
 from chatops.runtime import Runtime
 from chatops.server import models as m
-from chatops.server.audit import AuditLog
-from chatops.server.guard import BodyTooLargeError
 from chatops.server.keys import ApiKey
-from chatops.server.manager import RunManager
-from chatops.server.metrics import Metrics
 from chatops.server.settings import ServerSettings
-from chatops.store.records import RunRecord
+from chatops.store.audit import AuditLog
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml",
@@ -43,42 +38,32 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         413: "body too large", 422: "invalid request", 429: "rate limited or locked out",
     }.items()
 }
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
-                 problems: list[dict[str, Any]] | None = None,
-                 run: dict[str, Any] | None = None, intent: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.field, self.problems, self.run, self.intent = field, problems, run, intent
+HIDDEN = "internal error; the service log has the details for this request id"
 
 
 @dataclass
 class Services:
     settings: ServerSettings
     runtime: Runtime
-    repo: GitOpsRepo
-    manager: RunManager
+    deploys: Deploys
     audit: AuditLog
     metrics: Metrics
     engine: Engine
-    github: GitHub | None = None
-    checkout_lock: asyncio.Lock | None = None
-    background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @property
+    def github(self) -> GitHub | None:
+        return self.deploys.ctx.github
 
 
-def _error_response(exc: ApiError, request_id: str) -> JSONResponse:
-    detail: dict[str, Any] = {"code": exc.code, "message": exc.message}
-    if exc.field is not None:
-        detail["field"] = exc.field
-    if exc.problems is not None:
-        detail["problems"] = exc.problems
+def error_response(exc: ChatopsError, request_id: str) -> JSONResponse:
+    """The one shape of every error answer, from the error's own status and code."""
+    message = exc.message if exc.public else HIDDEN
+    detail: dict[str, Any] = {"code": exc.code, "message": message, **exc.details()}
     body: dict[str, Any] = {"error": detail}
-    if exc.run is not None:
-        body["run"] = exc.run
+    run = getattr(exc, "run", None)
+    if run is not None:
+        body["run"] = run
     return JSONResponse(body, status_code=exc.status, headers={"x-request-id": request_id})
-
 
 
 def _ctx(request: Request) -> tuple[str, str, ApiKey | None]:
@@ -86,25 +71,21 @@ def _ctx(request: Request) -> tuple[str, str, ApiKey | None]:
     return state.get("client", "unknown"), state.get("request_id", "-"), state.get("key")
 
 
-
-def _find(exc: BaseException, kind: type[BodyTooLargeError]) -> BodyTooLargeError | None:
-    if isinstance(exc, kind):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _find(inner, kind)
-            if found is not None:
-                return found
-    cause = exc.__cause__ or exc.__context__
-    return _find(cause, kind) if cause is not None and cause is not exc else None
+def caller(request: Request, scope: str, *, via: str = "api") -> Caller:
+    """The request's caller, once its key has ``scope``."""
+    client, request_id, key = _ctx(request)
+    if key is None:  # pragma: no cover - the guard lets no keyless request through
+        raise UnauthorizedError("send the API key in the X-API-Key header")
+    if not key.may(scope):
+        raise ScopeDeniedError(f"key {key.name!r} lacks the {scope!r} scope")
+    return Caller(via=via, permissions=key, client=client, request_id=request_id,
+                  method=request.method, endpoint=request.url.path)
 
 
 def _need(request: Request, scope: str) -> ApiKey:
+    caller(request, scope)
     key = _ctx(request)[2]
-    if key is None:  # pragma: no cover - the guard lets no keyless request through
-        raise ApiError(401, "missing_key", "send the API key in the X-API-Key header")
-    if not key.may(scope):
-        raise ApiError(403, "scope_denied", f"key {key.name!r} lacks the {scope!r} scope")
+    assert key is not None  # noqa: S101 - caller() refused a request without one
     return key
 
 
@@ -114,99 +95,24 @@ def _media(request: Request) -> str:
 
 async def _json_body(request: Request) -> Any:
     if _media(request) not in JSON_TYPES:
-        raise ApiError(415, "unsupported_media_type",
-                       "send the body as JSON with Content-Type: application/json")
+        raise UnsupportedMediaTypeError("send the body as JSON with Content-Type: "
+                                        "application/json")
     raw = await request.body()
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
-        raise ApiError(422, "invalid_json", "the body is not valid JSON") from None
+        raise InvalidJsonError("the body is not valid JSON") from None
 
 
-_INTENT_CACHE: dict[Path, tuple[tuple[int, int], IntentFile]] = {}
-
-
-def _cached_intent(s: Services, name: str) -> IntentFile:
-    """Parse an intent file again only when it changed (size or modification time)."""
-    path = s.repo.intent_path(name)
-    stat = path.stat()
-    stamp = (stat.st_mtime_ns, stat.st_size)
-    hit = _INTENT_CACHE.get(path)
-    if hit is not None and hit[0] == stamp:
-        return hit[1]
-    intent = s.repo.load_intent(name)
-    if len(_INTENT_CACHE) > 1000:
-        _INTENT_CACHE.clear()
-    _INTENT_CACHE[path] = (stamp, intent)
-    return intent
-
-
-def checked_name(name: object, field: str = "name") -> str:
-    """An intent name from outside, checked before any file-system call: 422 otherwise."""
-    problem = name_problem(name)
-    if problem is not None:
-        raise ApiError(422, "invalid_intent_name", problem, field=field)
-    assert isinstance(name, str)  # noqa: S101 - name_problem accepted it
-    return name
-
-
-def _load(s: Services, name: str) -> IntentFile:
-    checked_name(name)
-    try:
-        return _cached_intent(s, name)
-    except IntentNotFoundError as exc:
-        raise ApiError(404, "intent_not_found", exc.message, intent=name) from None
-    except IntentError as exc:
-        raise ApiError(422, "invalid_intent", f"intent {name!r} is invalid: {exc.message}",
-                       problems=[p.as_dict() for p in exc.problems], intent=name) from None
-
-
-
-def _plan(s: Services, intent: IntentFile) -> Any:
-    return build_plan(intent, PlanContext(
-        repo=s.repo, compose_command=s.runtime.settings.compose_command,
-        stable_for=s.runtime.settings.stability_window))
-
-
-def _accepted(record: RunRecord, plan: dict[str, Any] | None,
-              replay: bool = False) -> dict[str, Any]:
+def accepted(started: Started) -> dict[str, Any]:
     """The answer to an accepted run, from its record and its stored plan."""
-    first = (plan or {}).get("steps", [{}])[0] if (plan or {}).get("steps") else {}
+    record, plan = started.record, started.plan
+    first = plan["steps"][0] if plan.get("steps") else {}
     return m.RunAccepted(
         id=record.id, status=str(record.status), intent=record.intent,
         action=str(first.get("action", "")),
         stack=str(first.get("stack", record.stacks[0] if record.stacks else "")),
         stacks=record.stacks, reason=record.reason,
         links=m.Links(self=f"/runs/{record.id}", log=f"/runs/{record.id}/log"),
-        idempotent_replay=replay,
+        idempotent_replay=started.replay,
     ).model_dump()
-
-
-def ensure_audit_writable(s: Services, intent: str | None = None) -> None:
-    """Write the pending audit records now; 503 when the trail cannot be written, so
-    nothing happens that the audit trail would not show."""
-    try:
-        s.audit.flush()
-    except StoreError as exc:
-        s.metrics.rejected.labels("audit_unavailable").inc()
-        raise ApiError(503, "audit_unavailable", f"the audit trail cannot be written, so "
-                       f"nothing is started: {exc.message}", intent=intent) from None
-
-
-def window_check(s: Services, key: ApiKey | None, intent: str | None = None) -> str | None:
-    """Refuse (403, with the next open time) outside the deploy windows, unless the key
-    may override them; return the note to audit when it did."""
-    from zoneinfo import ZoneInfo  # noqa: PLC0415
-
-    base = s.runtime.settings
-    policy = base.policy()
-    now = s.runtime.clock.now().astimezone(ZoneInfo(base.timezone))
-    if policy.is_open(now):
-        return None
-    if key is not None and key.may("override-window"):
-        return f"outside the deploy window; overridden by key {key.name!r}"
-    nxt = policy.next_open(now)
-    when = nxt.isoformat() if nxt is not None else "not scheduled (a freeze is in force)"
-    raise ApiError(403, "outside_deploy_window",
-                   f"deploys are closed at {now:%a %Y-%m-%d %H:%M %Z}; next open: {when}",
-                   intent=intent)

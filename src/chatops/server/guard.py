@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from chatops.errors import StoreError
-from chatops.server.audit import AuditLog
+from chatops.application.metrics import Metrics
+from chatops.errors import BodyTooLargeError, StoreError
 from chatops.server.connections import Refusal
 from chatops.server.keys import KeyRing
-from chatops.server.metrics import Metrics
 from chatops.server.ratelimit import Lockout, RateLimiter, retry_after
 from chatops.server.settings import Network
+from chatops.store.audit import AuditLog
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -289,9 +289,3 @@ def head_only(send: Send) -> Send:
         await send(message)
 
     return wrapped
-
-
-class BodyTooLargeError(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body is larger than {limit} bytes")
-        self.limit = limit

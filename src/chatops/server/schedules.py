@@ -8,46 +8,50 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
+from chatops.application.caller import Caller, Trusted
 from chatops.errors import ChatopsError
 from chatops.runner.scheduler import Scheduler
 from chatops.server import models as m
-from chatops.server.context import Services, _load, _need, _plan, window_check
+from chatops.server.context import Services, _need
+
+SCHEDULER = Caller(via="schedule", permissions=Trusted("scheduler"), client="scheduler",
+                   method="SCHEDULE", endpoint="schedule")
 
 
 def intent_schedules(s: Services) -> dict[str, str]:
     found: dict[str, str] = {}
     try:
-        paths = s.repo.intent_files()
+        paths = s.deploys.ctx.repo.intent_files()
     except ChatopsError:
         return found
     for path in paths:
         try:
-            intent = _load(s, path.stem)
-        except Exception:  # noqa: S112 - an invalid intent has no schedule
-            continue
+            intent = s.deploys.ctx.load(path.stem)
+        except ChatopsError:
+            continue  # an invalid intent has no schedule
         if intent.schedule:
             found[intent.name] = intent.schedule
     return found
 
 
 async def schedule_loop(s: Services, scheduler: Scheduler) -> None:
+    refused: set[str] = set()  # fires the use case refused and recorded already
+
     async def start(name: str) -> str:
-        window_check(s, None, name)  # outside a window: ApiError, recorded as skipped
-        run_id = s.manager.submit(_plan(s, _load(s, name)), trigger="schedule",
-                                  actor="scheduler", client="scheduler", sha=None)
-        s.audit.record(client="scheduler", method="SCHEDULE", endpoint="schedule",
-                       decision="accepted", status=200, request_id=run_id,
-                       key_name="scheduler", intent=name, run_id=run_id)
-        return run_id
+        try:
+            return await s.deploys.fire(SCHEDULER, name)
+        except ChatopsError:
+            refused.add(name)
+            raise
 
     while True:
         with contextlib.suppress(ChatopsError):
             scheduler.load(intent_schedules(s))
-            for intent, decision in await scheduler.tick(start, s.manager.running_intent):
-                if not decision.startswith("started"):
-                    s.audit.record(client="scheduler", method="SCHEDULE", endpoint="schedule",
-                                   decision="skipped", status=200, request_id="-",
-                                   key_name="scheduler", intent=intent, reason=decision)
+            refused.clear()
+            for intent, decision in await scheduler.tick(start, s.deploys.ctx.queue.
+                                                         running_intent):
+                if not decision.startswith("started") and intent not in refused:
+                    s.deploys.skipped(SCHEDULER, intent, decision)
         await asyncio.sleep(scheduler.seconds_to_next())
 
 

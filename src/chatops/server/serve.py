@@ -13,12 +13,12 @@ from chatops.logs import LogSink, json_logger
 from chatops.notify.outbox import Outbox
 from chatops.runtime import Runtime
 from chatops.server.app import create_app
-from chatops.server.audit import AuditLog
 from chatops.server.connections import bounded_protocol
 from chatops.server.guard import Guard
 from chatops.server.keys import ApiKey, KeyStore, ReloadingKeyRing, hash_token
 from chatops.server.settings import ServerSettings
 from chatops.settings import Settings
+from chatops.store.audit import AuditLog
 
 
 def build(settings: ServerSettings, base: Settings) -> Guard:

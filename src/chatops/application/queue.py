@@ -10,14 +10,11 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
+from chatops.application.metrics import Metrics
+from chatops.errors import ShuttingDownError
 from chatops.locks import Locks
 from chatops.planning.steps import Plan
 from chatops.runner.executor import Executor, RunOutcome, RunRequest
-from chatops.server.metrics import Metrics
-
-
-class NotAcceptingError(Exception):
-    """The service is shutting down."""
 
 
 class RunManager:
@@ -26,6 +23,7 @@ class RunManager:
         self.executor = executor
         self.locks = locks
         self.metrics = metrics
+        self.max_parallel = max_parallel
         self._sem = asyncio.Semaphore(max_parallel)
         self._stack_locks: dict[str, asyncio.Lock] = {}
         self._tasks: dict[str, asyncio.Task[RunOutcome]] = {}
@@ -44,11 +42,14 @@ class RunManager:
                 return f"stack {stack!r} is busy: {holder}"
         return None
 
+    def ensure_accepting(self) -> None:
+        if not self.accepting:
+            raise ShuttingDownError("the service is stopping; try again shortly")
+
     def submit(self, plan: Plan, *, trigger: str, actor: str, client: str,
                sha: str | None, parent_id: str | None = None,
                run_id: str | None = None) -> str:
-        if not self.accepting:
-            raise NotAcceptingError
+        self.ensure_accepting()
         request = RunRequest(plan, trigger=trigger, actor=actor, client=client, sha=sha,
                              parent_id=parent_id, run_id=run_id)
         request.run_id = self.executor.create(request)

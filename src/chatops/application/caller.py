@@ -1,0 +1,72 @@
+"""Who asks for a use case, what they may do, and where decisions are recorded.
+
+Each surface builds a ``Caller``: the HTTP API from the request's key and address, the
+webhook and the scheduler as themselves. Permissions are an interface so that an API
+key, a chat identity or a local operator can each stand behind one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Permissions(Protocol):
+    """What a caller may do (an API key is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def may(self, scope: str) -> bool: ...
+
+    def refusal(self, intent: str, stacks: Iterable[str],
+                actions: Iterable[str]) -> str | None: ...
+
+
+class Auditor(Protocol):
+    """The audit trail (``store.audit.AuditLog``)."""
+
+    failing: str | None
+
+    def record(self, *, client: str, method: str, endpoint: str, decision: str,
+               status: int, request_id: str, key_name: str | None = None,
+               intent: str | None = None, reason: str | None = None,
+               run_id: str | None = None, flush: bool = False) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Trusted:
+    """The permissions of a part of the service itself (the scheduler, a signed
+    webhook): every intent and scope, but never outside a deploy window."""
+
+    name: str
+
+    def may(self, scope: str) -> bool:
+        return scope != "override-window"
+
+    def refusal(self, intent: str, stacks: Iterable[str],
+                actions: Iterable[str]) -> str | None:
+        return None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks: the surface (``via``: api, webhook, schedule, cli), their name as the
+    run history and the audit trail show it, their address, and how to record it."""
+
+    via: str
+    permissions: Permissions
+    client: str = "local"
+    request_id: str = "-"
+    method: str = "POST"
+    endpoint: str = "/run"
+
+    @property
+    def name(self) -> str:
+        return self.permissions.name
+
+    def may(self, scope: str) -> bool:
+        return self.permissions.may(scope)

@@ -1,0 +1,261 @@
+"""Every check of a run, in one order, made before anything changes.
+
+``decide_run`` reads the intent *at the commit* from Git objects (``git cat-file``, no
+checkout), then checks the key's scope, the approval (GitHub's pull request, or the
+approved labels), whether the commit is older than the one deployed (a rollback, which
+needs the ``rollback`` scope) and the deploy window. ``moved_checkout`` then moves the
+checkout, under the checkout lock, only for a run that will execute: a refusal or a dry
+run leaves HEAD and the working tree as they were. Refusals are ``ChatopsError``s that
+carry their own status; nothing here knows which surface asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from chatops.application.caller import Caller
+from chatops.application.queue import RunManager
+from chatops.errors import (
+    CheckoutBusyError,
+    CommitRequiredError,
+    GitError,
+    IntentError,
+    IntentNotFoundError,
+    InvalidIntentNameError,
+    LabelNotApprovedError,
+    OutsideWindowError,
+    ScopeDeniedError,
+    UnavailableError,
+)
+from chatops.gitops.github import GitHub, PullRequest, approval_problem
+from chatops.gitops.sync import RepoSync
+from chatops.intents.loader import IntentFile, parse_intent
+from chatops.intents.model import name_problem
+from chatops.planning import PlanContext, build_plan
+from chatops.planning.steps import Plan
+from chatops.repo import GitOpsRepo
+from chatops.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The service's approval rules, from its settings."""
+
+    labels: frozenset[str] = frozenset()  # approved labels, when GitHub does not decide
+    commit_required: bool = False  # runs must name a merged commit
+    sync: bool = True  # runs without a commit move a Git checkout to the branch head
+    wait_timeout: float = 3600.0
+
+
+@dataclass
+class Context:
+    """What the decisions read: the run history and settings, the repository, GitHub."""
+
+    runtime: Runtime
+    repo: GitOpsRepo
+    rules: Rules
+    queue: RunManager
+    github: GitHub | None = None
+    checkout_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _intents: dict[Path, tuple[tuple[int, int], IntentFile]] = field(default_factory=dict)
+
+    def sync(self) -> RepoSync:
+        base = self.runtime.settings
+        return RepoSync(self.repo.root, base.git_remote, base.deploy_branch)
+
+    def through_git(self, sha: str | None) -> bool:
+        """Whether a run goes through Git: it names a commit, or syncs to the branch."""
+        return sha is not None or (self.rules.sync and (self.repo.root / ".git").exists())
+
+    def load(self, name: str) -> IntentFile:
+        """Intent ``name`` from the checkout, parsed again only when its file changed."""
+        checked_name(name)
+        path = self.repo.intent_path(name)
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        hit = self._intents.get(path)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        try:
+            intent = self.repo.load_intent(name)
+        except IntentError as exc:
+            raise IntentError(exc.problems, intent=name, message=f"intent {name!r} is "
+                              f"invalid: {exc.message}") from None
+        if len(self._intents) > 1000:
+            self._intents.clear()
+        self._intents[path] = (stamp, intent)
+        return intent
+
+    def plan(self, intent: IntentFile) -> Plan:
+        base = self.runtime.settings
+        return build_plan(intent, PlanContext(repo=self.repo,
+                                              compose_command=base.compose_command,
+                                              stable_for=base.stability_window))
+
+
+def checked_name(name: object, field: str = "name") -> str:
+    """An intent name from outside, checked before any file-system call."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise InvalidIntentNameError(problem, field=field)
+    assert isinstance(name, str)  # noqa: S101 - name_problem accepted it
+    return name
+
+
+@dataclass(frozen=True)
+class RunDecision:
+    """Everything decided about a run before anything changes."""
+
+    intent: IntentFile  # as it is at ``sha`` when the run deploys a commit
+    sha: str | None  # the full commit id, or None outside a Git checkout
+    pr: PullRequest | None = None
+    move: bool = False  # the checkout must be at ``sha`` before the run
+    rollback_of: str | None = None  # the newer commit deployed now, when going back
+    notes: tuple[str, ...] = ()  # what the audit record says beside "accepted"
+
+    @property
+    def stacks(self) -> list[str]:
+        return sorted({d.stack for d in self.intent.documents})
+
+
+async def read_at_commit(ctx: Context, name: str, sha: str | None) -> tuple[IntentFile, str]:
+    """Fetch, check the commit is on the deploy branch (the branch head when ``sha`` is
+    None), and read intent ``name`` as it is there. Nothing in the checkout moves."""
+    sync = ctx.sync()
+    async with ctx.checkout_lock:  # one git process at a time in this checkout
+        try:
+            if not (ctx.repo.root / ".git").exists():
+                raise GitError(f"{ctx.repo.root} is not a Git checkout")
+            await asyncio.to_thread(sync.fetch)
+            full = await asyncio.to_thread(sync.resolve, sha)
+        except GitError as exc:
+            exc.intent = name
+            if exc.status == 422:  # the commit itself is refused, not the remote
+                exc.field = "sha"
+            raise
+        raw = await asyncio.to_thread(sync.intent_at, full, name)
+    if raw is None:
+        raise IntentNotFoundError(name, f"no intent named {name!r} at commit {full[:12]}")
+    try:
+        return parse_intent(raw, label=f"{name}.yaml", name=name), full
+    except IntentError as exc:
+        raise IntentError(exc.problems, intent=name, message=f"intent {name!r} is invalid "
+                          f"at commit {full[:12]}: {exc.message}") from None
+
+
+async def decide_run(ctx: Context, caller: Caller, name: str, sha: str | None, *,
+                     dry_run: bool) -> RunDecision:
+    """Every check of a run, in one order, changing nothing: the name, a commit where
+    one is required, the commit and the intent at it, the caller's scope, the approval,
+    a rollback's scope, the deploy window."""
+    checked_name(name)
+    if sha is None and ctx.rules.commit_required:
+        raise CommitRequiredError("this service deploys merged commits only: send \"sha\", "
+                                  "the commit that was merged", intent=name)
+    through_git = ctx.through_git(sha)
+    full: str | None = None
+    if through_git:
+        intent, full = await read_at_commit(ctx, name, sha)
+    else:
+        intent = ctx.load(name)
+    check_scope(caller, intent)
+    pr = await approval(ctx, intent, full or "")
+    notes: list[str] = []
+    if pr is not None:
+        notes.append(f"PR #{pr.number} by {pr.author}, merged by {pr.merged_by}, labels "
+                     f"{', '.join(pr.labels)}; commit {full}")
+    rollback_of = await _rollback_of(ctx, intent.name, full) if through_git else None
+    if rollback_of is not None:
+        if not caller.may("rollback"):
+            raise ScopeDeniedError(
+                f"commit {full and full[:12]} is older than {rollback_of[:12]}, deployed "
+                f"now: going back is a rollback, and key {caller.name!r} lacks the "
+                "'rollback' scope", intent=intent.name)
+        notes.append(f"rollback from {rollback_of[:12]} to {full and full[:12]}")
+    if not dry_run:
+        override = window(ctx, caller, intent.name)
+        if override:
+            notes.append(override)
+    return RunDecision(intent=intent, sha=full if through_git else sha, pr=pr,
+                       move=through_git and not dry_run, rollback_of=rollback_of,
+                       notes=tuple(notes))
+
+
+def check_scope(caller: Caller, intent: IntentFile) -> None:
+    stacks = sorted({d.stack for d in intent.documents})
+    refusal = caller.permissions.refusal(intent.name, stacks,
+                                         [d.action for d in intent.documents])
+    if refusal:
+        raise ScopeDeniedError(refusal, intent=intent.name)
+
+
+async def _rollback_of(ctx: Context, intent: str, full: str | None) -> str | None:
+    """The deployed commit, when ``full`` is older than it (a strict ancestor)."""
+    deployed = ctx.runtime.store.deployed_sha(intent)
+    if full is None or deployed is None or deployed == full:
+        return None
+    older = await asyncio.to_thread(ctx.sync().is_ancestor, full, deployed)
+    return deployed if older else None
+
+
+async def approval(ctx: Context, intent: IntentFile, full: str) -> PullRequest | None:
+    """Refuse unless GitHub says a labelled pull request merged ``full``; or, without
+    GitHub, unless every label the intent needs is among the approved labels."""
+    base = ctx.runtime.settings
+    if ctx.github is None:
+        if not ctx.rules.labels:
+            raise UnavailableError("no approved labels are configured (set APPROVED_LABEL "
+                                   "or CHATOPS_APPROVED_LABELS)", intent=intent.name)
+        for doc in intent.documents:
+            if doc.label_required not in ctx.rules.labels:
+                raise LabelNotApprovedError(
+                    f"intent requires label {doc.label_required!r}, which is not among "
+                    "the approved labels", intent=intent.name)
+        return None
+    pr = await ctx.github.merged_pull_request(full, base.deploy_branch)
+    for doc in intent.documents:
+        problem = approval_problem(pr, doc.label_required, base.deploy_branch, full)
+        if problem:
+            raise LabelNotApprovedError(problem, intent=intent.name)
+    return pr
+
+
+def window(ctx: Context, caller: Caller | None, intent: str | None = None) -> str | None:
+    """Refuse outside the deploy windows (naming the next open time) unless the caller
+    may override them; return the note to audit when it did."""
+    base = ctx.runtime.settings
+    policy = base.policy()
+    now = ctx.runtime.clock.now().astimezone(ZoneInfo(base.timezone))
+    if policy.is_open(now):
+        return None
+    if caller is not None and caller.may("override-window"):
+        return f"outside the deploy window; overridden by key {caller.name!r}"
+    nxt = policy.next_open(now)
+    when = nxt.isoformat() if nxt is not None else "not scheduled (a freeze is in force)"
+    raise OutsideWindowError(f"deploys are closed at {now:%a %Y-%m-%d %H:%M %Z}; next "
+                             f"open: {when}", intent=intent)
+
+
+@contextlib.asynccontextmanager
+async def moved_checkout(ctx: Context, decision: RunDecision) -> AsyncIterator[None]:
+    """Move the checkout to the decided commit and hold the checkout lock while the
+    caller queues the run, so no other commit's run moves it in between."""
+    if not decision.move or decision.sha is None:
+        yield
+        return
+    sync = ctx.sync()
+    async with ctx.checkout_lock:
+        if ctx.queue.depth and await asyncio.to_thread(sync.head) != decision.sha:
+            raise CheckoutBusyError("runs of another commit are in progress; try again "
+                                    "when they end", intent=decision.intent.name)
+        try:
+            await asyncio.to_thread(sync.checkout_to, decision.sha)
+        except GitError as exc:
+            exc.intent = decision.intent.name
+            raise
+        yield

@@ -1,0 +1,395 @@
+"""The use cases: run an intent, deploy a pushed commit, orchestrate, fire a schedule.
+
+Each one makes every decision first (``decisions``), changes things last, and records its
+decision in the audit trail itself, accepted or refused, in the same words whichever
+surface asked: a refusal is recorded here and marked ``audited`` so the surface does not
+record it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from chatops.application.caller import Auditor, Caller
+from chatops.application.decisions import (
+    Context,
+    RunDecision,
+    approval,
+    check_scope,
+    checked_name,
+    decide_run,
+    moved_checkout,
+    window,
+)
+from chatops.errors import (
+    AuditUnavailableError,
+    ChatopsError,
+    CommitRequiredError,
+    GitError,
+    IdempotencyKeyReusedError,
+    IntentError,
+    ReplayedDeliveryError,
+    RunNotSucceededError,
+    StackBusyError,
+    StoreError,
+)
+from chatops.gitops.affected import affected_intents
+from chatops.intents.graph import topological_order
+from chatops.intents.loader import IntentFile, parse_intent
+from chatops.intents.model import NAME_RE
+from chatops.planning.render import plan_to_dict
+from chatops.planning.steps import Plan
+from chatops.runner.executor import RunOutcome
+from chatops.runner.orchestrator import Summary, closure, orchestrate
+from chatops.store.records import RunRecord, RunStatus
+from chatops.store.sqlite import RunStore, new_run_id
+
+ZERO_SHA = "0" * 40
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RunAsk:
+    """A request to run one intent, as every surface asks it."""
+
+    name: str
+    sha: str | None = None
+    dry_run: bool = False
+    queue: bool = True  # False: refuse instead of waiting for a busy stack
+    idempotency_key: str | None = None
+    fingerprint: str = ""  # what binds the idempotency key to this request
+
+    def bound(self) -> str:
+        return self.fingerprint or hashlib.sha256(
+            f"{self.name}\0{self.sha}\0{self.dry_run}\0{self.queue}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Started:
+    """An accepted run: its record and its plan, or the same again for a retry."""
+
+    record: RunRecord
+    plan: dict[str, Any]
+    replay: bool = False
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A dry run: the plan, nothing changed."""
+
+    intent: str
+    plan: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Push:
+    """A push to deploy, from GitHub's webhook, checked and signed already."""
+
+    ref: str
+    before: str
+    after: str
+    delivery: str
+    actor: str
+
+
+@dataclass
+class Deploys:
+    ctx: Context
+    audit: Auditor
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @property
+    def store(self) -> RunStore:
+        return self.ctx.runtime.store
+
+    # -- recording ----------------------------------------------------------------
+
+    def _record(self, caller: Caller, decision: str, status: int, *,
+                intent: str | None = None, reason: str | None = None,
+                run_id: str | None = None) -> None:
+        self.audit.record(client=caller.client, method=caller.method,
+                          endpoint=caller.endpoint, decision=decision, status=status,
+                          request_id=caller.request_id, key_name=caller.name,
+                          intent=intent, reason=reason, run_id=run_id)
+
+    @contextlib.asynccontextmanager
+    async def _audited(self, caller: Caller, intent: str | None = None
+                       ) -> AsyncIterator[None]:
+        """Record a refusal raised inside, once, with its code and message."""
+        try:
+            yield
+        except ChatopsError as exc:
+            if not exc.audited:
+                self._record(caller, "refused" if exc.status < 500 else "failed",
+                             exc.status, intent=exc.intent or intent,
+                             reason=f"{exc.code}: {exc.message}",
+                             run_id=getattr(exc, "run", {}).get("id"))
+                exc.audited = True
+            raise
+
+    def audit_written(self, intent: str | None = None) -> None:
+        """Write pending records now; a trail that cannot be written stops everything."""
+        try:
+            self.audit.flush()
+        except StoreError as exc:
+            raise AuditUnavailableError(f"the audit trail cannot be written, so nothing "
+                                        f"is started: {exc.message}", intent=intent) from None
+
+    # -- one intent ---------------------------------------------------------------
+
+    async def run(self, caller: Caller, ask: RunAsk) -> Started | Planned:
+        """Run intent ``ask.name`` (or plan it), with every check first."""
+        async with self._audited(caller, ask.name):
+            if ask.idempotency_key and not ask.dry_run:
+                replay = self._replay(caller, ask)
+                if replay is not None:
+                    return replay
+            decision = await decide_run(self.ctx, caller, ask.name, ask.sha,
+                                        dry_run=ask.dry_run)
+            plan = self.ctx.plan(decision.intent)
+            if ask.dry_run:
+                self._record(caller, "dry_run", 200, intent=decision.intent.name,
+                             reason="; ".join(decision.notes) or None)
+                return Planned(decision.intent.name, plan_to_dict(plan))
+            if not ask.queue:
+                busy = self.ctx.queue.busy(decision.stacks)
+                if busy:
+                    raise StackBusyError(busy, intent=decision.intent.name)
+            run_id = await self._start(caller, decision, plan)
+            if ask.idempotency_key:
+                self.store.remember_idempotent(caller.name, ask.idempotency_key, run_id,
+                                               ask.bound())
+            return Started(self.store.get_run(run_id, detail=False), plan_to_dict(plan))
+
+    async def _start(self, caller: Caller, decision: RunDecision, plan: Plan,
+                     parent_id: str | None = None) -> str:
+        """Move the checkout if the run needs it, record the decision, queue the run."""
+        self.ctx.queue.ensure_accepting()
+        async with moved_checkout(self.ctx, decision):
+            run_id = new_run_id()
+            self._record(caller, "accepted", 200, intent=decision.intent.name, run_id=run_id,
+                         reason="; ".join(decision.notes) or None)
+            # Written before the run starts: a run the audit trail cannot show does not
+            # happen (alike refusals are counted into one record, so the batch is small).
+            self.audit_written(decision.intent.name)
+            self.ctx.queue.submit(plan, trigger=caller.via, actor=caller.name,
+                                  client=caller.client, sha=decision.sha, run_id=run_id,
+                                  parent_id=parent_id)
+        if decision.pr is not None:
+            self.store.set_pull_request(run_id, decision.pr.as_dict())
+        if decision.rollback_of is not None:
+            self.store.set_rollback_of(run_id, decision.rollback_of)
+        return run_id
+
+    def _replay(self, caller: Caller, ask: RunAsk) -> Started | None:
+        assert ask.idempotency_key is not None  # noqa: S101 - checked by the caller
+        previous = self.store.idempotent_run(caller.name, ask.idempotency_key)
+        if previous is None:
+            return None
+        run_id, seen = previous
+        if seen is not None and not hmac.compare_digest(seen, ask.bound()):
+            raise IdempotencyKeyReusedError(
+                f"this Idempotency-Key was used for another request (run {run_id}); send "
+                "a new key for a new request", field="Idempotency-Key", intent=ask.name)
+        record = self.store.get_run(run_id, detail=False)
+        self._record(caller, "replayed", 200, intent=record.intent, run_id=run_id)
+        return Started(record, self.store.plan_of(run_id) or {}, replay=True)
+
+    async def wait(self, run_id: str) -> RunRecord:
+        """The run's record once it ends; ``RunNotSucceededError`` unless it succeeded."""
+        await self.ctx.queue.wait(run_id, self.ctx.rules.wait_timeout)
+        record = self.store.get_run(run_id)
+        if record.status is not RunStatus.succeeded:
+            error = RunNotSucceededError(str(record.status), record.reason or
+                                         str(record.status), record.as_dict(),
+                                         final=record.status.final)
+            error.audited = True  # the run's outcome, recorded with the run
+            raise error
+        return record
+
+    # -- a graph of intents ---------------------------------------------------------
+
+    async def orchestrate(self, caller: Caller, names: list[str], *, dry_run: bool,
+                          stop_on_failure: bool) -> tuple[RunRecord | None, list[str],
+                                                          dict[str, dict[str, Any]]]:
+        """Intents and what they depend on, as one graph: (the parent run, or None for a
+        dry run; the order; the plans)."""
+        async with self._audited(caller):
+            for name in names:
+                checked_name(name, field="intents")
+            if self.ctx.rules.commit_required or self.ctx.github is not None:
+                raise CommitRequiredError("orchestrated runs name no commit; with GitHub "
+                                          "enforcement, deploy through POST /run or the "
+                                          "webhook")
+            intents = closure(names, self.ctx.load)
+            for intent in intents.values():
+                check_scope(caller, intent)
+                await approval(self.ctx, intent, "")
+            order = topological_order({n: i.depends_on for n, i in intents.items()})
+            plans = {n: self.ctx.plan(intents[n]) for n in order}
+            dicts = {n: plan_to_dict(p) for n, p in plans.items()}
+            if dry_run:
+                return None, order, dicts
+            override = window(self.ctx, caller)
+            self.ctx.queue.ensure_accepting()
+            parent = self.store.create_run(
+                intent="orchestrate:" + ",".join(names), trigger=caller.via,
+                actor=caller.name, client=caller.client,
+                stacks=sorted({st.stack for p in plans.values() for st in p.steps}),
+                plan={"orchestrate": order})
+            self._record(caller, "accepted", 200, run_id=parent.id,
+                         reason=", ".join(order) + (f"; {override}" if override else ""))
+            self.audit_written()
+        self._spawn(self._run_graph(caller, parent.id, intents, plans, stop_on_failure),
+                    parent_id=parent.id)
+        return parent, order, dicts
+
+    async def _run_graph(self, caller: Caller, parent_id: str,
+                         intents: dict[str, IntentFile], plans: dict[str, Plan],
+                         stop_on_failure: bool) -> Summary:
+        store, queue = self.store, self.ctx.queue
+        liveness = self.ctx.runtime.locks.hold_run(parent_id)
+        store.mark_running(parent_id)
+
+        async def start(name: str) -> RunOutcome:
+            run_id = queue.submit(plans[name], trigger=caller.via, actor=caller.name,
+                                  client=caller.client, sha=None, parent_id=parent_id)
+            outcome = await queue.wait(run_id, self.ctx.rules.wait_timeout)
+            return outcome or RunOutcome(run_id, RunStatus.interrupted, "did not end in time")
+
+        try:
+            summary = await orchestrate(intents, start, max_parallel=queue.max_parallel,
+                                        stop_on_failure=stop_on_failure)
+        except asyncio.CancelledError:
+            store.finish_run(parent_id, RunStatus.interrupted,
+                             "the service stopped during the orchestration")
+            liveness.release()
+            raise
+        store.finish_run(parent_id, summary.status(), summary.text())
+        liveness.release()
+        return summary
+
+    async def wait_graph(self, parent_id: str) -> RunRecord:
+        for task in list(self.background):
+            if getattr(task, "parent_id", None) == parent_id:
+                await asyncio.wait_for(asyncio.shield(task), self.ctx.rules.wait_timeout)
+        return self.store.get_run(parent_id, detail=False)
+
+    def _spawn(self, work: Awaitable[T], parent_id: str | None = None) -> asyncio.Task[T]:
+        task: asyncio.Task[T] = asyncio.ensure_future(work)
+        task.parent_id = parent_id  # type: ignore[attr-defined]
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
+
+    # -- a push to the deploy branch --------------------------------------------------
+
+    def push_seen(self, caller: Caller, push: Push) -> None:
+        """Refuse a push that was processed before, whatever its delivery id (GitHub
+        does not sign that header)."""
+        delivery = self.store.push_seen(push.ref, push.before, push.after)
+        if delivery is not None:
+            err = ReplayedDeliveryError(
+                f"push {push.before[:12]}..{push.after[:12]} to {push.ref} was processed "
+                f"before (delivery {delivery}); refused as a replay")
+            self._record(caller, "refused", err.status, reason=f"{err.code}: {err.message}")
+            err.audited = True
+            raise err
+
+    async def deploy_push(self, caller: Caller, push: Push) -> tuple[str, list[str]]:
+        """The intents a push affects, each approved, run one after another in
+        dependency order once the checkout is at the pushed commit: (commit, names)."""
+        async with self._audited(caller):
+            self.push_seen(caller, push)
+            window(self.ctx, None)
+            sync = self.ctx.sync()
+            async with self.ctx.checkout_lock:
+                full, order, intents = await self._affected(push.before, push.after)
+                if not order:
+                    self._claim(push)
+                    self._record(caller, "ignored", 202,
+                                 reason=f"push {full[:12]} affects no intent")
+                    return full, []
+                approvals = {name: await approval(self.ctx, intents[name], full)
+                             for name in order}
+                await asyncio.to_thread(sync.ensure_clean)  # refuse now, not after
+                self._claim(push)
+            self._record(caller, "accepted", 202,
+                         reason=f"push {full[:12]} by {push.actor}: {', '.join(order)}")
+            self.audit_written()
+        self._spawn(self._run_push(caller, push.actor, full, order, approvals))
+        return full, order
+
+    def _claim(self, push: Push) -> None:
+        if not self.store.claim_push(push.ref, push.before, push.after, push.delivery):
+            raise ReplayedDeliveryError(f"push {push.before[:12]}..{push.after[:12]} to "
+                                        f"{push.ref} was processed before; refused as a "
+                                        "replay")
+
+    async def _affected(self, before: str, after: str
+                        ) -> tuple[str, list[str], dict[str, IntentFile]]:
+        """Fetch, then (commit, affected intent names in order, intents at that commit)."""
+        sync = self.ctx.sync()
+        await asyncio.to_thread(sync.fetch)
+        full = await asyncio.to_thread(sync.resolve, after)
+        if before == ZERO_SHA:
+            changed = await asyncio.to_thread(sync.all_files_at, full)
+        else:
+            changed = await asyncio.to_thread(sync.changed_files, before, full)
+        paths = await asyncio.to_thread(sync.files_at, full, "chatops/intents")
+        intents = {}
+        for path in paths:
+            stem = Path(path).stem
+            if not path.endswith((".yaml", ".yml")) or not NAME_RE.match(stem):
+                continue
+            data = await asyncio.to_thread(sync.show, full, path)
+            try:
+                intents[stem] = parse_intent(data or b"", label=Path(path).name, name=stem)
+            except IntentError:
+                continue  # an invalid intent cannot be deployed; CI reports it
+        return full, affected_intents(changed, intents.values(), self.ctx.repo), intents
+
+    async def _run_push(self, caller: Caller, actor: str, full: str, order: list[str],
+                        approvals: dict[str, Any]) -> None:
+        """The push's runs, recorded as its author's (``actor``)."""
+        sync, queue = self.ctx.sync(), self.ctx.queue
+        # Runs of the previous commit finish first: the checkout never moves under them.
+        while queue.depth and await asyncio.to_thread(sync.head) != full:
+            await asyncio.sleep(0.2)
+        async with self.ctx.checkout_lock:
+            try:
+                await asyncio.to_thread(sync.checkout_to, full)
+            except GitError as exc:
+                self._record(caller, "failed", exc.status, reason=f"checkout: {exc.message}")
+                return
+            plans = [self.ctx.plan(self.ctx.load(name)) for name in order]
+        for plan in plans:
+            run_id = queue.submit(plan, trigger=caller.via, actor=actor,
+                                  client=caller.client, sha=full)
+            pr = approvals.get(plan.intent)
+            if pr is not None:
+                self.store.set_pull_request(run_id, pr.as_dict())
+            outcome = await queue.wait(run_id, self.ctx.rules.wait_timeout)
+            if outcome is None or outcome.status is not RunStatus.succeeded:
+                return  # later intents depend on this one, or come after it
+
+    # -- a schedule's fire -----------------------------------------------------------
+
+    async def fire(self, caller: Caller, name: str) -> str:
+        """Start a scheduled run of ``name`` (refused outside a deploy window)."""
+        async with self._audited(caller, name):
+            intent = self.ctx.load(name)
+            window(self.ctx, caller, name)
+            decision = RunDecision(intent=intent, sha=None)
+            return await self._start(caller, decision, self.ctx.plan(intent))
+
+    def skipped(self, caller: Caller, name: str, why: str) -> None:
+        self._record(caller, "skipped", 200, intent=name, reason=why)
+
