@@ -196,8 +196,8 @@ class LockBusyError(ChatopsError):
 class RunNotFoundError(ChatopsError):
     status, code = 404, "run_not_found"
 
-    def __init__(self, run_id: str) -> None:
-        super().__init__(f"no run with id {run_id!r} in the run history")
+    def __init__(self, run_id: str, message: str | None = None) -> None:
+        super().__init__(message or f"no run with id {run_id!r} in the run history")
         self.run_id = run_id
 
 

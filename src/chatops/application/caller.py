@@ -53,6 +53,23 @@ class Trusted:
 
 
 @dataclass(frozen=True)
+class Operator:
+    """Someone on the host (the CLI, or the service's socket, whose file permission is
+    the credential): every intent and scope; outside a deploy window only when they say
+    so (``--override-window``)."""
+
+    name: str
+    override_window: bool = False
+
+    def may(self, scope: str) -> bool:
+        return scope != "override-window" or self.override_window
+
+    def refusal(self, intent: str, stacks: Iterable[str],
+                actions: Iterable[str]) -> str | None:
+        return None
+
+
+@dataclass(frozen=True)
 class Caller:
     """Who asks: the surface (``via``: api, webhook, schedule, cli), their name as the
     run history and the audit trail show it, their address, and how to record it."""
@@ -63,6 +80,7 @@ class Caller:
     request_id: str = "-"
     method: str = "POST"
     endpoint: str = "/run"
+    local: bool = False  # on the host: without approval rules configured, running approves
 
     @property
     def name(self) -> str:

@@ -36,22 +36,46 @@ from chatops.errors import (
     IdempotencyKeyReusedError,
     IntentError,
     ReplayedDeliveryError,
+    RequestError,
+    RunNotFoundError,
     RunNotSucceededError,
+    ScopeDeniedError,
     StackBusyError,
     StoreError,
 )
 from chatops.gitops.affected import affected_intents
 from chatops.intents.graph import topological_order
 from chatops.intents.loader import IntentFile, parse_intent
-from chatops.intents.model import NAME_RE
+from chatops.intents.model import NAME_RE, IntentDoc
+from chatops.planning import PlanContext, build_plan
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Plan
+from chatops.repo import GitOpsRepo
 from chatops.runner.executor import RunOutcome
 from chatops.runner.orchestrator import Summary, closure, orchestrate
 from chatops.store.records import RunRecord, RunStatus
 from chatops.store.sqlite import RunStore, new_run_id
 
 ZERO_SHA = "0" * 40
+
+
+def rollback_intent(store: RunStore, stack: str, service: str | None) -> IntentFile:
+    """An intent of action ``rollback`` for ``stack``, from its newest good snapshot."""
+    good = store.good_snapshots(stack)
+    if not good:
+        raise RunNotFoundError("", f"no succeeded run of stack {stack!r} in the run "
+                               "history; nothing to return to")
+    _, snap = good[0]
+    compose = Path(snap["compose_file"])
+    try:
+        doc = IntentDoc.model_validate({
+            "label_required": "chatops-rollback", "action": "rollback", "stack": stack,
+            "service": service, "compose": str(compose), "health": snap.get("health", []),
+        })
+    except ValueError as exc:
+        raise RequestError(f"cannot roll back {stack!r}: {exc}") from None
+    return IntentFile(name=f"rollback-{stack}", path=compose,
+                      description=f"chatops rollback {stack}", documents=(doc,))
 T = TypeVar("T")
 
 
@@ -65,6 +89,7 @@ class RunAsk:
     queue: bool = True  # False: refuse instead of waiting for a busy stack
     idempotency_key: str | None = None
     fingerprint: str = ""  # what binds the idempotency key to this request
+    rollback: bool = True  # False: no automatic rollback on failure (--no-rollback)
 
     def bound(self) -> str:
         return self.fingerprint or hashlib.sha256(
@@ -85,7 +110,23 @@ class Planned:
     """A dry run: the plan, nothing changed."""
 
     intent: str
-    plan: dict[str, Any]
+    plan: Plan
+
+
+@dataclass
+class Orchestration:
+    """A graph of runs: its order and plans; once started, its parent run and the task
+    that ends with its summary."""
+
+    order: list[str]
+    plans: dict[str, Plan]
+    parent: RunRecord | None = None
+    task: asyncio.Task[Summary] | None = None
+
+    async def summary(self, timeout: float) -> Summary | None:
+        if self.task is None:
+            return None
+        return await asyncio.wait_for(asyncio.shield(self.task), timeout)
 
 
 @dataclass(frozen=True)
@@ -153,11 +194,11 @@ class Deploys:
                     return replay
             decision = await decide_run(self.ctx, caller, ask.name, ask.sha,
                                         dry_run=ask.dry_run)
-            plan = self.ctx.plan(decision.intent)
+            plan = self.ctx.plan(decision.intent, rollback=ask.rollback)
             if ask.dry_run:
                 self._record(caller, "dry_run", 200, intent=decision.intent.name,
                              reason="; ".join(decision.notes) or None)
-                return Planned(decision.intent.name, plan_to_dict(plan))
+                return Planned(decision.intent.name, plan)
             if not ask.queue:
                 busy = self.ctx.queue.busy(decision.stacks)
                 if busy:
@@ -217,10 +258,8 @@ class Deploys:
     # -- a graph of intents ---------------------------------------------------------
 
     async def orchestrate(self, caller: Caller, names: list[str], *, dry_run: bool,
-                          stop_on_failure: bool) -> tuple[RunRecord | None, list[str],
-                                                          dict[str, dict[str, Any]]]:
-        """Intents and what they depend on, as one graph: (the parent run, or None for a
-        dry run; the order; the plans)."""
+                          stop_on_failure: bool, rollback: bool = True) -> Orchestration:
+        """Intents and what they depend on, as one graph, started (or only planned)."""
         async with self._audited(caller):
             for name in names:
                 checked_name(name, field="intents")
@@ -231,12 +270,11 @@ class Deploys:
             intents = closure(names, self.ctx.load)
             for intent in intents.values():
                 check_scope(caller, intent)
-                await approval(self.ctx, intent, "")
+                await approval(self.ctx, intent, "", caller)
             order = topological_order({n: i.depends_on for n, i in intents.items()})
-            plans = {n: self.ctx.plan(intents[n]) for n in order}
-            dicts = {n: plan_to_dict(p) for n, p in plans.items()}
+            plans = {n: self.ctx.plan(intents[n], rollback=rollback) for n in order}
             if dry_run:
-                return None, order, dicts
+                return Orchestration(order, plans)
             override = window(self.ctx, caller)
             self.ctx.queue.ensure_accepting()
             parent = self.store.create_run(
@@ -247,9 +285,9 @@ class Deploys:
             self._record(caller, "accepted", 200, run_id=parent.id,
                          reason=", ".join(order) + (f"; {override}" if override else ""))
             self.audit_written()
-        self._spawn(self._run_graph(caller, parent.id, intents, plans, stop_on_failure),
-                    parent_id=parent.id)
-        return parent, order, dicts
+        task = self._spawn(self._run_graph(caller, parent.id, intents, plans,
+                                           stop_on_failure))
+        return Orchestration(order, plans, parent, task)
 
     async def _run_graph(self, caller: Caller, parent_id: str,
                          intents: dict[str, IntentFile], plans: dict[str, Plan],
@@ -276,15 +314,8 @@ class Deploys:
         liveness.release()
         return summary
 
-    async def wait_graph(self, parent_id: str) -> RunRecord:
-        for task in list(self.background):
-            if getattr(task, "parent_id", None) == parent_id:
-                await asyncio.wait_for(asyncio.shield(task), self.ctx.rules.wait_timeout)
-        return self.store.get_run(parent_id, detail=False)
-
-    def _spawn(self, work: Awaitable[T], parent_id: str | None = None) -> asyncio.Task[T]:
+    def _spawn(self, work: Awaitable[T]) -> asyncio.Task[T]:
         task: asyncio.Task[T] = asyncio.ensure_future(work)
-        task.parent_id = parent_id  # type: ignore[attr-defined]
         self.background.add(task)
         task.add_done_callback(self.background.discard)
         return task
@@ -379,6 +410,27 @@ class Deploys:
             outcome = await queue.wait(run_id, self.ctx.rules.wait_timeout)
             if outcome is None or outcome.status is not RunStatus.succeeded:
                 return  # later intents depend on this one, or come after it
+
+    # -- going back -------------------------------------------------------------------
+
+    async def roll_back(self, caller: Caller, stack: str, service: str | None = None,
+                        *, queue: bool = True) -> Started:
+        """Return ``stack`` to the images of its previous good deploy (the newest older
+        than what runs now), verified by that deploy's health gates."""
+        async with self._audited(caller):
+            if not caller.may("rollback"):
+                raise ScopeDeniedError(f"key {caller.name!r} lacks the 'rollback' scope")
+            intent = rollback_intent(self.store, stack, service)
+            if not queue:
+                busy = self.ctx.queue.busy([stack])
+                if busy:
+                    raise StackBusyError(busy, intent=intent.name)
+            plan = build_plan(intent, PlanContext(
+                repo=GitOpsRepo(intent.path.parent),
+                compose_command=self.ctx.runtime.settings.compose_command, rollback=True,
+                stable_for=self.ctx.runtime.settings.stability_window))
+            run_id = await self._start(caller, RunDecision(intent=intent, sha=None), plan)
+            return Started(self.store.get_run(run_id, detail=False), plan_to_dict(plan))
 
     # -- a schedule's fire -----------------------------------------------------------
 

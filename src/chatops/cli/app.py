@@ -131,18 +131,18 @@ def run(  # noqa: PLR0917 - Click passes options positionally
     Exit codes: 0 succeeded, 1 failed, 2 rolled back, 3 rollback failed,
     4 invalid input or refused, 130 interrupted.
     """
-    from chatops.cli.running import check_window, orchestrate_command, run_command
+    from chatops.cli.running import orchestrate_command, run_command
 
-    if not dry_run:
-        check_window(override_window)
     if len(names) > 1 or (not dry_run and _has_dependencies(names[0], repo)):
         if sha is not None or sync:
             raise click.UsageError("--sha and --sync take one intent")
         raise SystemExit(orchestrate_command(list(names), repo, rollback=not no_rollback,
                                              wait=not no_wait, keep_going=keep_going,
-                                             dry_run=dry_run))
+                                             dry_run=dry_run,
+                                             override_window=override_window))
     raise SystemExit(run_command(names[0], repo, dry_run=dry_run, rollback=not no_rollback,
-                                 wait=not no_wait, sha=sha, sync=sync))
+                                 wait=not no_wait, sha=sha, sync=sync,
+                                 override_window=override_window))
 
 
 def _has_dependencies(name: str, repo: Path | None) -> bool:

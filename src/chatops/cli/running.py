@@ -7,36 +7,21 @@ import contextlib
 import getpass
 import json
 import os
-import signal
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from chatops.cli.commands import load_or_explain
-from chatops.errors import ChatopsError, IntentError, IntentNotFoundError
-from chatops.intents.loader import IntentFile
-from chatops.intents.model import IntentDoc
-from chatops.planning import PlanContext, build_plan
+from chatops.application.deploys import Planned, RunAsk
+from chatops.errors import ChatopsError, StackBusyError
 from chatops.planning.render import render_text
-from chatops.planning.steps import Plan
 from chatops.repo import GitOpsRepo
-from chatops.runner.executor import RunRequest
 from chatops.runtime import Runtime
 from chatops.settings import Settings
 from chatops.store.records import RunStatus
 
-#: Documented exit codes of ``chatops run`` and ``chatops rollback``.
-EXIT_CODES = {
-    RunStatus.succeeded: 0,
-    RunStatus.failed: 1,
-    RunStatus.rolled_back: 2,
-    RunStatus.rollback_failed: 3,
-    RunStatus.interrupted: 130,
-}
 EXIT_REFUSED = 4
-NOTIFY_BUDGET = 5.0
 
 
 def actor() -> str:
@@ -55,150 +40,79 @@ def _log_target(settings: Settings) -> tuple[Path | None, bool]:
     return settings.state_dir / "chatops.log", False
 
 
-def _plan_context(settings: Settings, gitops: GitOpsRepo, rollback: bool) -> PlanContext:
-    return PlanContext(repo=gitops, compose_command=settings.compose_command,
-                       rollback=rollback, stable_for=settings.stability_window)
-
-
-@contextlib.contextmanager
-def _cancel_on_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM cancel the current task, so the run is recorded as interrupted."""
-    task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        if task is not None:
-            loop.add_signal_handler(sig, task.cancel)
-    try:
-        yield
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-
-
 def run_command(name: str, repo: Path | None, *, dry_run: bool, rollback: bool,
-                wait: bool, sha: str | None = None, sync: bool = False) -> int:
+                wait: bool, sha: str | None = None, sync: bool = False,
+                override_window: bool = False) -> int:
+    """``chatops run NAME`` in this process, through the same use case as the service."""
     settings = Settings.from_env()
     gitops = GitOpsRepo.discover(repo)
-    read = None
-    if sha is not None or sync:
-        # Decide from Git objects first; the checkout moves only for a run that executes.
-        from chatops.gitops.sync import sync_from
-        from chatops.intents.loader import parse_intent
+    ask = RunAsk(name=name, sha=sha, dry_run=dry_run, queue=wait, rollback=rollback)
+    with _progress(settings, live_rows=None) as sinks:
+        return asyncio.run(_run(settings, gitops, ask, sinks, sync=sync or sha is not None,
+                                override_window=override_window))
 
-        commits = sync_from(gitops.root, settings.git_remote, settings.deploy_branch)
-        if not dry_run:
-            commits.ensure_clean()
-        commits.fetch()
-        full = commits.resolve(sha)
-        sha = full
 
-        def read() -> IntentFile:
-            raw = commits.intent_at(full, name)
-            if raw is None:
-                raise IntentNotFoundError(name, f"no intent named {name!r} at commit "
-                                                f"{full[:12]}")
-            return parse_intent(raw, label=f"{name}.yaml", name=name)
+async def _run(settings: Settings, gitops: GitOpsRepo, ask: RunAsk, sinks: list[Any], *,
+               sync: bool, override_window: bool) -> int:
+    from chatops.cli.local import EXIT_CODES, Local, explain, operator
 
-    intent = load_or_explain(gitops, name, "run", read)
-    if intent is None:
-        return EXIT_REFUSED
-    plan = build_plan(intent, _plan_context(settings, gitops, rollback))
-    if dry_run:
-        sys.stdout.write(render_text(plan))
-        return 0
-    if read is not None and sha is not None:
-        moved = commits.checkout_to(sha)
-        sys.stderr.write(f"checkout at {moved.sha[:12]} ({settings.git_remote}/"
-                         f"{settings.deploy_branch}){'' if moved.moved else ', unchanged'}\n")
-    return execute_plan(settings, plan, wait=wait, sha=sha)
+    async with Local.open(settings, gitops, sync=sync, sinks=sinks) as local:
+        try:
+            outcome = await local.run(operator(actor(), override_window, "run"), ask)
+        except ChatopsError as exc:
+            return explain(exc)
+        if isinstance(outcome, Planned):
+            sys.stdout.write(render_text(outcome.plan))
+            return 0
+        if outcome.record.sha is not None and sync:
+            sys.stderr.write(f"checkout at {outcome.record.sha[:12]} ({settings.git_remote}/"
+                             f"{settings.deploy_branch})\n")
+        status = await local.finish(outcome.record.id)
+        if status is RunStatus.queued:  # pragma: no cover - finish waits for the end
+            return EXIT_REFUSED
+        return EXIT_CODES.get(status, 1)
 
 
 def rollback_command(stack: str, service: str | None, *, wait: bool) -> int:
+    """``chatops rollback STACK``: back to the images of the previous good deploy."""
     settings = Settings.from_env()
-    runtime = Runtime.open(settings)
-    try:
-        good = runtime.store.good_snapshots(stack)
-    finally:
-        runtime.close()
-    if not good:
-        raise ChatopsError(f"no succeeded run of stack {stack!r} in the run history; "
-                           "nothing to return to")
-    _, snap = good[0]
-    compose = Path(snap["compose_file"])
-    try:
-        doc = IntentDoc.model_validate({
-            "label_required": "chatops-cli", "action": "rollback", "stack": stack,
-            "service": service, "compose": str(compose), "health": snap.get("health", []),
-        })
-    except ValueError as exc:
-        raise ChatopsError(f"cannot roll back {stack!r}: {exc}") from None
-    intent = IntentFile(name=f"rollback-{stack}", path=compose,
-                        description=f"chatops rollback {stack} (from the CLI)",
-                        documents=(doc,))
-    gitops = GitOpsRepo(compose.parent)
-    plan = build_plan(intent, _plan_context(settings, gitops, True))
-    return execute_plan(settings, plan, wait=wait)
+    with _progress(settings, live_rows=None) as sinks:
+        return asyncio.run(_rollback(settings, stack, service, sinks, wait=wait))
 
 
-def execute_plan(settings: Settings, plan: Plan, *, wait: bool, sha: str | None = None) -> int:
+async def _rollback(settings: Settings, stack: str, service: str | None, sinks: list[Any],
+                    *, wait: bool) -> int:
+    from chatops.cli.local import EXIT_CODES, Local, explain, operator
+
+    repo = GitOpsRepo(settings.state_dir)  # a rollback reads no intent
+    async with Local.open(settings, repo, sync=False, sinks=sinks) as local:
+        try:
+            started = await local.deploys.roll_back(operator(actor(), False, "rollback"),
+                                                    stack, service, queue=wait)
+        except ChatopsError as exc:
+            return explain(exc)
+        return EXIT_CODES.get(await local.finish(started.record.id), 1)
+
+
+@contextlib.contextmanager
+def _progress(settings: Settings, live_rows: list[str] | None) -> Iterator[list[Any]]:
+    """The run-event sinks of a CLI run: JSON log lines, and the progress view (live on
+    a terminal, one row per intent for a graph; plain lines otherwise)."""
     from chatops.cli.progress import PlainProgress
     from chatops.logs import LogSink, json_logger
 
-    runtime = Runtime.open(settings)
     path, to_stderr = _log_target(settings)
     logger = json_logger(path=path, stream=sys.stderr if to_stderr else None,
                          level=settings.log_level)
     sinks: list[Any] = [LogSink(logger, client="local")]
-    targets = settings.deliverers()
-    outbox = None
-    if targets:
-        from chatops.notify.outbox import Outbox
-        from chatops.notify.sink import OutboxSink
-
-        outbox = Outbox(settings.outbox_path)
-        sinks.append(OutboxSink(outbox, targets, runtime.store, settings.public_url))
-    live = None
+    view: Any = None
     if sys.stdout.isatty():
-        from chatops.cli.live import LiveProgress
+        from chatops.cli.live import FleetProgress, LiveProgress
 
-        live = LiveProgress()
-    sinks.append(live if live is not None else PlainProgress())
-    try:
-        with live if live is not None else contextlib.nullcontext():
-            code = asyncio.run(_execute(runtime, plan, sinks, wait, sha))
-        if outbox is not None:
-            # One prompt try; what a slow or dead target refuses stays queued for the
-            # service (or the next run), so a notification never holds a deploy up.
-            with contextlib.suppress(TimeoutError):
-                asyncio.run(asyncio.wait_for(outbox.deliver_due(targets), NOTIFY_BUDGET))
-        return code
-    finally:
-        if outbox is not None:
-            outbox.close()
-        runtime.close()
-
-
-async def _execute(runtime: Runtime, plan: Plan, sinks: list[Any], wait: bool,
-                   sha: str | None = None) -> int:
-    from chatops.engine.docker import DockerEngine
-
-    engine = DockerEngine()
-    executor = runtime.executor(engine, sinks)
-    request = RunRequest(plan, trigger="cli", actor=actor(), client="local", wait=wait,
-                         sha=sha)
-    request.run_id = executor.create(request)
-    try:
-        with _cancel_on_signals():
-            outcome = await executor.execute(request)
-    except asyncio.CancelledError:
-        sys.stderr.write(f"interrupted: run {request.run_id} recorded as interrupted\n")
-        return EXIT_CODES[RunStatus.interrupted]
-    finally:
-        await engine.close()
-    if outcome.refused:
-        sys.stderr.write(f"error: {outcome.reason}\n")
-        return EXIT_REFUSED
-    return EXIT_CODES.get(outcome.status, 1)
+        view = FleetProgress(live_rows) if live_rows is not None else LiveProgress()
+    sinks.append(view if view is not None else PlainProgress())
+    with view if view is not None else contextlib.nullcontext():
+        yield sinks
 
 
 def runs_command(*, intent: str | None, stack: str | None, status: str | None, limit: int,
@@ -264,52 +178,17 @@ def logs_command(run_id: str, *, follow: bool) -> int:
 
 
 def orchestrate_command(names: list[str], repo: Path | None, *, rollback: bool, wait: bool,
-                        keep_going: bool, dry_run: bool) -> int:
+                        keep_going: bool, dry_run: bool, override_window: bool = False) -> int:
     """``chatops run A B C``: the intents and their dependencies, as a graph."""
-    from chatops.errors import GraphError
-    from chatops.runner.orchestrator import closure
-
     settings = Settings.from_env()
     gitops = GitOpsRepo.discover(repo)
-    try:
-        intents = closure(names, gitops.load_intent)
-    except (GraphError, IntentNotFoundError) as exc:
-        sys.stderr.write(f"error: {exc.message}; nothing was run\n")
-        return EXIT_REFUSED
-    except IntentError as exc:
-        sys.stderr.write("error: an intent is invalid; nothing was run:\n")
-        for problem in exc.problems:
-            sys.stderr.write(f"  ✗ {problem.render()}\n")
-        return EXIT_REFUSED
-    plans = {n: build_plan(i, _plan_context(settings, gitops, rollback))
-             for n, i in intents.items()}
-    if dry_run:
-        for plan in plans.values():
-            sys.stdout.write(render_text(plan) + "\n")
-        return 0
-    from chatops.cli.progress import PlainProgress
-    from chatops.logs import LogSink, json_logger
-
-    runtime = Runtime.open(settings)
-    path, to_stderr = _log_target(settings)
-    logger = json_logger(path=path, stream=sys.stderr if to_stderr else None,
-                         level=settings.log_level)
-    sinks: list[Any] = [LogSink(logger, client="local")]
-    fleet = None
-    if sys.stdout.isatty():
-        from chatops.cli.live import FleetProgress
-
-        fleet = FleetProgress(list(plans))
-        sinks.append(fleet)
-    else:
-        sinks.append(PlainProgress())
-    try:
-        with fleet if fleet is not None else contextlib.nullcontext():
-            code, summary = asyncio.run(_orchestrate(runtime, intents, plans, sinks, names,
-                                                     wait=wait, keep_going=keep_going,
-                                                     max_parallel=settings.max_parallel))
-    finally:
-        runtime.close()
+    rows = None if dry_run else list(dict.fromkeys(names))
+    with _progress(settings, live_rows=rows) as sinks:
+        code, summary = asyncio.run(_orchestrate(
+            settings, gitops, names, sinks, dry_run=dry_run, keep_going=keep_going,
+            rollback=rollback, wait=wait, override_window=override_window))
+    if summary is None:
+        return code
     from rich.console import Console
     from rich.table import Table
 
@@ -322,57 +201,30 @@ def orchestrate_command(names: list[str], repo: Path | None, *, rollback: bool, 
     return code
 
 
-async def _orchestrate(runtime: Runtime, intents: dict[str, Any], plans: dict[str, Plan],
-                       sinks: list[Any], names: list[str], *, wait: bool, keep_going: bool,
-                       max_parallel: int) -> tuple[int, Any]:
-    from chatops.engine.docker import DockerEngine
-    from chatops.runner.orchestrator import orchestrate
+async def _orchestrate(settings: Settings, gitops: GitOpsRepo, names: list[str],
+                       sinks: list[Any], *, dry_run: bool, keep_going: bool, rollback: bool,
+                       wait: bool, override_window: bool) -> tuple[int, Any]:
+    from chatops.cli.local import EXIT_CODES, Local, explain, operator
 
-    engine = DockerEngine()
-    executor = runtime.executor(engine, sinks)
-    stacks = sorted({s.stack for p in plans.values() for s in p.steps})
-    parent = runtime.store.create_run(
-        intent="orchestrate:" + ",".join(names), trigger="cli", actor=actor(), client="local",
-        stacks=stacks, plan={"orchestrate": list(plans)})
-    liveness = runtime.locks.hold_run(parent.id)
-    runtime.store.mark_running(parent.id)
-
-    async def start(name: str) -> Any:
-        request = RunRequest(plans[name], trigger="cli", actor=actor(), client="local",
-                             wait=wait, parent_id=parent.id)
-        request.run_id = executor.create(request)
-        return await executor.execute(request)
-
-    try:
-        with _cancel_on_signals():
-            summary = await orchestrate(intents, start, max_parallel=max_parallel,
-                                        stop_on_failure=not keep_going)
-    except asyncio.CancelledError:
-        runtime.store.finish_run(parent.id, RunStatus.interrupted,
-                                 "interrupted (signal) during the orchestration")
-        liveness.release()
-        raise
-    finally:
-        await engine.close()
-    runtime.store.finish_run(parent.id, summary.status(), summary.text())
-    liveness.release()
-    return EXIT_CODES.get(summary.status(), 1), summary
-
-
-def check_window(override: bool) -> None:
-    """Refuse a deploy outside the deploy windows unless ``--override-window``."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    settings = Settings.from_env()
-    now = datetime.now(ZoneInfo(settings.timezone))
-    policy = settings.policy()
-    if policy.is_open(now):
-        return
-    if override:
-        sys.stderr.write("warning: deploying outside the deploy window (--override-window)\n")
-        return
-    nxt = policy.next_open(now)
-    raise ChatopsError(f"deploys are closed at {now:%a %Y-%m-%d %H:%M %Z}; next open: "
-                       f"{nxt.isoformat() if nxt else 'not scheduled (a freeze is in force)'}"
-                       "; --override-window deploys anyway")
+    async with Local.open(settings, gitops, sync=False, sinks=sinks) as local:
+        caller = operator(actor(), override_window, "run")
+        try:
+            if not wait:
+                for name in names:
+                    intent = local.deploys.ctx.load(name)
+                    busy = local.deploys.ctx.queue.busy(sorted({d.stack for d in
+                                                                intent.documents}))
+                    if busy:
+                        raise StackBusyError(busy, intent=name)
+            graph = await local.orchestrate(caller, list(names), dry_run=dry_run,
+                                            keep_going=keep_going, rollback=rollback)
+        except ChatopsError as exc:
+            return explain(exc), None
+        if graph.parent is None:
+            for plan in graph.plans.values():
+                sys.stdout.write(render_text(plan) + "\n")
+            return 0, None
+        summary = await local.finish_graph(graph)
+        if summary is None:
+            return EXIT_CODES[RunStatus.interrupted], None
+        return EXIT_CODES.get(summary.status(), 1), summary

@@ -23,10 +23,10 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chatops import __version__
-from chatops.application.decisions import Context, Rules, checked_name
-from chatops.application.deploys import Deploys, Planned, RunAsk
+from chatops.application.decisions import Rules, checked_name
+from chatops.application.deploys import Planned, RunAsk
 from chatops.application.metrics import Metrics
-from chatops.application.queue import RunManager
+from chatops.application.wiring import Notifications, build_deploys, github_client
 from chatops.engine.base import Engine
 from chatops.errors import (
     ChatopsError,
@@ -45,7 +45,6 @@ from chatops.intents.model import NAME_RE
 from chatops.logs import LogSink
 from chatops.notify.outbox import Deliverer, Outbox
 from chatops.notify.security import SecurityDigest
-from chatops.notify.sink import OutboxSink
 from chatops.planning.render import plan_to_dict
 from chatops.repo import GitOpsRepo
 from chatops.runner.scheduler import Scheduler
@@ -82,10 +81,8 @@ def rules_of(settings: ServerSettings) -> Rules:
 
 
 def github_of(settings: ServerSettings) -> GitHub | None:
-    if not settings.enforce_github or settings.github_token is None:
-        return None
-    return GitHub(settings.github_repo or "", settings.github_token.get_secret_value(),
-                  settings.github_api)
+    token = settings.github_token.get_secret_value() if settings.github_token else None
+    return github_client(settings.github_repo, token, settings.github_api)
 
 
 def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
@@ -95,17 +92,17 @@ def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
     """The service as one ASGI app: the guard in front of the FastAPI routes."""
     metrics = metrics or Metrics()
     repo = GitOpsRepo.discover(settings.repo)
-    sinks: list[Any] = [log_sink] if log_sink is not None else []
     targets = dict(deliverers or {})
-    digest: SecurityDigest | None = None
-    if outbox is not None and targets:
-        sinks.append(OutboxSink(outbox, targets, runtime.store,
-                                runtime.settings.public_url))
-        digest = SecurityDigest(outbox, targets, settings.security_window)
-    queue = RunManager(runtime.executor(engine, sinks), runtime.locks, metrics,
-                       settings.max_parallel_stacks)
-    deploys = Deploys(Context(runtime, repo, rules_of(settings), queue, github_of(settings)),
-                      audit)
+    notifications = Notifications(targets, outbox if targets else None,
+                                  runtime.settings.public_url)
+    digest = (SecurityDigest(outbox, targets, settings.security_window)
+              if outbox is not None and targets else None)
+    deploys = build_deploys(
+        runtime, repo, engine=engine, audit=audit, rules=rules_of(settings),
+        github=github_of(settings), notifications=notifications,
+        sinks=[log_sink] if log_sink is not None else [],
+        max_parallel=settings.max_parallel_stacks, metrics=metrics)
+    queue = deploys.ctx.queue
     services = Services(settings, runtime, deploys, audit, metrics, engine)
     base = runtime.settings
     scheduler = Scheduler(base.schedules_path, runtime.clock, timezone=base.timezone,
@@ -262,7 +259,7 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         request.scope["state"]["audited"] = True
         if isinstance(outcome, Planned):
             return JSONResponse(m.PlanAnswer(intent=outcome.intent,
-                                             plan=outcome.plan).model_dump())
+                                             plan=plan_to_dict(outcome.plan)).model_dump())
         answer = accepted(outcome)
         if body.wait and not outcome.replay:
             answer["run"] = (await s.deploys.wait(outcome.record.id)).as_dict()

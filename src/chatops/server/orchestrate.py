@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chatops.errors import InvalidBodyError, RunNotSucceededError
 from chatops.intents.model import NAME_RE
+from chatops.planning.render import plan_to_dict
 from chatops.server import models as m
 from chatops.server.context import Services, _json_body, caller
 from chatops.store.records import RunStatus
@@ -55,16 +56,19 @@ def register_orchestrate(api: FastAPI, s: Services) -> None:
             err = exc.errors(include_url=False)[0]
             raise InvalidBodyError(str(err["msg"]), field=".".join(
                 str(p) for p in err["loc"]) or None) from None
-        parent, order, plans = await s.deploys.orchestrate(
+        graph = await s.deploys.orchestrate(
             who, body.intents, dry_run=body.dry_run, stop_on_failure=body.stop_on_failure)
         request.scope["state"]["audited"] = True
+        order, parent = graph.order, graph.parent
         if parent is None:
-            return JSONResponse({"dry_run": True, "intents": order, "plans": plans})
+            return JSONResponse({"dry_run": True, "intents": order, "plans": {
+                n: plan_to_dict(p) for n, p in graph.plans.items()}})
         answer = {"id": parent.id, "status": "running", "intents": order,
                   "links": {"self": f"/runs/{parent.id}"}}
         if not body.wait:
             return JSONResponse(answer)
-        record = await s.deploys.wait_graph(parent.id)
+        await graph.summary(s.settings.wait_timeout)
+        record = s.runtime.store.get_run(parent.id, detail=False)
         store = s.runtime.store
         detail = record.as_dict(detail=False)
         detail["children"] = [c.as_dict(detail=False) for c in store.children(parent.id)]

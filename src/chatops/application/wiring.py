@@ -1,0 +1,78 @@
+"""One place that builds the use cases for a process, the service's or the CLI's: the
+run queue over the executor, the notification targets every run's outcome goes to, the
+approval rules and GitHub. Every surface gets the same wiring, so a run started from any
+of them is announced the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatops.application.caller import Auditor
+from chatops.application.decisions import Context, Rules
+from chatops.application.deploys import Deploys
+from chatops.application.metrics import Metrics
+from chatops.application.queue import RunManager
+from chatops.engine.base import Engine
+from chatops.gitops.github import GitHub
+from chatops.notify.outbox import Deliverer, Outbox
+from chatops.repo import GitOpsRepo
+from chatops.runner import events as ev
+from chatops.runtime import Runtime
+
+
+@dataclass
+class Notifications:
+    """The targets configured on this host, and the outbox their messages go through."""
+
+    targets: dict[str, Deliverer] = field(default_factory=dict)
+    outbox: Outbox | None = None
+    public_url: str | None = None
+
+    @classmethod
+    def open(cls, runtime: Runtime, targets: dict[str, Deliverer] | None = None
+             ) -> Notifications:
+        settings = runtime.settings
+        found = dict(targets if targets is not None else settings.deliverers())
+        outbox = Outbox(settings.outbox_path) if found else None
+        return cls(found, outbox, settings.public_url)
+
+    def sinks(self, runtime: Runtime) -> list[ev.Sink]:
+        """The run-event sinks that queue each run's outcome for every target."""
+        if self.outbox is None or not self.targets:
+            return []
+        from chatops.notify.sink import OutboxSink  # noqa: PLC0415 - Apprise is heavy
+
+        return [OutboxSink(self.outbox, self.targets, runtime.store, self.public_url)]
+
+    async def deliver(self, budget: float) -> None:
+        """One prompt try within ``budget`` seconds; what a slow or dead target refuses
+        stays queued for the service (or the next run)."""
+        if self.outbox is not None and self.targets:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.outbox.deliver_due(self.targets), budget)
+
+    def close(self) -> None:
+        if self.outbox is not None:
+            self.outbox.close()
+
+
+def build_deploys(runtime: Runtime, repo: GitOpsRepo, *, engine: Engine, audit: Auditor,
+                  rules: Rules, github: GitHub | None, notifications: Notifications,
+                  sinks: Sequence[ev.Sink] = (), max_parallel: int = 2,
+                  metrics: Metrics | None = None) -> Deploys:
+    """The use cases over a run queue whose runs report to ``sinks`` and are announced
+    to every notification target."""
+    executor = runtime.executor(engine, [*sinks, *notifications.sinks(runtime)])
+    queue = RunManager(executor, runtime.locks, metrics or Metrics(), max_parallel)
+    return Deploys(Context(runtime, repo, rules, queue, github), audit)
+
+
+def github_client(repo: str | None, token: str | None, api: str) -> GitHub | None:
+    return GitHub(repo, token, api) if repo and token else None
+
+
+__all__: list[Any] = ["Notifications", "build_deploys", "github_client"]

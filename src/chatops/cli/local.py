@@ -1,0 +1,146 @@
+"""The use cases run in this process: ``chatops run`` and ``rollback`` when no service
+answers on its socket (or with ``--local``). The same ``Deploys`` as the service, with
+the same checks, audit records and notifications; the CLI only adds its progress view,
+its signals and its exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chatops.application.caller import Caller, Operator
+from chatops.application.decisions import Rules
+from chatops.application.deploys import Deploys, Orchestration, Planned, RunAsk, Started
+from chatops.application.wiring import Notifications, build_deploys, github_client
+from chatops.engine.docker import DockerEngine
+from chatops.errors import ChatopsError, IntentError, OutsideWindowError
+from chatops.repo import GitOpsRepo
+from chatops.runner import events as ev
+from chatops.runtime import Runtime
+from chatops.settings import Settings
+from chatops.store.audit import AuditLog
+from chatops.store.records import RunStatus
+
+#: Documented exit codes of ``chatops run`` and ``chatops rollback``.
+EXIT_CODES = {
+    RunStatus.succeeded: 0,
+    RunStatus.failed: 1,
+    RunStatus.rolled_back: 2,
+    RunStatus.rollback_failed: 3,
+    RunStatus.interrupted: 130,
+}
+EXIT_REFUSED = 4
+NOTIFY_BUDGET = 5.0
+FOREVER = 10.0**9
+
+
+def operator(name: str, override_window: bool, what: str) -> Caller:
+    return Caller(via="cli", permissions=Operator(name, override_window), client="local",
+                  method="CLI", endpoint=f"chatops {what}", local=True)
+
+
+def explain(exc: ChatopsError) -> int:
+    """Print a refusal as the CLI always has; its exit code."""
+    if isinstance(exc, IntentError):
+        which = f"intent {exc.intent!r}" if exc.intent else "an intent"
+        sys.stderr.write(f"error: {which} is invalid; nothing was run:\n")
+        for problem in exc.problems:
+            sys.stderr.write(f"  ✗ {problem.render()}\n")
+        return EXIT_REFUSED
+    hint = "; --override-window deploys anyway" if isinstance(exc, OutsideWindowError) else ""
+    sys.stderr.write(f"error: {exc.message}{hint}\n")
+    return exc.exit_code
+
+
+@contextlib.contextmanager
+def cancel_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM cancel the current task, so the run is recorded as interrupted."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if task is not None:
+            loop.add_signal_handler(sig, task.cancel)
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+@dataclass
+class Local:
+    deploys: Deploys
+    notifications: Notifications
+    engine: DockerEngine
+    audit: AuditLog
+    runtime: Runtime
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, settings: Settings, repo: GitOpsRepo, *, sync: bool,
+                   sinks: Sequence[ev.Sink]) -> AsyncIterator[Local]:
+        """The use cases over this host's state directory, closed on the way out (after
+        one prompt try at the notifications)."""
+        from chatops.server.settings import load_server_settings  # the approval rules
+
+        server = load_server_settings()
+        rules = Rules(labels=server.labels, commit_required=server.commit_required,
+                      sync=sync, wait_timeout=server.wait_timeout)
+        token = server.github_token.get_secret_value() if server.github_token else None
+        runtime = Runtime.open(settings)
+        audit = AuditLog(settings.state_dir / "audit.sqlite3")
+        notifications = Notifications.open(runtime)
+        engine = DockerEngine()
+        deploys = build_deploys(
+            runtime, repo, engine=engine, audit=audit, rules=rules,
+            github=github_client(server.github_repo, token, server.github_api),
+            notifications=notifications, sinks=sinks, max_parallel=settings.max_parallel)
+        local = cls(deploys, notifications, engine, audit, runtime)
+        try:
+            yield local
+        finally:
+            await local.notifications.deliver(NOTIFY_BUDGET)
+            await engine.close()
+            with contextlib.suppress(ChatopsError):
+                audit.close()
+            notifications.close()
+            runtime.close()
+
+    async def finish(self, run_id: str) -> RunStatus:
+        """Wait for the run; on SIGINT or SIGTERM stop it, recorded as interrupted."""
+        queue = self.deploys.ctx.queue
+        try:
+            with cancel_on_signals():
+                outcome = await queue.wait(run_id, FOREVER)
+        except asyncio.CancelledError:
+            await queue.shutdown(0)
+            sys.stderr.write(f"interrupted: run {run_id} recorded as interrupted\n")
+            return RunStatus.interrupted
+        return outcome.status if outcome is not None else RunStatus.interrupted
+
+    async def run(self, caller: Caller, ask: RunAsk) -> Started | Planned:
+        return await self.deploys.run(caller, ask)
+
+    async def orchestrate(self, caller: Caller, names: list[str], *, dry_run: bool,
+                          keep_going: bool, rollback: bool) -> Orchestration:
+        return await self.deploys.orchestrate(caller, names, dry_run=dry_run,
+                                              stop_on_failure=not keep_going,
+                                              rollback=rollback)
+
+    async def finish_graph(self, graph: Orchestration) -> Any:
+        queue = self.deploys.ctx.queue
+        try:
+            with cancel_on_signals():
+                return await graph.summary(FOREVER)
+        except asyncio.CancelledError:
+            await queue.shutdown(0)
+            for task in list(self.deploys.background):
+                task.cancel()
+            await asyncio.gather(*self.deploys.background, return_exceptions=True)
+            sys.stderr.write("interrupted: the runs were recorded as interrupted\n")
+            return None
