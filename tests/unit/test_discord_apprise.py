@@ -35,8 +35,7 @@ RECORD = {"id": "20261126-1", "intent": "rollout_stack_media", "status": "succee
 
 
 def send(target: AppriseTarget, message) -> bool:
-    payload = {"title": message.title, "body": message.body, "level": message.level}
-    return asyncio.run(target(payload)).ok
+    return asyncio.run(target(message.payload())).ok
 
 
 def test_success_reads_as_the_seeds_message(discord: FakeDiscord) -> None:
@@ -179,3 +178,16 @@ def test_a_plain_json_webhook_target_gets_the_same_message(tmp_path: Path) -> No
     assert rendered(body["message"]).splitlines()[0] == (
         "✅ SUCCESS: rollout on stack stack-media (intent: rollout_stack_media)")
     assert body["type"] == "success"
+    # Plain text, not Discord's Markdown: the seed's line arrives exactly as written.
+    assert body["message"].splitlines()[0] == (
+        "✅ SUCCESS: rollout on stack stack-media (intent: rollout_stack_media)")
+    assert "\\" not in body["message"]
+    assert "Triggered by: github-ci via api from 100.64.0.5" in body["message"]
+
+
+def test_discord_gets_the_markdown_rendering(discord: FakeDiscord) -> None:
+    message = run_message(RECORD, action="rollout", stack="stack-media")
+    assert send(AppriseTarget(WEBHOOK), message)
+    (payload,) = discord.messages
+    embed = payload["embeds"][0]
+    assert "intent: rollout\\_stack\\_media" in embed["description"]

@@ -23,11 +23,26 @@ def target_name(url: str) -> str:
     return f"apprise-{scheme}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
 
 
+#: Chats that render Markdown: they get the escaped Markdown rendering, every other
+#: target (json://, ntfy, Gotify, mail...) the plain text, where nothing is escaped.
+MARKDOWN_SCHEMES = frozenset({"discord", "slack", "matrix", "matrixs", "mmost", "mmosts",
+                              "rocket", "rockets", "msteams", "tgram", "zulip", "guilded",
+                              "revolt"})
+
+
+def _discord(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "discord" or (parts.hostname or "").endswith(
+        ("discord.com", "discordapp.com"))
+
+
+def renders_markdown(url: str) -> bool:
+    return _discord(url) or urlsplit(url).scheme.lower() in MARKDOWN_SCHEMES
+
+
 def with_rich_format(url: str) -> str:
     parts = urlsplit(url)
-    discord = parts.scheme == "discord" or (parts.hostname or "").endswith(
-        ("discord.com", "discordapp.com"))
-    if discord and "format=" not in (parts.query or ""):
+    if _discord(url) and "format=" not in (parts.query or ""):
         return url + ("&" if parts.query else "?") + "format=markdown"
     return url
 
@@ -45,6 +60,7 @@ class AppriseTarget:
     def __init__(self, url: str, timeout: float = SEND_TIMEOUT, tag: str | None = None) -> None:
         self.url = with_rich_format(url)
         self.name = target_name(url)
+        self.markdown = renders_markdown(url)
         self.timeout = timeout
         self.tag = tag
 
@@ -54,11 +70,13 @@ class AppriseTarget:
         app = apprise.Apprise()
         if not app.add(self.url):
             return False
-        return bool(app.notify(
-            title=payload["title"], body=payload["body"],
-            notify_type=payload.get("level", "info"),
-            body_format=apprise.NotifyFormat.MARKDOWN,
-        ))
+        if self.markdown:
+            body, body_format = payload["body"], apprise.NotifyFormat.MARKDOWN
+        else:
+            body, body_format = payload.get("text", payload["body"]), apprise.NotifyFormat.TEXT
+        return bool(app.notify(title=payload["title"], body=body,
+                               notify_type=payload.get("level", "info"),
+                               body_format=body_format))
 
     def valid(self) -> bool:
         import apprise  # noqa: PLC0415

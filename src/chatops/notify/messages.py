@@ -1,9 +1,11 @@
 """What a run's outcome says in chat. Pure: a record in, title, body and level out.
 
 The seed's words: title "🤖 ChatOps Audit", first line
-"✅ SUCCESS: rollout on stack stack-media (intent: rollout_stack_media)". Every value that
-came from outside is escaped for Markdown and trimmed to Discord's limits, and ``@`` never
-becomes a mention.
+"✅ SUCCESS: rollout on stack stack-media (intent: rollout_stack_media)". Each message is
+rendered twice: Markdown for chats that render it (Discord, Slack, Matrix...), where every
+value from outside is escaped, and plain text for the rest (``json://``, ntfy, mail...),
+where the same line reads exactly as the seed wrote it. Both are trimmed to Discord's
+limits, and ``@`` never becomes a mention.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ def escape(text: object, limit: int = MAX_FIELD) -> str:
     return value
 
 
+def verbatim(text: object, limit: int = MAX_FIELD) -> str:
+    """For plain text: one paragraph, mention-free, at most ``limit`` characters."""
+    value = str(text).replace("\r", " ").replace("\n", " ").replace("@", "@\u200b")
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return value
+
+
 def plain(text: object, limit: int = MAX_FIELD) -> str:
     """For a section: Apprise shows sections in code blocks, where Markdown escapes would
     show literally; so only what could break out (backticks) or ping (@) is defused."""
@@ -53,6 +63,19 @@ class ChatMessage:
     body: str  # Markdown: a headline, then "## Field" sections (Discord embed fields)
     level: str  # success, failure, warning, info (Apprise notify types)
     headline: str
+    text: str = ""  # plain text: the headline as written, then "Field: value" lines
+
+    def payload(self) -> dict[str, str]:
+        """What the outbox keeps for a chat target: both renderings."""
+        return {"title": self.title, "body": self.body, "text": self.text or self.body,
+                "level": self.level}
+
+
+def _compose(headline: str, text_headline: str, sections: list[tuple[str, str]],
+             level: str) -> ChatMessage:
+    body = headline + "".join(f"\n\n## {name}\n{value}" for name, value in sections)
+    text = text_headline + "".join(f"\n{name}: {value}" for name, value in sections)
+    return ChatMessage(TITLE, body[:MAX_BODY], level, headline, text[:MAX_BODY])
 
 
 def _images(snapshots: list[dict[str, Any]]) -> tuple[str, str] | None:
@@ -74,6 +97,8 @@ def run_message(record: dict[str, Any], *, action: str, stack: str,
     icon, word, level = HEADLINES.get(status, ("ℹ️", status.upper(), "info"))
     headline = (f"{icon} {word}: {escape(action, 40)} on stack {escape(stack, 100)} "
                 f"(intent: {escape(record.get('intent'), 200)})")
+    as_text = (f"{icon} {word}: {verbatim(action, 40)} on stack {verbatim(stack, 100)} "
+               f"(intent: {verbatim(record.get('intent'), 200)})")
     sections: list[tuple[str, str]] = []
     if record.get("reason") and status != "succeeded":
         sections.append(("Reason", plain(record["reason"])))
@@ -91,8 +116,7 @@ def run_message(record: dict[str, Any], *, action: str, stack: str,
                                             f"{record.get('trigger')} from "
                                             f"{record.get('client')}")))
     sections.append(("Run", plain(link or str(record.get("id")))))
-    body = headline + "".join(f"\n\n## {name}\n{value}" for name, value in sections)
-    return ChatMessage(TITLE, body[:MAX_BODY], level, headline)
+    return _compose(headline, as_text, sections, level)
 
 
 def security_message(reason: str, count: int, clients: list[str], window: float) -> ChatMessage:
@@ -100,8 +124,9 @@ def security_message(reason: str, count: int, clients: list[str], window: float)
     who = ", ".join(plain(c, 60) for c in clients[:10])
     more = f" and {len(clients) - 10} more" if len(clients) > 10 else ""
     headline = f"🛡️ REFUSED: {count} request(s) ({escape(reason, 60)}) in {window:g} s"
+    as_text = f"🛡️ REFUSED: {count} request(s) ({verbatim(reason, 60)}) in {window:g} s"
     if reason == "key_spray":
-        headline = (f"🚨 ALERT: wrong API keys from many addresses ({count} spray(s) in "
-                    f"{window:g} s); each address is now locked out after one wrong key")
-    body = f"{headline}\n\n## From\n{who}{more}"
-    return ChatMessage(TITLE, body[:MAX_BODY], "warning", headline)
+        headline = as_text = (
+            f"🚨 ALERT: wrong API keys from many addresses ({count} spray(s) in "
+            f"{window:g} s); each address is now locked out after one wrong key")
+    return _compose(headline, as_text, [("From", f"{who}{more}")], "warning")

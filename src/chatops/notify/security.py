@@ -42,9 +42,7 @@ class SecurityDigest:
             message = security_message(reason, count, list(clients.get(reason, {})),
                                        self.window)
             for name in self.targets:
-                self.outbox.put(name, "security", {"title": message.title,
-                                                   "body": message.body,
-                                                   "level": message.level})
+                self.outbox.put(name, "security", message.payload())
         return len(counts)
 
     async def run(self) -> None:

@@ -52,6 +52,4 @@ class OutboxSink:
                                       link=(f"{self.public_url}/runs/{event.run_id}"
                                             if self.public_url else f"run {event.run_id}"))
                 for name in chats:
-                    self.outbox.put(name, "run_finished", {
-                        "title": message.title, "body": message.body,
-                        "level": message.level})
+                    self.outbox.put(name, "run_finished", message.payload())

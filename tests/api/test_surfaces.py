@@ -1,0 +1,150 @@
+"""One deploy layer under every surface: the CLI, POST /run, the GitHub webhook and the
+scheduler give the same refusal for the same bad input, and the audit trail records it in
+the same words; every surface's runs are announced the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatops.errors import LabelNotApprovedError, OutsideWindowError
+from chatops.gitops.sync import RepoSync
+from chatops.server.schedules import SCHEDULER
+from chatops.server.webhook import sign
+from chatops.store.audit import AuditLog
+from tests.api.conftest import LIMITED
+from tests.api.test_github import COMPOSE, github, world  # noqa: F401 - fixtures
+from tests.fakes.github import FakeGitHub
+from tests.unit.test_gitops import World
+
+SECRET = "surfaces-webhook-secret-" + uuid.uuid4().hex
+
+
+def refusals(where: Path | Any) -> list[dict[str, Any]]:
+    """Refusals in a service's audit trail (``Api``), or in a state directory's."""
+    rows = (AuditLog(where / "audit.sqlite3").tail(limit=100) if isinstance(where, Path)
+            else where.audit_rows())
+    return [r for r in rows if r["decision"] == "refused"]
+
+
+def same_words(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What every surface records alike: the decision, status, intent and the reason's
+    code (the message after it names the time, for a window)."""
+    return (row["decision"], row["status"], row["intent"], row["reason"].split(":")[0])
+
+
+def test_outside_a_deploy_window_every_surface_refuses_alike(
+        make_api, cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CHATOPS_FREEZE", "always")
+    api = make_api()
+    monkeypatch.setenv("CHATOPS_STATE_DIR", str(tmp_path / "cli-state"))
+
+    http = api.post_run({"name": "deploy_web"})
+    fire = api.client.app.app.state.services.deploys.fire
+    with pytest.raises(OutsideWindowError) as scheduled:
+        asyncio.run(fire(SCHEDULER, "deploy_web"))
+    local = cli("run", "--repo", str(api.root), "deploy_web")
+
+    assert (http.status_code, http.json()["error"]["code"]) == (403, "outside_deploy_window")
+    assert scheduled.value.code == "outside_deploy_window"
+    assert local.code == 4
+    assert "deploys are closed" in local.err
+    api_rows = refusals(api)
+    assert [same_words(r) for r in api_rows] == [
+        ("refused", 403, "deploy_web", "outside_deploy_window")] * 2
+    assert {r["key_name"] for r in api_rows} == {"ci", "scheduler"}
+    (cli_row,) = refusals(tmp_path / "cli-state")
+    assert same_words(cli_row) == same_words(api_rows[0])
+    assert (cli_row["method"], cli_row["endpoint"]) == ("CLI", "chatops run")
+
+
+def test_an_unapproved_commit_is_refused_alike_by_post_run_the_webhook_and_the_cli(  # noqa: PLR0917
+        make_api, cli, world: World, github: FakeGitHub,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    before = RepoSync(world.host).head()
+    sha = world.commit({"stacks/web/docker-compose.yml": COMPOSE.format(tag="v2")})
+    github.merged_pr(31, sha, labels=["docs"])
+    api = make_api(repo=world.host, github_repo=github.repo, github_token=github.token,
+                   github_api=github.api, approved_labels="", github_webhook_secret=SECRET)
+    for name, value in {"CHATOPS_GITHUB_REPO": github.repo,
+                        "CHATOPS_GITHUB_TOKEN": github.token,
+                        "CHATOPS_GITHUB_API": github.api,
+                        "CHATOPS_STATE_DIR": str(tmp_path / "cli-state")}.items():
+        monkeypatch.setenv(name, value)
+
+    http = api.post_run({"name": "deploy_web", "sha": sha})
+    raw = json.dumps({"ref": "refs/heads/main", "before": before, "after": sha,
+                      "forced": False, "sender": {"login": "alice"}}).encode()
+    hook = api.client.post("/webhooks/github", content=raw, headers={
+        "content-type": "application/json", "x-github-event": "push",
+        "x-github-delivery": str(uuid.uuid4()), "x-hub-signature-256": sign(
+            SECRET.encode(), raw)})
+    local = cli("run", "--repo", str(world.host), "deploy_web", "--sha", sha)
+
+    for resp in (http, hook):
+        assert (resp.status_code, resp.json()["error"]["code"]) == (403, "label_not_approved")
+    assert local.code == 4
+    assert "does not carry the label 'approved'" in local.err
+    assert RepoSync(world.host).head() == before
+    rows = [*refusals(api), *refusals(tmp_path / "cli-state")]
+    assert len(rows) == 3
+    assert {r["reason"] for r in rows} == {rows[0]["reason"]}
+    assert {same_words(r) for r in rows} == {
+        ("refused", 403, "deploy_web", LabelNotApprovedError.code)}
+
+
+def test_an_intent_the_key_may_not_run_is_refused_and_recorded_by_the_use_case(
+        make_api) -> None:
+    api = make_api()
+    resp = api.post_run({"name": "deploy_web"}, key=LIMITED)
+    assert (resp.status_code, resp.json()["error"]["code"]) == (403, "scope_denied")
+    (row,) = refusals(api)
+    assert same_words(row) == ("refused", 403, "deploy_web", "scope_denied")
+    assert row["key_name"] == "limited"
+
+
+class JsonTarget:
+    """A plain JSON webhook on loopback, as Apprise's json:// posts to it."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"json://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+def test_a_cli_orchestrated_run_announces_every_run_in_plain_text(
+        cli, gitops, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = JsonTarget()
+    monkeypatch.setenv("CHATOPS_NOTIFY_URLS", target.url)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    repo = gitops({"first_a.yaml": "label_required: l\naction: pull\nstack: stack-a\n",
+                   "second_b.yaml": "label_required: l\naction: pull\nstack: stack-b\n"})
+    try:
+        done = cli("run", "--repo", str(repo), "first_a", "second_b", "--keep-going")
+    finally:
+        target.server.shutdown()
+    assert done.code == 1, done.err
+    lines = sorted(m["message"].splitlines()[0] for m in target.received)
+    assert lines == ["❌ FAILED: pull on stack stack-a (intent: first_a)",
+                     "❌ FAILED: pull on stack stack-b (intent: second_b)"]
