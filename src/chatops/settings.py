@@ -87,6 +87,11 @@ class Settings:
         return self.state_dir / "chatops.sqlite3"
 
     @property
+    def socket_path(self) -> Path:
+        """Where a running service listens for chatops commands on this host."""
+        return self.state_dir / "chatops.sock"
+
+    @property
     def lock_dir(self) -> Path:
         return self.state_dir / "locks"
 

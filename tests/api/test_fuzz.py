@@ -28,7 +28,7 @@ from chatops.server.serve import uvicorn_config
 from chatops.server.settings import ServerSettings
 from chatops.settings import Settings
 from chatops.store.audit import AuditLog
-from tests.api.conftest import GOOD, INTENT
+from tests.api.conftest import GOOD, INTENT, _handler
 from tests.served import free_port
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -39,6 +39,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("fuzz")
     (root / "repo" / "chatops" / "intents").mkdir(parents=True)
     (root / "repo" / "chatops" / "intents" / "deploy_web.yaml").write_text(INTENT)
+    (root / "repo" / "stacks" / "web").mkdir(parents=True)
+    (root / "repo" / "stacks" / "web" / "docker-compose.yml").write_text(
+        "services:\n  app:\n    image: app:v2\n")
     saved = dict(os.environ)
     os.environ["CHATOPS_STATE_DIR"] = str(root / "state")
     try:
@@ -52,7 +55,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                                    github_webhook_secret="fuzz-webhook-secret-0123456789")
         runtime = Runtime.open(base)
         # Runs the fuzzer starts go nowhere: the fake engine answers "docker compose".
-        app = create_app(settings_, runtime=runtime, engine=FakeEngine(),
+        # Runs succeed, so "wait": true answers 200 (a failed run would be the 500 the
+        # contract documents, which the server-error check cannot tell apart).
+        engine = FakeEngine(handler=_handler({}), images={"app:v2": "sha256:" + "2" * 64})
+        app = create_app(settings_, runtime=runtime, engine=engine,
                          keys=KeyRing([ApiKey("ci", hash_token(GOOD),
                                               scopes=("run", "read", "audit"))]),
                          audit=AuditLog(base.state_dir / "audit.sqlite3"))

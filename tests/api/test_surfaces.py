@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import stat
+import subprocess
+import sys
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +23,7 @@ from chatops.gitops.sync import RepoSync
 from chatops.server.schedules import SCHEDULER
 from chatops.server.webhook import sign
 from chatops.store.audit import AuditLog
+from tests import served
 from tests.api.conftest import LIMITED
 from tests.api.test_github import COMPOSE, github, world  # noqa: F401 - fixtures
 from tests.fakes.github import FakeGitHub
@@ -148,3 +153,63 @@ def test_a_cli_orchestrated_run_announces_every_run_in_plain_text(
     lines = sorted(m["message"].splitlines()[0] for m in target.received)
     assert lines == ["❌ FAILED: pull on stack stack-a (intent: first_a)",
                      "❌ FAILED: pull on stack stack-b (intent: second_b)"]
+
+
+# -- the CLI through the service's socket ------------------------------------------------
+
+def chatops(state: Path, repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHATOPS_STATE_DIR": str(state), "CHATOPS_REPO": str(repo)}
+    return subprocess.run([sys.executable, "-m", "chatops", *args], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture
+def socket_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    (repo / "chatops" / "intents").mkdir(parents=True)
+    (repo / "chatops" / "intents" / "deploy_web.yaml").write_text(
+        "label_required: approved\naction: pull\nstack: web\n")
+    return repo
+
+
+def test_the_cli_goes_through_a_running_service_and_shows_as_via_cli(
+        socket_repo: Path, tmp_path: Path) -> None:
+    service = served.start(socket_repo, tmp_path / "state", env={
+        "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    try:
+        sock = tmp_path / "state" / "chatops.sock"
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+        done = chatops(tmp_path / "state", socket_repo, "run", "deploy_web")
+        runs = service.get("/runs").json()["runs"]
+        audit = service.get("/audit?limit=50").json()["records"]
+    finally:
+        service.stop()
+    assert "via the chatops service" in done.stderr
+    assert done.returncode == 1, done.stderr  # the compose file is missing: failed
+    (run,) = runs
+    assert (run["trigger"], run["client"], run["status"]) == ("cli", "local", "failed")
+    accepted = [r for r in audit if r["decision"] == "accepted"]
+    assert (accepted[0]["method"], accepted[0]["client"]) == ("CLI", "local")
+    assert accepted[0]["key_name"] == run["actor"]
+
+
+def test_the_cli_through_the_socket_is_refused_like_post_run(
+        socket_repo: Path, tmp_path: Path) -> None:
+    service = served.start(socket_repo, tmp_path / "state", env={"CHATOPS_FREEZE": "always"})
+    try:
+        local = chatops(tmp_path / "state", socket_repo, "run", "deploy_web")
+        http = service.post("/run", {"name": "deploy_web"})
+        audit = service.get("/audit?limit=50").json()["records"]
+        forced_local = chatops(tmp_path / "state", socket_repo, "run", "deploy_web",
+                               "--local", "--dry-run")
+    finally:
+        service.stop()
+    assert local.returncode == 4
+    assert "deploys are closed" in local.stderr
+    assert http.status_code == 403
+    rows = [r for r in audit if r["decision"] == "refused"]
+    assert [same_words(r) for r in rows] == [
+        ("refused", 403, "deploy_web", "outside_deploy_window")] * 2
+    assert [r["method"] for r in rows] == ["CLI", "POST"]
+    assert forced_local.returncode == 0
+    assert "via the chatops service" not in forced_local.stderr

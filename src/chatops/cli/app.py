@@ -7,6 +7,7 @@ start, which costs more than the whole of ``chatops validate`` on a thousand fil
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -87,8 +88,17 @@ def validate(paths: tuple[Path, ...], repo: Path | None, output: str, check_comp
 @_repo_option
 @_format_option
 @click.option("--no-rollback", is_flag=True, help="Plan without automatic rollback.")
-def plan(name: str, repo: Path | None, output: str, no_rollback: bool) -> None:
+@click.option("--local", is_flag=True,
+              help="Run in this process even when a chatops service runs on this host.")
+def plan(name: str, repo: Path | None, output: str, no_rollback: bool, local: bool) -> None:
     """Dry run: print every step a run of intent NAME would take. Changes nothing."""
+    from chatops.cli.client import connect
+
+    client = None if no_rollback else connect(local=local, repo=repo)
+    if client is not None:
+        from chatops.cli import remote
+
+        raise SystemExit(remote.plan(client, name, json_output=output == "json"))
     from chatops.cli.commands import plan_command
 
     raise SystemExit(plan_command(name, repo, json_output=output == "json",
@@ -117,9 +127,12 @@ def schema() -> None:
               help="With several intents: start independent ones after a failure.")
 @click.option("--override-window", is_flag=True,
               help="Deploy even outside CHATOPS_DEPLOY_WINDOWS or during CHATOPS_FREEZE.")
+@click.option("--local", is_flag=True,
+              help="Run in this process even when a chatops service runs on this host.")
 def run(  # noqa: PLR0917 - Click passes options positionally
     names: tuple[str, ...], repo: Path | None, dry_run: bool, no_rollback: bool,
     no_wait: bool, sha: str | None, sync: bool, keep_going: bool, override_window: bool,
+    local: bool,
 ) -> None:
     """Deploy intent NAME: snapshot, change, verify health, roll back on failure.
 
@@ -130,7 +143,20 @@ def run(  # noqa: PLR0917 - Click passes options positionally
     \b
     Exit codes: 0 succeeded, 1 failed, 2 rolled back, 3 rollback failed,
     4 invalid input or refused, 130 interrupted.
+
+    When a chatops service runs on this host (for the same repository), the run goes
+    through it, so it queues with the service's runs and shows in its history as
+    "via cli"; --local runs it in this process.
     """
+    if (len(names) > 1 or keep_going) and (sha is not None or sync):
+        raise click.UsageError("--sha and --sync take one intent")
+    from chatops.cli.client import connect
+
+    client = connect(local=local, override_window=override_window, repo=repo)
+    if client is not None:
+        raise SystemExit(_run_remote(client, list(names), dry_run=dry_run,
+                                     rollback=not no_rollback, wait=not no_wait, sha=sha,
+                                     keep_going=keep_going))
     from chatops.cli.running import orchestrate_command, run_command
 
     if len(names) > 1 or (not dry_run and _has_dependencies(names[0], repo)):
@@ -143,6 +169,24 @@ def run(  # noqa: PLR0917 - Click passes options positionally
     raise SystemExit(run_command(names[0], repo, dry_run=dry_run, rollback=not no_rollback,
                                  wait=not no_wait, sha=sha, sync=sync,
                                  override_window=override_window))
+
+
+def _run_remote(client: Any, names: list[str], *, dry_run: bool, rollback: bool, wait: bool,
+                sha: str | None, keep_going: bool) -> int:
+    from chatops.cli import remote
+    from chatops.cli.client import ServiceError
+
+    graph = len(names) > 1
+    if not graph and not dry_run and sha is None:
+        try:  # an intent with depends_on brings its dependencies, as in this process
+            detail = client.request("GET", f"/intents/{names[0]}")
+            graph = bool(detail["plan"].get("depends_on"))
+        except ServiceError:
+            graph = False  # the run itself reports what is wrong
+    if graph:
+        return remote.orchestrate(client, names, dry_run=dry_run, keep_going=keep_going)
+    return remote.run(client, names[0], sha=sha, dry_run=dry_run, wait=wait,
+                      rollback=rollback)
 
 
 def _has_dependencies(name: str, repo: Path | None) -> bool:
@@ -159,8 +203,17 @@ def _has_dependencies(name: str, repo: Path | None) -> bool:
 @click.argument("stack")
 @click.option("--service", default=None, help="Only this service.")
 @click.option("--no-wait", is_flag=True, help="Refuse instead of waiting when the stack is busy.")
-def rollback(stack: str, service: str | None, no_wait: bool) -> None:
+@click.option("--local", is_flag=True,
+              help="Run in this process even when a chatops service runs on this host.")
+def rollback(stack: str, service: str | None, no_wait: bool, local: bool) -> None:
     """Return STACK to the images of its last succeeded run (that differ from now)."""
+    from chatops.cli.client import connect
+
+    client = connect(local=local)
+    if client is not None:
+        from chatops.cli import remote
+
+        raise SystemExit(remote.rollback(client, stack, service, wait=not no_wait))
     from chatops.cli.running import rollback_command
 
     raise SystemExit(rollback_command(stack, service, wait=not no_wait))
@@ -174,9 +227,25 @@ def rollback(stack: str, service: str | None, no_wait: bool) -> None:
                                  "rollback_failed", "interrupted"]))
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000))
 @_format_option
-def runs(intent: str | None, stack: str | None, status: str | None, limit: int,
-         output: str) -> None:
+@click.option("--local", is_flag=True,
+              help="Run in this process even when a chatops service runs on this host.")
+def runs(  # noqa: PLR0917 - Click passes options positionally
+    intent: str | None, stack: str | None, status: str | None, limit: int,
+    output: str, local: bool,
+) -> None:
     """List recorded runs, newest first."""
+    from chatops.cli.client import connect
+    from chatops.cli.views import print_runs
+
+    client = connect(local=local) if limit <= 500 else None
+    if client is not None:
+        from chatops.cli import remote
+
+        found = remote.runs(client, intent=intent, stack=stack, status=status, limit=limit)
+        if isinstance(found, int):
+            raise SystemExit(found)
+        raise SystemExit(print_runs(found, json_output=output == "json",
+                                    where=f"service pid {client.pid}"))
     from chatops.cli.running import runs_command
 
     raise SystemExit(runs_command(intent=intent, stack=stack, status=status, limit=limit,
@@ -186,8 +255,17 @@ def runs(intent: str | None, stack: str | None, status: str | None, limit: int,
 @app.command()
 @click.argument("run_id")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the run ends.")
-def logs(run_id: str, follow: bool) -> None:
+@click.option("--local", is_flag=True,
+              help="Run in this process even when a chatops service runs on this host.")
+def logs(run_id: str, follow: bool, local: bool) -> None:
     """Show the output of run RUN_ID."""
+    from chatops.cli.client import connect
+
+    client = connect(local=local) if follow else None
+    if client is not None:
+        from chatops.cli import remote
+
+        raise SystemExit(remote.logs(client, run_id))
     from chatops.cli.running import logs_command
 
     raise SystemExit(logs_command(run_id, follow=follow))

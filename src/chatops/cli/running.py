@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
-import json
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -14,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from chatops.application.deploys import Planned, RunAsk
+from chatops.cli.client import actor
 from chatops.errors import ChatopsError, StackBusyError
 from chatops.planning.render import render_text
 from chatops.repo import GitOpsRepo
@@ -22,13 +20,6 @@ from chatops.settings import Settings
 from chatops.store.records import RunStatus
 
 EXIT_REFUSED = 4
-
-
-def actor() -> str:
-    try:
-        return os.environ.get("SUDO_USER") or getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}"
 
 
 def _log_target(settings: Settings) -> tuple[Path | None, bool]:
@@ -117,6 +108,8 @@ def _progress(settings: Settings, live_rows: list[str] | None) -> Iterator[list[
 
 def runs_command(*, intent: str | None, stack: str | None, status: str | None, limit: int,
                  json_output: bool) -> int:
+    from chatops.cli.views import print_runs
+
     settings = Settings.from_env()
     runtime = Runtime.open(settings)
     try:
@@ -124,30 +117,8 @@ def runs_command(*, intent: str | None, stack: str | None, status: str | None, l
                                           limit=limit)
     finally:
         runtime.close()
-    if json_output:
-        sys.stdout.write(json.dumps([r.as_dict(detail=False) for r in records], indent=2) + "\n")
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"chatops runs ({settings.db_path})", title_justify="left")
-    for column in ("id", "intent", "status", "stacks", "by", "started", "took", "reason"):
-        table.add_column(column, overflow="fold")
-    colours = {"succeeded": "green", "failed": "red", "rolled_back": "yellow",
-               "rollback_failed": "bold red", "interrupted": "magenta", "running": "cyan"}
-    for r in records:
-        took = f"{r.duration:.1f}s" if r.duration is not None else ""
-        started = (r.started_at or r.created_at)[:19].replace("T", " ")
-        status = str(r.status)
-        table.add_row(r.id, r.intent, f"[{colours.get(status, 'white')}]{status}[/]",
-                      ", ".join(r.stacks), f"{r.actor} ({r.trigger})", started, took,
-                      (r.reason or "")[:160])
-    console = Console()
-    if records:
-        console.print(table)
-    else:
-        console.print("no runs recorded yet")
-    return 0
+    return print_runs([r.as_dict(detail=False) for r in records], json_output=json_output,
+                      where=str(settings.db_path))
 
 
 def logs_command(run_id: str, *, follow: bool) -> int:

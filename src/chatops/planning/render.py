@@ -71,42 +71,50 @@ def show_argv(argv: tuple[str, ...]) -> str:
 
 
 def render_text(plan: Plan) -> str:
-    n = len(plan.steps)
-    out = [f"Plan for intent {plan.intent} ({n} step{'s' if n != 1 else ''}; dry run, "
+    return render_plan(plan_to_dict(plan))
+
+
+def render_plan(plan: dict[str, Any]) -> str:
+    """The dry run as text, from the plan as ``plan_to_dict`` (or the API) gives it."""
+    steps = plan.get("steps") or []
+    n = len(steps)
+    out = [f"Plan for intent {plan['intent']} ({n} step{'s' if n != 1 else ''}; dry run, "
            "nothing is changed)"]
-    if plan.description:
-        out += ["  " + line if line else "" for line in plan.description.splitlines()]
-    if plan.depends_on:
-        out.append("Depends on: " + ", ".join(plan.depends_on))
-    for step in plan.steps:
+    if plan.get("description"):
+        out += ["  " + line if line else "" for line in plan["description"].splitlines()]
+    if plan.get("depends_on"):
+        out.append("Depends on: " + ", ".join(plan["depends_on"]))
+    for step in steps:
         out.append("")
-        target = f", service {step.service}" if step.service else ""
-        out.append(f"Step {step.index}/{step.count}: {step.action} on {step.stack}{target}"
-                   f" (label {step.label_required})")
-        out.append(f"  compose file: {step.compose}")
-        if step.resolve:
-            out.append(f"  looks up: {step.resolve}")
-        if step.retag:
-            out.append(f"  re-tags: {step.retag}")
-        if step.snapshot:
+        target = f", service {step['service']}" if step.get("service") else ""
+        out.append(f"Step {step['doc']}/{step['docs']}: {step['action']} on {step['stack']}"
+                   f"{target} (label {step['label_required']})")
+        out.append(f"  compose file: {step['compose']}")
+        if step.get("resolve"):
+            out.append(f"  looks up: {step['resolve']}")
+        if step.get("retag"):
+            out.append(f"  re-tags: {step['retag']}")
+        if step.get("snapshot"):
             out.append("  snapshot first: containers, image IDs, replica counts, compose file hash")
-        for i, cmd in enumerate(step.commands, start=1):
-            out.append(f"  {i}. $ {show_argv(cmd.argv)}")
-            out.append(f"       {cmd.description}; timeout {format_duration(cmd.timeout)}")
-        if step.gates:
+        for i, cmd in enumerate(step.get("commands") or [], start=1):
+            out.append(f"  {i}. $ {show_argv(tuple(cmd['argv']))}")
+            out.append(f"       {cmd['description']}; timeout "
+                       f"{format_duration(cmd['timeout_seconds'])}")
+        if step.get("health"):
             out.append("  health gates:")
-            out += [f"    - {g.description}" for g in step.gates]
+            out += [f"    - {g['description']}" for g in step["health"]]
         else:
             out.append("  health gates: none")
-        if step.rollback is None:
+        rollback = step.get("rollback")
+        if rollback is None:
             out.append("  on failure: stop here, no rollback")
         else:
-            out.append(f"  on failure: roll back: {step.rollback.description}")
-            if step.rollback.retag:
-                out.append(f"    re-tags: {step.rollback.retag}")
-            for i, cmd in enumerate(step.rollback.commands, start=1):
-                out.append(f"    {i}. $ {show_argv(cmd.argv)}")
-            if step.rollback.regate:
+            out.append(f"  on failure: roll back: {rollback['description']}")
+            if rollback.get("retag"):
+                out.append(f"    re-tags: {rollback['retag']}")
+            for i, cmd in enumerate(rollback.get("commands") or [], start=1):
+                out.append(f"    {i}. $ {show_argv(tuple(cmd['argv']))}")
+            if rollback.get("health_again"):
                 out.append("    then the health gates again")
     if n > 1:
         out.append("")

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import os
 import sys
 from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
@@ -255,7 +256,7 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
                                field="Idempotency-Key")
         outcome = await s.deploys.run(who, RunAsk(
             name=body.name, sha=body.sha, dry_run=body.dry_run, queue=body.queue,
-            idempotency_key=idem, fingerprint=body.fingerprint()))
+            idempotency_key=idem, fingerprint=body.fingerprint(), rollback=body.rollback))
         request.scope["state"]["audited"] = True
         if isinstance(outcome, Planned):
             return JSONResponse(m.PlanAnswer(intent=outcome.intent,
@@ -263,6 +264,29 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         answer = accepted(outcome)
         if body.wait and not outcome.replay:
             answer["run"] = (await s.deploys.wait(outcome.record.id)).as_dict()
+            answer["status"] = answer["run"]["status"]
+        return JSONResponse(answer)
+
+    @api.post("/rollback", response_model=m.RunAccepted, tags=["runs"],
+              responses={**ERRORS, 404: {"model": m.ErrorBody}, 409: {"model": m.ErrorBody},
+                         415: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody},
+                         500: {"model": m.ErrorBody}, 503: {"model": m.ErrorBody}},
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": m.RollbackBody.model_json_schema()}}}})
+    async def post_rollback(request: Request) -> JSONResponse:
+        """Return a stack to the images of its previous good deploy (scope ``rollback``)."""
+        who = caller(request, "rollback")
+        try:
+            body = m.RollbackBody.model_validate(await _json_body(request))
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            raise InvalidBodyError(str(err["msg"]), field=".".join(
+                str(p) for p in err["loc"]) or None) from None
+        started = await s.deploys.roll_back(who, body.stack, body.service, queue=body.queue)
+        request.scope["state"]["audited"] = True
+        answer = accepted(started)
+        if body.wait:
+            answer["run"] = (await s.deploys.wait(started.record.id)).as_dict()
             answer["status"] = answer["run"]["status"]
         return JSONResponse(answer)
 
@@ -393,6 +417,14 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         docs = [{"doc": i, "docs": len(intent.documents), "summary": d.summary()}
                 for i, d in enumerate(intent.documents, start=1)]
         return {"valid": not errors, "name": name, "documents": docs, "errors": errors}
+
+    @api.get("/local", include_in_schema=False)
+    async def local_info(request: Request) -> dict[str, Any]:
+        """For chatops commands on this host (the unix socket only): which repository
+        and process this service is."""
+        if not request.scope.get("state", {}).get("local_socket"):
+            raise NotFoundError("Not Found")
+        return {"repo": str(repo.root), "pid": os.getpid(), "version": __version__}
 
     @api.get("/healthz", response_model=m.Health, tags=["health"])
     async def healthz() -> dict[str, Any]:

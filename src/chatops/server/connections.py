@@ -12,6 +12,10 @@ needs, each enforced while the bytes arrive:
   the next request (408, so a client sending a byte a second is closed);
 - keep-alive connections idle longer than uvicorn's ``timeout_keep_alive`` are closed.
 
+Connections on the service's unix socket (``$CHATOPS_STATE_DIR/chatops.sock``, mode 0600:
+the file permission is the credential, as with the Docker socket) are the host's own:
+they skip the address checks and are marked ``local_socket`` for the guard.
+
 A refusal is written as the service's JSON error, then the connection is half-closed and
 the rest of what the client sends is read and dropped for a moment (a lingering close,
 so the client sees the answer instead of a reset), up to a small budget.
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +86,7 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
             self._head_timer: asyncio.TimerHandle | None = None
             self._linger: asyncio.TimerHandle | None = None
             self._discarding = False
+            self._local = False
             self._dropped = 0
             self._new_head()
 
@@ -95,6 +101,13 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            sock = transport.get_extra_info("socket")
+            self._local = sock is not None and sock.family == socket.AF_UNIX
+            if self._local:
+                self.client = ("local", 0)
+                self._peer = "local"
+                self._arm_head_timer()
+                return
             peer = transport.get_extra_info("peername")
             self._peer = str(peer[0]) if peer else "unknown"
             proxy = is_proxy(self._peer)
@@ -180,6 +193,11 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
             self._line_no += len(lines) - 1
             self._line_len = lengths[-1]
             return None
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            if self._local:
+                self.scope["state"]["local_socket"] = True
 
         def on_headers_complete(self) -> None:
             self._in_head = False

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from chatops.application.caller import Caller
+from chatops.application.caller import Caller, Permissions
 from chatops.application.deploys import Deploys, Started
 from chatops.application.metrics import Metrics
 from chatops.engine.base import Engine
@@ -25,7 +25,6 @@ from chatops.errors import (
 from chatops.gitops.github import GitHub
 from chatops.runtime import Runtime
 from chatops.server import models as m
-from chatops.server.keys import ApiKey
 from chatops.server.settings import ServerSettings
 from chatops.store.audit import AuditLog
 
@@ -66,27 +65,28 @@ def error_response(exc: ChatopsError, request_id: str) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status, headers={"x-request-id": request_id})
 
 
-def _ctx(request: Request) -> tuple[str, str, ApiKey | None]:
+def _ctx(request: Request) -> tuple[str, str, Permissions | None]:
     state = request.scope.get("state", {})
     return state.get("client", "unknown"), state.get("request_id", "-"), state.get("key")
 
 
-def caller(request: Request, scope: str, *, via: str = "api") -> Caller:
-    """The request's caller, once its key has ``scope``."""
+def caller(request: Request, scope: str) -> Caller:
+    """The request's caller, once it may ``scope``: an API key, or the host's operator
+    on the service's unix socket (recorded as ``via cli``)."""
     client, request_id, key = _ctx(request)
     if key is None:  # pragma: no cover - the guard lets no keyless request through
         raise UnauthorizedError("send the API key in the X-API-Key header")
     if not key.may(scope):
         raise ScopeDeniedError(f"key {key.name!r} lacks the {scope!r} scope")
-    return Caller(via=via, permissions=key, client=client, request_id=request_id,
-                  method=request.method, endpoint=request.url.path)
+    state = request.scope.get("state", {})
+    local = bool(state.get("local_socket"))
+    return Caller(via=state.get("via", "api"), permissions=key, client=client,
+                  request_id=request_id, method="CLI" if local else request.method,
+                  endpoint=request.url.path, local=local)
 
 
-def _need(request: Request, scope: str) -> ApiKey:
-    caller(request, scope)
-    key = _ctx(request)[2]
-    assert key is not None  # noqa: S101 - caller() refused a request without one
-    return key
+def _need(request: Request, scope: str) -> Permissions:
+    return caller(request, scope).permissions
 
 
 def _media(request: Request) -> str:

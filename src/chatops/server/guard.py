@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from chatops.application.caller import Operator
 from chatops.application.metrics import Metrics
 from chatops.errors import BodyTooLargeError, StoreError
 from chatops.server.connections import Refusal
@@ -152,6 +153,9 @@ class Guard:
                 (b"x-request-id", request_id.encode()), *extra]})
             await send({"type": "http.response.body", "body": body})
 
+        if state.get("local_socket"):
+            await self._local(scope, receive, send, headers, path)
+            return
         if not self._in(self._allowed, self.allowlist, client):
             await refuse(403, "address_not_allowed",
                          f"client address {client} is not in the allowlist")
@@ -242,6 +246,37 @@ class Guard:
                 self.audit.record(client=client, method=scope["method"], endpoint=path,
                                   decision="allowed" if status < 400 else "refused",
                                   status=status, request_id=request_id, key_name=key.name)
+
+    async def _local(self, scope: Scope, receive: Receive, send: Send,
+                     headers: dict[bytes, bytes], path: str) -> None:
+        """A request on the service's unix socket: the host's operator (the CLI), who
+        names themself; recorded like any caller, as ``via cli``."""
+        state = scope["state"]
+        name = headers.get(b"x-chatops-actor", b"").decode("latin-1")
+        name = "".join(c for c in name if c.isalnum() or c in "._-@")[:64] or "local"
+        override = headers.get(b"x-chatops-override-window", b"") == b"1"
+        state["key"] = Operator(name, override_window=override)
+        state["via"] = "cli"
+        status = 500
+
+        async def watch(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            if scope["method"] == "HEAD":
+                await self.app({**scope, "method": "GET"}, self._limited(receive),
+                               head_only(watch))
+            else:
+                await self.app(scope, self._limited(receive), watch)
+        finally:
+            if not state.get("audited") and path not in OPEN_PATHS:
+                self.audit.record(client="local", method=scope["method"], endpoint=path,
+                                  decision="allowed" if status < 400 else "refused",
+                                  status=status, request_id=state["request_id"],
+                                  key_name=name)
 
     def _limited(self, receive: Receive) -> Receive:
         """Refuse bodies that grow past the limit even without a Content-Length."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chatops.intents.model import NAME_RE
+from chatops.intents.model import NAME_RE, SERVICE_RE, STACK_RE
 
 
 class RunBody(BaseModel):
@@ -26,11 +26,27 @@ class RunBody(BaseModel):
                             description="Git commit the run is for (recorded)")
     queue: bool = Field(default=True,
                         description="false: answer 409 instead of queueing on a busy stack")
+    rollback: bool = Field(default=True, description="false: leave a failed change in place "
+                           "(no automatic rollback)")
 
     def fingerprint(self) -> str:
         """What binds an ``Idempotency-Key`` to this request: its content, defaults
         filled in, so a retry matches and another request does not."""
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+class RollbackBody(BaseModel):
+    """Back to the images of a stack's previous good deploy."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    stack: str = Field(pattern=STACK_RE.pattern, description="the stack to roll back")
+    service: str | None = Field(default=None, pattern=SERVICE_RE.pattern,
+                                description="one service; the whole stack when omitted")
+    wait: bool = Field(default=False,
+                       description="answer when the run ends: 200 only if it succeeded")
+    queue: bool = Field(default=True,
+                        description="false: answer 409 instead of queueing on a busy stack")
 
 
 class ErrorDetail(BaseModel):

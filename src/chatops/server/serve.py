@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -66,9 +70,41 @@ def serve(settings: ServerSettings) -> int:
         "-H 'Content-Type: application/json' -d '{\"name\": \"INTENT\"}'\n"
     )
     config = uvicorn_config(app, settings)
-    uvicorn.Server(config).run()
-    service_lock.release()
+    try:
+        tcp = config.bind_socket()
+    except SystemExit:  # uvicorn exits when the address is taken; say it our way
+        raise ConfigError(f"cannot listen on {settings.host}:{settings.port} (in use?)") \
+            from None
+    local = local_socket(base.socket_path)
+    sys.stderr.write(f"  and on {base.socket_path} for chatops commands on this host\n")
+    try:
+        uvicorn.Server(config).run(sockets=[tcp, local])
+    finally:
+        with contextlib.suppress(OSError):
+            base.socket_path.unlink()
+        service_lock.release()
     return 0
+
+
+def local_socket(path: Path) -> socket.socket:
+    """A unix socket only this user can open: its file permission is the credential.
+    Any file left there is a stale socket (this process holds the service lock)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot create the service's socket {path}: {exc.strerror}") \
+            from None
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
 
 
 def uvicorn_config(app: Guard, settings: ServerSettings) -> uvicorn.Config:

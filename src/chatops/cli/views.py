@@ -1,0 +1,45 @@
+"""How the CLI shows runs, whether it read them itself or asked the service."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+COLOURS = {"succeeded": "green", "failed": "red", "rolled_back": "yellow",
+           "rollback_failed": "bold red", "interrupted": "magenta", "running": "cyan"}
+
+
+def print_runs(records: list[dict[str, Any]], *, json_output: bool, where: str) -> int:
+    """``chatops runs``: a table on a terminal (JSON with ``--format json``)."""
+    if json_output:
+        sys.stdout.write(json.dumps(records, indent=2) + "\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not records:
+        console.print("no runs recorded yet")
+        return 0
+    table = Table(title=f"chatops runs ({where})", title_justify="left")
+    for column in ("id", "intent", "status", "stacks", "by", "started", "took", "reason"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        took = _took(r)
+        started = (r.get("started_at") or r["created_at"])[:19].replace("T", " ")
+        status = str(r["status"])
+        table.add_row(r["id"], r["intent"], f"[{COLOURS.get(status, 'white')}]{status}[/]",
+                      ", ".join(r.get("stacks") or []), f"{r['actor']} ({r['trigger']})",
+                      started, took, (r.get("reason") or "")[:160])
+    console.print(table)
+    return 0
+
+
+def _took(record: dict[str, Any]) -> str:
+    seconds = record.get("duration_seconds")
+    if seconds is None and record.get("started_at") and record.get("ended_at"):
+        seconds = (datetime.fromisoformat(record["ended_at"])
+                   - datetime.fromisoformat(record["started_at"])).total_seconds()
+    return f"{seconds:.1f}s" if seconds is not None else ""
