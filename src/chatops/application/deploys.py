@@ -28,6 +28,7 @@ from chatops.application.decisions import (
     moved_checkout,
     window,
 )
+from chatops.application.stream import EventStream
 from chatops.errors import (
     AuditUnavailableError,
     ChatopsError,
@@ -51,6 +52,7 @@ from chatops.planning import PlanContext, build_plan
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Plan
 from chatops.repo import GitOpsRepo
+from chatops.runner import events as ev
 from chatops.runner.executor import RunOutcome
 from chatops.runner.orchestrator import Summary, closure, orchestrate
 from chatops.store.records import RunRecord, RunStatus
@@ -144,6 +146,7 @@ class Push:
 class Deploys:
     ctx: Context
     audit: Auditor
+    stream: EventStream = field(default_factory=EventStream)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
@@ -223,6 +226,8 @@ class Deploys:
             self.ctx.queue.submit(plan, trigger=caller.via, actor=caller.name,
                                   client=caller.client, sha=decision.sha, run_id=run_id,
                                   parent_id=parent_id)
+            self.stream(ev.Event(ev.RUN_QUEUED, run_id, decision.intent.name, {
+                "stacks": decision.stacks, "via": caller.via, "actor": caller.name}))
         if decision.pr is not None:
             self.store.set_pull_request(run_id, decision.pr.as_dict())
         if decision.rollback_of is not None:

@@ -16,6 +16,7 @@ from chatops.application.decisions import Context, Rules
 from chatops.application.deploys import Deploys
 from chatops.application.metrics import Metrics
 from chatops.application.queue import RunManager
+from chatops.application.stream import EventStream
 from chatops.engine.base import Engine
 from chatops.gitops.github import GitHub
 from chatops.notify.outbox import Deliverer, Outbox
@@ -66,9 +67,10 @@ def build_deploys(runtime: Runtime, repo: GitOpsRepo, *, engine: Engine, audit: 
                   metrics: Metrics | None = None) -> Deploys:
     """The use cases over a run queue whose runs report to ``sinks`` and are announced
     to every notification target."""
-    executor = runtime.executor(engine, [*sinks, *notifications.sinks(runtime)])
+    stream = EventStream()
+    executor = runtime.executor(engine, [*sinks, *notifications.sinks(runtime), stream])
     queue = RunManager(executor, runtime.locks, metrics or Metrics(), max_parallel)
-    return Deploys(Context(runtime, repo, rules, queue, github), audit)
+    return Deploys(Context(runtime, repo, rules, queue, github), audit, stream)
 
 
 def github_client(repo: str | None, token: str | None, api: str) -> GitHub | None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+RUN_QUEUED = "run_queued"
 RUN_STARTED = "run_started"
 WAITING = "waiting_for_lock"
 STEP_STARTED = "step_started"

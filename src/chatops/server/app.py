@@ -334,21 +334,25 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
 
         async def events() -> AsyncIterator[bytes]:
             last = 0
-            while True:
-                for line in store.lines(run_id, after=last):
-                    last = line["id"]
-                    yield f"id: {last}\nevent: line\ndata: {json.dumps(line)}\n\n".encode()
-                record = store.get_run(run_id, detail=False)
-                if record.status.final:
+            # Subscribed before reading the history, so no line falls in between.
+            with s.deploys.stream.subscribe(run_id) as changes:
+                while True:
                     for line in store.lines(run_id, after=last):
                         last = line["id"]
-                        yield f"event: line\ndata: {json.dumps(line)}\n\n".encode()
-                    outcome = {"status": str(record.status), "reason": record.reason}
-                    yield f"event: outcome\ndata: {json.dumps(outcome)}\n\n".encode()
-                    return
-                if await request.is_disconnected():
-                    return
-                await asyncio.sleep(0.2)
+                        yield f"id: {last}\nevent: line\ndata: {json.dumps(line)}\n\n".encode()
+                    record = store.get_run(run_id, detail=False)
+                    if record.status.final:
+                        for line in store.lines(run_id, after=last):
+                            last = line["id"]
+                            yield f"event: line\ndata: {json.dumps(line)}\n\n".encode()
+                        outcome = {"status": str(record.status), "reason": record.reason}
+                        yield f"event: outcome\ndata: {json.dumps(outcome)}\n\n".encode()
+                        return
+                    if await request.is_disconnected():
+                        return
+                    # The next event of this run wakes us; a run of another process
+                    # (the CLI's own) shows within the second.
+                    await changes.next(timeout=1.0)
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"cache-control": "no-cache"})
