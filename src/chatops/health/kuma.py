@@ -12,17 +12,52 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
 
 from chatops.clock import Clock
-from chatops.health.gates import GateResult
-from chatops.intents.model import KumaCheck
+from chatops.durations import format_duration
+from chatops.health.registry import (
+    Check,
+    GateContext,
+    GateFailed,
+    GateKind,
+    GateResult,
+    poll,
+    register,
+)
+from chatops.intents.fields import Duration, Url, _intent_name
 
 UP, DOWN, PENDING, MAINTENANCE = 1, 0, 2, 3
 _NAMES = {UP: "UP", DOWN: "DOWN", PENDING: "PENDING", MAINTENANCE: "MAINTENANCE"}
 _TITLE = re.compile(r"<title>[^<:]*:\s*([^<]+)</title>")
 BADGE_LABELS = {"upLabel": "Up", "downLabel": "Down", "pendingLabel": "Pending",
                 "maintenanceLabel": "Maintenance"}
+
+
+class KumaCheck(Check):
+    """Wait until an Uptime Kuma monitor reports UP (the seed's post-deploy check).
+
+    With ``status_page``, Kuma's heartbeat API must show a beat newer than the change;
+    without, the public badge (``/api/badge/<id>/status``) must read Up.
+    """
+
+    kuma: int = Field(ge=1, description="Uptime Kuma monitor id")
+    url: Url | None = Field(
+        default=None, description="Uptime Kuma base URL (default: CHATOPS_KUMA_URL)")
+    status_page: Annotated[str, AfterValidator(_intent_name)] | None = Field(
+        default=None, description="slug of a status page that shows the monitor")
+    within: Duration = Field(default=300.0, description="deadline for the monitor to be UP")
+    interval: Duration = 5.0
+
+
+def describe(check: KumaCheck) -> str:
+    where = check.url or "$CHATOPS_KUMA_URL"
+    how = (f"status page {check.status_page} shows a heartbeat after the change"
+           if check.status_page else "its badge reads Up")
+    return (f"Uptime Kuma monitor {check.kuma} at {where} is UP ({how}) within "
+            f"{format_duration(check.within)}")
 
 
 def parse_beat_time(text: str) -> datetime:
@@ -51,49 +86,51 @@ async def kuma_gate(check: KumaCheck, default_url: str | None, description: str,
                     clock: Clock, *, since: datetime) -> GateResult:
     import httpx  # noqa: PLC0415 - only steps with a Kuma gate pay for importing it
 
-    start = clock.monotonic()
     base = (check.url or default_url or "").rstrip("/")
-    if not base:
-        return GateResult("kuma", description, False,
-                          "no Uptime Kuma URL: set url: in the check or CHATOPS_KUMA_URL", 0.0)
-    deadline = start + check.within
-    last = "no answer yet"
     async with httpx.AsyncClient(timeout=10.0, trust_env=False) as client:
-        while True:
+
+        async def attempt(_: float) -> tuple[bool, str]:
+            if not base:
+                raise GateFailed("no Uptime Kuma URL: set url: in the check or "
+                                 "CHATOPS_KUMA_URL")
             try:
                 if check.status_page:
-                    resp = await client.get(f"{base}/api/status-page/heartbeat/"
-                                            f"{check.status_page}")
-                    resp.raise_for_status()
-                    beat = latest_beat(resp.json(), check.kuma)
-                    if beat is None:
-                        last = (f"status page {check.status_page} shows no heartbeat of "
-                                f"monitor {check.kuma}")
-                    elif beat[1] <= since:
-                        last = (f"last heartbeat ({_NAMES.get(beat[0], beat[0])}) is from "
-                                "before the change")
-                    elif beat[0] == UP:
-                        return GateResult("kuma", description, True,
-                                          f"monitor {check.kuma} is UP at {beat[1]:%H:%M:%S}",
-                                          clock.monotonic() - start)
-                    else:
-                        last = f"monitor {check.kuma} is {_NAMES.get(beat[0], beat[0])}" + (
-                            f": {beat[2]}" if beat[2] else "")
-                else:
-                    resp = await client.get(f"{base}/api/badge/{check.kuma}/status",
-                                            params=BADGE_LABELS)
-                    resp.raise_for_status()
-                    status = badge_status(resp.text)
-                    if status == "Up":
-                        return GateResult("kuma", description, True,
-                                          f"monitor {check.kuma} badge reads Up",
-                                          clock.monotonic() - start)
-                    last = f"monitor {check.kuma} badge reads {status or 'nothing readable'}"
+                    return await _heartbeat(client, base, check, since)
+                resp = await client.get(f"{base}/api/badge/{check.kuma}/status",
+                                        params=BADGE_LABELS)
+                resp.raise_for_status()
             except (httpx.HTTPError, ValueError) as exc:
-                last = f"Uptime Kuma did not answer usefully: {exc}"
-            remaining = deadline - clock.monotonic()
-            if remaining <= 0:
-                return GateResult("kuma", description, False,
-                                  f"Uptime Kuma monitor {check.kuma} not UP within "
-                                  f"{check.within:g}s; last: {last}", clock.monotonic() - start)
-            await clock.sleep(min(check.interval, remaining))
+                return False, f"Uptime Kuma did not answer usefully: {exc}"
+            status = badge_status(resp.text)
+            if status == "Up":
+                return True, f"monitor {check.kuma} badge reads Up"
+            return False, f"monitor {check.kuma} badge reads {status or 'nothing readable'}"
+
+        return await poll(attempt, kind="kuma", description=description, within=check.within,
+                          interval=check.interval, clock=clock,
+                          failed=lambda last: f"Uptime Kuma monitor {check.kuma} not UP "
+                          f"within {check.within:g}s; last: {last}")
+
+
+async def _heartbeat(client: Any, base: str, check: KumaCheck, since: datetime
+                     ) -> tuple[bool, str]:
+    """An UP heartbeat newer than the change, on the status page."""
+    resp = await client.get(f"{base}/api/status-page/heartbeat/{check.status_page}")
+    resp.raise_for_status()
+    beat = latest_beat(resp.json(), check.kuma)
+    if beat is None:
+        return False, (f"status page {check.status_page} shows no heartbeat of monitor "
+                       f"{check.kuma}")
+    if beat[1] <= since:
+        return False, f"last heartbeat ({_NAMES.get(beat[0], beat[0])}) is from before the change"
+    if beat[0] == UP:
+        return True, f"monitor {check.kuma} is UP at {beat[1]:%H:%M:%S}"
+    return False, f"monitor {check.kuma} is {_NAMES.get(beat[0], beat[0])}" + (
+        f": {beat[2]}" if beat[2] else "")
+
+
+async def run(check: KumaCheck, ctx: GateContext) -> GateResult:
+    return await kuma_gate(check, ctx.kuma_url, ctx.description, ctx.clock, since=ctx.since)
+
+
+KIND = register(GateKind("kuma", KumaCheck, describe, run))

@@ -11,14 +11,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from chatops.errors import IntentError, Problem
+from chatops.health import REGISTRY
 from chatops.intents.model import (
     ACTIONS,
     HEALTH_KINDS,
-    ContainerCheck,
-    HttpCheck,
     IntentDoc,
-    KumaCheck,
-    TcpCheck,
     check_action_rules,
     name_problem,
 )
@@ -28,10 +25,7 @@ INTENT_SUFFIXES = (".yaml", ".yml")
 
 _FIELDS: dict[str, tuple[str, ...]] = {
     "": tuple(IntentDoc.model_fields),
-    "http": tuple(HttpCheck.model_fields),
-    "tcp": tuple(TcpCheck.model_fields),
-    "container": tuple(ContainerCheck.model_fields),
-    "kuma": tuple(KumaCheck.model_fields),
+    **{key: tuple(kind.model.model_fields) for key, kind in REGISTRY.items()},
 }
 
 

@@ -6,16 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chatops.durations import format_duration
+from chatops.health import Check, kind_of
+from chatops.health.container import ContainerCheck
 from chatops.intents.loader import IntentFile
-from chatops.intents.model import (
-    ROLLBACK_ACTIONS,
-    RUNNING_ACTIONS,
-    ContainerCheck,
-    HttpCheck,
-    IntentDoc,
-    KumaCheck,
-    TcpCheck,
-)
+from chatops.intents.model import ROLLBACK_ACTIONS, RUNNING_ACTIONS, IntentDoc
 from chatops.planning import compose as c
 from chatops.planning.steps import (
     REPLICAS,
@@ -129,45 +123,10 @@ def _gates(doc: IntentDoc, stable_for: float) -> tuple[Gate, ...]:
     return tuple(gates)
 
 
-def _gate(check: HttpCheck | TcpCheck | ContainerCheck | KumaCheck) -> Gate:
-    if isinstance(check, KumaCheck):
-        where = check.url or "$CHATOPS_KUMA_URL"
-        how = (f"status page {check.status_page} shows a heartbeat after the change"
-               if check.status_page else "its badge reads Up")
-        return Gate(
-            kind="kuma",
-            description=f"Uptime Kuma monitor {check.kuma} at {where} is UP ({how}) within "
-            f"{format_duration(check.within)}",
-            within=check.within, check=check,
-        )
-    if isinstance(check, HttpCheck):
-        lo, hi = check.status
-        status = str(lo) if lo == hi else f"{lo}-{hi}"
-        body = f" with {check.body!r} in the body" if check.body is not None else ""
-        return Gate(
-            kind="http",
-            description=(
-                f"GET {check.http} answers {status}{body} within "
-                f"{format_duration(check.within)} (every {format_duration(check.interval)}, "
-                f"{format_duration(check.timeout)} per request)"
-            ),
-            within=check.within, check=check,
-        )
-    if isinstance(check, TcpCheck):
-        return Gate(
-            kind="tcp",
-            description=f"TCP {check.tcp} accepts connections within "
-            f"{format_duration(check.within)}",
-            within=check.within, check=check,
-        )
-    return Gate(
-        kind="container",
-        description=(
-            f"containers of service {check.container} are {check.state} and do not restart "
-            f"for {format_duration(check.stable_for)} (within {format_duration(check.within)})"
-        ),
-        within=check.within, check=check,
-    )
+def _gate(check: Check) -> Gate:
+    kind = kind_of(check)
+    return Gate(kind=kind.key, description=kind.describe(check), within=check.within,
+                check=check)
 
 
 def _rollback(doc: IntentDoc, file: Path, ctx: PlanContext) -> RollbackPlan | None:

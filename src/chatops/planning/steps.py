@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from chatops.intents.model import ContainerCheck, HttpCheck, KumaCheck, TcpCheck
+from chatops.health import Check
 
 #: Placeholders in rollback argv, filled from the snapshot taken when the run starts.
 REPLICAS = "<replicas before the run>"
@@ -26,10 +25,10 @@ class Command:
 class Gate:
     """A health check that must pass after the change, within its deadline."""
 
-    kind: Literal["container", "http", "tcp", "kuma"]
+    kind: str  # a key of chatops.health.REGISTRY
     description: str
     within: float
-    check: HttpCheck | TcpCheck | ContainerCheck | KumaCheck
+    check: Check
     implicit: bool = False
 
 

@@ -17,9 +17,8 @@ from typing import Any
 from chatops.clock import Clock
 from chatops.engine.base import CommandResult, Engine, OutputLine
 from chatops.errors import ChatopsError, EngineError, LockBusyError
-from chatops.health.gates import GateResult, container_gate, http_gate, tcp_gate
-from chatops.health.kuma import kuma_gate
-from chatops.intents.model import ContainerCheck, HttpCheck, KumaCheck, TcpCheck
+from chatops.health import REGISTRY
+from chatops.health.registry import GateContext, GateResult
 from chatops.locks import HeldLocks, Locks
 from chatops.planning import compose as c
 from chatops.planning.render import plan_to_dict
@@ -289,29 +288,14 @@ class Executor:
 
     def _gate_task(self, state: _StepState, gate: Gate, expected: dict[str, int],
                    others_passed: asyncio.Event | None = None) -> Awaitable[GateResult]:
-        check = gate.check
-        if isinstance(check, HttpCheck):
-            return http_gate(check, gate.description, self.clock)
-        if isinstance(check, TcpCheck):
-            return tcp_gate(check, gate.description, self.clock)
-        if isinstance(check, KumaCheck):
-            return kuma_gate(check, self.kuma_url, gate.description, self.clock,
-                             since=self.clock.now())
-        assert isinstance(check, ContainerCheck)  # noqa: S101 - the union is closed
         assert state.project is not None  # noqa: S101 - set by _prepare
-        if gate.implicit:
-            wanted = {s: expected.get(s, 1) for s in state.services}
-            healthy = False
-        else:
-            svc = check.container
-            spec = state.project.services.get(svc)
-            wanted = {svc: expected.get(svc, spec.replicas if spec else 1)}
-            healthy = check.state == "healthy"
-        return container_gate(
-            self.engine, state.project.name, wanted, description=gate.description,
-            within=check.within, stable_for=check.stable_for, want_healthy=healthy,
-            clock=self.clock, until=others_passed if gate.implicit else None,
-        )
+        project = state.project
+        return REGISTRY[gate.kind].run(gate.check, GateContext(
+            clock=self.clock, engine=self.engine, description=gate.description,
+            since=self.clock.now(), kuma_url=self.kuma_url, project=project.name,
+            services=list(state.services), expected=expected,
+            spec={name: spec.replicas for name, spec in project.services.items()},
+            implicit=gate.implicit, others_passed=others_passed if gate.implicit else None))
 
     def _expected(self, state: _StepState) -> dict[str, int]:
         assert state.project is not None  # noqa: S101 - set by _prepare
@@ -334,7 +318,7 @@ class Executor:
                        phase=phase, kind=gate.kind)
         # With HTTP or TCP gates, they prove the service works: the implicit container
         # gate watches for exits and restarts meanwhile instead of adding its own window.
-        probes = [g for g in gates if g.kind in ("http", "tcp", "kuma")]
+        probes = [g for g in gates if REGISTRY[g.kind].probe]
         others_passed = asyncio.Event() if probes else None
         tasks = {asyncio.ensure_future(self._gate_task(state, g, expected, others_passed)): i
                  for i, g in enumerate(gates)}

@@ -1,0 +1,121 @@
+"""The ``container`` gate: a service's containers run (or are healthy) and stay up.
+
+chatops adds one itself to every step that leaves containers running (``implicit``): the
+step's services run, healthy where they have a Docker healthcheck, and neither exit nor
+restart. Without a probe (an HTTP or TCP check) they must stay up for a stability window;
+with one, the probes stand in for the window while exits and restarts are watched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import Field
+
+from chatops.durations import format_duration
+from chatops.engine.base import ContainerState
+from chatops.errors import EngineError
+from chatops.health.registry import (
+    Check,
+    GateContext,
+    GateFailed,
+    GateKind,
+    GateResult,
+    poll,
+    register,
+)
+from chatops.intents.fields import Duration, Service
+
+CONTAINER_POLL = 0.05
+
+
+class ContainerCheck(Check):
+    """Wait until a service's containers are running (or healthy) and stay so."""
+
+    container: Service = Field(description="compose service whose containers are checked")
+    state: Literal["running", "healthy"] = "running"
+    within: Duration = 60.0
+    stable_for: Duration = Field(
+        default=2.0, description="how long the containers must stay up without restarting"
+    )
+
+
+def describe(check: ContainerCheck) -> str:
+    return (f"containers of service {check.container} are {check.state} and do not restart "
+            f"for {format_duration(check.stable_for)} (within {format_duration(check.within)})")
+
+
+def _container_problems(
+    containers: list[ContainerState], expected: Mapping[str, int], want_healthy: bool,
+    restarts: dict[str, int],
+) -> tuple[list[str], str | None]:
+    """(reasons it is not ready yet, or a fatal reason it never will be)."""
+    waiting: list[str] = []
+    for service, count in expected.items():
+        mine = [c for c in containers if c.service == service]
+        running = [c for c in mine if c.running]
+        for c in mine:
+            if count and c.state in ("exited", "dead"):
+                return waiting, f"{c.name} {c.state} with exit code {c.exit_code}"
+            if c.state == "restarting":
+                return waiting, f"{c.name} is restarting (exit code {c.exit_code})"
+            first = restarts.setdefault(c.id, c.restart_count)
+            if c.restart_count > first:
+                return waiting, f"{c.name} restarted {c.restart_count - first} time(s)"
+            if c.health == "unhealthy":
+                return waiting, f"{c.name} reports unhealthy"
+            if c.running and c.health == "starting":
+                waiting.append(f"{c.name} health is starting")
+            elif c.running and want_healthy and c.health is None:
+                return waiting, (f"{c.name} has no Docker healthcheck, so it can never report "
+                                 "healthy (use state: running)")
+        if len(running) != count:
+            waiting.append(f"{service}: {len(running)} of {count} container(s) running")
+    return waiting, None
+
+
+async def run(check: ContainerCheck, ctx: GateContext) -> GateResult:
+    """Containers running (healthy where asked), steady for ``stable_for``; or, for the
+    implicit gate beside probes, watched until the probes passed."""
+    if ctx.implicit:
+        wanted = {s: ctx.expected.get(s, 1) for s in ctx.services}
+        want_healthy = False
+    else:
+        svc = check.container
+        wanted = {svc: ctx.expected.get(svc, ctx.spec.get(svc, 1))}
+        want_healthy = check.state == "healthy"
+    until = ctx.others_passed if ctx.implicit else None
+    clock = ctx.clock
+    counts = ", ".join(f"{s}: {n}" for s, n in wanted.items())
+    steady_since: float | None = None
+    restarts: dict[str, int] = {}
+
+    async def attempt(_: float) -> tuple[bool, str]:
+        nonlocal steady_since
+        try:
+            containers = await ctx.engine.containers(ctx.project or "", list(wanted))
+        except EngineError as exc:
+            raise GateFailed(exc.message) from None
+        waiting, fatal = _container_problems(containers, wanted, want_healthy, restarts)
+        if fatal:
+            raise GateFailed(fatal)
+        now = clock.monotonic()
+        if waiting:
+            steady_since = None
+            return False, "; ".join(waiting)
+        steady_since = steady_since if steady_since is not None else now
+        if until is not None:
+            if until.is_set():
+                return True, f"running, no restart while the other gates ran ({counts})"
+            return False, "waiting for the other gates"
+        if now - steady_since >= check.stable_for:
+            return True, f"running and steady for {check.stable_for:g}s ({counts})"
+        return False, "not yet steady"
+
+    return await poll(attempt, kind="container", description=ctx.description,
+                      within=check.within, interval=CONTAINER_POLL, clock=clock,
+                      failed=lambda last: f"not ready within {check.within:g}s: {last}")
+
+
+KIND = register(GateKind("container", ContainerCheck, describe, run, probe=False))

@@ -1,0 +1,112 @@
+"""Health-gate kinds, registered in one place.
+
+A kind is its check model (the intent's ``health:`` entry, strict like the rest of the
+contract), how the plan describes it, and how it runs. The intent model, its JSON Schema,
+the planner and the executor all read this registry; the built-in kinds (``http``,
+``tcp``, ``container``, ``kuma``) register themselves through ``register`` like any other,
+so adding a kind is one module and its tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chatops.clock import Clock
+from chatops.engine.base import Engine
+from chatops.intents.fields import Duration, _Strict
+
+
+class Check(_Strict):
+    """What every health check has: a deadline."""
+
+    within: Duration = 60.0
+
+
+@dataclass(frozen=True)
+class GateResult:
+    kind: str
+    description: str
+    ok: bool
+    detail: str
+    duration: float
+
+
+@dataclass
+class GateContext:
+    """What a running gate may use: the clock, the engine, the step it checks."""
+
+    clock: Clock
+    engine: Engine
+    description: str
+    since: datetime  # when the change was made
+    kuma_url: str | None = None
+    project: str | None = None  # the Compose project of the step
+    services: list[str] = field(default_factory=list)  # the services the step touches
+    expected: dict[str, int] = field(default_factory=dict)  # replicas the step wants
+    spec: dict[str, int] = field(default_factory=dict)  # replicas the compose file says
+    implicit: bool = False  # the gate chatops adds itself: the step's containers run
+    others_passed: asyncio.Event | None = None  # set once every probe passed
+
+
+@dataclass(frozen=True)
+class GateKind:
+    key: str  # the check's own key in YAML: ``- http: URL``
+    model: type[Check]
+    describe: Callable[[Any], str]
+    run: Callable[[Any, GateContext], Awaitable[GateResult]]
+    #: A probe proves the service answers, and so stands in for the stability window.
+    probe: bool = True
+
+
+REGISTRY: dict[str, GateKind] = {}
+_BY_MODEL: dict[type[Check], GateKind] = {}
+
+
+def register(kind: GateKind) -> GateKind:
+    if kind.key in REGISTRY:
+        raise ValueError(f"a health-gate kind {kind.key!r} is registered already")
+    REGISTRY[kind.key] = kind
+    _BY_MODEL[kind.model] = kind
+    return kind
+
+
+def kind_of(check: Check) -> GateKind:
+    return _BY_MODEL[type(check)]
+
+
+Attempt = Callable[[float], Awaitable[tuple[bool, str]]]
+
+
+class GateFailed(Exception):  # noqa: N818 - an outcome of an attempt, not an error
+    """Raised by an attempt that saw the gate can never pass (a container exited)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+async def poll(attempt: Attempt, *, kind: str, description: str, within: float,
+               interval: float, clock: Clock, failed: Callable[[str], str]) -> GateResult:
+    """Try until an attempt passes or ``within`` runs out; every gate polls this way.
+
+    ``attempt(deadline)`` says (passed, what it saw), or raises ``GateFailed`` to fail at
+    once; ``failed(last)`` words the failure at the deadline.
+    """
+    start = clock.monotonic()
+    deadline = start + within
+    while True:
+        try:
+            ok, seen = await attempt(deadline)
+        except GateFailed as exc:
+            return GateResult(kind, description, False, exc.detail, clock.monotonic() - start)
+        if ok:
+            return GateResult(kind, description, True, seen, clock.monotonic() - start)
+        remaining = deadline - clock.monotonic()
+        if remaining <= 0:
+            return GateResult(kind, description, False, failed(seen),
+                              clock.monotonic() - start)
+        await clock.sleep(min(interval, remaining))
