@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from chatops.errors import ConfigError, LockBusyError
+from chatops.paths import run_markers_present
 
 POLL = 0.05
 _SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -150,11 +151,7 @@ class Locks:
 
     def any_run_markers(self) -> bool:
         """Cheap: is any run holding, or did any die holding, a liveness marker?"""
-        try:
-            with os.scandir(self.dir) as entries:
-                return any(e.name.startswith("run-") for e in entries)
-        except OSError:
-            return False
+        return run_markers_present(self.dir)
 
     def run_alive(self, run_id: str) -> bool:
         """True while some process holds the run's liveness lock."""

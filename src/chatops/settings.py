@@ -11,6 +11,7 @@ from typing import Any
 
 from chatops.durations import parse_duration
 from chatops.errors import ConfigError
+from chatops.paths import default_state_dir
 
 DEFAULT_COMPOSE_COMMAND = ("docker", "compose")
 
@@ -193,14 +194,3 @@ def _ref_name(value: str, source: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,100}", value) or ".." in value:
         raise ConfigError(f"{source}: expected a Git remote or branch name, got {value!r}")
     return value
-
-
-def default_state_dir(env: Mapping[str, str] | None = None) -> str:
-    """``CHATOPS_STATE_DIR``; else /var/lib/chatops for root, ~/.local/state/chatops otherwise."""
-    env = os.environ if env is None else env
-    if env.get("CHATOPS_STATE_DIR"):
-        return env["CHATOPS_STATE_DIR"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        return "/var/lib/chatops"
-    base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(base, "chatops")

@@ -19,8 +19,6 @@ def run(argv: Sequence[str]) -> int:
     # chatops registers no pydantic plugins, and scanning every installed package for
     # them costs more start-up time than validating a hundred intent files.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    from chatops.errors import ChatopsError
-
     try:
         from chatops.cli.app import app
 
@@ -28,13 +26,16 @@ def run(argv: Sequence[str]) -> int:
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
-    except ChatopsError as exc:
-        sys.stderr.write(f"error: {exc.message}\n")
-        return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
     except Exception as exc:  # the last line of defence: no traceback reaches a user
+        # Imported here: commands that talk to a running service never need it.
+        from chatops.errors import ChatopsError
+
+        if isinstance(exc, ChatopsError):
+            sys.stderr.write(f"error: {exc.message}\n")
+            return exc.exit_code
         if os.environ.get("CHATOPS_DEBUG"):
             raise
         sys.stderr.write(

@@ -41,20 +41,19 @@ def _recover_interrupted_runs() -> None:
     """Any command notices runs whose process died, if this host keeps a run history."""
     import os
 
-    from chatops.settings import default_state_dir
+    from chatops.paths import default_state_dir, run_markers_present
 
     state = Path(default_state_dir())
     db = state / "chatops.sqlite3"
-    if not db.exists() or not os.access(db, os.W_OK):
+    # A run holds a marker file while it runs; markers left behind are dead runs.
+    if not run_markers_present(state / "locks") or not os.access(db, os.W_OK):
         return
     from chatops.errors import ChatopsError
     from chatops.locks import Locks
     from chatops.store.sqlite import RunStore
 
-    # A run holds a marker file while it runs; markers left behind are dead runs.
     locks = Locks(state / "locks")
-    if not locks.any_run_markers():
-        return
+
     try:
         store = RunStore(db)
         try:

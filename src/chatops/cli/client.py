@@ -188,7 +188,7 @@ def connect(*, local: bool, override_window: bool = False,
     repository the command is about (None: the usual lookup), or False for none."""
     if local:
         return None
-    from chatops.settings import default_state_dir
+    from chatops.paths import default_state_dir
 
     where: Path | None = None
     if repo is not False:

@@ -12,9 +12,13 @@ COLOURS = {"succeeded": "green", "failed": "red", "rolled_back": "yellow",
 
 
 def print_runs(records: list[dict[str, Any]], *, json_output: bool, where: str) -> int:
-    """``chatops runs``: a table on a terminal (JSON with ``--format json``)."""
+    """``chatops runs``: a table on a terminal, aligned plain lines into a pipe, JSON
+    with ``--format json``."""
     if json_output:
         sys.stdout.write(json.dumps(records, indent=2) + "\n")
+        return 0
+    if not sys.stdout.isatty():  # for grep and awk: one run a line, aligned columns
+        sys.stdout.write(plain_table(records, where))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -35,6 +39,22 @@ def print_runs(records: list[dict[str, Any]], *, json_output: bool, where: str) 
                       started, took, (r.get("reason") or "")[:160])
     console.print(table)
     return 0
+
+
+def plain_table(records: list[dict[str, Any]], where: str) -> str:
+    if not records:
+        return "no runs recorded yet\n"
+    header = ("ID", "INTENT", "STATUS", "STACKS", "BY", "STARTED", "TOOK", "REASON")
+    rows = [header] + [
+        (r["id"], r["intent"], str(r["status"]), ",".join(r.get("stacks") or []) or "-",
+         f"{r['actor']} ({r['trigger']})",
+         (r.get("started_at") or r["created_at"])[:19].replace("T", " "), _took(r) or "-",
+         " ".join((r.get("reason") or "").split())[:160])
+        for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True))
+             + "  " + row[-1] for row in rows]
+    return f"chatops runs ({where})\n" + "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 def _took(record: dict[str, Any]) -> str:
