@@ -115,7 +115,8 @@ async def run(check: ContainerCheck, ctx: GateContext) -> GateResult:
 
     return await poll(attempt, kind="container", description=ctx.description,
                       within=check.within, interval=CONTAINER_POLL, clock=clock,
-                      failed=lambda last: f"not ready within {check.within:g}s: {last}")
+                      failed=lambda last: f"not ready within {check.within:g}s: {last}",
+                      wake=until)
 
 
 KIND = register(GateKind("container", ContainerCheck, describe, run, probe=False))

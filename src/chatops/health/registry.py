@@ -90,11 +90,13 @@ class GateFailed(Exception):  # noqa: N818 - an outcome of an attempt, not an er
 
 
 async def poll(attempt: Attempt, *, kind: str, description: str, within: float,
-               interval: float, clock: Clock, failed: Callable[[str], str]) -> GateResult:
+               interval: float, clock: Clock, failed: Callable[[str], str],
+               wake: asyncio.Event | None = None) -> GateResult:
     """Try until an attempt passes or ``within`` runs out; every gate polls this way.
 
     ``attempt(deadline)`` says (passed, what it saw), or raises ``GateFailed`` to fail at
-    once; ``failed(last)`` words the failure at the deadline.
+    once; ``failed(last)`` words the failure at the deadline. ``wake`` cuts the wait
+    between attempts short when it is set (the probes passed: look once more, now).
     """
     start = clock.monotonic()
     deadline = start + within
@@ -109,4 +111,16 @@ async def poll(attempt: Attempt, *, kind: str, description: str, within: float,
         if remaining <= 0:
             return GateResult(kind, description, False, failed(seen),
                               clock.monotonic() - start)
-        await clock.sleep(min(interval, remaining))
+        await _pause(clock, min(interval, remaining), wake)
+
+
+async def _pause(clock: Clock, seconds: float, wake: asyncio.Event | None) -> None:
+    if wake is None or wake.is_set():
+        await clock.sleep(seconds)
+        return
+    sleeping = asyncio.ensure_future(clock.sleep(seconds))
+    woken = asyncio.ensure_future(wake.wait())
+    _, pending = await asyncio.wait({sleeping, woken}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)

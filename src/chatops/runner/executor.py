@@ -62,6 +62,14 @@ class _StepState:
     changed: bool = False
 
 
+async def _dropped(task: asyncio.Future[Any] | None) -> None:
+    """Cancel a snapshot that is no longer wanted, and let it end."""
+    if task is not None and not task.done():
+        task.cancel()
+    if task is not None:
+        await asyncio.gather(task, return_exceptions=True)
+
+
 class StepFailedError(ChatopsError):
     """A step could not finish; ``changed`` says whether the stack was touched."""
 
@@ -187,6 +195,7 @@ class Executor:
         lead = 0
         while lead < len(step.commands) and not step.commands[lead].mutating:
             lead += 1
+        after: asyncio.Future[dict[str, Any]] | None = None
         try:
             results = await asyncio.gather(
                 self._prepare(run_id, intent, state),
@@ -199,20 +208,36 @@ class Executor:
             if step.action == "rollback":
                 await self._retag_to_last_good(run_id, intent, state)
             await self._commands(run_id, intent, state, step.commands[lead:])
-            failure = await self._gates(run_id, intent, state, "deploy")
+            gating = asyncio.ensure_future(self._gates(run_id, intent, state, "deploy"))
+            if state.project is not None and step.snapshot:
+                # What runs now is what the gates judge: read it while they run, once
+                # they have taken their first look (the tasks start in order).
+                await asyncio.sleep(0)
+                after = asyncio.ensure_future(take_snapshot(
+                    self.engine, state.project, state.services, step.stack))
+            try:
+                failure = await gating
+            except BaseException:
+                await _dropped(gating)
+                raise
             if failure is not None:
                 raise StepFailedError(failure)
-        except StepFailedError as exc:
+        except (StepFailedError, EngineError) as exc:
+            await _dropped(after)
             return await self._after_failure(run_id, intent, state, exc.message)
-        except EngineError as exc:
-            return await self._after_failure(run_id, intent, state, exc.message)
-        if state.project is not None and step.snapshot:
-            after = await take_snapshot(self.engine, state.project, state.services, step.stack)
-            after["health"] = [g.check.model_dump(mode="json") for g in step.gates
+        except BaseException:
+            await _dropped(after)
+            raise
+        if after is not None:
+            try:
+                taken = await after
+            except EngineError as exc:
+                return await self._after_failure(run_id, intent, state, exc.message)
+            taken["health"] = [g.check.model_dump(mode="json") for g in step.gates
                                if not g.implicit]
-            after["action"] = step.action
+            taken["action"] = step.action
             self.store.save_snapshot(run_id, doc=step.index, kind="after", stack=step.stack,
-                                     data=after)
+                                     data=taken)
         return RunStatus.succeeded, "succeeded"
 
     async def _commands(self, run_id: str, intent: str, state: _StepState,
