@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from chatops.runner.events import (
+from chatops.events import (
     COMMAND_FINISHED,
     COMMAND_STARTED,
     GATE_FINISHED,

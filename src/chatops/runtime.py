@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from chatops import events as ev
 from chatops.clock import Clock, SystemClock
 from chatops.engine.base import Engine
 from chatops.locks import Locks
-from chatops.runner import events as ev
 from chatops.runner.executor import Executor
 from chatops.settings import Settings
 from chatops.store.sqlite import RunStore

@@ -6,8 +6,8 @@ import io
 
 from rich.console import Console
 
+from chatops import events as ev
 from chatops.cli.live import FleetProgress
-from chatops.runner import events as ev
 
 
 def event(event_kind: str, intent: str, **data: object) -> ev.Event:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from chatops import events as ev
 from chatops.application import stream as st
-from chatops.runner import events as ev
 
 
 def event(kind: str, run_id: str, n: int = 0) -> ev.Event:

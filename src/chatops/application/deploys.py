@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from chatops import events as ev
 from chatops.application.caller import Auditor, Caller
 from chatops.application.decisions import (
     Context,
@@ -52,7 +53,6 @@ from chatops.planning import PlanContext, build_plan
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Plan
 from chatops.repo import GitOpsRepo
-from chatops.runner import events as ev
 from chatops.runner.executor import RunOutcome
 from chatops.runner.orchestrator import Summary, closure, orchestrate
 from chatops.store.records import RunRecord, RunStatus

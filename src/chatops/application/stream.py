@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 
-from chatops.runner import events as ev
+from chatops import events as ev
 
 QUEUE_SIZE = 1000
 

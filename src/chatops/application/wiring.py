@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatops import events as ev
 from chatops.application.caller import Auditor
 from chatops.application.decisions import Context, Rules
 from chatops.application.deploys import Deploys
@@ -19,9 +20,9 @@ from chatops.application.queue import RunManager
 from chatops.application.stream import EventStream
 from chatops.engine.base import Engine
 from chatops.gitops.github import GitHub
-from chatops.notify.outbox import Deliverer, Outbox
+from chatops.notify.outbox import Outbox
+from chatops.notify.targets import Target
 from chatops.repo import GitOpsRepo
-from chatops.runner import events as ev
 from chatops.runtime import Runtime
 
 
@@ -29,12 +30,12 @@ from chatops.runtime import Runtime
 class Notifications:
     """The targets configured on this host, and the outbox their messages go through."""
 
-    targets: dict[str, Deliverer] = field(default_factory=dict)
+    targets: dict[str, Target] = field(default_factory=dict)
     outbox: Outbox | None = None
     public_url: str | None = None
 
     @classmethod
-    def open(cls, runtime: Runtime, targets: dict[str, Deliverer] | None = None
+    def open(cls, runtime: Runtime, targets: dict[str, Target] | None = None
              ) -> Notifications:
         settings = runtime.settings
         found = dict(targets if targets is not None else settings.deliverers())

@@ -12,8 +12,8 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
+from chatops import events as ev
 from chatops.cli.progress import ICONS
-from chatops.runner import events as ev
 
 
 class LiveProgress:

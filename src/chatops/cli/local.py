@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chatops import events as ev
 from chatops.application.caller import Caller, Operator
 from chatops.application.decisions import Rules
 from chatops.application.deploys import Deploys, Orchestration, Planned, RunAsk, Started
@@ -20,7 +21,6 @@ from chatops.application.wiring import Notifications, build_deploys, github_clie
 from chatops.engine.docker import DockerEngine
 from chatops.errors import ChatopsError, IntentError, OutsideWindowError
 from chatops.repo import GitOpsRepo
-from chatops.runner import events as ev
 from chatops.runtime import Runtime
 from chatops.settings import Settings
 from chatops.store.audit import AuditLog

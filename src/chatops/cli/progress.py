@@ -7,7 +7,7 @@ import sys
 import time
 from typing import TextIO
 
-from chatops.runner import events as ev
+from chatops import events as ev
 
 ICONS = {"succeeded": "✅", "failed": "❌", "rolled_back": "↩️ ", "rollback_failed": "⚠️ ",
          "interrupted": "⏹️ "}

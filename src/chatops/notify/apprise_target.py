@@ -13,7 +13,10 @@ import hashlib
 from typing import Any
 from urllib.parse import urlsplit
 
+from chatops.intents.fields import NOTIFY_EVENTS, STATUS_EVENTS
+from chatops.notify.messages import ChatMessage, run_message
 from chatops.notify.outbox import Delivery
+from chatops.notify.targets import RunNotice
 
 SEND_TIMEOUT = 20.0
 
@@ -77,6 +80,25 @@ class AppriseTarget:
         return bool(app.notify(title=payload["title"], body=body,
                                notify_type=payload.get("level", "info"),
                                body_format=body_format))
+
+    def for_run(self, notice: RunNotice) -> dict[str, Any] | None:
+        """The seed's message, for the intents that name this target's tag (or all, with
+        no tag) and the outcomes they want announced."""
+        wanted = set(notice.plan.get("notify") or [])
+        if self.tag is not None and self.tag not in wanted:
+            return None
+        on = set(notice.plan.get("notify_on") or NOTIFY_EVENTS)
+        if STATUS_EVENTS.get(notice.status) not in on:
+            return None
+        record = notice.record()
+        first = (notice.plan.get("steps") or [{}])[0]
+        message = run_message(record, action=str(first.get("action", "run")),
+                              stack=", ".join(record.get("stacks") or []) or "?",
+                              link=notice.link)
+        return message.payload()
+
+    def for_security(self, message: ChatMessage) -> dict[str, Any] | None:
+        return message.payload()
 
     def valid(self) -> bool:
         import apprise  # noqa: PLC0415

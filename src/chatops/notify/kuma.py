@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatops.notify.messages import ChatMessage
 from chatops.notify.outbox import Delivery
+from chatops.notify.targets import RunNotice
 
 TARGET = "kuma-push"
 MAX_MSG = 250
@@ -31,9 +33,19 @@ def retry_after(headers: Any) -> float | None:
 
 
 class KumaPush:
+    name = TARGET
+
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         self.url = url
         self.timeout = timeout
+
+    def for_run(self, notice: RunNotice) -> dict[str, Any] | None:
+        """Every run's outcome: up when it succeeded, down otherwise."""
+        return push_payload(intent=notice.intent, status=notice.status, reason=notice.reason,
+                            duration=notice.duration, run_id=notice.run_id)
+
+    def for_security(self, message: ChatMessage) -> dict[str, Any] | None:
+        return None  # a monitor's status is about deploys, not about refused requests
 
     async def __call__(self, payload: dict[str, Any]) -> Delivery:
         import httpx  # noqa: PLC0415 - only a host with a push monitor pays for it

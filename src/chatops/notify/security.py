@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from chatops.notify.messages import security_message
-from chatops.notify.outbox import Deliverer, Outbox
+from chatops.notify.messages import ChatMessage, security_message
+from chatops.notify.outbox import Outbox
+from chatops.notify.targets import Target
 
 #: Refusals worth telling people about (rate limiting alone is not).
 REPORTED = frozenset({"invalid_key", "missing_key", "address_not_allowed",
@@ -19,10 +20,15 @@ REPORTED = frozenset({"invalid_key", "missing_key", "address_not_allowed",
                       "key_spray"})
 
 
+_PROBE = ChatMessage("", "", "info", "")  # asks a target whether it takes digests at all
+
+
 class SecurityDigest:
-    def __init__(self, outbox: Outbox, targets: Mapping[str, Deliverer], window: float) -> None:
+    def __init__(self, outbox: Outbox, targets: Mapping[str, Target], window: float) -> None:
         self.outbox = outbox
-        self.targets = [name for name in targets if name.startswith("apprise-")]
+        self.all_targets = targets
+        self.targets = [name for name, target in targets.items()
+                        if target.for_security(_PROBE) is not None]
         self.window = window
         self._counts: dict[str, int] = {}
         self._clients: dict[str, dict[str, None]] = {}
@@ -42,7 +48,9 @@ class SecurityDigest:
             message = security_message(reason, count, list(clients.get(reason, {})),
                                        self.window)
             for name in self.targets:
-                self.outbox.put(name, "security", message.payload())
+                payload = self.all_targets[name].for_security(message)
+                if payload is not None:
+                    self.outbox.put(name, "security", payload)
         return len(counts)
 
     async def run(self) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatops import events as ev
 from chatops.clock import Clock
 from chatops.engine.base import CommandResult, Engine, OutputLine
 from chatops.errors import ChatopsError, EngineError, LockBusyError
@@ -23,7 +24,6 @@ from chatops.locks import HeldLocks, Locks
 from chatops.planning import compose as c
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Command, Gate, Plan, StepPlan
-from chatops.runner import events as ev
 from chatops.runner.project import ComposeConfigError, ComposeProject, config_argv, parse_config
 from chatops.runner.snapshot import current_images, take_snapshot
 from chatops.store.records import RunStatus

@@ -44,8 +44,9 @@ from chatops.gitops.github import GitHub
 from chatops.intents.loader import parse_intent
 from chatops.intents.model import NAME_RE
 from chatops.logs import LogSink
-from chatops.notify.outbox import Deliverer, Outbox
+from chatops.notify.outbox import Outbox
 from chatops.notify.security import SecurityDigest
+from chatops.notify.targets import Target
 from chatops.planning.render import plan_to_dict
 from chatops.repo import GitOpsRepo
 from chatops.runner.scheduler import Scheduler
@@ -89,7 +90,7 @@ def github_of(settings: ServerSettings) -> GitHub | None:
 def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
                keys: KeyRing, audit: AuditLog, metrics: Metrics | None = None,
                log_sink: LogSink | None = None, outbox: Outbox | None = None,
-               deliverers: Mapping[str, Deliverer] | None = None) -> Guard:
+               deliverers: Mapping[str, Target] | None = None) -> Guard:
     """The service as one ASGI app: the guard in front of the FastAPI routes."""
     metrics = metrics or Metrics()
     repo = GitOpsRepo.discover(settings.repo)

@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from chatops.errors import ConfigError
+from chatops.settings import warn_unknown_variables
 
 if TYPE_CHECKING:
     from chatops.server.connections import HttpLimits
@@ -206,6 +207,7 @@ class ServerSettings(BaseSettings):
 
 def load_server_settings(**overrides: Any) -> ServerSettings:
     """Read once at start; every problem names the variable and what was expected."""
+    warn_unknown_variables()
     config = os.environ.get("CHATOPS_CONFIG")
     if config and not Path(config).is_file():
         raise ConfigError(f"CHATOPS_CONFIG: no such file {config!r}")

@@ -1,4 +1,6 @@
-"""What happens during a run, as small events handed to a list of sinks (log, progress)."""
+"""The event vocabulary: what happens during a run, as small typed events handed to sinks
+(the log, the progress view, the event stream, notifications). Every layer speaks it;
+it imports nothing of chatops."""
 
 from __future__ import annotations
 
