@@ -10,9 +10,7 @@ import os
 import stat
 import subprocess
 import sys
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from tests import served
 from tests.api.conftest import LIMITED
 from tests.api.test_github import COMPOSE, github, world  # noqa: F401 - fixtures
 from tests.fakes.github import FakeGitHub
+from tests.fakes.json_target import JsonTarget
 from tests.unit.test_gitops import World
 
 SECRET = "surfaces-webhook-secret-" + uuid.uuid4().hex
@@ -113,29 +112,6 @@ def test_an_intent_the_key_may_not_run_is_refused_and_recorded_by_the_use_case(
     (row,) = refusals(api)
     assert same_words(row) == ("refused", 403, "deploy_web", "scope_denied")
     assert row["key_name"] == "limited"
-
-
-class JsonTarget:
-    """A plain JSON webhook on loopback, as Apprise's json:// posts to it."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                return
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"json://127.0.0.1:{self.server.server_address[1]}/hook"
 
 
 def test_a_cli_orchestrated_run_announces_every_run_in_plain_text(

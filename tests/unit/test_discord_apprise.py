@@ -149,30 +149,15 @@ def test_payloads_over_discords_limits_are_what_the_fake_refuses() -> None:
 
 
 def test_a_plain_json_webhook_target_gets_the_same_message(tmp_path: Path) -> None:
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from tests.fakes.json_target import JsonTarget
 
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            return
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            received.append(json.loads(self.rfile.read(length)))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = JsonTarget()
+    received = server.received
     try:
-        target = AppriseTarget(f"json://127.0.0.1:{server.server_address[1]}/hook")
+        target = AppriseTarget(server.url)
         assert send(target, run_message(RECORD, action="rollout", stack="stack-media"))
     finally:
-        server.shutdown()
+        server.stop()
     (body,) = received
     assert body["title"] == TITLE
     assert rendered(body["message"]).splitlines()[0] == (

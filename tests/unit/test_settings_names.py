@@ -26,7 +26,7 @@ def test_a_misspelt_variable_is_named_with_a_guess() -> None:
 
 def test_the_cli_warns_about_a_misspelt_variable(cli, monkeypatch) -> None:
     monkeypatch.setenv("CHATOPS_STABILITY_WINDOWS", "1s")
-    import chatops.settings as settings
+    from chatops import settings
 
     monkeypatch.setattr(settings, "_WARNED", False)
     result = cli("runs", "--local", "--format", "json")

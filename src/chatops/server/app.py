@@ -20,7 +20,6 @@ from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chatops import __version__
@@ -33,7 +32,6 @@ from chatops.errors import (
     ChatopsError,
     IntentError,
     IntentNotFoundError,
-    InvalidBodyError,
     MethodNotAllowedError,
     NotFoundError,
     RequestError,
@@ -58,12 +56,12 @@ from chatops.server.context import (
     YAML_TYPES,
     Services,
     _ctx,
-    _json_body,
     _media,
     _need,
     accepted,
     caller,
     error_response,
+    json_body,
 )
 from chatops.server.guard import Guard
 from chatops.server.keys import KeyRing
@@ -245,12 +243,7 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
     async def post_run(request: Request) -> JSONResponse:
         """Start a run of an intent (the seed's call). 200 means accepted."""
         who = caller(request, "run")
-        try:
-            body = m.RunBody.model_validate(await _json_body(request))
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            field = ".".join(str(p) for p in err["loc"]) or None
-            raise InvalidBodyError(str(err["msg"]), field=field) from None
+        body = await json_body(request, m.RunBody)
         idem = request.headers.get("idempotency-key", "") or None
         if idem is not None and len(idem) > 200:
             raise RequestError("Idempotency-Key is longer than 200 characters",
@@ -277,12 +270,7 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
     async def post_rollback(request: Request) -> JSONResponse:
         """Return a stack to the images of its previous good deploy (scope ``rollback``)."""
         who = caller(request, "rollback")
-        try:
-            body = m.RollbackBody.model_validate(await _json_body(request))
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            raise InvalidBodyError(str(err["msg"]), field=".".join(
-                str(p) for p in err["loc"]) or None) from None
+        body = await json_body(request, m.RollbackBody)
         started = await s.deploys.roll_back(who, body.stack, body.service, queue=body.queue)
         request.scope["state"]["audited"] = True
         answer = accepted(started)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 
 from chatops.application.caller import Caller, Permissions
 from chatops.application.deploys import Deploys, Started
@@ -17,6 +18,7 @@ from chatops.application.metrics import Metrics
 from chatops.engine.base import Engine
 from chatops.errors import (
     ChatopsError,
+    InvalidBodyError,
     InvalidJsonError,
     ScopeDeniedError,
     UnauthorizedError,
@@ -102,6 +104,19 @@ async def _json_body(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, RecursionError):
         raise InvalidJsonError("the body is not valid JSON") from None
+
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+async def json_body(request: Request, model: type[Body]) -> Body:
+    """The request's JSON body as ``model``; 415, or 422 naming the first bad field."""
+    try:
+        return model.model_validate(await _json_body(request))
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise InvalidBodyError(str(err["msg"]), field=".".join(
+            str(p) for p in err["loc"]) or None) from None
 
 
 def accepted(started: Started) -> dict[str, Any]:

@@ -154,7 +154,7 @@ class Guard:
             await send({"type": "http.response.body", "body": body})
 
         if state.get("local_socket"):
-            await self._local(scope, receive, send, headers, path)
+            await self._local(scope, receive, send, headers)
             return
         if not self._in(self._allowed, self.allowlist, client):
             await refuse(403, "address_not_allowed",
@@ -227,36 +227,13 @@ class Guard:
                              key_name=key.name)
                 return
         state["key"] = key
-        status = 500
+        await self._pass(scope, receive, send, client=client, key_name=key.name)
 
-        async def watch(message: MutableMapping[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            if scope["method"] == "HEAD":
-                await self.app({**scope, "method": "GET"}, self._limited(receive),
-                               head_only(watch))
-            else:
-                await self.app(scope, self._limited(receive), watch)
-        finally:
-            if not state.get("audited"):  # endpoints audit their own decisions
-                self.audit.record(client=client, method=scope["method"], endpoint=path,
-                                  decision="allowed" if status < 400 else "refused",
-                                  status=status, request_id=request_id, key_name=key.name)
-
-    async def _local(self, scope: Scope, receive: Receive, send: Send,
-                     headers: dict[bytes, bytes], path: str) -> None:
-        """A request on the service's unix socket: the host's operator (the CLI), who
-        names themself; recorded like any caller, as ``via cli``."""
-        state = scope["state"]
-        name = headers.get(b"x-chatops-actor", b"").decode("latin-1")
-        name = "".join(c for c in name if c.isalnum() or c in "._-@")[:64] or "local"
-        override = headers.get(b"x-chatops-override-window", b"") == b"1"
-        state["key"] = Operator(name, override_window=override)
-        state["via"] = "cli"
+    async def _pass(self, scope: Scope, receive: Receive, send: Send, *, client: str,
+                    key_name: str) -> None:
+        """Hand a request that passed the checks to the routes (HEAD as GET without its
+        body); audit it as allowed or refused unless an endpoint recorded its decision."""
+        state, path = scope["state"], scope["path"]
         status = 500
 
         async def watch(message: MutableMapping[str, Any]) -> None:
@@ -273,10 +250,22 @@ class Guard:
                 await self.app(scope, self._limited(receive), watch)
         finally:
             if not state.get("audited") and path not in OPEN_PATHS:
-                self.audit.record(client="local", method=scope["method"], endpoint=path,
+                self.audit.record(client=client, method=scope["method"], endpoint=path,
                                   decision="allowed" if status < 400 else "refused",
                                   status=status, request_id=state["request_id"],
-                                  key_name=name)
+                                  key_name=key_name)
+
+    async def _local(self, scope: Scope, receive: Receive, send: Send,
+                     headers: dict[bytes, bytes]) -> None:
+        """A request on the service's unix socket: the host's operator (the CLI), who
+        names themself; recorded like any caller, as ``via cli``."""
+        state = scope["state"]
+        name = headers.get(b"x-chatops-actor", b"").decode("latin-1")
+        name = "".join(c for c in name if c.isalnum() or c in "._-@")[:64] or "local"
+        override = headers.get(b"x-chatops-override-window", b"") == b"1"
+        state["key"] = Operator(name, override_window=override)
+        state["via"] = "cli"
+        await self._pass(scope, receive, send, client="local", key_name=name)
 
     def _limited(self, receive: Receive) -> Receive:
         """Refuse bodies that grow past the limit even without a Content-Length."""

@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from chatops.errors import InvalidBodyError, RunNotSucceededError
+from chatops.errors import RunNotSucceededError
 from chatops.intents.model import NAME_RE
 from chatops.planning.render import plan_to_dict
 from chatops.server import models as m
-from chatops.server.context import Services, _json_body, caller
+from chatops.server.context import Services, caller, json_body
 from chatops.store.records import RunStatus
 
 
@@ -50,12 +50,7 @@ def register_orchestrate(api: FastAPI, s: Services) -> None:
         """Run intents and everything they depend on: dependencies first, independent
         ones in parallel; a failure skips what depends on it."""
         who = caller(request, "run")
-        try:
-            body = OrchestrateBody.model_validate(await _json_body(request))
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            raise InvalidBodyError(str(err["msg"]), field=".".join(
-                str(p) for p in err["loc"]) or None) from None
+        body = await json_body(request, OrchestrateBody)
         graph = await s.deploys.orchestrate(
             who, body.intents, dry_run=body.dry_run, stop_on_failure=body.stop_on_failure)
         request.scope["state"]["audited"] = True
