@@ -218,14 +218,6 @@ class Guard:
             await refuse(429, "rate_limited", f"too many requests with key {key.name!r}",
                          key_name=key.name, wait=wait)
             return
-        if self.audit.failing is not None:
-            try:
-                self.audit.flush()
-            except StoreError:
-                await refuse(503, "audit_unavailable", "the audit trail cannot be written; "
-                             "nothing is done until it can (the service log says why)",
-                             key_name=key.name)
-                return
         state["key"] = key
         await self._pass(scope, receive, send, client=client, key_name=key.name)
 
@@ -234,6 +226,22 @@ class Guard:
         """Hand a request that passed the checks to the routes (HEAD as GET without its
         body); audit it as allowed or refused unless an endpoint recorded its decision."""
         state, path = scope["state"], scope["path"]
+        if self.audit.failing is not None:
+            try:
+                self.audit.flush()
+            except StoreError:
+                self._counter("audit_unavailable").inc()
+                body = error_body("audit_unavailable", "the audit trail cannot be written; "
+                                  "nothing is done until it can (the service log says why)")
+                await send({"type": "http.response.start", "status": 503, "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", state["request_id"].encode())]})
+                await send({"type": "http.response.body", "body": body})
+                self.audit.refusal(client=client, method=scope["method"], endpoint=path,
+                                   reason="audit_unavailable", status=503,
+                                   request_id=state["request_id"], key_name=key_name)
+                return
         status = 500
 
         async def watch(message: MutableMapping[str, Any]) -> None:
