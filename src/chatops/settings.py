@@ -1,18 +1,39 @@
-"""Settings read once from ``CHATOPS_*`` environment variables, validated loudly."""
+"""Every setting of chatops, in one model, read once at start and passed down.
+
+Values come from, highest first: the arguments of ``Settings.load`` (command-line flags),
+the environment (``CHATOPS_*``, and the seed's ``APPROVED_LABEL``, ``LOG_LEVEL`` and
+``DISCORD_WEBHOOK_URL``), and a TOML file named by ``CHATOPS_CONFIG`` (keys are the field
+names). Every problem names the variable and what was expected; a ``CHATOPS_*`` variable
+nothing reads is reported with a guess.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shlex
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from chatops.durations import parse_duration
 from chatops.errors import ConfigError
 from chatops.paths import default_state_dir
+
+if TYPE_CHECKING:
+    from chatops.server.connections import HttpLimits
 
 DEFAULT_COMPOSE_COMMAND = ("docker", "compose")
 
@@ -30,9 +51,9 @@ def parse_compose_command(value: str, source: str = "CHATOPS_COMPOSE_COMMAND") -
     return argv
 
 
-#: Every CHATOPS_* variable chatops reads: the host's (below), the service's
-#: (``server.settings.ServerSettings``; a test keeps the two lists together), and the
-#: test harness's. Anything else starting with CHATOPS_ is most likely a typo.
+#: Every CHATOPS_* variable chatops reads: the host's, the service's (a test keeps these
+#: lists and the fields of ``Settings`` together), and the test harness's. Anything else
+#: starting with CHATOPS_ is most likely a typo.
 HOST_VARIABLES = frozenset({
     "CHATOPS_COMPOSE_COMMAND", "CHATOPS_STATE_DIR", "CHATOPS_STABILITY_WINDOW",
     "CHATOPS_LOG_LEVEL", "CHATOPS_LOG_FILE", "CHATOPS_KUMA_URL", "CHATOPS_KUMA_PUSH_URL",
@@ -89,31 +110,293 @@ def warn_unknown_variables(env: Mapping[str, str] | None = None) -> None:
 
 DEFAULT_STABILITY_WINDOW = 2.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: The environment variables of a field, when they are not just CHATOPS_<FIELD>.
+ENV_NAMES: dict[str, tuple[str, ...]] = {
+    "approved_labels": ("CHATOPS_APPROVED_LABELS", "APPROVED_LABEL"),
+    "log_level": ("CHATOPS_LOG_LEVEL", "LOG_LEVEL"),
+    "notify_urls": ("CHATOPS_NOTIFY_URLS", "DISCORD_WEBHOOK_URL"),
+}
 
 
-@dataclass(frozen=True)
-class Settings:
+def env_names(field: str) -> tuple[str, ...]:
+    return ENV_NAMES.get(field, (f"CHATOPS_{field.upper()}",))
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+DEFAULT_ALLOWLIST = "127.0.0.0/8,::1/128,100.64.0.0/10"
+
+
+def parse_networks(value: object, field: str) -> list[Network]:
+    if isinstance(value, list | tuple):
+        items = [str(v) for v in value]
+    else:
+        items = [p for p in str(value or "").replace(" ", ",").split(",") if p]
+    nets: list[Network] = []
+    for item in items:
+        try:
+            nets.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{item!r} is not an IP address or CIDR (such as 100.64.0.0/10 or ::1)"
+            ) from None
+    return nets
+
+
+MIN_KEY_LENGTH = 32
+MIN_SECRET_LENGTH = 16
+GENERATE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+#: Secrets checked at start: (shortest accepted, how to make a good one).
+SECRETS = {
+    "api_key": (MIN_KEY_LENGTH, "create a named key with 'chatops keys create NAME' "
+                f"(preferred) or generate one with {GENERATE}"),
+    "github_webhook_secret": (MIN_SECRET_LENGTH, f"generate one with {GENERATE} and set the "
+                              "same value as the webhook's secret on GitHub"),
+}
+#: Values people leave in place from examples and tutorials (compared lowercased).
+PLACEHOLDERS = ("change-me", "changeme", "change_me", "replace-me", "replaceme",
+                "your-api-key", "your_api_key", "yourapikey", "your-secret", "placeholder",
+                "example", "secret-here", "insert-", "todo", "xxxxxxxx")
+
+
+def weak_secret(value: str, minimum: int) -> str | None:
+    """Why ``value`` is not a secret (never quoting it), or None."""
+    if not value.strip():
+        return "is empty"
+    if value != value.strip():
+        return "has spaces around it (HTTP headers drop them, so the key could never match)"
+    lowered = value.lower()
+    if any(p in lowered for p in PLACEHOLDERS):
+        return "is a placeholder from an example, not a secret"
+    if len(value) < minimum:
+        return f"is too short ({len(value)} characters; at least {minimum})"
+    if len(set(value)) < 8:
+        return f"has too few different characters ({len(set(value))}) to be random"
+    return None
+
+
+def _blank(value: object) -> object:
+    """An empty variable is an unset one (``CHATOPS_KUMA_URL=`` in an env file)."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+class Settings(BaseModel):
+    """Every setting, for the CLI and the service alike (the service's own are unused by
+    the commands that do not serve)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # -- this host -------------------------------------------------------------------
     compose_command: tuple[str, ...] = DEFAULT_COMPOSE_COMMAND
-    state_dir: Path = Path("/var/lib/chatops")
-    stability_window: float = DEFAULT_STABILITY_WINDOW
+    state_dir: Path = Field(default_factory=lambda: Path(default_state_dir()).expanduser())
+    stability_window: float = Field(default=DEFAULT_STABILITY_WINDOW, gt=0)
     log_file: Path | None = None
     log_level: str = "INFO"
     kuma_url: str | None = None
     kuma_push_url: str | None = None
     notify_urls: tuple[str, ...] = ()  # "URL" or "tag=URL"
     public_url: str | None = None  # where people reach the service, for links in messages
-    max_parallel: int = 4  # stacks an orchestrated CLI run deploys at once
+    max_parallel: int = Field(default=4, ge=1, le=64)  # stacks a CLI graph deploys at once
     timezone: str = "UTC"  # for intents' cron schedules
-    missed_runs: str = "skip"  # or "run-once": scheduled runs missed while down
+    missed_runs: Literal["skip", "run-once"] = "skip"  # scheduled runs missed while down
     deploy_windows: str | None = None
     freeze: str | None = None
+    git_remote: str = "origin"
+    deploy_branch: str = "main"
+    repo: Path = Path(".")
+
+    # -- approval (every surface) ------------------------------------------------------
+    approved_labels: str = ""
+    github_repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    github_token: SecretStr | None = None
+    github_api: str = Field(default="https://api.github.com", pattern=r"^https?://")
+    require_commit: bool | None = None  # default: on when GitHub is configured
+    sync: bool = True  # runs without a commit move a Git checkout to the branch head first
+    wait_timeout: float = Field(default=3600.0, gt=0)
+
+    # -- the service -------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    api_key: SecretStr | None = None
+    ip_allowlist: str = DEFAULT_ALLOWLIST
+    trusted_proxies: str = ""
+    max_parallel_stacks: int = Field(default=2, ge=1, le=64)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    rate_per_address: float = Field(default=20.0, gt=0)
+    burst_per_address: int = Field(default=60, ge=1)
+    rate_per_key: float = Field(default=10.0, gt=0)
+    burst_per_key: int = Field(default=30, ge=1)
+    lockout_failures: int = Field(default=10, ge=1)
+    lockout_window: float = Field(default=60.0, gt=0)
+    lockout_seconds: float = Field(default=300.0, gt=0)
+    key_failure_budget: int = Field(default=50, ge=1)  # wrong keys per lockout window, all
+    # addresses together, before every address is locked out at its first wrong key
+    max_header_line: int = Field(default=8 * 1024, ge=1024, le=1024 * 1024)
+    max_header_bytes: int = Field(default=32 * 1024, ge=4096, le=4 * 1024 * 1024)
+    head_timeout: float = Field(default=10.0, gt=0, le=600)
+    keep_alive_timeout: float = Field(default=5.0, gt=0, le=3600)
+    max_connections: int = Field(default=512, ge=8, le=100_000)
+    max_connections_per_address: int = Field(default=64, ge=1, le=100_000)
+    shutdown_grace: float = Field(default=60.0, ge=0)
+    security_window: float = Field(default=60.0, gt=0, le=86400)
+    github_webhook_secret: SecretStr | None = None
+
+    # -- reading ---------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every setting once; ``ConfigError`` naming each wrong variable."""
+        if env is None:
+            warn_unknown_variables()
+        env = os.environ if env is None else env
+        data: dict[str, Any] = _config_file(env.get("CHATOPS_CONFIG"))
+        for field in cls.model_fields:
+            if field == "notify_urls":
+                found = [env[n] for n in env_names(field) if env.get(n)]
+                if found:
+                    data[field] = " ".join(found)
+                continue
+            name = next((n for n in env_names(field) if n in env), None)
+            if name is not None:
+                data[field] = env[name]
+        data.setdefault("state_dir", default_state_dir(env))
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError("invalid settings: " + "; ".join(
+                _problem(err) for err in exc.errors(include_url=False))) from None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        return cls.load(env)
+
+    # -- this host's validators ----------------------------------------------------------
+
+    @field_validator("compose_command", mode="before")
+    @classmethod
+    def _compose(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_compose_command(value)
+        return value
+
+    @field_validator("stability_window", "wait_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return DEFAULT_STABILITY_WINDOW if info.field_name == "stability_window" \
+                    else 3600.0
+            return parse_duration(value)
+        return value
+
+    @field_validator("state_dir", "log_file", mode="before")
+    @classmethod
+    def _path(cls, value: object) -> object:
+        value = _blank(value)
+        return Path(str(value)).expanduser() if value is not None else None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> object:
+        level = str(value or "INFO").upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+        return level
+
+    @field_validator("kuma_url", mode="before")
+    @classmethod
+    def _kuma(cls, value: object) -> object:
+        value = _blank(value)
+        if value is None:
+            return None
+        if not str(value).startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL of Uptime Kuma, got "
+                             f"{value!r}")
+        return str(value).rstrip("/")
+
+    @field_validator("kuma_push_url", mode="before")
+    @classmethod
+    def _push(cls, value: object) -> object:
+        value = _blank(value)
+        if value is None:
+            return None
+        if "/api/push/" not in str(value):
+            raise ValueError("expected Uptime Kuma's push URL, such as "
+                             "http://kuma:3001/api/push/TOKEN")
+        return str(value).split("?", 1)[0]
+
+    @field_validator("notify_urls", mode="before")
+    @classmethod
+    def _urls(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        urls: list[str] = []
+        for item in value.replace(",", " ").split():
+            if "://" not in item:
+                raise ValueError("expected Apprise URLs such as discord://ID/TOKEN or "
+                                 "ntfy://topic; one has no scheme")
+            if item not in urls:
+                urls.append(item)
+        return tuple(urls)
+
+    @field_validator("public_url", "deploy_windows", "freeze", mode="before")
+    @classmethod
+    def _optional(cls, value: object) -> object:
+        value = _blank(value)
+        return str(value).rstrip("/") if value is not None else None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _timezone(value)
+
+    @field_validator("git_remote", "deploy_branch")
+    @classmethod
+    def _ref(cls, value: str) -> str:
+        return _ref_name(value)
+
+    @model_validator(mode="after")
+    def _windows(self) -> Settings:
+        from chatops.windows import parse_policy  # noqa: PLC0415
+
+        try:
+            parse_policy(self.deploy_windows, self.freeze)
+        except ValueError as exc:
+            raise ValueError(f"CHATOPS_DEPLOY_WINDOWS / CHATOPS_FREEZE: {exc}") from None
+        return self
+
+    # -- the service's validators ----------------------------------------------------------
+
+    @field_validator("ip_allowlist", "trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value, "")
+        return value
+
+    @field_validator("api_key", "github_webhook_secret")
+    @classmethod
+    def _strong(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None:
+            minimum, advice = SECRETS[info.field_name or ""]
+            weak = weak_secret(value.get_secret_value(), minimum)
+            if weak:
+                raise ValueError(f"{weak}; {advice}")
+        return value
+
+    @field_validator("github_token")
+    @classmethod
+    def _token_present(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is empty: set a GitHub token that can read pull requests, or "
+                             "remove the variable")
+        return value
+
+    # -- derived -----------------------------------------------------------------------
 
     def policy(self) -> Any:
         from chatops.windows import parse_policy  # noqa: PLC0415
 
         return parse_policy(self.deploy_windows, self.freeze)
-    git_remote: str = "origin"
-    deploy_branch: str = "main"
 
     @property
     def schedules_path(self) -> Path:
@@ -122,6 +405,19 @@ class Settings:
     @property
     def outbox_path(self) -> Path:
         return self.state_dir / "outbox.sqlite3"
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "chatops.sqlite3"
+
+    @property
+    def socket_path(self) -> Path:
+        """Where a running service listens for chatops commands on this host."""
+        return self.state_dir / "chatops.sock"
+
+    @property
+    def lock_dir(self) -> Path:
+        return self.state_dir / "locks"
 
     def deliverers(self) -> dict[str, Any]:
         """Notification targets configured on this host, by name."""
@@ -142,77 +438,69 @@ class Settings:
         return targets
 
     @property
-    def db_path(self) -> Path:
-        return self.state_dir / "chatops.sqlite3"
+    def enforce_github(self) -> bool:
+        return bool(self.github_repo and self.github_token)
 
     @property
-    def socket_path(self) -> Path:
-        """Where a running service listens for chatops commands on this host."""
-        return self.state_dir / "chatops.sock"
+    def commit_required(self) -> bool:
+        return self.enforce_github if self.require_commit is None else self.require_commit
 
     @property
-    def lock_dir(self) -> Path:
-        return self.state_dir / "locks"
+    def labels(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.approved_labels.split(",") if p.strip())
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        if env is None:
-            warn_unknown_variables()
-        env = os.environ if env is None else env
-        raw = env.get("CHATOPS_COMPOSE_COMMAND")
-        compose = DEFAULT_COMPOSE_COMMAND if raw is None else parse_compose_command(raw)
-        window = DEFAULT_STABILITY_WINDOW
-        if env.get("CHATOPS_STABILITY_WINDOW"):
-            try:
-                window = parse_duration(env["CHATOPS_STABILITY_WINDOW"])
-            except ValueError as exc:
-                raise ConfigError(f"CHATOPS_STABILITY_WINDOW: {exc}") from None
-        level = (env.get("CHATOPS_LOG_LEVEL") or env.get("LOG_LEVEL") or "INFO").upper()
-        if level not in LOG_LEVELS:
-            raise ConfigError(
-                f"LOG_LEVEL / CHATOPS_LOG_LEVEL: expected one of {', '.join(LOG_LEVELS)}, "
-                f"got {level!r}"
-            )
-        log_file = env.get("CHATOPS_LOG_FILE")
-        kuma = env.get("CHATOPS_KUMA_URL") or None
-        if kuma is not None and not kuma.startswith(("http://", "https://")):
-            raise ConfigError(f"CHATOPS_KUMA_URL: expected an http:// or https:// URL of "
-                              f"Uptime Kuma, got {kuma!r}")
-        push = env.get("CHATOPS_KUMA_PUSH_URL") or None
-        if push is not None and "/api/push/" not in push:
-            raise ConfigError("CHATOPS_KUMA_PUSH_URL: expected Uptime Kuma's push URL, "
-                              "such as http://kuma:3001/api/push/TOKEN")
-        urls: list[str] = []
-        for item in (f"{env.get('CHATOPS_NOTIFY_URLS', '')} "
-                     f"{env.get('DISCORD_WEBHOOK_URL', '')}").replace(",", " ").split():
-            if "://" not in item:
-                raise ConfigError("CHATOPS_NOTIFY_URLS / DISCORD_WEBHOOK_URL: expected Apprise "
-                                  "URLs such as discord://ID/TOKEN or ntfy://topic; one has no "
-                                  "scheme")
-            if item not in urls:
-                urls.append(item)
-        return cls(
-            compose_command=compose,
-            state_dir=Path(default_state_dir(env)).expanduser(),
-            stability_window=window,
-            log_file=Path(log_file).expanduser() if log_file else None,
-            log_level=level,
-            kuma_url=kuma.rstrip("/") if kuma else None,
-            kuma_push_url=push.split("?", 1)[0] if push else None,
-            notify_urls=tuple(urls),
-            public_url=(env.get("CHATOPS_PUBLIC_URL") or "").rstrip("/") or None,
-            timezone=_timezone(env.get("CHATOPS_TIMEZONE", "UTC")),
-            deploy_windows=_windows(env.get("CHATOPS_DEPLOY_WINDOWS"), env.get("CHATOPS_FREEZE"))
-            [0],
-            freeze=env.get("CHATOPS_FREEZE") or None,
-            missed_runs=_choice(env.get("CHATOPS_MISSED_RUNS", "skip"), "CHATOPS_MISSED_RUNS",
-                                ("skip", "run-once")),
-            max_parallel=_bounded_int(env.get("CHATOPS_MAX_PARALLEL", "4"),
-                                      "CHATOPS_MAX_PARALLEL", 1, 64),
-            git_remote=_ref_name(env.get("CHATOPS_GIT_REMOTE", "origin"), "CHATOPS_GIT_REMOTE"),
-            deploy_branch=_ref_name(env.get("CHATOPS_DEPLOY_BRANCH", "main"),
-                                    "CHATOPS_DEPLOY_BRANCH"),
-        )
+    @property
+    def http_limits(self) -> HttpLimits:
+        from chatops.server.connections import HttpLimits  # noqa: PLC0415 - uvicorn, lazily
+
+        return HttpLimits(max_header_line=self.max_header_line,
+                          max_header_bytes=self.max_header_bytes,
+                          head_timeout=self.head_timeout,
+                          max_connections=self.max_connections,
+                          max_connections_per_address=self.max_connections_per_address)
+
+    @property
+    def allowlist(self) -> list[Network]:
+        return parse_networks(self.ip_allowlist, "ip_allowlist")
+
+    @property
+    def proxies(self) -> list[Network]:
+        return parse_networks(self.trusted_proxies, "trusted_proxies")
+
+    @property
+    def loopback_only(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host == "localhost"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings of this process, with command-line flags over the environment."""
+    return Settings.load(None, **overrides)
+
+
+def _problem(err: Any) -> str:
+    loc = [str(p) for p in err["loc"]]
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if not loc:
+        return msg
+    names = env_names(loc[0])
+    return f"{' / '.join(names)}: {msg}"
+
+
+def _config_file(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    import tomllib  # noqa: PLC0415 - only with a config file
+
+    try:
+        with open(path, "rb") as handle:
+            return dict(tomllib.load(handle))
+    except FileNotFoundError:
+        raise ConfigError(f"CHATOPS_CONFIG: no such file {path!r}") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"CHATOPS_CONFIG: cannot read {path!r}: {exc}") from None
 
 
 def _timezone(value: str) -> str:
@@ -221,36 +509,14 @@ def _timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"CHATOPS_TIMEZONE: unknown time zone {value!r} (such as UTC or "
-                          "Europe/Berlin)") from None
+        raise ValueError(f"unknown time zone {value!r} (such as UTC or Europe/Berlin)") \
+            from None
     return value
 
 
-def _windows(windows: str | None, freeze: str | None) -> tuple[str | None, str | None]:
-    from chatops.windows import parse_policy  # noqa: PLC0415
-
-    try:
-        parse_policy(windows, freeze)
-    except ValueError as exc:
-        raise ConfigError(f"CHATOPS_DEPLOY_WINDOWS / CHATOPS_FREEZE: {exc}") from None
-    return windows or None, freeze or None
-
-
-def _choice(value: str, source: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ConfigError(f"{source}: expected one of {', '.join(allowed)}, got {value!r}")
-    return value
-
-
-def _bounded_int(value: str, source: str, lo: int, hi: int) -> int:
-    if not value.strip().isdigit() or not lo <= int(value) <= hi:
-        raise ConfigError(f"{source}: expected a whole number from {lo} to {hi}, got {value!r}")
-    return int(value)
-
-
-def _ref_name(value: str, source: str) -> str:
+def _ref_name(value: str) -> str:
     import re  # noqa: PLC0415 - settings stay cheap to import for validate
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,100}", value) or ".." in value:
-        raise ConfigError(f"{source}: expected a Git remote or branch name, got {value!r}")
+        raise ValueError(f"expected a Git remote or branch name, got {value!r}")
     return value

@@ -21,7 +21,6 @@ from chatops.notify.outbox import Outbox
 from chatops.runtime import Runtime
 from chatops.server.app import create_app
 from chatops.server.keys import ApiKey, KeyRing, KeyStore, hash_token
-from chatops.server.settings import ServerSettings
 from chatops.settings import Settings
 from chatops.store.audit import AuditLog
 
@@ -45,7 +44,7 @@ class Api:
     root: Path
     state: Path
     engine: FakeEngine
-    settings: ServerSettings
+    settings: Settings
     audit: AuditLog
     failing: set[str] = field(default_factory=set)
 
@@ -102,7 +101,7 @@ def make_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
         base = Settings.from_env()
         options = {"repo": root, "approved_labels": "approved", "shutdown_grace": 5.0,
                    "rate_per_key": 1000.0, "burst_per_key": 1000, **overrides}
-        settings = ServerSettings(**options)
+        settings = Settings(**options)
         runtime = Runtime.open(base)
         ref: dict[str, Api] = {}
         engine = FakeEngine(handler=_handler(ref), images={"app:v2": "sha256:" + "2" * 64})

@@ -15,7 +15,6 @@ from chatops.engine.fake import FakeEngine
 from chatops.runtime import Runtime
 from chatops.server.app import create_app
 from chatops.server.keys import ApiKey, KeyRing, hash_token
-from chatops.server.settings import ServerSettings
 from chatops.settings import Settings
 from chatops.store.audit import AuditLog
 from tests.api.conftest import GOOD, INTENT, _handler
@@ -33,7 +32,7 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[s
     base = Settings.from_env()
     ref: dict = {}
     engine = FakeEngine(handler=_handler(ref))
-    app = create_app(ServerSettings(repo=repo, approved_labels="approved", shutdown_grace=2),
+    app = create_app(Settings(repo=repo, approved_labels="approved", shutdown_grace=2),
                      runtime=Runtime.open(base), engine=engine,
                      keys=KeyRing([ApiKey("ci", hash_token(GOOD))]),
                      audit=AuditLog(base.state_dir / "audit.sqlite3"))

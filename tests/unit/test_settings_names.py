@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from chatops.server.settings import ServerSettings
-from chatops.settings import SERVICE_VARIABLES, unknown_variables
+from chatops.settings import (
+    HOST_VARIABLES,
+    SERVICE_VARIABLES,
+    Settings,
+    env_names,
+    unknown_variables,
+)
 
 
-def test_the_services_variables_are_exactly_its_settings() -> None:
-    names = set()
-    for field, info in ServerSettings.model_fields.items():
-        alias = info.validation_alias
-        choices = getattr(alias, "choices", None) or [f"CHATOPS_{field.upper()}"]
-        names |= {c for c in choices if isinstance(c, str) and c.startswith("CHATOPS_")}
-    assert names == SERVICE_VARIABLES
+def test_every_setting_has_its_variable_and_every_variable_a_setting() -> None:
+    names = {n for field in Settings.model_fields for n in env_names(field)
+             if n.startswith("CHATOPS_")}
+    read_elsewhere = {"CHATOPS_CONFIG", "CHATOPS_DEBUG", "CHATOPS_URL"}
+    assert names == (HOST_VARIABLES | SERVICE_VARIABLES) - read_elsewhere
 
 
 def test_a_misspelt_variable_is_named_with_a_guess() -> None:

@@ -278,9 +278,9 @@ def logs(run_id: str, follow: bool, local: bool) -> None:
 def serve(host: str | None, port: int | None, repo: Path | None) -> None:
     """Serve the HTTP API (POST /run and friends) for the GitOps repository."""
     from chatops.server.serve import serve as run_server
-    from chatops.server.settings import load_server_settings
+    from chatops.settings import load_settings
 
-    settings = load_server_settings(host=host, port=port, repo=repo)
+    settings = load_settings(host=host, port=port, repo=repo)
     raise SystemExit(run_server(settings))
 
 

@@ -86,19 +86,16 @@ class Local:
                    sinks: Sequence[ev.Sink]) -> AsyncIterator[Local]:
         """The use cases over this host's state directory, closed on the way out (after
         one prompt try at the notifications)."""
-        from chatops.server.settings import load_server_settings  # the approval rules
-
-        server = load_server_settings()
-        rules = Rules(labels=server.labels, commit_required=server.commit_required,
-                      sync=sync, wait_timeout=server.wait_timeout)
-        token = server.github_token.get_secret_value() if server.github_token else None
+        rules = Rules(labels=settings.labels, commit_required=settings.commit_required,
+                      sync=sync, wait_timeout=settings.wait_timeout)
+        token = settings.github_token.get_secret_value() if settings.github_token else None
         runtime = Runtime.open(settings)
         audit = AuditLog(settings.state_dir / "audit.sqlite3")
         notifications = Notifications.open(runtime)
         engine = DockerEngine()
         deploys = build_deploys(
             runtime, repo, engine=engine, audit=audit, rules=rules,
-            github=github_client(server.github_repo, token, server.github_api),
+            github=github_client(settings.github_repo, token, settings.github_api),
             notifications=notifications, sinks=sinks, max_parallel=settings.max_parallel)
         local = cls(deploys, notifications, engine, audit, runtime)
         try:

@@ -69,23 +69,23 @@ from chatops.server.openapi import install as install_openapi
 from chatops.server.orchestrate import register_orchestrate, summary_of
 from chatops.server.ratelimit import Lockout, RateLimiter
 from chatops.server.schedules import register_schedules, schedule_loop
-from chatops.server.settings import ServerSettings
 from chatops.server.webhook import register_webhook
+from chatops.settings import Settings
 from chatops.store.audit import AuditLog
 from chatops.store.records import RunRecord, RunStatus
 
 
-def rules_of(settings: ServerSettings) -> Rules:
+def rules_of(settings: Settings) -> Rules:
     return Rules(labels=settings.labels, commit_required=settings.commit_required,
                  sync=settings.sync, wait_timeout=settings.wait_timeout)
 
 
-def github_of(settings: ServerSettings) -> GitHub | None:
+def github_of(settings: Settings) -> GitHub | None:
     token = settings.github_token.get_secret_value() if settings.github_token else None
     return github_client(settings.github_repo, token, settings.github_api)
 
 
-def create_app(settings: ServerSettings, *, runtime: Runtime, engine: Engine,
+def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
                keys: KeyRing, audit: AuditLog, metrics: Metrics | None = None,
                log_sink: LogSink | None = None, outbox: Outbox | None = None,
                deliverers: Mapping[str, Target] | None = None) -> Guard:

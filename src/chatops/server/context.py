@@ -27,7 +27,7 @@ from chatops.errors import (
 from chatops.gitops.github import GitHub
 from chatops.runtime import Runtime
 from chatops.server import models as m
-from chatops.server.settings import ServerSettings
+from chatops.settings import Settings
 from chatops.store.audit import AuditLog
 
 JSON_TYPES = ("application/json",)
@@ -44,7 +44,7 @@ HIDDEN = "internal error; the service log has the details for this request id"
 
 @dataclass
 class Services:
-    settings: ServerSettings
+    settings: Settings
     runtime: Runtime
     deploys: Deploys
     audit: AuditLog

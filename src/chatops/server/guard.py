@@ -21,7 +21,7 @@ from chatops.errors import BodyTooLargeError, StoreError
 from chatops.server.connections import Refusal
 from chatops.server.keys import KeyRing
 from chatops.server.ratelimit import Lockout, RateLimiter, retry_after
-from chatops.server.settings import Network
+from chatops.settings import Network
 from chatops.store.audit import AuditLog
 
 Scope = MutableMapping[str, Any]

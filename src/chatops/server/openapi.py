@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from chatops.server.guard import OPEN_PATHS
-from chatops.server.settings import ServerSettings
+from chatops.settings import Settings
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 SCHEMES = {
@@ -45,7 +45,7 @@ RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying aga
                                "schema": {"type": "integer", "minimum": 1}}}
 
 
-def limits_text(settings: ServerSettings) -> str:
+def limits_text(settings: Settings) -> str:
     return (
         f"Limits: request body {settings.max_body_bytes} bytes; each header line "
         f"{settings.max_header_line} bytes, the whole request head "
@@ -67,7 +67,7 @@ def _error(description: str, status: str) -> dict[str, Any]:
     return answer
 
 
-def complete(doc: dict[str, Any], settings: ServerSettings) -> dict[str, Any]:
+def complete(doc: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Add the security schemes, the guard's answers, the limits and the run links."""
     components = doc.setdefault("components", {})
     components["securitySchemes"] = SCHEMES
@@ -121,7 +121,7 @@ def _link_runs(doc: dict[str, Any]) -> None:
     run["responses"].setdefault("200", {"description": "accepted"})["links"] = links
 
 
-def install(api: FastAPI, settings: ServerSettings) -> None:
+def install(api: FastAPI, settings: Settings) -> None:
     """Serve the completed document at ``/openapi.json``."""
     build: Callable[[], dict[str, Any]] = api.openapi
 

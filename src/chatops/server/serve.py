@@ -20,14 +20,13 @@ from chatops.server.app import create_app
 from chatops.server.connections import bounded_protocol
 from chatops.server.guard import Guard
 from chatops.server.keys import ApiKey, KeyStore, ReloadingKeyRing, hash_token
-from chatops.server.settings import ServerSettings
 from chatops.settings import Settings
 from chatops.store.audit import AuditLog
 
 
-def build(settings: ServerSettings, base: Settings) -> Guard:
-    runtime = Runtime.open(base)
-    keystore = KeyStore(base.db_path)
+def build(settings: Settings) -> Guard:
+    runtime = Runtime.open(settings)
+    keystore = KeyStore(settings.db_path)
     extra = []
     if settings.api_key is not None:
         # The seed's single key keeps working, as a key named "env" with every scope.
@@ -38,18 +37,18 @@ def build(settings: ServerSettings, base: Settings) -> Guard:
         raise ConfigError("no API key is configured: set CHATOPS_API_KEY, or create one with "
                           "'chatops keys create NAME'")
     logger = json_logger(stream=sys.stdout, level=settings.log_level)
-    audit = AuditLog(base.state_dir / "audit.sqlite3")
-    deliverers = base.deliverers()
-    outbox = Outbox(base.outbox_path) if deliverers else None
+    audit = AuditLog(settings.state_dir / "audit.sqlite3")
+    deliverers = settings.deliverers()
+    outbox = Outbox(settings.outbox_path) if deliverers else None
     return create_app(settings, runtime=runtime, engine=DockerEngine(), keys=keys,
                       audit=audit, log_sink=LogSink(logger, client="api"), outbox=outbox,
                       deliverers=deliverers)
 
 
-def check_exposure(settings: ServerSettings) -> None:
+def check_exposure(settings: Settings) -> None:
     if not settings.loopback_only and settings.api_key is None:
         has_keys = any(k.revoked_at is None
-                       for k in KeyStore(Settings.from_env().db_path).all())
+                       for k in KeyStore(settings.db_path).all())
         if not has_keys:
             raise ConfigError(
                 f"refusing to listen on {settings.host} with no API key: set CHATOPS_API_KEY "
@@ -57,15 +56,15 @@ def check_exposure(settings: ServerSettings) -> None:
             )
 
 
-def serve(settings: ServerSettings) -> int:
-    base = Settings.from_env()
+def serve(settings: Settings) -> int:
+    """Serve with ``settings``, read once by the caller and used for everything."""
     check_exposure(settings)
     # Held until the process ends (the kernel drops it even on SIGKILL).
-    service_lock = Locks(base.lock_dir).hold_service()
-    app = build(settings, base)
+    service_lock = Locks(settings.lock_dir).hold_service()
+    app = build(settings)
     where = f"http://{settings.host}:{settings.port}"
     sys.stderr.write(
-        f"chatops serving {settings.repo} on {where} (state: {base.state_dir})\n"
+        f"chatops serving {settings.repo} on {where} (state: {settings.state_dir})\n"
         f"  curl -X POST {where}/run -H 'X-API-Key: $CHATOPS_API_KEY' "
         "-H 'Content-Type: application/json' -d '{\"name\": \"INTENT\"}'\n"
     )
@@ -75,13 +74,13 @@ def serve(settings: ServerSettings) -> int:
     except SystemExit:  # uvicorn exits when the address is taken; say it our way
         raise ConfigError(f"cannot listen on {settings.host}:{settings.port} (in use?)") \
             from None
-    local = local_socket(base.socket_path)
-    sys.stderr.write(f"  and on {base.socket_path} for chatops commands on this host\n")
+    local = local_socket(settings.socket_path)
+    sys.stderr.write(f"  and on {settings.socket_path} for chatops commands on this host\n")
     try:
         uvicorn.Server(config).run(sockets=[tcp, local])
     finally:
         with contextlib.suppress(OSError):
-            base.socket_path.unlink()
+            settings.socket_path.unlink()
         service_lock.release()
     return 0
 
@@ -107,7 +106,7 @@ def local_socket(path: Path) -> socket.socket:
     return sock
 
 
-def uvicorn_config(app: Guard, settings: ServerSettings) -> uvicorn.Config:
+def uvicorn_config(app: Guard, settings: Settings) -> uvicorn.Config:
     """How the service is served (also by tests that need the real HTTP stack)."""
     return uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
