@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chatops import __version__
 from chatops.application.decisions import Rules, checked_name
-from chatops.application.deploys import Planned, RunAsk
+from chatops.application.deploys import Planned, RunAsk, Started
 from chatops.application.metrics import Metrics
 from chatops.application.wiring import Notifications, build_deploys, github_client
 from chatops.engine.base import Engine
@@ -255,11 +255,7 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         if isinstance(outcome, Planned):
             return JSONResponse(m.PlanAnswer(intent=outcome.intent,
                                              plan=plan_to_dict(outcome.plan)).model_dump())
-        answer = accepted(outcome)
-        if body.wait and not outcome.replay:
-            answer["run"] = (await s.deploys.wait(outcome.record.id)).as_dict()
-            answer["status"] = answer["run"]["status"]
-        return JSONResponse(answer)
+        return await started_answer(outcome, wait=body.wait and not outcome.replay)
 
     @api.post("/rollback", response_model=m.RunAccepted, tags=["runs"],
               responses={**ERRORS, 404: {"model": m.ErrorBody}, 409: {"model": m.ErrorBody},
@@ -273,8 +269,13 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         body = await json_body(request, m.RollbackBody)
         started = await s.deploys.roll_back(who, body.stack, body.service, queue=body.queue)
         request.scope["state"]["audited"] = True
+        return await started_answer(started, wait=body.wait)
+
+    async def started_answer(started: Started, *, wait: bool) -> JSONResponse:
+        """Accepted (200); with ``wait``, once the run ended, 200 only if it succeeded
+        (``RunNotSucceededError`` answers 500 with the run otherwise)."""
         answer = accepted(started)
-        if body.wait:
+        if wait:
             answer["run"] = (await s.deploys.wait(started.record.id)).as_dict()
             answer["status"] = answer["run"]["status"]
         return JSONResponse(answer)
