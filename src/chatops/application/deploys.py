@@ -263,7 +263,8 @@ class Deploys:
     # -- a graph of intents ---------------------------------------------------------
 
     async def orchestrate(self, caller: Caller, names: list[str], *, dry_run: bool,
-                          stop_on_failure: bool, rollback: bool = True) -> Orchestration:
+                          stop_on_failure: bool, rollback: bool = True,
+                          queue: bool = True) -> Orchestration:
         """Intents and what they depend on, as one graph, started (or only planned)."""
         async with self._audited(caller):
             for name in names:
@@ -281,6 +282,11 @@ class Deploys:
             if dry_run:
                 return Orchestration(order, plans)
             override = window(self.ctx, caller)
+            if not queue:
+                busy = self.ctx.queue.busy(sorted({st.stack for p in plans.values()
+                                                   for st in p.steps}))
+                if busy:
+                    raise StackBusyError(busy)
             self.ctx.queue.ensure_accepting()
             parent = self.store.create_run(
                 intent="orchestrate:" + ",".join(names), trigger=caller.via,

@@ -13,34 +13,19 @@ import getpass
 import http.client
 import json
 import os
-import socket
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from chatops.unixhttp import UnixHTTPConnection
+
 CONNECT_TIMEOUT = 2.0
 #: Exit codes by run status, as ``chatops run`` documents them.
 EXIT_CODES = {"succeeded": 0, "failed": 1, "rolled_back": 2, "rollback_failed": 3,
               "interrupted": 130}
 EXIT_REFUSED = 4
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float | None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(str(self.path))
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 class ServiceError(Exception):
@@ -98,7 +83,7 @@ class ServiceClient:
 
     def request(self, method: str, target: str, body: Any = None,
                 timeout: float | None = None) -> dict[str, Any]:
-        conn = _UnixConnection(self.path, timeout)
+        conn = UnixHTTPConnection(self.path, timeout)
         try:
             conn.request(method, target, body=None if body is None else json.dumps(body),
                          headers=self.headers)
@@ -117,7 +102,7 @@ class ServiceClient:
 
     def events(self, target: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """Server-sent events of ``target``: (event, data) until the stream ends."""
-        conn = _UnixConnection(self.path, None)
+        conn = UnixHTTPConnection(self.path, None)
         try:
             conn.request("GET", target, headers=self.headers)
             resp = conn.getresponse()

@@ -124,10 +124,10 @@ class Local:
         return await self.deploys.run(caller, ask)
 
     async def orchestrate(self, caller: Caller, names: list[str], *, dry_run: bool,
-                          keep_going: bool, rollback: bool) -> Orchestration:
+                          keep_going: bool, rollback: bool, wait: bool) -> Orchestration:
         return await self.deploys.orchestrate(caller, names, dry_run=dry_run,
                                               stop_on_failure=not keep_going,
-                                              rollback=rollback)
+                                              rollback=rollback, queue=wait)
 
     async def finish_graph(self, graph: Orchestration) -> Any:
         queue = self.deploys.ctx.queue

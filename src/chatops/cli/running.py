@@ -12,7 +12,7 @@ from typing import Any
 
 from chatops.application.deploys import Planned, RunAsk
 from chatops.cli.client import actor
-from chatops.errors import ChatopsError, StackBusyError
+from chatops.errors import ChatopsError
 from chatops.planning.render import render_text
 from chatops.repo import GitOpsRepo
 from chatops.runtime import Runtime
@@ -180,15 +180,9 @@ async def _orchestrate(settings: Settings, gitops: GitOpsRepo, names: list[str],
     async with Local.open(settings, gitops, sync=False, sinks=sinks) as local:
         caller = operator(actor(), override_window, "run")
         try:
-            if not wait:
-                for name in names:
-                    intent = local.deploys.ctx.load(name)
-                    busy = local.deploys.ctx.queue.busy(sorted({d.stack for d in
-                                                                intent.documents}))
-                    if busy:
-                        raise StackBusyError(busy, intent=name)
             graph = await local.orchestrate(caller, list(names), dry_run=dry_run,
-                                            keep_going=keep_going, rollback=rollback)
+                                            keep_going=keep_going, rollback=rollback,
+                                            wait=wait)
         except ChatopsError as exc:
             return explain(exc), None
         if graph.parent is None:

@@ -10,13 +10,13 @@ import asyncio
 import http.client
 import json
 import os
-import socket
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from chatops.engine.base import ContainerState
 from chatops.errors import EngineError, EngineUnavailableError
+from chatops.unixhttp import UnixHTTPConnection
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 API_TIMEOUT = 30.0
@@ -31,24 +31,6 @@ def split_ref(ref: str) -> tuple[str, str]:
     if colon > slash:
         return ref[:colon], ref[colon + 1:]
     return ref, "latest"
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    """The standard library's HTTP client, over the engine's Unix socket."""
-
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 class _Response:
@@ -83,7 +65,7 @@ class DockerAPI:
 
     def _connect(self) -> http.client.HTTPConnection:
         if self._unix:
-            return _UnixConnection(self._where, API_TIMEOUT)
+            return UnixHTTPConnection(self._where, API_TIMEOUT)
         return http.client.HTTPConnection(self._where, timeout=API_TIMEOUT)
 
     def _blocking(self, method: str, path: str) -> _Response:
