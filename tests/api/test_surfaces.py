@@ -189,3 +189,26 @@ def test_the_cli_through_the_socket_is_refused_like_post_run(
     assert [r["method"] for r in rows] == ["CLI", "POST"]
     assert forced_local.returncode == 0
     assert "via the chatops service" not in forced_local.stderr
+
+
+def test_outside_a_deploy_window_the_webhook_refuses_a_push_alike(
+        make_api, world: World, github: FakeGitHub,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATOPS_FREEZE", "always")
+    before = RepoSync(world.host).head()
+    sha = world.commit({"stacks/web/docker-compose.yml": COMPOSE.format(tag="v2")})
+    github.merged_pr(41, sha, labels=["approved"])
+    api = make_api(repo=world.host, github_repo=github.repo, github_token=github.token,
+                   github_api=github.api, approved_labels="", github_webhook_secret=SECRET)
+    raw = json.dumps({"ref": "refs/heads/main", "before": before, "after": sha,
+                      "forced": False, "sender": {"login": "alice"}}).encode()
+    hook = api.client.post("/webhooks/github", content=raw, headers={
+        "content-type": "application/json", "x-github-event": "push",
+        "x-github-delivery": str(uuid.uuid4()), "x-hub-signature-256": sign(
+            SECRET.encode(), raw)})
+    assert (hook.status_code, hook.json()["error"]["code"]) == (403, "outside_deploy_window")
+    assert RepoSync(world.host).head() == before
+    (row,) = refusals(api)
+    # A push is refused before its intents are known: the same words, without an intent.
+    assert same_words(row) == ("refused", 403, None, "outside_deploy_window")
+    assert row["key_name"] == "github-webhook"
