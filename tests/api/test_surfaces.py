@@ -5,7 +5,6 @@ the same words; every surface's runs are announced the same way."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import stat
 import subprocess
@@ -19,11 +18,11 @@ import pytest
 from chatops.errors import LabelNotApprovedError, OutsideWindowError
 from chatops.gitops.sync import RepoSync
 from chatops.server.schedules import SCHEDULER
-from chatops.server.webhook import sign
 from chatops.store.audit import AuditLog
 from tests import served
 from tests.api.conftest import LIMITED
 from tests.api.test_github import COMPOSE, github, world  # noqa: F401 - fixtures
+from tests.api.test_webhook import deliver, push
 from tests.fakes.github import FakeGitHub
 from tests.fakes.json_target import JsonTarget
 from tests.unit.test_gitops import World
@@ -84,12 +83,7 @@ def test_an_unapproved_commit_is_refused_alike_by_post_run_the_webhook_and_the_c
         monkeypatch.setenv(name, value)
 
     http = api.post_run({"name": "deploy_web", "sha": sha})
-    raw = json.dumps({"ref": "refs/heads/main", "before": before, "after": sha,
-                      "forced": False, "sender": {"login": "alice"}}).encode()
-    hook = api.client.post("/webhooks/github", content=raw, headers={
-        "content-type": "application/json", "x-github-event": "push",
-        "x-github-delivery": str(uuid.uuid4()), "x-hub-signature-256": sign(
-            SECRET.encode(), raw)})
+    hook = deliver(api, push(before, sha), secret=SECRET)
     local = cli("run", "--repo", str(world.host), "deploy_web", "--sha", sha)
 
     for resp in (http, hook):
@@ -200,12 +194,7 @@ def test_outside_a_deploy_window_the_webhook_refuses_a_push_alike(
     github.merged_pr(41, sha, labels=["approved"])
     api = make_api(repo=world.host, github_repo=github.repo, github_token=github.token,
                    github_api=github.api, approved_labels="", github_webhook_secret=SECRET)
-    raw = json.dumps({"ref": "refs/heads/main", "before": before, "after": sha,
-                      "forced": False, "sender": {"login": "alice"}}).encode()
-    hook = api.client.post("/webhooks/github", content=raw, headers={
-        "content-type": "application/json", "x-github-event": "push",
-        "x-github-delivery": str(uuid.uuid4()), "x-hub-signature-256": sign(
-            SECRET.encode(), raw)})
+    hook = deliver(api, push(before, sha), secret=SECRET)
     assert (hook.status_code, hook.json()["error"]["code"]) == (403, "outside_deploy_window")
     assert RepoSync(world.host).head() == before
     (row,) = refusals(api)

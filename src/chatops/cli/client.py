@@ -22,10 +22,15 @@ from typing import Any
 from chatops.unixhttp import UnixHTTPConnection
 
 CONNECT_TIMEOUT = 2.0
-#: Exit codes by run status, as ``chatops run`` documents them.
+#: Exit codes of ``chatops run`` and ``rollback`` by run status, as they are documented.
 EXIT_CODES = {"succeeded": 0, "failed": 1, "rolled_back": 2, "rollback_failed": 3,
               "interrupted": 130}
 EXIT_REFUSED = 4
+
+
+def exit_code(status: object) -> int:
+    """The exit code of a run that ended with ``status`` (a ``RunStatus`` or its name)."""
+    return EXIT_CODES.get(str(status), 1)
 
 
 class ServiceError(Exception):

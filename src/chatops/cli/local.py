@@ -18,6 +18,7 @@ from chatops.application.caller import Caller, Operator
 from chatops.application.decisions import Rules
 from chatops.application.deploys import Deploys, Orchestration, Planned, RunAsk, Started
 from chatops.application.wiring import Notifications, build_deploys, github_client
+from chatops.cli.client import EXIT_REFUSED
 from chatops.engine.docker import DockerEngine
 from chatops.errors import ChatopsError, IntentError, OutsideWindowError
 from chatops.repo import GitOpsRepo
@@ -26,15 +27,6 @@ from chatops.settings import Settings
 from chatops.store.audit import AuditLog
 from chatops.store.records import RunStatus
 
-#: Documented exit codes of ``chatops run`` and ``chatops rollback``.
-EXIT_CODES = {
-    RunStatus.succeeded: 0,
-    RunStatus.failed: 1,
-    RunStatus.rolled_back: 2,
-    RunStatus.rollback_failed: 3,
-    RunStatus.interrupted: 130,
-}
-EXIT_REFUSED = 4
 NOTIFY_BUDGET = 5.0
 FOREVER = 10.0**9
 

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from chatops.cli.client import EXIT_CODES, EXIT_REFUSED, ServiceClient, ServiceError
+from chatops.cli.client import EXIT_REFUSED, ServiceClient, ServiceError, exit_code
 
 
 def run(client: ServiceClient, name: str, *, sha: str | None, dry_run: bool, wait: bool,
@@ -29,7 +29,7 @@ def run(client: ServiceClient, name: str, *, sha: str | None, dry_run: bool, wai
         return 0
     sys.stderr.write(f"run {answer['id']} accepted: {answer['intent']} on "
                      f"{', '.join(answer['stacks'])}\n")
-    return EXIT_CODES.get(client.follow(answer["id"]), 1)
+    return exit_code(client.follow(answer["id"]))
 
 
 def orchestrate(client: ServiceClient, names: list[str], *, dry_run: bool,
@@ -48,7 +48,7 @@ def orchestrate(client: ServiceClient, names: list[str], *, dry_run: bool,
         return 0
     record = client.wait_graph(answer["id"])
     sys.stdout.write(f"{record.get('reason') or record['status']}\n")
-    return EXIT_CODES.get(str(record["status"]), 1)
+    return exit_code(record["status"])
 
 
 def rollback(client: ServiceClient, stack: str, service: str | None, *, wait: bool) -> int:
@@ -58,7 +58,7 @@ def rollback(client: ServiceClient, stack: str, service: str | None, *, wait: bo
                                                       "queue": wait})
     except ServiceError as exc:
         return exc.explain()
-    return EXIT_CODES.get(client.follow(answer["id"]), 1)
+    return exit_code(client.follow(answer["id"]))
 
 
 def runs(client: ServiceClient, *, intent: str | None, stack: str | None,

@@ -11,15 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from chatops.application.deploys import Planned, RunAsk
-from chatops.cli.client import actor
+from chatops.cli.client import EXIT_REFUSED, actor, exit_code
 from chatops.errors import ChatopsError
 from chatops.planning.render import render_text
 from chatops.repo import GitOpsRepo
 from chatops.runtime import Runtime
 from chatops.settings import Settings
 from chatops.store.records import RunStatus
-
-EXIT_REFUSED = 4
 
 
 def _log_target(settings: Settings) -> tuple[Path | None, bool]:
@@ -45,7 +43,7 @@ def run_command(name: str, repo: Path | None, *, dry_run: bool, rollback: bool,
 
 async def _run(settings: Settings, gitops: GitOpsRepo, ask: RunAsk, sinks: list[Any], *,
                sync: bool, override_window: bool) -> int:
-    from chatops.cli.local import EXIT_CODES, Local, explain, operator
+    from chatops.cli.local import Local, explain, operator
 
     async with Local.open(settings, gitops, sync=sync, sinks=sinks) as local:
         try:
@@ -61,7 +59,7 @@ async def _run(settings: Settings, gitops: GitOpsRepo, ask: RunAsk, sinks: list[
         status = await local.finish(outcome.record.id)
         if status is RunStatus.queued:  # pragma: no cover - finish waits for the end
             return EXIT_REFUSED
-        return EXIT_CODES.get(status, 1)
+        return exit_code(status)
 
 
 def rollback_command(stack: str, service: str | None, *, wait: bool) -> int:
@@ -73,7 +71,7 @@ def rollback_command(stack: str, service: str | None, *, wait: bool) -> int:
 
 async def _rollback(settings: Settings, stack: str, service: str | None, sinks: list[Any],
                     *, wait: bool) -> int:
-    from chatops.cli.local import EXIT_CODES, Local, explain, operator
+    from chatops.cli.local import Local, explain, operator
 
     repo = GitOpsRepo(settings.state_dir)  # a rollback reads no intent
     async with Local.open(settings, repo, sync=False, sinks=sinks) as local:
@@ -82,7 +80,7 @@ async def _rollback(settings: Settings, stack: str, service: str | None, sinks: 
                                                     stack, service, queue=wait)
         except ChatopsError as exc:
             return explain(exc)
-        return EXIT_CODES.get(await local.finish(started.record.id), 1)
+        return exit_code(await local.finish(started.record.id))
 
 
 @contextlib.contextmanager
@@ -175,7 +173,7 @@ def orchestrate_command(names: list[str], repo: Path | None, *, rollback: bool, 
 async def _orchestrate(settings: Settings, gitops: GitOpsRepo, names: list[str],
                        sinks: list[Any], *, dry_run: bool, keep_going: bool, rollback: bool,
                        wait: bool, override_window: bool) -> tuple[int, Any]:
-    from chatops.cli.local import EXIT_CODES, Local, explain, operator
+    from chatops.cli.local import Local, explain, operator
 
     async with Local.open(settings, gitops, sync=False, sinks=sinks) as local:
         caller = operator(actor(), override_window, "run")
@@ -191,5 +189,5 @@ async def _orchestrate(settings: Settings, gitops: GitOpsRepo, names: list[str],
             return 0, None
         summary = await local.finish_graph(graph)
         if summary is None:
-            return EXIT_CODES[RunStatus.interrupted], None
-        return EXIT_CODES.get(summary.status(), 1), summary
+            return exit_code(RunStatus.interrupted), None
+        return exit_code(summary.status()), summary
