@@ -12,6 +12,8 @@ failures are logged, and the caller gets the request id)::
     ├── GraphError                       422 dependency_cycle
     ├── EngineError                      502 engine_error (not public)
     │   └── EngineUnavailableError       503 engine_unavailable (not public)
+    ├── TrafficError                     502 proxy_error: a traffic driver's proxy refused
+    │   └── ProxyUnavailableError        503 proxy_unavailable: it cannot be reached
     ├── StoreError                       503 store_unavailable (not public)
     │   └── AuditUnavailableError        503 audit_unavailable
     ├── LockBusyError                    409 stack_busy
@@ -168,6 +170,18 @@ class EngineUnavailableError(EngineError):
     """The container engine cannot be reached at all."""
 
     status, code = 503, "engine_unavailable"
+
+
+class TrafficError(ChatopsError):
+    """The proxy in front of a blue-green service refused or failed a change."""
+
+    status, code = 502, "proxy_error"
+
+
+class ProxyUnavailableError(TrafficError):
+    """The proxy (its runtime socket or admin API) cannot be reached at all."""
+
+    status, code = 503, "proxy_unavailable"
 
 
 class StoreError(ChatopsError):

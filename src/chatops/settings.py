@@ -60,7 +60,9 @@ HOST_VARIABLES = frozenset({
     "CHATOPS_NOTIFY_URLS", "CHATOPS_PUBLIC_URL", "CHATOPS_TIMEZONE",
     "CHATOPS_DEPLOY_WINDOWS", "CHATOPS_FREEZE", "CHATOPS_MISSED_RUNS", "CHATOPS_MAX_PARALLEL",
     "CHATOPS_GIT_REMOTE", "CHATOPS_DEPLOY_BRANCH", "CHATOPS_REPO", "CHATOPS_CONFIG",
-    "CHATOPS_DEBUG", "CHATOPS_URL",
+    "CHATOPS_DEBUG", "CHATOPS_URL", "CHATOPS_HAPROXY_SOCKET", "CHATOPS_HAPROXY_CONFIG",
+    "CHATOPS_TRAEFIK_DIR", "CHATOPS_TRAEFIK_API", "CHATOPS_NPM_URL", "CHATOPS_NPM_EMAIL",
+    "CHATOPS_NPM_PASSWORD",
 })
 SERVICE_VARIABLES = frozenset({
     "CHATOPS_HOST", "CHATOPS_PORT", "CHATOPS_API_KEY", "CHATOPS_IP_ALLOWLIST",
@@ -204,6 +206,15 @@ class Settings(BaseModel):
     deploy_branch: str = "main"
     repo: Path = Path(".")
 
+    # -- traffic drivers (blue-green) ----------------------------------------------------
+    haproxy_socket: Path | None = None  # HAProxy's runtime API socket (level admin)
+    haproxy_config: Path | None = None  # the directory chatops writes backends into
+    traefik_dir: Path | None = None  # Traefik's file provider directory (watched)
+    traefik_api: str | None = Field(default=None, pattern=r"^https?://")  # its API
+    npm_url: str | None = Field(default=None, pattern=r"^https?://")  # Nginx Proxy Manager
+    npm_email: str | None = None
+    npm_password: SecretStr | None = None
+
     # -- approval (every surface) ------------------------------------------------------
     approved_labels: str = ""
     github_repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -289,7 +300,8 @@ class Settings(BaseModel):
             return parse_duration(value)
         return value
 
-    @field_validator("state_dir", "log_file", mode="before")
+    @field_validator("state_dir", "log_file", "haproxy_socket", "haproxy_config",
+                     "traefik_dir", mode="before")
     @classmethod
     def _path(cls, value: object) -> object:
         value = _blank(value)
@@ -302,6 +314,11 @@ class Settings(BaseModel):
         if level not in LOG_LEVELS:
             raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
         return level
+
+    @field_validator("npm_email", "npm_password", mode="before")
+    @classmethod
+    def _unset(cls, value: object) -> object:
+        return _blank(value)
 
     @field_validator("kuma_url", mode="before")
     @classmethod
@@ -339,7 +356,8 @@ class Settings(BaseModel):
                 urls.append(item)
         return tuple(urls)
 
-    @field_validator("public_url", "deploy_windows", "freeze", mode="before")
+    @field_validator("public_url", "deploy_windows", "freeze", "traefik_api", "npm_url",
+                     mode="before")
     @classmethod
     def _optional(cls, value: object) -> object:
         value = _blank(value)

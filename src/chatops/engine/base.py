@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -60,9 +60,11 @@ OnLine = Callable[[OutputLine], None]
 
 class Engine(Protocol):
     async def run(
-        self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None
+        self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
-        """Run ``argv`` (never through a shell), killing its process group on timeout."""
+        """Run ``argv`` (never through a shell), killing its process group on timeout;
+        ``env`` adds variables to this process's environment for it."""
 
     async def ping(self) -> None:
         """Raise ``EngineUnavailableError`` when the engine cannot be reached."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 
 from chatops.engine.base import CommandResult, ContainerState, OnLine
 from chatops.engine.docker_api import DockerAPI
@@ -14,9 +15,11 @@ class DockerEngine:
         self.api = DockerAPI(host)
 
     async def run(
-        self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None
+        self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
-        return await run_process(argv, timeout=timeout, on_line=on_line)
+        extra = None if env is None else {**os.environ, **env}
+        return await run_process(argv, timeout=timeout, on_line=on_line, env=extra)
 
     async def ping(self) -> None:
         await self.api.ping()

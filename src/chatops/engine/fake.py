@@ -6,7 +6,7 @@ containers and images it reports.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,12 +24,15 @@ class FakeEngine:
     available: bool = True
     calls: list[tuple[str, ...]] = field(default_factory=list)
     tags: list[tuple[str, str]] = field(default_factory=list)
+    envs: list[dict[str, str]] = field(default_factory=list)
 
     async def run(
-        self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None
+        self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
         args = tuple(argv)
         self.calls.append(args)
+        self.envs.append(dict(env or {}))
         result = self.handler(self, args) if self.handler else None
         result = result or CommandResult(args, 0, 0.0)
         if on_line is not None:

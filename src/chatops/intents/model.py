@@ -40,6 +40,7 @@ from chatops.intents.fields import (
     _tag,
     name_problem,
 )
+from chatops.intents.traffic import SmokeCheck, Traffic
 
 __all__ = [
     "ACTIONS",
@@ -52,12 +53,15 @@ __all__ = [
     "SERVICE_RE",
     "STACK_RE",
     "STATUS_EVENTS",
+    "STRATEGIES",
     "ContainerCheck",
     "HealthCheck",
     "HttpCheck",
     "IntentDoc",
     "KumaCheck",
+    "SmokeCheck",
     "TcpCheck",
+    "Traffic",
     "check_action_rules",
     "name_problem",
 ]
@@ -68,6 +72,10 @@ Action = Literal["rollout", "scale", "restart", "pull", "up", "stop", "down", "r
 RUNNING_ACTIONS = frozenset({"rollout", "scale", "restart", "up", "rollback"})
 #: Actions whose failure can be undone from a snapshot.
 ROLLBACK_ACTIONS = frozenset({"rollout", "scale", "restart", "up", "rollback"})
+STRATEGIES = ("recreate", "blue-green")
+Strategy = Literal["recreate", "blue-green"]
+#: Actions a blue-green service can take: a new version into the idle slot, or back.
+BLUE_GREEN_ACTIONS = frozenset({"rollout", "rollback"})
 
 
 def _action_rules(schema: dict[str, Any]) -> None:
@@ -130,6 +138,12 @@ class IntentDoc(_Strict):
     notify_on: list[NotifyEvent] = Field(
         default_factory=lambda: list(NOTIFY_EVENTS),
         description="which outcomes are announced (default: all)")
+    strategy: Strategy = Field(
+        default="recreate", description="recreate (stop, then start the new version) or "
+        "blue-green (start it beside the old one, gate it, switch traffic in the proxy)")
+    traffic: Traffic | None = Field(
+        default=None, description="blue-green: the proxy, the stable address and the "
+        "slots' ports")
 
     @property
     def rollback_enabled(self) -> bool:
@@ -140,6 +154,24 @@ class IntentDoc(_Strict):
     def summary(self) -> str:
         """The validator's one-line description, as in the seed: ``rollout on stack-media``."""
         return f"{self.action} on {self.stack}"
+
+
+def _strategy_rules(doc: IntentDoc) -> list[tuple[str, str]]:
+    if doc.strategy == "recreate":
+        if doc.traffic is not None:
+            return [("traffic", "only applies to strategy blue-green")]
+        return []
+    problems: list[tuple[str, str]] = []
+    if doc.action not in BLUE_GREEN_ACTIONS:
+        problems.append(("strategy", f"blue-green applies to action rollout (and "
+                         f"rollback), not {doc.action}"))
+    if doc.service is None:
+        problems.append(("service", "strategy blue-green needs the one service to run in "
+                         "two slots"))
+    if doc.traffic is None:
+        problems.append(("traffic", "strategy blue-green needs a traffic block: driver, "
+                         "listen and ports {blue, green}"))
+    return problems
 
 
 def check_action_rules(doc: IntentDoc) -> list[tuple[str, str]]:
@@ -172,6 +204,7 @@ def check_action_rules(doc: IntentDoc) -> list[tuple[str, str]]:
             f"action {doc.action} cannot be rolled back; rollback applies to "
             + ", ".join(sorted(ROLLBACK_ACTIONS)),
         ))
+    problems.extend(_strategy_rules(doc))
     if doc.health and doc.action not in RUNNING_ACTIONS:
         problems.append((
             "health",
