@@ -184,12 +184,21 @@ SH
   done
 }
 
+install_proxies() {
+  # HAProxy for blue-green deploys; the tests run their own, so stop the one apt starts.
+  if ! dpkg -s haproxy >/dev/null 2>&1; then
+    apt_install haproxy
+    (service haproxy stop || invoke-rc.d haproxy stop) >/dev/null 2>&1 || true
+  fi
+}
+
 case "${1:-up}" in
   up)
     start_engine
     install_compose
     start_registry
     build_images
+    install_proxies
     say "ready: engine $(docker version --format '{{.Server.Version}}'), $(docker compose version --short 2>/dev/null || echo compose), registry $REGISTRY_ADDR"
     ;;
   engine) start_engine; install_compose ;;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chatops import events as ev
 from chatops.clock import Clock, SystemClock
@@ -12,6 +13,10 @@ from chatops.locks import Locks
 from chatops.runner.executor import Executor
 from chatops.settings import Settings
 from chatops.store.sqlite import RunStore
+
+if TYPE_CHECKING:
+    from chatops.intents.traffic import Traffic
+    from chatops.traffic.base import Driver
 
 
 @dataclass
@@ -36,7 +41,13 @@ class Runtime:
     def executor(self, engine: Engine, sinks: Sequence[ev.Sink] = ()) -> Executor:
         return Executor(engine=engine, store=self.store, locks=self.locks, clock=self.clock,
                         compose_command=self.settings.compose_command, sinks=sinks,
-                        kuma_url=self.settings.kuma_url)
+                        kuma_url=self.settings.kuma_url, traffic=self.traffic)
+
+    def traffic(self, stack: str, service: str, traffic: Traffic) -> Driver:
+        """The driver of a blue-green service, built from this host's settings."""
+        from chatops.traffic import driver_for  # noqa: PLC0415 - only blue-green pays for it
+
+        return driver_for(stack, service, traffic, self.settings)
 
     def close(self) -> None:
         self.store.close()

@@ -69,11 +69,15 @@ def rollback_intent(store: RunStore, stack: str, service: str | None) -> IntentF
                                "history; nothing to return to")
     _, snap = good[0]
     compose = Path(snap["compose_file"])
+    fields: dict[str, Any] = {
+        "label_required": "chatops-rollback", "action": "rollback", "stack": stack,
+        "service": service, "compose": str(compose), "health": snap.get("health", []),
+    }
+    if snap.get("strategy") == "blue-green" and service in (None, snap.get("service")):
+        # Going back is a switch to the standby slot.
+        fields.update(strategy="blue-green", service=snap["service"], traffic=snap["traffic"])
     try:
-        doc = IntentDoc.model_validate({
-            "label_required": "chatops-rollback", "action": "rollback", "stack": stack,
-            "service": service, "compose": str(compose), "health": snap.get("health", []),
-        })
+        doc = IntentDoc.model_validate(fields)
     except ValueError as exc:
         raise RequestError(f"cannot roll back {stack!r}: {exc}") from None
     return IntentFile(name=f"rollback-{stack}", path=compose,

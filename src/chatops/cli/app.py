@@ -285,6 +285,24 @@ def serve(host: str | None, port: int | None, repo: Path | None) -> None:
 
 
 @app.group()
+def traffic() -> None:
+    """The proxy in front of blue-green services."""
+
+
+@traffic.command("config")
+@click.argument("name")
+@_repo_option
+@click.option("--write", is_flag=True,
+              help="Write it into $CHATOPS_HAPROXY_CONFIG instead of printing it.")
+def traffic_config(name: str, repo: Path | None, write: bool) -> None:
+    """Print (or write) the HAProxy frontend and backend of intent NAME's blue-green
+    services."""
+    from chatops.cli.traffic import config_command
+
+    raise SystemExit(config_command(name, repo, write=write))
+
+
+@app.group()
 def keys() -> None:
     """API keys of the service, stored as hashes."""
 

@@ -11,8 +11,10 @@ from chatops.health.container import ContainerCheck
 from chatops.intents.loader import IntentFile
 from chatops.intents.model import ROLLBACK_ACTIONS, RUNNING_ACTIONS, IntentDoc
 from chatops.planning import compose as c
+from chatops.planning import slots
 from chatops.planning.steps import (
     REPLICAS,
+    BlueGreenPlan,
     Command,
     Gate,
     Plan,
@@ -134,6 +136,14 @@ def _rollback(doc: IntentDoc, file: Path, ctx: PlanContext) -> RollbackPlan | No
         return None
     cmd, svc, t = ctx.compose_command, doc.service, doc.timeout
     what = _target(doc)
+    if doc.strategy == "blue-green" and svc is not None:
+        return RollbackPlan(
+            description="before the switch, stop the idle slot: the live slot never "
+            "stopped serving; after it, switch traffic back to the old slot (still running "
+            "while it drains), confirm through the proxy, then stop the idle slot",
+            commands=(),
+            regate=False,
+        )
     if doc.action == "rollback":
         return RollbackPlan(
             description="if the older images fail their health gates, put back what ran "
@@ -162,10 +172,64 @@ def _rollback(doc: IntentDoc, file: Path, ctx: PlanContext) -> RollbackPlan | No
     )
 
 
+def _blue_green(doc: IntentDoc, file: Path, ctx: PlanContext
+                ) -> tuple[tuple[Command, ...], BlueGreenPlan]:
+    """The commands (for the idle slot, known at run time) and the phases after them."""
+    from chatops.traffic import DRIVERS  # noqa: PLC0415 - drivers import the planner's types
+
+    traffic, service = doc.traffic, doc.service
+    assert traffic is not None  # noqa: S101 - check_action_rules
+    assert service is not None  # noqa: S101
+    cmd, t = ctx.compose_command, doc.timeout
+    idle = slots.slot_project(doc.stack, service, "<idle slot>")
+    projects = {s: slots.slot_project(doc.stack, service, s) for s in ("blue", "green")}
+    env = f"{slots.SLOT_VARIABLE}=<idle slot> {slots.PORT_VARIABLE}=<its port>"
+    if doc.action == "rollback":
+        commands: tuple[Command, ...] = (
+            Command(slots.start(cmd, file, idle, service),
+                    f"start the standby slot of {service} ({env}); when it is gone, "
+                    "recreate the idle slot on the previous images instead (no pull)",
+                    t, True),
+        )
+    else:
+        commands = (
+            Command(slots.pull(cmd, file, idle, service),
+                    f"pull the image of {service} for the idle slot ({env})", t, False),
+            Command(slots.up(cmd, file, idle, service),
+                    f"start {service} in the idle slot; the live slot keeps serving", t,
+                    True),
+        )
+    smoke = [f"smoke: {c.method} {c.path} answers "
+             f"{c.status[0] if c.status[0] == c.status[1] else f'{c.status[0]}-{c.status[1]}'}"
+             + (f" with {c.body!r}" if c.body else "") for c in traffic.smoke]
+    where = traffic.listen or f"proxy host {traffic.proxy_host}"
+    phases = (
+        f"compose config of both slots first: refused when they would share a "
+        f"container_name, a named volume or a published port"
+        f"{' (allowed: two_copies)' if traffic.two_copies else ''}; the proxy must answer "
+        "and know the backend",
+        f"health gates against the idle slot (aimed at {traffic.host}:<its port>), "
+        "before any traffic reaches it",
+        *smoke,
+        f"switch {where} to the idle slot: {DRIVERS[traffic.driver].describe}",
+        "the health gates again, through the stable address; on failure, switch back",
+        f"drain the old slot up to {format_duration(traffic.drain)} (the proxy's open "
+        "requests), then stop it",
+        f"keep the old slot stopped for {format_duration(traffic.standby)}: "
+        "'chatops rollback' switches back to it",
+    )
+    return commands, BlueGreenPlan(traffic, projects, DRIVERS[traffic.driver].describe,
+                                   phases)
+
+
 def _plan_doc(
     doc: IntentDoc, index: int, count: int, file: Path, ctx: PlanContext
 ) -> StepPlan:
-    commands = _commands(doc, file, ctx)
+    blue_green = None
+    if doc.strategy == "blue-green" and doc.traffic is not None and doc.service:
+        commands, blue_green = _blue_green(doc, file, ctx)
+    else:
+        commands = _commands(doc, file, ctx)
     mutating = any(cmd.mutating for cmd in commands)
     return StepPlan(
         index=index,
@@ -187,4 +251,5 @@ def _plan_doc(
         ),
         retag=RETAG if doc.action == "rollback" else None,
         replicas=doc.replicas,
+        blue_green=blue_green,
     )

@@ -54,6 +54,13 @@ def _step_dict(step: StepPlan) -> dict[str, Any]:
         "snapshot": step.snapshot,
         "commands": [_command_dict(c) for c in step.commands],
         "health": [_gate_dict(g) for g in step.gates],
+        "strategy": "recreate" if step.blue_green is None else "blue-green",
+        "blue_green": None if step.blue_green is None else {
+            "traffic": step.blue_green.traffic.model_dump(mode="json"),
+            "projects": step.blue_green.projects,
+            "switch": step.blue_green.switch,
+            "phases": list(step.blue_green.phases),
+        },
         "rollback": None if step.rollback is None else {
             "description": step.rollback.description,
             "retag": step.rollback.retag,
@@ -100,6 +107,10 @@ def render_plan(plan: dict[str, Any]) -> str:
             out.append(f"  {i}. $ {show_argv(tuple(cmd['argv']))}")
             out.append(f"       {cmd['description']}; timeout "
                        f"{format_duration(cmd['timeout_seconds'])}")
+        blue_green = step.get("blue_green")
+        if blue_green:
+            out.append("  blue-green, then:")
+            out += [f"    - {phase}" for phase in blue_green["phases"]]
         if step.get("health"):
             out.append("  health gates:")
             out += [f"    - {g['description']}" for g in step["health"]]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chatops.health import Check
+from chatops.intents.traffic import Traffic
 
 #: Placeholders in rollback argv, filled from the snapshot taken when the run starts.
 REPLICAS = "<replicas before the run>"
@@ -43,6 +44,16 @@ class RollbackPlan:
 
 
 @dataclass(frozen=True)
+class BlueGreenPlan:
+    """How a blue-green step reaches, gates, switches and drains its two slots."""
+
+    traffic: Traffic
+    projects: dict[str, str]  # slot -> Compose project
+    switch: str  # how the driver switches, for people
+    phases: tuple[str, ...]  # what happens after the commands, in order, for people
+
+
+@dataclass(frozen=True)
 class StepPlan:
     """One document of an intent, planned."""
 
@@ -61,6 +72,7 @@ class StepPlan:
     resolve: str | None = None  # what is looked up at run time before the commands
     retag: str | None = None  # what is re-tagged (through the Engine API) before the commands
     replicas: int | None = None  # action scale
+    blue_green: BlueGreenPlan | None = None  # strategy blue-green
 
     @property
     def mutating(self) -> bool:

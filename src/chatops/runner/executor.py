@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,8 @@ from chatops.store.records import RunStatus
 from chatops.store.sqlite import RunStore, new_run_id, utcnow
 
 PREFLIGHT_TIMEOUT = 60.0
+#: Builds the traffic driver of a blue-green service: (stack, service, traffic block).
+TrafficFactory = Callable[[str, str, Any], Any]
 
 
 @dataclass
@@ -82,8 +84,10 @@ class Executor:
         compose_command: tuple[str, ...] = ("docker", "compose"),
         sinks: Sequence[ev.Sink] = (),
         kuma_url: str | None = None,
+        traffic: TrafficFactory | None = None,
     ) -> None:
         self.kuma_url = kuma_url
+        self.traffic = traffic
         self.engine = engine
         self.store = store
         self.locks = locks
@@ -189,6 +193,10 @@ class Executor:
 
     async def _run_step(self, run_id: str, intent: str, step: StepPlan
                         ) -> tuple[RunStatus, str]:
+        if step.blue_green is not None:
+            from chatops.runner.bluegreen import BlueGreen  # noqa: PLC0415 - import cycle
+
+            return await BlueGreen(self, run_id, intent, step).run()
         state = _StepState(step)
         # Commands before the first change (a rollout's pull) run while Compose reads
         # the file: neither touches what is running, and the step gets faster.
@@ -283,6 +291,7 @@ class Executor:
     async def _command(  # noqa: PLR0917 - private; every call site names what it passes
         self, run_id: str, intent: str, step: StepPlan, cmd: Command, phase: str,
         argv: tuple[str, ...], *, quiet: bool = False, collect: list[str] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
         seq = self.store.start_step(run_id, doc=step.index, phase=phase,
                                     description=cmd.description, argv=list(argv))
@@ -299,7 +308,7 @@ class Executor:
             if not quiet:
                 self._emit(run_id, intent, ev.OUTPUT, stream=line.stream, text=line.text)
 
-        result = await self.engine.run(argv, timeout=cmd.timeout, on_line=on_line)
+        result = await self.engine.run(argv, timeout=cmd.timeout, on_line=on_line, env=env)
         tail = result.tail if collect is None else [t for t in result.tail if t not in collect]
         self.store.finish_step(run_id, seq, exit_code=result.exit_code,
                                timed_out=result.timed_out, error=result.error,

@@ -43,6 +43,7 @@ class RunRecord:
     pull_request: dict[str, Any] | None = None
     parent_id: str | None = None
     rollback_of: str | None = None  # the commit this run went back from (a rollback)
+    traffic: dict[str, Any] | None = None  # blue-green: slots, switch, drain, failures
     steps: list[dict[str, Any]] = field(default_factory=list)
     gates: list[dict[str, Any]] = field(default_factory=list)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
@@ -65,6 +66,7 @@ class RunRecord:
             "pull_request": self.pull_request,
             "parent_id": self.parent_id,
             "rollback_of": self.rollback_of,
+            "traffic": self.traffic,
         }
         if detail:
             body.update(steps=self.steps, gates=self.gates, snapshots=self.snapshots)

@@ -181,6 +181,8 @@ class RunStore:
                 db.execute("ALTER TABLE runs ADD COLUMN parent_id TEXT")
             if "rollback_of" not in columns:
                 db.execute("ALTER TABLE runs ADD COLUMN rollback_of TEXT")
+            if "traffic" not in columns:
+                db.execute("ALTER TABLE runs ADD COLUMN traffic TEXT")
             idem = {r[1] for r in db.execute("PRAGMA table_info(idempotency)")}
             if "fingerprint" not in idem:
                 db.execute("ALTER TABLE idempotency ADD COLUMN fingerprint TEXT")
@@ -235,6 +237,23 @@ class RunStore:
             "SELECT sha FROM runs WHERE intent=? AND status='succeeded' AND dry_run=0"
             " AND sha IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1", (intent,))
         return str(rows[0]["sha"]) if rows else None
+
+    def set_traffic(self, run_id: str, traffic: dict[str, Any]) -> None:
+        """What a blue-green run did to traffic: slots, switch, drain, failed requests."""
+        with self._tx() as db:
+            db.execute("UPDATE runs SET traffic=? WHERE id=?", (json.dumps(traffic), run_id))
+
+    def last_traffic(self, stack: str, service: str) -> dict[str, Any] | None:
+        """The traffic record of the newest run that switched ``service`` of ``stack``."""
+        rows = self._query(
+            "SELECT r.traffic FROM runs r JOIN run_stacks s ON s.run_id = r.id"
+            " WHERE s.stack=? AND r.traffic IS NOT NULL ORDER BY r.created_at DESC, r.id DESC",
+            (stack,))
+        for row in rows:
+            data: dict[str, Any] = json.loads(row["traffic"])
+            if data.get("service") == service and data.get("after"):
+                return data
+        return None
 
     def mark_changed(self, run_id: str) -> None:
         with self._tx() as db:
@@ -306,6 +325,7 @@ class RunStore:
             host=row["host"],
             pull_request=json.loads(row["pull_request"]) if row["pull_request"] else None,
             parent_id=row["parent_id"], rollback_of=row["rollback_of"],
+            traffic=json.loads(row["traffic"]) if row["traffic"] else None,
         )
 
     # -- steps, gates, snapshots ---------------------------------------------

@@ -148,7 +148,7 @@ class HAProxy:
             return Routing(ready[0], ready)
         # Both take new requests (a switch was cut short): the file says which one chatops
         # meant to be live.
-        written = self._written_live()
+        written = self.written_live()
         return Routing(written if written in ready else ready[0], ready)
 
     async def switch(self, to: str) -> None:
@@ -203,7 +203,7 @@ class HAProxy:
 
     # -- the file ----------------------------------------------------------------------
 
-    def _written_live(self) -> str | None:
+    def written_live(self) -> str | None:
         try:
             text = self.config_path.read_text()
         except OSError:

@@ -1,0 +1,515 @@
+"""A blue-green step: the new version starts beside the old one and gets traffic only once
+it has proven itself.
+
+Decide first (every check, no change): the proxy answers and knows the backend; the live
+slot is the one the proxy says; Compose reads both slots' files; the two copies may run
+together. Then change: start the idle slot (pulling for a rollout, starting the standby
+for a rollback), gate it directly (health gates aimed at its port, smoke requests),
+switch in one step, gate again through the stable address, drain the old slot by the
+proxy's own counters, stop it and keep it as the standby.
+
+When the new slot fails before the switch it never received a request: it is stopped and
+the run ends ``rolled_back``. When it fails after the switch, traffic goes back to the old
+slot, which is still running while it drains. When the proxy dies during the switch, the
+old slot keeps serving (the proxy's file still names it) and the run ends ``failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from chatops import events as ev
+from chatops.errors import ChatopsError, EngineError, TrafficError
+from chatops.health import kind_of
+from chatops.health.http import HttpCheck
+from chatops.health.tcp import TcpCheck
+from chatops.intents.traffic import SmokeCheck, Traffic
+from chatops.planning import slots
+from chatops.planning.steps import Command, Gate, StepPlan
+from chatops.runner.project import ComposeConfigError, ComposeProject, parse_config
+from chatops.runner.snapshot import take_snapshot
+from chatops.store.records import RunStatus
+from chatops.store.sqlite import utcnow
+from chatops.traffic.base import Driver, other
+
+if TYPE_CHECKING:
+    from chatops.runner.executor import Executor, _StepState
+
+DRAIN_POLL = 0.05
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
+ANY_ADDRESS = {"0.0.0.0", "::", "[::]", "*"}  # noqa: S104 - compared, never bound
+
+
+class PhaseFailedError(ChatopsError):
+    """A phase of the blue-green step failed; what it leaves behind is handled by phase."""
+
+
+def _stable_port(listen: str | None) -> tuple[str, int] | None:
+    if listen is None:
+        return None
+    host, _, port = listen.rpartition(":")
+    return host, int(port)
+
+
+def _targets_stable(host: str, port: int, listen: tuple[str, int] | None) -> bool:
+    if listen is None or port != listen[1]:
+        return False
+    return host == listen[0] or (listen[0] in ANY_ADDRESS and host in LOOPBACK_NAMES)
+
+
+def aimed(gate: Gate, traffic: Traffic, slot: str) -> Gate | None:
+    """``gate`` pointed at ``slot`` instead of the stable address; None for a gate that
+    cannot see one slot (Uptime Kuma watches the stable address)."""
+    listen = _stable_port(traffic.listen)
+    port = getattr(traffic.ports, slot)
+    check = gate.check
+    if isinstance(check, HttpCheck):
+        url = urlsplit(check.http)
+        if _targets_stable(url.hostname or "", url.port or 80, listen):
+            check = check.model_copy(update={"http": urlunsplit(
+                (url.scheme, f"{traffic.host}:{port}", url.path, url.query, url.fragment))})
+    elif isinstance(check, TcpCheck):
+        host, _, p = check.tcp.rpartition(":")
+        if _targets_stable(host, int(p), listen):
+            check = check.model_copy(update={"tcp": f"{traffic.host}:{port}"})
+    elif gate.kind == "kuma":
+        return None
+    if check is gate.check:
+        return gate
+    return dataclasses.replace(gate, check=check, description=kind_of(check).describe(check))
+
+
+def through_proxy(gates: tuple[Gate, ...], traffic: Traffic) -> tuple[Gate, ...]:
+    """The gates that judge the stable address: checked again after the switch."""
+    listen = _stable_port(traffic.listen)
+    kept = []
+    for gate in gates:
+        check = gate.check
+        if gate.kind == "kuma":
+            kept.append(gate)
+        elif isinstance(check, HttpCheck):
+            url = urlsplit(check.http)
+            if _targets_stable(url.hostname or "", url.port or 80, listen):
+                kept.append(gate)
+        elif isinstance(check, TcpCheck):
+            host, _, p = check.tcp.rpartition(":")
+            if _targets_stable(host, int(p), listen):
+                kept.append(gate)
+    return tuple(kept)
+
+
+def two_copies_problems(service: str, renders: dict[str, dict[str, Any]]) -> list[str]:
+    """Why two copies of ``service`` (one per slot, from Compose's config of each) would
+    collide, naming the field."""
+    problems: list[str] = []
+    specs = {slot: (data.get("services") or {}).get(service) or {}
+             for slot, data in renders.items()}
+    spec = next(iter(specs.values()), {})
+    if spec.get("container_name"):
+        problems.append(f"container_name: {spec['container_name']!r} can name only one "
+                        "container; remove it so that both slots can run")
+    for volume in spec.get("volumes") or []:
+        if isinstance(volume, dict) and volume.get("type") == "volume" and volume.get("source"):
+            problems.append(f"volumes: the named volume {volume['source']!r} would be "
+                            "used by both slots at once")
+    published = [
+        {(str(p.get("host_ip") or ""), str(p.get("published")))
+         for p in (s.get("ports") or []) if isinstance(p, dict) and p.get("published")}
+        for s in specs.values()
+    ]
+    if len(published) == 2:
+        for host_ip, port in sorted(published[0] & published[1]):
+            problems.append(f"ports: published port {host_ip + ':' if host_ip else ''}{port} "
+                            "is the same in both slots; publish ${CHATOPS_SLOT_PORT} instead")
+    return problems
+
+
+class BlueGreen:
+    """One blue-green step of one run."""
+
+    def __init__(self, ex: Executor, run_id: str, intent: str, step: StepPlan) -> None:
+        assert step.blue_green is not None  # noqa: S101 - the executor checked
+        assert step.service is not None  # noqa: S101
+        self.ex = ex
+        self.run_id = run_id
+        self.intent = intent
+        self.step = step
+        self.plan = step.blue_green
+        self.traffic = step.blue_green.traffic
+        self.service = step.service
+        self.record: dict[str, Any] = {
+            "service": step.service, "driver": self.traffic.driver,
+            "listen": self.traffic.listen, "before": None, "after": None,
+            "switched": False,
+        }
+        self.projects: dict[str, ComposeProject] = {}
+        self.changed = False
+
+    # -- small helpers ---------------------------------------------------------------
+
+    def _note(self, text: str) -> None:
+        self.ex.store.add_line(self.run_id, utcnow(), "chatops", text)
+        self.ex._emit(self.run_id, self.intent, ev.NOTE, text=text)
+
+    def _save(self) -> None:
+        self.ex.store.set_traffic(self.run_id, self.record)
+
+    def _mark_changed(self) -> None:
+        if not self.changed:
+            self.changed = True
+            self.ex.store.mark_changed(self.run_id)
+
+    async def _compose(self, slot: str, argv: tuple[str, ...], description: str, phase: str,
+                       *, mutating: bool, collect: list[str] | None = None) -> None:
+        cmd = Command(argv, description, self.step.timeout, mutating)
+        if mutating:
+            self._mark_changed()
+        result = await self.ex._command(
+            self.run_id, self.intent, self.step, cmd, phase, argv, quiet=collect is not None,
+            collect=collect, env=slots.slot_env(self.traffic, slot))
+        if not result.ok:
+            raise PhaseFailedError(f"{description} failed: {result.describe()}")
+
+    def _project(self, slot: str) -> str:
+        return slots.slot_project(self.step.stack, self.service, slot)
+
+    # -- the step ----------------------------------------------------------------------
+
+    async def run(self) -> tuple[RunStatus, str]:
+        try:
+            driver = self.ex.traffic(self.step.stack, self.service, self.traffic) \
+                if self.ex.traffic is not None else None
+        except ChatopsError as exc:
+            return RunStatus.failed, f"{exc.message} (nothing was changed)"
+        if driver is None:
+            return RunStatus.failed, "no traffic drivers in this process (nothing was changed)"
+        try:
+            return await self._run(driver)
+        finally:
+            self._save()
+            await driver.close()
+
+    async def _run(self, driver: Driver) -> tuple[RunStatus, str]:
+        # -- decide: nothing changes until every check passed ------------------------
+        try:
+            await driver.check()
+            routing = await driver.routing()
+            if routing.paused:
+                raise PhaseFailedError(
+                    f"{self.step.stack} is paused (maintenance); 'chatops resume "
+                    f"{self.step.stack}' first")
+            live = routing.live or "blue"
+            idle = other(live)
+            await self._read_slots()
+        except (ChatopsError, EngineError) as exc:
+            return RunStatus.failed, f"{exc.message} (nothing was changed)"
+        self.record.update(before=live, target=idle)
+        self._note(f"{live} is live (by the proxy); {idle} is the idle slot")
+        before = await take_snapshot(self.ex.engine, self.projects[live], [self.service],
+                                     self.step.stack)
+        self.ex.store.save_snapshot(self.run_id, doc=self.step.index, kind="before",
+                                    stack=self.step.stack, data=before)
+        try:
+            if len(routing.ready) == 2:  # a switch was cut short: the idle slot still serves
+                self._note(f"{idle} still takes requests (an earlier switch was cut short); "
+                           f"moving them to {live} first")
+                await driver.switch(live)
+                await self._drain(driver, idle)
+            await self._start(idle, live)
+        except (ChatopsError, EngineError) as exc:
+            return await self._not_switched(driver, idle, exc.message)
+        # -- gate the idle slot directly, then smoke it ---------------------------------
+        problem = await self._gate_slot(idle) or await self._smoke(idle)
+        if problem:
+            return await self._not_switched(driver, idle, problem)
+        # -- switch ------------------------------------------------------------------------
+        failed_before = (await driver.counters()).failed
+        healthy = time.monotonic()
+        try:
+            await driver.switch(idle)
+        except ChatopsError as exc:
+            return await self._switch_failed(driver, idle, live, exc.message)
+        switched = time.monotonic()
+        self.record.update(switched=True, after=idle,
+                           switched_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+                           healthy_to_switched_ms=round((switched - healthy) * 1000, 1))
+        self._note(f"traffic switched from {live} to {idle} "
+                   f"({self.record['healthy_to_switched_ms']} ms after it passed its gates)")
+        self._save()
+        # -- verify through the proxy --------------------------------------------------
+        problem = await self._gate_through_proxy(idle)
+        if problem:
+            return await self._switch_back(driver, idle, live, problem, failed_before)
+        # -- drain and keep the old slot as the standby ---------------------------------
+        try:
+            await self._drain(driver, live)
+            await driver.retire(live)
+            await self._compose(live, slots.stop(self.ex.compose_command, self.step.compose,
+                                                 self._project(live), self.service),
+                                f"stop the old slot {live} (kept as the standby)", "drain",
+                                mutating=True)
+        except (ChatopsError, EngineError) as exc:
+            self._note(f"the old slot {live} could not be retired: {exc.message}")
+        until = datetime.now(UTC) + timedelta(seconds=self.traffic.standby)
+        self.record["standby"] = {"slot": live,
+                                  "until": until.isoformat(timespec="seconds")}
+        self.record["failed_requests"] = (await self._failed(driver)) - failed_before
+        await self._after_snapshot(idle)
+        return RunStatus.succeeded, "succeeded"
+
+    # -- deciding ----------------------------------------------------------------------
+
+    async def _read_slots(self) -> None:
+        """Compose's view of both slots (refusing an invalid file), and whether two copies
+        of the service may run at once."""
+        step = self.step
+        renders: dict[str, dict[str, Any]] = {}
+        try:
+            content = step.compose.read_bytes()
+        except OSError as exc:
+            raise PhaseFailedError(f"cannot read {step.compose}: {exc.strerror}") from None
+
+        async def read(slot: str) -> None:
+            lines: list[str] = []
+            project = self._project(slot)
+            argv = slots.config(self.ex.compose_command, step.compose, project)
+            await self._compose(slot, argv, f"read the compose file for slot {slot}",
+                                "preflight", mutating=False, collect=lines)
+            text = "\n".join(lines)
+            try:
+                renders[slot] = json.loads(text)
+                parsed = parse_config(text, step.compose, content)
+                self.projects[slot] = dataclasses.replace(parsed, name=project)
+                parsed.pick(self.service)
+            except (json.JSONDecodeError, ComposeConfigError) as exc:
+                message = exc.message if isinstance(exc, ComposeConfigError) else str(exc)
+                raise PhaseFailedError(message) from None
+
+        await asyncio.gather(read("blue"), read("green"))
+        if not self.traffic.two_copies:
+            problems = two_copies_problems(self.service, renders)
+            if problems:
+                raise PhaseFailedError(
+                    f"service {self.service} in {step.compose} cannot run in two slots: "
+                    + "; ".join(problems) + " (or set traffic.two_copies: true)")
+
+    # -- changing ----------------------------------------------------------------------
+
+    async def _start(self, idle: str, live: str) -> None:
+        cmd, file, project = self.ex.compose_command, self.step.compose, self._project(idle)
+        if self.step.action == "rollback":
+            standby = await self._standby(idle, live)
+            if standby == "running":
+                self._note(f"the standby slot {idle} is still running: switching back to it")
+                return
+            if standby == "stopped":
+                await self._compose(idle, slots.start(cmd, file, project, self.service),
+                                    f"start the standby slot {idle} (no pull)", "deploy",
+                                    mutating=True)
+                return
+            self._note(f"the standby slot {idle} is gone: recreating it on the previous "
+                       "images")
+            await self._retag_previous(live)
+            await self._compose(idle, slots.up(cmd, file, project, self.service),
+                                f"recreate {self.service} in slot {idle} on the previous "
+                                "images (no pull)", "deploy", mutating=True)
+            return
+        await self._compose(idle, slots.pull(cmd, file, project, self.service),
+                            f"pull the image of {self.service} for slot {idle}", "deploy",
+                            mutating=False)
+        await self._compose(idle, slots.up(cmd, file, project, self.service),
+                            f"start {self.service} in slot {idle}; {live} keeps serving",
+                            "deploy", mutating=True)
+
+    async def _standby(self, idle: str, live: str) -> str | None:
+        """``running`` or ``stopped`` when the idle slot holds a version other than the
+        live one; None when there is nothing there to go back to."""
+        engine = self.ex.engine
+        idle_c = await engine.containers(self._project(idle), [self.service])
+        live_c = await engine.containers(self._project(live), [self.service])
+        live_images = {c.image_id for c in live_c if c.running}
+        usable = [c for c in idle_c if c.image_id not in live_images]
+        if not usable:
+            return None
+        return "running" if any(c.running for c in usable) else "stopped"
+
+    async def _retag_previous(self, live: str) -> None:
+        """Point the service's image reference at the newest good image that differs from
+        what the live slot runs (the recreate path's history)."""
+        from chatops.runner.executor import _StepState  # noqa: PLC0415 - import cycle
+
+        state = _StepState(self.step, project=self.projects[live], services=[self.service])
+        state.before = await take_snapshot(self.ex.engine, self.projects[live],
+                                           [self.service], self.step.stack)
+        await self.ex._retag_to_last_good(self.run_id, self.intent, state)
+
+    def _slot_state(self, slot: str, gates: tuple[Gate, ...]) -> _StepState:
+        from chatops.runner.executor import _StepState  # noqa: PLC0415 - import cycle
+
+        step = dataclasses.replace(self.step, gates=gates, action="rollout")
+        return _StepState(step, project=self.projects[slot], services=[self.service])
+
+    async def _gate_slot(self, slot: str) -> str | None:
+        gates = tuple(g for g in (aimed(g, self.traffic, slot) for g in self.step.gates)
+                      if g is not None)
+        if not gates:
+            return None
+        failure = await self.ex._gates(self.run_id, self.intent, self._slot_state(slot, gates),
+                                       "deploy")
+        return f"{failure} (slot {slot}, before any traffic reached it)" if failure else None
+
+    async def _gate_through_proxy(self, slot: str) -> str | None:
+        gates = through_proxy(self.step.gates, self.traffic)
+        if not gates:
+            return None
+        failure = await self.ex._gates(self.run_id, self.intent, self._slot_state(slot, gates),
+                                       "switched")
+        return f"{failure} (through {self.traffic.listen}, after the switch)" \
+            if failure else None
+
+    async def _smoke(self, slot: str) -> str | None:
+        if not self.traffic.smoke:
+            return None
+        import httpx  # noqa: PLC0415 - only blue-green steps with smoke checks pay for it
+
+        base = f"http://{self.traffic.host}:{getattr(self.traffic.ports, slot)}"
+        async with httpx.AsyncClient(base_url=base, trust_env=False,
+                                     follow_redirects=False) as client:
+            for check in self.traffic.smoke:
+                ok, detail, took = await _smoke_one(client, check)
+                description = f"smoke: {check.method} {base}{check.path}"
+                self.ex.store.add_gate(self.run_id, doc=self.step.index, phase="smoke",
+                                       kind="smoke", description=description, ok=ok,
+                                       detail=detail, duration=took)
+                self.ex._emit(self.run_id, self.intent, ev.GATE_FINISHED,
+                              description=description, phase="smoke", ok=ok, detail=detail,
+                              kind="smoke")
+                if not ok:
+                    return f"smoke check failed: {check.method} {check.path} {detail} " \
+                        f"(slot {slot}, before any traffic reached it)"
+        return None
+
+    async def _drain(self, driver: Driver, slot: str) -> None:
+        """Wait until the proxy has no request open on ``slot``, up to ``drain``."""
+        start = time.monotonic()
+        deadline = start + self.traffic.drain
+        left = (await driver.counters()).open.get(slot, 0)
+        while left and time.monotonic() < deadline:
+            await asyncio.sleep(DRAIN_POLL)
+            left = (await driver.counters()).open.get(slot, 0)
+        took = round(time.monotonic() - start, 3)
+        self.record.update(drain_seconds=took, drain_left=left)
+        if left:
+            self._note(f"{left} request(s) were still open on {slot} after the "
+                       f"{self.traffic.drain:g}s drain; they are cut")
+        else:
+            self._note(f"{slot} drained in {took:.2f}s (no request open, by the proxy)")
+
+    async def _failed(self, driver: Driver) -> int:
+        return (await driver.counters()).failed
+
+    async def _after_snapshot(self, slot: str) -> None:
+        taken = await take_snapshot(self.ex.engine, self.projects[slot], [self.service],
+                                    self.step.stack)
+        taken.update(
+            health=[g.check.model_dump(mode="json") for g in self.step.gates
+                    if not g.implicit],
+            action=self.step.action, strategy="blue-green", slot=slot,
+            service=self.service, traffic=self.traffic.model_dump(mode="json"))
+        self.ex.store.save_snapshot(self.run_id, doc=self.step.index, kind="after",
+                                    stack=self.step.stack, data=taken)
+
+    # -- failures ------------------------------------------------------------------------
+
+    async def _stop_idle(self, idle: str) -> str | None:
+        try:
+            await self._compose(
+                idle, slots.stop(self.ex.compose_command, self.step.compose,
+                                 self._project(idle), self.service),
+                f"stop slot {idle} (it never served)", "rollback", mutating=True)
+        except (ChatopsError, EngineError) as exc:
+            return exc.message
+        return None
+
+    async def _not_switched(self, driver: Driver, idle: str, reason: str
+                            ) -> tuple[RunStatus, str]:
+        live = other(idle)
+        if not self.changed:
+            return RunStatus.failed, f"{reason} (nothing was changed)"
+        self.ex._emit(self.run_id, self.intent, ev.ROLLBACK_STARTED, reason=reason,
+                      action=self.step.action, stack=self.step.stack, service=self.service,
+                      doc=self.step.index, docs=self.step.count)
+        problem = await self._stop_idle(idle)
+        self.record.update(after=live)
+        if problem:
+            return RunStatus.rollback_failed, (
+                f"{reason}; {live} still serves, but stopping {idle} failed: {problem}")
+        return RunStatus.rolled_back, (
+            f"{reason}; {idle} never received traffic and was stopped; {live} still serves")
+
+    async def _switch_failed(self, driver: Driver, idle: str, live: str, reason: str
+                             ) -> tuple[RunStatus, str]:
+        """The proxy refused or died during the switch: keep (or put) the old slot live."""
+        try:
+            routing = await driver.routing()
+            if routing.live != live or len(routing.ready) != 1:
+                await driver.switch(live)
+            kept = f"{live} still serves"
+        except ChatopsError:
+            kept = f"{live} still serves once the proxy is back (its configuration still " \
+                "names it)"
+        self.record.update(after=live)
+        problem = await self._stop_idle(idle)
+        extra = f"; stopping {idle} failed: {problem}" if problem else f"; {idle} was stopped"
+        return RunStatus.failed, f"the switch to {idle} failed: {reason}; {kept}{extra}"
+
+    async def _switch_back(self, driver: Driver, idle: str, live: str, reason: str,
+                           failed_before: int) -> tuple[RunStatus, str]:
+        self.ex._emit(self.run_id, self.intent, ev.ROLLBACK_STARTED, reason=reason,
+                      action=self.step.action, stack=self.step.stack, service=self.service,
+                      doc=self.step.index, docs=self.step.count)
+        start = time.monotonic()
+        try:
+            await driver.switch(live)
+        except ChatopsError as exc:
+            self.record.update(after=idle)
+            return RunStatus.rollback_failed, (
+                f"{reason}; switching back to {live} failed: {exc.message}")
+        self.record.update(after=live, switched_back=True,
+                           switch_back_ms=round((time.monotonic() - start) * 1000, 1))
+        self._note(f"traffic switched back to {live} in {self.record['switch_back_ms']} ms")
+        try:
+            await self._drain(driver, idle)
+            await driver.retire(idle)
+        except TrafficError as exc:
+            self._note(f"slot {idle} could not be retired: {exc.message}")
+        problem = await self._stop_idle(idle)
+        self.record["failed_requests"] = (await self._failed(driver)) - failed_before
+        if problem:
+            return RunStatus.rollback_failed, (
+                f"{reason}; switched back to {live}, but stopping {idle} failed: {problem}")
+        return RunStatus.rolled_back, f"{reason}; switched back to {live}, which still serves"
+
+
+async def _smoke_one(client: Any, check: SmokeCheck) -> tuple[bool, str, float]:
+    import httpx  # noqa: PLC0415
+
+    start = time.monotonic()
+    try:
+        resp = await client.request(check.method, check.path, content=check.send,
+                                    timeout=check.timeout)
+    except httpx.HTTPError as exc:
+        return False, f"did not answer: {type(exc).__name__}", time.monotonic() - start
+    took = time.monotonic() - start
+    lo, hi = check.status
+    if not lo <= resp.status_code <= hi:
+        return False, f"answered {resp.status_code}, expected {lo}-{hi}", took
+    if check.body is not None and check.body not in resp.text:
+        return False, f"answered {resp.status_code} without {check.body!r} in the body", took
+    return True, f"answered {resp.status_code}", took
