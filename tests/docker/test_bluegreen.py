@@ -189,3 +189,154 @@ def test_a_good_version_switches_and_the_old_slot_drains(cli, bg, haproxy, image
     haproxy.start()
     assert wait_for_http(bg.url + "/version", "v2").strip() == "v2"
 
+
+
+def test_a_version_that_fails_its_gate_never_receives_traffic(cli, bg, haproxy,
+                                                                images) -> None:
+    first_deploy(cli, bg, haproxy)
+    bg.write(images("bad500"))  # its health URL answers 500
+
+    with Watcher(bg.url) as watcher:
+        result = cli("run", "web", "--repo", str(bg.root), "--local")
+
+    assert result.code == 2, result.out + result.err
+    assert set(watcher.answers) == {"200 v1"}
+    record = last_run(bg)
+    assert record.status == "rolled_back"
+    assert "before any traffic reached it" in record.reason
+    assert "blue never received traffic and was stopped; green still serves" in record.reason
+    assert record.traffic["switched"] is False
+    assert (record.traffic["before"], record.traffic["after"]) == ("green", "green")
+    assert [c["State"] for c in bg.containers("blue")] == ["exited"]
+    assert http_get(bg.url + "/version")[1].strip() == "v1"
+
+
+def test_a_failing_smoke_check_keeps_the_new_version_away(cli, bg, haproxy, images) -> None:
+    smoke = "  smoke:\n    - {path: /version, method: GET, status: 200, body: v1}\n"
+    first_deploy(cli, bg, haproxy, smoke=smoke)
+    bg.write(images("v2"))
+
+    with Watcher(bg.url) as watcher:
+        result = cli("run", "web", "--repo", str(bg.root), "--local")
+
+    assert result.code == 2, result.out + result.err
+    assert set(watcher.answers) == {"200 v1"}
+    record = last_run(bg)
+    assert "smoke check failed: GET /version answered 200 without 'v1'" in record.reason
+    smoke_gates = [g for g in record.gates if g["phase"] == "smoke"]
+    assert [g["ok"] for g in smoke_gates] == [False]
+    assert f":{bg.blue}/version" in smoke_gates[0]["description"]
+
+
+def test_a_version_failing_after_the_switch_is_switched_back(
+    cli, bg, haproxy, images, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.fakes.kuma import FakeKuma
+
+    kuma = FakeKuma(interval=0.1).start()
+    kuma.monitor(7, f"{bg.url}/cgi-bin/health")  # Kuma watches the public address
+    monkeypatch.setenv("CHATOPS_KUMA_URL", kuma.url)
+    health = textwrap.dedent(f"""\
+        health:
+          - http: {bg.url}/version
+            within: 8s
+            interval: 100ms
+          - kuma: 7
+            status_page: homelab
+            within: 3s
+            interval: 100ms
+        """)
+    try:
+        first_deploy(cli, bg, haproxy, health=health)
+        bg.write(images("bad500"))  # answers /version, but its health URL says 500
+
+        result = cli("run", "web", "--repo", str(bg.root), "--local")
+
+        assert result.code == 2, result.out + result.err
+        record = last_run(bg)
+        assert "after the switch" in record.reason
+        assert "switched back to green, which still serves" in record.reason
+        traffic = record.traffic
+        assert traffic["switched"] is True
+        assert traffic["switched_back"] is True
+        assert traffic["after"] == "green"
+        assert http_get(bg.url + "/version")[1].strip() == "v1"
+        assert [c["State"] for c in bg.containers("blue")] == ["exited"]
+    finally:
+        kuma.stop()
+
+
+def test_refused_before_anything_changes(cli, bg, haproxy, images) -> None:
+    bg.intent()
+    # No HAProxy yet: the proxy does not answer.
+    result = cli("run", "web", "--repo", str(bg.root), "--local")
+    assert result.code == 1
+    record = last_run(bg)
+    assert "CHATOPS_HAPROXY_SOCKET" in record.reason
+    assert record.reason.endswith("(nothing was changed)")
+    assert not record.changed
+    assert bg.containers("blue") == bg.containers("green") == []
+    # Two copies could not run together: refused, naming the field.
+    done = cli("traffic", "config", "web", "--repo", str(bg.root), "--write")
+    assert done.code == 0, done.err
+    haproxy.start()
+    bg.write(images("v1"), extra="    container_name: only-one\n")
+    result = cli("run", "web", "--repo", str(bg.root), "--local")
+    assert result.code == 1
+    reason = last_run(bg).reason
+    assert "container_name: 'only-one' can name only one container" in reason
+    assert "traffic.two_copies" in reason
+    assert bg.containers("blue") == bg.containers("green") == []
+
+
+def test_the_validator_names_wrong_traffic_fields(cli, bg) -> None:
+    folder = bg.root / "chatops" / "intents"
+    folder.mkdir(parents=True)
+    (folder / "bad.yaml").write_text(textwrap.dedent(f"""\
+        label_required: approved
+        action: rollout
+        stack: {bg.name}
+        service: web
+        strategy: blue-green
+        traffic:
+          driver: caddy
+          listen: 127.0.0.1:8080
+          ports: {{blue: 9000, green: 9000}}
+        """))
+    (folder / "nosvc.yaml").write_text(textwrap.dedent(f"""\
+        label_required: approved
+        action: restart
+        stack: {bg.name}
+        strategy: blue-green
+        """))
+
+    result = cli("validate", "--repo", str(bg.root))
+
+    assert result.code == 1
+    assert "traffic.driver: unknown driver 'caddy'; known: haproxy" in result.out
+    assert "traffic.ports: blue and green need different ports; both are 9000" in result.out
+    assert "strategy: blue-green applies to action rollout (and rollback), not restart" \
+        in result.out
+    assert "service: strategy blue-green needs the one service" in result.out
+
+
+def test_rollback_switches_back_to_the_standby_without_pulling(cli, bg, haproxy,
+                                                               images) -> None:
+    first_deploy(cli, bg, haproxy)
+    bg.write(images("v2"))
+    assert cli("run", "web", "--repo", str(bg.root), "--local").code == 0
+    assert http_get(bg.url + "/version")[1].strip() == "v2"
+
+    with Watcher(bg.url) as watcher:
+        result = cli("rollback", bg.name, "--local")
+
+    assert result.code == 0, result.out + result.err
+    assert http_get(bg.url + "/version")[1].strip() == "v1"
+    assert all(a in ("200 v1", "200 v2") for a in watcher.answers), set(watcher.answers)
+    record = last_run(bg)
+    assert (record.traffic["before"], record.traffic["after"]) == ("blue", "green")
+    argvs = [" ".join(s["argv"]) for s in record.steps]
+    assert not [a for a in argvs if " pull " in a]
+    assert any(a.endswith(" start web") for a in argvs)
+    # v2 is now the standby, stopped.
+    assert [c["State"] for c in bg.containers("blue")] == ["exited"]

@@ -229,9 +229,9 @@ class BlueGreen:
         if problem:
             return await self._not_switched(driver, idle, problem)
         # -- switch ------------------------------------------------------------------------
-        failed_before = (await driver.counters()).failed
         healthy = time.monotonic()
         try:
+            failed_before = (await driver.counters()).failed
             await driver.switch(idle)
         except ChatopsError as exc:
             return await self._switch_failed(driver, idle, live, exc.message)
