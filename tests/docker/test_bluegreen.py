@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -340,3 +344,70 @@ def test_rollback_switches_back_to_the_standby_without_pulling(cli, bg, haproxy,
     assert any(a.endswith(" start web") for a in argvs)
     # v2 is now the standby, stopped.
     assert [c["State"] for c in bg.containers("blue")] == ["exited"]
+
+
+def _spawn_run(bg: BlueGreenStack) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "chatops", "run", "web", "--repo", str(bg.root), "--local"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _wait_running(bg: BlueGreenStack, slot: str, deadline: float = 30) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if any(c["State"] == "running" for c in bg.containers(slot)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"slot {slot} never started")
+
+
+def test_haproxy_killed_during_a_switch_leaves_the_old_slot_serving(
+        cli, bg, haproxy, images) -> None:
+    first_deploy(cli, bg, haproxy)  # v1 in green
+    bg.write(images("slow2"))  # answers one second after it starts
+    proc = _spawn_run(bg)
+    try:
+        _wait_running(bg, "blue")
+        haproxy.kill()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out + err
+    record = last_run(bg)
+    assert record.status == "failed"
+    assert "the switch to blue failed" in record.reason
+    assert "green still serves once the proxy is back" in record.reason
+    assert [c["State"] for c in bg.containers("blue")] == ["exited"]
+    # HAProxy comes back on its file, which still names the old slot.
+    haproxy.start()
+    assert wait_for_http(bg.url + "/version", "v1").strip() == "v1"
+    # The next run knows which slot is live, and deploys beside it.
+    bg.write(images("v2"))
+    assert cli("run", "web", "--repo", str(bg.root), "--local").code == 0
+    record = last_run(bg)
+    assert (record.traffic["before"], record.traffic["after"]) == ("green", "blue")
+    assert http_get(bg.url + "/version")[1].strip() == "v2"
+
+
+def test_chatops_killed_mid_deploy_leaves_traffic_on_a_slot_that_answers(
+        cli, bg, haproxy, images) -> None:
+    first_deploy(cli, bg, haproxy)  # v1 in green
+    bg.write(images("slow2"))
+    proc = _spawn_run(bg)
+    try:
+        _wait_running(bg, "blue")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # Traffic never left the slot that answers.
+    assert http_get(bg.url + "/version")[1].strip() == "v1"
+    # The next run finds the live slot in the proxy and replaces the half-started one.
+    bg.write(images("v2"))
+    result = cli("run", "web", "--repo", str(bg.root), "--local")
+    assert result.code == 0, result.out + result.err
+    record = last_run(bg)
+    assert (record.traffic["before"], record.traffic["after"]) == ("green", "blue")
+    assert http_get(bg.url + "/version")[1].strip() == "v2"
