@@ -411,3 +411,35 @@ def test_chatops_killed_mid_deploy_leaves_traffic_on_a_slot_that_answers(
     record = last_run(bg)
     assert (record.traffic["before"], record.traffic["after"]) == ("green", "blue")
     assert http_get(bg.url + "/version")[1].strip() == "v2"
+
+
+def test_pause_answers_503_with_the_message_and_resume_serves_again(
+        cli, bg, haproxy, images) -> None:
+    first_deploy(cli, bg, haproxy, extra="")
+    result = cli("pause", bg.name, "--local")
+    assert result.code == 0, result.err
+    assert f"paused {bg.name}/web" in result.out
+    status, body = http_get(bg.url + "/version")
+    assert (status, body) == (503, "This service is down for maintenance; it will be back "
+                                   "shortly.")
+    # A deploy waits for the resume instead of sending traffic to a paused service.
+    bg.write(images("v2"))
+    result = cli("run", "web", "--repo", str(bg.root), "--local")
+    assert result.code == 1
+    assert f"{bg.name} is paused (maintenance); 'chatops resume {bg.name}' first" in \
+        last_run(bg).reason
+    assert http_get(bg.url + "/version")[0] == 503
+    # A restarted HAProxy stays paused: the file says so.
+    haproxy.stop()
+    haproxy.start()
+    assert http_get(bg.url + "/version")[0] == 503
+
+    result = cli("resume", bg.name, "--local")
+
+    assert result.code == 0, result.err
+    assert f"resumed {bg.name}/web on slot green" in result.out
+    assert http_get(bg.url + "/version") == (200, "v1\n")
+    tail = cli("audit", "tail", "--format", "json")
+    reasons = [e.get("reason") or "" for e in json.loads(tail.out)]
+    assert any(r.startswith(f"paused {bg.name}/web") for r in reasons)
+    assert any(r == f"resumed {bg.name}/web on slot green" for r in reasons)

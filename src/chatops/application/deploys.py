@@ -37,6 +37,7 @@ from chatops.errors import (
     GitError,
     IdempotencyKeyReusedError,
     IntentError,
+    NotFoundError,
     ReplayedDeliveryError,
     RequestError,
     RunNotFoundError,
@@ -44,11 +45,13 @@ from chatops.errors import (
     ScopeDeniedError,
     StackBusyError,
     StoreError,
+    TrafficError,
 )
 from chatops.gitops.affected import affected_intents
 from chatops.intents.graph import topological_order
 from chatops.intents.loader import IntentFile, parse_intent
 from chatops.intents.model import NAME_RE, IntentDoc
+from chatops.intents.traffic import Traffic
 from chatops.planning import PlanContext, build_plan
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Plan
@@ -82,6 +85,30 @@ def rollback_intent(store: RunStore, stack: str, service: str | None) -> IntentF
         raise RequestError(f"cannot roll back {stack!r}: {exc}") from None
     return IntentFile(name=f"rollback-{stack}", path=compose,
                       description=f"chatops rollback {stack}", documents=(doc,))
+@dataclass(frozen=True)
+class BlueGreenTarget:
+    """A blue-green service as its newest good deploy left it."""
+
+    intent: str
+    service: str
+    traffic: Traffic
+    live: str
+
+
+def blue_green_target(store: RunStore, stack: str, service: str | None) -> BlueGreenTarget:
+    for run_id, snap in store.good_snapshots(stack):
+        if snap.get("strategy") != "blue-green" or service not in (None, snap.get("service")):
+            continue
+        last = store.last_traffic(stack, snap["service"]) or {}
+        return BlueGreenTarget(
+            intent=store.get_run(run_id, detail=False).intent, service=snap["service"],
+            traffic=Traffic.model_validate(snap["traffic"]),
+            live=last.get("after") or snap.get("slot") or "blue")
+    which = f"service {service!r} of stack {stack!r}" if service else f"stack {stack!r}"
+    raise NotFoundError(f"no blue-green deploy of {which} succeeded yet (the run history "
+                        "has none); pause and resume act on blue-green services")
+
+
 T = TypeVar("T")
 
 
@@ -446,6 +473,43 @@ class Deploys:
                 stable_for=self.ctx.runtime.settings.stability_window))
             run_id = await self._start(caller, RunDecision(intent=intent, sha=None), plan)
             return Started(self.store.get_run(run_id, detail=False), plan_to_dict(plan))
+
+    # -- maintenance (blue-green services) -----------------------------------------
+
+    async def maintenance(self, caller: Caller, stack: str, service: str | None = None,
+                          *, paused: bool) -> dict[str, Any]:
+        """Pause a blue-green service (the proxy answers every request 503 with the
+        intent's message) or resume it on the slot it served from."""
+        what = "pause" if paused else "resume"
+        async with self._audited(caller):
+            target = blue_green_target(self.store, stack, service)
+            refusal = caller.permissions.refusal(target.intent, [stack], [what])
+            if refusal is not None:
+                raise ScopeDeniedError(refusal, intent=target.intent)
+            busy = self.ctx.queue.busy([stack])
+            if busy:
+                raise StackBusyError(busy, intent=target.intent)
+            driver = self.ctx.runtime.traffic(stack, target.service, target.traffic)
+            try:
+                await driver.check()
+                if paused:
+                    await driver.pause()
+                else:
+                    await driver.resume(target.live)
+                routing = await driver.routing()
+            finally:
+                await driver.close()
+            if paused != routing.paused:
+                raise TrafficError(f"the proxy did not confirm the {what} of {stack}/"
+                                   f"{target.service} (live: {routing.live or 'none'})")
+            done = (f"paused {stack}/{target.service}: every request is answered 503 "
+                    f"({target.traffic.driver})" if paused else
+                    f"resumed {stack}/{target.service} on slot {target.live}")
+            self._record(caller, "accepted", 200, intent=target.intent, reason=done)
+            self.audit_written(target.intent)
+            return {"stack": stack, "service": target.service, "paused": routing.paused,
+                    "live": routing.live, "driver": target.traffic.driver,
+                    "message": done}
 
     # -- a schedule's fire -----------------------------------------------------------
 

@@ -218,6 +218,40 @@ def rollback(stack: str, service: str | None, no_wait: bool, local: bool) -> Non
     raise SystemExit(rollback_command(stack, service, wait=not no_wait))
 
 
+def _maintenance(stack: str, service: str | None, local: bool, *, paused: bool) -> None:
+    from chatops.cli.client import connect
+
+    client = connect(local=local)
+    if client is not None:
+        from chatops.cli import remote
+
+        raise SystemExit(remote.maintenance(client, stack, service, paused=paused))
+    from chatops.cli.running import maintenance_command
+
+    raise SystemExit(maintenance_command(stack, service, paused=paused))
+
+
+@app.command()
+@click.argument("stack")
+@click.option("--service", default=None, help="Its blue-green service (default: the newest).")
+@click.option("--local", is_flag=True,
+              help="Act in this process even when a chatops service runs on this host.")
+def pause(stack: str, service: str | None, local: bool) -> None:
+    """Hold STACK's blue-green service in maintenance: its proxy answers every request
+    503 with the intent's traffic.message, until 'chatops resume'."""
+    _maintenance(stack, service, local, paused=True)
+
+
+@app.command()
+@click.argument("stack")
+@click.option("--service", default=None, help="Its blue-green service (default: the newest).")
+@click.option("--local", is_flag=True,
+              help="Act in this process even when a chatops service runs on this host.")
+def resume(stack: str, service: str | None, local: bool) -> None:
+    """Send a paused STACK's traffic to its live slot again."""
+    _maintenance(stack, service, local, paused=False)
+
+
 @app.command()
 @click.option("--intent", default=None, help="Only runs of this intent.")
 @click.option("--stack", default=None, help="Only runs that touched this stack.")

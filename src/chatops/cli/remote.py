@@ -61,6 +61,18 @@ def rollback(client: ServiceClient, stack: str, service: str | None, *, wait: bo
     return exit_code(client.follow(answer["id"]))
 
 
+def maintenance(client: ServiceClient, stack: str, service: str | None, *,
+                paused: bool) -> int:
+    client.announce()
+    try:
+        answer = client.request("POST", "/pause" if paused else "/resume",
+                                {"stack": stack, "service": service})
+    except ServiceError as exc:
+        return exc.explain()
+    sys.stdout.write(answer["message"] + "\n")
+    return 0
+
+
 def runs(client: ServiceClient, *, intent: str | None, stack: str | None,
          status: str | None, limit: int) -> list[dict[str, Any]] | int:
     query = {k: v for k, v in {"intent": intent, "stack": stack, "status": status,

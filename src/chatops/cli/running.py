@@ -83,6 +83,28 @@ async def _rollback(settings: Settings, stack: str, service: str | None, sinks: 
         return exit_code(await local.finish(started.record.id))
 
 
+def maintenance_command(stack: str, service: str | None, *, paused: bool) -> int:
+    """``chatops pause STACK`` / ``resume STACK`` in this process."""
+    settings = Settings.from_env()
+    return asyncio.run(_maintenance(settings, stack, service, paused=paused))
+
+
+async def _maintenance(settings: Settings, stack: str, service: str | None, *,
+                       paused: bool) -> int:
+    from chatops.cli.local import Local, explain, operator
+
+    repo = GitOpsRepo(settings.state_dir)  # reads no intent: the run history knows
+    async with Local.open(settings, repo, sync=False, sinks=[]) as local:
+        try:
+            answer = await local.deploys.maintenance(
+                operator(actor(), False, "pause" if paused else "resume"), stack, service,
+                paused=paused)
+        except ChatopsError as exc:
+            return explain(exc)
+    sys.stdout.write(answer["message"] + "\n")
+    return 0
+
+
 @contextlib.contextmanager
 def _progress(settings: Settings, live_rows: list[str] | None) -> Iterator[list[Any]]:
     """The run-event sinks of a CLI run: JSON log lines, and the progress view (live on

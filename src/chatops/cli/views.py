@@ -36,7 +36,7 @@ def print_runs(records: list[dict[str, Any]], *, json_output: bool, where: str) 
         status = str(r["status"])
         table.add_row(r["id"], r["intent"], f"[{COLOURS.get(status, 'white')}]{status}[/]",
                       ", ".join(r.get("stacks") or []), f"{r['actor']} ({r['trigger']})",
-                      started, took, (r.get("reason") or "")[:160])
+                      started, took, _reason(r)[:200])
     console.print(table)
     return 0
 
@@ -49,12 +49,20 @@ def plain_table(records: list[dict[str, Any]], where: str) -> str:
         (r["id"], r["intent"], str(r["status"]), ",".join(r.get("stacks") or []) or "-",
          f"{r['actor']} ({r['trigger']})",
          (r.get("started_at") or r["created_at"])[:19].replace("T", " "), _took(r) or "-",
-         " ".join((r.get("reason") or "").split())[:160])
+         " ".join(_reason(r).split())[:200])
         for r in records]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True))
              + "  " + row[-1] for row in rows]
     return f"chatops runs ({where})\n" + "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _reason(record: dict[str, Any]) -> str:
+    """The reason, and for a blue-green run what happened to traffic."""
+    from chatops.store.records import traffic_summary
+
+    parts = [record.get("reason") or "", traffic_summary(record.get("traffic"))]
+    return " | ".join(p for p in parts if p)
 
 
 def _took(record: dict[str, Any]) -> str:

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from chatops.store.records import traffic_summary
+
 TITLE = "🤖 ChatOps Audit"
 HEADLINES = {
     "succeeded": ("✅", "SUCCESS", "success"),
@@ -107,6 +109,9 @@ def run_message(record: dict[str, Any], *, action: str, stack: str,
         if images:
             sections.append(("Failed image", plain(images[0])))
             sections.append(("Restored image", plain(images[1])))
+    traffic = traffic_summary(record.get("traffic"))
+    if traffic:
+        sections.append(("Traffic", plain(traffic)))
     duration = record.get("duration_seconds")
     if duration is not None:
         sections.append(("Duration", f"{float(duration):.1f} s"))

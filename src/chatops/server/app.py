@@ -271,6 +271,34 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         request.scope["state"]["audited"] = True
         return await started_answer(started, wait=body.wait)
 
+    maintenance_doc: dict[str, Any] = {
+        "response_model": m.MaintenanceAnswer, "tags": ["traffic"],
+        "responses": {**ERRORS, 404: {"model": m.ErrorBody}, 409: {"model": m.ErrorBody},
+                      415: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody},
+                      500: {"model": m.ErrorBody}, 502: {"model": m.ErrorBody},
+                      503: {"model": m.ErrorBody}},
+        "openapi_extra": {"requestBody": {"required": True, "content": {
+            "application/json": {"schema": m.MaintenanceBody.model_json_schema()}}}},
+    }
+
+    @api.post("/pause", **maintenance_doc)
+    async def post_pause(request: Request) -> JSONResponse:
+        """Hold a blue-green service in maintenance: its proxy answers every request 503
+        with the intent's message (scope ``run``)."""
+        return await maintenance(request, paused=True)
+
+    @api.post("/resume", **maintenance_doc)
+    async def post_resume(request: Request) -> JSONResponse:
+        """Send a paused blue-green service's traffic to its live slot again."""
+        return await maintenance(request, paused=False)
+
+    async def maintenance(request: Request, *, paused: bool) -> JSONResponse:
+        who = caller(request, "run")
+        body = await json_body(request, m.MaintenanceBody)
+        answer = await s.deploys.maintenance(who, body.stack, body.service, paused=paused)
+        request.scope["state"]["audited"] = True
+        return JSONResponse(answer)
+
     async def started_answer(started: Started, *, wait: bool) -> JSONResponse:
         """Accepted (200); with ``wait``, once the run ended, 200 only if it succeeded
         (``RunNotSucceededError`` answers 500 with the run otherwise)."""

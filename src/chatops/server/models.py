@@ -49,6 +49,26 @@ class RollbackBody(BaseModel):
                         description="false: answer 409 instead of queueing on a busy stack")
 
 
+class MaintenanceBody(BaseModel):
+    """A blue-green service to pause (every request answered 503) or resume."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    stack: str = Field(pattern=STACK_RE.pattern, description="the stack")
+    service: str | None = Field(default=None, pattern=SERVICE_RE.pattern,
+                                description="its blue-green service (default: the newest "
+                                "one deployed)")
+
+
+class MaintenanceAnswer(BaseModel):
+    stack: str
+    service: str
+    paused: bool
+    live: str | None
+    driver: str
+    message: str
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str

@@ -71,3 +71,33 @@ class RunRecord:
         if detail:
             body.update(steps=self.steps, gates=self.gates, snapshots=self.snapshots)
         return body
+
+
+def traffic_summary(traffic: dict[str, Any] | None) -> str:
+    """One line on what a blue-green run did to traffic, for tables and chat."""
+    if not traffic or not traffic.get("before"):
+        return ""
+    before, after = traffic.get("before"), traffic.get("after")
+    target = traffic.get("target") or after
+    if not traffic.get("switched"):
+        return f"{before} kept serving; {target} never received traffic"
+    if traffic.get("switched_back"):
+        text = (f"{before} → {target} → back to {after} in "
+                f"{traffic.get('switch_back_ms', 0):g} ms")
+    else:
+        text = f"{before} → {after}"
+        at = str(traffic.get("switched_at") or "")[11:23]
+        if at:
+            text += f" at {at}"
+        if traffic.get("healthy_to_switched_ms") is not None:
+            text += f" ({traffic['healthy_to_switched_ms']:g} ms after it passed its gates)"
+    if traffic.get("drain_seconds") is not None:
+        text += f"; drained in {traffic['drain_seconds']:.2f}s"
+        if traffic.get("drain_left"):
+            text += f" ({traffic['drain_left']} cut)"
+    if traffic.get("failed_requests") is not None:
+        text += f"; {traffic['failed_requests']} failed request(s) by the proxy"
+    standby = traffic.get("standby") or {}
+    if standby.get("slot"):
+        text += f"; standby {standby['slot']} until {str(standby.get('until'))[11:16]} UTC"
+    return text
