@@ -1,0 +1,304 @@
+"""Benchmark: blue-green deploys under constant load, beside recreate deploys of the same
+service.
+
+Needs scripts/harness.sh (engine, Compose, the registry on 127.0.0.1:5000, HAProxy).
+Everything listens on loopback. For each strategy it runs ``--rollouts`` consecutive
+deploys (v1, v2, v1, ...) of a one-container web service (busybox httpd, ``init: true``)
+with ``chatops run --local``, while ``--clients`` clients (half on keep-alive
+connections, half opening a connection per request; GET and POST; no retries) ask all
+along. Prints, side by side:
+
+1. failed requests during the rollouts: blue-green through HAProxy (target 0) against
+   recreate of the same service (the baseline);
+2. new slot healthy -> traffic switched, by the run record (target <= 100 ms);
+3. switch back to the standby (``chatops rollback``): from the start of the run to
+   traffic switched, and the whole run (target <= 1 s);
+4. a blue-green deploy's wall time against a recreate's (medians; target <= 1.3x).
+
+Usage: .venv/bin/python bench/bluegreen.py [--rollouts 20] [--clients 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+REGISTRY = "127.0.0.1:5000"
+DEMO = f"{REGISTRY}/chatops-demo"
+CHATOPS = str(Path(sys.executable).parent / "chatops")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Load:
+    """Clients asking ``port`` all along; each failure (refused, reset, 5xx) is counted."""
+
+    def __init__(self, port: int, clients: int) -> None:
+        self.port = port
+        self.clients = clients
+        self.ok = 0
+        self.failures: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client, args=(i,), daemon=True)
+                         for i in range(clients)]
+
+    def _client(self, i: int) -> None:
+        keep_alive = i % 2 == 0
+        post = i % 4 >= 2
+        conn: http.client.HTTPConnection | None = None
+        while not self._stop.is_set():
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                if post:
+                    conn.request("POST", "/cgi-bin/health", body=b"ping",
+                                 headers={"Content-Type": "text/plain"})
+                else:
+                    conn.request("GET", "/version")
+                resp = conn.getresponse()
+                resp.read()
+                failed = None if resp.status < 500 else f"HTTP {resp.status}"
+                if resp.will_close or not keep_alive:
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as exc:
+                failed = type(exc).__name__
+                if conn is not None:
+                    conn.close()
+                conn = None
+            with self._lock:
+                if failed:
+                    self.failures[failed] += 1
+                else:
+                    self.ok += 1
+            time.sleep(0.002)
+
+    def __enter__(self) -> Load:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(10)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+
+class Stack:
+    def __init__(self, root: Path, name: str, strategy: str, env: dict[str, str]) -> None:
+        self.root, self.name, self.strategy, self.env = root, name, strategy, env
+        self.listen, self.blue, self.green = free_port(), free_port(), free_port()
+        self.port = self.listen if strategy == "blue-green" else free_port()
+
+    def write(self, tag: str) -> None:
+        folder = self.root / "stacks" / self.name
+        folder.mkdir(parents=True, exist_ok=True)
+        port = "${CHATOPS_SLOT_PORT}" if self.strategy == "blue-green" else str(self.port)
+        (folder / "docker-compose.yml").write_text(textwrap.dedent(f"""\
+            name: {self.name}
+            services:
+              web:
+                image: {DEMO}:{tag}
+                network_mode: host
+                init: true
+                environment:
+                  PORT: "{port}"
+            """))
+
+    def intent(self) -> None:
+        folder = self.root / "chatops" / "intents"
+        folder.mkdir(parents=True, exist_ok=True)
+        traffic = ""
+        if self.strategy == "blue-green":
+            traffic = textwrap.dedent(f"""\
+                strategy: blue-green
+                traffic:
+                  driver: haproxy
+                  listen: 127.0.0.1:{self.listen}
+                  ports: {{blue: {self.blue}, green: {self.green}}}
+                  drain: 10s
+                """)
+        (folder / "web.yaml").write_text(textwrap.dedent(f"""\
+            label_required: bench
+            action: rollout
+            stack: {self.name}
+            service: web
+            health:
+              - http: http://127.0.0.1:{self.port}/cgi-bin/health
+                within: 20s
+                interval: 100ms
+            """) + traffic)
+
+    def chatops(self, *args: str) -> float:
+        start = time.perf_counter()
+        done = subprocess.run([CHATOPS, *args], capture_output=True, text=True,
+                              env=self.env, check=False)
+        took = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"chatops {' '.join(args)} failed ({done.returncode}): "
+                             f"{done.stdout[-1500:]}{done.stderr[-800:]}")
+        return took
+
+    def run(self) -> float:
+        return self.chatops("run", "web", "--repo", str(self.root), "--local")
+
+    def last(self) -> dict[str, object]:
+        out = subprocess.run([CHATOPS, "runs", "--local", "--limit", "1", "--format", "json"],
+                             capture_output=True, text=True, env=self.env, check=True).stdout
+        return dict(json.loads(out)[0])
+
+    def down(self) -> None:
+        for project in (self.name, f"{self.name}-web-blue", f"{self.name}-web-green"):
+            subprocess.run(["docker", "compose", "-p", project, "down", "-t", "1"],
+                           capture_output=True, check=False)
+
+
+def medians(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def seconds(a: str, b: str) -> float:
+    return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
+
+
+def bench_strategy(work: Path, strategy: str, rollouts: int, clients: int,
+                   base_env: dict[str, str]) -> dict[str, object]:
+    root = work / strategy
+    env = dict(base_env, CHATOPS_STATE_DIR=str(root / "state"))
+    stack = Stack(root / "repo", f"bench-{strategy.replace('-', '')}-{os.getpid()}",
+                  strategy, env)
+    stack.write("v1")
+    stack.intent()
+    proxy: subprocess.Popen[bytes] | None = None
+    try:
+        if strategy == "blue-green":
+            proxy = start_haproxy(root / "haproxy", env)
+            stack.chatops("traffic", "config", "web", "--repo", str(stack.root), "--write")
+            proxy = start_haproxy(root / "haproxy", env, proxy)
+        stack.run()  # v1 in place before the load starts
+        times: list[float] = []
+        switches: list[float] = []
+        with Load(stack.port, clients) as load:
+            time.sleep(0.5)
+            for i in range(rollouts):
+                stack.write("v2" if i % 2 == 0 else "v1")
+                times.append(stack.run())
+                if strategy == "blue-green":
+                    traffic = dict(stack.last()["traffic"])  # type: ignore[call-overload]
+                    switches.append(float(traffic["healthy_to_switched_ms"]))
+            time.sleep(0.5)
+        result: dict[str, object] = {
+            "failed": load.failed, "ok": load.ok, "kinds": dict(load.failures),
+            "deploy": medians(times), "switch_ms": medians(switches)}
+        if strategy == "blue-green":
+            backs, runs = [], []
+            for _ in range(5):
+                took = stack.chatops("rollback", stack.name, "--local")
+                record = stack.last()
+                traffic = dict(record["traffic"])  # type: ignore[call-overload]
+                backs.append(seconds(str(record["started_at"]), str(traffic["switched_at"])))
+                runs.append(took)
+            result.update(back=medians(backs), back_run=medians(runs))
+        return result
+    finally:
+        stack.down()
+        if proxy is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proxy.pid, signal.SIGTERM)
+
+
+def start_haproxy(root: Path, env: dict[str, str],
+                  old: subprocess.Popen[bytes] | None = None) -> subprocess.Popen[bytes]:
+    """Start (or restart, to load the backend chatops wrote) HAProxy under ``root``."""
+    binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    conf, sock = root / "conf.d", root / "admin.sock"
+    if old is None:
+        conf.mkdir(parents=True, exist_ok=True)
+        (root / "global.cfg").write_text(textwrap.dedent(f"""\
+            global
+                stats socket {sock} mode 600 level admin
+                maxconn 4096
+            defaults
+                mode http
+                timeout connect 2s
+                timeout client 30s
+                timeout server 30s
+            """))
+        env.update(CHATOPS_HAPROXY_SOCKET=str(sock), CHATOPS_HAPROXY_CONFIG=str(conf))
+    else:
+        os.killpg(old.pid, signal.SIGTERM)
+        old.wait(10)
+    sock.unlink(missing_ok=True)
+    proc = subprocess.Popen([binary, "-db", "-f", str(root / "global.cfg"), "-f", str(conf)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 10
+    while not sock.exists():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise SystemExit("haproxy did not start")
+        time.sleep(0.05)
+    return proc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rollouts", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists():
+        raise SystemExit("HAProxy is missing: run scripts/harness.sh first")
+    with tempfile.TemporaryDirectory(prefix="chatops-bench-bg-") as tmp:
+        work = Path(tmp)
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("CHATOPS_")}
+        base_env["CHATOPS_STABILITY_WINDOW"] = "1s"
+        results = {}
+        for strategy in ("recreate", "blue-green"):
+            print(f"... {args.rollouts} rollouts, {strategy}, {args.clients} clients",
+                  file=sys.stderr, flush=True)
+            results[strategy] = bench_strategy(work, strategy, args.rollouts, args.clients,
+                                               base_env)
+    rec, bg = results["recreate"], results["blue-green"]
+    print(f"\nblue-green benchmark: {args.rollouts} consecutive rollouts each, "
+          f"{args.clients} clients (half keep-alive; GET and POST; no retries)\n")
+    print(f"{'':44}{'blue-green':>16}{'recreate':>16}")
+    print(f"{'failed requests during the rollouts':44}{bg['failed']:>16}{rec['failed']:>16}")
+    print(f"{'requests answered':44}{bg['ok']:>16}{rec['ok']:>16}")
+    print(f"{'  kinds of failure':44}{bg['kinds'] or '-'!s:>16}"
+          f"{rec['kinds'] or '-'!s:>16}")
+    ratio = float(bg["deploy"]) / float(rec["deploy"])  # type: ignore[arg-type]
+    print(f"{'deploy wall time (median)':44}{bg['deploy']:>15.2f}s{rec['deploy']:>15.2f}s"
+          f"   ratio {ratio:.2f}x (target <= 1.3x)")
+    print(f"{'new slot healthy -> switched (median)':44}{bg['switch_ms']:>14.1f}ms"
+          f"{'-':>16}   (target <= 100 ms)")
+    print(f"{'rollback: start -> traffic switched (med.)':44}{bg['back']:>15.2f}s"
+          f"{'-':>16}   (target <= 1 s)")
+    print(f"{'rollback: whole run, CLI wall (median)':44}{bg['back_run']:>15.2f}s{'-':>16}")
+
+
+if __name__ == "__main__":
+    main()
