@@ -443,3 +443,51 @@ def test_pause_answers_503_with_the_message_and_resume_serves_again(
     reasons = [e.get("reason") or "" for e in json.loads(tail.out)]
     assert any(r.startswith(f"paused {bg.name}/web") for r in reasons)
     assert any(r == f"resumed {bg.name}/web on slot green" for r in reasons)
+
+
+@pytest.fixture
+def traefik(tmp_path: Path, bg: BlueGreenStack, monkeypatch: pytest.MonkeyPatch):
+    from tests.proxies.traefik import Traefik
+
+    proxy = Traefik(tmp_path / "traefik", bg.listen)
+    for key, value in proxy.env().items():
+        monkeypatch.setenv(key, value)
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+def test_traefik_switches_after_confirming_through_its_api(cli, bg, traefik, images) -> None:
+    bg.intent(extra="")
+    web = bg.root / "chatops" / "intents" / "web.yaml"
+    web.write_text(web.read_text().replace("driver: haproxy", "driver: traefik"))
+    done = cli("traffic", "config", "web", "--repo", str(bg.root), "--write")
+    assert done.code == 0, done.err
+    assert cli("run", "web", "--repo", str(bg.root), "--local").code == 0
+    assert wait_for_http(bg.url + "/version", "v1").strip() == "v1"
+    bg.write(images("v2"))
+
+    with Watcher(bg.url) as watcher:
+        result = cli("run", "web", "--repo", str(bg.root), "--local")
+        time.sleep(0.3)
+
+    assert result.code == 0, result.out + result.err
+    assert http_get(bg.url + "/version")[1].strip() == "v2"
+    assert all(a in ("200 v1", "200 v2") for a in watcher.answers), set(watcher.answers)
+    record = last_run(bg)
+    assert (record.traffic["before"], record.traffic["after"]) == ("green", "blue")
+    assert record.traffic["failed_requests"] == 0
+    # Confirmed through the API, which Traefik updates after its reload throttle.
+    assert record.traffic["healthy_to_switched_ms"] > 0
+    # A version that fails its gate never gets traffic here either.
+    bg.write(images("bad500"))
+    with Watcher(bg.url) as watcher:
+        assert cli("run", "web", "--repo", str(bg.root), "--local").code == 2
+    assert set(watcher.answers) == {"200 v2"}
+    # Pause: Traefik answers 503 (its maintenance service has no server).
+    assert cli("pause", bg.name, "--local").code == 0
+    assert http_get(bg.url + "/version")[0] == 503
+    assert cli("resume", bg.name, "--local").code == 0
+    assert http_get(bg.url + "/version") == (200, "v2\n")

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatops.cli.commands import load_or_explain
 from chatops.errors import ChatopsError
 from chatops.repo import GitOpsRepo
 from chatops.settings import Settings
 
+if TYPE_CHECKING:
+    from chatops.intents.traffic import Traffic
+
 
 def config_command(name: str, repo: Path | None, *, write: bool) -> int:
-    from chatops.traffic import driver_for
-    from chatops.traffic.haproxy import HAProxy, render, write_atomically
-
     settings = Settings.from_env()
     gitops = GitOpsRepo.discover(repo)
     intent = load_or_explain(gitops, name, "configured")
@@ -26,28 +28,37 @@ def config_command(name: str, repo: Path | None, *, write: bool) -> int:
         sys.stderr.write(f"error: intent {name!r} has no blue-green step (strategy: "
                          "blue-green with a traffic block)\n")
         return 4
-    for doc in docs:
-        assert doc.traffic is not None  # noqa: S101 - filtered above
-        assert doc.service is not None  # noqa: S101
-        try:
-            driver = driver_for(doc.stack, doc.service, doc.traffic, settings)
-        except ChatopsError as exc:
-            sys.stderr.write(f"error: {exc.message}\n")
-            return 4
-        if not isinstance(driver, HAProxy):
-            sys.stderr.write(f"{doc.stack}/{doc.service}: driver {doc.traffic.driver} is "
-                             "configured through its API; nothing to write\n")
-            continue
-        # Keep the slot a file already routes to: rewriting must never move traffic.
-        text = render(driver.backend, driver.written_live() or "blue")
+    try:
+        for doc in docs:
+            assert doc.traffic is not None  # noqa: S101 - filtered above
+            asyncio.run(_one(doc.stack, doc.service or "", doc.traffic, settings,
+                             write=write))
+    except ChatopsError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        return 4
+    return 0
+
+
+async def _one(stack: str, service: str, traffic: Traffic, settings: Settings, *,
+               write: bool) -> None:
+    from chatops.traffic import driver_for
+    from chatops.traffic.haproxy import write_atomically
+
+    driver = driver_for(stack, service, traffic, settings)
+    try:
+        text = await driver.configuration()
+        path = driver.config_path
+        if text is None or path is None:
+            sys.stderr.write(f"{stack}/{service}: this driver is configured through its "
+                             "API; nothing to write\n")
+            return
         if not write:
             sys.stdout.write(text)
-            continue
-        try:
-            write_atomically(driver.config_path, text)
-        except ChatopsError as exc:
-            sys.stderr.write(f"error: {exc.message}\n")
-            return 4
-        sys.stdout.write(f"wrote {driver.config_path}; reload HAProxy once to load it "
-                         "(switches after that need no reload)\n")
-    return 0
+            return
+        write_atomically(path, text)
+        hint = ("reload HAProxy once to load it (switches after that need no reload)"
+                if traffic.driver == "haproxy"
+                else "Traefik loads it by itself")
+        sys.stdout.write(f"wrote {path}; {hint}\n")
+    finally:
+        await driver.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from chatops.errors import ConfigError
@@ -102,9 +103,14 @@ class Driver(Protocol):
 
     async def resume(self, slot: str) -> None: ...
 
-    def config(self) -> str | None:
-        """The proxy configuration chatops writes for this backend, or None when the
-        driver configures the proxy through its API only."""
+    @property
+    def config_path(self) -> Path | None:
+        """The file chatops owns in the proxy's configuration; None when the driver
+        configures the proxy through its API only."""
+
+    async def configuration(self) -> str | None:
+        """What chatops writes into ``config_path`` to set the backend up, keeping the
+        slot it already routes to."""
 
     async def close(self) -> None: ...
 

@@ -195,8 +195,9 @@ class HAProxy:
             raise TrafficError(f"HAProxy refused to resume {slot}: {answer.strip()[:300]}")
         self._persist(slot)
 
-    def config(self) -> str:
-        return render(self.backend, "blue")
+    async def configuration(self) -> str:
+        # Keep the slot a file already routes to: rewriting must never move traffic.
+        return render(self.backend, self.written_live() or "blue")
 
     async def close(self) -> None:
         return None

@@ -1,0 +1,250 @@
+"""Traefik, for hosts that already run it: a weighted service in its watched directory.
+
+chatops writes one file per blue-green service into the file provider's directory
+(``CHATOPS_TRAEFIK_DIR``): a router on the entry point that listens on the intent's
+``listen`` address, a weighted service over the two slots (the live one weight 1, the
+other 0), and a maintenance service with no server (Traefik answers it 503). Files are
+replaced in one rename; Traefik applies a change about two seconds later (its reload
+throttle), so every change is confirmed through its API (``CHATOPS_TRAEFIK_API``) before
+it counts.
+
+Traefik has no gauge of the requests open on one service: a drain is confirmed when the
+old slot's request counter (``traefik_service_requests_total``) has stopped moving for
+``QUIET`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from chatops.errors import ConfigError, ProxyUnavailableError, TrafficError
+from chatops.settings import Settings
+from chatops.traffic.base import SLOTS, Backend, Counters, DriverKind, Routing, register
+from chatops.traffic.haproxy import write_atomically
+
+TIMEOUT = 5.0
+CONFIRM = 15.0  # Traefik applies a change after its throttle (2 s by default)
+POLL = 0.05
+QUIET = 1.0
+_METRIC = re.compile(r'^traefik_service_requests_total\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)')
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def _yaml_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string is a YAML string
+
+
+def render(backend: Backend, entry_point: str, live: str | None, *,
+           paused: bool = False) -> str:
+    name = backend.name
+    state = "paused" if paused else f"live {live or 'none'}"
+    lines = [
+        f"# Written by chatops for stack {backend.stack}, service {backend.service} "
+        f"({state}).",
+        "# chatops rewrites this file on every switch: change the intent's traffic block.",
+        f"# chatops: {state}",
+        "http:",
+        "  routers:",
+        f"    {name}:",
+        f"      entryPoints: [{_yaml_string(entry_point)}]",
+        '      rule: "PathPrefix(`/`)"',
+        f"      service: {name}_maintenance" if paused else f"      service: {name}",
+        "  services:",
+        f"    {name}:",
+        "      weighted:",
+        "        services:",
+    ]
+    for slot in SLOTS:
+        lines += [f"          - name: {name}_{slot}",
+                  f"            weight: {1 if slot == live and not paused else 0}"]
+    for slot in SLOTS:
+        lines += [f"    {name}_{slot}:", "      loadBalancer:", "        servers:",
+                  f"          - url: {_yaml_string('http://' + backend.address(slot))}"]
+    lines += [f"    {name}_maintenance:", "      loadBalancer:", "        servers: []"]
+    return "\n".join(lines) + "\n"
+
+
+class Traefik:
+    def __init__(self, backend: Backend, directory: Path, api: str) -> None:
+        self.backend = backend
+        self.directory = directory
+        self.api = api.rstrip("/")
+        self._entry_point: str | None = None
+        self._seen: dict[str, tuple[float, float]] = {}  # slot -> (total, since)
+        self._failed = 0
+        import httpx  # noqa: PLC0415 - only Traefik users pay for it here
+
+        self._http = httpx.AsyncClient(timeout=TIMEOUT, trust_env=False)
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / f"{self.backend.name}.yml"
+
+    async def _get(self, path: str) -> Any:
+        import httpx  # noqa: PLC0415
+
+        try:
+            resp = await self._http.get(self.api + path)
+        except httpx.HTTPError as exc:
+            raise ProxyUnavailableError(
+                f"Traefik's API at {self.api} (CHATOPS_TRAEFIK_API) does not answer: "
+                f"{type(exc).__name__}", field="CHATOPS_TRAEFIK_API") from None
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise TrafficError(f"Traefik's API answered {resp.status_code} to GET {path}")
+        return resp.text if path == "/metrics" else resp.json()
+
+    async def entry_point(self) -> str:
+        if self._entry_point is None:
+            points = await self._get("/api/entrypoints") or []
+            listen = self.backend.listen
+            found = [p["name"] for p in points if p.get("address") == listen]
+            if not found:
+                known = ", ".join(f"{p.get('name')} ({p.get('address')})" for p in points)
+                raise TrafficError(
+                    f"Traefik has no entry point on {listen} (traffic.listen); add "
+                    f"--entryPoints.NAME.address={listen} to its static configuration "
+                    f"(it has: {known or 'none'})", field="traffic.listen")
+            self._entry_point = found[0]
+        return self._entry_point
+
+    async def _service(self) -> dict[str, Any] | None:
+        data = await self._get(f"/api/http/services/{self.backend.name}@file")
+        return data if isinstance(data, dict) else None
+
+    async def _router_service(self) -> str | None:
+        data = await self._get(f"/api/http/routers/{self.backend.name}@file")
+        return str(data.get("service")) if isinstance(data, dict) else None
+
+    # -- the driver ----------------------------------------------------------------------
+
+    async def check(self) -> None:
+        await self.entry_point()
+        service = await self._service()
+        # A file chatops wrote moments ago: Traefik loads it after its throttle.
+        deadline = time.monotonic() + CONFIRM
+        while service is None and self.config_path.exists() and time.monotonic() < deadline:
+            await asyncio.sleep(POLL * 4)
+            service = await self._service()
+        if service is None:
+            raise TrafficError(
+                f"Traefik has no service {self.backend.name}@file; write it with 'chatops "
+                f"traffic config INTENT --write' (into {self.directory}, which Traefik's "
+                "file provider must watch)", field="traffic")
+
+    async def routing(self) -> Routing:
+        service = await self._service()
+        router = await self._router_service()
+        if service is None or router is None or router.endswith("_maintenance"):
+            return Routing(None, (), paused=True)
+        weights = {s["name"]: int(s.get("weight", 1))
+                   for s in (service.get("weighted") or {}).get("services") or []}
+        ready = tuple(slot for slot in SLOTS
+                      if weights.get(f"{self.backend.name}_{slot}", 0) > 0)
+        if not ready:
+            return Routing(None, (), paused=True)
+        return Routing(ready[0], ready)
+
+    async def _apply(self, live: str | None, *, paused: bool = False) -> None:
+        write_atomically(self.config_path,
+                         render(self.backend, await self.entry_point(), live, paused=paused))
+        deadline = time.monotonic() + CONFIRM
+        while True:
+            routing = await self.routing()
+            if routing.paused == paused and (paused or routing.ready == (live,)):
+                return
+            if time.monotonic() > deadline:
+                raise TrafficError(
+                    f"Traefik did not apply {self.config_path.name} within {CONFIRM:g}s "
+                    f"(its API still shows live {routing.live or 'none'}); check its log")
+            await asyncio.sleep(POLL)
+
+    async def switch(self, to: str) -> None:
+        await self._apply(to)
+        now = time.monotonic()
+        totals = await self._totals()
+        self._seen = {slot: (totals.get(slot, 0.0), now) for slot in SLOTS}
+
+    async def _totals(self) -> dict[str, float]:
+        text = await self._get("/metrics") or ""
+        totals: dict[str, float] = {}
+        self._failed = 0
+        for line in str(text).splitlines():
+            match = _METRIC.match(line)
+            if not match:
+                continue
+            labels = dict(_LABEL.findall(match["labels"]))
+            service = labels.get("service", "").removesuffix("@file")
+            for slot in SLOTS:
+                if service == f"{self.backend.name}_{slot}":
+                    value = float(match["value"])
+                    totals[slot] = totals.get(slot, 0.0) + value
+                    if labels.get("code", "").startswith("5"):
+                        self._failed += int(value)
+        return totals
+
+    async def counters(self) -> Counters:
+        totals = await self._totals()
+        now = time.monotonic()
+        open_: dict[str, int] = {}
+        for slot in SLOTS:
+            total = totals.get(slot, 0.0)
+            seen, since = self._seen.get(slot, (total, now))
+            if total != seen:
+                self._seen[slot] = (total, now)
+                since = now
+            # Still moving within the quiet period: count it as open.
+            open_[slot] = 1 if now - since < QUIET and slot in self._seen else 0
+        return Counters(open=open_, failed=self._failed, requests=int(sum(totals.values())))
+
+    async def retire(self, slot: str) -> None:
+        return None  # weight 0 since the switch; nothing else reaches it
+
+    async def pause(self) -> None:
+        await self._apply(None, paused=True)
+
+    async def resume(self, slot: str) -> None:
+        await self._apply(slot)
+
+    async def configuration(self) -> str:
+        return render(self.backend, await self.entry_point(), self.written_live() or "blue")
+
+    def written_live(self) -> str | None:
+        try:
+            text = self.config_path.read_text()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if line.startswith("# chatops: live "):
+                slot = line.removeprefix("# chatops: live ").strip()
+                return slot if slot in SLOTS else None
+        return None
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+
+def _build(backend: Backend, settings: Settings) -> Traefik:
+    if settings.traefik_dir is None:
+        raise ConfigError("CHATOPS_TRAEFIK_DIR is not set: the directory Traefik's file "
+                          "provider watches (--providers.file.directory)",
+                          field="CHATOPS_TRAEFIK_DIR")
+    if settings.traefik_api is None:
+        raise ConfigError("CHATOPS_TRAEFIK_API is not set: the URL of Traefik's API "
+                          "(--api), such as http://127.0.0.1:8081", field="CHATOPS_TRAEFIK_API")
+    if backend.listen is None:
+        raise ConfigError("traffic.listen is needed for Traefik: the address of its entry "
+                          "point", field="traffic.listen")
+    return Traefik(backend, settings.traefik_dir, settings.traefik_api)
+
+
+KIND = register(DriverKind(
+    "traefik", _build,
+    describe="Traefik file provider: the weighted service rewritten in one rename (new slot "
+    "weight 1, old slot 0), confirmed through Traefik's API"))

