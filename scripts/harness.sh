@@ -185,11 +185,15 @@ SH
 }
 
 install_proxies() {
-  # HAProxy for blue-green deploys; the tests run their own, so stop the one apt starts.
-  if ! dpkg -s haproxy >/dev/null 2>&1; then
-    apt_install haproxy
-    (service haproxy stop || invoke-rc.d haproxy stop) >/dev/null 2>&1 || true
-  fi
+  # HAProxy and nginx (behind the Nginx Proxy Manager stand-in) for blue-green deploys;
+  # the tests run their own, so stop the ones apt starts.
+  local pkg
+  for pkg in haproxy nginx-light; do
+    if ! dpkg -s "$pkg" >/dev/null 2>&1; then
+      apt_install "$pkg"
+      (service "${pkg%-light}" stop || invoke-rc.d "${pkg%-light}" stop) >/dev/null 2>&1 || true
+    fi
+  done
 }
 
 case "${1:-up}" in

@@ -491,3 +491,87 @@ def test_traefik_switches_after_confirming_through_its_api(cli, bg, traefik, ima
     assert http_get(bg.url + "/version")[0] == 503
     assert cli("resume", bg.name, "--local").code == 0
     assert http_get(bg.url + "/version") == (200, "v2\n")
+
+
+@pytest.fixture
+def npm(tmp_path: Path, bg: BlueGreenStack, monkeypatch: pytest.MonkeyPatch):
+    from tests.fakes.npm import FakeNPM
+
+    fake = FakeNPM(tmp_path / "npm")
+    fake.add_host(3, listen=bg.listen, forward_port=bg.blue)
+    monkeypatch.setenv("CHATOPS_NPM_URL", fake.url)
+    monkeypatch.setenv("CHATOPS_NPM_EMAIL", fake.email)
+    monkeypatch.setenv("CHATOPS_NPM_PASSWORD", fake.password)
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def npm_intent(bg: BlueGreenStack) -> None:
+    bg.intent()
+    web = bg.root / "chatops" / "intents" / "web.yaml"
+    web.write_text(web.read_text().replace("driver: haproxy", "driver: npm\n  proxy_host: 3"))
+
+
+def test_nginx_proxy_manager_switches_its_proxy_host(cli, bg, npm, images,
+                                                      monkeypatch) -> None:
+    npm_intent(bg)
+    # Wrong credentials: refused before anything changes, naming the setting.
+    monkeypatch.setenv("CHATOPS_NPM_PASSWORD", "not-the-password-at-all")
+    assert cli("run", "web", "--repo", str(bg.root), "--local").code == 1
+    record = last_run(bg)
+    assert "refused the credentials in CHATOPS_NPM_EMAIL and CHATOPS_NPM_PASSWORD" in \
+        record.reason
+    assert "not-the-password" not in record.reason
+    assert bg.containers("blue") == bg.containers("green") == []
+    monkeypatch.setenv("CHATOPS_NPM_PASSWORD", npm.password)
+
+    assert cli("run", "web", "--repo", str(bg.root), "--local").code == 0
+    assert wait_for_http(bg.url + "/version", "v1").strip() == "v1"
+    assert npm.hosts[3]["forward_port"] == bg.green
+    bg.write(images("v2"))
+    reloads = npm.reloads
+
+    result = cli("run", "web", "--repo", str(bg.root), "--local")
+
+    assert result.code == 0, result.out + result.err
+    assert http_get(bg.url + "/version")[1].strip() == "v2"
+    assert npm.hosts[3]["forward_port"] == bg.blue
+    assert npm.reloads == reloads + 1
+    record = last_run(bg)
+    assert (record.traffic["before"], record.traffic["after"]) == ("green", "blue")
+    assert record.traffic["failed_requests"] is None  # NPM does not count them
+    # Pause answers 503 with the intent's message, through NPM's advanced config.
+    assert cli("pause", bg.name, "--local").code == 0
+    assert http_get(bg.url + "/version")[0] == 503
+    assert cli("resume", bg.name, "--local").code == 0
+    assert http_get(bg.url + "/version") == (200, "v2\n")
+
+
+def test_nginx_proxy_manager_failing_config_is_an_error_not_a_success(bg, npm) -> None:
+    import asyncio
+
+    from chatops.errors import TrafficError
+    from chatops.traffic.base import Backend
+    from chatops.traffic.npm import NginxProxyManager
+
+    backend = Backend(bg.name, "web", None, {"blue": ("127.0.0.1", bg.blue),
+                                             "green": ("no-such-host.invalid", bg.green)},
+                      proxy_host=3)
+
+    async def switch() -> str:
+        driver = NginxProxyManager(backend, npm.url, npm.email, npm.password)
+        try:
+            await driver.switch("green")
+        except TrafficError as exc:
+            return exc.message
+        finally:
+            await driver.close()
+        return "switched"
+
+    message = asyncio.run(switch())
+    assert "could not apply the change (nginx:" in message
+    assert "no-such-host.invalid" in message
+    assert npm.hosts[3]["forward_port"] == bg.blue  # the last good configuration stays

@@ -259,7 +259,7 @@ class BlueGreen:
         until = datetime.now(UTC) + timedelta(seconds=self.traffic.standby)
         self.record["standby"] = {"slot": live,
                                   "until": until.isoformat(timespec="seconds")}
-        self.record["failed_requests"] = (await self._failed(driver)) - failed_before
+        self.record["failed_requests"] = _delta(await self._failed(driver), failed_before)
         await self._after_snapshot(idle)
         return RunStatus.succeeded, "succeeded"
 
@@ -399,7 +399,13 @@ class BlueGreen:
         """Wait until the proxy has no request open on ``slot``, up to ``drain``."""
         start = time.monotonic()
         deadline = start + self.traffic.drain
-        left = (await driver.counters()).open.get(slot, 0)
+        first = await driver.counters()
+        if slot not in first.open:
+            self.record.update(drain_seconds=None, drain_left=None)
+            self._note(f"{self.traffic.driver} keeps no count of open requests: {slot} "
+                       "finishes them on its own (not confirmed)")
+            return
+        left = first.open[slot]
         while left and time.monotonic() < deadline:
             await asyncio.sleep(DRAIN_POLL)
             left = (await driver.counters()).open.get(slot, 0)
@@ -411,7 +417,7 @@ class BlueGreen:
         else:
             self._note(f"{slot} drained in {took:.2f}s (no request open, by the proxy)")
 
-    async def _failed(self, driver: Driver) -> int:
+    async def _failed(self, driver: Driver) -> int | None:
         return (await driver.counters()).failed
 
     async def _after_snapshot(self, slot: str) -> None:
@@ -470,7 +476,7 @@ class BlueGreen:
         return RunStatus.failed, f"the switch to {idle} failed: {reason}; {kept}{extra}"
 
     async def _switch_back(self, driver: Driver, idle: str, live: str, reason: str,
-                           failed_before: int) -> tuple[RunStatus, str]:
+                           failed_before: int | None) -> tuple[RunStatus, str]:
         self.ex._emit(self.run_id, self.intent, ev.ROLLBACK_STARTED, reason=reason,
                       action=self.step.action, stack=self.step.stack, service=self.service,
                       doc=self.step.index, docs=self.step.count)
@@ -490,11 +496,15 @@ class BlueGreen:
         except TrafficError as exc:
             self._note(f"slot {idle} could not be retired: {exc.message}")
         problem = await self._stop_idle(idle)
-        self.record["failed_requests"] = (await self._failed(driver)) - failed_before
+        self.record["failed_requests"] = _delta(await self._failed(driver), failed_before)
         if problem:
             return RunStatus.rollback_failed, (
                 f"{reason}; switched back to {live}, but stopping {idle} failed: {problem}")
         return RunStatus.rolled_back, f"{reason}; switched back to {live}, which still serves"
+
+
+def _delta(after: int | None, before: int | None) -> int | None:
+    return None if after is None or before is None else after - before
 
 
 async def _smoke_one(client: Any, check: SmokeCheck) -> tuple[bool, str, float]:

@@ -1,6 +1,6 @@
 """Traffic drivers for blue-green deploys: the proxies chatops switches (see ``base``)."""
 
-from chatops.traffic import haproxy, traefik
+from chatops.traffic import haproxy, npm, traefik
 from chatops.traffic.base import (
     DRIVERS,
     SLOTS,
@@ -15,4 +15,4 @@ from chatops.traffic.base import (
 )
 
 __all__ = ["DRIVERS", "SLOTS", "Backend", "Counters", "Driver", "DriverKind", "Routing",
-           "backend_for", "driver_for", "haproxy", "other", "traefik"]
+           "backend_for", "driver_for", "haproxy", "npm", "other", "traefik"]

@@ -74,7 +74,8 @@ class Counters:
     """The proxy's statistics for the backend, read at one moment."""
 
     open: dict[str, int] = field(default_factory=dict)  # slot -> requests/sessions open
-    failed: int = 0  # failed requests since the proxy started (errors and 5xx it saw)
+    failed: int | None = 0  # failed requests since the proxy started (errors and 5xx it
+    # saw); None when the proxy does not count them
     requests: int = 0  # requests answered since the proxy started
 
 
