@@ -25,8 +25,6 @@ import contextlib
 import http.client
 import json
 import os
-import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -36,6 +34,7 @@ import textwrap
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -110,10 +109,11 @@ class Load:
 
 
 class Stack:
-    def __init__(self, root: Path, name: str, strategy: str, env: dict[str, str]) -> None:
-        self.root, self.name, self.strategy, self.env = root, name, strategy, env
+    def __init__(self, root: Path, name: str, driver: str, env: dict[str, str]) -> None:
+        self.root, self.name, self.driver, self.env = root, name, driver, env
+        self.strategy = "recreate" if driver == "recreate" else "blue-green"
         self.listen, self.blue, self.green = free_port(), free_port(), free_port()
-        self.port = self.listen if strategy == "blue-green" else free_port()
+        self.port = self.listen if self.strategy == "blue-green" else free_port()
 
     def write(self, tag: str) -> None:
         folder = self.root / "stacks" / self.name
@@ -134,12 +134,13 @@ class Stack:
         folder = self.root / "chatops" / "intents"
         folder.mkdir(parents=True, exist_ok=True)
         traffic = ""
+        host = "\n  proxy_host: 1" if self.driver == "npm" else ""
         if self.strategy == "blue-green":
             traffic = textwrap.dedent(f"""\
                 strategy: blue-green
                 traffic:
-                  driver: haproxy
-                  listen: 127.0.0.1:{self.listen}
+                  driver: {self.driver}
+                  listen: 127.0.0.1:{self.listen}{host}
                   ports: {{blue: {self.blue}, green: {self.green}}}
                   drain: 10s
                 """)
@@ -186,118 +187,137 @@ def seconds(a: str, b: str) -> float:
     return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
 
 
-def bench_strategy(work: Path, strategy: str, rollouts: int, clients: int,
+def bench_strategy(work: Path, driver: str, rollouts: int, clients: int,
                    base_env: dict[str, str]) -> dict[str, object]:
-    root = work / strategy
+    root = work / driver
     env = dict(base_env, CHATOPS_STATE_DIR=str(root / "state"))
-    stack = Stack(root / "repo", f"bench-{strategy.replace('-', '')}-{os.getpid()}",
-                  strategy, env)
+    stack = Stack(root / "repo", f"bench-{driver}-{os.getpid()}", driver, env)
     stack.write("v1")
     stack.intent()
-    proxy: subprocess.Popen[bytes] | None = None
     try:
-        if strategy == "blue-green":
-            proxy = start_haproxy(root / "haproxy", env)
-            stack.chatops("traffic", "config", "web", "--repo", str(stack.root), "--write")
-            proxy = start_haproxy(root / "haproxy", env, proxy)
-        stack.run()  # v1 in place before the load starts
-        times: list[float] = []
-        switches: list[float] = []
-        with Load(stack.port, clients) as load:
-            time.sleep(0.5)
-            for i in range(rollouts):
-                stack.write("v2" if i % 2 == 0 else "v1")
-                times.append(stack.run())
-                if strategy == "blue-green":
-                    traffic = dict(stack.last()["traffic"])  # type: ignore[call-overload]
-                    switches.append(float(traffic["healthy_to_switched_ms"]))
-            time.sleep(0.5)
-        result: dict[str, object] = {
-            "failed": load.failed, "ok": load.ok, "kinds": dict(load.failures),
-            "deploy": medians(times), "switch_ms": medians(switches)}
-        if strategy == "blue-green":
-            backs, runs = [], []
-            for _ in range(5):
-                took = stack.chatops("rollback", stack.name, "--local")
-                record = stack.last()
-                traffic = dict(record["traffic"])  # type: ignore[call-overload]
-                backs.append(seconds(str(record["started_at"]), str(traffic["switched_at"])))
-                runs.append(took)
-            result.update(back=medians(backs), back_run=medians(runs))
-        return result
+        with proxy(driver, root / "proxy", stack):
+            stack.run()  # v1 in place before the load starts
+            times: list[float] = []
+            switches: list[float] = []
+            with Load(stack.port, clients) as load:
+                time.sleep(0.5)
+                for i in range(rollouts):
+                    stack.write("v2" if i % 2 == 0 else "v1")
+                    times.append(stack.run())
+                    if driver != "recreate":
+                        traffic = dict(stack.last()["traffic"])  # type: ignore[call-overload]
+                        switches.append(float(traffic["healthy_to_switched_ms"]))
+                time.sleep(0.5)
+            result: dict[str, object] = {
+                "failed": load.failed, "ok": load.ok, "kinds": dict(load.failures),
+                "deploy": medians(times), "switch_ms": medians(switches)}
+            if driver == "haproxy":
+                backs, runs = [], []
+                for _ in range(5):
+                    took = stack.chatops("rollback", stack.name, "--local")
+                    record = stack.last()
+                    traffic = dict(record["traffic"])  # type: ignore[call-overload]
+                    backs.append(seconds(str(record["started_at"]),
+                                         str(traffic["switched_at"])))
+                    runs.append(took)
+                result.update(back=medians(backs), back_run=medians(runs))
+            return result
     finally:
         stack.down()
-        if proxy is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proxy.pid, signal.SIGTERM)
 
 
-def start_haproxy(root: Path, env: dict[str, str],
-                  old: subprocess.Popen[bytes] | None = None) -> subprocess.Popen[bytes]:
-    """Start (or restart, to load the backend chatops wrote) HAProxy under ``root``."""
-    binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    conf, sock = root / "conf.d", root / "admin.sock"
-    if old is None:
-        conf.mkdir(parents=True, exist_ok=True)
-        (root / "global.cfg").write_text(textwrap.dedent(f"""\
-            global
-                stats socket {sock} mode 600 level admin
-                maxconn 4096
-            defaults
-                mode http
-                timeout connect 2s
-                timeout client 30s
-                timeout server 30s
-            """))
-        env.update(CHATOPS_HAPROXY_SOCKET=str(sock), CHATOPS_HAPROXY_CONFIG=str(conf))
+@contextlib.contextmanager
+def proxy(driver: str, root: Path, stack: Stack) -> Iterator[None]:
+    """Start the real proxy (or the NPM stand-in over a real nginx) in front of ``stack``;
+    its settings go into the stack's environment."""
+    if driver == "recreate":
+        yield
+        return
+    if driver == "haproxy":
+        from tests.proxies.haproxy import HAProxy
+
+        haproxy = HAProxy(root)
+        stack.env.update(haproxy.env())
+        stack.chatops("traffic", "config", "web", "--repo", str(stack.root), "--write")
+        haproxy.start()
+        try:
+            yield
+        finally:
+            haproxy.stop()
+    elif driver == "traefik":
+        from tests.proxies.traefik import Traefik
+
+        traefik = Traefik(root, stack.listen)
+        stack.env.update(traefik.env())
+        traefik.start()
+        stack.chatops("traffic", "config", "web", "--repo", str(stack.root), "--write")
+        try:
+            yield
+        finally:
+            traefik.stop()
     else:
-        os.killpg(old.pid, signal.SIGTERM)
-        old.wait(10)
-    sock.unlink(missing_ok=True)
-    proc = subprocess.Popen([binary, "-db", "-f", str(root / "global.cfg"), "-f", str(conf)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    deadline = time.monotonic() + 10
-    while not sock.exists():
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise SystemExit("haproxy did not start")
-        time.sleep(0.05)
-    return proc
+        from tests.fakes.npm import FakeNPM
+
+        npm = FakeNPM(root)
+        npm.add_host(1, listen=stack.listen, forward_port=stack.blue)
+        stack.env.update(CHATOPS_NPM_URL=npm.url, CHATOPS_NPM_EMAIL=npm.email,
+                         CHATOPS_NPM_PASSWORD=npm.password)
+        npm.start()
+        try:
+            yield
+        finally:
+            npm.stop()
+
+
+DRIVERS = ("recreate", "haproxy", "traefik", "npm")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rollouts", type=int, default=20)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--drivers", default=",".join(DRIVERS),
+                        help="which of recreate,haproxy,traefik,npm to measure")
     args = parser.parse_args()
-    if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists():
-        raise SystemExit("HAProxy is missing: run scripts/harness.sh first")
+    drivers = [d for d in DRIVERS if d in args.drivers.split(",")]
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the test helpers
     with tempfile.TemporaryDirectory(prefix="chatops-bench-bg-") as tmp:
         work = Path(tmp)
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("CHATOPS_")}
         base_env["CHATOPS_STABILITY_WINDOW"] = "1s"
-        results = {}
-        for strategy in ("recreate", "blue-green"):
-            print(f"... {args.rollouts} rollouts, {strategy}, {args.clients} clients",
+        results: dict[str, dict[str, object]] = {}
+        for driver in drivers:
+            print(f"... {args.rollouts} rollouts, {driver}, {args.clients} clients",
                   file=sys.stderr, flush=True)
-            results[strategy] = bench_strategy(work, strategy, args.rollouts, args.clients,
-                                               base_env)
-    rec, bg = results["recreate"], results["blue-green"]
+            results[driver] = bench_strategy(work, driver, args.rollouts, args.clients,
+                                             base_env)
     print(f"\nblue-green benchmark: {args.rollouts} consecutive rollouts each, "
           f"{args.clients} clients (half keep-alive; GET and POST; no retries)\n")
-    print(f"{'':44}{'blue-green':>16}{'recreate':>16}")
-    print(f"{'failed requests during the rollouts':44}{bg['failed']:>16}{rec['failed']:>16}")
-    print(f"{'requests answered':44}{bg['ok']:>16}{rec['ok']:>16}")
-    print(f"{'  kinds of failure':44}{bg['kinds'] or '-'!s:>16}"
-          f"{rec['kinds'] or '-'!s:>16}")
-    ratio = float(bg["deploy"]) / float(rec["deploy"])  # type: ignore[arg-type]
-    print(f"{'deploy wall time (median)':44}{bg['deploy']:>15.2f}s{rec['deploy']:>15.2f}s"
-          f"   ratio {ratio:.2f}x (target <= 1.3x)")
-    print(f"{'new slot healthy -> switched (median)':44}{bg['switch_ms']:>14.1f}ms"
-          f"{'-':>16}   (target <= 100 ms)")
-    print(f"{'rollback: start -> traffic switched (med.)':44}{bg['back']:>15.2f}s"
-          f"{'-':>16}   (target <= 1 s)")
-    print(f"{'rollback: whole run, CLI wall (median)':44}{bg['back_run']:>15.2f}s{'-':>16}")
+    names = {"recreate": "recreate (base)", "haproxy": "bg HAProxy", "traefik": "bg Traefik",
+             "npm": "bg NPM+nginx"}
+    print(f"{'':40}" + "".join(f"{names[d]:>16}" for d in drivers))
+    rows = [("failed requests", lambda r: f"{r['failed']}"),
+            ("requests answered", lambda r: f"{r['ok']}"),
+            ("deploy wall time (median)", lambda r: f"{r['deploy']:.2f}s"),
+            ("healthy -> switched (median)",
+             lambda r: f"{r['switch_ms']:.1f}ms" if r["switch_ms"] == r["switch_ms"]
+             else "-")]
+    for label, cell in rows:
+        print(f"{label:40}" + "".join(f"{cell(results[d]):>16}" for d in drivers))
+    for d in drivers:
+        if results[d]["kinds"]:
+            print(f"  {names[d]} failures: {results[d]['kinds']}")
+    if "recreate" in results:
+        base = float(results["recreate"]["deploy"])  # type: ignore[arg-type]
+        for d in drivers[1:]:
+            ratio = float(results[d]["deploy"]) / base  # type: ignore[arg-type]
+            print(f"deploy time, {names[d]} / recreate: {ratio:.2f}x"
+                  + ("  (target <= 1.3x)" if d == "haproxy" else ""))
+    if "haproxy" in results:
+        r = results["haproxy"]
+        print(f"HAProxy: healthy -> switched {r['switch_ms']:.1f} ms (target <= 100 ms); "
+              f"rollback to the standby: start -> traffic switched {r['back']:.2f}s "
+              f"(target <= 1 s), whole run {r['back_run']:.2f}s")
 
 
 if __name__ == "__main__":

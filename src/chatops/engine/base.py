@@ -49,6 +49,7 @@ class ContainerState:
     restart_count: int
     exit_code: int
     started_at: str = ""
+    published: tuple[str, ...] = ()  # host ports it publishes, as HOST_IP:PORT
 
     @property
     def running(self) -> bool:
@@ -78,5 +79,9 @@ class Engine(Protocol):
 
     async def tag(self, image_id: str, ref: str) -> None:
         """Point ``ref`` at ``image_id``."""
+
+    async def stop(self, container_id: str, timeout: float) -> None:
+        """Stop a container (SIGTERM, then SIGKILL after ``timeout``); stopped or gone
+        already is fine."""
 
     async def close(self) -> None: ...

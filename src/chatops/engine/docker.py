@@ -34,5 +34,8 @@ class DockerEngine:
     async def tag(self, image_id: str, ref: str) -> None:
         await self.api.tag(image_id, ref)
 
+    async def stop(self, container_id: str, timeout: float) -> None:
+        await self.api.stop(container_id, timeout)
+
     async def close(self) -> None:
         await self.api.close()

@@ -136,6 +136,13 @@ class DockerAPI:
             raise EngineError(f"inspecting image {ref} failed: {resp.status_code}")
         return str(resp.json()["Id"])
 
+    async def stop(self, container_id: str, timeout: float) -> None:
+        resp = await self._request("POST", f"/containers/{quote(container_id)}/stop",
+                                   params={"t": str(max(0, round(timeout)))})
+        if resp.status_code not in (204, 304, 404):  # 304: stopped already; 404: gone
+            raise EngineError(f"stopping {container_id[:12]} failed: {resp.status_code} "
+                              f"{resp.text[:200]}")
+
     async def tag(self, image_id: str, ref: str) -> None:
         repo, tag = split_ref(ref)
         resp = await self._request(
@@ -162,4 +169,8 @@ def _state(data: dict[str, Any], service: str) -> ContainerState:
         restart_count=int(data.get("RestartCount") or 0),
         exit_code=int(state.get("ExitCode") or 0),
         started_at=str(state.get("StartedAt", "")),
+        published=tuple(sorted(
+            f"{b.get('HostIp') or ''}:{b.get('HostPort')}"
+            for bindings in ((data.get("HostConfig") or {}).get("PortBindings") or {}).values()
+            for b in bindings or [] if b.get("HostPort"))),
     )

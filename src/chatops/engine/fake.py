@@ -25,6 +25,7 @@ class FakeEngine:
     calls: list[tuple[str, ...]] = field(default_factory=list)
     tags: list[tuple[str, str]] = field(default_factory=list)
     envs: list[dict[str, str]] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
 
     async def run(
         self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None,
@@ -56,6 +57,9 @@ class FakeEngine:
     async def tag(self, image_id: str, ref: str) -> None:
         self.tags.append((image_id, ref))
         self.images[ref] = image_id
+
+    async def stop(self, container_id: str, timeout: float) -> None:
+        self.stopped.append(container_id)
 
     async def close(self) -> None:
         return None

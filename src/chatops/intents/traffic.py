@@ -118,6 +118,8 @@ class Traffic(_Strict):
         if self.driver in ("haproxy", "traefik") and self.listen is None:
             raise ValueError(f"driver {self.driver} needs listen: the stable HOST:PORT "
                              "clients use")
+        if self.driver != "npm" and self.proxy_host is not None:
+            raise ValueError(f"proxy_host only applies to driver npm, not {self.driver}")
         if self.driver == "npm" and self.proxy_host is None:
             raise ValueError("driver npm needs proxy_host: the id of the proxy host in "
                              "Nginx Proxy Manager")

@@ -36,12 +36,13 @@ from chatops.runner.project import ComposeConfigError, ComposeProject, parse_con
 from chatops.runner.snapshot import take_snapshot
 from chatops.store.records import RunStatus
 from chatops.store.sqlite import utcnow
-from chatops.traffic.base import Driver, other
+from chatops.traffic.base import Driver, Routing, other
 
 if TYPE_CHECKING:
     from chatops.runner.executor import Executor, _StepState
 
 DRAIN_POLL = 0.05
+STOP_TIMEOUT = 10.0  # Compose's default: SIGTERM, then SIGKILL
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 ANY_ADDRESS = {"0.0.0.0", "::", "[::]", "*"}  # noqa: S104 - compared, never bound
 
@@ -104,13 +105,12 @@ def through_proxy(gates: tuple[Gate, ...], traffic: Traffic) -> tuple[Gate, ...]
     return tuple(kept)
 
 
-def two_copies_problems(service: str, renders: dict[str, dict[str, Any]]) -> list[str]:
-    """Why two copies of ``service`` (one per slot, from Compose's config of each) would
-    collide, naming the field."""
+def two_copies_problems(service: str, render: dict[str, Any],
+                        live_published: set[str]) -> list[str]:
+    """Why a second copy of ``service`` (Compose's config of the new slot) would collide
+    with the one that runs (the ports its containers publish), naming the field."""
     problems: list[str] = []
-    specs = {slot: (data.get("services") or {}).get(service) or {}
-             for slot, data in renders.items()}
-    spec = next(iter(specs.values()), {})
+    spec = (render.get("services") or {}).get(service) or {}
     if spec.get("container_name"):
         problems.append(f"container_name: {spec['container_name']!r} can name only one "
                         "container; remove it so that both slots can run")
@@ -118,15 +118,12 @@ def two_copies_problems(service: str, renders: dict[str, dict[str, Any]]) -> lis
         if isinstance(volume, dict) and volume.get("type") == "volume" and volume.get("source"):
             problems.append(f"volumes: the named volume {volume['source']!r} would be "
                             "used by both slots at once")
-    published = [
-        {(str(p.get("host_ip") or ""), str(p.get("published")))
-         for p in (s.get("ports") or []) if isinstance(p, dict) and p.get("published")}
-        for s in specs.values()
-    ]
-    if len(published) == 2:
-        for host_ip, port in sorted(published[0] & published[1]):
-            problems.append(f"ports: published port {host_ip + ':' if host_ip else ''}{port} "
-                            "is the same in both slots; publish ${CHATOPS_SLOT_PORT} instead")
+    live_ports = {p.rpartition(":")[2]: p for p in live_published}
+    for port in spec.get("ports") or []:
+        published = str(port.get("published") or "") if isinstance(port, dict) else ""
+        if published and published in live_ports:
+            problems.append(f"ports: port {published} is published by the live slot "
+                            "already; publish ${CHATOPS_SLOT_PORT} instead")
     return problems
 
 
@@ -195,20 +192,36 @@ class BlueGreen:
             self._save()
             await driver.close()
 
-    async def _run(self, driver: Driver) -> tuple[RunStatus, str]:
-        # -- decide: nothing changes until every check passed ------------------------
+    async def _decide(self, driver: Driver
+                      ) -> tuple[Routing, str, asyncio.Future[None] | None]:
+        """Every check before a change: the proxy, the live slot, Compose's reading of
+        both slots. Returns the routing, the live slot and the pull under way."""
+        await driver.check()
+        routing = await driver.routing()
+        if routing.paused:
+            raise PhaseFailedError(
+                f"{self.step.stack} is paused (maintenance); 'chatops resume "
+                f"{self.step.stack}' first")
+        live = routing.live or "blue"
+        # The pull changes nothing that runs: it goes beside Compose's reading of the
+        # slots (as a recreate's does), and its result counts only once they pass.
+        pulling = None if self.step.action == "rollback" else \
+            asyncio.ensure_future(self._pull(other(live)))
         try:
-            await driver.check()
-            routing = await driver.routing()
-            if routing.paused:
-                raise PhaseFailedError(
-                    f"{self.step.stack} is paused (maintenance); 'chatops resume "
-                    f"{self.step.stack}' first")
-            live = routing.live or "blue"
-            idle = other(live)
-            await self._read_slots()
+            await self._read_slots(live, other(live))
+        except BaseException:
+            if pulling is not None:
+                pulling.cancel()
+                await asyncio.gather(pulling, return_exceptions=True)
+            raise
+        return routing, live, pulling
+
+    async def _run(self, driver: Driver) -> tuple[RunStatus, str]:
+        try:
+            routing, live, pulling = await self._decide(driver)
         except (ChatopsError, EngineError) as exc:
             return RunStatus.failed, f"{exc.message} (nothing was changed)"
+        idle = other(live)
         self.record.update(before=live, target=idle)
         self._note(f"{live} is live (by the proxy); {idle} is the idle slot")
         before = await take_snapshot(self.ex.engine, self.projects[live], [self.service],
@@ -221,6 +234,8 @@ class BlueGreen:
                            f"moving them to {live} first")
                 await driver.switch(live)
                 await self._drain(driver, idle)
+            if pulling is not None:
+                await pulling
             await self._start(idle, live)
         except (ChatopsError, EngineError) as exc:
             return await self._not_switched(driver, idle, exc.message)
@@ -250,10 +265,8 @@ class BlueGreen:
         try:
             await self._drain(driver, live)
             await driver.retire(live)
-            await self._compose(live, slots.stop(self.ex.compose_command, self.step.compose,
-                                                 self._project(live), self.service),
-                                f"stop the old slot {live} (kept as the standby)", "drain",
-                                mutating=True)
+            await self._stop(live, f"stop the old slot {live} (kept as the standby)",
+                             "drain")
         except (ChatopsError, EngineError) as exc:
             self._note(f"the old slot {live} could not be retired: {exc.message}")
         until = datetime.now(UTC) + timedelta(seconds=self.traffic.standby)
@@ -265,35 +278,33 @@ class BlueGreen:
 
     # -- deciding ----------------------------------------------------------------------
 
-    async def _read_slots(self) -> None:
-        """Compose's view of both slots (refusing an invalid file), and whether two copies
-        of the service may run at once."""
+    async def _read_slots(self, live: str, idle: str) -> None:
+        """Compose's view of the new slot (refusing an invalid file), and whether it may
+        run beside the live slot's containers."""
         step = self.step
-        renders: dict[str, dict[str, Any]] = {}
         try:
             content = step.compose.read_bytes()
         except OSError as exc:
             raise PhaseFailedError(f"cannot read {step.compose}: {exc.strerror}") from None
-
-        async def read(slot: str) -> None:
-            lines: list[str] = []
-            project = self._project(slot)
-            argv = slots.config(self.ex.compose_command, step.compose, project)
-            await self._compose(slot, argv, f"read the compose file for slot {slot}",
+        lines: list[str] = []
+        argv = slots.config(self.ex.compose_command, step.compose, self._project(idle))
+        reading = self._compose(idle, argv, f"read the compose file for slot {idle}",
                                 "preflight", mutating=False, collect=lines)
-            text = "\n".join(lines)
-            try:
-                renders[slot] = json.loads(text)
-                parsed = parse_config(text, step.compose, content)
-                self.projects[slot] = dataclasses.replace(parsed, name=project)
-                parsed.pick(self.service)
-            except (json.JSONDecodeError, ComposeConfigError) as exc:
-                message = exc.message if isinstance(exc, ComposeConfigError) else str(exc)
-                raise PhaseFailedError(message) from None
-
-        await asyncio.gather(read("blue"), read("green"))
+        _, running = await asyncio.gather(
+            reading, self.ex.engine.containers(self._project(live), [self.service]))
+        text = "\n".join(lines)
+        try:
+            render = json.loads(text)
+            parsed = parse_config(text, step.compose, content)
+            parsed.pick(self.service)
+        except (json.JSONDecodeError, ComposeConfigError) as exc:
+            message = exc.message if isinstance(exc, ComposeConfigError) else str(exc)
+            raise PhaseFailedError(message) from None
+        for slot in (live, idle):
+            self.projects[slot] = dataclasses.replace(parsed, name=self._project(slot))
         if not self.traffic.two_copies:
-            problems = two_copies_problems(self.service, renders)
+            published = {p for c in running if c.running for p in c.published}
+            problems = two_copies_problems(self.service, render, published)
             if problems:
                 raise PhaseFailedError(
                     f"service {self.service} in {step.compose} cannot run in two slots: "
@@ -320,12 +331,15 @@ class BlueGreen:
                                 f"recreate {self.service} in slot {idle} on the previous "
                                 "images (no pull)", "deploy", mutating=True)
             return
-        await self._compose(idle, slots.pull(cmd, file, project, self.service),
-                            f"pull the image of {self.service} for slot {idle}", "deploy",
-                            mutating=False)
         await self._compose(idle, slots.up(cmd, file, project, self.service),
                             f"start {self.service} in slot {idle}; {live} keeps serving",
                             "deploy", mutating=True)
+
+    async def _pull(self, idle: str) -> None:
+        await self._compose(idle, slots.pull(self.ex.compose_command, self.step.compose,
+                                             self._project(idle), self.service),
+                            f"pull the image of {self.service} for slot {idle}", "deploy",
+                            mutating=False)
 
     async def _standby(self, idle: str, live: str) -> str | None:
         """``running`` or ``stopped`` when the idle slot holds a version other than the
@@ -435,13 +449,31 @@ class BlueGreen:
 
     async def _stop_idle(self, idle: str) -> str | None:
         try:
-            await self._compose(
-                idle, slots.stop(self.ex.compose_command, self.step.compose,
-                                 self._project(idle), self.service),
-                f"stop slot {idle} (it never served)", "rollback", mutating=True)
+            await self._stop(idle, f"stop slot {idle} (it no longer serves)", "rollback")
         except (ChatopsError, EngineError) as exc:
             return exc.message
         return None
+
+    async def _stop(self, slot: str, description: str, phase: str) -> None:
+        """Stop the slot's containers through the Engine API (they stay, intact)."""
+        self._mark_changed()
+        project = self._project(slot)
+        containers = await self.ex.engine.containers(project, [self.service])
+        ids = [c.id for c in containers if c.running]
+        seq = self.ex.store.start_step(
+            self.run_id, doc=self.step.index, phase=phase, description=description,
+            argv=["engine-api", "stop", *(i[:12] for i in ids)])
+        start = time.monotonic()
+        error = None
+        try:
+            await asyncio.gather(*(self.ex.engine.stop(i, STOP_TIMEOUT) for i in ids))
+        except EngineError as exc:
+            error = exc.message
+            raise
+        finally:
+            self.ex.store.finish_step(self.run_id, seq, exit_code=None if error else 0,
+                                      timed_out=False, error=error,
+                                      duration=time.monotonic() - start, tail=[])
 
     async def _not_switched(self, driver: Driver, idle: str, reason: str
                             ) -> tuple[RunStatus, str]:
