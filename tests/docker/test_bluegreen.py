@@ -575,3 +575,35 @@ def test_nginx_proxy_manager_failing_config_is_an_error_not_a_success(bg, npm) -
     assert "could not apply the change (nginx:" in message
     assert "no-such-host.invalid" in message
     assert npm.hosts[3]["forward_port"] == bg.blue  # the last good configuration stays
+
+
+def test_the_standby_is_removed_once_its_window_has_passed(cli, bg, haproxy, images) -> None:
+    import asyncio
+
+    from chatops.application.caller import Caller, Trusted
+    from chatops.cli.local import Local
+    from chatops.repo import GitOpsRepo
+    from chatops.settings import Settings
+
+    first_deploy(cli, bg, haproxy, extra="")
+    web = bg.root / "chatops" / "intents" / "web.yaml"
+    web.write_text(web.read_text().replace("  drain: 5s\n", "  drain: 5s\n  standby: 1s\n"))
+    bg.write(images("v2"))
+    assert cli("run", "web", "--repo", str(bg.root), "--local").code == 0
+    assert [c["State"] for c in bg.containers("green")] == ["exited"]
+
+    async def reap() -> list[str]:
+        settings = Settings.from_env()
+        async with Local.open(settings, GitOpsRepo(bg.root), sync=False, sinks=[]) as local:
+            caller = Caller(via="service", permissions=Trusted("chatops-standby"))
+            early = await local.deploys.reap_standby(caller)
+            assert early == []  # its window has not passed yet
+            time.sleep(1.2)
+            return await local.deploys.reap_standby(caller)
+
+    removed = asyncio.run(reap())
+
+    assert removed == [f"removed the standby slot green of {bg.name}/web (its window ended "
+                       f"at {last_run(bg).traffic['standby']['until']}; 1 container(s))"]
+    assert bg.containers("green") == []
+    assert http_get(bg.url + "/version") == (200, "v2\n")  # the live slot is untouched

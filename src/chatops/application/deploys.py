@@ -511,6 +511,41 @@ class Deploys:
                     "live": routing.live, "driver": target.traffic.driver,
                     "message": done}
 
+    async def reap_standby(self, caller: Caller) -> list[str]:
+        """Remove the standby slots whose window has passed (their containers; never
+        their volumes), unless their stack is busy or the proxy says they serve."""
+        from datetime import UTC, datetime  # noqa: PLC0415
+
+        removed: list[str] = []
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        for entry in self.store.expired_standby(now):
+            stack, service, slot = entry["stack"], entry["service"], entry["slot"]
+            if self.ctx.queue.busy([stack]):
+                continue
+            try:
+                driver = self.ctx.runtime.traffic(
+                    stack, service, Traffic.model_validate(entry["traffic"]))
+                try:
+                    routing = await driver.routing()
+                finally:
+                    await driver.close()
+                engine = self.ctx.queue.executor.engine
+                resumes_on = (self.store.last_traffic(stack, service) or {}).get("after")
+                if slot in routing.ready or (routing.paused and slot == resumes_on):
+                    self.store.clear_standby(stack, service, entry["run_id"])
+                    continue  # it serves (or will on resume): not a standby any more
+                containers = await engine.containers(entry["project"], [service])
+                for container in containers:
+                    await engine.remove(container.id)
+            except ChatopsError:
+                continue  # the proxy or the engine is away: try again next time
+            self.store.clear_standby(stack, service, entry["run_id"])
+            what = (f"removed the standby slot {slot} of {stack}/{service} (its window "
+                    f"ended at {entry['until']}; {len(containers)} container(s))")
+            self._record(caller, "accepted", 200, reason=what, run_id=entry["run_id"])
+            removed.append(what)
+        return removed
+
     # -- a schedule's fire -----------------------------------------------------------
 
     async def fire(self, caller: Caller, name: str) -> str:

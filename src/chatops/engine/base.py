@@ -84,4 +84,8 @@ class Engine(Protocol):
         """Stop a container (SIGTERM, then SIGKILL after ``timeout``); stopped or gone
         already is fine."""
 
+    async def remove(self, container_id: str) -> None:
+        """Remove a container (stopping it first); gone already is fine. Never its
+        volumes."""
+
     async def close(self) -> None: ...

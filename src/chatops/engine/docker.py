@@ -37,5 +37,8 @@ class DockerEngine:
     async def stop(self, container_id: str, timeout: float) -> None:
         await self.api.stop(container_id, timeout)
 
+    async def remove(self, container_id: str) -> None:
+        await self.api.remove(container_id)
+
     async def close(self) -> None:
         await self.api.close()

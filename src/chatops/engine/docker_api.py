@@ -143,6 +143,13 @@ class DockerAPI:
             raise EngineError(f"stopping {container_id[:12]} failed: {resp.status_code} "
                               f"{resp.text[:200]}")
 
+    async def remove(self, container_id: str) -> None:
+        resp = await self._request("DELETE", f"/containers/{quote(container_id)}",
+                                   params={"force": "1"})
+        if resp.status_code not in (204, 404):
+            raise EngineError(f"removing {container_id[:12]} failed: {resp.status_code} "
+                              f"{resp.text[:200]}")
+
     async def tag(self, image_id: str, ref: str) -> None:
         repo, tag = split_ref(ref)
         resp = await self._request(

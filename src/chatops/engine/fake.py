@@ -61,5 +61,8 @@ class FakeEngine:
     async def stop(self, container_id: str, timeout: float) -> None:
         self.stopped.append(container_id)
 
+    async def remove(self, container_id: str) -> None:
+        self.stopped.append(container_id)
+
     async def close(self) -> None:
         return None

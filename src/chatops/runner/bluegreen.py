@@ -269,9 +269,13 @@ class BlueGreen:
                              "drain")
         except (ChatopsError, EngineError) as exc:
             self._note(f"the old slot {live} could not be retired: {exc.message}")
-        until = datetime.now(UTC) + timedelta(seconds=self.traffic.standby)
-        self.record["standby"] = {"slot": live,
-                                  "until": until.isoformat(timespec="seconds")}
+        until = (datetime.now(UTC) + timedelta(seconds=self.traffic.standby)).isoformat(
+            timespec="seconds")
+        self.record["standby"] = {"slot": live, "until": until}
+        self.ex.store.set_standby(stack=self.step.stack, service=self.service, slot=live,
+                                  project=self._project(live), until=until,
+                                  traffic=self.traffic.model_dump(mode="json"),
+                                  run_id=self.run_id)
         self.record["failed_requests"] = _delta(await self._failed(driver), failed_before)
         await self._after_snapshot(idle)
         return RunStatus.succeeded, "succeeded"

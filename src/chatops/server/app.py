@@ -68,7 +68,7 @@ from chatops.server.keys import KeyRing
 from chatops.server.openapi import install as install_openapi
 from chatops.server.orchestrate import register_orchestrate, summary_of
 from chatops.server.ratelimit import Lockout, RateLimiter
-from chatops.server.schedules import register_schedules, schedule_loop
+from chatops.server.schedules import register_schedules, schedule_loop, standby_loop
 from chatops.server.webhook import register_webhook
 from chatops.settings import Settings
 from chatops.store.audit import AuditLog
@@ -117,12 +117,14 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
                   if outbox is not None and targets else None)
         digester = loop.create_task(digest.run()) if digest is not None else None
         scheduling = loop.create_task(schedule_loop(services, scheduler))
+        reaping = loop.create_task(standby_loop(deploys))
         # Everything built so far lives as long as the process: keep the collector off it.
         gc.freeze()
         try:
             yield
         finally:
             scheduling.cancel()
+            reaping.cancel()
             stopped = await queue.shutdown(settings.shutdown_grace)
             # Orchestrations and webhook sequences wait on runs that are now ended.
             for task in list(deploys.background):

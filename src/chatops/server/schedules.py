@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from chatops.application.caller import Caller, Trusted
+from chatops.application.deploys import Deploys
 from chatops.errors import ChatopsError
 from chatops.runner.scheduler import Scheduler
 from chatops.server import models as m
@@ -53,6 +54,19 @@ async def schedule_loop(s: Services, scheduler: Scheduler) -> None:
                 if not decision.startswith("started") and intent not in refused:
                     s.deploys.skipped(SCHEDULER, intent, decision)
         await asyncio.sleep(scheduler.seconds_to_next())
+
+
+STANDBY_EVERY = 30.0
+HOUSEKEEPER = Caller(via="service", permissions=Trusted("chatops-standby"),
+                     client="service", method="SERVICE", endpoint="(standby)")
+
+
+async def standby_loop(deploys: Deploys) -> None:
+    """Remove blue-green standby slots once their window has passed."""
+    while True:
+        await asyncio.sleep(STANDBY_EVERY)
+        with contextlib.suppress(ChatopsError):
+            await deploys.reap_standby(HOUSEKEEPER)
 
 
 def register_schedules(api: FastAPI, s: Services, scheduler: Scheduler) -> None:

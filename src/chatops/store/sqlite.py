@@ -107,6 +107,16 @@ CREATE TABLE IF NOT EXISTS idempotency (
     created_at TEXT NOT NULL,
     PRIMARY KEY (key_name, idem)
 );
+CREATE TABLE IF NOT EXISTS standby (
+    stack TEXT NOT NULL,
+    service TEXT NOT NULL,
+    slot TEXT NOT NULL,
+    project TEXT NOT NULL,
+    until TEXT NOT NULL,
+    traffic TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    PRIMARY KEY (stack, service)
+);
 CREATE TABLE IF NOT EXISTS webhook_pushes (
     ref TEXT NOT NULL,
     before TEXT NOT NULL,
@@ -254,6 +264,24 @@ class RunStore:
             if data.get("service") == service and data.get("after"):
                 return data
         return None
+
+    def set_standby(self, *, stack: str, service: str, slot: str, project: str, until: str,
+                    traffic: dict[str, Any], run_id: str) -> None:
+        """The slot a blue-green switch left stopped, to remove once ``until`` passed."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO standby VALUES (?,?,?,?,?,?,?)",
+                       (stack, service, slot, project, until, json.dumps(traffic), run_id))
+
+    def expired_standby(self, now: str) -> list[dict[str, Any]]:
+        rows = self._query("SELECT * FROM standby WHERE until <= ? ORDER BY until", (now,))
+        return [{"stack": r["stack"], "service": r["service"], "slot": r["slot"],
+                 "project": r["project"], "until": r["until"],
+                 "traffic": json.loads(r["traffic"]), "run_id": r["run_id"]} for r in rows]
+
+    def clear_standby(self, stack: str, service: str, run_id: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM standby WHERE stack=? AND service=? AND run_id=?",
+                       (stack, service, run_id))
 
     def mark_changed(self, run_id: str) -> None:
         with self._tx() as db:
