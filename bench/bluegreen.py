@@ -134,16 +134,15 @@ class Stack:
         folder = self.root / "chatops" / "intents"
         folder.mkdir(parents=True, exist_ok=True)
         traffic = ""
-        host = "\n  proxy_host: 1" if self.driver == "npm" else ""
         if self.strategy == "blue-green":
             traffic = textwrap.dedent(f"""\
                 strategy: blue-green
                 traffic:
                   driver: {self.driver}
-                  listen: 127.0.0.1:{self.listen}{host}
+                  listen: 127.0.0.1:{self.listen}
                   ports: {{blue: {self.blue}, green: {self.green}}}
-                  drain: 10s
-                """)
+                """) + ("  proxy_host: 1\n  drain: 2s\n" if self.driver == "npm"
+                        else "  drain: 10s\n")
         (folder / "web.yaml").write_text(textwrap.dedent(f"""\
             label_required: bench
             action: rollout

@@ -8,7 +8,7 @@ set -euo pipefail
 STATE="${CHATOPS_HARNESS_DIR:-/var/lib/chatops-harness}"
 REGISTRY_ADDR="${CHATOPS_TEST_REGISTRY:-127.0.0.1:5000}"
 PYTHON="${PYTHON:-python3}"
-IMAGE_REV=2
+IMAGE_REV=5
 mkdir -p "$STATE"
 
 say() { printf 'harness: %s\n' "$*" >&2; }
@@ -167,9 +167,19 @@ PORT="\${PORT:-8080}"
 mkdir -p /tmp/www/cgi-bin
 echo "\$VERSION" > /tmp/www/version
 echo "\$VERSION" > /tmp/www/index.html
-printf '#!/bin/sh\nprintf "Status: $status\\r\\nContent-Type: text/plain\\r\\n\\r\\n%s\\n" "\$VERSION"\n' > /tmp/www/cgi-bin/health
-chmod +x /tmp/www/cgi-bin/health
+cp /bin/health.cgi /tmp/www/cgi-bin/health
 SH
+    # The health CGI: reads the request body, then answers with a Content-Length (a
+    # server that leaves the body unread, or ends a response by closing, makes a proxy in
+    # front cut responses now and then: that is the server's fault, not the switch's).
+    cat >"$ctx/bin/health.cgi" <<'CGI'
+#!/bin/sh
+if [ "${CONTENT_LENGTH:-0}" -gt 0 ]; then read -r -n "$CONTENT_LENGTH" _body; fi
+body="$VERSION"
+printf 'Status: @STATUS@\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: %s\r\n\r\n%s\n' "$((${#body} + 1))" "$body"
+CGI
+    sed -i "s/@STATUS@/$status/" "$ctx/bin/health.cgi"
+    chmod +x "$ctx/bin/health.cgi"
     case "$variant" in
       slow) echo 'sleep "${DELAY:-1}"' >>"$ctx/bin/serve" ;;
       crash) echo 'echo "crash variant: exiting at start" >&2; exit 1' >>"$ctx/bin/serve" ;;

@@ -512,7 +512,8 @@ def npm(tmp_path: Path, bg: BlueGreenStack, monkeypatch: pytest.MonkeyPatch):
 def npm_intent(bg: BlueGreenStack) -> None:
     bg.intent()
     web = bg.root / "chatops" / "intents" / "web.yaml"
-    web.write_text(web.read_text().replace("driver: haproxy", "driver: npm\n  proxy_host: 3"))
+    web.write_text(web.read_text().replace("driver: haproxy", "driver: npm\n  proxy_host: 3")
+                   .replace("drain: 5s", "drain: 1s"))
 
 
 def test_nginx_proxy_manager_switches_its_proxy_host(cli, bg, npm, images,
@@ -543,6 +544,8 @@ def test_nginx_proxy_manager_switches_its_proxy_host(cli, bg, npm, images,
     record = last_run(bg)
     assert (record.traffic["before"], record.traffic["after"]) == ("green", "blue")
     assert record.traffic["failed_requests"] is None  # NPM does not count them
+    assert record.traffic["drain_left"] is None  # nor open requests: the drain is waited
+    assert record.traffic["drain_seconds"] >= 1
     # Pause answers 503 with the intent's message, through NPM's advanced config.
     assert cli("pause", bg.name, "--local").code == 0
     assert http_get(bg.url + "/version")[0] == 503

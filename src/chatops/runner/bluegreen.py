@@ -419,9 +419,12 @@ class BlueGreen:
         deadline = start + self.traffic.drain
         first = await driver.counters()
         if slot not in first.open:
-            self.record.update(drain_seconds=None, drain_left=None)
+            # Nothing to confirm with: the old slot keeps running for the whole window.
+            await asyncio.sleep(self.traffic.drain)
+            self.record.update(drain_seconds=round(time.monotonic() - start, 3),
+                               drain_left=None)
             self._note(f"{self.traffic.driver} keeps no count of open requests: {slot} "
-                       "finishes them on its own (not confirmed)")
+                       f"kept running for the whole drain ({self.traffic.drain:g}s)")
             return
         left = first.open[slot]
         while left and time.monotonic() < deadline:
