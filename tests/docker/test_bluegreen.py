@@ -185,6 +185,14 @@ def test_a_good_version_switches_and_the_old_slot_drains(cli, bg, haproxy, image
     assert traffic["drain_left"] == 0
     assert traffic["failed_requests"] == 0
     assert traffic["standby"]["slot"] == "green"
+    # What happened to traffic, as people read it: the history and the chat message.
+    runs = cli("runs", "--local", "--stack", bg.name, "--limit", "1")
+    assert "green → blue at " in runs.out
+    assert "0 failed request(s) by the proxy; standby green until" in runs.out
+    from chatops.notify.messages import run_message
+
+    message = run_message(record.as_dict(), action="rollout", stack=bg.name)
+    assert "\nTraffic: green → blue at " in message.text
     # The old slot is stopped, not removed: going back is a switch.
     (old,) = bg.containers("green")
     assert old["State"] == "exited"
