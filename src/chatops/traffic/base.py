@@ -37,6 +37,19 @@ def backend_name(stack: str, service: str) -> str:
     return "chatops_" + re.sub(r"[^A-Za-z0-9_.-]", "_", f"{stack}_{service}")
 
 
+def written_live(path: Path) -> str | None:
+    """The live slot a file chatops wrote says (its ``# chatops: live SLOT`` line)."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("# chatops: live "):
+            slot = line.removeprefix("# chatops: live ").strip()
+            return slot if slot in SLOTS else None
+    return None
+
+
 @dataclass(frozen=True)
 class Backend:
     """One blue-green service as a proxy sees it."""
@@ -150,4 +163,7 @@ def driver_for(stack: str, service: str, traffic: Traffic, settings: Settings) -
     if kind is None:  # the intent model refuses this already; settings may lag behind
         raise ConfigError(f"traffic.driver: unknown driver {traffic.driver!r}; known: "
                           + ", ".join(sorted(DRIVERS)), field="traffic.driver")
+    if kind.needs_listen and traffic.listen is None:
+        raise ConfigError(f"traffic.listen is needed for {traffic.driver}: the stable "
+                          "HOST:PORT clients use", field="traffic.listen")
     return kind.build(backend_for(stack, service, traffic), settings)

@@ -20,7 +20,16 @@ from pathlib import Path
 
 from chatops.errors import ConfigError, ProxyUnavailableError, TrafficError
 from chatops.settings import Settings
-from chatops.traffic.base import SLOTS, Backend, Counters, DriverKind, Routing, other, register
+from chatops.traffic.base import (
+    SLOTS,
+    Backend,
+    Counters,
+    DriverKind,
+    Routing,
+    other,
+    register,
+    written_live,
+)
 
 TIMEOUT = 5.0
 _FAILED_FIELDS = ("econ", "eresp", "hrsp_5xx")
@@ -205,15 +214,7 @@ class HAProxy:
     # -- the file ----------------------------------------------------------------------
 
     def written_live(self) -> str | None:
-        try:
-            text = self.config_path.read_text()
-        except OSError:
-            return None
-        for line in text.splitlines():
-            if line.startswith("# chatops: live "):
-                slot = line.removeprefix("# chatops: live ").strip()
-                return slot if slot in SLOTS else None
-        return None
+        return written_live(self.config_path)
 
     def _persist(self, live: str | None, *, paused: bool = False) -> None:
         write_atomically(self.config_path, render(self.backend, live, paused=paused))
@@ -261,9 +262,6 @@ def _build(backend: Backend, settings: Settings) -> HAProxy:
             "CHATOPS_HAPROXY_CONFIG is not set: the directory of the files chatops writes "
             "for HAProxy (load it with 'haproxy -f haproxy.cfg -f DIR')",
             field="CHATOPS_HAPROXY_CONFIG")
-    if backend.listen is None:
-        raise ConfigError("traffic.listen is needed for HAProxy: the stable HOST:PORT "
-                          "clients use", field="traffic.listen")
     return HAProxy(backend, settings.haproxy_socket, settings.haproxy_config)
 
 

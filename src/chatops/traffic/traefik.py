@@ -24,7 +24,15 @@ from typing import Any
 
 from chatops.errors import ConfigError, ProxyUnavailableError, TrafficError
 from chatops.settings import Settings
-from chatops.traffic.base import SLOTS, Backend, Counters, DriverKind, Routing, register
+from chatops.traffic.base import (
+    SLOTS,
+    Backend,
+    Counters,
+    DriverKind,
+    Routing,
+    register,
+    written_live,
+)
 from chatops.traffic.haproxy import write_atomically
 
 TIMEOUT = 5.0
@@ -216,15 +224,7 @@ class Traefik:
         return render(self.backend, await self.entry_point(), self.written_live() or "blue")
 
     def written_live(self) -> str | None:
-        try:
-            text = self.config_path.read_text()
-        except OSError:
-            return None
-        for line in text.splitlines():
-            if line.startswith("# chatops: live "):
-                slot = line.removeprefix("# chatops: live ").strip()
-                return slot if slot in SLOTS else None
-        return None
+        return written_live(self.config_path)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -238,9 +238,6 @@ def _build(backend: Backend, settings: Settings) -> Traefik:
     if settings.traefik_api is None:
         raise ConfigError("CHATOPS_TRAEFIK_API is not set: the URL of Traefik's API "
                           "(--api), such as http://127.0.0.1:8081", field="CHATOPS_TRAEFIK_API")
-    if backend.listen is None:
-        raise ConfigError("traffic.listen is needed for Traefik: the address of its entry "
-                          "point", field="traffic.listen")
     return Traefik(backend, settings.traefik_dir, settings.traefik_api)
 
 
