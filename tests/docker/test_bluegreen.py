@@ -629,3 +629,18 @@ def test_the_standby_is_removed_once_its_window_has_passed(cli, bg, haproxy, ima
                        f"at {last_run(bg).traffic['standby']['until']}; 1 container(s))"]
     assert bg.containers("green") == []
     assert http_get(bg.url + "/version") == (200, "v2\n")  # the live slot is untouched
+
+
+def test_with_rollback_off_a_failed_slot_is_left_for_inspection(cli, bg, haproxy,
+                                                                 images) -> None:
+    first_deploy(cli, bg, haproxy)
+    bg.write(images("bad500"))
+
+    result = cli("run", "web", "--repo", str(bg.root), "--local", "--no-rollback")
+
+    assert result.code == 1, result.out + result.err
+    record = last_run(bg)
+    assert "rollback is off: slot blue is left running for inspection; green still " \
+        "serves" in record.reason
+    assert [c["State"] for c in bg.containers("blue")] == ["running"]
+    assert http_get(bg.url + "/version")[1].strip() == "v1"

@@ -259,6 +259,9 @@ class BlueGreen:
         self._save()
         # -- verify through the proxy --------------------------------------------------
         problem = await self._gate_through_proxy(idle)
+        if problem and self.step.rollback is None:
+            return RunStatus.failed, (f"{problem} (rollback is off: {idle} keeps the "
+                                      f"traffic; {live} is still running)")
         if problem:
             return await self._switch_back(driver, idle, live, problem, failed_before)
         # -- drain and keep the old slot as the standby ---------------------------------
@@ -487,11 +490,14 @@ class BlueGreen:
         live = other(idle)
         if not self.changed:
             return RunStatus.failed, f"{reason} (nothing was changed)"
+        self.record.update(after=live)
+        if self.step.rollback is None:
+            return RunStatus.failed, (f"{reason} (rollback is off: slot {idle} is left "
+                                      f"running for inspection; {live} still serves)")
         self.ex._emit(self.run_id, self.intent, ev.ROLLBACK_STARTED, reason=reason,
                       action=self.step.action, stack=self.step.stack, service=self.service,
                       doc=self.step.index, docs=self.step.count)
         problem = await self._stop_idle(idle)
-        self.record.update(after=live)
         if problem:
             return RunStatus.rollback_failed, (
                 f"{reason}; {live} still serves, but stopping {idle} failed: {problem}")
