@@ -62,10 +62,11 @@ OnLine = Callable[[OutputLine], None]
 class Engine(Protocol):
     async def run(
         self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None, cwd: str | None = None,
     ) -> CommandResult:
         """Run ``argv`` (never through a shell), killing its process group on timeout;
-        ``env`` adds variables to this process's environment for it."""
+        ``env`` adds variables to this process's environment for it; ``cwd`` is where it
+        runs (default: here)."""
 
     async def ping(self) -> None:
         """Raise ``EngineUnavailableError`` when the engine cannot be reached."""

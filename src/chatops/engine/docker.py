@@ -16,10 +16,10 @@ class DockerEngine:
 
     async def run(
         self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None, cwd: str | None = None,
     ) -> CommandResult:
         extra = None if env is None else {**os.environ, **env}
-        return await run_process(argv, timeout=timeout, on_line=on_line, env=extra)
+        return await run_process(argv, timeout=timeout, on_line=on_line, env=extra, cwd=cwd)
 
     async def ping(self) -> None:
         await self.api.ping()

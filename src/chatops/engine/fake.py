@@ -29,7 +29,7 @@ class FakeEngine:
 
     async def run(
         self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None, cwd: str | None = None,
     ) -> CommandResult:
         args = tuple(argv)
         self.calls.append(args)

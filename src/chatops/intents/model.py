@@ -40,6 +40,7 @@ from chatops.intents.fields import (
     _tag,
     name_problem,
 )
+from chatops.intents.hooks import Hooks
 from chatops.intents.traffic import SmokeCheck, Traffic
 
 __all__ = [
@@ -144,6 +145,10 @@ class IntentDoc(_Strict):
     traffic: Traffic | None = Field(
         default=None, description="blue-green: the proxy, the stable address and the "
         "slots' ports")
+    hooks: Hooks = Field(default_factory=Hooks, description="commands run on the host "
+                         "before the change, after it, and after a failure (argv lists)")
+    rollback_on_hook_failure: bool = Field(
+        default=False, description="a failing post_deploy hook rolls the change back")
 
     @property
     def rollback_enabled(self) -> bool:

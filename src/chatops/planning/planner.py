@@ -252,4 +252,19 @@ def _plan_doc(
         retag=RETAG if doc.action == "rollback" else None,
         replicas=doc.replicas,
         blue_green=blue_green,
+        hooks=_hooks(doc),
+        rollback_on_hook_failure=doc.rollback_on_hook_failure,
+        workdir=ctx.repo.root,
     )
+
+
+HOOK_WHEN = {"pre_deploy": "before any change; a failure vetoes the run",
+             "post_deploy": "after the health gates passed",
+             "on_failure": "after a failure and its rollback"}
+
+
+def _hooks(doc: IntentDoc) -> tuple[tuple[str, Command], ...]:
+    return tuple(
+        (kind, Command(tuple(hook.run), f"{kind} hook ({HOOK_WHEN[kind]})",
+                       hook.timeout or doc.timeout, False))
+        for kind in HOOK_WHEN for hook in doc.hooks.of(kind))

@@ -55,6 +55,8 @@ def _step_dict(step: StepPlan) -> dict[str, Any]:
         "commands": [_command_dict(c) for c in step.commands],
         "health": [_gate_dict(g) for g in step.gates],
         "strategy": "recreate" if step.blue_green is None else "blue-green",
+        "hooks": [{"when": kind, **_command_dict(cmd)} for kind, cmd in step.hooks],
+        "rollback_on_hook_failure": step.rollback_on_hook_failure,
         "blue_green": None if step.blue_green is None else {
             "traffic": step.blue_green.traffic.model_dump(mode="json"),
             "projects": step.blue_green.projects,
@@ -107,6 +109,12 @@ def render_plan(plan: dict[str, Any]) -> str:
             out.append(f"  {i}. $ {show_argv(tuple(cmd['argv']))}")
             out.append(f"       {cmd['description']}; timeout "
                        f"{format_duration(cmd['timeout_seconds'])}")
+        for hook in step.get("hooks") or []:
+            out.append(f"  hook {hook['when']}: $ {show_argv(tuple(hook['argv']))}")
+            out.append(f"       {hook['description']}; timeout "
+                       f"{format_duration(hook['timeout_seconds'])}"
+                       + ("; a failure rolls back" if hook["when"] == "post_deploy" and
+                          step.get("rollback_on_hook_failure") else ""))
         blue_green = step.get("blue_green")
         if blue_green:
             out.append("  blue-green, then:")

@@ -73,6 +73,12 @@ class StepPlan:
     retag: str | None = None  # what is re-tagged (through the Engine API) before the commands
     replicas: int | None = None  # action scale
     blue_green: BlueGreenPlan | None = None  # strategy blue-green
+    hooks: tuple[tuple[str, Command], ...] = ()  # (pre_deploy|post_deploy|on_failure, cmd)
+    rollback_on_hook_failure: bool = False
+    workdir: Path | None = None  # where hooks run: the GitOps repository
+
+    def hooks_of(self, kind: str) -> tuple[Command, ...]:
+        return tuple(cmd for k, cmd in self.hooks if k == kind)
 
     @property
     def mutating(self) -> bool:

@@ -32,6 +32,7 @@ from chatops.health.tcp import TcpCheck
 from chatops.intents.traffic import SmokeCheck, Traffic
 from chatops.planning import slots
 from chatops.planning.steps import Command, Gate, StepPlan
+from chatops.runner.hooks import hook_env, run_hooks
 from chatops.runner.project import ComposeConfigError, ComposeProject, parse_config
 from chatops.runner.snapshot import take_snapshot
 from chatops.store.records import RunStatus
@@ -147,6 +148,7 @@ class BlueGreen:
         }
         self.projects: dict[str, ComposeProject] = {}
         self.changed = False
+        self.before: dict[str, Any] | None = None  # what the live slot ran
 
     # -- small helpers ---------------------------------------------------------------
 
@@ -172,6 +174,9 @@ class BlueGreen:
             collect=collect, env=slots.slot_env(self.traffic, slot))
         if not result.ok:
             raise PhaseFailedError(f"{description} failed: {result.describe()}")
+
+    def _hook_env(self) -> dict[str, str]:
+        return hook_env(self.ex, self.run_id, self.intent, self.step, before=self.before)
 
     def _project(self, slot: str) -> str:
         return slots.slot_project(self.step.stack, self.service, slot)
@@ -224,10 +229,16 @@ class BlueGreen:
         idle = other(live)
         self.record.update(before=live, target=idle)
         self._note(f"{live} is live (by the proxy); {idle} is the idle slot")
-        before = await take_snapshot(self.ex.engine, self.projects[live], [self.service],
-                                     self.step.stack)
+        self.before = await take_snapshot(self.ex.engine, self.projects[live],
+                                          [self.service], self.step.stack)
         self.ex.store.save_snapshot(self.run_id, doc=self.step.index, kind="before",
-                                    stack=self.step.stack, data=before)
+                                    stack=self.step.stack, data=self.before)
+        vetoed = await run_hooks(self.ex, self.run_id, self.intent, self.step,
+                                 kind="pre_deploy", env=self._hook_env())
+        if vetoed:
+            if pulling is not None:
+                await asyncio.gather(pulling, return_exceptions=True)
+            return RunStatus.failed, f"{vetoed} (nothing was changed)"
         try:
             if len(routing.ready) == 2:  # a switch was cut short: the idle slot still serves
                 self._note(f"{idle} still takes requests (an earlier switch was cut short); "
@@ -259,12 +270,26 @@ class BlueGreen:
         self._save()
         # -- verify through the proxy --------------------------------------------------
         problem = await self._gate_through_proxy(idle)
+        hook_failed = None
+        if not problem:
+            hook_failed = await run_hooks(self.ex, self.run_id, self.intent, self.step,
+                                          kind="post_deploy", env=self._hook_env())
+            if hook_failed and self.step.rollback_on_hook_failure:
+                problem = hook_failed
         if problem and self.step.rollback is None:
             return RunStatus.failed, (f"{problem} (rollback is off: {idle} keeps the "
                                       f"traffic; {live} is still running)")
         if problem:
             return await self._switch_back(driver, idle, live, problem, failed_before)
-        # -- drain and keep the old slot as the standby ---------------------------------
+        await self._keep_as_standby(driver, live, idle, failed_before)
+        if hook_failed:
+            return RunStatus.succeeded, f"succeeded, but {hook_failed} (the change stays: " \
+                "rollback_on_hook_failure is off)"
+        return RunStatus.succeeded, "succeeded"
+
+    async def _keep_as_standby(self, driver: Driver, live: str, idle: str,
+                               failed_before: int | None) -> None:
+        """Drain the old slot, stop it, and keep it for the standby window."""
         try:
             await self._drain(driver, live)
             await driver.retire(live)
@@ -281,7 +306,6 @@ class BlueGreen:
                                   run_id=self.run_id)
         self.record["failed_requests"] = _delta(await self._failed(driver), failed_before)
         await self._after_snapshot(idle)
-        return RunStatus.succeeded, "succeeded"
 
     # -- deciding ----------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from chatops.locks import HeldLocks, Locks
 from chatops.planning import compose as c
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Command, Gate, Plan, StepPlan
+from chatops.runner.hooks import hook_env, run_hooks
 from chatops.runner.project import ComposeConfigError, ComposeProject, config_argv, parse_config
 from chatops.runner.snapshot import current_images, take_snapshot
 from chatops.store.records import RunStatus
@@ -95,6 +96,7 @@ class Executor:
         self.compose_command = compose_command
         self.sinks = list(sinks)
         self._liveness: dict[str, HeldLocks] = {}
+        self._context: dict[str, dict[str, str | None]] = {}
         self._clients: dict[str, str] = {}
 
     # -- events ----------------------------------------------------------------
@@ -129,6 +131,10 @@ class Executor:
             raise
         return run_id
 
+    def run_context(self, run_id: str) -> dict[str, str | None]:
+        """Who asked for a running run, and for which commit (for hooks)."""
+        return self._context.get(run_id, {})
+
     def abandon(self, run_id: str, reason: str) -> None:
         """Close a run that was created but will never execute (the service is stopping)."""
         self.store.finish_run(run_id, RunStatus.interrupted, reason)
@@ -143,6 +149,7 @@ class Executor:
         run_id = req.run_id or self.create(req)
         intent = req.plan.intent
         liveness = self._liveness.pop(run_id, None) or self.locks.hold_run(run_id)
+        self._context[run_id] = {"sha": req.sha, "actor": req.actor}
         status: RunStatus = RunStatus.failed
         reason: str | None = "the run did not finish"
         refused = False
@@ -177,27 +184,47 @@ class Executor:
             self._emit(run_id, intent, ev.RUN_FINISHED, status=str(status), reason=reason,
                        refused=refused)
             self._clients.pop(run_id, None)
+            self._context.pop(run_id, None)
             liveness.release()
         return RunOutcome(run_id, status, reason, refused=refused)
 
     async def _run_steps(self, run_id: str, plan: Plan) -> tuple[RunStatus, str | None]:
+        notes: list[str] = []
         for step in plan.steps:
             where = f"step {step.index}/{step.count} ({step.action} on {step.stack})"
             self._emit(run_id, plan.intent, ev.STEP_STARTED, **_step_fields(step))
             status, reason = await self._run_step(run_id, plan.intent, step)
             if status is not RunStatus.succeeded:
                 return status, f"{where}: {reason}"
-        return RunStatus.succeeded, None
+            if reason != "succeeded":  # succeeded, with something to say (a hook failed)
+                notes.append(f"{where}: {reason}")
+        return RunStatus.succeeded, "; ".join(notes) or None
 
     # -- one step --------------------------------------------------------------
 
     async def _run_step(self, run_id: str, intent: str, step: StepPlan
                         ) -> tuple[RunStatus, str]:
+        """One step, then its ``on_failure`` hooks when it failed (they never hide why)."""
+        before: dict[str, Any] | None = None
         if step.blue_green is not None:
             from chatops.runner.bluegreen import BlueGreen  # noqa: PLC0415 - import cycle
 
-            return await BlueGreen(self, run_id, intent, step).run()
-        state = _StepState(step)
+            blue_green = BlueGreen(self, run_id, intent, step)
+            status, reason = await blue_green.run()
+            before = blue_green.before
+        else:
+            state = _StepState(step)
+            status, reason = await self._recreate_step(run_id, intent, state)
+            before = state.before
+        if status is RunStatus.succeeded or not step.hooks_of("on_failure"):
+            return status, reason
+        env = hook_env(self, run_id, intent, step, before=before, outcome=str(status))
+        problem = await run_hooks(self, run_id, intent, step, kind="on_failure", env=env)
+        return status, reason + (f"; {problem}" if problem else "")
+
+    async def _recreate_step(self, run_id: str, intent: str, state: _StepState
+                             ) -> tuple[RunStatus, str]:
+        step = state.step
         # Commands before the first change (a rollout's pull) run while Compose reads
         # the file: neither touches what is running, and the step gets faster.
         lead = 0
@@ -213,6 +240,10 @@ class Executor:
             for outcome in results:
                 if isinstance(outcome, BaseException):
                     raise outcome
+            vetoed = await run_hooks(self, run_id, intent, step, kind="pre_deploy", env=hook_env(
+                self, run_id, intent, step, before=state.before))
+            if vetoed:
+                raise StepFailedError(vetoed)
             if step.action == "rollback":
                 await self._retag_to_last_good(run_id, intent, state)
             await self._commands(run_id, intent, state, step.commands[lead:])
@@ -230,6 +261,11 @@ class Executor:
                 raise
             if failure is not None:
                 raise StepFailedError(failure)
+            hook_failed = await run_hooks(self, run_id, intent, step, kind="post_deploy",
+                                        env=hook_env(self, run_id, intent, step,
+                                                     before=state.before))
+            if hook_failed and step.rollback_on_hook_failure:
+                raise StepFailedError(hook_failed)
         except (StepFailedError, EngineError) as exc:
             await _dropped(after)
             return await self._after_failure(run_id, intent, state, exc.message)
@@ -246,6 +282,9 @@ class Executor:
             taken["action"] = step.action
             self.store.save_snapshot(run_id, doc=step.index, kind="after", stack=step.stack,
                                      data=taken)
+        if hook_failed:
+            return RunStatus.succeeded, f"succeeded, but {hook_failed} (the change stays: " \
+                "rollback_on_hook_failure is off)"
         return RunStatus.succeeded, "succeeded"
 
     async def _commands(self, run_id: str, intent: str, state: _StepState,
@@ -291,7 +330,7 @@ class Executor:
     async def _command(  # noqa: PLR0917 - private; every call site names what it passes
         self, run_id: str, intent: str, step: StepPlan, cmd: Command, phase: str,
         argv: tuple[str, ...], *, quiet: bool = False, collect: list[str] | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None, cwd: str | None = None,
     ) -> CommandResult:
         seq = self.store.start_step(run_id, doc=step.index, phase=phase,
                                     description=cmd.description, argv=list(argv))
@@ -308,7 +347,8 @@ class Executor:
             if not quiet:
                 self._emit(run_id, intent, ev.OUTPUT, stream=line.stream, text=line.text)
 
-        result = await self.engine.run(argv, timeout=cmd.timeout, on_line=on_line, env=env)
+        result = await self.engine.run(argv, timeout=cmd.timeout, on_line=on_line, env=env,
+                                       cwd=cwd)
         tail = result.tail if collect is None else [t for t in result.tail if t not in collect]
         self.store.finish_step(run_id, seq, exit_code=result.exit_code,
                                timed_out=result.timed_out, error=result.error,
