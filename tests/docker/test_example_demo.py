@@ -78,3 +78,43 @@ def test_demo_blue_green_stack_switches_behind_haproxy(cli, engine, tmp_path: Pa
         proxy.stop()
         for slot in ("blue", "green"):
             docker("compose", "-p", f"{stack}-web-{slot}", "down", "-t", "1", check=False)
+
+
+def test_demo_notes_stack_backs_its_volume_up_before_a_rollout(
+        cli, engine, tmp_path: Path, monkeypatch) -> None:
+    import tarfile
+
+    repo = tmp_path / "demo"
+    shutil.copytree(ROOT / "examples" / "demo", repo)
+    port, name = str(free_port()), f"notes-{uuid.uuid4().hex[:8]}"
+    volume = f"{name}-data"
+    compose = repo / "stacks" / "stack-notes" / "docker-compose.yml"
+    intent = repo / "chatops" / "intents" / "rollout_stack_notes.yaml"
+    compose.write_text(compose.read_text().replace("18280", port)
+                       .replace("name: stack-notes", f"name: {name}")
+                       .replace("name: notes-data", f"name: {volume}"))
+    intent.write_text(intent.read_text().replace("18280", port)
+                      .replace('"notes-data"', f'"{volume}"'))
+    backups = tmp_path / "backups"
+    monkeypatch.setenv("BACKUP_DIR", str(backups))
+    docker("pull", "-q", f"{DEMO}:v1")
+    try:
+        docker("volume", "create", volume)
+        mount = docker("volume", "inspect", "--format", "{{ .Mountpoint }}", volume).stdout
+        (Path(mount.strip()) / "note.txt").write_text("buy milk\n")
+        assert cli("validate", "--repo", str(repo)).code == 0
+        result = cli("run", "--repo", str(repo), "rollout_stack_notes")
+        assert result.code == 0, result.out + result.err
+        assert f"backed up volume {volume} to {backups}" in result.out
+        (archive,) = backups.glob(f"{volume}-*.tar.gz")
+        with tarfile.open(archive) as tar:
+            assert tar.extractfile("./note.txt").read() == b"buy milk\n"
+        # A failed backup vetoes the next rollout before anything changes.
+        monkeypatch.setenv("BACKUP_DIR", "/proc/no-such-place")
+        result = cli("run", "--repo", str(repo), "rollout_stack_notes")
+        assert result.code == 1
+        assert "pre_deploy hook ./scripts/backup-volume.sh failed" in result.out + result.err
+        assert http_get(f"http://127.0.0.1:{port}/version")[1].strip() == "v1"
+    finally:
+        docker("compose", "-f", str(compose), "down", "-t", "1", check=False)
+        docker("volume", "rm", "-f", volume, check=False)
