@@ -8,7 +8,7 @@ set -euo pipefail
 STATE="${CHATOPS_HARNESS_DIR:-/var/lib/chatops-harness}"
 REGISTRY_ADDR="${CHATOPS_TEST_REGISTRY:-127.0.0.1:5000}"
 PYTHON="${PYTHON:-python3}"
-IMAGE_REV=5
+IMAGE_REV=6
 mkdir -p "$STATE"
 
 say() { printf 'harness: %s\n' "$*" >&2; }
@@ -147,8 +147,10 @@ build_images() {
   #   slow   : starts answering after $DELAY seconds (default 1)
   #   crash  : exits 1 at start
   #   http500: health answers 500
+  #   flaky  : health answers 500 to one request in five
   local variant tag
-  for spec in "v1:ok" "v2:ok" "v3:ok" "slow:slow" "slow2:slow" "crash:crash" "bad500:http500"; do
+  for spec in "v1:ok" "v2:ok" "v3:ok" "slow:slow" "slow2:slow" "crash:crash" "bad500:http500" \
+              "flaky:flaky"; do
     tag="${spec%%:*}"; variant="${spec##*:}"
     if [ "$(docker image inspect -f '{{index .Config.Labels "chatops.harness.rev"}}' "$REGISTRY_ADDR/chatops-demo:$tag" 2>/dev/null)" = "$IMAGE_REV" ] \
        && curl -fsS "http://$REGISTRY_ADDR/v2/chatops-demo/manifests/$tag" \
@@ -176,9 +178,13 @@ SH
 #!/bin/sh
 if [ "${CONTENT_LENGTH:-0}" -gt 0 ]; then read -r -n "$CONTENT_LENGTH" _body; fi
 body="$VERSION"
-printf 'Status: @STATUS@\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: %s\r\n\r\n%s\n' "$((${#body} + 1))" "$body"
+printf 'Status: %s\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: %s\r\n\r\n%s\n' "@STATUS@" "$((${#body} + 1))" "$body"
 CGI
-    sed -i "s/@STATUS@/$status/" "$ctx/bin/health.cgi"
+    if [ "$variant" = flaky ]; then  # answers 500 to one request in five
+      sed -i -e 's/@STATUS@/$st/' -e '2a st="200 OK"; [ $((RANDOM % 5)) -eq 0 ] \&\& st="500 Internal Server Error"' "$ctx/bin/health.cgi"
+    else
+      sed -i "s/@STATUS@/$status/" "$ctx/bin/health.cgi"
+    fi
     chmod +x "$ctx/bin/health.cgi"
     case "$variant" in
       slow) echo 'sleep "${DELAY:-1}"' >>"$ctx/bin/serve" ;;

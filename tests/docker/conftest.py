@@ -17,8 +17,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.docker.bluegreen import BlueGreenStack
+    from tests.proxies.haproxy import HAProxy
 
 REGISTRY = os.environ.get("CHATOPS_TEST_REGISTRY", "127.0.0.1:5000")
 DEMO = f"{REGISTRY}/chatops-demo"
@@ -185,3 +190,34 @@ def demo_stack(engine: None, images: Images, tmp_path: Path) -> Iterator[DemoSta
         # By project name, not file: a test may have left the compose file invalid.
         docker("compose", "-p", stack.name, "down", "-v", "--remove-orphans", "--timeout", "1",
                check=False)
+
+
+# -- blue-green: the demo service in two slots behind a real HAProxy --------------------
+
+@pytest.fixture
+def haproxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HAProxy]:
+    """A real HAProxy for the test (started by the test, once chatops wrote its backend)."""
+    from tests.proxies.haproxy import HAProxy
+
+    proxy = HAProxy(tmp_path / "haproxy")
+    for key, value in proxy.env().items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
+def bg(engine: None, images: Images, tmp_path: Path) -> Iterator[BlueGreenStack]:
+    """A one-service stack deployed blue-green (both slots removed afterwards)."""
+    from tests.docker.bluegreen import BlueGreenStack
+
+    stack = BlueGreenStack(root=tmp_path / "repo", name=f"bg-{uuid.uuid4().hex[:8]}")
+    stack.write(images("v1"))
+    try:
+        yield stack
+    finally:
+        for slot in ("blue", "green"):
+            docker("compose", "-p", stack.project(slot), "down", "-v", "--timeout", "1",
+                   check=False)

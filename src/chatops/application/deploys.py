@@ -34,6 +34,7 @@ from chatops.errors import (
     AuditUnavailableError,
     ChatopsError,
     CommitRequiredError,
+    ConflictError,
     GitError,
     IdempotencyKeyReusedError,
     IntentError,
@@ -510,6 +511,28 @@ class Deploys:
             return {"stack": stack, "service": target.service, "paused": routing.paused,
                     "live": routing.live, "driver": target.traffic.driver,
                     "message": done}
+
+    async def signal(self, caller: Caller, run_id: str, signal: str) -> RunRecord:
+        """A person's word to a running canary: ``promote`` (its current step ends now)
+        or ``abort`` (every request back to the stable slot, the run rolled back)."""
+        async with self._audited(caller):
+            record = self.store.get_run(run_id, detail=False)
+            refusal = caller.permissions.refusal(record.intent, record.stacks, [signal])
+            if refusal is not None:
+                raise ScopeDeniedError(refusal, intent=record.intent)
+            if record.status is not RunStatus.running:
+                raise ConflictError(f"run {run_id} is {record.status}, not running: there "
+                                    f"is no canary to {signal}", intent=record.intent)
+            canary = (record.traffic or {}).get("canary")
+            if canary is None:
+                raise ConflictError(f"run {run_id} has no canary step under way (yet); "
+                                    f"nothing to {signal}", intent=record.intent)
+            self.store.add_signal(run_id, signal, caller.name)
+            self._record(caller, "accepted", 200, intent=record.intent, run_id=run_id,
+                         reason=f"{signal} canary of run {run_id} at step "
+                         f"{canary.get('step')} ({canary.get('weight')}%)")
+            self.audit_written(record.intent)
+            return self.store.get_run(run_id, detail=False)
 
     async def reap_standby(self, caller: Caller) -> list[str]:
         """Remove the standby slots whose window has passed (their containers; never

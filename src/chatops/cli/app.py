@@ -218,6 +218,37 @@ def rollback(stack: str, service: str | None, no_wait: bool, local: bool) -> Non
     raise SystemExit(rollback_command(stack, service, wait=not no_wait))
 
 
+def _signal(run_id: str, word: str, local: bool) -> None:
+    from chatops.cli.client import connect
+
+    client = connect(local=local)
+    if client is not None:
+        from chatops.cli import remote
+
+        raise SystemExit(remote.signal(client, run_id, word))
+    from chatops.cli.running import signal_command
+
+    raise SystemExit(signal_command(run_id, word))
+
+
+@app.command()
+@click.argument("run_id")
+@click.option("--local", is_flag=True,
+              help="Act in this process even when a chatops service runs on this host.")
+def promote(run_id: str, local: bool) -> None:
+    """End the current step of canary run RUN_ID now: on to its next weight."""
+    _signal(run_id, "promote", local)
+
+
+@app.command()
+@click.argument("run_id")
+@click.option("--local", is_flag=True,
+              help="Act in this process even when a chatops service runs on this host.")
+def abort(run_id: str, local: bool) -> None:
+    """Stop canary run RUN_ID: every request back to the stable slot, run rolled back."""
+    _signal(run_id, "abort", local)
+
+
 def _maintenance(stack: str, service: str | None, local: bool, *, paused: bool) -> None:
     from chatops.cli.client import connect
 

@@ -73,6 +73,16 @@ def maintenance(client: ServiceClient, stack: str, service: str | None, *,
     return 0
 
 
+def signal(client: ServiceClient, run_id: str, word: str) -> int:
+    client.announce()
+    try:
+        record = client.request("POST", f"/runs/{quote(run_id, safe='')}/{word}")
+    except ServiceError as exc:
+        return exc.explain()
+    sys.stdout.write(f"{word}: run {record['id']} ({record['intent']}) told\n")
+    return 0
+
+
 def runs(client: ServiceClient, *, intent: str | None, stack: str | None,
          status: str | None, limit: int) -> list[dict[str, Any]] | int:
     query = {k: v for k, v in {"intent": intent, "stack": stack, "status": status,

@@ -105,6 +105,26 @@ async def _maintenance(settings: Settings, stack: str, service: str | None, *,
     return 0
 
 
+def signal_command(run_id: str, word: str) -> int:
+    """``chatops promote RUN`` / ``abort RUN`` in this process (the run's own process,
+    or the service, reads the word from the run history)."""
+    settings = Settings.from_env()
+    return asyncio.run(_signal(settings, run_id, word))
+
+
+async def _signal(settings: Settings, run_id: str, word: str) -> int:
+    from chatops.cli.local import Local, explain, operator
+
+    repo = GitOpsRepo(settings.state_dir)
+    async with Local.open(settings, repo, sync=False, sinks=[]) as local:
+        try:
+            record = await local.deploys.signal(operator(actor(), False, word), run_id, word)
+        except ChatopsError as exc:
+            return explain(exc)
+    sys.stdout.write(f"{word}: run {record.id} ({record.intent}) told\n")
+    return 0
+
+
 @contextlib.contextmanager
 def _progress(settings: Settings, live_rows: list[str] | None) -> Iterator[list[Any]]:
     """The run-event sinks of a CLI run: JSON log lines, and the progress view (live on

@@ -21,6 +21,7 @@ from chatops.health.container import ContainerCheck
 from chatops.health.http import HttpCheck
 from chatops.health.kuma import KumaCheck
 from chatops.health.tcp import TcpCheck
+from chatops.intents.canary import Canary
 from chatops.intents.fields import (
     NAME_MAX,
     NAME_RE,
@@ -73,8 +74,8 @@ Action = Literal["rollout", "scale", "restart", "pull", "up", "stop", "down", "r
 RUNNING_ACTIONS = frozenset({"rollout", "scale", "restart", "up", "rollback"})
 #: Actions whose failure can be undone from a snapshot.
 ROLLBACK_ACTIONS = frozenset({"rollout", "scale", "restart", "up", "rollback"})
-STRATEGIES = ("recreate", "blue-green")
-Strategy = Literal["recreate", "blue-green"]
+STRATEGIES = ("recreate", "blue-green", "canary")
+Strategy = Literal["recreate", "blue-green", "canary"]
 #: Actions a blue-green service can take: a new version into the idle slot, or back.
 BLUE_GREEN_ACTIONS = frozenset({"rollout", "rollback"})
 
@@ -145,6 +146,9 @@ class IntentDoc(_Strict):
     traffic: Traffic | None = Field(
         default=None, description="blue-green: the proxy, the stable address and the "
         "slots' ports")
+    canary: Canary | None = Field(
+        default=None, description="canary: the steps (weights and pauses) and the limits "
+        "of their analysis")
     hooks: Hooks = Field(default_factory=Hooks, description="commands run on the host "
                          "before the change, after it, and after a failure (argv lists)")
     rollback_on_hook_failure: bool = Field(
@@ -162,20 +166,30 @@ class IntentDoc(_Strict):
 
 
 def _strategy_rules(doc: IntentDoc) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    if doc.canary is not None and doc.strategy != "canary":
+        problems.append(("canary", "only applies to strategy canary"))
     if doc.strategy == "recreate":
         if doc.traffic is not None:
-            return [("traffic", "only applies to strategy blue-green")]
-        return []
-    problems: list[tuple[str, str]] = []
+            problems.append(("traffic", "only applies to strategies blue-green and canary"))
+        return problems
     if doc.action not in BLUE_GREEN_ACTIONS:
-        problems.append(("strategy", f"blue-green applies to action rollout (and "
+        problems.append(("strategy", f"{doc.strategy} applies to action rollout (and "
                          f"rollback), not {doc.action}"))
     if doc.service is None:
-        problems.append(("service", "strategy blue-green needs the one service to run in "
-                         "two slots"))
+        problems.append(("service", f"strategy {doc.strategy} needs the one service to run "
+                         "in two slots"))
     if doc.traffic is None:
-        problems.append(("traffic", "strategy blue-green needs a traffic block: driver, "
-                         "listen and ports {blue, green}"))
+        problems.append(("traffic", f"strategy {doc.strategy} needs a traffic block: "
+                         "driver, listen and ports {blue, green}"))
+    if doc.strategy == "canary":
+        if doc.canary is None:
+            problems.append(("canary", "strategy canary needs a canary block with its "
+                             "steps, such as [{weight: 10, pause: 60s}, {weight: 100}]"))
+        if doc.traffic is not None and doc.traffic.driver == "npm":
+            problems.append(("traffic.driver", "Nginx Proxy Manager cannot weight traffic "
+                             "between two slots: a canary needs haproxy or traefik (or use "
+                             "strategy blue-green)"))
     return problems
 
 

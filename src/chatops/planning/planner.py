@@ -211,6 +211,7 @@ def _blue_green(doc: IntentDoc, file: Path, ctx: PlanContext
         f"health gates against the idle slot (aimed at {traffic.host}:<its port>), "
         "before any traffic reaches it",
         *smoke,
+        *_canary_phases(doc, traffic.driver),
         f"switch {where} to the idle slot: {DRIVERS[traffic.driver].describe}",
         "the health gates again, through the stable address; on failure, switch back",
         f"drain the old slot up to {format_duration(traffic.drain)} (the proxy's open "
@@ -222,11 +223,32 @@ def _blue_green(doc: IntentDoc, file: Path, ctx: PlanContext
                                    phases)
 
 
+def _canary_phases(doc: IntentDoc, driver: str) -> list[str]:
+    if doc.strategy != "canary" or doc.canary is None:
+        return []
+    c = doc.canary
+    limits = (f"error rate at most {c.max_error_rate:.1%} and at most "
+              f"{c.max_error_rate_over_stable:.1%} above the stable slot's"
+              + (f", response time at most {format_duration(c.max_p95)}" if c.max_p95 else "")
+              + f", judged every {format_duration(c.interval)} once a window has "
+              f"{c.min_requests} requests (fewer in a step: {c.too_few})")
+    phases = []
+    for i, step in enumerate(c.steps, start=1):
+        if step.weight >= 100:
+            continue
+        pause = "until 'chatops promote RUN'" if step.pause == "manual" else \
+            f"for {format_duration(float(step.pause or 0))}"
+        phases.append(f"canary step {i}: {step.weight}% of new requests to the idle slot "
+                      f"({driver} weights) {pause}; {limits}; a failing window sends every "
+                      "request back to the live slot at once")
+    return phases
+
+
 def _plan_doc(
     doc: IntentDoc, index: int, count: int, file: Path, ctx: PlanContext
 ) -> StepPlan:
     blue_green = None
-    if doc.strategy == "blue-green" and doc.traffic is not None and doc.service:
+    if doc.strategy in ("blue-green", "canary") and doc.traffic is not None and doc.service:
         commands, blue_green = _blue_green(doc, file, ctx)
     else:
         commands = _commands(doc, file, ctx)
@@ -255,6 +277,7 @@ def _plan_doc(
         hooks=_hooks(doc),
         rollback_on_hook_failure=doc.rollback_on_hook_failure,
         workdir=ctx.repo.root,
+        canary=doc.canary if doc.strategy == "canary" else None,
     )
 
 

@@ -54,7 +54,8 @@ def _step_dict(step: StepPlan) -> dict[str, Any]:
         "snapshot": step.snapshot,
         "commands": [_command_dict(c) for c in step.commands],
         "health": [_gate_dict(g) for g in step.gates],
-        "strategy": "recreate" if step.blue_green is None else "blue-green",
+        "strategy": "recreate" if step.blue_green is None else
+        "canary" if step.canary is not None else "blue-green",
         "hooks": [{"when": kind, **_command_dict(cmd)} for kind, cmd in step.hooks],
         "rollback_on_hook_failure": step.rollback_on_hook_failure,
         "blue_green": None if step.blue_green is None else {
@@ -117,7 +118,7 @@ def render_plan(plan: dict[str, Any]) -> str:
                           step.get("rollback_on_hook_failure") else ""))
         blue_green = step.get("blue_green")
         if blue_green:
-            out.append("  blue-green, then:")
+            out.append(f"  {step.get('strategy', 'blue-green')}, then:")
             out += [f"    - {phase}" for phase in blue_green["phases"]]
         if step.get("health"):
             out.append("  health gates:")

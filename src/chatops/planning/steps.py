@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chatops.health import Check
+from chatops.intents.canary import Canary
 from chatops.intents.traffic import Traffic
 
 #: Placeholders in rollback argv, filled from the snapshot taken when the run starts.
@@ -76,6 +77,7 @@ class StepPlan:
     hooks: tuple[tuple[str, Command], ...] = ()  # (pre_deploy|post_deploy|on_failure, cmd)
     rollback_on_hook_failure: bool = False
     workdir: Path | None = None  # where hooks run: the GitOps repository
+    canary: Canary | None = None  # strategy canary: its steps and analysis limits
 
     def hooks_of(self, kind: str) -> tuple[Command, ...]:
         return tuple(cmd for k, cmd in self.hooks if k == kind)

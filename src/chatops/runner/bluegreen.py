@@ -258,16 +258,11 @@ class BlueGreen:
         healthy = time.monotonic()
         try:
             failed_before = (await driver.counters()).failed
-            await driver.switch(idle)
         except ChatopsError as exc:
             return await self._switch_failed(driver, idle, live, exc.message)
-        switched = time.monotonic()
-        self.record.update(switched=True, after=idle,
-                           switched_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
-                           healthy_to_switched_ms=round((switched - healthy) * 1000, 1))
-        self._note(f"traffic switched from {live} to {idle} "
-                   f"({self.record['healthy_to_switched_ms']} ms after it passed its gates)")
-        self._save()
+        outcome = await self._shift(driver, idle, live, healthy)
+        if outcome is not None:
+            return outcome
         # -- verify through the proxy --------------------------------------------------
         problem = await self._gate_through_proxy(idle)
         hook_failed = None
@@ -286,6 +281,26 @@ class BlueGreen:
             return RunStatus.succeeded, f"succeeded, but {hook_failed} (the change stays: " \
                 "rollback_on_hook_failure is off)"
         return RunStatus.succeeded, "succeeded"
+
+    async def _shift(self, driver: Driver, idle: str, live: str, healthy: float
+                     ) -> tuple[RunStatus, str] | None:
+        """Move the traffic to ``idle`` (one switch here; a canary's steps in
+        ``Canary``); the run's end when it could not."""
+        try:
+            await driver.switch(idle)
+        except ChatopsError as exc:
+            return await self._switch_failed(driver, idle, live, exc.message)
+        self._switched(idle, live, healthy)
+        return None
+
+    def _switched(self, idle: str, live: str, healthy: float) -> None:
+        switched = time.monotonic()
+        self.record.update(switched=True, after=idle,
+                           switched_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+                           healthy_to_switched_ms=round((switched - healthy) * 1000, 1))
+        self._note(f"traffic switched from {live} to {idle} "
+                   f"({self.record['healthy_to_switched_ms']} ms after it passed its gates)")
+        self._save()
 
     async def _keep_as_standby(self, driver: Driver, live: str, idle: str,
                                failed_before: int | None) -> None:

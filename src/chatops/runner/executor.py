@@ -208,8 +208,10 @@ class Executor:
         before: dict[str, Any] | None = None
         if step.blue_green is not None:
             from chatops.runner.bluegreen import BlueGreen  # noqa: PLC0415 - import cycle
+            from chatops.runner.canary import CanaryRun  # noqa: PLC0415
 
-            blue_green = BlueGreen(self, run_id, intent, step)
+            kind = CanaryRun if step.canary is not None else BlueGreen
+            blue_green = kind(self, run_id, intent, step)
             status, reason = await blue_green.run()
             before = blue_green.before
         else:

@@ -344,6 +344,30 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
             body["summary"] = summary_of(children)
         return body
 
+    signal_doc: dict[str, Any] = {
+        "tags": ["runs"],
+        "responses": {**ERRORS, 404: {"model": m.ErrorBody}, 409: {"model": m.ErrorBody},
+                      503: {"model": m.ErrorBody}},
+    }
+
+    @api.post("/runs/{run_id}/promote", **signal_doc)
+    async def promote_run(request: Request, run_id: str) -> dict[str, Any]:
+        """End the current step of a running canary now: on to the next weight (or the
+        switch). Scope ``run``."""
+        return await signal(request, run_id, "promote")
+
+    @api.post("/runs/{run_id}/abort", **signal_doc)
+    async def abort_run(request: Request, run_id: str) -> dict[str, Any]:
+        """Stop a running canary: every request back to the stable slot, the canary
+        stopped, the run ``rolled_back``. Scope ``run``."""
+        return await signal(request, run_id, "abort")
+
+    async def signal(request: Request, run_id: str, word: str) -> dict[str, Any]:
+        who = caller(request, "run")
+        record = await s.deploys.signal(who, run_id, word)
+        request.scope["state"]["audited"] = True
+        return record.as_dict(detail=False)
+
     @api.get("/runs/{run_id}/log", tags=["runs"], response_class=StreamingResponse,
              responses={**ERRORS, 404: {"model": m.ErrorBody},
                         200: {"content": {"text/event-stream": {}}}})

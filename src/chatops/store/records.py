@@ -77,6 +77,23 @@ def traffic_summary(traffic: dict[str, Any] | None) -> str:
     """One line on what a blue-green run did to traffic, for tables and chat."""
     if not traffic or not traffic.get("before"):
         return ""
+    canary = traffic.get("canary")
+    prefix = ""
+    if canary:
+        steps = len(canary.get("steps") or [])
+        waiting = {"promote": ", waiting for 'chatops promote'",
+                   "traffic": ", waiting for traffic"}.get(canary.get("waiting") or "", "")
+        prefix = f"canary at {canary.get('weight', 0)}% (step {canary.get('step', 0)}/" \
+            f"{steps}{waiting})"
+        if canary.get("last"):
+            prefix += f": {canary['last']}"
+        if not traffic.get("switched"):
+            return prefix
+        prefix += " | "
+    return prefix + _switch_summary(traffic)
+
+
+def _switch_summary(traffic: dict[str, Any]) -> str:
     before, after = traffic.get("before"), traffic.get("after")
     target = traffic.get("target") or after
     if not traffic.get("switched"):

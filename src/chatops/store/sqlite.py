@@ -117,6 +117,12 @@ CREATE TABLE IF NOT EXISTS standby (
     run_id TEXT NOT NULL,
     PRIMARY KEY (stack, service)
 );
+CREATE TABLE IF NOT EXISTS run_signals (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    signal TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS webhook_pushes (
     ref TEXT NOT NULL,
     before TEXT NOT NULL,
@@ -264,6 +270,17 @@ class RunStore:
             if data.get("service") == service and data.get("after"):
                 return data
         return None
+
+    def add_signal(self, run_id: str, signal: str, actor: str) -> None:
+        """A person's word to a running run (a canary's promote or abort)."""
+        with self._tx() as db:
+            db.execute("INSERT INTO run_signals VALUES (?,?,?,?)",
+                       (run_id, signal, actor, utcnow()))
+
+    def signals(self, run_id: str) -> list[dict[str, str]]:
+        return [{"signal": r["signal"], "actor": r["actor"], "at": r["at"]}
+                for r in self._query("SELECT * FROM run_signals WHERE run_id=? ORDER BY at",
+                                     (run_id,))]
 
     def set_standby(self, *, stack: str, service: str, slot: str, project: str, until: str,
                     traffic: dict[str, Any], run_id: str) -> None:

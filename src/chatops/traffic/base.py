@@ -83,6 +83,16 @@ class Routing:
 
 
 @dataclass(frozen=True)
+class SlotCounters:
+    """One slot's counters since the proxy started, for a canary's analysis."""
+
+    requests: int = 0  # answered by the slot (or failed on the way to it)
+    errors: int = 0  # 5xx answers and failed connections or responses
+    latency_ms: float | None = None  # the proxy's average response time (HAProxy)
+    buckets: tuple[tuple[float, float], ...] = ()  # (upper bound s, cumulative count)
+
+
+@dataclass(frozen=True)
 class Counters:
     """The proxy's statistics for the backend, read at one moment."""
 
@@ -90,6 +100,7 @@ class Counters:
     failed: int | None = 0  # failed requests since the proxy started (errors and 5xx it
     # saw); None when the proxy does not count them
     requests: int = 0  # requests answered since the proxy started
+    slots: dict[str, SlotCounters] = field(default_factory=dict)
 
 
 class Driver(Protocol):
@@ -108,6 +119,10 @@ class Driver(Protocol):
         slot that served keeps its open requests (it drains)."""
 
     async def counters(self) -> Counters: ...
+
+    async def weigh(self, canary: str, weight: int) -> None:
+        """Send ``weight`` percent of new requests to ``canary`` and the rest to the other
+        slot, both serving; confirm it took effect."""
 
     async def retire(self, slot: str) -> None:
         """After its drain: ``slot`` receives nothing more, not even old connections."""

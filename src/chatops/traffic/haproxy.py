@@ -26,6 +26,7 @@ from chatops.traffic.base import (
     Counters,
     DriverKind,
     Routing,
+    SlotCounters,
     other,
     register,
     written_live,
@@ -163,7 +164,8 @@ class HAProxy:
     async def switch(self, to: str) -> None:
         name, old = self.backend.name, other(to)
         answer = await self.command(
-            f"set server {name}/{to} state ready; set server {name}/{old} state drain")
+            f"set weight {name}/{to} 100; set server {name}/{to} state ready; "
+            f"set server {name}/{old} state drain")
         if answer.strip():
             raise TrafficError(f"HAProxy refused the switch to {to}: {answer.strip()[:300]}")
         rows = {r["svname"]: r for r in await self._stats()}
@@ -180,7 +182,27 @@ class HAProxy:
             open={s: _int(rows[s].get("scur")) for s in SLOTS if s in rows},
             failed=sum(_int(total.get(f)) for f in _FAILED_FIELDS),
             requests=sum(_int(total.get(f)) for f in _ANSWER_FIELDS),
+            slots={s: SlotCounters(
+                requests=sum(_int(rows[s].get(f)) for f in _ANSWER_FIELDS)
+                + _int(rows[s].get("econ")) + _int(rows[s].get("eresp")),
+                errors=sum(_int(rows[s].get(f)) for f in _FAILED_FIELDS),
+                latency_ms=float(_int(rows[s].get("rtime"))),
+            ) for s in SLOTS if s in rows},
         )
+
+    async def weigh(self, canary: str, weight: int) -> None:
+        name, stable = self.backend.name, other(canary)
+        answer = await self.command(
+            f"set weight {name}/{canary} {weight}; set weight {name}/{stable} "
+            f"{100 - weight}; set server {name}/{canary} state ready; "
+            f"set server {name}/{stable} state ready")
+        if answer.strip():
+            raise TrafficError(f"HAProxy refused the weights: {answer.strip()[:300]}")
+        rows = {r["svname"]: r for r in await self._stats()}
+        got = (_int(rows[canary].get("weight")), _int(rows[stable].get("weight")))
+        if got != (weight, 100 - weight):
+            raise TrafficError(f"HAProxy did not confirm the weights {weight}/"
+                               f"{100 - weight}: it shows {got[0]}/{got[1]}")
 
     async def retire(self, slot: str) -> None:
         name = self.backend.name

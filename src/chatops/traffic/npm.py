@@ -108,6 +108,10 @@ class NginxProxyManager:
     async def counters(self) -> Counters:
         return Counters(open={}, failed=None)
 
+    async def weigh(self, canary: str, weight: int) -> None:
+        raise TrafficError("Nginx Proxy Manager cannot weight traffic between two slots "
+                           "(a canary needs haproxy or traefik)", field="traffic.driver")
+
     async def retire(self, slot: str) -> None:
         return None
 

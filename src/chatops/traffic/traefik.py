@@ -30,6 +30,8 @@ from chatops.traffic.base import (
     Counters,
     DriverKind,
     Routing,
+    SlotCounters,
+    other,
     register,
     written_live,
 )
@@ -39,7 +41,8 @@ TIMEOUT = 5.0
 CONFIRM = 15.0  # Traefik applies a change after its throttle (2 s by default)
 POLL = 0.05
 QUIET = 1.0
-_METRIC = re.compile(r'^traefik_service_requests_total\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)')
+_SAMPLE = re.compile(r'^(?P<name>traefik_service_(?:requests_total|request_duration_seconds'
+                     r'_bucket))\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)')
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
@@ -48,9 +51,13 @@ def _yaml_string(text: str) -> str:
 
 
 def render(backend: Backend, entry_point: str, live: str | None, *,
-           paused: bool = False) -> str:
+           paused: bool = False, weights: dict[str, int] | None = None) -> str:
+    """The file for ``backend``: ``live`` gets every request, or ``weights`` share them
+    (a canary; the file then names the stable slot as live, for a restart)."""
     name = backend.name
     state = "paused" if paused else f"live {live or 'none'}"
+    if weights is None:
+        weights = {slot: 1 if slot == live and not paused else 0 for slot in SLOTS}
     lines = [
         f"# Written by chatops for stack {backend.stack}, service {backend.service} "
         f"({state}).",
@@ -69,7 +76,7 @@ def render(backend: Backend, entry_point: str, live: str | None, *,
     ]
     for slot in SLOTS:
         lines += [f"          - name: {name}_{slot}",
-                  f"            weight: {1 if slot == live and not paused else 0}"]
+                  f"            weight: {weights.get(slot, 0)}"]
     for slot in SLOTS:
         lines += [f"    {name}_{slot}:", "      loadBalancer:", "        servers:",
                   f"          - url: {_yaml_string('http://' + backend.address(slot))}"]
@@ -159,19 +166,33 @@ class Traefik:
             return Routing(None, (), paused=True)
         return Routing(ready[0], ready)
 
-    async def _apply(self, live: str | None, *, paused: bool = False) -> None:
-        write_atomically(self.config_path,
-                         render(self.backend, await self.entry_point(), live, paused=paused))
+    async def _apply(self, live: str | None, *, paused: bool = False,
+                     weights: dict[str, int] | None = None) -> None:
+        write_atomically(self.config_path, render(
+            self.backend, await self.entry_point(), live, paused=paused, weights=weights))
+        shares = weights if weights is not None else {s: int(s == live) for s in SLOTS}
+        want = tuple(s for s in SLOTS if shares.get(s, 0) > 0)
         deadline = time.monotonic() + CONFIRM
         while True:
             routing = await self.routing()
-            if routing.paused == paused and (paused or routing.ready == (live,)):
+            if routing.paused == paused and (paused or routing.ready == want) and (
+                    weights is None or await self._weights() == weights):
                 return
             if time.monotonic() > deadline:
                 raise TrafficError(
                     f"Traefik did not apply {self.config_path.name} within {CONFIRM:g}s "
                     f"(its API still shows live {routing.live or 'none'}); check its log")
             await asyncio.sleep(POLL)
+
+    async def _weights(self) -> dict[str, int]:
+        service = await self._service() or {}
+        found = {s["name"]: int(s.get("weight", 1))
+                 for s in (service.get("weighted") or {}).get("services") or []}
+        return {slot: found.get(f"{self.backend.name}_{slot}", 0) for slot in SLOTS}
+
+    async def weigh(self, canary: str, weight: int) -> None:
+        stable = other(canary)
+        await self._apply(stable, weights={canary: weight, stable: 100 - weight})
 
     async def switch(self, to: str) -> None:
         await self._apply(to)
@@ -180,25 +201,43 @@ class Traefik:
         self._seen = {slot: (totals.get(slot, 0.0), now) for slot in SLOTS}
 
     async def _totals(self) -> dict[str, float]:
-        text = await self._get("/metrics") or ""
+        totals, _ = await self._read_metrics()
+        return totals
+
+    async def _read_metrics(self) -> tuple[dict[str, float], dict[str, SlotCounters]]:
+        """Requests by slot, and each slot's errors and latency histogram."""
+        text = str(await self._get("/metrics") or "")
         totals: dict[str, float] = {}
+        errors: dict[str, float] = {}
+        buckets: dict[str, dict[float, float]] = {}
         self._failed = 0
-        for line in str(text).splitlines():
-            match = _METRIC.match(line)
+        for line in text.splitlines():
+            match = _SAMPLE.match(line)
             if not match:
                 continue
             labels = dict(_LABEL.findall(match["labels"]))
             service = labels.get("service", "").removesuffix("@file")
-            for slot in SLOTS:
-                if service == f"{self.backend.name}_{slot}":
-                    value = float(match["value"])
-                    totals[slot] = totals.get(slot, 0.0) + value
-                    if labels.get("code", "").startswith("5"):
-                        self._failed += int(value)
-        return totals
+            slot = next((x for x in SLOTS if service == f"{self.backend.name}_{x}"), None)
+            if slot is None:
+                continue
+            value = float(match["value"])
+            if match["name"] == "traefik_service_requests_total":
+                totals[slot] = totals.get(slot, 0.0) + value
+                if labels.get("code", "").startswith("5"):
+                    errors[slot] = errors.get(slot, 0.0) + value
+                    self._failed += int(value)
+            elif match["name"] == "traefik_service_request_duration_seconds_bucket":
+                le = float("inf") if labels.get("le") == "+Inf" else float(labels["le"])
+                per = buckets.setdefault(slot, {})
+                per[le] = per.get(le, 0.0) + value
+        slots = {slot: SlotCounters(
+            requests=int(totals.get(slot, 0)), errors=int(errors.get(slot, 0)),
+            buckets=tuple(sorted(buckets.get(slot, {}).items())))
+            for slot in SLOTS}
+        return totals, slots
 
     async def counters(self) -> Counters:
-        totals = await self._totals()
+        totals, slots = await self._read_metrics()
         now = time.monotonic()
         open_: dict[str, int] = {}
         for slot in SLOTS:
@@ -209,7 +248,8 @@ class Traefik:
                 since = now
             # Still moving within the quiet period: count it as open.
             open_[slot] = 1 if now - since < QUIET and slot in self._seen else 0
-        return Counters(open=open_, failed=self._failed, requests=int(sum(totals.values())))
+        return Counters(open=open_, failed=self._failed, requests=int(sum(totals.values())),
+                        slots=slots)
 
     async def retire(self, slot: str) -> None:
         return None  # weight 0 since the switch; nothing else reaches it

@@ -1,0 +1,221 @@
+"""Canary releases on the real engine behind a real HAProxy: weighted steps, judged by
+HAProxy's own per-server counters."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from tests.docker.bluegreen import BlueGreenStack, first_deploy, last_run
+from tests.docker.conftest import http_get, wait_for_http
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(autouse=True)
+def short_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATOPS_STABILITY_WINDOW", "0.5s")
+
+
+class Load:
+    """Clients asking ``path`` on the stable address all along; every answer kept."""
+
+    def __init__(self, url: str, path: str, clients: int = 4) -> None:
+        self.url, self.path = url, path
+        self.answers: list[str] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._loop, daemon=True)
+                         for _ in range(clients)]
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status, body = http_get(self.url + self.path, timeout=2)
+                self.answers.append(f"{status} {body.strip()}")
+            except OSError as exc:
+                self.answers.append(f"error {exc}")
+            time.sleep(0.005)
+
+    def __enter__(self) -> Load:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(5)
+
+
+def canary(bg: BlueGreenStack, steps: str, **limits: object) -> None:
+    web = bg.root / "chatops" / "intents" / "web.yaml"
+    text = web.read_text().replace("strategy: blue-green", "strategy: canary")
+    block = {"steps": json.loads(steps), "interval": "1s", "min_requests": 10, **limits}
+    web.write_text(text + "canary: " + json.dumps(block) + "\n")
+
+
+def test_a_good_canary_promotes_through_every_step(cli, bg, haproxy, images) -> None:
+    first_deploy(cli, bg, haproxy)
+    canary(bg, '[{"weight": 20, "pause": "2s"}, {"weight": 50, "pause": "2s"}, '
+               '{"weight": 100}]')
+    bg.write(images("v2"))
+
+    with Load(bg.url, "/version") as load:
+        result = cli("run", "web", "--repo", str(bg.root), "--local")
+        time.sleep(0.3)
+
+    assert result.code == 0, result.out + result.err
+    assert all(a in ("200 v1", "200 v2") for a in load.answers), set(load.answers)
+    # Both versions answered during the steps.
+    assert {"200 v1", "200 v2"} <= set(load.answers)
+    record = last_run(bg)
+    steps = record.traffic["canary"]
+    assert steps["weight"] == 100
+    passed = [w for w in steps["windows"] if w["outcome"] == "pass"]
+    assert {w["step"] for w in passed} == {1, 2}
+    assert record.traffic["after"] == "blue"
+    assert record.traffic["failed_requests"] == 0
+    assert [g["ok"] for g in record.gates if g["phase"] == "canary"] == \
+        [True] * len(steps["windows"])
+    assert http_get(bg.url + "/version")[1].strip() == "v2"
+
+
+def test_a_bad_version_is_stopped_at_its_first_step(cli, bg, haproxy, images) -> None:
+    first_deploy(cli, bg, haproxy)
+    canary(bg, '[{"weight": 20, "pause": "20s"}, {"weight": 100}]', max_error_rate=0.05)
+    bg.write(images("flaky"))  # answers 500 to one request in five
+
+    with Load(bg.url, "/cgi-bin/health") as load:
+        start = time.monotonic()
+        result = cli("run", "web", "--repo", str(bg.root), "--local")
+        took = time.monotonic() - start
+        time.sleep(0.5)
+        tail = len(load.answers)
+        time.sleep(0.5)
+
+    assert result.code == 2, result.out + result.err
+    assert took < 15  # stopped by the analysis, long before the step's 20 s
+    record = last_run(bg)
+    assert record.status == "rolled_back"
+    assert "canary analysis failed at step 1 (20%)" in record.reason
+    assert "is above max_error_rate 5.0%" in record.reason
+    assert "green serves every request again" in record.reason
+    assert record.traffic["canary"]["weight"] == 0
+    # Traffic is back on the stable version: nothing but its answers afterwards.
+    assert set(load.answers[tail:]) == {"200 v1"}
+    assert [c["State"] for c in bg.containers("blue")] == ["exited"]
+
+
+def _spawn(bg: BlueGreenStack) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "chatops", "run", "web", "--repo", str(bg.root), "--local"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _waiting(cli, bg: BlueGreenStack, deadline: float = 60) -> str:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        runs = json.loads(cli("runs", "--local", "--stack", bg.name, "--limit", "1",
+                              "--format", "json").out)
+        traffic = runs[0].get("traffic") or {}
+        if (traffic.get("canary") or {}).get("waiting") == "promote":
+            return runs[0]["id"]
+        time.sleep(0.2)
+    raise AssertionError("the canary never waited for a promote")
+
+
+def test_a_manual_pause_waits_for_promote(cli, bg, haproxy, images) -> None:
+    first_deploy(cli, bg, haproxy)
+    canary(bg, '[{"weight": 30, "pause": "manual"}, {"weight": 100}]')
+    bg.write(images("v2"))
+    with Load(bg.url, "/version"):
+        proc = _spawn(bg)
+        try:
+            run_id = _waiting(cli, bg)
+            shown = cli("runs", "--local", "--stack", bg.name, "--limit", "1")
+            assert "canary at 30% (step 1/2, waiting for 'chatops promote')" in shown.out
+            time.sleep(1.5)
+            assert proc.poll() is None  # still held
+            promoted = cli("promote", run_id, "--local")
+            assert promoted.code == 0, promoted.err
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, out + err
+    record = last_run(bg)
+    assert record.status == "succeeded"
+    assert http_get(bg.url + "/version")[1].strip() == "v2"
+    assert promoted.out.startswith(f"promote: run {run_id}")
+    tail = json.loads(cli("audit", "tail", "--format", "json").out)
+    assert any((e.get("reason") or "").startswith(f"promote canary of run {run_id}")
+               for e in tail)
+
+
+def test_abort_sends_every_request_back(cli, bg, haproxy, images) -> None:
+    first_deploy(cli, bg, haproxy)
+    canary(bg, '[{"weight": 30, "pause": "manual"}, {"weight": 100}]')
+    bg.write(images("v2"))
+    with Load(bg.url, "/version"):
+        proc = _spawn(bg)
+        try:
+            run_id = _waiting(cli, bg)
+            assert cli("abort", run_id, "--local").code == 0
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 2, out + err
+    record = last_run(bg)
+    assert record.status == "rolled_back"
+    assert "aborted by" in record.reason
+    assert wait_for_http(bg.url + "/version", "v1").strip() == "v1"
+    # A run that is over has nothing to promote.
+    again = cli("promote", run_id, "--local")
+    assert again.code != 0
+    assert f"run {run_id} is rolled_back, not running" in again.err
+
+
+def test_canary_limits_are_checked_by_the_validator(cli, bg) -> None:
+    folder = bg.root / "chatops" / "intents"
+    folder.mkdir(parents=True)
+    base = textwrap.dedent(f"""\
+        label_required: approved
+        action: rollout
+        stack: {bg.name}
+        service: web
+        strategy: canary
+        traffic:
+          driver: DRIVER
+          listen: 127.0.0.1:8080
+          ports: {{blue: 9001, green: 9002}}
+        """)
+    (folder / "ends.yaml").write_text(base.replace("DRIVER", "haproxy") + textwrap.dedent(
+        """\
+        canary:
+          steps: [{weight: 10, pause: 1m}, {weight: 50, pause: 1m}]
+        """))
+    (folder / "unit.yaml").write_text(base.replace("DRIVER", "haproxy") + textwrap.dedent(
+        """\
+        canary:
+          steps: [{weight: 10, pause: 60}, {weight: 100}]
+          max_error_rate: 1.5
+        """))
+    (folder / "npm.yaml").write_text(
+        base.replace("DRIVER", "npm").replace("  ports:", "  proxy_host: 2\n  ports:")
+        + "canary: {steps: [{weight: 10, pause: 1m}, {weight: 100}]}\n")
+
+    result = cli("validate", "--repo", str(bg.root))
+
+    assert result.code == 1
+    assert "canary: the steps' weights must end at 100" in result.out
+    assert "canary.steps[0].pause: expected a duration with its unit, such as 60s" \
+        in result.out
+    assert "canary.max_error_rate:" in result.out
+    assert "traffic.driver: Nginx Proxy Manager cannot weight traffic" in result.out
