@@ -57,6 +57,7 @@ class Load:
         self.clients = clients
         self.ok = 0
         self.failures: Counter[str] = Counter()
+        self.first_failure: float | None = None  # wall clock, as the clients saw it
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._client, args=(i,), daemon=True)
@@ -89,6 +90,8 @@ class Load:
             with self._lock:
                 if failed:
                     self.failures[failed] += 1
+                    if self.first_failure is None:
+                        self.first_failure = time.time()
                 else:
                     self.ok += 1
             time.sleep(0.002)
