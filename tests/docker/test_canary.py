@@ -219,3 +219,31 @@ def test_canary_limits_are_checked_by_the_validator(cli, bg) -> None:
         in result.out
     assert "canary.max_error_rate:" in result.out
     assert "traffic.driver: Nginx Proxy Manager cannot weight traffic" in result.out
+
+
+def test_a_canary_behind_traefik_is_judged_by_its_metrics(cli, bg, images, tmp_path,
+                                                          monkeypatch) -> None:
+    from tests.proxies.traefik import Traefik
+
+    proxy = Traefik(tmp_path / "traefik", bg.listen)
+    for key, value in proxy.env().items():
+        monkeypatch.setenv(key, value)
+    proxy.start()
+    try:
+        bg.intent()
+        web = bg.root / "chatops" / "intents" / "web.yaml"
+        web.write_text(web.read_text().replace("driver: haproxy", "driver: traefik"))
+        assert cli("traffic", "config", "web", "--repo", str(bg.root), "--write").code == 0
+        assert cli("run", "web", "--repo", str(bg.root), "--local").code == 0
+        canary(bg, '[{"weight": 30, "pause": "4s"}, {"weight": 100}]', max_p95="2s")
+        bg.write(images("flaky"))
+
+        with Load(bg.url, "/cgi-bin/health"):
+            result = cli("run", "web", "--repo", str(bg.root), "--local")
+
+        assert result.code == 2, result.out + result.err
+        record = last_run(bg)
+        assert "canary analysis failed at step 1 (30%)" in record.reason
+        assert wait_for_http(bg.url + "/version", "v1").strip() == "v1"
+    finally:
+        proxy.stop()
