@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from tests.docker.bluegreen import BlueGreenStack, first_deploy, last_run
+from tests.docker.bluegreen import BlueGreenStack, first_deploy
+from tests.docker.bluegreen import last_run as last_bg_run
 from tests.docker.conftest import http_get, wait_for_http
 
 pytestmark = pytest.mark.docker
@@ -74,7 +75,7 @@ def test_a_good_canary_promotes_through_every_step(cli, bg, haproxy, images) -> 
     assert all(a in ("200 v1", "200 v2") for a in load.answers), set(load.answers)
     # Both versions answered during the steps.
     assert {"200 v1", "200 v2"} <= set(load.answers)
-    record = last_run(bg)
+    record = last_bg_run(bg)
     steps = record.traffic["canary"]
     assert steps["weight"] == 100
     passed = [w for w in steps["windows"] if w["outcome"] == "pass"]
@@ -101,7 +102,7 @@ def test_a_bad_version_is_stopped_at_its_first_step(cli, bg, haproxy, images) ->
 
     assert result.code == 2, result.out + result.err
     assert took < 15  # stopped by the analysis, long before the step's 20 s
-    record = last_run(bg)
+    record = last_bg_run(bg)
     assert record.status == "rolled_back"
     assert "canary analysis failed at step 1 (20%)" in record.reason
     assert "is above max_error_rate 5.0%" in record.reason
@@ -149,7 +150,7 @@ def test_a_manual_pause_waits_for_promote(cli, bg, haproxy, images) -> None:
             if proc.poll() is None:
                 proc.kill()
     assert proc.returncode == 0, out + err
-    record = last_run(bg)
+    record = last_bg_run(bg)
     assert record.status == "succeeded"
     assert http_get(bg.url + "/version")[1].strip() == "v2"
     assert promoted.out.startswith(f"promote: run {run_id}")
@@ -172,7 +173,7 @@ def test_abort_sends_every_request_back(cli, bg, haproxy, images) -> None:
             if proc.poll() is None:
                 proc.kill()
     assert proc.returncode == 2, out + err
-    record = last_run(bg)
+    record = last_bg_run(bg)
     assert record.status == "rolled_back"
     assert "aborted by" in record.reason
     assert wait_for_http(bg.url + "/version", "v1").strip() == "v1"
@@ -242,8 +243,115 @@ def test_a_canary_behind_traefik_is_judged_by_its_metrics(cli, bg, images, tmp_p
             result = cli("run", "web", "--repo", str(bg.root), "--local")
 
         assert result.code == 2, result.out + result.err
-        record = last_run(bg)
+        record = last_bg_run(bg)
         assert "canary analysis failed at step 1 (30%)" in record.reason
         assert wait_for_http(bg.url + "/version", "v1").strip() == "v1"
     finally:
         proxy.stop()
+
+
+def test_the_replica_canary_never_has_fewer_than_n_replicas(cli, demo_stack, images) -> None:
+    from tests.docker.conftest import docker
+
+    demo_stack.compose_file.write_text(textwrap.dedent(f"""\
+        name: {demo_stack.name}
+        services:
+          web:
+            image: {images("v1")}
+            network_mode: host
+            init: true
+            command: ["sleep", "3600"]
+            deploy:
+              replicas: 3
+        """))
+    folder = demo_stack.root / "chatops" / "intents"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "deploy.yaml").write_text(textwrap.dedent(f"""\
+        label_required: approved
+        action: rollout
+        stack: {demo_stack.name}
+        service: web
+        strategy: canary
+        """))
+    assert cli("run", "--repo", str(demo_stack.root), "deploy").code == 0
+    v2 = images("v2")
+    demo_stack.compose_file.write_text(demo_stack.compose_file.read_text()
+                                       .replace(images.made[0], v2))
+    counts: list[tuple[int, int]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            out = docker("ps", "--filter", f"label=com.docker.compose.project="
+                         f"{demo_stack.name}", "--format", "{{.Image}}").stdout.split()
+            counts.append((len(out), out.count(v2)))
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        result = cli("run", "--repo", str(demo_stack.root), "deploy")
+    finally:
+        stop.set()
+        watcher.join(5)
+
+    assert result.code == 0, result.out + result.err
+    assert min(n for n, _ in counts) >= 3, counts
+    final = docker("ps", "--filter", f"label=com.docker.compose.project={demo_stack.name}",
+                   "--format", "{{.Image}}").stdout.split()
+    assert final == [v2] * 3
+    # The new image came one replica at a time: a moment with exactly one new replica.
+    assert any(new == 1 for _, new in counts)
+    from tests.docker.test_run import last_run
+
+    record = last_run(demo_stack)
+    removed = [s for s in record.steps if s["description"].startswith("remove old replica")]
+    assert len(removed) == 3
+
+
+def test_a_failing_replica_canary_goes_back_to_the_old_replicas(cli, demo_stack,
+                                                                images) -> None:
+    from tests.docker.conftest import docker
+    from tests.docker.test_run import last_run
+
+    v1 = images("v1")
+    demo_stack.compose_file.write_text(textwrap.dedent(f"""\
+        name: {demo_stack.name}
+        services:
+          web:
+            image: {v1}
+            network_mode: host
+            init: true
+            command: ["sleep", "3600"]
+            healthcheck:  # the crash image says VERSION=crash: unhealthy
+              test: ["CMD-SHELL", "test $$VERSION != crash"]
+              interval: 200ms
+              retries: 1
+            deploy:
+              replicas: 2
+        """))
+    folder = demo_stack.root / "chatops" / "intents"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "deploy.yaml").write_text(textwrap.dedent(f"""\
+        label_required: approved
+        action: rollout
+        stack: {demo_stack.name}
+        service: web
+        strategy: canary
+        """))
+    assert cli("run", "--repo", str(demo_stack.root), "deploy").code == 0
+    crash = images("crash")
+    demo_stack.compose_file.write_text(demo_stack.compose_file.read_text()
+                                       .replace(v1, crash))
+
+    result = cli("run", "--repo", str(demo_stack.root), "deploy")
+
+    assert result.code == 2, result.out + result.err
+    record = last_run(demo_stack)
+    assert "(the canary)" in record.reason
+    assert not [s for s in record.steps if s["description"].startswith("remove old")]
+    ids = docker("ps", "-q", "--filter",
+                 f"label=com.docker.compose.project={demo_stack.name}").stdout.split()
+    images_now = [docker("inspect", "-f", "{{.Image}}", i).stdout.strip() for i in ids]
+    v1_id = docker("image", "inspect", "-f", "{{.Id}}", v1).stdout.strip()
+    assert images_now == [v1_id, v1_id]  # the old image, by ID (re-tagged as the new ref)

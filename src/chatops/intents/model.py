@@ -177,12 +177,15 @@ def _strategy_rules(doc: IntentDoc) -> list[tuple[str, str]]:
         problems.append(("strategy", f"{doc.strategy} applies to action rollout (and "
                          f"rollback), not {doc.action}"))
     if doc.service is None:
-        problems.append(("service", f"strategy {doc.strategy} needs the one service to run "
-                         "in two slots"))
-    if doc.traffic is None:
+        problems.append(("service", f"strategy {doc.strategy} needs the one service to "
+                         "roll out"))
+    if doc.strategy == "canary" and doc.traffic is None and doc.action != "rollout":
+        problems.append(("strategy", "a replica canary (strategy canary without a traffic "
+                         f"block) applies to action rollout, not {doc.action}"))
+    if doc.traffic is None and doc.strategy == "blue-green":
         problems.append(("traffic", f"strategy {doc.strategy} needs a traffic block: "
                          "driver, listen and ports {blue, green}"))
-    if doc.strategy == "canary":
+    if doc.strategy == "canary" and doc.traffic is not None:
         if doc.canary is None:
             problems.append(("canary", "strategy canary needs a canary block with its "
                              "steps, such as [{weight: 10, pause: 60s}, {weight: 100}]"))

@@ -223,6 +223,24 @@ def _blue_green(doc: IntentDoc, file: Path, ctx: PlanContext
                                    phases)
 
 
+def _replica_commands(doc: IntentDoc, file: Path, ctx: PlanContext) -> tuple[Command, ...]:
+    """A replica canary: one new replica beside the N old ones, gated; then each old one
+    replaced in turn, never fewer than N running."""
+    cmd, svc, t = ctx.compose_command, doc.service, doc.timeout
+    assert svc is not None  # noqa: S101 - replica_canary needs a service
+    grow = c.compose(cmd, file, "up", "-d", "--no-deps", "--no-recreate", "--scale",
+                     f"{svc}=<replicas + 1>", svc)
+    return (
+        Command(c.pull(cmd, file, svc), f"pull the image of service {svc}", t, False),
+        Command(grow, f"start one replica of {svc} on the new image beside the old ones "
+                "(the canary), then the health gates", t, True),
+        Command(("engine-api", "remove", "<one old replica>"),
+                "then, for each old replica: remove it, start one more new replica (up as "
+                "above) and run the gates again; never fewer than the compose file's "
+                "replicas run", t, True),
+    )
+
+
 def _canary_phases(doc: IntentDoc, driver: str) -> list[str]:
     if doc.strategy != "canary" or doc.canary is None:
         return []
@@ -248,8 +266,11 @@ def _plan_doc(
     doc: IntentDoc, index: int, count: int, file: Path, ctx: PlanContext
 ) -> StepPlan:
     blue_green = None
+    replica_canary = doc.strategy == "canary" and doc.traffic is None and bool(doc.service)
     if doc.strategy in ("blue-green", "canary") and doc.traffic is not None and doc.service:
         commands, blue_green = _blue_green(doc, file, ctx)
+    elif replica_canary:
+        commands = _replica_commands(doc, file, ctx)
     else:
         commands = _commands(doc, file, ctx)
     mutating = any(cmd.mutating for cmd in commands)
@@ -278,6 +299,7 @@ def _plan_doc(
         rollback_on_hook_failure=doc.rollback_on_hook_failure,
         workdir=ctx.repo.root,
         canary=doc.canary if doc.strategy == "canary" else None,
+        replica_canary=replica_canary,
     )
 
 

@@ -78,6 +78,7 @@ class StepPlan:
     rollback_on_hook_failure: bool = False
     workdir: Path | None = None  # where hooks run: the GitOps repository
     canary: Canary | None = None  # strategy canary: its steps and analysis limits
+    replica_canary: bool = False  # strategy canary without traffic: replicas one by one
 
     def hooks_of(self, kind: str) -> tuple[Command, ...]:
         return tuple(cmd for k, cmd in self.hooks if k == kind)

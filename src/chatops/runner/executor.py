@@ -214,6 +214,12 @@ class Executor:
             blue_green = kind(self, run_id, intent, step)
             status, reason = await blue_green.run()
             before = blue_green.before
+        elif step.replica_canary:
+            from chatops.runner.replicas import ReplicaCanary  # noqa: PLC0415 - import cycle
+
+            state = _StepState(step)
+            status, reason = await ReplicaCanary(self, run_id, intent, state).run()
+            before = state.before
         else:
             state = _StepState(step)
             status, reason = await self._recreate_step(run_id, intent, state)
@@ -288,6 +294,18 @@ class Executor:
             return RunStatus.succeeded, f"succeeded, but {hook_failed} (the change stays: " \
                 "rollback_on_hook_failure is off)"
         return RunStatus.succeeded, "succeeded"
+
+    async def _save_after(self, run_id: str, state: _StepState) -> None:
+        """What a succeeded step left running: the history a rollback goes back through."""
+        step = state.step
+        if state.project is None:
+            return
+        taken = await take_snapshot(self.engine, state.project, state.services, step.stack)
+        taken["health"] = [g.check.model_dump(mode="json") for g in step.gates
+                           if not g.implicit]
+        taken["action"] = step.action
+        self.store.save_snapshot(run_id, doc=step.index, kind="after", stack=step.stack,
+                                 data=taken)
 
     async def _commands(self, run_id: str, intent: str, state: _StepState,
                         commands: Sequence[Command]) -> None:
