@@ -19,6 +19,7 @@ GATE_STARTED = "gate_started"
 GATE_FINISHED = "gate_finished"
 ROLLBACK_STARTED = "rollback_started"
 NOTE = "note"
+CANARY_WAITING = "canary_waiting"  # a canary step holds until a person promotes it
 RUN_FINISHED = "run_finished"
 
 

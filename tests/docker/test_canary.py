@@ -131,7 +131,11 @@ def _waiting(cli, bg: BlueGreenStack, deadline: float = 60) -> str:
     raise AssertionError("the canary never waited for a promote")
 
 
-def test_a_manual_pause_waits_for_promote(cli, bg, haproxy, images) -> None:
+def test_a_manual_pause_waits_for_promote(cli, bg, haproxy, images, monkeypatch) -> None:
+    from tests.fakes.json_target import JsonTarget
+
+    chat = JsonTarget()
+    monkeypatch.setenv("CHATOPS_NOTIFY_URLS", chat.url)
     first_deploy(cli, bg, haproxy)
     canary(bg, '[{"weight": 30, "pause": "manual"}, {"weight": 100}]')
     bg.write(images("v2"))
@@ -154,6 +158,13 @@ def test_a_manual_pause_waits_for_promote(cli, bg, haproxy, images) -> None:
     assert record.status == "succeeded"
     assert http_get(bg.url + "/version")[1].strip() == "v2"
     assert promoted.out.startswith(f"promote: run {run_id}")
+    # The chat heard that the canary waited, with its weight, then the outcome.
+    bodies = [m.get("message", "") + m.get("title", "") for m in chat.received]
+    waiting = [b for b in bodies if "WAITING FOR PROMOTE" in b]
+    assert waiting, bodies
+    assert "canary at 30% (step 1/2, waiting for 'chatops promote')" in waiting[0]
+    assert any("SUCCESS" in b for b in bodies)
+    chat.stop()
     tail = json.loads(cli("audit", "tail", "--format", "json").out)
     assert any((e.get("reason") or "").startswith(f"promote canary of run {run_id}")
                for e in tail)

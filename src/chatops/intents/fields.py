@@ -48,12 +48,15 @@ def _service(value: str) -> str:
     return value
 
 
-NotifyEvent = Literal["success", "failure", "rollback", "rollback_failed", "interrupted"]
+NotifyEvent = Literal["success", "failure", "rollback", "rollback_failed", "interrupted",
+                      "waiting"]
 NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("success", "failure", "rollback",
-                                          "rollback_failed", "interrupted")
-#: Run status to the event name used in ``notify_on``.
+                                          "rollback_failed", "interrupted", "waiting")
+#: Run status to the event name used in ``notify_on`` (``waiting``: a canary held for a
+#: promote, announced while the run goes on).
 STATUS_EVENTS = {"succeeded": "success", "failed": "failure", "rolled_back": "rollback",
-                 "rollback_failed": "rollback_failed", "interrupted": "interrupted"}
+                 "rollback_failed": "rollback_failed", "interrupted": "interrupted",
+                 "waiting": "waiting"}
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 

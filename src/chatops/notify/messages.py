@@ -23,6 +23,7 @@ HEADLINES = {
     "rolled_back": ("↩️", "ROLLED BACK", "warning"),
     "rollback_failed": ("⚠️", "ROLLBACK FAILED", "failure"),
     "interrupted": ("⏹️", "INTERRUPTED", "warning"),
+    "waiting": ("⏸️", "WAITING FOR PROMOTE", "info"),
 }
 # docs.discord.com: content 2,000; embed title 256, description 4,096, field value 1,024.
 MAX_TITLE = 256

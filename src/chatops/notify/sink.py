@@ -26,20 +26,32 @@ class OutboxSink:
     def __call__(self, event: Any) -> None:
         if event.kind == ev.RUN_STARTED:
             self._started[event.run_id] = time.monotonic()
+        elif event.kind == ev.CANARY_WAITING:
+            self._queue(event, "waiting", "run_waiting", started=self._started.get(
+                event.run_id))
         elif event.kind == ev.RUN_FINISHED and not event.data.get("refused"):
-            started = self._started.pop(event.run_id, None)
-            store = self.store
-            notice = RunNotice(
-                run_id=event.run_id, intent=event.intent, status=event.data["status"],
-                reason=event.data.get("reason"),
-                duration=time.monotonic() - started if started is not None else None,
-                plan=(store.plan_of(event.run_id) if store is not None else None) or {},
-                link=(f"{self.public_url}/runs/{event.run_id}" if self.public_url
-                      else f"run {event.run_id}"),
-                load=(lambda: store.get_run(event.run_id).as_dict()) if store is not None
-                else (lambda: {"id": event.run_id, "intent": event.intent,
-                               "status": event.data["status"]}))
-            for name, target in self.targets.items():
-                payload = target.for_run(notice)
-                if payload is not None:
-                    self.outbox.put(name, "run_finished", payload)
+            self._queue(event, event.data["status"], "run_finished",
+                        started=self._started.pop(event.run_id, None))
+
+    def _queue(self, event: Any, status: str, kind: str, *, started: float | None) -> None:
+        store = self.store
+
+        def load() -> dict[str, Any]:
+            if store is None:
+                return {"id": event.run_id, "intent": event.intent, "status": status}
+            record = store.get_run(event.run_id).as_dict()
+            record["status"] = status  # a waiting canary's run is still running
+            return record
+
+        notice = RunNotice(
+            run_id=event.run_id, intent=event.intent, status=status,
+            reason=event.data.get("reason"),
+            duration=time.monotonic() - started if started is not None else None,
+            plan=(store.plan_of(event.run_id) if store is not None else None) or {},
+            link=(f"{self.public_url}/runs/{event.run_id}" if self.public_url
+                  else f"run {event.run_id}"),
+            load=load)
+        for name, target in self.targets.items():
+            payload = target.for_run(notice)
+            if payload is not None:
+                self.outbox.put(name, kind, payload)

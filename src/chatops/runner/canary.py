@@ -79,6 +79,10 @@ class CanaryRun(BlueGreen):
             self._note(f"canary step {number} waits for 'chatops promote {self.run_id}' "
                        f"(or abort); the analysis goes on meanwhile")
             self._save()
+            self.ex._emit(self.run_id, self.intent, ev.CANARY_WAITING, step=number,
+                          weight=step.weight,
+                          reason=f"canary at {step.weight}% (step {number}); chatops "
+                          f"promote {self.run_id} (or abort)")
         while True:
             signal = await self._signal_until(min(next_tick, end or next_tick))
             if signal is not None and signal["signal"] == "abort":
