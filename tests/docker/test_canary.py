@@ -261,20 +261,20 @@ def test_a_canary_behind_traefik_is_judged_by_its_metrics(cli, bg, images, tmp_p
         proxy.stop()
 
 
-def test_the_replica_canary_never_has_fewer_than_n_replicas(cli, demo_stack, images) -> None:
-    from tests.docker.conftest import docker
-
+def replica_stack(cli, demo_stack, image: str, replicas: int, extra: str = "") -> None:
+    """The demo image as a worker (no port) with ``replicas``, deployed as a replica
+    canary (strategy canary without a traffic block)."""
     demo_stack.compose_file.write_text(textwrap.dedent(f"""\
         name: {demo_stack.name}
         services:
           web:
-            image: {images("v1")}
+            image: {image}
             network_mode: host
             init: true
             command: ["sleep", "3600"]
             deploy:
-              replicas: 3
-        """))
+              replicas: {replicas}
+        """) + extra)
     folder = demo_stack.root / "chatops" / "intents"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "deploy.yaml").write_text(textwrap.dedent(f"""\
@@ -285,6 +285,12 @@ def test_the_replica_canary_never_has_fewer_than_n_replicas(cli, demo_stack, ima
         strategy: canary
         """))
     assert cli("run", "--repo", str(demo_stack.root), "deploy").code == 0
+
+
+def test_the_replica_canary_never_has_fewer_than_n_replicas(cli, demo_stack, images) -> None:
+    from tests.docker.conftest import docker
+
+    replica_stack(cli, demo_stack, images("v1"), 3)
     v2 = images("v2")
     demo_stack.compose_file.write_text(demo_stack.compose_file.read_text()
                                        .replace(images.made[0], v2))
@@ -326,31 +332,12 @@ def test_a_failing_replica_canary_goes_back_to_the_old_replicas(cli, demo_stack,
     from tests.docker.test_run import last_run
 
     v1 = images("v1")
-    demo_stack.compose_file.write_text(textwrap.dedent(f"""\
-        name: {demo_stack.name}
-        services:
-          web:
-            image: {v1}
-            network_mode: host
-            init: true
-            command: ["sleep", "3600"]
-            healthcheck:  # the crash image says VERSION=crash: unhealthy
-              test: ["CMD-SHELL", "test $$VERSION != crash"]
-              interval: 200ms
-              retries: 1
-            deploy:
-              replicas: 2
-        """))
-    folder = demo_stack.root / "chatops" / "intents"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "deploy.yaml").write_text(textwrap.dedent(f"""\
-        label_required: approved
-        action: rollout
-        stack: {demo_stack.name}
-        service: web
-        strategy: canary
-        """))
-    assert cli("run", "--repo", str(demo_stack.root), "deploy").code == 0
+    replica_stack(cli, demo_stack, v1, 2, extra=textwrap.indent(textwrap.dedent("""\
+        healthcheck:  # the crash image says VERSION=crash: unhealthy
+          test: ["CMD-SHELL", "test $$VERSION != crash"]
+          interval: 200ms
+          retries: 1
+        """), "    "))
     crash = images("crash")
     demo_stack.compose_file.write_text(demo_stack.compose_file.read_text()
                                        .replace(v1, crash))

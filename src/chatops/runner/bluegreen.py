@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from chatops import events as ev
-from chatops.errors import ChatopsError, EngineError, TrafficError
+from chatops.errors import ChatopsError, EngineError
 from chatops.health import kind_of
 from chatops.health.http import HttpCheck
 from chatops.health.tcp import TcpCheck
@@ -149,6 +149,7 @@ class BlueGreen:
         self.projects: dict[str, ComposeProject] = {}
         self.changed = False
         self.before: dict[str, Any] | None = None  # what the live slot ran
+        self.failed_before: int | None = None  # the proxy's failed count before the switch
 
     # -- small helpers ---------------------------------------------------------------
 
@@ -257,7 +258,7 @@ class BlueGreen:
         # -- switch ------------------------------------------------------------------------
         healthy = time.monotonic()
         try:
-            failed_before = (await driver.counters()).failed
+            failed_before = self.failed_before = (await driver.counters()).failed
         except ChatopsError as exc:
             return await self._switch_failed(driver, idle, live, exc.message)
         outcome = await self._shift(driver, idle, live, healthy)
@@ -561,6 +562,8 @@ class BlueGreen:
 
     async def _switch_back(self, driver: Driver, idle: str, live: str, reason: str,
                            failed_before: int | None) -> tuple[RunStatus, str]:
+        """Every request back to ``live`` (still running), then ``idle`` drained and
+        stopped."""
         self.ex._emit(self.run_id, self.intent, ev.ROLLBACK_STARTED, reason=reason,
                       action=self.step.action, stack=self.step.stack, service=self.service,
                       doc=self.step.index, docs=self.step.count)
@@ -570,21 +573,29 @@ class BlueGreen:
         except ChatopsError as exc:
             self.record.update(after=idle)
             return RunStatus.rollback_failed, (
-                f"{reason}; switching back to {live} failed: {exc.message}")
-        self.record.update(after=live, switched_back=True,
-                           switch_back_ms=round((time.monotonic() - start) * 1000, 1))
-        self._note(f"traffic switched back to {live} in {self.record['switch_back_ms']} ms")
+                f"{reason}; sending the traffic back to {live} failed: {exc.message}")
+        took = round((time.monotonic() - start) * 1000, 1)
+        self.record.update(after=live, switch_back_ms=took)
+        self._switched_back(took)
+        self._note(f"every new request goes to {live} again ({took} ms)")
+        self._save()
         try:
             await self._drain(driver, idle)
             await driver.retire(idle)
-        except TrafficError as exc:
+        except ChatopsError as exc:
             self._note(f"slot {idle} could not be retired: {exc.message}")
         problem = await self._stop_idle(idle)
         self.record["failed_requests"] = _delta(await self._failed(driver), failed_before)
         if problem:
             return RunStatus.rollback_failed, (
-                f"{reason}; switched back to {live}, but stopping {idle} failed: {problem}")
-        return RunStatus.rolled_back, f"{reason}; switched back to {live}, which still serves"
+                f"{reason}; {live} serves again, but stopping {idle} failed: {problem}")
+        return RunStatus.rolled_back, f"{reason}; {self._back_words(live)}"
+
+    def _switched_back(self, took_ms: float) -> None:
+        self.record["switched_back"] = True
+
+    def _back_words(self, live: str) -> str:
+        return f"switched back to {live}, which still serves"
 
 
 def _delta(after: int | None, before: int | None) -> int | None:

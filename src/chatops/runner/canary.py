@@ -166,32 +166,14 @@ class CanaryRun(BlueGreen):
     async def _abort(self, driver: Driver, idle: str, live: str, reason: str
                      ) -> tuple[RunStatus, str]:
         """Every request back to the stable slot at once, then the canary stopped."""
-        self.ex._emit(self.run_id, self.intent, ev.ROLLBACK_STARTED, reason=reason,
-                      action=self.step.action, stack=self.step.stack, service=self.service,
-                      doc=self.step.index, docs=self.step.count)
-        start = time.monotonic()
-        try:
-            await driver.switch(live)
-        except ChatopsError as exc:
-            self.record.update(after=idle)
-            return RunStatus.rollback_failed, (
-                f"{reason}; sending the traffic back to {live} failed: {exc.message}")
-        took = round((time.monotonic() - start) * 1000, 1)
-        self.record["canary"].update(weight=0, stopped_at=_now(), stop_ms=took,
+        return await self._switch_back(driver, idle, live, reason, self.failed_before)
+
+    def _switched_back(self, took_ms: float) -> None:
+        self.record["canary"].update(weight=0, stopped_at=_now(), stop_ms=took_ms,
                                      waiting=None)
-        self.record.update(after=live)
-        self._note(f"canary stopped: every new request goes to {live} again ({took} ms)")
-        self._save()
-        try:
-            await self._drain(driver, idle)
-            await driver.retire(idle)
-        except ChatopsError as exc:
-            self._note(f"slot {idle} could not be retired: {exc.message}")
-        problem = await self._stop_idle(idle)
-        if problem:
-            return RunStatus.rollback_failed, (
-                f"{reason}; {live} serves again, but stopping {idle} failed: {problem}")
-        return RunStatus.rolled_back, f"{reason}; {live} serves every request again"
+
+    def _back_words(self, live: str) -> str:
+        return f"{live} serves every request again"
 
 
 def _now() -> str:
