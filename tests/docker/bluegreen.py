@@ -90,30 +90,35 @@ def last_run(stack: BlueGreenStack, store_dir: Path | None = None):
 
 
 class Watcher:
-    """Asks the stable address all along, and keeps every answer (or failure)."""
+    """Clients asking ``path`` on the stable address all along; every answer (or
+    failure) kept, in order."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str, path: str = "/version", clients: int = 1,
+                 pause: float = 0.02) -> None:
+        self.url, self.path, self.pause = url, path, pause
         self.answers: list[str] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._threads = [threading.Thread(target=self._loop, daemon=True)
+                         for _ in range(clients)]
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                status, body = http_get(self.url + "/version", timeout=2)
+                status, body = http_get(self.url + self.path, timeout=2)
                 self.answers.append(f"{status} {body.strip()}")
             except OSError as exc:
                 self.answers.append(f"error {exc}")
-            time.sleep(0.02)
+            time.sleep(self.pause)
 
     def __enter__(self) -> Watcher:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(5)
+        for thread in self._threads:
+            thread.join(5)
 
 
 def wait_for_status(url: str, status: int, deadline: float = 5.0) -> str:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.docker.bluegreen import BlueGreenStack, first_deploy
+from tests.docker.bluegreen import BlueGreenStack, Watcher, first_deploy
 from tests.docker.bluegreen import last_run as last_bg_run
 from tests.docker.conftest import http_get, wait_for_http
 
@@ -24,34 +24,9 @@ def short_window(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHATOPS_STABILITY_WINDOW", "0.5s")
 
 
-class Load:
-    """Clients asking ``path`` on the stable address all along; every answer kept."""
-
-    def __init__(self, url: str, path: str, clients: int = 4) -> None:
-        self.url, self.path = url, path
-        self.answers: list[str] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._loop, daemon=True)
-                         for _ in range(clients)]
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                status, body = http_get(self.url + self.path, timeout=2)
-                self.answers.append(f"{status} {body.strip()}")
-            except OSError as exc:
-                self.answers.append(f"error {exc}")
-            time.sleep(0.005)
-
-    def __enter__(self) -> Load:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(5)
+def Load(url: str, path: str) -> Watcher:  # noqa: N802 - reads as the load it starts
+    """Four clients asking ``path`` of the stable address all along."""
+    return Watcher(url, path, clients=4, pause=0.005)
 
 
 def canary(bg: BlueGreenStack, steps: str, **limits: object) -> None:
