@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import ROOT
@@ -195,3 +196,33 @@ def test_bad_settings_name_the_variable(cli, tmp_path: Path, monkeypatch) -> Non
     assert "CHATOPS_IP_ALLOWLIST" in result.err
     assert "not-an-address" in result.err
     assert "Traceback" not in result.err
+
+
+def test_compose_is_asked_again_whenever_what_it_read_changed(served: Served) -> None:
+    def run() -> dict:
+        answer = httpx.post(served.url + "/run", headers={"X-API-Key": KEY},
+                            json={"name": "rollout_stack_demo", "wait": True}, timeout=60)
+        return dict(answer.json()["run"])
+
+    def reading(run_record: dict) -> str:
+        detail = httpx.get(served.url + f"/runs/{run_record['id']}",
+                           headers={"X-API-Key": KEY}).json()
+        (step,) = [s for s in detail["steps"] if s["phase"] == "preflight"]
+        return str(step["description"])
+
+    first = run()
+    assert first["status"] == "succeeded", first
+    assert "reused" not in reading(first)
+    again = run()
+    assert again["status"] == "succeeded", again
+    assert "that reading is reused" in reading(again)  # nothing changed: no second ask
+    # A file beside the compose file (.env: what Compose interpolates) changed: ask again.
+    (served.compose.parent / ".env").write_text("UNUSED_BY_THE_FILE=1\n")
+    after_env = run()
+    assert "reused" not in reading(after_env)
+    # An invalid file is refused by Compose itself, never by an old reading.
+    served.compose.write_text(served.compose.read_text() + "  bogus: [\n")
+    broken = httpx.post(served.url + "/run", headers={"X-API-Key": KEY},
+                        json={"name": "rollout_stack_demo", "wait": True}, timeout=60).json()
+    assert broken["run"]["status"] == "failed"
+    assert "is invalid or unreadable, nothing was changed" in broken["run"]["reason"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,12 +26,19 @@ from chatops.planning import compose as c
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Command, Gate, Plan, StepPlan
 from chatops.runner.hooks import hook_env, run_hooks
-from chatops.runner.project import ComposeConfigError, ComposeProject, config_argv, parse_config
+from chatops.runner.project import (
+    ComposeConfigError,
+    ComposeProject,
+    config_argv,
+    parse_config,
+    reading_key,
+)
 from chatops.runner.snapshot import current_images, take_snapshot
 from chatops.store.records import RunStatus
 from chatops.store.sqlite import RunStore, new_run_id, utcnow
 
 PREFLIGHT_TIMEOUT = 60.0
+READINGS_KEPT = 128
 #: Builds the traffic driver of a blue-green service: (stack, service, traffic block).
 TrafficFactory = Callable[[str, str, Any], Any]
 
@@ -97,6 +105,8 @@ class Executor:
         self.sinks = list(sinks)
         self._liveness: dict[str, HeldLocks] = {}
         self._context: dict[str, dict[str, str | None]] = {}
+        #: Compose's readings of compose files, by what each depends on (reading_key).
+        self._readings: OrderedDict[str, list[str]] = OrderedDict()
         self._clients: dict[str, str] = {}
 
     # -- events ----------------------------------------------------------------
@@ -325,17 +335,33 @@ class Executor:
         """Compose's view of the project (refusing an invalid file), then the snapshot."""
         step = state.step
         argv = config_argv(self.compose_command, step.compose)
-        config = Command(argv, "read the compose file with Compose", PREFLIGHT_TIMEOUT, False)
-        lines: list[str] = []
-        result = await self._command(run_id, intent, step, config, "preflight", argv,
-                                     quiet=True, collect=lines)
-        if not result.ok:
-            raise StepFailedError(f"compose file {step.compose} is invalid or unreadable, "
-                             f"nothing was changed: {result.describe()}")
         try:
             content = step.compose.read_bytes()
         except OSError as exc:
             raise StepFailedError(f"cannot read {step.compose}: {exc.strerror}") from None
+        key = reading_key(self.compose_command, step.compose, content, os.environ)
+        lines = self._readings.get(key) if key is not None else None
+        if lines is not None:  # nothing it depends on changed: Compose's answer stands
+            self._readings.move_to_end(key)  # type: ignore[arg-type]
+            seq = self.store.start_step(
+                run_id, doc=step.index, phase="preflight", argv=list(argv),
+                description="read the compose file with Compose (nothing it depends on "
+                "changed since Compose last read it: that reading is reused)")
+            self.store.finish_step(run_id, seq, exit_code=0, timed_out=False, error=None,
+                                   duration=0.0, tail=[])
+        else:
+            lines = []
+            config = Command(argv, "read the compose file with Compose", PREFLIGHT_TIMEOUT,
+                             False)
+            result = await self._command(run_id, intent, step, config, "preflight", argv,
+                                         quiet=True, collect=lines)
+            if not result.ok:
+                raise StepFailedError(f"compose file {step.compose} is invalid or "
+                                      f"unreadable, nothing was changed: {result.describe()}")
+            if key is not None:
+                self._readings[key] = lines
+                while len(self._readings) > READINGS_KEPT:
+                    self._readings.popitem(last=False)
         try:
             state.project = parse_config("\n".join(lines), step.compose, content)
             state.services = state.project.pick(step.service)

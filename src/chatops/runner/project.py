@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,3 +76,63 @@ def parse_config(text: str, file: Path, content: bytes) -> ComposeProject:
         )
     return ComposeProject(name=name, file=file, sha256=hashlib.sha256(content).hexdigest(),
                           services=services)
+
+
+def reading_key(compose_command: tuple[str, ...], file: Path, content: bytes,
+                env: Mapping[str, str]) -> str | None:
+    """What Compose's reading of ``file`` depends on, as one hash: the command, the file,
+    the environment (interpolation), every file beside it (``.env`` and the like: name,
+    size, modification time) and the files it names elsewhere (``env_file``,
+    ``extends``, ``include``). None when that cannot be told (then Compose is asked)."""
+    import yaml  # noqa: PLC0415
+
+    digest = hashlib.sha256()
+    for part in (*compose_command, str(file)):
+        digest.update(part.encode() + b"\0")
+    digest.update(content + b"\0")
+    for name, value in sorted(env.items()):
+        digest.update(f"{name}={value}\0".encode())
+    try:
+        folder = file.parent
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if entry.is_file():
+                st = entry.stat()
+                digest.update(f"{entry.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+        data = yaml.safe_load(content)
+        for path in sorted(_named_files(data)):
+            target = (folder / path) if not os.path.isabs(path) else Path(path)
+            try:
+                st = target.stat()
+                digest.update(f"{target}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+            except FileNotFoundError:
+                digest.update(f"{target}\0missing\0".encode())
+    except (OSError, yaml.YAMLError, ValueError, TypeError):
+        return None
+    return digest.hexdigest()
+
+
+def _named_files(data: Any) -> set[str]:
+    """Paths a compose file names: services' ``env_file`` and ``extends.file``, and the
+    top-level ``include``."""
+    found: set[str] = set()
+    if not isinstance(data, dict):
+        raise ValueError("not a mapping")
+    for spec in (data.get("services") or {}).values():
+        if not isinstance(spec, dict):
+            continue
+        env_file = spec.get("env_file")
+        for item in env_file if isinstance(env_file, list) else [env_file]:
+            if isinstance(item, str):
+                found.add(item)
+            elif isinstance(item, dict) and isinstance(item.get("path"), str):
+                found.add(item["path"])
+        extends = spec.get("extends")
+        if isinstance(extends, dict) and isinstance(extends.get("file"), str):
+            found.add(extends["file"])
+    for item in data.get("include") or []:
+        paths = item if isinstance(item, str) else (item or {}).get("path") \
+            if isinstance(item, dict) else None
+        for path in paths if isinstance(paths, list) else [paths]:
+            if isinstance(path, str):
+                found.add(path)
+    return found
