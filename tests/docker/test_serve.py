@@ -221,8 +221,13 @@ def test_compose_is_asked_again_whenever_what_it_read_changed(served: Served) ->
     after_env = run()
     assert "reused" not in reading(after_env)
     # An invalid file is refused by Compose itself, never by an old reading.
-    served.compose.write_text(served.compose.read_text() + "  bogus: [\n")
-    broken = httpx.post(served.url + "/run", headers={"X-API-Key": KEY},
-                        json={"name": "rollout_stack_demo", "wait": True}, timeout=60).json()
+    good = served.compose.read_text()
+    served.compose.write_text(good + "  bogus: [\n")
+    try:
+        broken = httpx.post(served.url + "/run", headers={"X-API-Key": KEY},
+                            json={"name": "rollout_stack_demo", "wait": True},
+                            timeout=60).json()
+    finally:
+        served.compose.write_text(good)  # so that the fixture can take the stack down
     assert broken["run"]["status"] == "failed"
     assert "is invalid or unreadable, nothing was changed" in broken["run"]["reason"]
