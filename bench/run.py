@@ -63,7 +63,7 @@ def get(url: str) -> tuple[int, str]:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, ""
-    except OSError:
+    except (OSError, http.client.HTTPException):  # refused, reset, or cut mid-answer
         return 0, ""
 
 

@@ -7,7 +7,6 @@ start, which costs more than the whole of ``chatops validate`` on a thousand fil
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -153,9 +152,11 @@ def run(  # noqa: PLR0917 - Click passes options positionally
 
     client = connect(local=local, override_window=override_window, repo=repo)
     if client is not None:
-        raise SystemExit(_run_remote(client, list(names), dry_run=dry_run,
-                                     rollback=not no_rollback, wait=not no_wait, sha=sha,
-                                     keep_going=keep_going))
+        from chatops.cli import remote
+
+        raise SystemExit(remote.run_names(client, list(names), dry_run=dry_run,
+                                          rollback=not no_rollback, wait=not no_wait,
+                                          sha=sha, keep_going=keep_going))
     from chatops.cli.running import orchestrate_command, run_command
 
     if len(names) > 1 or (not dry_run and _has_dependencies(names[0], repo)):
@@ -168,24 +169,6 @@ def run(  # noqa: PLR0917 - Click passes options positionally
     raise SystemExit(run_command(names[0], repo, dry_run=dry_run, rollback=not no_rollback,
                                  wait=not no_wait, sha=sha, sync=sync,
                                  override_window=override_window))
-
-
-def _run_remote(client: Any, names: list[str], *, dry_run: bool, rollback: bool, wait: bool,
-                sha: str | None, keep_going: bool) -> int:
-    from chatops.cli import remote
-    from chatops.cli.client import ServiceError
-
-    graph = len(names) > 1
-    if not graph and not dry_run and sha is None:
-        try:  # an intent with depends_on brings its dependencies, as in this process
-            detail = client.request("GET", f"/intents/{names[0]}")
-            graph = bool(detail["plan"].get("depends_on"))
-        except ServiceError:
-            graph = False  # the run itself reports what is wrong
-    if graph:
-        return remote.orchestrate(client, names, dry_run=dry_run, keep_going=keep_going)
-    return remote.run(client, names[0], sha=sha, dry_run=dry_run, wait=wait,
-                      rollback=rollback)
 
 
 def _has_dependencies(name: str, repo: Path | None) -> bool:

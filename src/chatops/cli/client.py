@@ -10,7 +10,6 @@ so these commands start fast.
 from __future__ import annotations
 
 import getpass
-import http.client
 import json
 import os
 import sys
@@ -19,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from chatops.unixhttp import UnixHTTPConnection
+from chatops.cli import wire
 
 CONNECT_TIMEOUT = 2.0
 #: Exit codes of ``chatops run`` and ``rollback`` by run status, as they are documented.
@@ -79,7 +78,7 @@ class ServiceClient:
         client = cls(path, actor, override_window=override_window)
         try:
             info = client.request("GET", "/local", timeout=CONNECT_TIMEOUT)
-        except (OSError, ServiceError, http.client.HTTPException):
+        except (OSError, ServiceError, ValueError):
             return None
         if repo is not None and Path(str(info.get("repo"))).resolve() != repo.resolve():
             return None  # another repository: this command runs here
@@ -88,14 +87,12 @@ class ServiceClient:
 
     def request(self, method: str, target: str, body: Any = None,
                 timeout: float | None = None) -> dict[str, Any]:
-        conn = UnixHTTPConnection(self.path, timeout)
+        resp = wire.send(self.path, method, target, headers=self.headers, timeout=timeout,
+                         body=None if body is None else json.dumps(body).encode())
         try:
-            conn.request(method, target, body=None if body is None else json.dumps(body),
-                         headers=self.headers)
-            resp = conn.getresponse()
             data = resp.read()
         finally:
-            conn.close()
+            resp.close()
         try:
             answer = json.loads(data) if data else {}
         except ValueError:
@@ -107,14 +104,12 @@ class ServiceClient:
 
     def events(self, target: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """Server-sent events of ``target``: (event, data) until the stream ends."""
-        conn = UnixHTTPConnection(self.path, None)
+        resp = wire.send(self.path, "GET", target, headers=self.headers)
         try:
-            conn.request("GET", target, headers=self.headers)
-            resp = conn.getresponse()
             if resp.status >= 400:
                 raise ServiceError(resp.status, json.loads(resp.read() or b"{}"))
             event, data = "message", ""
-            for raw in resp:
+            for raw in resp.lines():
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 if not line:
                     if data:
@@ -125,7 +120,7 @@ class ServiceClient:
                 elif line.startswith("data:"):
                     data += line[5:].strip()
         finally:
-            conn.close()
+            resp.close()
 
     # -- what the commands do through it ------------------------------------------------
 

@@ -32,6 +32,22 @@ def run(client: ServiceClient, name: str, *, sha: str | None, dry_run: bool, wai
     return exit_code(client.follow(answer["id"]))
 
 
+def run_names(client: ServiceClient, names: list[str], *, dry_run: bool, rollback: bool,
+              wait: bool, sha: str | None, keep_going: bool) -> int:
+    """``chatops run NAME...`` through the service: one run, or a graph when there are
+    several names or the intent has ``depends_on`` (as in this process)."""
+    graph = len(names) > 1
+    if not graph and not dry_run and sha is None:
+        try:  # an intent with depends_on brings its dependencies, as in this process
+            detail = client.request("GET", f"/intents/{quote(names[0], safe='')}")
+            graph = bool(detail["plan"].get("depends_on"))
+        except ServiceError:
+            graph = False  # the run itself reports what is wrong
+    if graph:
+        return orchestrate(client, names, dry_run=dry_run, keep_going=keep_going)
+    return run(client, names[0], sha=sha, dry_run=dry_run, wait=wait, rollback=rollback)
+
+
 def orchestrate(client: ServiceClient, names: list[str], *, dry_run: bool,
                 keep_going: bool) -> int:
     client.announce()
