@@ -10,7 +10,8 @@ from chatops import __version__
 
 
 def _through_the_service(args: list[str]) -> int | None:
-    """``chatops run NAME [--sha SHA] [--no-wait] [--no-rollback]`` when a service answers
+    """``chatops run NAME [--repo DIR] [--sha SHA] [--no-wait] [--no-rollback]`` when a
+    service answers
     on this host's socket: the same request and output as the Click command's, without
     importing Click (the command costs the service's time and little more). Anything
     else, and any other form, is left to Click (None)."""
@@ -18,6 +19,7 @@ def _through_the_service(args: list[str]) -> int | None:
         return None
     names: list[str] = []
     sha: str | None = None
+    repo: str | None = None
     wait = rollback = True
     rest = iter(args[1:])
     for arg in rest:
@@ -31,16 +33,24 @@ def _through_the_service(args: list[str]) -> int | None:
                 return None
         elif arg.startswith("--sha="):
             sha = arg.removeprefix("--sha=")
+        elif arg == "--repo":
+            repo = next(rest, None)
+            if not repo:
+                return None
+        elif arg.startswith("--repo="):
+            repo = arg.removeprefix("--repo=") or None
         elif arg.startswith("-") or names:
             return None  # another option, or a graph: Click decides
         else:
             names.append(arg)
     if not names or (not sha and sha is not None):
         return None
+    from pathlib import Path
+
     from chatops.cli.client import connect
 
     try:
-        client = connect(local=False, repo=None)
+        client = connect(local=False, repo=Path(repo) if repo else None)
         if client is None:
             return None
         from chatops.cli import remote
