@@ -95,7 +95,7 @@ def reading_key(compose_command: tuple[str, ...], file: Path, content: bytes,
     try:
         folder = file.parent
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-            if entry.is_file():
+            if entry.is_file() and entry.name != file.name:  # its content is hashed above
                 st = entry.stat()
                 digest.update(f"{entry.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
         data = yaml.safe_load(content)
