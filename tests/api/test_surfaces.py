@@ -163,6 +163,27 @@ def test_the_cli_goes_through_a_running_service_and_shows_as_via_cli(
     assert accepted[0]["key_name"] == run["actor"]
 
 
+def test_an_intent_with_dependencies_runs_as_a_graph_through_the_socket(
+        socket_repo: Path, tmp_path: Path) -> None:
+    (socket_repo / "chatops" / "intents" / "deploy_app.yaml").write_text(
+        "label_required: approved\naction: pull\nstack: app\ndepends_on: [deploy_web]\n")
+    service = served.start(socket_repo, tmp_path / "state", env={
+        "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    try:
+        done = chatops(tmp_path / "state", socket_repo, "run", "deploy_app")
+        runs = service.get("/runs").json()["runs"]
+    finally:
+        service.stop()
+    assert "via the chatops service" in done.stderr
+    # The graph: the dependency first (it fails: no compose file), so the intent is
+    # skipped, and one parent run holds them.
+    parent = next(r for r in runs if r["intent"] == "orchestrate:deploy_app")
+    (child,) = [r for r in runs if r.get("parent_id") == parent["id"]]
+    assert (child["intent"], child["status"]) == ("deploy_web", "failed")
+    assert "2 intents: 0 succeeded, 0 rolled back, 1 failed, 1 skipped" in done.stdout
+    assert done.returncode == 1
+
+
 def test_the_cli_through_the_socket_is_refused_like_post_run(
         socket_repo: Path, tmp_path: Path) -> None:
     service = served.start(socket_repo, tmp_path / "state", env={"CHATOPS_FREEZE": "always"})

@@ -50,7 +50,7 @@ def _through_the_service(args: list[str]) -> int | None:
     from chatops.cli.client import connect
 
     try:
-        client = connect(local=False, repo=Path(repo) if repo else None)
+        client = connect(local=False, repo=Path(repo) if repo else None, intent=names[0])
         if client is None:
             return None
         from chatops.cli import remote

@@ -150,7 +150,8 @@ def run(  # noqa: PLR0917 - Click passes options positionally
         raise click.UsageError("--sha and --sync take one intent")
     from chatops.cli.client import connect
 
-    client = connect(local=local, override_window=override_window, repo=repo)
+    client = connect(local=local, override_window=override_window, repo=repo,
+                     intent=names[0] if len(names) == 1 else None)
     if client is not None:
         from chatops.cli import remote
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from chatops.cli import wire
 
@@ -63,26 +64,29 @@ class ServiceClient:
     def __init__(self, path: Path, actor: str, *, override_window: bool = False) -> None:
         self.path = path
         self.pid: int | None = None
+        self.depends_on: list[str] | None = None  # of the intent asked about in find
         self.headers = {"X-Chatops-Actor": actor, "Content-Type": "application/json"}
         if override_window:
             self.headers["X-Chatops-Override-Window"] = "1"
 
     @classmethod
     def find(cls, state_dir: Path, actor: str, *, override_window: bool = False,
-             repo: Path | None = None) -> ServiceClient | None:
+             repo: Path | None = None, intent: str | None = None) -> ServiceClient | None:
         """A client of the service of this state directory, when one answers (and, for
         commands about a repository, serves ``repo``)."""
         path = state_dir / "chatops.sock"
         if not path.exists():
             return None
         client = cls(path, actor, override_window=override_window)
+        target = "/local" if intent is None else f"/local?intent={quote(intent, safe='')}"
         try:
-            info = client.request("GET", "/local", timeout=CONNECT_TIMEOUT)
+            info = client.request("GET", target, timeout=CONNECT_TIMEOUT)
         except (OSError, ServiceError, ValueError):
             return None
         if repo is not None and Path(str(info.get("repo"))).resolve() != repo.resolve():
             return None  # another repository: this command runs here
         client.pid = info.get("pid")
+        client.depends_on = info.get("depends_on")
         return client
 
     def request(self, method: str, target: str, body: Any = None,
@@ -168,7 +172,8 @@ def actor() -> str:
 
 
 def connect(*, local: bool, override_window: bool = False,
-            repo: Path | bool | None = False) -> ServiceClient | None:
+            repo: Path | bool | None = False, intent: str | None = None
+            ) -> ServiceClient | None:
     """The running service's client, unless ``--local`` or none answers. ``repo``: the
     repository the command is about (None: the usual lookup), or False for none."""
     if local:
@@ -179,4 +184,4 @@ def connect(*, local: bool, override_window: bool = False,
     if repo is not False:
         where = Path(repo or os.environ.get("CHATOPS_REPO") or ".")  # type: ignore[arg-type]
     return ServiceClient.find(Path(default_state_dir()), actor(),
-                              override_window=override_window, repo=where)
+                              override_window=override_window, repo=where, intent=intent)

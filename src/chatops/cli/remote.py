@@ -38,11 +38,9 @@ def run_names(client: ServiceClient, names: list[str], *, dry_run: bool, rollbac
     several names or the intent has ``depends_on`` (as in this process)."""
     graph = len(names) > 1
     if not graph and not dry_run and sha is None:
-        try:  # an intent with depends_on brings its dependencies, as in this process
-            detail = client.request("GET", f"/intents/{quote(names[0], safe='')}")
-            graph = bool(detail["plan"].get("depends_on"))
-        except ServiceError:
-            graph = False  # the run itself reports what is wrong
+        # An intent with depends_on brings its dependencies, as in this process; the
+        # service said which when the client found it (connect(intent=...)).
+        graph = bool(client.depends_on)
     if graph:
         return orchestrate(client, names, dry_run=dry_run, keep_going=keep_going)
     return run(client, names[0], sha=sha, dry_run=dry_run, wait=wait, rollback=rollback)

@@ -467,12 +467,20 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         return {"valid": not errors, "name": name, "documents": docs, "errors": errors}
 
     @api.get("/local", include_in_schema=False)
-    async def local_info(request: Request) -> dict[str, Any]:
+    async def local_info(request: Request, intent: str | None = None) -> dict[str, Any]:
         """For chatops commands on this host (the unix socket only): which repository
-        and process this service is."""
+        and process this service is; with ``intent``, what that intent depends on (so
+        that ``chatops run`` knows in one request whether it starts a graph)."""
         if not request.scope.get("state", {}).get("local_socket"):
             raise NotFoundError("Not Found")
-        return {"repo": str(repo.root), "pid": os.getpid(), "version": __version__}
+        info: dict[str, Any] = {"repo": str(repo.root), "pid": os.getpid(),
+                                "version": __version__}
+        if intent is not None:
+            try:
+                info["depends_on"] = list(s.deploys.ctx.load(intent).depends_on)
+            except ChatopsError:
+                info["depends_on"] = None  # the run itself reports what is wrong
+        return info
 
     @api.get("/healthz", response_model=m.Health, tags=["health"])
     async def healthz() -> dict[str, Any]:
