@@ -75,7 +75,9 @@ SERVICE_VARIABLES = frozenset({
     "CHATOPS_MAX_CONNECTIONS_PER_ADDRESS", "CHATOPS_SHUTDOWN_GRACE", "CHATOPS_WAIT_TIMEOUT",
     "CHATOPS_SECURITY_WINDOW", "CHATOPS_GITHUB_REPO", "CHATOPS_GITHUB_TOKEN",
     "CHATOPS_GITHUB_API", "CHATOPS_REQUIRE_COMMIT", "CHATOPS_GITHUB_WEBHOOK_SECRET",
-    "CHATOPS_SYNC", "CHATOPS_REPO", "CHATOPS_LOG_LEVEL",
+    "CHATOPS_SYNC", "CHATOPS_REPO", "CHATOPS_LOG_LEVEL", "CHATOPS_DISCORD_PUBLIC_KEY",
+    "CHATOPS_DISCORD_APPLICATION_ID", "CHATOPS_DISCORD_BOT_TOKEN", "CHATOPS_DISCORD_API",
+    "CHATOPS_SLACK_SIGNING_SECRET", "CHATOPS_SLACK_BOT_TOKEN", "CHATOPS_CHAT_IDENTITIES",
 })
 HARNESS_VARIABLES = frozenset({
     "CHATOPS_REQUIRE_DOCKER", "CHATOPS_REQUIRE_TOOLS", "CHATOPS_DOCKER_UNAVAILABLE",
@@ -181,6 +183,16 @@ def _blank(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+class ChatGrant(BaseModel):
+    """What one chat identity may do: the same scopes as an API key's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scopes: tuple[Literal["run", "rollback", "read", "approve"], ...] = ("read",)
+    intents: str = Field(default="*", min_length=1, max_length=200)
+    stacks: tuple[str, ...] = ()
+
+
 class Settings(BaseModel):
     """Every setting, for the CLI and the service alike (the service's own are unused by
     the commands that do not serve)."""
@@ -251,6 +263,17 @@ class Settings(BaseModel):
     security_window: float = Field(default=60.0, gt=0, le=86400)
     github_webhook_secret: SecretStr | None = None
 
+    # -- chat commands (Discord interactions, Slack slash commands) --------------------
+    discord_public_key: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    discord_application_id: str | None = Field(default=None, pattern=r"^[0-9]{5,30}$")
+    discord_bot_token: SecretStr | None = None
+    discord_api: str = Field(default="https://discord.com/api/v10", pattern=r"^https?://")
+    slack_signing_secret: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    #: Who may do what from chat: {"discord:user:ID" | "discord:role:ID" |
+    #: "slack:user:ID": {"scopes": [...], "intents": "glob", "stacks": [...]}}
+    chat_identities: dict[str, ChatGrant] = Field(default_factory=dict)
+
     # -- reading ---------------------------------------------------------------------
 
     @classmethod
@@ -314,6 +337,36 @@ class Settings(BaseModel):
         if level not in LOG_LEVELS:
             raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
         return level
+
+    @field_validator("chat_identities", mode="before")
+    @classmethod
+    def _identities(cls, value: object) -> object:
+        value = _blank(value)
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            import json  # noqa: PLC0415
+
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"expected JSON such as {{\"discord:user:123\": "
+                                 f"{{\"scopes\": [\"run\", \"read\"]}}}}: {exc}") from None
+        if isinstance(value, dict):
+            for name in value:
+                platform, _, rest = str(name).partition(":")
+                kind, _, ident = rest.partition(":")
+                if platform not in ("discord", "slack") or kind not in ("user", "role") \
+                        or not ident:
+                    raise ValueError(f"{name!r}: expected discord:user:ID, discord:role:ID "
+                                     "or slack:user:ID")
+        return value
+
+    @field_validator("discord_public_key", "discord_application_id", "slack_signing_secret",
+                     "slack_bot_token", "discord_bot_token", mode="before")
+    @classmethod
+    def _chat_unset(cls, value: object) -> object:
+        return _blank(value)
 
     @field_validator("npm_email", "npm_password", mode="before")
     @classmethod

@@ -280,6 +280,11 @@ class Deploys:
         self._record(caller, "replayed", 200, intent=record.intent, run_id=run_id)
         return Started(record, self.store.plan_of(run_id) or {}, replay=True)
 
+    async def ended(self, run_id: str) -> RunRecord:
+        """The run's record once it ends, however it ended."""
+        await self.ctx.queue.wait(run_id, self.ctx.rules.wait_timeout)
+        return self.store.get_run(run_id, detail=False)
+
     async def wait(self, run_id: str) -> RunRecord:
         """The run's record once it ends; ``RunNotSucceededError`` unless it succeeded."""
         await self.ctx.queue.wait(run_id, self.ctx.rules.wait_timeout)
@@ -533,6 +538,14 @@ class Deploys:
                          f"{canary.get('step')} ({canary.get('weight')}%)")
             self.audit_written(record.intent)
             return self.store.get_run(run_id, detail=False)
+
+    def may_read(self, caller: Caller, what: str) -> None:
+        """Refuse (and record) a caller without the ``read`` scope."""
+        if not caller.may("read"):
+            exc = ScopeDeniedError(f"{caller.name} lacks the 'read' scope ({what})")
+            self._record(caller, "refused", exc.status, reason=f"{exc.code}: {exc.message}")
+            exc.audited = True
+            raise exc
 
     async def reap_standby(self, caller: Caller) -> list[str]:
         """Remove the standby slots whose window has passed (their containers; never

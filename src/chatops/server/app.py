@@ -50,6 +50,7 @@ from chatops.repo import GitOpsRepo
 from chatops.runner.scheduler import Scheduler
 from chatops.runtime import Runtime
 from chatops.server import models as m
+from chatops.server.chat import register_chat
 from chatops.server.context import (
     ERRORS,
     HIDDEN,
@@ -151,6 +152,7 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
     _register_errors(api, services, digest)
     _register_routes(api, services)
     register_webhook(api, services)
+    register_chat(api, services)
     register_orchestrate(api, services)
     register_schedules(api, services, scheduler)
     install_openapi(api, settings)

@@ -31,8 +31,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Paths that need an allowed address but no key (probes and monitors).
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
-                        # GitHub signs its webhooks (HMAC) instead of sending a key.
-                        "/webhooks/github"})
+                        # GitHub signs its webhooks (HMAC) instead of sending a key;
+                        # Discord (Ed25519) and Slack (HMAC) sign their commands.
+                        "/webhooks/github", "/chat/discord", "/chat/slack"})
 _CACHE_LIMIT = 10_000
 _OWS = (b" ", b"\t")
 

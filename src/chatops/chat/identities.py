@@ -1,0 +1,49 @@
+"""Who may do what from chat: a chat identity's grant, as the permissions of a Caller."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from chatops.settings import ChatGrant
+
+
+@dataclass(frozen=True)
+class ChatPermissions:
+    """The permissions of one person in chat, named as the audit trail shows them
+    (``discord:user:1234``): the scopes of their grant, for its intents and stacks."""
+
+    name: str
+    scopes: frozenset[str]
+    intents: str = "*"
+    stacks: tuple[str, ...] = ()
+
+    def may(self, scope: str) -> bool:
+        return scope in self.scopes  # never override-window: chat waits for the window
+
+    def refusal(self, intent: str, stacks: Iterable[str],
+                actions: Iterable[str]) -> str | None:
+        if "run" not in self.scopes:
+            return f"{self.name} may not start runs (scopes: " \
+                f"{', '.join(sorted(self.scopes)) or 'none'})"
+        if not fnmatch.fnmatchcase(intent, self.intents):
+            return f"{self.name} may run intents matching {self.intents!r}, not {intent!r}"
+        for stack in stacks:
+            if self.stacks and stack not in self.stacks:
+                return f"{self.name} may not deploy stack {stack!r}"
+        return None
+
+
+def resolve(grants: Mapping[str, ChatGrant], platform: str, user: str,
+            roles: Iterable[str] = ()) -> ChatPermissions:
+    """The grant of ``user`` (their own, else the first of their roles that has one);
+    without any, they may do nothing (every command is refused, and audited)."""
+    name = f"{platform}:user:{user}"
+    grant = grants.get(name)
+    if grant is None:
+        grant = next((grants[f"{platform}:role:{r}"] for r in sorted(roles)
+                      if f"{platform}:role:{r}" in grants), None)
+    if grant is None:
+        return ChatPermissions(name, frozenset())
+    return ChatPermissions(name, frozenset(grant.scopes), grant.intents, grant.stacks)

@@ -1,0 +1,162 @@
+"""Chat commands against a real ``chatops serve``: Discord interactions signed with a
+generated Ed25519 key, Slack slash commands signed with a signing secret; the platforms'
+follow-up endpoints are loopback stand-ins."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from tests import served
+from tests.fakes.recorder import Recorder
+
+SLACK_SECRET = "slack-signing-secret-" + "x7Kq2" * 4
+APP_ID = "123456789012345678"
+GRANTS = json.dumps({
+    "discord:user:111": {"scopes": ["run", "read"]},
+    "discord:role:ops": {"scopes": ["read"]},
+    "slack:user:U1": {"scopes": ["run", "read"], "intents": "deploy_*"},
+})
+
+
+@pytest.fixture
+def chat(tmp_path: Path):
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+    platform = Recorder()
+    repo = tmp_path / "repo"
+    (repo / "chatops" / "intents").mkdir(parents=True)
+    (repo / "chatops" / "intents" / "deploy_web.yaml").write_text(
+        "label_required: approved\naction: pull\nstack: web\n")
+    service = served.start(repo, tmp_path / "state", env={
+        "DOCKER_HOST": "unix:///nonexistent/docker.sock",
+        "CHATOPS_DISCORD_PUBLIC_KEY": public, "CHATOPS_DISCORD_APPLICATION_ID": APP_ID,
+        "CHATOPS_DISCORD_API": platform.url, "CHATOPS_SLACK_SIGNING_SECRET": SLACK_SECRET,
+        "CHATOPS_CHAT_IDENTITIES": GRANTS})
+    try:
+        yield service, key, platform
+    finally:
+        service.stop()
+        platform.stop()
+
+
+def discord(service: served.Service, key: Ed25519PrivateKey, interaction: dict,
+            *, tamper: bool = False) -> httpx.Response:
+    body = json.dumps(interaction).encode()
+    stamp = str(int(time.time()))
+    signature = key.sign(stamp.encode() + body).hex()
+    if tamper:
+        body = body.replace(b"deploy_web", b"deploy_xyz")
+    return httpx.post(service.url + "/chat/discord", content=body, timeout=30, headers={
+        "content-type": "application/json", "x-signature-ed25519": signature,
+        "x-signature-timestamp": stamp})
+
+
+def command(name: str, user: str = "111", roles: list[str] | None = None,
+            **options: str) -> dict:
+    return {"type": 2, "token": "tok-" + name, "application_id": APP_ID,
+            "member": {"user": {"id": user}, "roles": roles or []},
+            "data": {"name": name, "options": [{"name": k, "value": v}
+                                               for k, v in options.items()]}}
+
+
+def audit(service: served.Service) -> list[dict]:
+    return service.get("/audit?limit=100").json()["records"]
+
+
+def test_discord_ping_signature_and_commands(chat) -> None:
+    service, key, platform = chat
+    assert discord(service, key, {"type": 1}).json() == {"type": 1}
+    # A body changed after signing is refused, and recorded.
+    bad = discord(service, key, command("deploy", intent="deploy_web"), tamper=True)
+    assert bad.status_code == 401
+    assert bad.json()["error"]["code"] == "bad_signature"
+    assert any(r["endpoint"] == "/chat/discord" and r["decision"] == "refused"
+               for r in audit(service))
+    # Read commands answer at once, only to the one who asked.
+    runs = discord(service, key, command("runs")).json()
+    assert runs == {"type": 4, "data": {"content": "no runs recorded yet", "flags": 64}}
+    choices = discord(service, key, {"type": 4, "data": {"name": "deploy", "options": [
+        {"name": "intent", "value": "web", "focused": True}]}}).json()
+    assert choices == {"type": 8, "data": {"choices": [{"name": "deploy_web",
+                                                        "value": "deploy_web"}]}}
+    # A deploy is accepted at once; its outcome edits the message afterwards.
+    answer = discord(service, key, command("deploy", intent="deploy_web")).json()
+    assert answer["type"] == 4
+    assert answer["data"]["content"].startswith("🚀 deploying deploy_web (run `")
+    method, path, body = platform.wait_for("failed")
+    assert (method, path) == ("PATCH", f"/webhooks/{APP_ID}/tok-deploy/messages/@original")
+    assert "deploy_web on web: failed" in body["content"]
+    run = service.get("/runs").json()["runs"][0]
+    assert (run["trigger"], run["actor"]) == ("chat", "discord:user:111")
+
+
+def test_a_discord_user_without_the_scope_is_refused_and_audited(chat) -> None:
+    service, key, _ = chat
+    # Only the read role: no deploys.
+    answer = discord(service, key, command("deploy", user="222", roles=["ops"],
+                                           intent="deploy_web")).json()
+    assert answer["data"]["flags"] == 64
+    assert "discord:user:222 may not start runs (scopes: read)" in answer["data"]["content"]
+    # Nobody at all: not even read.
+    nobody = discord(service, key, command("status", user="333")).json()
+    assert "discord:user:333 lacks the 'read' scope" in nobody["data"]["content"]
+    refusals = [r for r in audit(service) if r["decision"] == "refused"
+                and r["endpoint"] == "/chat/discord"]
+    assert {r["key_name"] for r in refusals} >= {"discord:user:222", "discord:user:333"}
+    assert service.get("/runs").json()["runs"] == []
+
+
+def slack(service: served.Service, form: dict, *, stamp: int | None = None,
+          secret: str = SLACK_SECRET) -> httpx.Response:
+    body = urlencode(form).encode()
+    ts = str(stamp if stamp is not None else int(time.time()))
+    signature = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:".encode() + body,
+                                 hashlib.sha256).hexdigest()
+    return httpx.post(service.url + "/chat/slack", content=body, timeout=30, headers={
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": ts, "x-slack-signature": signature})
+
+
+def test_slack_slash_commands_are_signed_acknowledged_and_followed(chat) -> None:
+    service, _, platform = chat
+    form = {"command": "/deploy", "text": "deploy_web", "user_id": "U1",
+            "response_url": platform.url + "/slack/response"}
+    assert slack(service, form, secret="not-the-secret").status_code == 401
+    old = slack(service, form, stamp=int(time.time()) - 600)
+    assert old.status_code == 401
+    assert "more than 5 minutes off" in old.json()["error"]["message"]
+
+    answer = slack(service, form).json()
+
+    assert answer["response_type"] == "in_channel"
+    assert answer["text"].startswith("🚀 deploying deploy_web (run `")
+    method, path, body = platform.wait_for("failed")
+    assert (method, path) == ("POST", "/slack/response")
+    assert "deploy_web on web: failed" in body["text"]
+    # Another user of the workspace has no grant.
+    denied = slack(service, {**form, "user_id": "U2"}).json()
+    assert denied["response_type"] == "ephemeral"
+    assert "slack:user:U2 may not start runs" in denied["text"]
+    plan = slack(service, {**form, "command": "/plan"}).json()
+    assert "Plan for intent deploy_web" in plan["text"]
+
+
+def test_chat_endpoints_are_not_found_until_configured(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "chatops" / "intents").mkdir(parents=True)
+    service = served.start(repo, tmp_path / "state")
+    try:
+        assert httpx.post(service.url + "/chat/discord", json={"type": 1}).status_code == 404
+        assert httpx.post(service.url + "/chat/slack", content=b"x").status_code == 404
+    finally:
+        service.stop()

@@ -1,0 +1,49 @@
+"""A loopback HTTP server that answers 200 and keeps every request: the Discord API's
+interaction webhooks and Slack's ``response_url``, as chatops calls them."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, Any]] = []
+        seen = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return
+
+            def _record(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(length)
+                seen.append((self.command, self.path, json.loads(raw) if raw else None))
+                body = b"{}"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_PATCH = _record  # noqa: N815 - the http.server names
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def wait_for(self, text: str, deadline: float = 20.0) -> tuple[str, str, Any]:
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            for request in list(self.requests):
+                if text in json.dumps(request[2], ensure_ascii=False):
+                    return request
+            time.sleep(0.05)
+        raise AssertionError(f"no request with {text!r}; got {self.requests}")
+
+    def stop(self) -> None:
+        self.server.shutdown()
