@@ -160,3 +160,38 @@ def test_chat_endpoints_are_not_found_until_configured(tmp_path: Path) -> None:
         assert httpx.post(service.url + "/chat/slack", content=b"x").status_code == 404
     finally:
         service.stop()
+
+
+def test_unknown_commands_and_options_get_their_usage(chat) -> None:
+    service, key, _ = chat
+    unknown = discord(service, key, command("reboot")).json()["data"]["content"]
+    assert unknown == "unknown command 'reboot'; the commands are deploy, rollback, " \
+        "status, runs, plan"
+    extra = discord(service, key, command("deploy", intent="deploy_web", force="yes"))
+    assert extra.json()["data"]["content"] == \
+        "⛔ unknown option 'force'; usage: deploy intent [sha]"
+    missing = discord(service, key, command("plan")).json()["data"]["content"]
+    assert missing == "⛔ missing intent; usage: plan intent"
+    stacks = discord(service, key, {"type": 4, "data": {"name": "rollback", "options": [
+        {"name": "stack", "value": "w", "focused": True}]}}).json()
+    assert stacks["data"]["choices"] == [{"name": "web", "value": "web"}]
+
+
+def test_chat_register_sends_the_commands_to_discord(cli, monkeypatch) -> None:
+    platform = Recorder()
+    monkeypatch.setenv("CHATOPS_DISCORD_API", platform.url)
+    monkeypatch.setenv("CHATOPS_DISCORD_APPLICATION_ID", APP_ID)
+    monkeypatch.setenv("CHATOPS_DISCORD_BOT_TOKEN", "bot-token-" + "z" * 30)
+    try:
+        done = cli("chat", "register")
+    finally:
+        platform.stop()
+    assert done.code == 0, done.err
+    assert done.out == "registered 5 commands: /deploy, /rollback, /status, /runs, /plan\n"
+    ((method, path, body),) = platform.requests
+    assert (method, path) == ("PUT", f"/applications/{APP_ID}/commands")
+    assert [c["name"] for c in body] == ["deploy", "rollback", "status", "runs", "plan"]
+    monkeypatch.delenv("CHATOPS_DISCORD_BOT_TOKEN")
+    refused = cli("chat", "register")
+    assert refused.code == 4
+    assert "CHATOPS_DISCORD_BOT_TOKEN not set" in refused.err

@@ -12,6 +12,22 @@ from chatops.planning.render import render_text
 from chatops.store.records import RunRecord, traffic_summary
 
 COMMANDS = ("deploy", "rollback", "status", "runs", "plan")
+#: Each command's options: (name, what it is, required).
+OPTIONS: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "deploy": (("intent", "the intent to run", True),
+               ("sha", "the commit to deploy (default: the branch head)", False)),
+    "rollback": (("stack", "the stack to return to its previous good deploy", True),),
+    "status": (("stack", "only this stack", False),),
+    "runs": (),
+    "plan": (("intent", "the intent to plan", True),),
+}
+DESCRIPTIONS = {
+    "deploy": "Deploy an intent (the same checks and audit as POST /run)",
+    "rollback": "Return a stack to its previous good deploy",
+    "status": "The last run of each stack",
+    "runs": "The ten newest runs",
+    "plan": "What an intent would do (a dry run)",
+}
 ICONS = {"succeeded": "✅", "failed": "❌", "rolled_back": "↩️", "rollback_failed": "⚠️",
          "interrupted": "⏹️", "running": "⏳", "queued": "⏳"}
 LIMIT = 1900  # Discord's message is 2,000 characters
@@ -41,6 +57,17 @@ async def handle(deploys: Deploys, caller: Caller, command: str,
                  options: dict[str, str]) -> Answer:
     """Run one chat command for ``caller``; a refusal is an ephemeral answer (the use
     case audited it)."""
+    if command not in OPTIONS:
+        return Answer(f"unknown command {command!r}; the commands are "
+                      f"{', '.join(COMMANDS)}", ephemeral=True)
+    known = {name for name, _, _ in OPTIONS[command]}
+    unknown = sorted(set(options) - known)
+    missing = [name for name, _, required in OPTIONS[command]
+               if required and not options.get(name)]
+    if unknown or missing:
+        usage = " ".join(f"{n}" if r else f"[{n}]" for n, _, r in OPTIONS[command])
+        what = f"unknown option {unknown[0]!r}" if unknown else f"missing {missing[0]}"
+        return Answer(f"⛔ {what}; usage: {command} {usage}".rstrip(), ephemeral=True)
     try:
         if command == "deploy":
             started = await deploys.run(caller, RunAsk(name=options.get("intent", ""),
@@ -72,9 +99,18 @@ async def handle(deploys: Deploys, caller: Caller, command: str,
                 records = [latest[name] for name in sorted(latest)]
             lines = [_line(r) for r in records] or ["no runs recorded yet"]
             return Answer("\n".join(lines)[:LIMIT], ephemeral=True)
-        return Answer(f"unknown command {command!r}; the commands are "
-                      f"{', '.join(COMMANDS)}", ephemeral=True)
+        raise AssertionError(command)  # pragma: no cover - OPTIONS lists every command
     except ScopeDeniedError as exc:
         return Answer(f"⛔ {exc.message}", ephemeral=True)
     except ChatopsError as exc:
         return Answer(f"⛔ {exc.message}"[:LIMIT], ephemeral=True)
+
+
+def discord_commands() -> list[dict[str, object]]:
+    """The application commands, as Discord's bulk-overwrite endpoint takes them."""
+    return [{
+        "name": name, "type": 1, "description": DESCRIPTIONS[name],
+        "options": [{"name": option, "description": what, "type": 3, "required": required,
+                     "autocomplete": option in ("intent", "stack")}
+                    for option, what, required in OPTIONS[name]],
+    } for name in COMMANDS]

@@ -334,6 +334,21 @@ def serve(host: str | None, port: int | None, repo: Path | None) -> None:
 
 
 @app.group()
+def chat() -> None:
+    """Chat commands (Discord, Slack)."""
+
+
+@chat.command("register")
+@click.option("--dry-run", is_flag=True, help="Print the commands as JSON; send nothing.")
+def chat_register(dry_run: bool) -> None:
+    """Register chatops's slash commands with the Discord application
+    (CHATOPS_DISCORD_APPLICATION_ID, CHATOPS_DISCORD_BOT_TOKEN)."""
+    from chatops.cli.chat import register_command
+
+    raise SystemExit(register_command(dry_run=dry_run))
+
+
+@app.group()
 def traffic() -> None:
     """The proxy in front of blue-green services."""
 

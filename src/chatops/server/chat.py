@@ -23,7 +23,7 @@ from chatops.application.caller import Caller
 from chatops.chat.commands import Answer, handle, outcome
 from chatops.chat.identities import ChatPermissions, resolve
 from chatops.chat.signatures import discord_valid, slack_valid
-from chatops.errors import BadSignatureError, InvalidPayloadError, NotFoundError
+from chatops.errors import BadSignatureError, ChatopsError, InvalidPayloadError, NotFoundError
 from chatops.server import models as m
 from chatops.server.context import Services, _ctx
 
@@ -130,7 +130,7 @@ class ChatSurface:
         if kind == 1:  # PING
             return JSONResponse({"type": 1})
         if kind == 4:  # autocomplete: intent names
-            return JSONResponse({"type": 8, "data": {"choices": _choices(self.s, options)}})
+            return JSONResponse({"type": 8, "data": {"choices": _choices(self.s, data)}})
         if kind != 2:
             raise InvalidPayloadError(f"interaction type {kind} is not handled")
         member = interaction.get("member") or {}
@@ -211,10 +211,23 @@ def _slack_options(command: str, words: list[str]) -> dict[str, str]:
     return dict(zip(names, words, strict=False))
 
 
-def _choices(s: Services, options: dict[str, str]) -> list[dict[str, str]]:
-    typed = next(iter(options.values()), "")
+def _choices(s: Services, data: dict[str, Any]) -> list[dict[str, str]]:
+    """Autocomplete: the intents (or, for a stack option, the stacks) matching what the
+    person typed so far."""
+    focused = next((o for o in data.get("options") or []
+                    if isinstance(o, dict) and o.get("focused")), {})
+    typed = str(focused.get("value", "")).lower()
     try:
-        names = sorted(p.stem for p in s.deploys.ctx.repo.intent_files())
-    except Exception:
-        names = []
-    return [{"name": n, "value": n} for n in names if typed.lower() in n.lower()][:25]
+        paths = s.deploys.ctx.repo.intent_files()
+    except ChatopsError:
+        return []  # no repository yet: nothing to offer
+    names = sorted(p.stem for p in paths)
+    if focused.get("name") == "stack":
+        stacks: set[str] = set()
+        for name in names:
+            try:
+                stacks.update(d.stack for d in s.deploys.ctx.load(name).documents)
+            except ChatopsError:
+                continue
+        names = sorted(stacks)
+    return [{"name": n, "value": n} for n in names if typed in n.lower()][:25]
