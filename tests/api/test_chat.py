@@ -195,3 +195,26 @@ def test_chat_register_sends_the_commands_to_discord(cli, monkeypatch) -> None:
     refused = cli("chat", "register")
     assert refused.code == 4
     assert "CHATOPS_DISCORD_BOT_TOKEN not set" in refused.err
+
+
+def test_a_flood_of_commands_from_one_person_is_refused_and_audited(tmp_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+    repo = tmp_path / "repo"
+    (repo / "chatops" / "intents").mkdir(parents=True)
+    service = served.start(repo, tmp_path / "state", env={
+        "CHATOPS_DISCORD_PUBLIC_KEY": public, "CHATOPS_CHAT_IDENTITIES": GRANTS,
+        "CHATOPS_RATE_PER_KEY": "0.1", "CHATOPS_BURST_PER_KEY": "3"})
+    try:
+        answers = [discord(service, key, command("runs")).json()["data"]["content"]
+                   for _ in range(5)]
+        other = discord(service, key, command("runs", user="222", roles=["ops"])).json()
+        records = audit(service)
+    finally:
+        service.stop()
+    assert answers[:3] == ["no runs recorded yet"] * 3
+    assert all(a.startswith("⛔ too many commands from discord:user:111; try again in ")
+               for a in answers[3:])
+    assert other["data"]["content"] == "no runs recorded yet"  # each person their own
+    limited = [r for r in records if r["status"] == 429 and r["endpoint"] == "/chat/discord"]
+    assert [r["key_name"] for r in limited] == ["discord:user:111"] * 2

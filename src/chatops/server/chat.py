@@ -26,6 +26,7 @@ from chatops.chat.signatures import discord_valid, slack_valid
 from chatops.errors import BadSignatureError, ChatopsError, InvalidPayloadError, NotFoundError
 from chatops.server import models as m
 from chatops.server.context import Services, _ctx
+from chatops.server.ratelimit import RateLimiter
 
 ANSWER_WITHIN = 2.0  # seconds: the platforms allow 3, the rest is the network's
 FOLLOW_TIMEOUT = 10.0
@@ -58,6 +59,21 @@ class ChatSurface:
     def __init__(self, s: Services) -> None:
         self.s = s
         self.settings = s.settings
+        # Each person in chat gets the limits of an API key (CHATOPS_RATE_PER_KEY, ...).
+        self.limits = RateLimiter(s.settings.rate_per_key, s.settings.burst_per_key)
+
+    def flooded(self, request: Request, endpoint: str, who: ChatPermissions) -> Answer | None:
+        """A refusal (recorded) when ``who`` sends commands faster than a key may."""
+        wait = self.limits.take(who.name)
+        if not wait:
+            return None
+        client, request_id, _ = _ctx(request)
+        self.s.audit.record(client=client, method="POST", endpoint=endpoint,
+                            decision="refused", status=429, request_id=request_id,
+                            key_name=who.name,
+                            reason=f"rate_limited: {who.name} sent too many commands")
+        return Answer(f"⛔ too many commands from {who.name}; try again in "
+                      f"{max(1, round(wait))} s", ephemeral=True)
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -148,9 +164,9 @@ class ChatSurface:
             if ans.run_id:
                 await _follow(self.s, ans, edit)
 
-        ans = await self.answer_in_time(handle(
-            self.s.deploys, self.caller(request, "/chat/discord", who),
-            str(data.get("name")), options), report)
+        ans = self.flooded(request, "/chat/discord", who) or await self.answer_in_time(
+            handle(self.s.deploys, self.caller(request, "/chat/discord", who),
+                   str(data.get("name")), options), report)
         if ans is None:  # deferred: "chatops is thinking", then the edit
             return JSONResponse({"type": 5})
         if ans.run_id:
@@ -187,9 +203,9 @@ class ChatSurface:
             if ans.run_id:
                 await _follow(self.s, ans, reply)
 
-        ans = await self.answer_in_time(handle(
-            self.s.deploys, self.caller(request, "/chat/slack", who), command,
-            _slack_options(command, form.get("text", "").split())), report)
+        ans = self.flooded(request, "/chat/slack", who) or await self.answer_in_time(
+            handle(self.s.deploys, self.caller(request, "/chat/slack", who), command,
+                   _slack_options(command, form.get("text", "").split())), report)
         if ans is None:
             return JSONResponse({"response_type": "ephemeral", "text": "working on it…"})
         if ans.run_id:
