@@ -80,3 +80,10 @@ def test_the_traffic_summary_says_what_happened() -> None:
     assert line == ("blue → green at 08:47:37.357 (1.4 ms after it passed its gates); "
                     "drained in 0.25s; 0 failed request(s) by the proxy; standby blue "
                     "until 08:57 UTC")
+
+
+def test_every_driver_the_contract_names_is_implemented() -> None:
+    from chatops.intents.traffic import DRIVER_NAMES
+    from chatops.traffic import DRIVERS
+
+    assert set(DRIVERS) == set(DRIVER_NAMES)

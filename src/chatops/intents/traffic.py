@@ -25,6 +25,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from chatops.intents.fields import Duration, HostPort, StatusRange, _Strict
 
+#: The traffic drivers an intent may name (``chatops.traffic`` implements each one).
 DRIVER_NAMES = ("haproxy", "traefik", "npm")
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -43,10 +44,8 @@ def _host(value: str) -> str:
 
 
 def _driver(value: str) -> str:
-    from chatops.traffic import DRIVERS  # noqa: PLC0415 - drivers import intents, not back
-
-    if value not in DRIVERS:
-        raise ValueError(f"unknown driver {value!r}; known: {', '.join(sorted(DRIVERS))}")
+    if value not in DRIVER_NAMES:
+        raise ValueError(f"unknown driver {value!r}; known: {', '.join(sorted(DRIVER_NAMES))}")
     return value
 
 
