@@ -35,12 +35,13 @@ from chatops.planning.steps import Command, Gate, StepPlan
 from chatops.runner.hooks import hook_env, run_hooks
 from chatops.runner.project import ComposeConfigError, ComposeProject, parse_config
 from chatops.runner.snapshot import take_snapshot
+from chatops.runner.state import StepState
 from chatops.store.records import RunStatus
 from chatops.store.sqlite import utcnow
 from chatops.traffic.base import Driver, Routing, other
 
 if TYPE_CHECKING:
-    from chatops.runner.executor import Executor, _StepState
+    from chatops.runner.state import StepIO
 
 DRAIN_POLL = 0.05
 STOP_TIMEOUT = 10.0  # Compose's default: SIGTERM, then SIGKILL
@@ -131,7 +132,7 @@ def two_copies_problems(service: str, render: dict[str, Any],
 class BlueGreen:
     """One blue-green step of one run."""
 
-    def __init__(self, ex: Executor, run_id: str, intent: str, step: StepPlan) -> None:
+    def __init__(self, ex: StepIO, run_id: str, intent: str, step: StepPlan) -> None:
         assert step.blue_green is not None  # noqa: S101 - the executor checked
         assert step.service is not None  # noqa: S101
         self.ex = ex
@@ -155,7 +156,7 @@ class BlueGreen:
 
     def _note(self, text: str) -> None:
         self.ex.store.add_line(self.run_id, utcnow(), "chatops", text)
-        self.ex._emit(self.run_id, self.intent, ev.NOTE, text=text)
+        self.ex.emit(self.run_id, self.intent, ev.NOTE, text=text)
 
     def _save(self) -> None:
         self.ex.store.set_traffic(self.run_id, self.record)
@@ -170,7 +171,7 @@ class BlueGreen:
         cmd = Command(argv, description, self.step.timeout, mutating)
         if mutating:
             self._mark_changed()
-        result = await self.ex._command(
+        result = await self.ex.command(
             self.run_id, self.intent, self.step, cmd, phase, argv, quiet=collect is not None,
             collect=collect, env=slots.slot_env(self.traffic, slot))
         if not result.ok:
@@ -403,25 +404,21 @@ class BlueGreen:
     async def _retag_previous(self, live: str) -> None:
         """Point the service's image reference at the newest good image that differs from
         what the live slot runs (the recreate path's history)."""
-        from chatops.runner.executor import _StepState  # noqa: PLC0415 - import cycle
-
-        state = _StepState(self.step, project=self.projects[live], services=[self.service])
+        state = StepState(self.step, project=self.projects[live], services=[self.service])
         state.before = await take_snapshot(self.ex.engine, self.projects[live],
                                            [self.service], self.step.stack)
-        await self.ex._retag_to_last_good(self.run_id, self.intent, state)
+        await self.ex.retag_to_last_good(self.run_id, self.intent, state)
 
-    def _slot_state(self, slot: str, gates: tuple[Gate, ...]) -> _StepState:
-        from chatops.runner.executor import _StepState  # noqa: PLC0415 - import cycle
-
+    def _slot_state(self, slot: str, gates: tuple[Gate, ...]) -> StepState:
         step = dataclasses.replace(self.step, gates=gates, action="rollout")
-        return _StepState(step, project=self.projects[slot], services=[self.service])
+        return StepState(step, project=self.projects[slot], services=[self.service])
 
     async def _gate_slot(self, slot: str) -> str | None:
         gates = tuple(g for g in (aimed(g, self.traffic, slot) for g in self.step.gates)
                       if g is not None)
         if not gates:
             return None
-        failure = await self.ex._gates(self.run_id, self.intent, self._slot_state(slot, gates),
+        failure = await self.ex.gates(self.run_id, self.intent, self._slot_state(slot, gates),
                                        "deploy")
         return f"{failure} (slot {slot}, before any traffic reached it)" if failure else None
 
@@ -429,7 +426,7 @@ class BlueGreen:
         gates = through_proxy(self.step.gates, self.traffic)
         if not gates:
             return None
-        failure = await self.ex._gates(self.run_id, self.intent, self._slot_state(slot, gates),
+        failure = await self.ex.gates(self.run_id, self.intent, self._slot_state(slot, gates),
                                        "switched")
         return f"{failure} (through {self.traffic.listen}, after the switch)" \
             if failure else None
@@ -448,7 +445,7 @@ class BlueGreen:
                 self.ex.store.add_gate(self.run_id, doc=self.step.index, phase="smoke",
                                        kind="smoke", description=description, ok=ok,
                                        detail=detail, duration=took)
-                self.ex._emit(self.run_id, self.intent, ev.GATE_FINISHED,
+                self.ex.emit(self.run_id, self.intent, ev.GATE_FINISHED,
                               description=description, phase="smoke", ok=ok, detail=detail,
                               kind="smoke")
                 if not ok:
@@ -534,7 +531,7 @@ class BlueGreen:
         if self.step.rollback is None:
             return RunStatus.failed, (f"{reason} (rollback is off: slot {idle} is left "
                                       f"running for inspection; {live} still serves)")
-        self.ex._emit(self.run_id, self.intent, ev.ROLLBACK_STARTED, reason=reason,
+        self.ex.emit(self.run_id, self.intent, ev.ROLLBACK_STARTED, reason=reason,
                       action=self.step.action, stack=self.step.stack, service=self.service,
                       doc=self.step.index, docs=self.step.count)
         problem = await self._stop_idle(idle)
@@ -564,7 +561,7 @@ class BlueGreen:
                            failed_before: int | None) -> tuple[RunStatus, str]:
         """Every request back to ``live`` (still running), then ``idle`` drained and
         stopped."""
-        self.ex._emit(self.run_id, self.intent, ev.ROLLBACK_STARTED, reason=reason,
+        self.ex.emit(self.run_id, self.intent, ev.ROLLBACK_STARTED, reason=reason,
                       action=self.step.action, stack=self.step.stack, service=self.service,
                       doc=self.step.index, docs=self.step.count)
         start = time.monotonic()

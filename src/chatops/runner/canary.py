@@ -79,7 +79,7 @@ class CanaryRun(BlueGreen):
             self._note(f"canary step {number} waits for 'chatops promote {self.run_id}' "
                        f"(or abort); the analysis goes on meanwhile")
             self._save()
-            self.ex._emit(self.run_id, self.intent, ev.CANARY_WAITING, step=number,
+            self.ex.emit(self.run_id, self.intent, ev.CANARY_WAITING, step=number,
                           weight=step.weight,
                           reason=f"canary at {step.weight}% (step {number}); chatops "
                           f"promote {self.run_id} (or abort)")
@@ -142,7 +142,7 @@ class CanaryRun(BlueGreen):
         self.ex.store.add_gate(self.run_id, doc=self.step.index, phase="canary",
                                kind="analysis", description=f"canary step {number} at "
                                f"{weight}%", ok=outcome != "fail", detail=text, duration=0.0)
-        self.ex._emit(self.run_id, self.intent, ev.GATE_FINISHED,
+        self.ex.emit(self.run_id, self.intent, ev.GATE_FINISHED,
                       description=f"canary analysis, step {number} at {weight}%",
                       phase="canary", ok=outcome != "fail", detail=text, kind="analysis")
         self._save()

@@ -12,7 +12,7 @@ import asyncio
 import os
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from chatops import events as ev
@@ -25,15 +25,18 @@ from chatops.locks import HeldLocks, Locks
 from chatops.planning import compose as c
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Command, Gate, Plan, StepPlan
+from chatops.runner.bluegreen import BlueGreen
+from chatops.runner.canary import CanaryRun
 from chatops.runner.hooks import hook_env, run_hooks
 from chatops.runner.project import (
     ComposeConfigError,
-    ComposeProject,
     config_argv,
     parse_config,
     reading_key,
 )
+from chatops.runner.replicas import ReplicaCanary
 from chatops.runner.snapshot import current_images, take_snapshot
+from chatops.runner.state import StepFailedError, StepState
 from chatops.store.records import RunStatus
 from chatops.store.sqlite import RunStore, new_run_id, utcnow
 
@@ -63,28 +66,12 @@ class RunOutcome:
     refused: bool = False
 
 
-@dataclass
-class _StepState:
-    step: StepPlan
-    project: ComposeProject | None = None
-    services: list[str] = field(default_factory=list)
-    before: dict[str, Any] | None = None
-    target: dict[str, Any] | None = None  # action rollback: what to return to
-    changed: bool = False
-
-
 async def _dropped(task: asyncio.Future[Any] | None) -> None:
     """Cancel a snapshot that is no longer wanted, and let it end."""
     if task is not None and not task.done():
         task.cancel()
     if task is not None:
         await asyncio.gather(task, return_exceptions=True)
-
-
-class StepFailedError(ChatopsError):
-    """A step could not finish; ``changed`` says whether the stack was touched."""
-
-    exit_code = 1
 
 
 class Executor:
@@ -111,7 +98,7 @@ class Executor:
 
     # -- events ----------------------------------------------------------------
 
-    def _emit(self, run_id: str, intent: str, event_kind: str, **data: Any) -> None:
+    def emit(self, run_id: str, intent: str, event_kind: str, **data: Any) -> None:
         data.setdefault("client", self._clients.get(run_id, "local"))
         event = ev.Event(event_kind, run_id, intent, data)
         for sink in self.sinks:
@@ -148,7 +135,7 @@ class Executor:
     def abandon(self, run_id: str, reason: str) -> None:
         """Close a run that was created but will never execute (the service is stopping)."""
         self.store.finish_run(run_id, RunStatus.interrupted, reason)
-        self._emit(run_id, "", ev.RUN_FINISHED, status=str(RunStatus.interrupted),
+        self.emit(run_id, "", ev.RUN_FINISHED, status=str(RunStatus.interrupted),
                    reason=reason, refused=False)
         self._clients.pop(run_id, None)
         held = self._liveness.pop(run_id, None)
@@ -165,12 +152,12 @@ class Executor:
         refused = False
         try:
             stacks = sorted({s.stack for s in req.plan.steps})
-            self._emit(run_id, intent, ev.RUN_STARTED, stacks=stacks)
+            self.emit(run_id, intent, ev.RUN_STARTED, stacks=stacks)
             try:
                 held = await self.locks.acquire(
                     stacks, owner=f"run {run_id} of intent {intent} (pid {os.getpid()})",
                     wait=req.wait, sleep=self.clock.sleep,
-                    on_wait=lambda stack, holder: self._emit(
+                    on_wait=lambda stack, holder: self.emit(
                         run_id, intent, ev.WAITING, stack=stack, holder=holder),
                 )
             except LockBusyError as exc:
@@ -191,7 +178,7 @@ class Executor:
             status, reason = RunStatus.failed, f"internal error: {type(exc).__name__}: {exc}"
         finally:
             self.store.finish_run(run_id, status, reason)
-            self._emit(run_id, intent, ev.RUN_FINISHED, status=str(status), reason=reason,
+            self.emit(run_id, intent, ev.RUN_FINISHED, status=str(status), reason=reason,
                        refused=refused)
             self._clients.pop(run_id, None)
             self._context.pop(run_id, None)
@@ -202,7 +189,7 @@ class Executor:
         notes: list[str] = []
         for step in plan.steps:
             where = f"step {step.index}/{step.count} ({step.action} on {step.stack})"
-            self._emit(run_id, plan.intent, ev.STEP_STARTED, **_step_fields(step))
+            self.emit(run_id, plan.intent, ev.STEP_STARTED, **_step_fields(step))
             status, reason = await self._run_step(run_id, plan.intent, step)
             if status is not RunStatus.succeeded:
                 return status, f"{where}: {reason}"
@@ -217,21 +204,16 @@ class Executor:
         """One step, then its ``on_failure`` hooks when it failed (they never hide why)."""
         before: dict[str, Any] | None = None
         if step.blue_green is not None:
-            from chatops.runner.bluegreen import BlueGreen  # noqa: PLC0415 - import cycle
-            from chatops.runner.canary import CanaryRun  # noqa: PLC0415
-
             kind = CanaryRun if step.canary is not None else BlueGreen
             blue_green = kind(self, run_id, intent, step)
             status, reason = await blue_green.run()
             before = blue_green.before
         elif step.replica_canary:
-            from chatops.runner.replicas import ReplicaCanary  # noqa: PLC0415 - import cycle
-
-            state = _StepState(step)
+            state = StepState(step)
             status, reason = await ReplicaCanary(self, run_id, intent, state).run()
             before = state.before
         else:
-            state = _StepState(step)
+            state = StepState(step)
             status, reason = await self._recreate_step(run_id, intent, state)
             before = state.before
         if status is RunStatus.succeeded or not step.hooks_of("on_failure"):
@@ -240,7 +222,7 @@ class Executor:
         problem = await run_hooks(self, run_id, intent, step, kind="on_failure", env=env)
         return status, reason + (f"; {problem}" if problem else "")
 
-    async def _recreate_step(self, run_id: str, intent: str, state: _StepState
+    async def _recreate_step(self, run_id: str, intent: str, state: StepState
                              ) -> tuple[RunStatus, str]:
         step = state.step
         # Commands before the first change (a rollout's pull) run while Compose reads
@@ -251,8 +233,8 @@ class Executor:
         after: asyncio.Future[dict[str, Any]] | None = None
         try:
             results = await asyncio.gather(
-                self._prepare(run_id, intent, state),
-                self._commands(run_id, intent, state, step.commands[:lead]),
+                self.prepare(run_id, intent, state),
+                self.commands(run_id, intent, state, step.commands[:lead]),
                 return_exceptions=True,
             )
             for outcome in results:
@@ -263,9 +245,9 @@ class Executor:
             if vetoed:
                 raise StepFailedError(vetoed)
             if step.action == "rollback":
-                await self._retag_to_last_good(run_id, intent, state)
-            await self._commands(run_id, intent, state, step.commands[lead:])
-            gating = asyncio.ensure_future(self._gates(run_id, intent, state, "deploy"))
+                await self.retag_to_last_good(run_id, intent, state)
+            await self.commands(run_id, intent, state, step.commands[lead:])
+            gating = asyncio.ensure_future(self.gates(run_id, intent, state, "deploy"))
             if state.project is not None and step.snapshot:
                 # What runs now is what the gates judge: read it while they run, once
                 # they have taken their first look (the tasks start in order).
@@ -286,7 +268,7 @@ class Executor:
                 raise StepFailedError(hook_failed)
         except (StepFailedError, EngineError) as exc:
             await _dropped(after)
-            return await self._after_failure(run_id, intent, state, exc.message)
+            return await self.after_failure(run_id, intent, state, exc.message)
         except BaseException:
             await _dropped(after)
             raise
@@ -294,7 +276,7 @@ class Executor:
             try:
                 taken = await after
             except EngineError as exc:
-                return await self._after_failure(run_id, intent, state, exc.message)
+                return await self.after_failure(run_id, intent, state, exc.message)
             taken["health"] = [g.check.model_dump(mode="json") for g in step.gates
                                if not g.implicit]
             taken["action"] = step.action
@@ -305,7 +287,7 @@ class Executor:
                 "rollback_on_hook_failure is off)"
         return RunStatus.succeeded, "succeeded"
 
-    async def _save_after(self, run_id: str, state: _StepState) -> None:
+    async def save_after(self, run_id: str, state: StepState) -> None:
         """What a succeeded step left running: the history a rollback goes back through."""
         step = state.step
         if state.project is None:
@@ -317,21 +299,21 @@ class Executor:
         self.store.save_snapshot(run_id, doc=step.index, kind="after", stack=step.stack,
                                  data=taken)
 
-    async def _commands(self, run_id: str, intent: str, state: _StepState,
+    async def commands(self, run_id: str, intent: str, state: StepState,
                         commands: Sequence[Command]) -> None:
         step = state.step
         for cmd in commands:
             argv = cmd.argv
             if step.action == "rollback" and state.before is not None:
                 argv = self._restore_argv(state, self._target_replicas(state))
-            result = await self._command(run_id, intent, step, cmd, "deploy", argv)
+            result = await self.command(run_id, intent, step, cmd, "deploy", argv)
             if cmd.mutating and not state.changed:
                 state.changed = True
                 self.store.mark_changed(run_id)
             if not result.ok:
                 raise StepFailedError(f"{cmd.description} failed: {result.describe()}")
 
-    async def _prepare(self, run_id: str, intent: str, state: _StepState) -> None:
+    async def prepare(self, run_id: str, intent: str, state: StepState) -> None:
         """Compose's view of the project (refusing an invalid file), then the snapshot."""
         step = state.step
         argv = config_argv(self.compose_command, step.compose)
@@ -353,7 +335,7 @@ class Executor:
             lines = []
             config = Command(argv, "read the compose file with Compose", PREFLIGHT_TIMEOUT,
                              False)
-            result = await self._command(run_id, intent, step, config, "preflight", argv,
+            result = await self.command(run_id, intent, step, config, "preflight", argv,
                                          quiet=True, collect=lines)
             if not result.ok:
                 raise StepFailedError(f"compose file {step.compose} is invalid or "
@@ -373,7 +355,7 @@ class Executor:
             self.store.save_snapshot(run_id, doc=step.index, kind="before", stack=step.stack,
                                      data=state.before)
 
-    async def _command(  # noqa: PLR0917 - private; every call site names what it passes
+    async def command(  # noqa: PLR0917 - private; every call site names what it passes
         self, run_id: str, intent: str, step: StepPlan, cmd: Command, phase: str,
         argv: tuple[str, ...], *, quiet: bool = False, collect: list[str] | None = None,
         env: Mapping[str, str] | None = None, cwd: str | None = None,
@@ -381,7 +363,7 @@ class Executor:
         seq = self.store.start_step(run_id, doc=step.index, phase=phase,
                                     description=cmd.description, argv=list(argv))
         fields = _step_fields(step)
-        self._emit(run_id, intent, ev.COMMAND_STARTED, argv=list(argv), phase=phase,
+        self.emit(run_id, intent, ev.COMMAND_STARTED, argv=list(argv), phase=phase,
                    description=cmd.description, **fields)
 
         def on_line(line: OutputLine) -> None:
@@ -391,7 +373,7 @@ class Executor:
             self.store.add_line(run_id, line.ts.isoformat(timespec="milliseconds"),
                                 line.stream, line.text)
             if not quiet:
-                self._emit(run_id, intent, ev.OUTPUT, stream=line.stream, text=line.text)
+                self.emit(run_id, intent, ev.OUTPUT, stream=line.stream, text=line.text)
 
         result = await self.engine.run(argv, timeout=cmd.timeout, on_line=on_line, env=env,
                                        cwd=cwd)
@@ -399,14 +381,14 @@ class Executor:
         self.store.finish_step(run_id, seq, exit_code=result.exit_code,
                                timed_out=result.timed_out, error=result.error,
                                duration=result.duration, tail=tail[-40:])
-        self._emit(run_id, intent, ev.COMMAND_FINISHED, argv=list(argv), phase=phase,
+        self.emit(run_id, intent, ev.COMMAND_FINISHED, argv=list(argv), phase=phase,
                    ok=result.ok, exit_code=result.exit_code, duration=result.duration,
                    detail=result.describe(), **fields)
         return result
 
     # -- health ----------------------------------------------------------------
 
-    def _gate_task(self, state: _StepState, gate: Gate, expected: dict[str, int],
+    def _gate_task(self, state: StepState, gate: Gate, expected: dict[str, int],
                    others_passed: asyncio.Event | None = None) -> Awaitable[GateResult]:
         assert state.project is not None  # noqa: S101 - set by _prepare
         project = state.project
@@ -417,7 +399,7 @@ class Executor:
             spec={name: spec.replicas for name, spec in project.services.items()},
             implicit=gate.implicit, others_passed=others_passed if gate.implicit else None))
 
-    def _expected(self, state: _StepState) -> dict[str, int]:
+    def _expected(self, state: StepState) -> dict[str, int]:
         assert state.project is not None  # noqa: S101 - set by _prepare
         step = state.step
         if step.action == "scale" and step.service and step.replicas is not None:
@@ -426,7 +408,7 @@ class Executor:
             return self._target_replicas(state)
         return {s: state.project.services[s].replicas for s in state.services}
 
-    async def _gates(self, run_id: str, intent: str, state: _StepState, phase: str,
+    async def gates(self, run_id: str, intent: str, state: StepState, phase: str,
                      expected: dict[str, int] | None = None) -> str | None:
         """Run every gate at once; return why the step failed, or None."""
         gates = state.step.gates
@@ -434,7 +416,7 @@ class Executor:
             return None
         expected = expected if expected is not None else self._expected(state)
         for gate in gates:
-            self._emit(run_id, intent, ev.GATE_STARTED, description=gate.description,
+            self.emit(run_id, intent, ev.GATE_STARTED, description=gate.description,
                        phase=phase, kind=gate.kind)
         # With HTTP or TCP gates, they prove the service works: the implicit container
         # gate watches for exits and restarts meanwhile instead of adding its own window.
@@ -463,7 +445,7 @@ class Executor:
             self.store.add_gate(run_id, doc=state.step.index, phase=phase, kind=result.kind,
                                 description=result.description, ok=result.ok,
                                 detail=result.detail, duration=result.duration)
-            self._emit(run_id, intent, ev.GATE_FINISHED, description=gate.description,
+            self.emit(run_id, intent, ev.GATE_FINISHED, description=gate.description,
                        phase=phase, ok=result.ok, detail=result.detail, kind=gate.kind)
             if not result.ok and i in results:
                 failed.append(f"health gate failed: {result.detail}")
@@ -471,14 +453,14 @@ class Executor:
 
     # -- rollback ----------------------------------------------------------------
 
-    async def _after_failure(self, run_id: str, intent: str, state: _StepState, reason: str
+    async def after_failure(self, run_id: str, intent: str, state: StepState, reason: str
                              ) -> tuple[RunStatus, str]:
         step = state.step
         if not state.changed:
             return RunStatus.failed, f"{reason} (nothing was changed)"
         if step.rollback is None or state.before is None or state.project is None:
             return RunStatus.failed, f"{reason} (rollback is off: the change was left in place)"
-        self._emit(run_id, intent, ev.ROLLBACK_STARTED, reason=reason, **_step_fields(step))
+        self.emit(run_id, intent, ev.ROLLBACK_STARTED, reason=reason, **_step_fields(step))
         try:
             problem = await self._restore(run_id, intent, state, state.before)
         except (EngineError, StepFailedError) as exc:
@@ -488,11 +470,11 @@ class Executor:
                 f"{reason}; rolled back to the previous images, which pass the health gates")
         return RunStatus.rollback_failed, f"{reason}; rollback failed: {problem}"
 
-    def _restore_argv(self, state: _StepState, replicas: dict[str, int]) -> tuple[str, ...]:
+    def _restore_argv(self, state: StepState, replicas: dict[str, int]) -> tuple[str, ...]:
         keep = {s: n for s, n in replicas.items() if n > 0}
         return c.restore(self.compose_command, state.step.compose, keep)
 
-    async def _retag(self, run_id: str, intent: str, state: _StepState,
+    async def _retag(self, run_id: str, intent: str, state: StepState,
                      target: dict[str, Any]) -> None:
         assert state.project is not None  # noqa: S101 - set by _prepare
         for svc in state.services:
@@ -511,7 +493,7 @@ class Executor:
             self.store.finish_step(run_id, seq, exit_code=0, timed_out=False, error=None,
                                    duration=self.clock.monotonic() - start, tail=[])
 
-    async def _restore(self, run_id: str, intent: str, state: _StepState,
+    async def _restore(self, run_id: str, intent: str, state: StepState,
                        target: dict[str, Any]) -> str | None:
         """Put ``target``'s images and replica counts back, then check health again."""
         step = state.step
@@ -522,26 +504,26 @@ class Executor:
         if any(n > 0 for n in replicas.values()):
             argv = self._restore_argv(state, replicas)
             cmd = Command(argv, "recreate on the previous images", timeout, True)
-            result = await self._command(run_id, intent, step, cmd, "rollback", argv)
+            result = await self.command(run_id, intent, step, cmd, "rollback", argv)
             if not result.ok:
                 return f"{' '.join(argv[:6])} ... failed: {result.describe()}"
         gone = sorted(s for s, n in replicas.items() if n == 0)
         if gone:
             argv = c.remove(self.compose_command, step.compose, gone)
             cmd = Command(argv, "remove services that did not run before", timeout, True)
-            result = await self._command(run_id, intent, step, cmd, "rollback", argv)
+            result = await self.command(run_id, intent, step, cmd, "rollback", argv)
             if not result.ok:
                 return f"removing {', '.join(gone)} failed: {result.describe()}"
-        return await self._gates(run_id, intent, state, "rollback", expected=replicas)
+        return await self.gates(run_id, intent, state, "rollback", expected=replicas)
 
     # -- action: rollback ----------------------------------------------------------
 
-    def _target_replicas(self, state: _StepState) -> dict[str, int]:
+    def _target_replicas(self, state: StepState) -> dict[str, int]:
         target = state.target or {"services": {}}
         return {s: int((target["services"].get(s) or {}).get("replicas") or 0)
                 for s in state.services}
 
-    async def _retag_to_last_good(self, run_id: str, intent: str, state: _StepState) -> None:
+    async def retag_to_last_good(self, run_id: str, intent: str, state: StepState) -> None:
         """Step back one deploy in the history of succeeded runs.
 
         The history is what succeeded deploys left running (rollbacks themselves are
@@ -568,7 +550,7 @@ class Executor:
                 continue
             state.target = snap
             state.services = [s for s in state.services if s in images]
-            self._emit(run_id, intent, ev.NOTE,
+            self.emit(run_id, intent, ev.NOTE,
                        text=f"returning {step.stack} to the images of run {source_run}")
             self.store.add_line(run_id, utcnow(), "chatops",
                                 f"returning {step.stack} to the images of run {source_run}")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from chatops.planning.steps import StepPlan
 
 if TYPE_CHECKING:
-    from chatops.runner.executor import Executor
+    from chatops.runner.state import StepIO
 
 
 def images(snapshot: dict[str, Any] | None, *, old: bool) -> str:
@@ -30,7 +30,7 @@ def images(snapshot: dict[str, Any] | None, *, old: bool) -> str:
     return " ".join(f"{service}={ref}" for service, ref in pairs)
 
 
-def hook_env(ex: Executor, run_id: str, intent: str, step: StepPlan, *,
+def hook_env(ex: StepIO, run_id: str, intent: str, step: StepPlan, *,
              before: dict[str, Any] | None, outcome: str | None = None) -> dict[str, str]:
     run = ex.run_context(run_id)
     env = {
@@ -48,12 +48,12 @@ def hook_env(ex: Executor, run_id: str, intent: str, step: StepPlan, *,
     return env
 
 
-async def run_hooks(ex: Executor, run_id: str, intent: str, step: StepPlan, *, kind: str,
+async def run_hooks(ex: StepIO, run_id: str, intent: str, step: StepPlan, *, kind: str,
                     env: dict[str, str]) -> str | None:
     """Run the step's ``kind`` hooks in order, stopping at the first that fails; why it
     failed, or None."""
     for cmd in step.hooks_of(kind):
-        result = await ex._command(run_id, intent, step, cmd, f"hook {kind}", cmd.argv,
+        result = await ex.command(run_id, intent, step, cmd, f"hook {kind}", cmd.argv,
                                    env=env, cwd=str(step.workdir) if step.workdir else None)
         if not result.ok:
             return f"{kind} hook {cmd.argv[0]} failed: {result.describe()}"

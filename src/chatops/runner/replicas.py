@@ -12,15 +12,16 @@ from chatops.errors import ChatopsError, EngineError
 from chatops.planning import compose as c
 from chatops.planning.steps import Command
 from chatops.runner.hooks import hook_env, run_hooks
+from chatops.runner.state import StepFailedError, StepState
 from chatops.store.records import RunStatus
 from chatops.store.sqlite import utcnow
 
 if TYPE_CHECKING:
-    from chatops.runner.executor import Executor, _StepState
+    from chatops.runner.state import StepIO
 
 
 class ReplicaCanary:
-    def __init__(self, ex: Executor, run_id: str, intent: str, state: _StepState) -> None:
+    def __init__(self, ex: StepIO, run_id: str, intent: str, state: StepState) -> None:
         self.ex, self.run_id, self.intent, self.state = ex, run_id, intent, state
         self.step = state.step
         assert self.step.service is not None  # noqa: S101 - planned with a service
@@ -30,15 +31,13 @@ class ReplicaCanary:
         from chatops import events as ev  # noqa: PLC0415
 
         self.ex.store.add_line(self.run_id, utcnow(), "chatops", text)
-        self.ex._emit(self.run_id, self.intent, ev.NOTE, text=text)
+        self.ex.emit(self.run_id, self.intent, ev.NOTE, text=text)
 
     async def run(self) -> tuple[RunStatus, str]:
-        from chatops.runner.executor import StepFailedError  # noqa: PLC0415 - import cycle
-
         ex, step, state = self.ex, self.step, self.state
         try:
-            await ex._prepare(self.run_id, self.intent, state)
-            await ex._commands(self.run_id, self.intent, state, step.commands[:1])  # pull
+            await ex.prepare(self.run_id, self.intent, state)
+            await ex.commands(self.run_id, self.intent, state, step.commands[:1])  # pull
             assert state.project is not None  # noqa: S101 - set by _prepare
             want = state.project.services[self.service].replicas
             if want < 2:
@@ -70,10 +69,10 @@ class ReplicaCanary:
             if hook_failed and step.rollback_on_hook_failure:
                 raise StepFailedError(hook_failed)
         except (StepFailedError, EngineError) as exc:
-            return await ex._after_failure(self.run_id, self.intent, state, exc.message)
+            return await ex.after_failure(self.run_id, self.intent, state, exc.message)
         except ChatopsError as exc:
-            return await ex._after_failure(self.run_id, self.intent, state, exc.message)
-        await ex._save_after(self.run_id, state)
+            return await ex.after_failure(self.run_id, self.intent, state, exc.message)
+        await ex.save_after(self.run_id, state)
         if hook_failed:
             return RunStatus.succeeded, f"succeeded, but {hook_failed} (the change stays: " \
                 "rollback_on_hook_failure is off)"
@@ -82,21 +81,19 @@ class ReplicaCanary:
     async def _grow(self, replicas: int, what: str) -> None:
         """Compose adds replicas (new image) up to ``replicas``, leaving the others as they
         are; then the gates judge them all."""
-        from chatops.runner.executor import StepFailedError  # noqa: PLC0415
-
         ex, state = self.ex, self.state
         argv = c.compose(ex.compose_command, self.step.compose, "up", "-d", "--no-deps",
                          "--no-recreate", "--scale", f"{self.service}={replicas}",
                          self.service)
         cmd = Command(argv, f"start {what} of {self.service} ({replicas} replicas)",
                       self.step.timeout, True)
-        result = await ex._command(self.run_id, self.intent, self.step, cmd, "deploy", argv)
+        result = await ex.command(self.run_id, self.intent, self.step, cmd, "deploy", argv)
         if not state.changed:
             state.changed = True
             ex.store.mark_changed(self.run_id)
         if not result.ok:
             raise StepFailedError(f"{cmd.description} failed: {result.describe()}")
-        failure = await ex._gates(self.run_id, self.intent, state, "deploy",
+        failure = await ex.gates(self.run_id, self.intent, state, "deploy",
                                   expected={self.service: replicas})
         if failure is not None:
             raise StepFailedError(f"{failure} ({what})")
