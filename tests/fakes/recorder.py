@@ -13,7 +13,8 @@ from typing import Any
 class Recorder:
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, Any]] = []
-        seen = self.requests
+        self.bodies: list[Any] = []  # the JSON bodies alone, in order
+        seen, bodies = self.requests, self.bodies
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: object) -> None:
@@ -22,13 +23,15 @@ class Recorder:
             def _record(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length)
-                seen.append((self.command, self.path, json.loads(raw) if raw else None))
-                body = b"{}"
+                body = json.loads(raw) if raw else None
+                seen.append((self.command, self.path, body))
+                bodies.append(body)
+                answer = b"{}"
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(answer)
 
             do_POST = do_PATCH = do_PUT = _record  # noqa: N815 - the http.server names
 

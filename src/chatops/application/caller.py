@@ -7,6 +7,7 @@ key, a chat identity or a local operator can each stand behind one.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -35,6 +36,28 @@ class Auditor(Protocol):
                run_id: str | None = None, flush: bool = False) -> None: ...
 
     def flush(self) -> None: ...
+
+
+def grant_refusal(who: str, scopes: Iterable[str], intents: str, allowed_stacks: Iterable[str],
+                  allowed_actions: Iterable[str], *, intent: str, stacks: Iterable[str],
+                  actions: Iterable[str]) -> str | None:
+    """Why a grant (an API key's, a chat identity's) may not run ``intent`` on ``stacks``
+    with ``actions``, or None. ``who`` names it in the answer (``key 'ci'``,
+    ``discord:user:1234``); empty ``allowed_stacks``/``allowed_actions`` allow all."""
+    scopes = tuple(scopes)
+    if "run" not in scopes:
+        return f"{who} may not start runs (scopes: {', '.join(scopes) or 'none'})"
+    if not fnmatch.fnmatchcase(intent, intents):
+        return f"{who} may run intents matching {intents!r}, not {intent!r}"
+    allowed = tuple(allowed_stacks)
+    for stack in stacks:
+        if allowed and stack not in allowed:
+            return f"{who} may not deploy stack {stack!r}"
+    permitted = tuple(allowed_actions)
+    for action in actions:
+        if permitted and action not in permitted:
+            return f"{who} may not run action {action!r}"
+    return None
 
 
 @dataclass(frozen=True)

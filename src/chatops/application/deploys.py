@@ -280,15 +280,14 @@ class Deploys:
         self._record(caller, "replayed", 200, intent=record.intent, run_id=run_id)
         return Started(record, self.store.plan_of(run_id) or {}, replay=True)
 
-    async def ended(self, run_id: str) -> RunRecord:
+    async def ended(self, run_id: str, *, detail: bool = False) -> RunRecord:
         """The run's record once it ends, however it ended."""
         await self.ctx.queue.wait(run_id, self.ctx.rules.wait_timeout)
-        return self.store.get_run(run_id, detail=False)
+        return self.store.get_run(run_id, detail=detail)
 
     async def wait(self, run_id: str) -> RunRecord:
         """The run's record once it ends; ``RunNotSucceededError`` unless it succeeded."""
-        await self.ctx.queue.wait(run_id, self.ctx.rules.wait_timeout)
-        record = self.store.get_run(run_id)
+        record = await self.ended(run_id, detail=True)
         if record.status is not RunStatus.succeeded:
             error = RunNotSucceededError(str(record.status), record.reason or
                                          str(record.status), record.as_dict(),

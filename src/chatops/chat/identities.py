@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from chatops.application.caller import grant_refusal
 from chatops.settings import ChatGrant
 
 
@@ -24,15 +24,8 @@ class ChatPermissions:
 
     def refusal(self, intent: str, stacks: Iterable[str],
                 actions: Iterable[str]) -> str | None:
-        if "run" not in self.scopes:
-            return f"{self.name} may not start runs (scopes: " \
-                f"{', '.join(sorted(self.scopes)) or 'none'})"
-        if not fnmatch.fnmatchcase(intent, self.intents):
-            return f"{self.name} may run intents matching {self.intents!r}, not {intent!r}"
-        for stack in stacks:
-            if self.stacks and stack not in self.stacks:
-                return f"{self.name} may not deploy stack {stack!r}"
-        return None
+        return grant_refusal(self.name, sorted(self.scopes), self.intents, self.stacks, (),
+                             intent=intent, stacks=stacks, actions=actions)
 
 
 def resolve(grants: Mapping[str, ChatGrant], platform: str, user: str,

@@ -41,7 +41,7 @@ def config_command(name: str, repo: Path | None, *, write: bool) -> int:
 
 async def _one(stack: str, service: str, traffic: Traffic, settings: Settings, *,
                write: bool) -> None:
-    from chatops.traffic import driver_for
+    from chatops.traffic import DRIVERS, driver_for
     from chatops.traffic.haproxy import write_atomically
 
     driver = driver_for(stack, service, traffic, settings)
@@ -56,9 +56,6 @@ async def _one(stack: str, service: str, traffic: Traffic, settings: Settings, *
             sys.stdout.write(text)
             return
         write_atomically(path, text)
-        hint = ("reload HAProxy once to load it (switches after that need no reload)"
-                if traffic.driver == "haproxy"
-                else "Traefik loads it by itself")
-        sys.stdout.write(f"wrote {path}; {hint}\n")
+        sys.stdout.write(f"wrote {path}; {DRIVERS[traffic.driver].loaded}\n")
     finally:
         await driver.close()

@@ -37,7 +37,6 @@ from chatops.runner.project import ComposeConfigError, ComposeProject, parse_con
 from chatops.runner.snapshot import take_snapshot
 from chatops.runner.state import StepState
 from chatops.store.records import RunStatus
-from chatops.store.sqlite import utcnow
 from chatops.traffic.base import Driver, Routing, other
 
 if TYPE_CHECKING:
@@ -139,7 +138,6 @@ class BlueGreen:
         self.run_id = run_id
         self.intent = intent
         self.step = step
-        self.plan = step.blue_green
         self.traffic = step.blue_green.traffic
         self.service = step.service
         self.record: dict[str, Any] = {
@@ -155,8 +153,7 @@ class BlueGreen:
     # -- small helpers ---------------------------------------------------------------
 
     def _note(self, text: str) -> None:
-        self.ex.store.add_line(self.run_id, utcnow(), "chatops", text)
-        self.ex.emit(self.run_id, self.intent, ev.NOTE, text=text)
+        self.ex.note(self.run_id, self.intent, text)
 
     def _save(self) -> None:
         self.ex.store.set_traffic(self.run_id, self.record)
@@ -507,20 +504,9 @@ class BlueGreen:
         project = self._project(slot)
         containers = await self.ex.engine.containers(project, [self.service])
         ids = [c.id for c in containers if c.running]
-        seq = self.ex.store.start_step(
-            self.run_id, doc=self.step.index, phase=phase, description=description,
-            argv=["engine-api", "stop", *(i[:12] for i in ids)])
-        start = time.monotonic()
-        error = None
-        try:
+        async with self.ex.recorded(self.run_id, self.step, phase, description,
+                                    ["engine-api", "stop", *(i[:12] for i in ids)]):
             await asyncio.gather(*(self.ex.engine.stop(i, STOP_TIMEOUT) for i in ids))
-        except EngineError as exc:
-            error = exc.message
-            raise
-        finally:
-            self.ex.store.finish_step(self.run_id, seq, exit_code=None if error else 0,
-                                      timed_out=False, error=error,
-                                      duration=time.monotonic() - start, tail=[])
 
     async def _not_switched(self, driver: Driver, idle: str, reason: str
                             ) -> tuple[RunStatus, str]:

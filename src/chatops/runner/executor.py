@@ -9,9 +9,10 @@ gate, snapshot and output line is written to the run history as it happens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +132,30 @@ class Executor:
     def run_context(self, run_id: str) -> dict[str, str | None]:
         """Who asked for a running run, and for which commit (for hooks)."""
         return self._context.get(run_id, {})
+
+    def note(self, run_id: str, intent: str, text: str) -> None:
+        """A line of chatops's own in the run's log, and on its event stream."""
+        self.store.add_line(run_id, utcnow(), "chatops", text)
+        self.emit(run_id, intent, ev.NOTE, text=text)
+
+    @contextlib.asynccontextmanager
+    async def recorded(self, run_id: str, step: StepPlan, phase: str, description: str,
+                       argv: list[str]) -> AsyncIterator[None]:
+        """Record what runs inside (an Engine API call, not a process) as a step of the
+        run: its description, its time, and its error when it fails."""
+        seq = self.store.start_step(run_id, doc=step.index, phase=phase,
+                                    description=description, argv=argv)
+        start = self.clock.monotonic()
+        error: str | None = None
+        try:
+            yield
+        except EngineError as exc:
+            error = exc.message
+            raise
+        finally:
+            self.store.finish_step(run_id, seq, exit_code=None if error else 0,
+                                   timed_out=False, error=error,
+                                   duration=self.clock.monotonic() - start, tail=[])
 
     def abandon(self, run_id: str, reason: str) -> None:
         """Close a run that was created but will never execute (the service is stopping)."""
@@ -485,13 +510,10 @@ class Executor:
             ref = state.project.services[svc].image
             if await self.engine.image_id(image_id) is None:
                 raise StepFailedError(f"image {image_id[:19]} of {svc} is no longer on this host")
-            seq = self.store.start_step(run_id, doc=state.step.index, phase="retag",
-                                        description=f"tag {image_id[:19]} as {ref}",
-                                        argv=["engine-api", "tag", image_id, ref])
-            start = self.clock.monotonic()
-            await self.engine.tag(image_id, ref)
-            self.store.finish_step(run_id, seq, exit_code=0, timed_out=False, error=None,
-                                   duration=self.clock.monotonic() - start, tail=[])
+            async with self.recorded(run_id, state.step, "retag",
+                                     f"tag {image_id[:19]} as {ref}",
+                                     ["engine-api", "tag", image_id, ref]):
+                await self.engine.tag(image_id, ref)
 
     async def _restore(self, run_id: str, intent: str, state: StepState,
                        target: dict[str, Any]) -> str | None:
@@ -550,10 +572,8 @@ class Executor:
                 continue
             state.target = snap
             state.services = [s for s in state.services if s in images]
-            self.emit(run_id, intent, ev.NOTE,
-                       text=f"returning {step.stack} to the images of run {source_run}")
-            self.store.add_line(run_id, utcnow(), "chatops",
-                                f"returning {step.stack} to the images of run {source_run}")
+            self.note(run_id, intent,
+                      f"returning {step.stack} to the images of run {source_run}")
             await self._retag(run_id, intent, state, snap)
             state.changed = True
             self.store.mark_changed(run_id)

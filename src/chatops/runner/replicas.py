@@ -14,7 +14,6 @@ from chatops.planning.steps import Command
 from chatops.runner.hooks import hook_env, run_hooks
 from chatops.runner.state import StepFailedError, StepState
 from chatops.store.records import RunStatus
-from chatops.store.sqlite import utcnow
 
 if TYPE_CHECKING:
     from chatops.runner.state import StepIO
@@ -28,10 +27,7 @@ class ReplicaCanary:
         self.service = self.step.service
 
     def _note(self, text: str) -> None:
-        from chatops import events as ev  # noqa: PLC0415
-
-        self.ex.store.add_line(self.run_id, utcnow(), "chatops", text)
-        self.ex.emit(self.run_id, self.intent, ev.NOTE, text=text)
+        self.ex.note(self.run_id, self.intent, text)
 
     async def run(self) -> tuple[RunStatus, str]:
         ex, step, state = self.ex, self.step, self.state
@@ -99,16 +95,7 @@ class ReplicaCanary:
             raise StepFailedError(f"{failure} ({what})")
 
     async def _remove(self, container_id: str, name: str, number: int, count: int) -> None:
-        seq = self.ex.store.start_step(
-            self.run_id, doc=self.step.index, phase="deploy",
-            description=f"remove old replica {number}/{count} ({name})",
-            argv=["engine-api", "remove", container_id[:12]])
-        error = None
-        try:
+        async with self.ex.recorded(self.run_id, self.step, "deploy",
+                                    f"remove old replica {number}/{count} ({name})",
+                                    ["engine-api", "remove", container_id[:12]]):
             await self.ex.engine.remove(container_id)
-        except EngineError as exc:
-            error = exc.message
-            raise
-        finally:
-            self.ex.store.finish_step(self.run_id, seq, exit_code=None if error else 0,
-                                      timed_out=False, error=error, duration=0.0, tail=[])

@@ -5,6 +5,7 @@ that a strategy depends on this module and never on the executor itself."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,6 +45,11 @@ class StepIO(Protocol):
     def emit(self, run_id: str, intent: str, event_kind: str, **data: Any) -> None: ...
 
     def run_context(self, run_id: str) -> dict[str, str | None]: ...
+
+    def note(self, run_id: str, intent: str, text: str) -> None: ...
+
+    def recorded(self, run_id: str, step: StepPlan, phase: str, description: str,
+                 argv: list[str]) -> AbstractAsyncContextManager[None]: ...
 
     async def command(  # noqa: PLR0917 - mirrors Executor.command
         self, run_id: str, intent: str, step: StepPlan, cmd: Command, phase: str,

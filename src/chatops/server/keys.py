@@ -7,7 +7,6 @@ result nor the time taken says which key came close.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import hmac
 import json
@@ -19,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chatops.application.caller import grant_refusal
 from chatops.errors import ChatopsError
 from chatops.store.connect import open_sqlite
 from chatops.store.sqlite import utcnow
@@ -61,17 +61,8 @@ class ApiKey:
 
     def refusal(self, intent: str, stacks: Iterable[str], actions: Iterable[str]) -> str | None:
         """Why this key may not run ``intent``, or None."""
-        if "run" not in self.scopes:
-            return f"key {self.name!r} may not start runs (scopes: {', '.join(self.scopes)})"
-        if not fnmatch.fnmatchcase(intent, self.intents):
-            return f"key {self.name!r} may run intents matching {self.intents!r}, not {intent!r}"
-        for stack in stacks:
-            if self.stacks and stack not in self.stacks:
-                return f"key {self.name!r} may not deploy stack {stack!r}"
-        for action in actions:
-            if self.actions and action not in self.actions:
-                return f"key {self.name!r} may not run action {action!r}"
-        return None
+        return grant_refusal(f"key {self.name!r}", self.scopes, self.intents, self.stacks,
+                             self.actions, intent=intent, stacks=stacks, actions=actions)
 
     def public(self) -> dict[str, object]:
         return {"name": self.name, "intents": self.intents, "stacks": list(self.stacks),

@@ -151,8 +151,8 @@ class DriverKind:
     name: str
     build: Callable[[Backend, Settings], Driver]
     describe: str  # for plans: how the switch is made
-    weights: bool = True  # can split traffic by weight (canary)
     needs_listen: bool = True  # the intent's traffic block must name the stable address
+    loaded: str = ""  # how the proxy takes up the file chatops writes (traffic config)
 
 
 DRIVERS: dict[str, DriverKind] = {}

@@ -289,5 +289,6 @@ def _build(backend: Backend, settings: Settings) -> HAProxy:
 
 KIND = register(DriverKind(
     "haproxy", _build,
+    loaded="reload HAProxy once to load it (switches after that need no reload)",
     describe="HAProxy runtime API: new slot 'ready', old slot 'drain' in one command, "
     "confirmed by 'show stat', then the backend file rewritten (no reload)"))

@@ -166,6 +166,6 @@ def _build(backend: Backend, settings: Settings) -> NginxProxyManager:
 
 
 KIND = register(DriverKind(
-    "npm", _build, weights=False, needs_listen=False,
+    "npm", _build, needs_listen=False,
     describe="Nginx Proxy Manager API: the proxy host's forward_host and forward_port "
     "changed (PUT), its nginx_online/nginx_err read, confirmed with a GET (nginx reloads)"))

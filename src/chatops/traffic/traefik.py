@@ -282,6 +282,6 @@ def _build(backend: Backend, settings: Settings) -> Traefik:
 
 
 KIND = register(DriverKind(
-    "traefik", _build,
+    "traefik", _build, loaded="Traefik loads it by itself",
     describe="Traefik file provider: the weighted service rewritten in one rename (new slot "
     "weight 1, old slot 0), confirmed through Traefik's API"))
