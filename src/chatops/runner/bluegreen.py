@@ -164,13 +164,13 @@ class BlueGreen:
             self.ex.store.mark_changed(self.run_id)
 
     async def _compose(self, slot: str, argv: tuple[str, ...], description: str, phase: str,
-                       *, mutating: bool, collect: list[str] | None = None) -> None:
+                       *, mutating: bool) -> None:
         cmd = Command(argv, description, self.step.timeout, mutating)
         if mutating:
             self._mark_changed()
         result = await self.ex.command(
-            self.run_id, self.intent, self.step, cmd, phase, argv, quiet=collect is not None,
-            collect=collect, env=slots.slot_env(self.traffic, slot))
+            self.run_id, self.intent, self.step, cmd, phase, argv,
+            env=slots.slot_env(self.traffic, slot))
         if not result.ok:
             raise PhaseFailedError(f"{description} failed: {result.describe()}")
 
@@ -331,12 +331,14 @@ class BlueGreen:
             content = step.compose.read_bytes()
         except OSError as exc:
             raise PhaseFailedError(f"cannot read {step.compose}: {exc.strerror}") from None
-        lines: list[str] = []
         argv = slots.config(self.ex.compose_command, step.compose, self._project(idle))
-        reading = self._compose(idle, argv, f"read the compose file for slot {idle}",
-                                "preflight", mutating=False, collect=lines)
-        _, running = await asyncio.gather(
-            reading, self.ex.engine.containers(self._project(live), [self.service]))
+        description = f"read the compose file for slot {idle}"
+        (lines, failed), running = await asyncio.gather(
+            self.ex.read_compose(self.run_id, self.intent, step, argv, content, description,
+                                 env=slots.slot_env(self.traffic, idle)),
+            self.ex.engine.containers(self._project(live), [self.service]))
+        if lines is None:
+            raise PhaseFailedError(f"{description} failed: {failed}")
         text = "\n".join(lines)
         try:
             render = json.loads(text)

@@ -346,29 +346,11 @@ class Executor:
             content = step.compose.read_bytes()
         except OSError as exc:
             raise StepFailedError(f"cannot read {step.compose}: {exc.strerror}") from None
-        key = reading_key(self.compose_command, step.compose, content, os.environ)
-        lines = self._readings.get(key) if key is not None else None
-        if lines is not None:  # nothing it depends on changed: Compose's answer stands
-            self._readings.move_to_end(key)  # type: ignore[arg-type]
-            seq = self.store.start_step(
-                run_id, doc=step.index, phase="preflight", argv=list(argv),
-                description="read the compose file with Compose (nothing it depends on "
-                "changed since Compose last read it: that reading is reused)")
-            self.store.finish_step(run_id, seq, exit_code=0, timed_out=False, error=None,
-                                   duration=0.0, tail=[])
-        else:
-            lines = []
-            config = Command(argv, "read the compose file with Compose", PREFLIGHT_TIMEOUT,
-                             False)
-            result = await self.command(run_id, intent, step, config, "preflight", argv,
-                                         quiet=True, collect=lines)
-            if not result.ok:
-                raise StepFailedError(f"compose file {step.compose} is invalid or "
-                                      f"unreadable, nothing was changed: {result.describe()}")
-            if key is not None:
-                self._readings[key] = lines
-                while len(self._readings) > READINGS_KEPT:
-                    self._readings.popitem(last=False)
+        lines, failed = await self.read_compose(run_id, intent, step, argv, content,
+                                                "read the compose file with Compose")
+        if lines is None:
+            raise StepFailedError(f"compose file {step.compose} is invalid or unreadable, "
+                                  f"nothing was changed: {failed}")
         try:
             state.project = parse_config("\n".join(lines), step.compose, content)
             state.services = state.project.pick(step.service)
@@ -379,6 +361,33 @@ class Executor:
                                                step.stack)
             self.store.save_snapshot(run_id, doc=step.index, kind="before", stack=step.stack,
                                      data=state.before)
+
+    async def read_compose(  # noqa: PLR0917 - every call site names what it passes
+        self, run_id: str, intent: str, step: StepPlan, argv: tuple[str, ...],
+        content: bytes, description: str, env: Mapping[str, str] | None = None,
+    ) -> tuple[list[str] | None, str]:
+        """Compose's reading of a file (``argv``: its ``config --format json``), asked
+        once and reused while nothing it depends on changed. The lines, or None and why
+        Compose refused."""
+        key = reading_key(argv, step.compose, content, {**os.environ, **(env or {})})
+        lines = self._readings.get(key) if key is not None else None
+        if lines is not None:  # nothing it depends on changed: Compose's answer stands
+            self._readings.move_to_end(key)  # type: ignore[arg-type]
+            async with self.recorded(run_id, step, "preflight", f"{description} (nothing "
+                                     "it depends on changed since Compose last read it: "
+                                     "that reading is reused)", list(argv)):
+                return lines, ""
+        lines = []
+        config = Command(argv, description, PREFLIGHT_TIMEOUT, False)
+        result = await self.command(run_id, intent, step, config, "preflight", argv,
+                                    quiet=True, collect=lines, env=env)
+        if not result.ok:
+            return None, result.describe()
+        if key is not None:
+            self._readings[key] = lines
+            while len(self._readings) > READINGS_KEPT:
+                self._readings.popitem(last=False)
+        return lines, ""
 
     async def command(  # noqa: PLR0917 - private; every call site names what it passes
         self, run_id: str, intent: str, step: StepPlan, cmd: Command, phase: str,

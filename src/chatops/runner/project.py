@@ -78,16 +78,17 @@ def parse_config(text: str, file: Path, content: bytes) -> ComposeProject:
                           services=services)
 
 
-def reading_key(compose_command: tuple[str, ...], file: Path, content: bytes,
+def reading_key(argv: tuple[str, ...], file: Path, content: bytes,
                 env: Mapping[str, str]) -> str | None:
-    """What Compose's reading of ``file`` depends on, as one hash: the command, the file,
+    """What Compose's reading of ``file`` depends on, as one hash: the command (``argv``:
+    Compose, the project, the file),
     the environment (interpolation), every file beside it (``.env`` and the like: name,
     size, modification time) and the files it names elsewhere (``env_file``,
     ``extends``, ``include``). None when that cannot be told (then Compose is asked)."""
     import yaml  # noqa: PLC0415
 
     digest = hashlib.sha256()
-    for part in (*compose_command, str(file)):
+    for part in (*argv, str(file)):
         digest.update(part.encode() + b"\0")
     digest.update(content + b"\0")
     for name, value in sorted(env.items()):

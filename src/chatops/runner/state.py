@@ -57,6 +57,11 @@ class StepIO(Protocol):
         env: Mapping[str, str] | None = None, cwd: str | None = None,
     ) -> CommandResult: ...
 
+    async def read_compose(  # noqa: PLR0917 - mirrors Executor.read_compose
+        self, run_id: str, intent: str, step: StepPlan, argv: tuple[str, ...],
+        content: bytes, description: str, env: Mapping[str, str] | None = None,
+    ) -> tuple[list[str] | None, str]: ...
+
     async def commands(self, run_id: str, intent: str, state: StepState,
                        commands: Any) -> None: ...
 
