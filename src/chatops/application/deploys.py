@@ -552,7 +552,7 @@ class Deploys:
         from datetime import UTC, datetime  # noqa: PLC0415
 
         removed: list[str] = []
-        now = datetime.now(UTC).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
         for entry in self.store.expired_standby(now):
             stack, service, slot = entry["stack"], entry["service"], entry["slot"]
             if self.ctx.queue.busy([stack]):

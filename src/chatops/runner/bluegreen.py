@@ -312,7 +312,7 @@ class BlueGreen:
         except (ChatopsError, EngineError) as exc:
             self._note(f"the old slot {live} could not be retired: {exc.message}")
         until = (datetime.now(UTC) + timedelta(seconds=self.traffic.standby)).isoformat(
-            timespec="seconds")
+            timespec="milliseconds")
         self.record["standby"] = {"slot": live, "until": until}
         self.ex.store.set_standby(stack=self.step.stack, service=self.service, slot=live,
                                   project=self._project(live), until=until,
