@@ -40,11 +40,15 @@ failures are logged, and the caller gets the request id)::
     │   ├── LabelNotApprovedError        403 label_not_approved
     │   ├── OutsideWindowError           403 outside_deploy_window
     │   ├── CommitRequiredError          403 commit_required
-    │   └── ForcePushRefusedError        403 force_push_refused
+    │   ├── ForcePushRefusedError        403 force_push_refused
+    │   └── SelfApprovalError            403 self_approval
     ├── ConflictError                    409 conflict
     │   ├── StackBusyError               409 stack_busy
     │   ├── CheckoutBusyError            409 checkout_busy
-    │   └── ReplayedDeliveryError        409 replayed_delivery
+    │   ├── ReplayedDeliveryError        409 replayed_delivery
+    │   ├── AlreadyAwaitingError         409 already_awaiting_approval
+    │   ├── NotAwaitingError             409 not_awaiting_approval
+    │   └── OtherCommitError             409 approval_for_other_commit
     └── UnavailableError                 503 not_configured
         └── ShuttingDownError            503 shutting_down
 
@@ -332,8 +336,24 @@ class ForcePushRefusedError(ForbiddenError):
     code = "force_push_refused"
 
 
+class SelfApprovalError(ForbiddenError):
+    code = "self_approval"
+
+
 class ConflictError(ChatopsError):
     status, code = 409, "conflict"
+
+
+class AlreadyAwaitingError(ConflictError):
+    code = "already_awaiting_approval"
+
+
+class NotAwaitingError(ConflictError):
+    code = "not_awaiting_approval"
+
+
+class OtherCommitError(ConflictError):
+    code = "approval_for_other_commit"
 
 
 class StackBusyError(ConflictError):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RUN_QUEUED = "run_queued"
+RUN_AWAITING = "run_awaiting_approval"  # held until its approvers say yes
 RUN_STARTED = "run_started"
 WAITING = "waiting_for_lock"
 STEP_STARTED = "step_started"

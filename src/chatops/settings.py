@@ -78,6 +78,7 @@ SERVICE_VARIABLES = frozenset({
     "CHATOPS_SYNC", "CHATOPS_REPO", "CHATOPS_LOG_LEVEL", "CHATOPS_DISCORD_PUBLIC_KEY",
     "CHATOPS_DISCORD_APPLICATION_ID", "CHATOPS_DISCORD_BOT_TOKEN", "CHATOPS_DISCORD_API",
     "CHATOPS_SLACK_SIGNING_SECRET", "CHATOPS_SLACK_BOT_TOKEN", "CHATOPS_CHAT_IDENTITIES",
+    "CHATOPS_DISCORD_APPROVAL_CHANNEL", "CHATOPS_SLACK_APPROVAL_CHANNEL", "CHATOPS_SLACK_API",
 })
 HARNESS_VARIABLES = frozenset({
     "CHATOPS_REQUIRE_DOCKER", "CHATOPS_REQUIRE_TOOLS", "CHATOPS_DOCKER_UNAVAILABLE",
@@ -270,8 +271,13 @@ class Settings(BaseModel):
     discord_api: str = Field(default="https://discord.com/api/v10", pattern=r"^https?://")
     slack_signing_secret: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
+    slack_api: str = Field(default="https://slack.com/api", pattern=r"^https?://")
+    #: Where the bots ask for approvals (with Approve and Deny buttons).
+    discord_approval_channel: str | None = Field(default=None, pattern=r"^[0-9]{5,30}$")
+    slack_approval_channel: str | None = Field(default=None, pattern=r"^[A-Z0-9]{5,30}$")
     #: Who may do what from chat: {"discord:user:ID" | "discord:role:ID" |
-    #: "slack:user:ID": {"scopes": [...], "intents": "glob", "stacks": [...]}}
+    #: "slack:user:ID" | "slack:group:ID": {"scopes": [...], "intents": "glob",
+    #: "stacks": [...]}}
     chat_identities: dict[str, ChatGrant] = Field(default_factory=dict)
 
     # -- reading ---------------------------------------------------------------------
@@ -356,14 +362,15 @@ class Settings(BaseModel):
             for name in value:
                 platform, _, rest = str(name).partition(":")
                 kind, _, ident = rest.partition(":")
-                if platform not in ("discord", "slack") or kind not in ("user", "role") \
-                        or not ident:
-                    raise ValueError(f"{name!r}: expected discord:user:ID, discord:role:ID "
-                                     "or slack:user:ID")
+                kinds = ("user", "role") if platform == "discord" else ("user", "group")
+                if platform not in ("discord", "slack") or kind not in kinds or not ident:
+                    raise ValueError(f"{name!r}: expected discord:user:ID, discord:role:ID, "
+                                     "slack:user:ID or slack:group:ID")
         return value
 
     @field_validator("discord_public_key", "discord_application_id", "slack_signing_secret",
-                     "slack_bot_token", "discord_bot_token", mode="before")
+                     "slack_bot_token", "discord_bot_token", "discord_approval_channel",
+                     "slack_approval_channel", mode="before")
     @classmethod
     def _chat_unset(cls, value: object) -> object:
         return _blank(value)
@@ -507,6 +514,20 @@ class Settings(BaseModel):
                 target = AppriseTarget(url, tag=tag or None)
                 targets[target.name] = target
         return targets
+
+    def announcers(self) -> list[Any]:
+        """The bots that ask for approvals, with buttons, where they are configured."""
+        from chatops.notify.approvals import DiscordBot, SlackBot  # noqa: PLC0415
+
+        found: list[Any] = []
+        if self.discord_bot_token is not None and self.discord_approval_channel:
+            found.append(DiscordBot(self.discord_api,
+                                    self.discord_bot_token.get_secret_value(),
+                                    self.discord_approval_channel))
+        if self.slack_bot_token is not None and self.slack_approval_channel:
+            found.append(SlackBot(self.slack_api, self.slack_bot_token.get_secret_value(),
+                                  self.slack_approval_channel))
+        return found
 
     @property
     def enforce_github(self) -> bool:

@@ -8,7 +8,7 @@ key, a chat identity or a local operator can each stand behind one.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,6 +23,11 @@ class Permissions(Protocol):
 
     def refusal(self, intent: str, stacks: Iterable[str],
                 actions: Iterable[str]) -> str | None: ...
+
+    def approval_refusal(self, intent: str, stacks: Iterable[str],
+                         approvers: Sequence[str]) -> str | None:
+        """Why this caller may not approve a run of ``intent`` on ``stacks`` that
+        ``approvers`` (empty: anyone with the scope) must approve, or None."""
 
 
 class Auditor(Protocol):
@@ -47,16 +52,44 @@ def grant_refusal(who: str, scopes: Iterable[str], intents: str, allowed_stacks:
     scopes = tuple(scopes)
     if "run" not in scopes:
         return f"{who} may not start runs (scopes: {', '.join(scopes) or 'none'})"
-    if not fnmatch.fnmatchcase(intent, intents):
-        return f"{who} may run intents matching {intents!r}, not {intent!r}"
-    allowed = tuple(allowed_stacks)
-    for stack in stacks:
-        if allowed and stack not in allowed:
-            return f"{who} may not deploy stack {stack!r}"
+    reach = _reach(who, (intents, allowed_stacks), intent, stacks, ("run", "deploy"))
+    if reach:
+        return reach
     permitted = tuple(allowed_actions)
     for action in actions:
         if permitted and action not in permitted:
             return f"{who} may not run action {action!r}"
+    return None
+
+
+def grant_approval_refusal(who: str, scopes: Iterable[str], intents: str,
+                           allowed_stacks: Iterable[str], identities: Iterable[str], *,
+                           intent: str, stacks: Iterable[str],
+                           approvers: Sequence[str]) -> str | None:
+    """Why a grant may not approve a run of ``intent``: it needs the ``approve`` scope,
+    the intent and its stacks in reach, and, when the intent names approvers, to be one
+    of them (``identities``: the person, their roles or groups, or ``key:NAME``)."""
+    scopes = tuple(scopes)
+    if "approve" not in scopes:
+        return f"{who} may not approve runs (scopes: {', '.join(scopes) or 'none'})"
+    reach = _reach(who, (intents, allowed_stacks), intent, stacks, ("approve", "approve for"))
+    if reach:
+        return reach
+    if approvers and not set(identities) & set(approvers):
+        return f"{who} is not among the approvers of {intent!r} ({', '.join(approvers)})"
+    return None
+
+
+def _reach(who: str, grant: tuple[str, Iterable[str]], intent: str,
+           stacks: Iterable[str], verbs: tuple[str, str]) -> str | None:
+    intents, allowed_stacks = grant
+    verb, stack_verb = verbs
+    if not fnmatch.fnmatchcase(intent, intents):
+        return f"{who} may {verb} intents matching {intents!r}, not {intent!r}"
+    allowed = tuple(allowed_stacks)
+    for stack in stacks:
+        if allowed and stack not in allowed:
+            return f"{who} may not {stack_verb} stack {stack!r}"
     return None
 
 
@@ -68,11 +101,15 @@ class Trusted:
     name: str
 
     def may(self, scope: str) -> bool:
-        return scope != "override-window"
+        return scope not in ("override-window", "approve")
 
     def refusal(self, intent: str, stacks: Iterable[str],
                 actions: Iterable[str]) -> str | None:
         return None
+
+    def approval_refusal(self, intent: str, stacks: Iterable[str],
+                         approvers: Sequence[str]) -> str | None:
+        return f"{self.name} never approves a run: people do"
 
 
 @dataclass(frozen=True)
@@ -90,6 +127,10 @@ class Operator:
     def refusal(self, intent: str, stacks: Iterable[str],
                 actions: Iterable[str]) -> str | None:
         return None
+
+    def approval_refusal(self, intent: str, stacks: Iterable[str],
+                         approvers: Sequence[str]) -> str | None:
+        return None  # whoever may deploy by hand on the host may approve
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from chatops import events as ev
+from chatops.application.approvals import Approvals, Vote
 from chatops.application.caller import Auditor, Caller
 from chatops.application.decisions import (
     Context,
@@ -180,6 +181,10 @@ class Deploys:
     audit: Auditor
     stream: EventStream = field(default_factory=EventStream)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    announcers: list[Any] = field(default_factory=list)  # bots that ask for approvals
+
+    def __post_init__(self) -> None:
+        self.approvals = Approvals(self, self.announcers)
 
     @property
     def store(self) -> RunStore:
@@ -246,8 +251,18 @@ class Deploys:
 
     async def _start(self, caller: Caller, decision: RunDecision, plan: Plan,
                      parent_id: str | None = None) -> str:
-        """Move the checkout if the run needs it, record the decision, queue the run."""
+        """Move the checkout if the run needs it, record the decision, queue the run;
+        or, when the intent needs approval, record it as waiting for its approvers."""
         self.ctx.queue.ensure_accepting()
+        policy = decision.intent.approval
+        if policy is not None:
+            self.approvals.refusal(decision)
+            self._record(caller, "accepted", 202, intent=decision.intent.name,
+                         reason="; ".join([*decision.notes, f"awaits {policy.min} "
+                                           "approval(s)"]))
+            self.audit_written(decision.intent.name)
+            return await self.approvals.hold(caller, decision, plan, policy,
+                                             parent_id=parent_id)
         async with moved_checkout(self.ctx, decision):
             run_id = new_run_id()
             self._record(caller, "accepted", 200, intent=decision.intent.name, run_id=run_id,
@@ -281,7 +296,9 @@ class Deploys:
         return Started(record, self.store.plan_of(run_id) or {}, replay=True)
 
     async def ended(self, run_id: str, *, detail: bool = False) -> RunRecord:
-        """The run's record once it ends, however it ended."""
+        """The run's record once it ends, however it ended (a run that waits for its
+        approvals ends when it is denied, expires, or runs to its end)."""
+        await self.approvals.held(run_id, self.ctx.rules.wait_timeout)
         await self.ctx.queue.wait(run_id, self.ctx.rules.wait_timeout)
         return self.store.get_run(run_id, detail=detail)
 
@@ -332,7 +349,7 @@ class Deploys:
             self._record(caller, "accepted", 200, run_id=parent.id,
                          reason=", ".join(order) + (f"; {override}" if override else ""))
             self.audit_written()
-        task = self._spawn(self._run_graph(caller, parent.id, intents, plans,
+        task = self.spawn(self._run_graph(caller, parent.id, intents, plans,
                                            stop_on_failure))
         return Orchestration(order, plans, parent, task)
 
@@ -344,10 +361,12 @@ class Deploys:
         store.mark_running(parent_id)
 
         async def start(name: str) -> RunOutcome:
-            run_id = queue.submit(plans[name], trigger=caller.via, actor=caller.name,
-                                  client=caller.client, sha=None, parent_id=parent_id)
-            outcome = await queue.wait(run_id, self.ctx.rules.wait_timeout)
-            return outcome or RunOutcome(run_id, RunStatus.interrupted, "did not end in time")
+            run_id = await self._enqueue(caller, RunDecision(intent=intents[name], sha=None),
+                                         plans[name], parent_id=parent_id)
+            record = await self.ended(run_id)
+            if not record.status.final:
+                return RunOutcome(run_id, RunStatus.interrupted, "did not end in time")
+            return RunOutcome(run_id, record.status, record.reason)
 
         try:
             summary = await orchestrate(intents, start, max_parallel=queue.max_parallel,
@@ -361,7 +380,23 @@ class Deploys:
         liveness.release()
         return summary
 
-    def _spawn(self, work: Awaitable[T]) -> asyncio.Task[T]:
+    async def _enqueue(self, caller: Caller, decision: RunDecision, plan: Plan, *,
+                       actor: str | None = None, parent_id: str | None = None) -> str:
+        """Queue one run of a larger whole (a push, a graph), or hold it for its
+        approvals when its intent needs them."""
+        policy = decision.intent.approval
+        if policy is not None:
+            self.approvals.refusal(decision)
+            return await self.approvals.hold(caller, decision, plan, policy, actor=actor,
+                                             parent_id=parent_id)
+        run_id = self.ctx.queue.submit(plan, trigger=caller.via, actor=actor or caller.name,
+                                       client=caller.client, sha=decision.sha,
+                                       parent_id=parent_id)
+        if decision.pr is not None:
+            self.store.set_pull_request(run_id, decision.pr.as_dict())
+        return run_id
+
+    def spawn(self, work: Awaitable[T]) -> asyncio.Task[T]:
         task: asyncio.Task[T] = asyncio.ensure_future(work)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
@@ -402,7 +437,7 @@ class Deploys:
             self._record(caller, "accepted", 202,
                          reason=f"push {full[:12]} by {push.actor}: {', '.join(order)}")
             self.audit_written()
-        self._spawn(self._run_push(caller, push.actor, full, order, approvals))
+        self.spawn(self._run_push(caller, push.actor, full, order, approvals))
         return full, order
 
     def _claim(self, push: Push) -> None:
@@ -447,15 +482,19 @@ class Deploys:
             except GitError as exc:
                 self._record(caller, "failed", exc.status, reason=f"checkout: {exc.message}")
                 return
-            plans = [self.ctx.plan(self.ctx.load(name)) for name in order]
-        for plan in plans:
-            run_id = queue.submit(plan, trigger=caller.via, actor=actor,
-                                  client=caller.client, sha=full)
-            pr = approvals.get(plan.intent)
-            if pr is not None:
-                self.store.set_pull_request(run_id, pr.as_dict())
-            outcome = await queue.wait(run_id, self.ctx.rules.wait_timeout)
-            if outcome is None or outcome.status is not RunStatus.succeeded:
+            loaded = [self.ctx.load(name) for name in order]
+            plans = [(intent, self.ctx.plan(intent)) for intent in loaded]
+        for intent, plan in plans:
+            decision = RunDecision(intent=intent, sha=full, pr=approvals.get(intent.name),
+                                   move=True)
+            try:
+                run_id = await self._enqueue(caller, decision, plan, actor=actor)
+            except ChatopsError as exc:
+                self._record(caller, "refused", exc.status, intent=intent.name,
+                             reason=f"{exc.code}: {exc.message}")
+                return
+            record = await self.ended(run_id)
+            if record.status is not RunStatus.succeeded:
                 return  # later intents depend on this one, or come after it
 
     # -- going back -------------------------------------------------------------------
@@ -537,6 +576,20 @@ class Deploys:
                          f"{canary.get('step')} ({canary.get('weight')}%)")
             self.audit_written(record.intent)
             return self.store.get_run(run_id, detail=False)
+
+    async def approve(self, caller: Caller, run_id: str, verdict: str,
+                      sha: str | None = None) -> Vote:
+        """An approver's word on a run that waits for approvals: ``approve`` or
+        ``deny``, bound to the run and (when the word names one) its commit."""
+        async with self._audited(caller):
+            vote = self.approvals.vote(caller, run_id, verdict, sha)
+            record = vote.record
+            self._record(caller, "accepted", 200, intent=record.intent, run_id=run_id,
+                         reason=f"{verdict} run {run_id} at "
+                         f"{(record.sha or 'no commit')[:12]}: {vote.tally.text()}"
+                         + ("" if vote.counted else " (counted once already)"))
+            self.audit_written(record.intent)
+            return vote
 
     def may_read(self, caller: Caller, what: str) -> None:
         """Refuse (and record) a caller without the ``read`` scope."""

@@ -71,7 +71,8 @@ def build_deploys(runtime: Runtime, repo: GitOpsRepo, *, engine: Engine, audit: 
     stream = EventStream()
     executor = runtime.executor(engine, [*sinks, *notifications.sinks(runtime), stream])
     queue = RunManager(executor, runtime.locks, metrics or Metrics(), max_parallel)
-    return Deploys(Context(runtime, repo, rules, queue, github), audit, stream)
+    return Deploys(Context(runtime, repo, rules, queue, github), audit, stream,
+                   announcers=runtime.settings.announcers())
 
 
 def github_client(repo: str | None, token: str | None, api: str) -> GitHub | None:

@@ -233,6 +233,42 @@ def abort(run_id: str, local: bool) -> None:
     _signal(run_id, "abort", local)
 
 
+def _verdict(run_id: str, word: str, sha: str | None, local: bool) -> None:
+    from chatops.cli.client import connect
+
+    client = connect(local=local)
+    if client is not None:
+        from chatops.cli import remote
+
+        raise SystemExit(remote.verdict(client, run_id, word, sha))
+    from chatops.cli.running import verdict_command
+
+    raise SystemExit(verdict_command(run_id, word, sha))
+
+
+SHA_HELP = "The commit you approve: refused unless it is the run's."
+
+
+@app.command()
+@click.argument("run_id")
+@click.option("--sha", default=None, help=SHA_HELP)
+@click.option("--local", is_flag=True,
+              help="Act in this process even when a chatops service runs on this host.")
+def approve(run_id: str, sha: str | None, local: bool) -> None:
+    """Approve RUN_ID, a run that waits for its approvals (as this host's operator)."""
+    _verdict(run_id, "approve", sha, local)
+
+
+@app.command()
+@click.argument("run_id")
+@click.option("--sha", default=None, help=SHA_HELP)
+@click.option("--local", is_flag=True,
+              help="Act in this process even when a chatops service runs on this host.")
+def deny(run_id: str, sha: str | None, local: bool) -> None:
+    """Deny RUN_ID, a run that waits for its approvals: it ends denied, nothing changed."""
+    _verdict(run_id, "deny", sha, local)
+
+
 def _maintenance(stack: str, service: str | None, local: bool, *, paused: bool) -> None:
     from chatops.cli.client import connect
 

@@ -97,6 +97,17 @@ def signal(client: ServiceClient, run_id: str, word: str) -> int:
     return 0
 
 
+def verdict(client: ServiceClient, run_id: str, word: str, sha: str | None) -> int:
+    client.announce()
+    try:
+        answer = client.request("POST", f"/runs/{quote(run_id, safe='')}/{word}",
+                                {"sha": sha} if sha else None)
+    except ServiceError as exc:
+        return exc.explain()
+    sys.stdout.write(str(answer["message"]).replace("`", "") + "\n")
+    return 0
+
+
 def runs(client: ServiceClient, *, intent: str | None, stack: str | None,
          status: str | None, limit: int) -> list[dict[str, Any]] | int:
     query = {k: v for k, v in {"intent": intent, "stack": stack, "status": status,

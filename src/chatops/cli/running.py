@@ -125,6 +125,27 @@ async def _signal(settings: Settings, run_id: str, word: str) -> int:
     return 0
 
 
+def verdict_command(run_id: str, word: str, sha: str | None) -> int:
+    """``chatops approve RUN`` / ``deny RUN`` in this process (the process that holds the
+    run reads the word from the run history)."""
+    settings = Settings.from_env()
+    return asyncio.run(_verdict(settings, run_id, word, sha))
+
+
+async def _verdict(settings: Settings, run_id: str, word: str, sha: str | None) -> int:
+    from chatops.cli.local import Local, explain, operator
+
+    repo = GitOpsRepo(settings.state_dir)
+    async with Local.open(settings, repo, sync=False, sinks=[]) as local:
+        try:
+            vote = await local.deploys.approve(operator(actor(), False, word), run_id, word,
+                                               sha)
+        except ChatopsError as exc:
+            return explain(exc)
+    sys.stdout.write(vote.text().replace("`", "") + "\n")
+    return 0
+
+
 @contextlib.contextmanager
 def _progress(settings: Settings, live_rows: list[str] | None) -> Iterator[list[Any]]:
     """The run-event sinks of a CLI run: JSON log lines, and the progress view (live on

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from chatops.errors import IntentError, Problem
 from chatops.health import REGISTRY
+from chatops.intents.approval import Approval
 from chatops.intents.model import (
     ACTIONS,
     HEALTH_KINDS,
@@ -52,6 +53,11 @@ class IntentFile:
     @property
     def schedule(self) -> str | None:
         return next((d.schedule for d in self.documents if d.schedule), None)
+
+    @property
+    def approval(self) -> Approval | None:
+        """Who must approve a run of this file (its first document that says)."""
+        return next((d.approval for d in self.documents if d.approval), None)
 
 
 def intent_name_problem(stem: str) -> str | None:

@@ -21,6 +21,7 @@ from chatops.health.container import ContainerCheck
 from chatops.health.http import HttpCheck
 from chatops.health.kuma import KumaCheck
 from chatops.health.tcp import TcpCheck
+from chatops.intents.approval import Approval
 from chatops.intents.canary import Canary
 from chatops.intents.fields import (
     NAME_MAX,
@@ -153,6 +154,9 @@ class IntentDoc(_Strict):
                          "before the change, after it, and after a failure (argv lists)")
     rollback_on_hook_failure: bool = Field(
         default=False, description="a failing post_deploy hook rolls the change back")
+    approval: Approval | None = Field(
+        default=None, description="people who must approve each run in chat (or through "
+        "the API or the CLI) before it starts: approvers, min, ttl, self_approve")
 
     @property
     def rollback_enabled(self) -> bool:

@@ -364,6 +364,33 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         stopped, the run ``rolled_back``. Scope ``run``."""
         return await signal(request, run_id, "abort")
 
+    verdict_doc: dict[str, Any] = {
+        **signal_doc,
+        "responses": {**signal_doc["responses"], 422: {"model": m.ErrorBody}},
+        "openapi_extra": {"requestBody": {"required": False, "content": {
+            "application/json": {"schema": m.VerdictBody.model_json_schema()}}}},
+    }
+
+    @api.post("/runs/{run_id}/approve", **verdict_doc)
+    async def approve_run(request: Request, run_id: str) -> dict[str, Any]:
+        """Approve a run that waits for approvals (scope ``approve``; one of the intent's
+        approvers). A second approval by the same caller counts once."""
+        return await verdict(request, run_id, "approve")
+
+    @api.post("/runs/{run_id}/deny", **verdict_doc)
+    async def deny_run(request: Request, run_id: str) -> dict[str, Any]:
+        """Deny a run that waits for approvals: it ends ``denied``, nothing changed."""
+        return await verdict(request, run_id, "deny")
+
+    async def verdict(request: Request, run_id: str, word: str) -> dict[str, Any]:
+        who = caller(request, "approve")
+        body = (await json_body(request, m.VerdictBody) if await request.body()
+                else m.VerdictBody())
+        vote = await s.deploys.approve(who, run_id, word, body.sha)
+        request.scope["state"]["audited"] = True
+        return {**vote.record.as_dict(detail=False), "counted": vote.counted,
+                "message": vote.text()}
+
     async def signal(request: Request, run_id: str, word: str) -> dict[str, Any]:
         who = caller(request, "run")
         record = await s.deploys.signal(who, run_id, word)

@@ -19,18 +19,22 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from chatops.application.approvals import Vote
 from chatops.application.caller import Caller
-from chatops.chat.commands import Answer, handle, outcome
-from chatops.chat.identities import ChatPermissions, resolve
+from chatops.chat.commands import LIMIT, Answer, handle, outcome
+from chatops.chat.identities import ChatPermissions, SlackDirectory, resolve
 from chatops.chat.signatures import discord_valid, slack_valid
 from chatops.errors import BadSignatureError, ChatopsError, InvalidPayloadError, NotFoundError
+from chatops.notify.approvals import parse_button
 from chatops.server import models as m
 from chatops.server.context import Services, _ctx
 from chatops.server.ratelimit import RateLimiter
+from chatops.store.records import RunStatus
 
 ANSWER_WITHIN = 2.0  # seconds: the platforms allow 3, the rest is the network's
 FOLLOW_TIMEOUT = 10.0
 EPHEMERAL = 64  # Discord's message flag
+TALLY = "\n—\n"  # between an approval's question and its tally
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "the platform's answer"},
     401: {"model": m.ErrorBody}, 404: {"model": m.ErrorBody}, 413: {"model": m.ErrorBody},
@@ -61,6 +65,9 @@ class ChatSurface:
         self.settings = s.settings
         # Each person in chat gets the limits of an API key (CHATOPS_RATE_PER_KEY, ...).
         self.limits = RateLimiter(s.settings.rate_per_key, s.settings.burst_per_key)
+        token = s.settings.slack_bot_token
+        self.directory = SlackDirectory(s.settings.slack_api,
+                                        token.get_secret_value() if token else None)
 
     def flooded(self, request: Request, endpoint: str, who: ChatPermissions) -> Answer | None:
         """A refusal (recorded) when ``who`` sends commands faster than a key may."""
@@ -147,11 +154,13 @@ class ChatSurface:
             return JSONResponse({"type": 1})
         if kind == 4:  # autocomplete: intent names
             return JSONResponse({"type": 8, "data": {"choices": _choices(self.s, data)}})
-        if kind != 2:
+        if kind not in (2, 3):
             raise InvalidPayloadError(f"interaction type {kind} is not handled")
         member = interaction.get("member") or {}
         user = str((member.get("user") or interaction.get("user") or {}).get("id", ""))
         who = resolve(settings.chat_identities, "discord", user, member.get("roles") or [])
+        if kind == 3:  # a button: Approve or Deny
+            return await self.discord_button(request, who, interaction)
         app_id = settings.discord_application_id or str(interaction.get("application_id"))
         original = (f"{settings.discord_api}/webhooks/{app_id}/"
                     f"{interaction.get('token', '')}/messages/@original")
@@ -174,6 +183,38 @@ class ChatSurface:
         return JSONResponse({"type": 4, "data": {
             "content": ans.text, "flags": EPHEMERAL if ans.ephemeral else 0}})
 
+    async def discord_button(self, request: Request, who: ChatPermissions,
+                             interaction: dict[str, Any]) -> JSONResponse:
+        """An approver's click: the message is updated with the tally (its buttons gone
+        once the run is decided); a refusal is answered to the clicker alone."""
+        custom = str((interaction.get("data") or {}).get("custom_id", ""))
+        ans = await self.verdict(request, "/chat/discord", who, custom)
+        if isinstance(ans, Answer):
+            return JSONResponse({"type": 4, "data": {"content": ans.text[:LIMIT],
+                                                     "flags": EPHEMERAL}})
+        message = interaction.get("message") or {}
+        question = str(message.get("content", "")).split(TALLY)[0].rstrip()
+        decided = ans.record.status is not RunStatus.awaiting_approval
+        return JSONResponse({"type": 7, "data": {
+            "content": f"{question}{TALLY}{ans.text()}"[-LIMIT:],
+            "components": [] if decided else message.get("components") or []}})
+
+    async def verdict(self, request: Request, endpoint: str, who: ChatPermissions,
+                      button: str) -> Answer | Vote:
+        """A click's word, through the one approval use case; a refusal is an Answer."""
+        parsed = parse_button(button)
+        if parsed is None:
+            return Answer(f"⛔ unknown button {button[:40]!r}", ephemeral=True)
+        flood = self.flooded(request, endpoint, who)
+        if flood is not None:
+            return flood
+        verdict, run_id, sha = parsed
+        try:
+            return await self.s.deploys.approve(self.caller(request, endpoint, who), run_id,
+                                                verdict, sha)
+        except ChatopsError as exc:
+            return Answer(f"⛔ {exc.message}"[:LIMIT], ephemeral=True)
+
     # -- Slack --------------------------------------------------------------------------
 
     async def slack(self, request: Request) -> JSONResponse:
@@ -189,8 +230,12 @@ class ChatSurface:
             raise BadSignatureError(why)
         request.scope["state"]["audited"] = True
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        if "payload" in form:  # interactivity: a button of an approval message
+            return await self.slack_button(request, form["payload"])
         command = form.get("command", "").lstrip("/")
-        who = resolve(settings.chat_identities, "slack", form.get("user_id", ""))
+        user = form.get("user_id", "")
+        who = resolve(settings.chat_identities, "slack", user,
+                      await self.directory.groups(user))
         response_url = form.get("response_url", "")
 
         async def reply(text: str, *, public: bool = True) -> None:
@@ -212,6 +257,39 @@ class ChatSurface:
             self.background(_follow(self.s, ans, reply))
         return JSONResponse({"response_type": "ephemeral" if ans.ephemeral else "in_channel",
                              "text": ans.text})
+
+
+    async def slack_button(self, request: Request, raw: str) -> JSONResponse:
+        """Slack's ``block_actions``: the word goes through the approval use case; the
+        message is replaced with the tally through ``response_url`` (Slack ignores the
+        body of this answer), a refusal is shown to the clicker alone."""
+        try:
+            payload = json.loads(raw)
+            user = str(payload["user"]["id"])
+            action = payload["actions"][0]
+            button = str(action["value"])
+        except (ValueError, KeyError, TypeError, IndexError):
+            raise InvalidPayloadError("expected Slack block_actions (JSON in payload, with "
+                                      "user.id and actions[0].value)") from None
+        who = resolve(self.settings.chat_identities, "slack", user,
+                      await self.directory.groups(user))
+        ans = await self.verdict(request, "/chat/slack", who, button)
+        url = str(payload.get("response_url", ""))
+        if isinstance(ans, Answer):
+            reply = {"response_type": "ephemeral", "replace_original": False,
+                     "text": ans.text}
+        else:
+            question = str((payload.get("message") or {}).get("text", "")).split(TALLY)[0]
+            reply = {"replace_original": True, "text": f"{question.rstrip()}{TALLY}"
+                     f"{ans.text()}"}
+            if ans.record.status is RunStatus.awaiting_approval:
+                reply["blocks"] = [*(payload.get("message") or {}).get("blocks", [])[:1],
+                                   {"type": "section", "text": {"type": "mrkdwn",
+                                                                "text": ans.text()}},
+                                   *(payload.get("message") or {}).get("blocks", [])[1:2]]
+        if url.startswith(("https://", "http://")):
+            self.background(self.post("POST", url, reply))
+        return JSONResponse({})
 
 
 async def _follow(s: Services, ans: Answer, say: Callable[[str], Awaitable[None]]) -> None:

@@ -14,11 +14,11 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chatops.application.caller import grant_refusal
+from chatops.application.caller import grant_approval_refusal, grant_refusal
 from chatops.errors import ChatopsError
 from chatops.store.connect import open_sqlite
 from chatops.store.sqlite import utcnow
@@ -63,6 +63,12 @@ class ApiKey:
         """Why this key may not run ``intent``, or None."""
         return grant_refusal(f"key {self.name!r}", self.scopes, self.intents, self.stacks,
                              self.actions, intent=intent, stacks=stacks, actions=actions)
+
+    def approval_refusal(self, intent: str, stacks: Iterable[str],
+                         approvers: Sequence[str]) -> str | None:
+        return grant_approval_refusal(f"key {self.name!r}", self.scopes, self.intents,
+                                      self.stacks, [f"key:{self.name}"], intent=intent,
+                                      stacks=stacks, approvers=approvers)
 
     def public(self) -> dict[str, object]:
         return {"name": self.name, "intents": self.intents, "stacks": list(self.stacks),

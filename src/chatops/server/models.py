@@ -49,6 +49,16 @@ class RollbackBody(BaseModel):
                         description="false: answer 409 instead of queueing on a busy stack")
 
 
+class VerdictBody(BaseModel):
+    """An approver's word on a run that waits for approvals (the body is optional)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    sha: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{7,40}$",
+                            description="the commit being approved: refused unless it is "
+                            "the run's")
+
+
 class MaintenanceBody(BaseModel):
     """A blue-green service to pause (every request answered 503) or resume."""
 

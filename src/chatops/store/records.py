@@ -16,10 +16,14 @@ class RunStatus(enum.StrEnum):
     rolled_back = "rolled_back"
     rollback_failed = "rollback_failed"
     interrupted = "interrupted"
+    awaiting_approval = "awaiting_approval"  # held until enough approvers say yes
+    denied = "denied"  # an approver said no: nothing was changed
+    expired = "expired"  # its approvals did not come in time: nothing was changed
+    superseded = "superseded"  # a newer run of the intent came while it waited
 
     @property
     def final(self) -> bool:
-        return self not in (RunStatus.queued, RunStatus.running)
+        return self not in (RunStatus.queued, RunStatus.running, RunStatus.awaiting_approval)
 
 
 @dataclass
@@ -44,6 +48,7 @@ class RunRecord:
     parent_id: str | None = None
     rollback_of: str | None = None  # the commit this run went back from (a rollback)
     traffic: dict[str, Any] | None = None  # blue-green: slots, switch, drain, failures
+    approval: dict[str, Any] | None = None  # what it needs, until when, and who voted
     steps: list[dict[str, Any]] = field(default_factory=list)
     gates: list[dict[str, Any]] = field(default_factory=list)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
@@ -68,6 +73,8 @@ class RunRecord:
             "rollback_of": self.rollback_of,
             "traffic": self.traffic,
         }
+        if self.approval is not None:
+            body["approval"] = self.approval
         if detail:
             body.update(steps=self.steps, gates=self.gates, snapshots=self.snapshots)
         return body

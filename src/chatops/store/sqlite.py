@@ -123,6 +123,16 @@ CREATE TABLE IF NOT EXISTS run_signals (
     actor TEXT NOT NULL,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS approvals (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    who TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    via TEXT NOT NULL,
+    client TEXT NOT NULL,
+    sha TEXT,
+    at TEXT NOT NULL,
+    PRIMARY KEY (run_id, who)
+);
 CREATE TABLE IF NOT EXISTS webhook_pushes (
     ref TEXT NOT NULL,
     before TEXT NOT NULL,
@@ -199,6 +209,8 @@ class RunStore:
                 db.execute("ALTER TABLE runs ADD COLUMN rollback_of TEXT")
             if "traffic" not in columns:
                 db.execute("ALTER TABLE runs ADD COLUMN traffic TEXT")
+            if "approval" not in columns:
+                db.execute("ALTER TABLE runs ADD COLUMN approval TEXT")
             idem = {r[1] for r in db.execute("PRAGMA table_info(idempotency)")}
             if "fingerprint" not in idem:
                 db.execute("ALTER TABLE idempotency ADD COLUMN fingerprint TEXT")
@@ -221,9 +233,13 @@ class RunStore:
     ) -> RunRecord:
         rid = run_id or new_run_id()
         with self._tx() as db:
+            # A run that waited for its approvals exists already (released as queued):
+            # it keeps its record and is now this process's.
             db.execute(
                 "INSERT INTO runs (id, intent, trigger, actor, client, sha, status, dry_run,"
-                " created_at, pid, host, plan, parent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " created_at, pid, host, plan, parent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (id) DO UPDATE SET pid=excluded.pid, host=excluded.host"
+                " WHERE runs.status='queued' AND runs.approval IS NOT NULL",
                 (rid, intent, trigger, actor, client, sha, str(status), int(dry_run), utcnow(),
                  os.getpid(), socket.gethostname(), json.dumps(plan) if plan else None,
                  parent_id),
@@ -300,6 +316,42 @@ class RunStore:
             db.execute("DELETE FROM standby WHERE stack=? AND service=? AND run_id=?",
                        (stack, service, run_id))
 
+    # -- approvals --------------------------------------------------------------
+
+    def set_approval(self, run_id: str, approval: dict[str, Any]) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET approval=? WHERE id=?", (json.dumps(approval), run_id))
+
+    def vote(self, run_id: str, *, who: str, verdict: str, via: str, client: str,
+             sha: str | None) -> bool:
+        """Record one approver's word on a run; False when they had given it already
+        (a second click counts once)."""
+        with self._tx() as db:
+            cur = db.execute("INSERT OR IGNORE INTO approvals VALUES (?,?,?,?,?,?,?)",
+                             (run_id, who, verdict, via, client, sha, utcnow()))
+            return cur.rowcount == 1
+
+    def votes(self, run_id: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._query(
+            "SELECT who, verdict, via, client, sha, at FROM approvals WHERE run_id=?"
+            " ORDER BY at, who", (run_id,))]
+
+    def move_status(self, run_id: str, old: RunStatus, new: RunStatus,
+                    reason: str | None = None) -> bool:
+        """Change the run's status from ``old`` to ``new``, only if it is still ``old``
+        (of two racing changes, exactly one happens). A final status ends the run."""
+        ended = utcnow() if new.final else None
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE runs SET status=?, reason=COALESCE(?, reason), ended_at=?"
+                " WHERE id=? AND status=?", (str(new), reason, ended, run_id, str(old)))
+            return cur.rowcount == 1
+
+    def awaiting(self, intent: str) -> list[RunRecord]:
+        return [self._record(r) for r in self._query(
+            "SELECT * FROM runs WHERE intent=? AND status='awaiting_approval'"
+            " ORDER BY created_at", (intent,))]
+
     def mark_changed(self, run_id: str) -> None:
         with self._tx() as db:
             db.execute("UPDATE runs SET changed=1 WHERE id=?", (run_id,))
@@ -371,7 +423,13 @@ class RunStore:
             pull_request=json.loads(row["pull_request"]) if row["pull_request"] else None,
             parent_id=row["parent_id"], rollback_of=row["rollback_of"],
             traffic=json.loads(row["traffic"]) if row["traffic"] else None,
+            approval=self._approval(row),
         )
+
+    def _approval(self, row: sqlite3.Row) -> dict[str, Any] | None:
+        if not row["approval"]:
+            return None
+        return {**json.loads(row["approval"]), "votes": self.votes(row["id"])}
 
     # -- steps, gates, snapshots ---------------------------------------------
 
@@ -505,15 +563,21 @@ class RunStore:
 
     def unfinished(self) -> list[RunRecord]:
         return [self._record(r) for r in self._query(
-            "SELECT * FROM runs WHERE status IN ('queued', 'running') ORDER BY created_at")]
+            "SELECT * FROM runs WHERE status IN ('queued', 'running', 'awaiting_approval')"
+            " ORDER BY created_at")]
 
     def recover_interrupted(self, is_alive: Callable[[str], bool]) -> list[str]:
         """Mark runs whose process is gone as interrupted; return their ids."""
-        gone = [r.id for r in self.unfinished() if not is_alive(r.id)]
-        for rid in gone:
-            self.add_line(rid, utcnow(), "chatops",
+        gone = [r for r in self.unfinished() if not is_alive(r.id)]
+        for run in gone:
+            if run.status is RunStatus.awaiting_approval:
+                self.finish_run(run.id, RunStatus.interrupted,
+                                "the chatops process that held this run for its approvals "
+                                "stopped; nothing was changed: ask for the run again")
+                continue
+            self.add_line(run.id, utcnow(), "chatops",
                           "the chatops process running this run stopped before it ended")
-            self.finish_run(rid, RunStatus.interrupted,
+            self.finish_run(run.id, RunStatus.interrupted,
                             "the chatops process stopped before the run ended (killed or "
                             "crashed); check the stack, then run again")
-        return gone
+        return [run.id for run in gone]
