@@ -1,5 +1,7 @@
 """A loopback HTTP server that answers 200 and keeps every request: the Discord API's
-interaction webhooks and Slack's ``response_url``, as chatops calls them."""
+interaction webhooks and bot messages, Slack's ``response_url`` and Web API, as chatops
+calls them. ``answers`` maps a path (its start) to the JSON it answers, as the platform
+documents it (a message's id, Slack's ``ok``)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,13 @@ from typing import Any
 
 
 class Recorder:
-    def __init__(self) -> None:
+    def __init__(self, answers: dict[str, Any] | None = None) -> None:
         self.requests: list[tuple[str, str, Any]] = []
         self.bodies: list[Any] = []  # the JSON bodies alone, in order
-        seen, bodies = self.requests, self.bodies
+        self.authorizations: list[str] = []
+        self.answers = answers or {}
+        seen, bodies, auths, answers_ = self.requests, self.bodies, self.authorizations, \
+            self.answers
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: object) -> None:
@@ -26,14 +31,17 @@ class Recorder:
                 body = json.loads(raw) if raw else None
                 seen.append((self.command, self.path, body))
                 bodies.append(body)
-                answer = b"{}"
+                auths.append(self.headers.get("Authorization", ""))
+                found = next((v for k, v in answers_.items() if self.path.startswith(k)), {})
+                answer = json.dumps(found(self.path, body) if callable(found)
+                                    else found).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
 
-            do_POST = do_PATCH = do_PUT = _record  # noqa: N815 - the http.server names
+            do_POST = do_PATCH = do_PUT = do_GET = _record  # noqa: N815 - the http.server names
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -418,15 +418,18 @@ def keys() -> None:
               help="May deploy outside the deploy windows (recorded in the audit trail).")
 @click.option("--rollback", "rollback_scope", is_flag=True,
               help="May deploy a commit older than the one deployed (a rollback).")
+@click.option("--approve", "approve_scope", is_flag=True,
+              help="May approve (or deny) runs that wait for approvals.")
 def keys_create(  # noqa: PLR0917 - Click passes options positionally
     name: str, intents: str, stacks: str, actions: str, audit_scope: bool, read_only: bool,
-    override_window: bool, rollback_scope: bool,
+    override_window: bool, rollback_scope: bool, approve_scope: bool,
 ) -> None:
     """Create key NAME and print its token once."""
     from chatops.cli.serving import keys_create_command
 
     raise SystemExit(keys_create_command(name, intents, stacks, actions, audit_scope,
-                                         read_only, override_window, rollback_scope))
+                                         read_only, override_window, rollback_scope,
+                                         approve_scope))
 
 
 @keys.command("list")

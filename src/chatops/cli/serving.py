@@ -16,7 +16,7 @@ def _split(value: str) -> list[str]:
 
 def keys_create_command(  # noqa: PLR0917 - mirrors the Click command
     name: str, intents: str, stacks: str, actions: str, audit: bool, read_only: bool,
-    override_window: bool = False, rollback: bool = False,
+    override_window: bool = False, rollback: bool = False, approve: bool = False,
 ) -> int:
     from chatops.intents.model import ACTIONS
 
@@ -32,6 +32,8 @@ def keys_create_command(  # noqa: PLR0917 - mirrors the Click command
         scopes.append("override-window")
     if rollback:
         scopes.append("rollback")
+    if approve:
+        scopes.append("approve")
     store = KeyStore(Settings.from_env().db_path)
     try:
         key, token = store.create(name, intents=intents, stacks=_split(stacks),

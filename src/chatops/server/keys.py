@@ -25,7 +25,7 @@ from chatops.store.sqlite import utcnow
 
 TOKEN_PREFIX = "chatops_"  # noqa: S105 - a prefix that makes leaked tokens greppable
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-SCOPES = ("run", "read", "audit", "override-window", "rollback")
+SCOPES = ("run", "read", "audit", "override-window", "rollback", "approve")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
