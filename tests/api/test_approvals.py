@@ -101,8 +101,8 @@ def click(custom_id: str, user: str, roles: list[str] | None = None,
             "data": {"component_type": 2, "custom_id": custom_id}}
 
 
-def test_a_discord_deploy_waits_for_two_approvers_and_then_runs(approvals) -> None:
-    service, key, platform, release = approvals
+def test_a_run_waits_and_the_bots_ask_with_buttons(approvals) -> None:
+    service, key, platform, _ = approvals
     answer = discord(service, key, command("deploy", intent="deploy_web")).json()
     run_id = answer["data"]["content"].split("`")[1]
     run = run_of(service, run_id)
@@ -124,9 +124,15 @@ def test_a_discord_deploy_waits_for_two_approvers_and_then_runs(approvals) -> No
     platform.wait_for("actions")
     assert f"Bearer {SLACK_BOT}" in platform.authorizations
 
+
+def test_refusals_then_two_approvers_and_the_run_starts(approvals) -> None:
+    service, key, platform, release = approvals
+    answer = discord(service, key, command("deploy", intent="deploy_web")).json()
+    run_id = answer["data"]["content"].split("`")[1]
     # Who asked may not approve (self_approve is false); one without the grant neither.
     own = discord(service, key, click(f"approve:{run_id}:-", "111")).json()
-    assert own["type"] == 4 and own["data"]["flags"] == 64
+    assert own["type"] == 4
+    assert own["data"]["flags"] == 64
     assert "discord:user:111 asked for run" in own["data"]["content"]
     stranger = discord(service, key, click(f"approve:{run_id}:-", "444")).json()
     assert "discord:user:444 may not approve runs" in stranger["data"]["content"]
@@ -134,6 +140,11 @@ def test_a_discord_deploy_waits_for_two_approvers_and_then_runs(approvals) -> No
     outsider = discord(service, key, click(f"approve:{run_id}:-", "333")).json()
     assert "discord:user:333 is not among the approvers of 'deploy_web'" in \
         outsider["data"]["content"]
+    reasons = [r["reason"] or "" for r in audit(service)]
+    assert any(r.startswith("self_approval") for r in reasons)
+    refused = {r["key_name"] for r in audit(service) if r["decision"] == "refused"}
+    assert {"discord:user:111", "discord:user:444", "discord:user:333"} <= refused
+    assert run_of(service, run_id)["approval"]["votes"] == []
 
     # An approver of the ops role: one of two; the buttons stay. Twice counts once.
     first = discord(service, key, click(f"approve:{run_id}:-", "222", ["ops"])).json()
@@ -165,15 +176,13 @@ def test_a_discord_deploy_waits_for_two_approvers_and_then_runs(approvals) -> No
     records = audit(service)
     reasons = [r["reason"] or "" for r in records]
     assert any(r.startswith(f"approve run {run_id}") and "1 of 2" in r for r in reasons)
-    assert any(r.startswith("self_approval") for r in reasons)
-    refused = {r["key_name"] for r in records if r["decision"] == "refused"}
-    assert {"discord:user:111", "discord:user:444", "discord:user:333"} <= refused
     # A late word on a decided run is refused, naming its status.
     late = discord(service, key, click(f"deny:{run_id}:-", "222", ["ops"])).json()
     assert "is failed" in late["data"]["content"]
     assert "no longer waits for approval" in late["data"]["content"]
     # The secrets never reached the audit trail.
-    assert BOT not in json.dumps(records) and SLACK_BOT not in json.dumps(records)
+    assert BOT not in json.dumps(records)
+    assert SLACK_BOT not in json.dumps(records)
 
 
 def test_deny_expiry_and_a_second_request_of_the_same_run(approvals, tmp_path) -> None:
@@ -192,7 +201,8 @@ def test_deny_expiry_and_a_second_request_of_the_same_run(approvals, tmp_path) -
     assert other.status_code == 409
     assert other.json()["error"]["code"] == "approval_for_other_commit"
     bad = service.post(f"/runs/{run_id}/approve", {"sha": "nope"}, key=release)
-    assert bad.status_code == 422 and bad.json()["error"]["field"] == "sha"
+    assert bad.status_code == 422
+    assert bad.json()["error"]["field"] == "sha"
     env_key = service.post(f"/runs/{run_id}/approve", {})
     assert env_key.status_code == 403
     # A deny ends it at once: nothing ran.
@@ -244,7 +254,7 @@ def test_slack_buttons_and_user_groups(approvals) -> None:
     def payload(user: str, value: str) -> dict:
         return {"payload": json.dumps({
             "type": "block_actions", "user": {"id": user},
-            "actions": [{"action_id": value.split(":")[0], "value": value}],
+            "actions": [{"action_id": value.split(":", maxsplit=1)[0], "value": value}],
             "response_url": platform.url + f"/slack/actions/{user}",
             "message": {"text": posted["text"], "blocks": posted["blocks"]}})}
 
@@ -254,7 +264,8 @@ def test_slack_buttons_and_user_groups(approvals) -> None:
     assert refused["response_type"] == "ephemeral"
     assert slack(service, payload("U2", f"approve:{run_id}:-")).status_code == 200
     _, path, replaced = platform.wait_for("1 of 2 approval(s): slack:user:U2")
-    assert path == "/slack/actions/U2" and replaced["replace_original"] is True
+    assert path == "/slack/actions/U2"
+    assert replaced["replace_original"] is True
     assert run_of(service, run_id)["approval"]["votes"][0]["who"] == "slack:user:U2"
     # A tampered click is refused before anything is read.
     form = payload("U1", f"approve:{run_id}:-")
