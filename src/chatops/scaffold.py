@@ -53,6 +53,7 @@ on:
 
 permissions:
   contents: read
+  pull-requests: write  # the plan comment
 
 env:
   CHATOPS_PIP_SPEC: chatops
@@ -62,9 +63,26 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - uses: actions/checkout@v4
+        with:
+          fetch-depth: 0  # the base commit too: the plan compares it with the head
 """ + INSTALL + """\
       - name: Validate intents and compose files
         run: chatops validate --check-compose
+      - name: Comment the plan on the pull request (one comment, updated on each push)
+        # A fork's token cannot comment; its plan is in this job's log instead.
+        env:
+          CHATOPS_GITHUB_REPO: ${{ github.repository }}
+          CHATOPS_GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}
+          PR: ${{ github.event.pull_request.number }}
+          BASE: ${{ github.event.pull_request.base.sha }}
+          HEAD: ${{ github.event.pull_request.head.sha }}
+          HEAD_REPO: ${{ github.event.pull_request.head.repo.full_name }}
+        run: |
+          if [ "$HEAD_REPO" = "$GITHUB_REPOSITORY" ]; then
+            chatops plan --pr "$PR" --base "$BASE" --head "$HEAD"
+          else
+            chatops plan --pr "$PR" --base "$BASE" --head "$HEAD" --no-comment
+          fi
 """
 
 DEPLOY = """\

@@ -169,8 +169,9 @@ def test_refusals_then_two_approvers_and_the_run_starts(approvals) -> None:
         ("discord:user:222", "approve", "chat"), ("release", "approve", "api")]
     assert all(v["at"] for v in votes)
     # The question was edited: the outcome, without buttons.
-    _, path, edited = platform.wait_for("of deploy_web: failed")
-    assert path == f"/channels/{CHANNEL}/messages/5550001"
+    method, _, edited = platform.wait_for("of deploy_web: failed",
+                                          path=f"/channels/{CHANNEL}/messages/5550001")
+    assert method == "PATCH"
     assert edited["components"] == []
     # Each word is in the audit trail, refusals naming who.
     records = audit(service)

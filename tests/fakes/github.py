@@ -1,6 +1,8 @@
 """GitHub's REST API on loopback: exactly the endpoints chatops uses, shaped as documented.
 
-``GET /repos/{owner}/{repo}/commits/{sha}/pulls`` and ``GET /repos/{owner}/{repo}/pulls/{n}``,
+``GET /repos/{owner}/{repo}/commits/{sha}/pulls`` and ``GET /repos/{owner}/{repo}/pulls/{n}``;
+an issue's comments: ``GET`` and ``POST /repos/{owner}/{repo}/issues/{n}/comments`` (paged
+by ``per_page`` and ``page``) and ``PATCH /repos/{owner}/{repo}/issues/comments/{id}``;
 with a bearer token check; ``fail_with`` makes it answer an error status, ``delay`` slow.
 """
 
@@ -22,6 +24,8 @@ class FakeGitHub:
         self.fail_with: int | None = None
         self.delay = 0.0
         self.requests: list[str] = []
+        self.comments: dict[int, list[dict[str, Any]]] = {}  # by issue number
+        self.writes: list[tuple[str, str]] = []  # (method, path) of every change
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -36,20 +40,64 @@ class FakeGitHub:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:
+            def _parts(self) -> list[str] | None:
                 fake.requests.append(self.path)
                 time.sleep(fake.delay)
                 if self.headers.get("Authorization") != f"Bearer {fake.token}":
                     self._json(401, {"message": "Bad credentials"})
-                    return
+                    return None
                 if fake.fail_with:
                     self._json(fake.fail_with, {"message": "simulated"})
-                    return
+                    return None
                 parts = self.path.split("?")[0].strip("/").split("/")
                 if parts[:3] != ["repos", *fake.repo.split("/")][:3] or len(parts) < 5:
                     self._json(404, {"message": "Not Found"})
+                    return None
+                return parts
+
+            def _body(self) -> dict[str, Any]:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                return json.loads(raw) if raw else {}
+
+            def do_POST(self) -> None:
+                parts = self._parts()
+                if parts is None:
                     return
-                if parts[3] == "commits" and len(parts) == 6 and parts[5] == "pulls":
+                if parts[3] == "issues" and len(parts) == 6 and parts[5] == "comments":
+                    body = self._body()
+                    fake.writes.append(("POST", self.path))
+                    made = {"id": 9000 + sum(map(len, fake.comments.values())),
+                            "body": str(body["body"]), "user": {"login": "chatops[bot]"}}
+                    fake.comments.setdefault(int(parts[4]), []).append(made)
+                    self._json(201, made)
+                else:
+                    self._json(404, {"message": "Not Found"})
+
+            def do_PATCH(self) -> None:
+                parts = self._parts()
+                if parts is None:
+                    return
+                if parts[3:5] == ["issues", "comments"] and len(parts) == 6:
+                    body = self._body()
+                    for comment in (c for cs in fake.comments.values() for c in cs):
+                        if str(comment["id"]) == parts[5]:
+                            comment["body"] = str(body["body"])
+                            fake.writes.append(("PATCH", self.path))
+                            self._json(200, comment)
+                            return
+                self._json(404, {"message": "Not Found"})
+
+            def do_GET(self) -> None:
+                parts = self._parts()
+                if parts is None:
+                    return
+                query = dict(q.split("=", 1) for q in self.path.partition("?")[2].split("&")
+                             if "=" in q)
+                if parts[3] == "issues" and len(parts) == 6 and parts[5] == "comments":
+                    size, page = int(query.get("per_page", 30)), int(query.get("page", 1))
+                    found = fake.comments.get(int(parts[4]), [])
+                    self._json(200, found[(page - 1) * size:page * size])
+                elif parts[3] == "commits" and len(parts) == 6 and parts[5] == "pulls":
                     numbers = fake.commit_pulls.get(parts[4], [])
                     self._json(200, [fake._simple(n) for n in numbers])
                 elif parts[3] == "pulls" and len(parts) == 5 and parts[4].isdigit():

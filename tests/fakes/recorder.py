@@ -47,10 +47,14 @@ class Recorder:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def wait_for(self, text: str, deadline: float = 20.0) -> tuple[str, str, Any]:
+    def wait_for(self, text: str, deadline: float = 20.0,
+                 path: str | None = None) -> tuple[str, str, Any]:
+        """The first request whose body holds ``text`` (sent to ``path``, if given)."""
         end = time.monotonic() + deadline
         while time.monotonic() < end:
             for request in list(self.requests):
+                if path not in (None, request[1]):
+                    continue
                 if text in json.dumps(request[2], ensure_ascii=False):
                     return request
             time.sleep(0.05)

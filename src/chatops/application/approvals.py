@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from chatops import events as ev
 from chatops.application.caller import Caller
 from chatops.application.decisions import RunDecision, moved_checkout, window
+from chatops.application.review import image_changes_between
 from chatops.durations import format_duration
 from chatops.errors import (
     AlreadyAwaitingError,
@@ -39,7 +40,7 @@ from chatops.errors import (
 )
 from chatops.intents.approval import Approval
 from chatops.notify.approvals import Announcer, ApprovalNotice
-from chatops.planning.images import ImageChange, image_changes
+from chatops.planning.images import ImageChange
 from chatops.planning.render import plan_to_dict, render_text
 from chatops.planning.steps import Plan
 from chatops.store.records import RunRecord, RunStatus
@@ -267,21 +268,13 @@ class Approvals:
             return ()
         sync = ctx.sync()
         before = ctx.runtime.store.deployed_sha(decision.intent.name)
-        found: list[ImageChange] = []
         try:
             if before is None:
                 before = await asyncio.to_thread(sync.head)
-            for doc in decision.intent.documents:
-                path = ctx.repo.compose_path(doc)
-                if not path.is_relative_to(ctx.repo.root):
-                    continue
-                rel = path.relative_to(ctx.repo.root).as_posix()
-                old = await asyncio.to_thread(sync.show, before, rel)
-                new = await asyncio.to_thread(sync.show, decision.sha, rel)
-                found += image_changes(old, new, doc.service)
+            return await asyncio.to_thread(image_changes_between, sync, ctx.repo,
+                                           decision.intent, before, decision.sha)
         except ChatopsError:
             return ()
-        return tuple(found)
 
     async def _settle(self, refs: list[dict[str, str]], text: str) -> None:
         by_platform = {a.platform: a for a in self.announcers}

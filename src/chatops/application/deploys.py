@@ -30,6 +30,14 @@ from chatops.application.decisions import (
     moved_checkout,
     window,
 )
+from chatops.application.review import (
+    Published,
+    PullRequestPlan,
+    changed_between,
+    intents_at,
+    plan_pull_request,
+    publish,
+)
 from chatops.application.stream import EventStream
 from chatops.errors import (
     AuditUnavailableError,
@@ -38,7 +46,6 @@ from chatops.errors import (
     ConflictError,
     GitError,
     IdempotencyKeyReusedError,
-    IntentError,
     NotFoundError,
     ReplayedDeliveryError,
     RequestError,
@@ -48,11 +55,12 @@ from chatops.errors import (
     StackBusyError,
     StoreError,
     TrafficError,
+    UnavailableError,
 )
 from chatops.gitops.affected import affected_intents
 from chatops.intents.graph import topological_order
-from chatops.intents.loader import IntentFile, parse_intent
-from chatops.intents.model import NAME_RE, IntentDoc
+from chatops.intents.loader import IntentFile
+from chatops.intents.model import IntentDoc
 from chatops.intents.traffic import Traffic
 from chatops.planning import PlanContext, build_plan
 from chatops.planning.render import plan_to_dict
@@ -62,8 +70,6 @@ from chatops.runner.executor import RunOutcome
 from chatops.runner.orchestrator import Summary, closure, orchestrate
 from chatops.store.records import RunRecord, RunStatus
 from chatops.store.sqlite import RunStore, new_run_id
-
-ZERO_SHA = "0" * 40
 
 
 def rollback_intent(store: RunStore, stack: str, service: str | None) -> IntentFile:
@@ -448,26 +454,40 @@ class Deploys:
 
     async def _affected(self, before: str, after: str
                         ) -> tuple[str, list[str], dict[str, IntentFile]]:
-        """Fetch, then (commit, affected intent names in order, intents at that commit)."""
+        """Fetch, then (commit, affected intent names in order, intents at that commit);
+        an invalid intent cannot be deployed (CI reports it)."""
         sync = self.ctx.sync()
         await asyncio.to_thread(sync.fetch)
         full = await asyncio.to_thread(sync.resolve, after)
-        if before == ZERO_SHA:
-            changed = await asyncio.to_thread(sync.all_files_at, full)
-        else:
-            changed = await asyncio.to_thread(sync.changed_files, before, full)
-        paths = await asyncio.to_thread(sync.files_at, full, "chatops/intents")
-        intents = {}
-        for path in paths:
-            stem = Path(path).stem
-            if not path.endswith((".yaml", ".yml")) or not NAME_RE.match(stem):
-                continue
-            data = await asyncio.to_thread(sync.show, full, path)
-            try:
-                intents[stem] = parse_intent(data or b"", label=Path(path).name, name=stem)
-            except IntentError:
-                continue  # an invalid intent cannot be deployed; CI reports it
+        changed = await asyncio.to_thread(changed_between, sync, before, full)
+        intents = (await asyncio.to_thread(intents_at, sync, full)).intents
         return full, affected_intents(changed, intents.values(), self.ctx.repo), intents
+
+    # -- a pull request: its plan, as one comment -----------------------------------
+
+    async def review(self, caller: Caller, number: int, base: str, head: str,
+                     branch: str | None = None) -> tuple[PullRequestPlan, Published]:
+        """Plan what merging pull request ``number`` would deploy, and post it as the
+        pull request's one chatops comment (updated on each push)."""
+        async with self._audited(caller):
+            github = self.ctx.github
+            if github is None:
+                raise UnavailableError("set CHATOPS_GITHUB_REPO and CHATOPS_GITHUB_TOKEN to "
+                                       "comment plans on pull requests")
+            sync = self.ctx.sync()
+            async with self.ctx.checkout_lock:  # one git process at a time here
+                await asyncio.to_thread(sync.fetch)
+                if not await asyncio.to_thread(sync.has_commit, head):
+                    await asyncio.to_thread(sync.fetch_pull, number, branch)
+                if not await asyncio.to_thread(sync.has_commit, head):
+                    raise GitError(f"commit {head[:12]} of pull request #{number} cannot be "
+                                   "fetched", field="head")
+                plan = await asyncio.to_thread(
+                    lambda: plan_pull_request(sync, self.ctx.repo, self.ctx.plan,
+                                              number=number, base=base, head=head))
+            published = await publish(github, plan)
+            self._record(caller, "accepted", 202, reason=published.text(plan))
+            return plan, published
 
     async def _run_push(self, caller: Caller, actor: str, full: str, order: list[str],
                         approvals: dict[str, Any]) -> None:

@@ -82,14 +82,36 @@ def validate(paths: tuple[Path, ...], repo: Path | None, output: str, check_comp
 
 
 @app.command()
-@click.argument("name")
+@click.argument("name", required=False)
 @_repo_option
 @_format_option
 @click.option("--no-rollback", is_flag=True, help="Plan without automatic rollback.")
 @click.option("--local", is_flag=True,
               help="Run in this process even when a chatops service runs on this host.")
-def plan(name: str, repo: Path | None, output: str, no_rollback: bool, local: bool) -> None:
-    """Dry run: print every step a run of intent NAME would take. Changes nothing."""
+@click.option("--pr", "pull", type=click.IntRange(1, 10**9 - 1), default=None,
+              help="Plan every intent pull request PR affects, and post (or update) the "
+              "plan as its one chatops comment (CHATOPS_GITHUB_REPO, CHATOPS_GITHUB_TOKEN).")
+@click.option("--base", default=None, help="With --pr: the base commit (default: "
+              "origin/<deploy branch>).")
+@click.option("--head", default="HEAD", show_default=True, help="With --pr: the head commit.")
+@click.option("--no-comment", is_flag=True, help="With --pr: print the comment, post nothing.")
+def plan(  # noqa: PLR0917 - Click passes options positionally
+    name: str | None, repo: Path | None, output: str, no_rollback: bool, local: bool,
+    pull: int | None, base: str | None, head: str, no_comment: bool,
+) -> None:
+    """Dry run: print every step a run of intent NAME would take. Changes nothing.
+
+    With --pr N (from the validate workflow), plan every intent the pull request
+    affects and keep one comment on it up to date."""
+    if pull is not None:
+        if name is not None:
+            raise click.UsageError("give an intent NAME or --pr, not both")
+        from chatops.cli.commands import plan_pr_command
+
+        raise SystemExit(plan_pr_command(pull, repo, base=base, head=head,
+                                         comment=not no_comment))
+    if name is None:
+        raise click.UsageError("missing argument NAME (or --pr N)")
     from chatops.cli.client import connect
 
     client = None if no_rollback else connect(local=local, repo=repo)

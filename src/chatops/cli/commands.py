@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chatops.intents.loader import IntentFile
 from chatops.repo import GitOpsRepo
@@ -69,6 +69,62 @@ def plan_command(name: str, repo: Path | None, *, json_output: bool, rollback: b
         sys.stdout.write(json.dumps(plan_to_dict(plan), indent=2) + "\n")
     else:
         sys.stdout.write(render_text(plan))
+    return 0
+
+
+def plan_pr_command(number: int, repo: Path | None, *, base: str | None, head: str,
+                    comment: bool) -> int:
+    """``chatops plan --pr N``: the pull request's plan comment, posted or updated."""
+    import asyncio
+
+    from chatops.application.review import plan_pull_request, publish
+    from chatops.errors import ChatopsError
+    from chatops.gitops.github import GitHub
+    from chatops.gitops.sync import REV_RE, RepoSync
+    from chatops.planning import PlanContext, build_plan
+    from chatops.settings import Settings
+
+    settings = Settings.from_env()
+    gitops = GitOpsRepo.discover(repo)
+    sync = RepoSync(gitops.root, settings.git_remote, settings.deploy_branch)
+    base = base or f"{settings.git_remote}/{settings.deploy_branch}"
+    token = settings.github_token.get_secret_value() if settings.github_token else None
+    github = (GitHub(settings.github_repo, token, settings.github_api)
+              if comment and settings.github_repo and token else None)
+    if comment and github is None:
+        sys.stderr.write("error: --pr posts to GitHub: set CHATOPS_GITHUB_REPO (OWNER/NAME) "
+                         "and CHATOPS_GITHUB_TOKEN (in a workflow: ${{ github.repository }} "
+                         "and ${{ secrets.GITHUB_TOKEN }}), or pass --no-comment\n")
+        return 4
+    try:
+        shas = []
+        for flag, rev in (("--base", base), ("--head", head)):
+            if not REV_RE.match(rev):
+                sys.stderr.write(f"error: {flag}: {rev!r} is not a commit or branch\n")
+                return 2
+            done = sync.git.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}",
+                                check=False)
+            if done.returncode != 0:
+                sys.stderr.write(f"error: {flag}: no commit {rev!r} in {gitops.root} (fetch "
+                                 "it: actions/checkout with fetch-depth: 0)\n")
+                return 2
+            shas.append(done.stdout.strip())
+
+        def planner(intent: Any) -> Any:
+            return build_plan(intent, PlanContext(
+                repo=gitops, compose_command=settings.compose_command,
+                stable_for=settings.stability_window))
+
+        plan = plan_pull_request(sync, gitops, planner, number=number, base=shas[0],
+                                 head=shas[1])
+        if github is None:
+            sys.stdout.write(plan.comment() + "\n")
+            return 0
+        published = asyncio.run(publish(github, plan))
+    except ChatopsError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        return 4
+    sys.stdout.write(published.text(plan) + "\n")
     return 0
 
 

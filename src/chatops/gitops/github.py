@@ -1,8 +1,12 @@
-"""Was this commit merged by a pull request that carried the approval label? Ask GitHub.
+"""GitHub's REST API, the few documented endpoints chatops uses.
 
-Uses two documented REST endpoints: ``GET /repos/{owner}/{repo}/commits/{sha}/pulls``
-(the pull requests associated with a commit) and ``GET /repos/{owner}/{repo}/pulls/{n}``
-(for ``merged_by``). The API base is a setting, so GitHub Enterprise and tests work.
+Was this commit merged by a pull request that carried the approval label?
+``GET /repos/{owner}/{repo}/commits/{sha}/pulls`` (the pull requests associated with a
+commit) and ``GET /repos/{owner}/{repo}/pulls/{n}`` (for ``merged_by``). The plan
+comment on a pull request: ``GET /repos/{owner}/{repo}/issues/{n}/comments`` to find
+chatops's own (by a hidden marker), then ``PATCH /repos/{owner}/{repo}/issues/comments/
+{id}`` to update it, or ``POST /repos/{owner}/{repo}/issues/{n}/comments`` the first time.
+The API base is a setting, so GitHub Enterprise and tests work.
 """
 
 from __future__ import annotations
@@ -64,11 +68,15 @@ class GitHub:
                          "User-Agent": "chatops"}
 
     async def _get(self, path: str) -> Any:
+        return await self._request("GET", path)
+
+    async def _request(self, method: str, path: str, body: Any = None) -> Any:
         import httpx  # noqa: PLC0415 - only hosts that enforce labels pay for it
 
         try:
             async with httpx.AsyncClient(timeout=self.timeout, trust_env=False) as client:
-                resp = await client.get(f"{self.api}{path}", headers=self._headers)
+                resp = await client.request(method, f"{self.api}{path}",
+                                            headers=self._headers, json=body)
         except httpx.TimeoutException:
             raise GitHubError(f"GitHub did not answer within {self.timeout:g}s") from None
         except httpx.HTTPError as exc:
@@ -77,7 +85,8 @@ class GitHub:
             raise GitHubError(f"GitHub refused the token ({resp.status_code}); check "
                               "CHATOPS_GITHUB_TOKEN and its access to the repository")
         if resp.status_code == 404:
-            raise GitHubError(f"GitHub does not know {self.repo} or this commit (404)")
+            raise GitHubError(f"GitHub does not know {self.repo} or this "
+                              f"{'commit' if '/commits/' in path else 'pull request'} (404)")
         if resp.status_code >= 400:
             raise GitHubError(f"GitHub answered {resp.status_code}")
         try:
@@ -112,3 +121,25 @@ class GitHub:
             state=str(detail.get("state") or ""),
             url=str(detail.get("html_url") or ""),
         )
+
+    async def upsert_comment(self, number: int, marker: str, body: str) -> tuple[int, bool]:
+        """Update the comment on pull request ``number`` that holds ``marker`` (chatops's
+        own), or add one: (its id, whether it was created)."""
+        for page in range(1, 11):
+            found = await self._get(f"/repos/{self.repo}/issues/{number}/comments"
+                                    f"?per_page=100&page={page}")
+            if not isinstance(found, list):
+                raise GitHubError("GitHub's answer for the comments is not a list")
+            for comment in found:
+                if isinstance(comment, dict) and marker in str(comment.get("body") or ""):
+                    cid = int(comment["id"])
+                    await self._request("PATCH", f"/repos/{self.repo}/issues/comments/{cid}",
+                                        {"body": body})
+                    return cid, False
+            if len(found) < 100:
+                break
+        made = await self._request("POST", f"/repos/{self.repo}/issues/{number}/comments",
+                                   {"body": body})
+        if not isinstance(made, dict) or "id" not in made:
+            raise GitHubError("GitHub's answer for the new comment has no id")
+        return int(made["id"]), True

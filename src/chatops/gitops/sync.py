@@ -55,6 +55,25 @@ class RepoSync:
             raise GitUnreachableError(f"cannot fetch {self.branch} from remote "
                                       f"{self.remote!r}: {exc.message}") from None
 
+    def fetch_pull(self, number: int, branch: str | None = None) -> None:
+        """Fetch a pull request's head (GitHub's ``refs/pull/N/head``, else its branch)."""
+        local = f"+refs/pull/{int(number)}/head:refs/chatops/pull/{int(number)}"
+        done = self.git.run("fetch", "--quiet", self.remote, local, check=False)
+        if done.returncode == 0:
+            return
+        if branch and REV_RE.match(branch):
+            done = self.git.run("fetch", "--quiet", self.remote,
+                                f"+refs/heads/{branch}:refs/chatops/pull/{int(number)}",
+                                check=False)
+            if done.returncode == 0:
+                return
+        raise GitUnreachableError(f"cannot fetch pull request #{number} from remote "
+                                  f"{self.remote!r}")
+
+    def has_commit(self, sha: str) -> bool:
+        return bool(SHA_RE.match(sha)) and self.git.run(
+            "cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0
+
     def resolve(self, sha: str | None) -> str:
         if sha is None:
             return self.git.out("rev-parse", self.tracking)

@@ -54,6 +54,7 @@ def build_plan(intent: IntentFile, ctx: PlanContext) -> Plan:
         steps=steps,
         notify=tags,
         notify_on=events,
+        approval=None if intent.approval is None else intent.approval.model_dump(mode="json"),
     )
 
 

@@ -17,6 +17,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "notify": list(plan.notify),
         "notify_on": list(plan.notify_on),
         "steps": [_step_dict(s) for s in plan.steps],
+        **({"approval": plan.approval} if plan.approval else {}),
     }
 
 
@@ -94,6 +95,12 @@ def render_plan(plan: dict[str, Any]) -> str:
         out += ["  " + line if line else "" for line in plan["description"].splitlines()]
     if plan.get("depends_on"):
         out.append("Depends on: " + ", ".join(plan["depends_on"]))
+    approval = plan.get("approval")
+    if approval:
+        who = ", ".join(approval.get("approvers") or []) or "anyone with the approve scope"
+        out.append(f"Waits for {approval['min']} approval(s) from {who} (for "
+                   f"{format_duration(approval['ttl'])}; self-approval "
+                   f"{'allowed' if approval.get('self_approve') else 'refused'})")
     for step in steps:
         out.append("")
         target = f", service {step['service']}" if step.get("service") else ""

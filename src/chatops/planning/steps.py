@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from chatops.health import Check
 from chatops.intents.canary import Canary
@@ -96,3 +97,4 @@ class Plan:
     steps: tuple[StepPlan, ...]
     notify: tuple[str, ...] = ()
     notify_on: tuple[str, ...] = ()
+    approval: dict[str, Any] | None = None  # who must approve a run before it starts

@@ -1,11 +1,14 @@
 """``POST /webhooks/github``: GitHub tells us about a push; we deploy what it affects.
+It tells us about a pull request; we comment what merging it would deploy.
 
 Checks, each refusal audited: the HMAC-SHA256 signature (``X-Hub-Signature-256``, compared
 in constant time), a delivery id never seen before (no replays), the event (``ping`` is
 answered, other events and branches are acknowledged and ignored), no force-push. Then the
 intents the push affects (their file, stack folder or compose file changed between
 ``before`` and ``after``) are checked against GitHub's pull request like ``POST /run``
-with a ``sha``, and run one after another in dependency order.
+with a ``sha``, and run one after another in dependency order. A ``pull_request`` event
+(opened, reopened, synchronize) into the deploy branch gets the plan of every intent it
+affects as one comment, updated on each push (``application.review``).
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ import hmac
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from chatops.application.caller import Caller, Trusted
-from chatops.application.deploys import ZERO_SHA, Push
+from chatops.application.deploys import Push
+from chatops.application.review import ZERO_SHA
 from chatops.errors import (
     BadSignatureError,
     ForcePushRefusedError,
@@ -62,10 +67,41 @@ def push_fields(payload: Any) -> tuple[str, str, str, bool] | None:
 
 
 Done = Callable[[int, dict[str, Any], str, str], JSONResponse]
+PULL_ACTIONS = ("opened", "reopened", "synchronize")
+
+
+@dataclass(frozen=True)
+class PullEvent:
+    number: int
+    base: str
+    head: str
+    branch: str | None
+
+
+def pull_fields(payload: Any, branch: str) -> PullEvent | str:
+    """The pull request to plan, or why the event is ignored; InvalidPayloadError when
+    it is malformed."""
+    try:
+        action = str(payload["action"])
+        pr = payload["pull_request"]
+        number = int(payload.get("number") or pr["number"])
+        base, head = pr["base"], pr["head"]
+        base_sha, head_sha = str(base["sha"]), str(head["sha"])
+        base_ref, head_ref = str(base["ref"]), head.get("ref")
+    except (KeyError, TypeError, ValueError):
+        raise InvalidPayloadError("not a GitHub pull_request payload (action, number, "
+                                  "pull_request.base and .head with sha and ref)") from None
+    if not SHA40.match(base_sha) or not SHA40.match(head_sha) or not 0 < number < 10**9:
+        raise InvalidPayloadError("pull_request.base.sha and .head.sha must be commit ids")
+    if action not in PULL_ACTIONS:
+        return f"pull request #{number} {action}"
+    if base_ref != branch:
+        return f"pull request #{number} into {base_ref}, not {branch}"
+    return PullEvent(number, base_sha, head_sha, str(head_ref) if head_ref else None)
 
 
 async def _checked_push(s: Services, request: Request, raw: bytes, done: Done
-                        ) -> Push | JSONResponse:
+                        ) -> Push | PullEvent | JSONResponse:
     """The signature, delivery and event checks; the push to deploy, or the answer for
     anything else."""
     secret = s.settings.github_webhook_secret
@@ -84,13 +120,18 @@ async def _checked_push(s: Services, request: Request, raw: bytes, done: Done
     event = request.headers.get("x-github-event", "")
     if event == "ping":
         return done(200, {"pong": True}, "allowed", "ping")
-    if event != "push":
+    if event not in ("push", "pull_request"):
         return done(202, {"ignored": f"event {event or '(none)'}"}, "ignored",
                     f"event {event}")
     try:
         payload = json.loads(raw)
     except (ValueError, RecursionError):
         payload = None
+    if event == "pull_request":
+        pull = pull_fields(payload, s.runtime.settings.deploy_branch)
+        if isinstance(pull, str):
+            return done(202, {"ignored": pull}, "ignored", pull)
+        return pull
     fields = push_fields(payload)
     if fields is None:
         raise InvalidPayloadError("not a GitHub push payload (ref, before and after are "
@@ -118,7 +159,9 @@ def register_webhook(api: FastAPI, s: Services) -> None:
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": {"type": "object"}}}}})
     async def github_webhook(request: Request) -> JSONResponse:
-        """GitHub push webhook: deploy the intents the push affects, in dependency order."""
+        """GitHub push webhook: deploy the intents the push affects, in dependency order.
+        A pull_request event: comment the plan of the intents it affects (once per pull
+        request, updated on each push)."""
         client, request_id, _ = _ctx(request)
 
         def done(status: int, body: dict[str, Any], decision: str, reason: str) -> JSONResponse:
@@ -133,6 +176,14 @@ def register_webhook(api: FastAPI, s: Services) -> None:
             return checked
         github = Caller(via="webhook", permissions=Trusted(WEBHOOK), client=client,
                         request_id=request_id, endpoint="/webhooks/github")
+        if isinstance(checked, PullEvent):
+            plan, published = await s.deploys.review(github, checked.number, checked.base,
+                                                     checked.head, checked.branch)
+            request.scope["state"]["audited"] = True
+            return JSONResponse({"pull_request": checked.number, "sha": checked.head,
+                                 "intents": [r.name for r in plan.intents],
+                                 "comment": published.comment_id,
+                                 "created": published.created}, status_code=202)
         full, order = await s.deploys.deploy_push(github, checked)
         request.scope["state"]["audited"] = True
         return JSONResponse({"sha": full, "intents": order}, status_code=202)

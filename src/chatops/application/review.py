@@ -1,0 +1,169 @@
+"""The pull request as a surface: what a merge would do, in one comment per pull request.
+
+For a pull request (its base and head commits), the intents it affects are read at the
+head from Git objects (nothing moves), each is planned, and the comment shows, per
+intent: the image changes old → new, the exact commands, the gates, the strategy and
+the rollback (the dry run's text), and who must approve a run. The comment carries a
+hidden marker, so each push updates the same comment rather than adding one. The
+service does this for GitHub's ``pull_request`` webhook; ``chatops plan --pr`` does it
+from the validate workflow. Both call ``plan_pull_request`` and ``publish``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chatops.errors import IntentError
+from chatops.gitops.affected import affected_intents
+from chatops.gitops.github import GitHub
+from chatops.gitops.sync import RepoSync
+from chatops.intents.loader import IntentFile, parse_intent
+from chatops.intents.model import NAME_RE
+from chatops.planning.images import ImageChange, image_changes
+from chatops.planning.render import render_text
+from chatops.planning.steps import Plan
+from chatops.repo import GitOpsRepo
+
+MARKER = "<!-- chatops:plan -->"
+ZERO_SHA = "0" * 40
+COMMENT_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters
+
+
+@dataclass
+class AtCommit:
+    """The intents of the repository at one commit: the valid ones, and the problems of
+    the others (by name)."""
+
+    intents: dict[str, IntentFile] = field(default_factory=dict)
+    invalid: dict[str, str] = field(default_factory=dict)
+
+
+def intents_at(sync: RepoSync, sha: str) -> AtCommit:
+    found = AtCommit()
+    for path in sync.files_at(sha, "chatops/intents"):
+        stem = Path(path).stem
+        if not path.endswith((".yaml", ".yml")) or not NAME_RE.match(stem):
+            continue
+        try:
+            found.intents[stem] = parse_intent(sync.show(sha, path) or b"",
+                                               label=Path(path).name, name=stem)
+        except IntentError as exc:
+            found.invalid[stem] = exc.message
+    return found
+
+
+def changed_between(sync: RepoSync, base: str, head: str) -> list[str]:
+    """The files a change touches (all of them for a new branch)."""
+    if base == ZERO_SHA:
+        return sync.all_files_at(head)
+    return sync.changed_files(base, head)
+
+
+def image_changes_between(sync: RepoSync, repo: GitOpsRepo, intent: IntentFile,
+                          old: str | None, new: str) -> tuple[ImageChange, ...]:
+    """The image changes of ``intent``'s compose files from commit ``old`` to ``new``."""
+    found: list[ImageChange] = []
+    for doc in intent.documents:
+        path = repo.compose_path(doc)
+        if not path.is_relative_to(repo.root):
+            continue  # outside the repository: Git does not know its history
+        rel = path.relative_to(repo.root).as_posix()
+        before = sync.show(old, rel) if old and old != ZERO_SHA else None
+        found += image_changes(before, sync.show(new, rel), doc.service)
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class IntentReview:
+    name: str
+    summary: str
+    changes: tuple[ImageChange, ...] = ()
+    plan: str = ""
+    problem: str | None = None  # invalid at the head commit
+
+
+@dataclass(frozen=True)
+class PullRequestPlan:
+    number: int
+    base: str
+    head: str
+    intents: tuple[IntentReview, ...]
+
+    def comment(self) -> str:
+        """The comment, in GitHub's markdown, with the marker that finds it again."""
+        out = [MARKER, f"### chatops plan for `{self.head[:12]}`", ""]
+        if not self.intents:
+            out.append("This pull request affects no intent: merging it deploys nothing.")
+        else:
+            n = len(self.intents)
+            out.append(f"Merging deploys {n} intent{'s' if n != 1 else ''}, in this order. "
+                       "Nothing runs before the merge (and the approvals each one asks).")
+        for review in self.intents:
+            out += ["", f"#### `{review.name}`: {review.summary}"]
+            if review.problem:
+                out += ["", f"⚠️ invalid at this commit, so it cannot deploy: "
+                        f"{review.problem}"]
+                continue
+            if review.changes:
+                out += ["", "| service | now | after the merge |", "| --- | --- | --- |"]
+                out += [f"| {c.service} | `{c.old or '(none)'}` | `{c.new or '(removed)'}` |"
+                        for c in review.changes]
+            else:
+                out += ["", "No image changes."]
+            out += ["", "```text", review.plan.rstrip(), "```"]
+        out += ["", f"<sub>Updated for `{self.head[:12]}` (base `{self.base[:12]}`); "
+                "this comment is updated on each push.</sub>"]
+        text = "\n".join(out)
+        if len(text) > COMMENT_LIMIT:
+            text = text[:COMMENT_LIMIT] + "\n```\n\n… cut: run `chatops plan` for the rest."
+        return text
+
+
+def plan_pull_request(sync: RepoSync, repo: GitOpsRepo, planner: Callable[[IntentFile], Plan],
+                      *, number: int, base: str, head: str) -> PullRequestPlan:
+    """Plan every intent the pull request's change affects (blocking: Git processes)."""
+    at_head = intents_at(sync, head)
+    changed = changed_between(sync, base, head)
+    order = affected_intents(changed, at_head.intents.values(), repo)
+    reviews: list[IntentReview] = []
+    for name in order:
+        intent = at_head.intents[name]
+        reviews.append(IntentReview(
+            name=name, summary=intent.summary(),
+            changes=image_changes_between(sync, repo, intent, base, head),
+            plan=render_text(planner(intent))))
+    touched = {Path(f).stem for f in changed if f.startswith("chatops/intents/")}
+    for name in sorted(touched & set(at_head.invalid)):
+        reviews.append(IntentReview(name=name, summary="invalid",
+                                    problem=at_head.invalid[name]))
+    return PullRequestPlan(number, base, head, tuple(reviews))
+
+
+@dataclass(frozen=True)
+class Published:
+    comment_id: int
+    created: bool
+
+    def text(self, plan: PullRequestPlan) -> str:
+        done = "posted" if self.created else "updated"
+        return (f"{done} the plan comment {self.comment_id} on pull request #{plan.number} "
+                f"({len(plan.intents)} intent(s) at {plan.head[:12]})")
+
+
+async def publish(github: GitHub, plan: PullRequestPlan) -> Published:
+    cid, created = await github.upsert_comment(plan.number, MARKER, plan.comment())
+    return Published(cid, created)
+
+
+__all__ = [
+    "MARKER",
+    "Published",
+    "PullRequestPlan",
+    "changed_between",
+    "image_changes_between",
+    "intents_at",
+    "plan_pull_request",
+    "publish",
+]
