@@ -272,3 +272,34 @@ def test_slack_buttons_and_user_groups(approvals) -> None:
     form = payload("U1", f"approve:{run_id}:-")
     assert httpx.post(service.url + "/chat/slack", data=form).status_code == 401
     assert run_of(service, run_id)["status"] == "awaiting_approval"
+
+
+def test_a_cli_run_waits_in_its_own_process_for_a_word_from_another(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write_intent(repo, '  approvers: ["key:release"]\n')
+    env = {**os.environ, "CHATOPS_STATE_DIR": str(tmp_path / "state"), "USER": "alice",
+           "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    env.pop("CHATOPS_CONFIG", None)
+    waiting = subprocess.Popen([sys.executable, "-m", "chatops", "run", "deploy_web",
+                                "--repo", str(repo), "--local"], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert waiting.stderr is not None
+        line = waiting.stderr.readline()
+        assert "waits for its approvals" in line, line
+        run_id = line.split()[1]
+        # The one who asked may not approve; another operator on the host may.
+        own = subprocess.run([sys.executable, "-m", "chatops", "approve", run_id, "--local"],
+                             env=env, capture_output=True, text=True, check=False)
+        assert own.returncode == 4
+        assert "alice asked for run" in own.stderr
+        other = subprocess.run([sys.executable, "-m", "chatops", "approve", run_id,
+                                "--local"], env={**env, "USER": "bob"}, capture_output=True,
+                               text=True, check=False)
+        assert other.returncode == 0, other.stderr
+        assert "approved: 1 of 1 approval(s): bob" in other.stdout
+        # The waiting process saw the word, ran the intent (no Docker here: it fails).
+        assert waiting.wait(60) == 1
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()

@@ -9,7 +9,7 @@ from chatops.application.caller import Caller
 from chatops.application.deploys import Deploys, Planned, RunAsk, Started
 from chatops.errors import ChatopsError, ScopeDeniedError
 from chatops.planning.render import render_text
-from chatops.store.records import RunRecord, traffic_summary
+from chatops.store.records import RunRecord, RunStatus, traffic_summary
 
 COMMANDS = ("deploy", "rollback", "status", "runs", "plan")
 #: Each command's options: (name, what it is, required).
@@ -29,7 +29,8 @@ DESCRIPTIONS = {
     "plan": "What an intent would do (a dry run)",
 }
 ICONS = {"succeeded": "✅", "failed": "❌", "rolled_back": "↩️", "rollback_failed": "⚠️",
-         "interrupted": "⏹️", "running": "⏳", "queued": "⏳"}
+         "interrupted": "⏹️", "running": "⏳", "queued": "⏳", "awaiting_approval": "🔐",
+         "denied": "⛔", "expired": "⌛", "superseded": "⏭️"}
 LIMIT = 1900  # Discord's message is 2,000 characters
 
 
@@ -73,9 +74,11 @@ async def handle(deploys: Deploys, caller: Caller, command: str,
             started = await deploys.run(caller, RunAsk(name=options.get("intent", ""),
                                                         sha=options.get("sha") or None))
             assert isinstance(started, Started)  # noqa: S101 - not a dry run
-            return Answer(f"🚀 deploying {started.record.intent} (run "
-                          f"`{started.record.id}`); its outcome follows here",
-                          run_id=started.record.id)
+            waits = started.record.status is RunStatus.awaiting_approval
+            return Answer(f"{'🔐' if waits else '🚀'} deploying {started.record.intent} (run "
+                          f"`{started.record.id}`)"
+                          + ("; it waits for its approvals" if waits else "")
+                          + "; its outcome follows here", run_id=started.record.id)
         if command == "rollback":
             started = await deploys.roll_back(caller, options.get("stack", ""))
             return Answer(f"↩️ rolling back {options.get('stack')} (run "

@@ -330,7 +330,8 @@ def resume(stack: str, service: str | None, local: bool) -> None:
 @click.option("--stack", default=None, help="Only runs that touched this stack.")
 @click.option("--status", default=None,
               type=click.Choice(["queued", "running", "succeeded", "failed", "rolled_back",
-                                 "rollback_failed", "interrupted"]))
+                                 "rollback_failed", "interrupted", "awaiting_approval",
+                                 "denied", "expired", "superseded"]))
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000))
 @_format_option
 @click.option("--local", is_flag=True,

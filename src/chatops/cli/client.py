@@ -24,7 +24,7 @@ from chatops.cli import wire
 CONNECT_TIMEOUT = 2.0
 #: Exit codes of ``chatops run`` and ``rollback`` by run status, as they are documented.
 EXIT_CODES = {"succeeded": 0, "failed": 1, "rolled_back": 2, "rollback_failed": 3,
-              "interrupted": 130}
+              "interrupted": 130, "denied": 4, "expired": 4, "superseded": 4}
 EXIT_REFUSED = 4
 
 

@@ -102,15 +102,21 @@ class Local:
 
     async def finish(self, run_id: str) -> RunStatus:
         """Wait for the run; on SIGINT or SIGTERM stop it, recorded as interrupted."""
-        queue = self.deploys.ctx.queue
+        queue, store = self.deploys.ctx.queue, self.deploys.store
         try:
             with cancel_on_signals():
+                await self.deploys.approvals.held(run_id, FOREVER)
                 outcome = await queue.wait(run_id, FOREVER)
         except asyncio.CancelledError:
+            store.move_status(run_id, RunStatus.awaiting_approval, RunStatus.interrupted,
+                              "stopped while it waited for its approvals; nothing changed")
             await queue.shutdown(0)
             sys.stderr.write(f"interrupted: run {run_id} recorded as interrupted\n")
             return RunStatus.interrupted
-        return outcome.status if outcome is not None else RunStatus.interrupted
+        if outcome is not None:
+            return outcome.status
+        status = store.get_run(run_id, detail=False).status  # denied, expired, superseded
+        return status if status.final else RunStatus.interrupted
 
     async def run(self, caller: Caller, ask: RunAsk) -> Started | Planned:
         return await self.deploys.run(caller, ask)

@@ -10,7 +10,7 @@ from typing import TextIO
 from chatops import events as ev
 
 ICONS = {"succeeded": "✅", "failed": "❌", "rolled_back": "↩️ ", "rollback_failed": "⚠️ ",
-         "interrupted": "⏹️ "}
+         "interrupted": "⏹️ ", "denied": "⛔", "expired": "⌛", "superseded": "⏭️ "}
 
 
 class PlainProgress:

@@ -29,7 +29,14 @@ def run(client: ServiceClient, name: str, *, sha: str | None, dry_run: bool, wai
         return 0
     sys.stderr.write(f"run {answer['id']} accepted: {answer['intent']} on "
                      f"{', '.join(answer['stacks'])}\n")
+    if answer.get("status") == "awaiting_approval":
+        sys.stderr.write(awaiting(answer["id"]))
     return exit_code(client.follow(answer["id"]))
+
+
+def awaiting(run_id: str) -> str:
+    return (f"run {run_id} waits for its approvals: the buttons in chat, POST "
+            f"/runs/{run_id}/approve, or 'chatops approve {run_id}'\n")
 
 
 def run_names(client: ServiceClient, names: list[str], *, dry_run: bool, rollback: bool,

@@ -53,7 +53,11 @@ async def _run(settings: Settings, gitops: GitOpsRepo, ask: RunAsk, sinks: list[
         if isinstance(outcome, Planned):
             sys.stdout.write(render_text(outcome.plan))
             return 0
-        if outcome.record.sha is not None and sync:
+        if outcome.record.status is RunStatus.awaiting_approval:
+            from chatops.cli.remote import awaiting
+
+            sys.stderr.write(awaiting(outcome.record.id))
+        elif outcome.record.sha is not None and sync:
             sys.stderr.write(f"checkout at {outcome.record.sha[:12]} ({settings.git_remote}/"
                              f"{settings.deploy_branch})\n")
         status = await local.finish(outcome.record.id)
