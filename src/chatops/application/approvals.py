@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from chatops import events as ev
 from chatops.application.caller import Caller
-from chatops.application.decisions import RunDecision, moved_checkout, window
+from chatops.application.decisions import Context, RunDecision, moved_checkout, window
 from chatops.application.review import image_changes_between
+from chatops.application.stream import EventStream
 from chatops.durations import format_duration
 from chatops.errors import (
     AlreadyAwaitingError,
@@ -46,9 +48,22 @@ from chatops.planning.steps import Plan
 from chatops.store.records import RunRecord, RunStatus
 from chatops.store.sqlite import RunStore, new_run_id
 
-if TYPE_CHECKING:
-    from chatops.application.deploys import Deploys
 
+class Desk(Protocol):
+    """What holding runs needs of the use cases (``Deploys``): the run history and
+    context, the event stream, background work, and a run's end."""
+
+    @property
+    def store(self) -> RunStore: ...
+
+    ctx: Context
+    stream: EventStream
+
+    def spawn(self, work: Awaitable[T]) -> asyncio.Task[T]: ...
+
+    async def ended(self, run_id: str, *, detail: bool = False) -> RunRecord: ...
+
+T = TypeVar("T")
 POLL = 0.25  # seconds between looks at the run history for words given elsewhere
 SETTLED = {RunStatus.denied: "⛔ denied", RunStatus.expired: "⌛ expired",
            RunStatus.superseded: "⏭️ superseded", RunStatus.interrupted: "⏹️ interrupted"}
@@ -109,7 +124,7 @@ class Held:
 class Approvals:
     """Holding runs for their approvals, and taking approvers' words."""
 
-    def __init__(self, deploys: Deploys, announcers: list[Announcer]) -> None:
+    def __init__(self, deploys: Desk, announcers: list[Announcer]) -> None:
         self.deploys = deploys
         self.announcers = announcers
         self.holds: dict[str, asyncio.Task[RunStatus]] = {}
