@@ -212,6 +212,12 @@ install_proxies() {
   done
 }
 
+install_browser() {
+  # Debian's Chromium, driven by Playwright in the dashboard's browser tests (never a
+  # browser Playwright downloads).
+  dpkg -s chromium >/dev/null 2>&1 || apt_install chromium
+}
+
 case "${1:-up}" in
   up)
     start_engine
@@ -219,6 +225,7 @@ case "${1:-up}" in
     start_registry
     build_images
     install_proxies
+    install_browser
     say "ready: engine $(docker version --format '{{.Server.Version}}'), $(docker compose version --short 2>/dev/null || echo compose), registry $REGISTRY_ADDR"
     ;;
   engine) start_engine; install_compose ;;

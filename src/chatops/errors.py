@@ -41,7 +41,8 @@ failures are logged, and the caller gets the request id)::
     │   ├── OutsideWindowError           403 outside_deploy_window
     │   ├── CommitRequiredError          403 commit_required
     │   ├── ForcePushRefusedError        403 force_push_refused
-    │   └── SelfApprovalError            403 self_approval
+    │   ├── SelfApprovalError            403 self_approval
+    │   └── CsrfRefusedError             403 csrf_refused
     ├── ConflictError                    409 conflict
     │   ├── StackBusyError               409 stack_busy
     │   ├── CheckoutBusyError            409 checkout_busy
@@ -338,6 +339,10 @@ class ForcePushRefusedError(ForbiddenError):
 
 class SelfApprovalError(ForbiddenError):
     code = "self_approval"
+
+
+class CsrfRefusedError(ForbiddenError):
+    code = "csrf_refused"
 
 
 class ConflictError(ChatopsError):

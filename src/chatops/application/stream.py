@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 from chatops import events as ev
+from chatops.store.sqlite import RunStore
 
 QUEUE_SIZE = 1000
 
@@ -57,3 +59,31 @@ class EventStream:
             yield subscription
         finally:
             self._subscribers.discard(subscription)
+
+
+async def follow_run(store: RunStore, stream: EventStream, run_id: str,
+                     gone: Callable[[], Awaitable[bool]], after: int = 0
+                     ) -> AsyncIterator[tuple[str, Any]]:
+    """A run's output as it comes: ``("line", line)`` for every line so far and each new
+    one, then ``("outcome", {"status", "reason"})`` once it ends. Stops early when
+    ``gone()`` says the reader left; ``after``: the lines the reader has already. Every
+    surface that shows a live log reads this."""
+    last = after
+    # Subscribed before reading the history, so no line falls in between.
+    with stream.subscribe(run_id) as changes:
+        while True:
+            for line in store.lines(run_id, after=last):
+                last = line["id"]
+                yield "line", line
+            record = store.get_run(run_id, detail=False)
+            if record.status.final:
+                for line in store.lines(run_id, after=last):
+                    last = line["id"]
+                    yield "line", line
+                yield "outcome", {"status": str(record.status), "reason": record.reason}
+                return
+            if await gone():
+                return
+            # The next event of this run wakes us; a run of another process (the CLI's
+            # own) shows within the second.
+            await changes.next(timeout=1.0)

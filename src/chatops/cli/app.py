@@ -474,6 +474,51 @@ def keys_revoke(name: str) -> None:
 
 
 @app.group()
+def users() -> None:
+    """People of the dashboard (/ui), with passwords stored as argon2id hashes."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--scopes", default="read", show_default=True,
+              help="Comma-separated: read, run, rollback, approve, audit.")
+@click.option("--intents", default="*", show_default=True, help="Glob of intent names.")
+@click.option("--stacks", default="", help="Comma-separated stacks (default: all).")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input (else it is asked for).")
+def users_add(name: str, scopes: str, intents: str, stacks: str,
+              password_stdin: bool) -> None:
+    """Create user NAME of the dashboard."""
+    import sys
+
+    from chatops.cli.serving import users_add_command
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    raise SystemExit(users_add_command(name, password, scopes, intents, stacks))
+
+
+@users.command("list")
+@_format_option
+def users_list(output: str) -> None:
+    """List the dashboard's users (never their passwords)."""
+    from chatops.cli.serving import users_list_command
+
+    raise SystemExit(users_list_command(json_output=output == "json"))
+
+
+@users.command("remove")
+@click.argument("name")
+def users_remove(name: str) -> None:
+    """Remove user NAME; their sessions end at once."""
+    from chatops.cli.serving import users_remove_command
+
+    raise SystemExit(users_remove_command(name))
+
+
+@app.group()
 def audit() -> None:
     """The service's hash-chained audit trail."""
 

@@ -79,6 +79,63 @@ def keys_revoke_command(name: str) -> int:
     return 0
 
 
+def users_add_command(name: str, password: str, scopes: str, intents: str,
+                      stacks: str) -> int:
+    from chatops.errors import ChatopsError
+    from chatops.web.users import UserStore
+
+    store = UserStore(Settings.from_env().db_path)
+    try:
+        user = store.add(name, password, scopes=_split(scopes), intents=intents,
+                         stacks=_split(stacks))
+    except ChatopsError as exc:
+        where = f"{exc.field}: " if exc.field else ""
+        sys.stderr.write(f"error: {where}{exc.message}\n")
+        return 4
+    finally:
+        store.close()
+    sys.stderr.write(f"created user {user.name!r} (scopes: {', '.join(user.scopes)}); they "
+                     "sign in at /ui\n")
+    return 0
+
+
+def users_list_command(*, json_output: bool) -> int:
+    from chatops.web.users import UserStore
+
+    store = UserStore(Settings.from_env().db_path)
+    try:
+        people = store.all()
+    finally:
+        store.close()
+    rows = [{"name": u.name, "scopes": list(u.scopes), "intents": u.intents,
+             "stacks": list(u.stacks), "created_at": u.created_at} for u in people]
+    if json_output:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return 0
+    for row in rows:
+        sys.stdout.write(f"{row['name']}\t{','.join(row['scopes'])}\t{row['intents']}\t"
+                         f"{','.join(row['stacks']) or 'all'}\n")
+    if not rows:
+        sys.stdout.write("no users yet: chatops users add NAME --scopes read,run\n")
+    return 0
+
+
+def users_remove_command(name: str) -> int:
+    from chatops.errors import ChatopsError
+    from chatops.web.users import UserStore
+
+    store = UserStore(Settings.from_env().db_path)
+    try:
+        store.remove(name)
+    except ChatopsError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        return 4
+    finally:
+        store.close()
+    sys.stderr.write(f"removed user {name!r}\n")
+    return 0
+
+
 def _audit() -> AuditLog:
     return AuditLog(Settings.from_env().state_dir / "audit.sqlite3")
 

@@ -9,7 +9,8 @@ approval:
 ```
 
 An approver is a chat identity (``discord:user:ID``, ``discord:role:ID``,
-``slack:user:ID``, ``slack:group:ID``) or an API key (``key:NAME``). Without approvers,
+``slack:user:ID``, ``slack:group:ID``), an API key (``key:NAME``) or a user of the
+dashboard (``user:NAME``). Without approvers,
 anyone whose grant has the ``approve`` scope for the intent may approve. The block
 applies to the whole intent file: its first document that has one.
 """
@@ -23,13 +24,14 @@ from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
 from chatops.intents.fields import Duration, _Strict
 
-APPROVER_RE = re.compile(r"^(discord:(user|role)|slack:(user|group)|key):[A-Za-z0-9_.-]{1,64}$")
+APPROVER_RE = re.compile(
+    r"^(discord:(user|role)|slack:(user|group)|key|user):[A-Za-z0-9_.@-]{1,64}$")
 
 
 def _approver(value: str) -> str:
     if not APPROVER_RE.match(value):
         raise ValueError(f"{value!r}: expected discord:user:ID, discord:role:ID, "
-                         "slack:user:ID, slack:group:ID or key:NAME")
+                         "slack:user:ID, slack:group:ID, key:NAME or user:NAME")
     return value
 
 
@@ -41,8 +43,8 @@ class Approval(_Strict):
     approvers: list[Approver] = Field(
         default_factory=list, max_length=50,
         description="who may approve: chat identities (discord:user:ID, discord:role:ID, "
-        "slack:user:ID, slack:group:ID) or API keys (key:NAME); empty: anyone with the "
-        "approve scope for this intent")
+        "slack:user:ID, slack:group:ID), API keys (key:NAME) or dashboard users "
+        "(user:NAME); empty: anyone with the approve scope for this intent")
     min: int = Field(default=1, ge=1, le=10,
                      description="how many different approvers must say yes")
     ttl: Duration = Field(default=1800.0, description="how long the run waits for its "
@@ -53,7 +55,7 @@ class Approval(_Strict):
     @model_validator(mode="after")
     def _enough_people(self) -> Approval:
         people = [a for a in self.approvers
-                  if a.startswith("key:") or a.split(":")[1] == "user"]
+                  if a.startswith(("key:", "user:")) or a.split(":")[1] == "user"]
         groups = [a for a in self.approvers if a not in people]
         if self.approvers and not groups and len(set(people)) < self.min:
             raise ValueError(f"min is {self.min} but only {len(set(people))} approver(s) "

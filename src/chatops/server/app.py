@@ -26,6 +26,7 @@ from chatops import __version__
 from chatops.application.decisions import Rules, checked_name
 from chatops.application.deploys import Planned, RunAsk, Started
 from chatops.application.metrics import Metrics
+from chatops.application.stream import follow_run
 from chatops.application.wiring import Notifications, build_deploys, github_client
 from chatops.engine.base import Engine
 from chatops.errors import (
@@ -74,6 +75,7 @@ from chatops.server.webhook import register_webhook
 from chatops.settings import Settings
 from chatops.store.audit import AuditLog
 from chatops.store.records import RunRecord, RunStatus
+from chatops.web.pages import register_pages
 
 
 def rules_of(settings: Settings) -> Rules:
@@ -151,21 +153,30 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
 
     _register_errors(api, services, digest)
     _register_routes(api, services)
-    register_webhook(api, services)
-    register_chat(api, services)
-    register_orchestrate(api, services)
-    register_schedules(api, services, scheduler)
+    lockout = Lockout(settings.lockout_failures, settings.lockout_window,
+                      settings.lockout_seconds, settings.key_failure_budget)
+    _register_surfaces(api, services, scheduler, lockout)
     install_openapi(api, settings)
     return Guard(
         api, allowlist=settings.allowlist, proxies=settings.proxies, keys=keys, audit=audit,
         metrics=metrics,
         per_address=RateLimiter(settings.rate_per_address, settings.burst_per_address),
         per_key=RateLimiter(settings.rate_per_key, settings.burst_per_key),
-        lockout=Lockout(settings.lockout_failures, settings.lockout_window,
-                        settings.lockout_seconds, settings.key_failure_budget),
+        lockout=lockout,
         max_body=settings.max_body_bytes,
         on_refusal=digest.refused if digest is not None else None,
     )
+
+
+def _register_surfaces(api: FastAPI, s: Services, scheduler: Scheduler,
+                       lockout: Lockout) -> None:
+    """The adapters beside the API's own routes: the webhook, chat, orchestration,
+    schedules, and the dashboard (whose sign-in counts in the guard's lockout)."""
+    register_webhook(api, s)
+    register_chat(api, s)
+    register_orchestrate(api, s)
+    register_schedules(api, s, scheduler)
+    register_pages(api, s, lockout)
 
 
 def _register_errors(api: FastAPI, s: Services, digest: SecurityDigest | None) -> None:
@@ -406,26 +417,10 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         _run_or_404(run_id, detail=False)
 
         async def events() -> AsyncIterator[bytes]:
-            last = 0
-            # Subscribed before reading the history, so no line falls in between.
-            with s.deploys.stream.subscribe(run_id) as changes:
-                while True:
-                    for line in store.lines(run_id, after=last):
-                        last = line["id"]
-                        yield f"id: {last}\nevent: line\ndata: {json.dumps(line)}\n\n".encode()
-                    record = store.get_run(run_id, detail=False)
-                    if record.status.final:
-                        for line in store.lines(run_id, after=last):
-                            last = line["id"]
-                            yield f"event: line\ndata: {json.dumps(line)}\n\n".encode()
-                        outcome = {"status": str(record.status), "reason": record.reason}
-                        yield f"event: outcome\ndata: {json.dumps(outcome)}\n\n".encode()
-                        return
-                    if await request.is_disconnected():
-                        return
-                    # The next event of this run wakes us; a run of another process
-                    # (the CLI's own) shows within the second.
-                    await changes.next(timeout=1.0)
+            async for kind, data in follow_run(store, s.deploys.stream, run_id,
+                                               request.is_disconnected):
+                head = f"id: {data['id']}\n" if kind == "line" else ""
+                yield f"{head}event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"cache-control": "no-cache"})

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_intent ON runs (intent, created_at);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_at);
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at, id);
 CREATE TABLE IF NOT EXISTS run_stacks (
     run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     stack TEXT NOT NULL,
@@ -393,14 +394,14 @@ class RunStore:
     def list_runs(
         self, *, intent: str | None = None, stack: str | None = None,
         status: str | None = None, limit: int = 50, offset: int = 0,
+        trigger: str | None = None, actor: str | None = None,
     ) -> list[RunRecord]:
         where, args = [], []
-        if intent:
-            where.append("intent = ?")
-            args.append(intent)
-        if status:
-            where.append("status = ?")
-            args.append(status)
+        for column, value in (("intent", intent), ("status", status), ("trigger", trigger),
+                              ("actor", actor)):
+            if value:
+                where.append(f"{column} = ?")
+                args.append(value)
         if stack:
             where.append("id IN (SELECT run_id FROM run_stacks WHERE stack = ?)")
             args.append(stack)

@@ -1,0 +1,135 @@
+"""Every stack at a glance: what the repository wants, what runs, and what differs.
+
+For each stack the intents name: the images its compose file asks for (in the checkout),
+the containers of its Compose project with their state and health (from the Engine API),
+the drift between the two, the commit each intent last deployed, its last run, and, for
+a blue-green service, the slot that serves. Reading only: nothing here changes anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from chatops.engine.base import ContainerState, Engine
+from chatops.errors import ChatopsError
+from chatops.intents.loader import IntentFile
+from chatops.planning.images import images_in
+from chatops.repo import GitOpsRepo
+from chatops.store.records import RunRecord
+from chatops.store.sqlite import RunStore
+
+ENGINE_TIMEOUT = 3.0
+
+
+@dataclass
+class ContainerView:
+    name: str
+    service: str
+    image: str
+    state: str
+    health: str | None
+
+    @property
+    def problem(self) -> str | None:
+        """Why this container is not well, in words, or None."""
+        if self.state != "running":
+            return f"{self.name} is {self.state}"
+        if self.health == "unhealthy":
+            return f"{self.name} is unhealthy"
+        return None
+
+
+@dataclass
+class StackView:
+    stack: str
+    project: str
+    compose: str
+    intents: list[str] = field(default_factory=list)
+    deployed: dict[str, str | None] = field(default_factory=dict)  # intent: commit
+    wanted: dict[str, str] = field(default_factory=dict)  # service: image
+    containers: list[ContainerView] = field(default_factory=list)
+    live_slots: dict[str, str] = field(default_factory=dict)  # blue-green service: slot
+    last_run: RunRecord | None = None
+    engine_problem: str | None = None
+
+    @property
+    def drift(self) -> list[str]:
+        """Where what runs differs from what the repository wants."""
+        if self.engine_problem:
+            return []
+        found: list[str] = []
+        for service, image in sorted(self.wanted.items()):
+            running = [c for c in self.containers
+                       if c.service == service and c.state == "running"]
+            if service in self.live_slots:
+                continue  # blue-green slots are projects of their own
+            if not running:
+                found.append(f"{service} is not running (the repository wants {image})")
+            for c in running:
+                if c.image != image:
+                    found.append(f"{service} runs {c.image}; the repository wants {image}")
+        return found
+
+    @property
+    def problems(self) -> list[str]:
+        return [p for c in self.containers if (p := c.problem)]
+
+    @property
+    def healthy(self) -> bool:
+        return not self.engine_problem and not self.drift and not self.problems
+
+
+def _project_name(compose: Path, text: bytes | None) -> str:
+    """Compose's project name: the file's ``name:``, else its folder's name."""
+    with contextlib.suppress(yaml.YAMLError, AttributeError):
+        data = yaml.safe_load(text or b"")
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            return str(data["name"])
+    return "".join(c for c in compose.parent.name.lower() if c.isalnum() or c in "-_")
+
+
+async def stack_views(repo: GitOpsRepo, intents: list[IntentFile], store: RunStore,
+                      engine: Engine) -> list[StackView]:
+    """One view per stack the intents name, sorted by name."""
+    views: dict[str, StackView] = {}
+    for intent in intents:
+        for doc in intent.documents:
+            view = views.get(doc.stack)
+            if view is None:
+                compose = repo.compose_path(doc)
+                try:
+                    text = compose.read_bytes()
+                except OSError:
+                    text = None
+                good = store.good_snapshots(doc.stack)
+                project = (good[0][1].get("project") if good else None) or \
+                    _project_name(compose, text)
+                view = views[doc.stack] = StackView(doc.stack, str(project), str(compose),
+                                                    wanted=images_in(text))
+                runs = store.list_runs(stack=doc.stack, limit=1)
+                view.last_run = runs[0] if runs else None
+            if intent.name not in view.intents:
+                view.intents.append(intent.name)
+                view.deployed[intent.name] = store.deployed_sha(intent.name)
+            if doc.strategy != "recreate" and doc.service:
+                last = store.last_traffic(doc.stack, doc.service) or {}
+                if last.get("after"):
+                    view.live_slots[doc.service] = str(last["after"])
+    await asyncio.gather(*(_containers(view, engine) for view in views.values()))
+    return [views[name] for name in sorted(views)]
+
+
+async def _containers(view: StackView, engine: Engine) -> None:
+    try:
+        found: list[ContainerState] = await asyncio.wait_for(
+            engine.containers(view.project), ENGINE_TIMEOUT)
+    except (ChatopsError, TimeoutError, OSError) as exc:
+        view.engine_problem = f"the Docker engine did not answer: {exc}"
+        return
+    view.containers = [ContainerView(c.name, c.service, c.image_ref, c.state, c.health)
+                       for c in found]

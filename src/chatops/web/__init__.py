@@ -1,0 +1,1 @@
+"""The dashboard: server-rendered pages under /ui, one more surface of the use cases."""
