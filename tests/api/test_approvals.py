@@ -112,8 +112,9 @@ def test_a_run_waits_and_the_bots_ask_with_buttons(approvals) -> None:
     assert run["steps"] == []  # nothing ran, nothing changed
 
     # The bot asked, in the approval channel, with two buttons naming the run.
-    _, path, posted = platform.wait_for("Approval needed")
-    assert path == f"/channels/{CHANNEL}/messages"
+    method, _, posted = platform.wait_for("Approval needed",
+                                          path=f"/channels/{CHANNEL}/messages")
+    assert method == "POST"
     assert f"deploy_web (run `{run_id}`), asked by discord:user:111 via chat" in \
         posted["content"]
     buttons = posted["components"][0]["components"]
@@ -121,7 +122,7 @@ def test_a_run_waits_and_the_bots_ask_with_buttons(approvals) -> None:
     assert buttons[0]["custom_id"] == f"approve:{run_id}:-"
     assert f"Bot {BOT}" in platform.authorizations
     # Slack's bot asked too, with the bot token.
-    platform.wait_for("actions")
+    platform.wait_for("actions", path="/chat.postMessage")
     assert f"Bearer {SLACK_BOT}" in platform.authorizations
 
 

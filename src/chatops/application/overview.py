@@ -63,6 +63,14 @@ class StackView:
         if self.engine_problem:
             return []
         found: list[str] = []
+        last = self.last_run
+        if last is not None and str(last.status) in ("rolled_back", "rollback_failed",
+                                                     "failed"):
+            found.append(f"the last run ({last.intent}, {last.id}) ended {last.status}: "
+                         "the host does not run what the repository wants")
+        elif last is not None and last.intent.startswith("rollback-"):
+            found.append(f"rolled back by run {last.id}: the host runs an earlier deploy "
+                         "than the repository says")
         for service, image in sorted(self.wanted.items()):
             running = [c for c in self.containers
                        if c.service == service and c.state == "running"]

@@ -64,10 +64,12 @@ def _env() -> Environment:
     env.filters["short"] = lambda sha: (sha or "")[:12]
     env.filters["when"] = lambda iso: (iso or "")[:19].replace("T", " ")
     env.filters["traffic"] = traffic_summary
-    env.globals["ICONS"] = {"succeeded": "✅", "failed": "❌", "rolled_back": "↩️",
-                            "rollback_failed": "⚠️", "interrupted": "⏹️", "running": "⏳",
-                            "queued": "⏳", "awaiting_approval": "🔐", "denied": "⛔",
-                            "expired": "⌛", "superseded": "⏭️"}
+    # Plain symbols, not emoji: they read the same in every font (and a server's
+    # browser often has no emoji font).
+    env.globals["ICONS"] = {"succeeded": "✓", "failed": "✗", "rolled_back": "↩",
+                            "rollback_failed": "⚠", "interrupted": "■", "running": "…",
+                            "queued": "…", "awaiting_approval": "?", "denied": "✗",
+                            "expired": "–", "superseded": "»"}
     return env
 
 
@@ -355,7 +357,8 @@ def _secure(request: Request) -> bool:
 
 def _safe_next(value: str | None) -> str:
     """Where to go after signing in: a dashboard path only (never another site)."""
-    if value and value.startswith("/ui/") and "//" not in value and "\\" not in value:
+    if value and value.startswith("/ui/") and not any(bad in value for bad in
+                                                      ("//", "\\", "..")):
         return value[:500]
     return "/ui/stacks"
 
