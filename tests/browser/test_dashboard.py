@@ -134,6 +134,10 @@ def test_the_dashboard_in_a_browser(dashboard, browser, screenshots) -> None:  #
     assert page.locator("section[aria-labelledby=gates-h] li.bad").count() >= 1
     shot(page, screenshots, "run-rolled-back")
     assert http_get(f"{stack.url}/version")[1].strip() == "v1"
+    page.goto(f"{url}/ui/stacks")
+    card = page.locator("section.card").first.inner_text()
+    assert "needs attention" in card
+    assert f"the last run (deploy_ui, {failed}) ended rolled_back" in card
 
     # The runs page lists both, and its filter finds the rolled back one.
     page.goto(f"{url}/ui/runs")
@@ -158,6 +162,8 @@ def test_the_dashboard_in_a_browser(dashboard, browser, screenshots) -> None:  #
     page.locator("#outcome .status.succeeded").wait_for(timeout=60_000)
     assert "rollback-" in page.locator("h1").inner_text()
     assert http_get(f"{stack.url}/version")[1].strip() == "v1"
+    page.goto(f"{url}/ui/stacks")
+    assert "rolled back by run" in page.locator("section.card").first.inner_text()
 
     # A run that waits for ann's approval (asked through the API), approved here.
     asked = service.post("/run", {"name": "gated_ui"})
