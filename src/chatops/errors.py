@@ -11,7 +11,9 @@ failures are logged, and the caller gets the request id)::
     ├── IntentError                      422 invalid_intent (carries every Problem found)
     ├── GraphError                       422 dependency_cycle
     ├── EngineError                      502 engine_error (not public)
-    │   └── EngineUnavailableError       503 engine_unavailable (not public)
+    │   ├── EngineUnavailableError       503 engine_unavailable (not public)
+    │   └── HostUnreachableError         503 host_unreachable (names the host)
+    ├── HostError                        422 unknown_host: a host the settings lack
     ├── TrafficError                     502 proxy_error: a traffic driver's proxy refused
     │   └── ProxyUnavailableError        503 proxy_unavailable: it cannot be reached
     ├── StoreError                       503 store_unavailable (not public)
@@ -175,6 +177,18 @@ class EngineUnavailableError(EngineError):
     """The container engine cannot be reached at all."""
 
     status, code = 503, "engine_unavailable"
+
+
+class HostUnreachableError(EngineError):
+    """A named host's engine cannot be reached (its name and address are public)."""
+
+    status, code, public = 503, "host_unreachable", True
+
+
+class HostError(ChatopsError):
+    """An intent names a host the settings do not define, or cannot run there."""
+
+    status, code = 422, "unknown_host"
 
 
 class TrafficError(ChatopsError):

@@ -38,6 +38,18 @@ class Runtime:
         """Mark runs whose process died (SIGKILL, crash, reboot) as interrupted."""
         return self.store.recover_interrupted(self.locks.run_alive)
 
+    def engine(self) -> Engine:
+        """This machine's engine, and each named host's when CHATOPS_HOSTS names some
+        (the step's host picks which)."""
+        from chatops.engine.docker import DockerEngine  # noqa: PLC0415
+
+        local = DockerEngine()
+        if not self.settings.hosts:
+            return local
+        from chatops.engine.hosts import RoutedEngine  # noqa: PLC0415
+
+        return RoutedEngine(local, self.settings.hosts, self.settings.state_dir / "hosts")
+
     def executor(self, engine: Engine, sinks: Sequence[ev.Sink] = ()) -> Executor:
         return Executor(engine=engine, store=self.store, locks=self.locks, clock=self.clock,
                         compose_command=self.settings.compose_command, sinks=sinks,

@@ -30,6 +30,7 @@ from pydantic import (
 
 from chatops.durations import parse_duration
 from chatops.errors import ConfigError
+from chatops.hosts import HostSpec, parse_hosts
 from chatops.paths import default_state_dir
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ HOST_VARIABLES = frozenset({
     "CHATOPS_GIT_REMOTE", "CHATOPS_DEPLOY_BRANCH", "CHATOPS_REPO", "CHATOPS_CONFIG",
     "CHATOPS_DEBUG", "CHATOPS_URL", "CHATOPS_HAPROXY_SOCKET", "CHATOPS_HAPROXY_CONFIG",
     "CHATOPS_TRAEFIK_DIR", "CHATOPS_TRAEFIK_API", "CHATOPS_NPM_URL", "CHATOPS_NPM_EMAIL",
-    "CHATOPS_NPM_PASSWORD",
+    "CHATOPS_NPM_PASSWORD", "CHATOPS_HOSTS",
 })
 SERVICE_VARIABLES = frozenset({
     "CHATOPS_HOST", "CHATOPS_PORT", "CHATOPS_API_KEY", "CHATOPS_IP_ALLOWLIST",
@@ -218,6 +219,8 @@ class Settings(BaseModel):
     git_remote: str = "origin"
     deploy_branch: str = "main"
     repo: Path = Path(".")
+    #: Named Docker hosts an intent may deploy to (``host:``/``hosts:``), see hosts.py.
+    hosts: dict[str, HostSpec] = Field(default_factory=dict)
 
     # -- traffic drivers (blue-green) ----------------------------------------------------
     haproxy_socket: Path | None = None  # HAProxy's runtime API socket (level admin)
@@ -343,6 +346,22 @@ class Settings(BaseModel):
         if level not in LOG_LEVELS:
             raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
         return level
+
+    @field_validator("hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        value = _blank(value)
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            import json  # noqa: PLC0415
+
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"expected JSON such as {{\"nas\": \"ssh://root@nas\"}}: "
+                                 f"{exc}") from None
+        return parse_hosts(value)
 
     @field_validator("chat_identities", mode="before")
     @classmethod

@@ -91,12 +91,15 @@ class Context:
         self._intents[path] = (stamp, intent)
         return intent
 
-    def plan(self, intent: IntentFile, *, rollback: bool = True) -> Plan:
+    def plan(self, intent: IntentFile, *, rollback: bool = True,
+             host: str | None = None) -> Plan:
+        """The intent's plan (on ``host``, for one host of a rolling deploy)."""
         base = self.runtime.settings
         return build_plan(intent, PlanContext(repo=self.repo,
                                               compose_command=base.compose_command,
                                               rollback=rollback,
-                                              stable_for=base.stability_window))
+                                              stable_for=base.stability_window,
+                                              hosts=base.hosts, host=host))
 
 
 def checked_name(name: object, field: str = "name") -> str:

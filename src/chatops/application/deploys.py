@@ -80,9 +80,12 @@ def rollback_intent(store: RunStore, stack: str, service: str | None) -> IntentF
                                "history; nothing to return to")
     _, snap = good[0]
     compose = Path(snap["compose_file"])
+    # A stack on a named host is recorded as STACK@HOST: the rollback goes there.
+    name, _, host = stack.partition("@")
     fields: dict[str, Any] = {
-        "label_required": "chatops-rollback", "action": "rollback", "stack": stack,
+        "label_required": "chatops-rollback", "action": "rollback", "stack": name,
         "service": service, "compose": str(compose), "health": snap.get("health", []),
+        "host": host or None,
     }
     if snap.get("strategy") == "blue-green" and service in (None, snap.get("service")):
         # Going back is a switch to the standby slot.
@@ -91,7 +94,7 @@ def rollback_intent(store: RunStore, stack: str, service: str | None) -> IntentF
         doc = IntentDoc.model_validate(fields)
     except ValueError as exc:
         raise RequestError(f"cannot roll back {stack!r}: {exc}") from None
-    return IntentFile(name=f"rollback-{stack}", path=compose,
+    return IntentFile(name=f"rollback-{name}" + (f"-{host}" if host else ""), path=compose,
                       description=f"chatops rollback {stack}", documents=(doc,))
 @dataclass(frozen=True)
 class BlueGreenTarget:
@@ -531,10 +534,10 @@ class Deploys:
                 busy = self.ctx.queue.busy([stack])
                 if busy:
                     raise StackBusyError(busy, intent=intent.name)
+            base = self.ctx.runtime.settings
             plan = build_plan(intent, PlanContext(
-                repo=GitOpsRepo(intent.path.parent),
-                compose_command=self.ctx.runtime.settings.compose_command, rollback=True,
-                stable_for=self.ctx.runtime.settings.stability_window))
+                repo=GitOpsRepo(intent.path.parent), compose_command=base.compose_command,
+                rollback=True, stable_for=base.stability_window, hosts=base.hosts))
             run_id = await self._start(caller, RunDecision(intent=intent, sha=None), plan)
             return Started(self.store.get_run(run_id, detail=False), plan_to_dict(plan))
 

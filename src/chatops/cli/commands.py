@@ -54,6 +54,7 @@ def load_or_explain(gitops: GitOpsRepo, name: str, what: str,
 
 
 def plan_command(name: str, repo: Path | None, *, json_output: bool, rollback: bool) -> int:
+    from chatops.errors import ChatopsError
     from chatops.planning import PlanContext, build_plan
     from chatops.planning.render import plan_to_dict, render_text
     from chatops.settings import Settings
@@ -63,8 +64,13 @@ def plan_command(name: str, repo: Path | None, *, json_output: bool, rollback: b
     intent = load_or_explain(gitops, name, "planned")
     if intent is None:
         return 4
-    plan = build_plan(intent, PlanContext(
-        repo=gitops, compose_command=settings.compose_command, rollback=rollback))
+    try:
+        plan = build_plan(intent, PlanContext(
+            repo=gitops, compose_command=settings.compose_command, rollback=rollback,
+            hosts=settings.hosts))
+    except ChatopsError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        return 4
     if json_output:
         sys.stdout.write(json.dumps(plan_to_dict(plan), indent=2) + "\n")
     else:
@@ -113,7 +119,7 @@ def plan_pr_command(number: int, repo: Path | None, *, base: str | None, head: s
         def planner(intent: Any) -> Any:
             return build_plan(intent, PlanContext(
                 repo=gitops, compose_command=settings.compose_command,
-                stable_for=settings.stability_window))
+                stable_for=settings.stability_window, hosts=settings.hosts))
 
         plan = plan_pull_request(sync, gitops, planner, number=number, base=shas[0],
                                  head=shas[1])

@@ -19,7 +19,7 @@ from chatops.application.decisions import Rules
 from chatops.application.deploys import Deploys, Orchestration, Planned, RunAsk, Started
 from chatops.application.wiring import Notifications, build_deploys, github_client
 from chatops.cli.client import EXIT_REFUSED
-from chatops.engine.docker import DockerEngine
+from chatops.engine.base import Engine
 from chatops.errors import ChatopsError, IntentError, OutsideWindowError
 from chatops.repo import GitOpsRepo
 from chatops.runtime import Runtime
@@ -68,7 +68,7 @@ def cancel_on_signals() -> Iterator[None]:
 class Local:
     deploys: Deploys
     notifications: Notifications
-    engine: DockerEngine
+    engine: Engine
     audit: AuditLog
     runtime: Runtime
 
@@ -84,7 +84,7 @@ class Local:
         runtime = Runtime.open(settings)
         audit = AuditLog(settings.state_dir / "audit.sqlite3")
         notifications = Notifications.open(runtime)
-        engine = DockerEngine()
+        engine = runtime.engine()
         deploys = build_deploys(
             runtime, repo, engine=engine, audit=audit, rules=rules,
             github=github_client(settings.github_repo, token, settings.github_api),

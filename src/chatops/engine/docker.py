@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping, Sequence
 
 from chatops.engine.base import CommandResult, ContainerState, OnLine
@@ -11,14 +12,21 @@ from chatops.engine.process import run_process
 
 
 class DockerEngine:
-    def __init__(self, host: str | None = None) -> None:
-        self.api = DockerAPI(host)
+    """``host``: the engine's address (default ``DOCKER_HOST``); ``env``: what every
+    command for it needs (a named host's ``DOCKER_HOST`` and vars); ``tls``: the client
+    certificates of a ``tcp://`` engine."""
+
+    def __init__(self, host: str | None = None, *, env: Mapping[str, str] | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
+        self.api = DockerAPI(host, tls=tls)
+        self.env = dict(env or {})
 
     async def run(
         self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None,
         env: Mapping[str, str] | None = None, cwd: str | None = None,
     ) -> CommandResult:
-        extra = None if env is None else {**os.environ, **env}
+        extra = None if env is None and not self.env else \
+            {**os.environ, **self.env, **(env or {})}
         return await run_process(argv, timeout=timeout, on_line=on_line, env=extra, cwd=cwd)
 
     async def ping(self) -> None:

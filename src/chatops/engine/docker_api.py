@@ -10,6 +10,7 @@ import asyncio
 import http.client
 import json
 import os
+import ssl
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -50,8 +51,10 @@ class DockerAPI:
     """Engine API calls (stdlib http.client in a worker thread: cheap to import, and a
     Unix-socket request takes well under a millisecond)."""
 
-    def __init__(self, host: str | None = None) -> None:
+    def __init__(self, host: str | None = None, *, tls: ssl.SSLContext | None = None
+                 ) -> None:
         self.host = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+        self.tls = tls
         parts = urlsplit(self.host)
         self._unix = parts.scheme == "unix"
         self._where = parts.path if self._unix else parts.netloc
@@ -66,6 +69,9 @@ class DockerAPI:
     def _connect(self) -> http.client.HTTPConnection:
         if self._unix:
             return UnixHTTPConnection(self._where, API_TIMEOUT)
+        if self.tls is not None:
+            return http.client.HTTPSConnection(self._where, timeout=API_TIMEOUT,
+                                               context=self.tls)
         return http.client.HTTPConnection(self._where, timeout=API_TIMEOUT)
 
     def _blocking(self, method: str, path: str) -> _Response:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
 
 from chatops.durations import parse_duration
+from chatops.hosts import HOST_NAME_RE, VAR_RE
 
 #: Longest intent name: its file (``NAME.yaml``) must fit every file system's 255 bytes.
 NAME_MAX = 128
@@ -109,9 +110,15 @@ def _compose_path(value: str) -> str:
     return value
 
 
+def _placeholders(value: str) -> str:
+    """``${NAME}`` (a host's var, filled in when planning for that host) as a stand-in
+    that any host or port accepts, for checking the rest."""
+    return VAR_RE.sub("1", value)
+
+
 def _url(value: str) -> str:
     try:
-        parts = urlsplit(value)
+        parts = urlsplit(_placeholders(value))
         port_ok = parts.port is None or 0 < parts.port < 65536
     except ValueError:
         port_ok = False
@@ -124,7 +131,7 @@ def _url(value: str) -> str:
 
 
 def _hostport(value: str) -> str:
-    host, sep, port = value.rpartition(":")
+    host, sep, port = _placeholders(value).rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -172,6 +179,15 @@ Stack = Annotated[str, AfterValidator(_stack), WithJsonSchema(
     {"type": "string", "pattern": STACK_RE.pattern})]
 Service = Annotated[str, AfterValidator(_service), WithJsonSchema(
     {"type": "string", "pattern": SERVICE_RE.pattern})]
+def _host_name(value: str) -> str:
+    if not HOST_NAME_RE.match(value) or value == "local":
+        raise ValueError(f"{value!r}: a host name from CHATOPS_HOSTS (lower-case letters, "
+                         "digits, '-' and '_')")
+    return value
+
+
+HostName = Annotated[str, AfterValidator(_host_name), WithJsonSchema(
+    {"type": "string", "pattern": HOST_NAME_RE.pattern})]
 IntentName = Annotated[str, AfterValidator(_intent_name), WithJsonSchema(
     {"type": "string", "pattern": NAME_RE.pattern})]
 ComposePath = Annotated[str, AfterValidator(_compose_path), WithJsonSchema(

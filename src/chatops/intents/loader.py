@@ -55,6 +55,11 @@ class IntentFile:
         return next((d.schedule for d in self.documents if d.schedule), None)
 
     @property
+    def hosts(self) -> tuple[str, ...]:
+        """The hosts a rolling deploy of this file goes across (empty: none)."""
+        return tuple(next((d.hosts for d in self.documents if d.hosts), ()))
+
+    @property
     def approval(self) -> Approval | None:
         """Who must approve a run of this file (its first document that says)."""
         return next((d.approval for d in self.documents if d.approval), None)

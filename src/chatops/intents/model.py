@@ -32,6 +32,7 @@ from chatops.intents.fields import (
     STATUS_EVENTS,
     ComposePath,
     Duration,
+    HostName,
     IntentName,
     Label,
     NotifyEvent,
@@ -157,6 +158,17 @@ class IntentDoc(_Strict):
     approval: Approval | None = Field(
         default=None, description="people who must approve each run in chat (or through "
         "the API or the CLI) before it starts: approvers, min, ttl, self_approve")
+    host: HostName | None = Field(
+        default=None, description="the named Docker host (CHATOPS_HOSTS) every engine and "
+        "Compose command of this step goes to; default: this machine's engine")
+    hosts: list[HostName] = Field(
+        default_factory=list, max_length=100, description="roll the intent across these "
+        "named hosts, each gated, stopping at the first failure")
+    parallel: int = Field(default=1, ge=1, le=100, description="with hosts: how many "
+                          "hosts at once")
+    keep_done_hosts: bool = Field(
+        default=False, description="with hosts: when a host fails, keep the hosts already "
+        "done on the new version (default: roll them back)")
 
     @property
     def rollback_enabled(self) -> bool:
@@ -169,8 +181,23 @@ class IntentDoc(_Strict):
         return f"{self.action} on {self.stack}"
 
 
-def _strategy_rules(doc: IntentDoc) -> list[tuple[str, str]]:
+def _host_rules(doc: IntentDoc) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
+    if doc.host is not None and doc.hosts:
+        problems.append(("hosts", "give host (one) or hosts (a rolling deploy), not both"))
+    if len(set(doc.hosts)) != len(doc.hosts):
+        problems.append(("hosts", "a host is named twice"))
+    if not doc.hosts and (doc.parallel != 1 or doc.keep_done_hosts):
+        problems.append(("parallel" if doc.parallel != 1 else "keep_done_hosts",
+                         "only applies with hosts"))
+    if (doc.host is not None or doc.hosts) and doc.strategy != "recreate":
+        problems.append(("strategy", f"{doc.strategy} on a named host is not supported "
+                         "yet (its proxy would be that host's); use recreate"))
+    return problems
+
+
+def _strategy_rules(doc: IntentDoc) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = _host_rules(doc)
     if doc.canary is not None and doc.strategy != "canary":
         problems.append(("canary", "only applies to strategy canary"))
     if doc.strategy == "recreate":

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from chatops.durations import format_duration
+from chatops.errors import HostError
 from chatops.health import Check, kind_of
 from chatops.health.container import ContainerCheck
+from chatops.hosts import HostSpec, expand
 from chatops.intents.loader import IntentFile
 from chatops.intents.model import ROLLBACK_ACTIONS, RUNNING_ACTIONS, IntentDoc
 from chatops.planning import compose as c
@@ -37,12 +40,37 @@ class PlanContext:
     compose_command: tuple[str, ...] = DEFAULT_COMPOSE_COMMAND
     rollback: bool = True  # False: --no-rollback
     stable_for: float = DEFAULT_STABLE_FOR
+    hosts: Mapping[str, HostSpec] = field(default_factory=dict)  # CHATOPS_HOSTS
+    host: str | None = None  # a rolling deploy's host: every document goes there
+
+
+def host_of(doc: IntentDoc, ctx: PlanContext, intent: str) -> str | None:
+    """The named host a document goes to (None: this machine's engine), checked."""
+    host = ctx.host or doc.host
+    if host is not None and host not in ctx.hosts:
+        known = ", ".join(sorted(ctx.hosts)) or "none is defined"
+        raise HostError(f"intent {intent!r} names host {host!r}, which CHATOPS_HOSTS does "
+                        f"not define ({known})", field="host", intent=intent)
+    return host
+
+
+def _on_host(check: Check, values: dict[str, str], where: str, intent: str) -> Check:
+    """A gate's address with the host's vars filled in (``http://${ADDR}:8080``)."""
+    updates: dict[str, str] = {}
+    for name in ("http", "tcp"):
+        text = getattr(check, name, None)
+        if isinstance(text, str) and "${" in text:
+            try:
+                updates[name] = expand(text, values, f"{where}.{name}")
+            except ValueError as exc:
+                raise HostError(str(exc), field=where, intent=intent) from None
+    return check.model_copy(update=updates) if updates else check
 
 
 def build_plan(intent: IntentFile, ctx: PlanContext) -> Plan:
     count = len(intent.documents)
     steps = tuple(
-        _plan_doc(doc, i, count, ctx.repo.compose_path(doc), ctx)
+        _plan_doc(doc, i, count, ctx.repo.compose_path(doc), ctx, intent=intent.name)
         for i, doc in enumerate(intent.documents, start=1)
     )
     tags = tuple(dict.fromkeys(t for d in intent.documents for t in d.notify))
@@ -264,8 +292,14 @@ def _canary_phases(doc: IntentDoc, driver: str) -> list[str]:
 
 
 def _plan_doc(
-    doc: IntentDoc, index: int, count: int, file: Path, ctx: PlanContext
+    doc: IntentDoc, index: int, count: int, file: Path, ctx: PlanContext, *, intent: str
 ) -> StepPlan:
+    host = host_of(doc, ctx, intent)
+    if host is not None or any("${" in str(getattr(g, "http", "")) + str(getattr(g, "tcp", ""))
+                               for g in doc.health):
+        values = ctx.hosts[host].vars if host is not None else {}
+        doc = doc.model_copy(update={"health": [
+            _on_host(g, values, f"health[{i}]", intent) for i, g in enumerate(doc.health)]})
     blue_green = None
     replica_canary = doc.strategy == "canary" and doc.traffic is None and bool(doc.service)
     if doc.strategy in ("blue-green", "canary") and doc.traffic is not None and doc.service:
@@ -279,7 +313,9 @@ def _plan_doc(
         index=index,
         count=count,
         action=doc.action,
-        stack=doc.stack,
+        # On a named host the stack is its own (locks, snapshots, history): web@nas.
+        stack=doc.stack if host is None else f"{doc.stack}@{host}",
+        host=host,
         service=doc.service,
         compose=file,
         label_required=doc.label_required,

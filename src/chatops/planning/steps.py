@@ -80,6 +80,7 @@ class StepPlan:
     workdir: Path | None = None  # where hooks run: the GitOps repository
     canary: Canary | None = None  # strategy canary: its steps and analysis limits
     replica_canary: bool = False  # strategy canary without traffic: replicas one by one
+    host: str | None = None  # the named host its commands go to (None: this machine)
 
     def hooks_of(self, kind: str) -> tuple[Command, ...]:
         return tuple(cmd for k, cmd in self.hooks if k == kind)

@@ -19,11 +19,13 @@ from typing import Any
 from chatops import events as ev
 from chatops.clock import Clock
 from chatops.engine.base import CommandResult, Engine, OutputLine
+from chatops.engine.hosts import on_host
 from chatops.errors import ChatopsError, EngineError, LockBusyError
 from chatops.health import REGISTRY
 from chatops.health.registry import GateContext, GateResult
 from chatops.locks import HeldLocks, Locks
 from chatops.planning import compose as c
+from chatops.planning.binds import relative_binds
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Command, Gate, Plan, StepPlan
 from chatops.runner.bluegreen import BlueGreen
@@ -226,6 +228,38 @@ class Executor:
 
     async def _run_step(self, run_id: str, intent: str, step: StepPlan
                         ) -> tuple[RunStatus, str]:
+        """One step on its host (every engine call and command inside goes there)."""
+        with on_host(step.host):
+            if step.host is not None:
+                problem = await self._host_problem(step)
+                if problem is not None:
+                    self.note(run_id, intent, problem)
+                    return RunStatus.failed, problem
+            return await self._run_step_here(run_id, intent, step)
+
+    async def _host_problem(self, step: StepPlan) -> str | None:
+        """Why the step cannot go to its host, before anything changes: the host does not
+        answer, or the compose file binds a relative path (Compose would resolve it on
+        this machine, not there)."""
+        try:
+            text = step.compose.read_bytes()
+        except OSError:
+            text = b""  # Compose's own reading says why
+        binds = relative_binds(text)
+        if binds:
+            line, service, source = binds[0]
+            return (f"{step.compose}, line {line}: service {service} binds the relative "
+                    f"path {source!r}; on host {step.host} it would resolve on this machine "
+                    "instead: use an absolute path on the host (nothing was changed)")
+        try:
+            await self.engine.ping()
+        except ChatopsError as exc:
+            return (f"host {step.host} cannot be reached: {exc.message} (nothing was "
+                    "changed)")
+        return None
+
+    async def _run_step_here(self, run_id: str, intent: str, step: StepPlan
+                             ) -> tuple[RunStatus, str]:
         """One step, then its ``on_failure`` hooks when it failed (they never hide why)."""
         before: dict[str, Any] | None = None
         if step.blue_green is not None:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import uvicorn
 
-from chatops.engine.docker import DockerEngine
 from chatops.errors import ConfigError
 from chatops.locks import Locks
 from chatops.logs import LogSink, json_logger
@@ -40,7 +39,7 @@ def build(settings: Settings) -> Guard:
     audit = AuditLog(settings.state_dir / "audit.sqlite3")
     deliverers = settings.deliverers()
     outbox = Outbox(settings.outbox_path) if deliverers else None
-    return create_app(settings, runtime=runtime, engine=DockerEngine(), keys=keys,
+    return create_app(settings, runtime=runtime, engine=runtime.engine(), keys=keys,
                       audit=audit, log_sink=LogSink(logger, client="api"), outbox=outbox,
                       deliverers=deliverers)
 
