@@ -14,7 +14,6 @@ import hashlib
 import hmac
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 from chatops import events as ev
@@ -30,6 +29,7 @@ from chatops.application.decisions import (
     moved_checkout,
     window,
 )
+from chatops.application.going_back import rollback_intent
 from chatops.application.review import (
     Published,
     PullRequestPlan,
@@ -38,6 +38,7 @@ from chatops.application.review import (
     plan_pull_request,
     publish,
 )
+from chatops.application.rolling import combined, roll, spawn_into
 from chatops.application.stream import EventStream
 from chatops.errors import (
     AuditUnavailableError,
@@ -48,8 +49,6 @@ from chatops.errors import (
     IdempotencyKeyReusedError,
     NotFoundError,
     ReplayedDeliveryError,
-    RequestError,
-    RunNotFoundError,
     RunNotSucceededError,
     ScopeDeniedError,
     StackBusyError,
@@ -60,7 +59,6 @@ from chatops.errors import (
 from chatops.gitops.affected import affected_intents
 from chatops.intents.graph import topological_order
 from chatops.intents.loader import IntentFile
-from chatops.intents.model import IntentDoc
 from chatops.intents.traffic import Traffic
 from chatops.planning import PlanContext, build_plan
 from chatops.planning.render import plan_to_dict
@@ -72,30 +70,6 @@ from chatops.store.records import RunRecord, RunStatus
 from chatops.store.sqlite import RunStore, new_run_id
 
 
-def rollback_intent(store: RunStore, stack: str, service: str | None) -> IntentFile:
-    """An intent of action ``rollback`` for ``stack``, from its newest good snapshot."""
-    good = store.good_snapshots(stack)
-    if not good:
-        raise RunNotFoundError("", f"no succeeded run of stack {stack!r} in the run "
-                               "history; nothing to return to")
-    _, snap = good[0]
-    compose = Path(snap["compose_file"])
-    # A stack on a named host is recorded as STACK@HOST: the rollback goes there.
-    name, _, host = stack.partition("@")
-    fields: dict[str, Any] = {
-        "label_required": "chatops-rollback", "action": "rollback", "stack": name,
-        "service": service, "compose": str(compose), "health": snap.get("health", []),
-        "host": host or None,
-    }
-    if snap.get("strategy") == "blue-green" and service in (None, snap.get("service")):
-        # Going back is a switch to the standby slot.
-        fields.update(strategy="blue-green", service=snap["service"], traffic=snap["traffic"])
-    try:
-        doc = IntentDoc.model_validate(fields)
-    except ValueError as exc:
-        raise RequestError(f"cannot roll back {stack!r}: {exc}") from None
-    return IntentFile(name=f"rollback-{name}" + (f"-{host}" if host else ""), path=compose,
-                      description=f"chatops rollback {stack}", documents=(doc,))
 @dataclass(frozen=True)
 class BlueGreenTarget:
     """A blue-green service as its newest good deploy left it."""
@@ -191,6 +165,7 @@ class Deploys:
     stream: EventStream = field(default_factory=EventStream)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     announcers: list[Any] = field(default_factory=list)  # bots that ask for approvals
+    parents: dict[str, asyncio.Task[Any]] = field(default_factory=dict)  # rolling deploys
 
     def __post_init__(self) -> None:
         self.approvals = Approvals(self, self.announcers)
@@ -243,20 +218,51 @@ class Deploys:
                     return replay
             decision = await decide_run(self.ctx, caller, ask.name, ask.sha,
                                         dry_run=ask.dry_run)
-            plan = self.ctx.plan(decision.intent, rollback=ask.rollback)
+            intent = decision.intent
+            per_host = {host: self.ctx.plan(intent, rollback=ask.rollback, host=host)
+                        for host in intent.hosts}
+            plan = (combined(intent.name, per_host) if per_host else
+                    self.ctx.plan(intent, rollback=ask.rollback))
             if ask.dry_run:
-                self._record(caller, "dry_run", 200, intent=decision.intent.name,
+                self._record(caller, "dry_run", 200, intent=intent.name,
                              reason="; ".join(decision.notes) or None)
-                return Planned(decision.intent.name, plan)
+                return Planned(intent.name, plan)
             if not ask.queue:
-                busy = self.ctx.queue.busy(decision.stacks)
+                busy = self.ctx.queue.busy(sorted({st.stack for st in plan.steps}))
                 if busy:
-                    raise StackBusyError(busy, intent=decision.intent.name)
-            run_id = await self._start(caller, decision, plan)
+                    raise StackBusyError(busy, intent=intent.name)
+            if per_host:
+                run_id = await self._start_rolling(caller, decision, plan, per_host)
+            else:
+                run_id = await self._start(caller, decision, plan)
             if ask.idempotency_key:
                 self.store.remember_idempotent(caller.name, ask.idempotency_key, run_id,
                                                ask.bound())
             return Started(self.store.get_run(run_id, detail=False), plan_to_dict(plan))
+
+    async def _start_rolling(self, caller: Caller, decision: RunDecision, plan: Plan,
+                             per_host: dict[str, Plan]) -> str:
+        """A rolling deploy: its parent run recorded, then each host in turn."""
+        self.ctx.queue.ensure_accepting()
+        intent = decision.intent
+        doc = next(d for d in intent.documents if d.hosts)
+        async with moved_checkout(self.ctx, decision):
+            parent = self.store.create_run(
+                intent=intent.name, trigger=caller.via, actor=caller.name,
+                client=caller.client, stacks=sorted({st.stack for st in plan.steps}),
+                sha=decision.sha, plan=plan_to_dict(plan))
+            self._record(caller, "accepted", 200, intent=intent.name, run_id=parent.id,
+                         reason="; ".join([*decision.notes, f"rolling across "
+                                           f"{', '.join(per_host)}, {doc.parallel} at once"]))
+            self.audit_written(intent.name)
+        if decision.pr is not None:
+            self.store.set_pull_request(parent.id, decision.pr.as_dict())
+        self.stream(ev.Event(ev.RUN_QUEUED, parent.id, intent.name, {
+            "stacks": parent.stacks, "via": caller.via, "actor": caller.name}))
+        spawn_into(self.parents, parent.id, roll(
+            self, caller, parent_id=parent.id, plans=per_host, parallel=doc.parallel,
+            keep=doc.keep_done_hosts, sha=decision.sha))
+        return parent.id
 
     async def _start(self, caller: Caller, decision: RunDecision, plan: Plan,
                      parent_id: str | None = None) -> str:
@@ -308,6 +314,10 @@ class Deploys:
         """The run's record once it ends, however it ended (a run that waits for its
         approvals ends when it is denied, expires, or runs to its end)."""
         await self.approvals.held(run_id, self.ctx.rules.wait_timeout)
+        parent = self.parents.get(run_id)
+        if parent is not None:  # a rolling deploy: its hosts, then its summary
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(parent), self.ctx.rules.wait_timeout)
         await self.ctx.queue.wait(run_id, self.ctx.rules.wait_timeout)
         return self.store.get_run(run_id, detail=detail)
 

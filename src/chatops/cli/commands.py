@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +34,12 @@ def validate_command(
 
         checker = partial(check_compose_files, Settings.from_env().compose_command)
     root = gitops.root if gitops else Path.cwd()
-    report = validate_paths(targets, repo_root=root, compose_checker=checker)
+    hosts = None
+    if "CHATOPS_HOSTS" in os.environ or "CHATOPS_CONFIG" in os.environ:
+        from chatops.settings import Settings
+
+        hosts = set(Settings.from_env().hosts)  # names are checked only where they are set
+    report = validate_paths(targets, repo_root=root, compose_checker=checker, hosts=hosts)
     sys.stdout.write(render_json(report) if json_output else render_text(report))
     return 0 if report.ok else 1
 

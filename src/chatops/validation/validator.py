@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from chatops.errors import IntentError, Problem
 from chatops.intents.graph import find_cycles, missing_dependencies
 from chatops.intents.loader import INTENT_SUFFIXES, IntentFile, load_intent_file
+from chatops.planning.binds import relative_binds
 from chatops.repo import INTENTS_DIR, GitOpsRepo, intent_files_in
 
 ComposeChecker = Callable[[Iterable[Path]], Mapping[Path, "str | None"]]
@@ -94,12 +95,15 @@ def validate_paths(
     *,
     repo_root: Path,
     compose_checker: ComposeChecker | None = None,
+    hosts: Collection[str] | None = None,
 ) -> Report:
-    """Validate ``paths`` (files or folders): each file, then across files."""
+    """Validate ``paths`` (files or folders): each file, then across files; with
+    ``hosts`` (the names CHATOPS_HOSTS defines), the hosts intents name too."""
     targets, problems, folders = _expand(paths)
     results = [_load_one(path, label) for path, label in targets]
     report = Report(files=results, problems=problems, folders=folders)
     _cross_check(report)
+    _check_hosts(report, repo_root, hosts)
     if compose_checker is not None:
         _check_compose(report, repo_root, compose_checker)
     return report
@@ -139,6 +143,37 @@ def _cross_check(report: Report) -> None:
             file=result.label, field="depends_on",
             message="dependency cycle: " + " -> ".join(cycle),
         ))
+
+
+def _check_hosts(report: Report, fallback_root: Path, hosts: Collection[str] | None) -> None:
+    """Each named host defined; no relative bind path in a compose file a host gets."""
+    for result in report.files:
+        if result.intent is None:
+            continue
+        repo = GitOpsRepo(repo_root_of(result.path, fallback_root))
+        docs = result.intent.documents
+        for i, doc in enumerate(docs, start=1):
+            named = [("host", doc.host)] if doc.host else []
+            named += [(f"hosts[{k}]", h) for k, h in enumerate(doc.hosts)]
+            for where, host in named:
+                if hosts is not None and host not in hosts:
+                    known = ", ".join(sorted(hosts)) or "none is defined"
+                    result.problems.append(Problem(
+                        file=result.label, doc=i, docs=len(docs), field=where,
+                        message=f"host {host!r} is not defined in CHATOPS_HOSTS ({known})"))
+            if not named:
+                continue
+            path = repo.compose_path(doc)
+            try:
+                text = path.read_bytes()
+            except OSError:
+                continue  # --check-compose says why
+            for line, service, source in relative_binds(text):
+                result.problems.append(Problem(
+                    file=result.label, doc=i, docs=len(docs), field="compose",
+                    message=f"{path.name}, line {line}: service {service} binds the relative "
+                    f"path {source!r}, which would resolve on this machine, not on the "
+                    "host: use an absolute path"))
 
 
 def _check_compose(report: Report, fallback_root: Path, checker: ComposeChecker) -> None:

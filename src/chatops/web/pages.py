@@ -32,7 +32,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from chatops.application.caller import Caller
-from chatops.application.deploys import RunAsk, Started, rollback_intent
+from chatops.application.deploys import RunAsk, Started
+from chatops.application.going_back import rollback_intent
 from chatops.application.overview import stack_views
 from chatops.application.stream import follow_run
 from chatops.errors import (
