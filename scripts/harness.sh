@@ -212,6 +212,15 @@ install_proxies() {
   done
 }
 
+install_ssh() {
+  # An SSH server and client, for the remote-host tests (each test runs its own sshd on
+  # a loopback port; stop the one apt starts).
+  if ! dpkg -s openssh-server >/dev/null 2>&1; then
+    apt_install openssh-server openssh-client
+    (service ssh stop || invoke-rc.d ssh stop) >/dev/null 2>&1 || true
+  fi
+}
+
 install_browser() {
   # Debian's Chromium, driven by Playwright in the dashboard's browser tests (never a
   # browser Playwright downloads).
@@ -225,6 +234,7 @@ case "${1:-up}" in
     start_registry
     build_images
     install_proxies
+    install_ssh
     install_browser
     say "ready: engine $(docker version --format '{{.Server.Version}}'), $(docker compose version --short 2>/dev/null || echo compose), registry $REGISTRY_ADDR"
     ;;

@@ -18,7 +18,7 @@ from chatops.errors import ConfigError, LockBusyError
 from chatops.paths import run_markers_present
 
 POLL = 0.05
-_SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_SAFE = re.compile(r"^[A-Za-z0-9_.-]+(@[a-z0-9_-]+)?$")  # STACK, or STACK@HOST on a named host
 
 
 def _open(path: Path) -> int:

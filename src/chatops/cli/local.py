@@ -106,6 +106,9 @@ class Local:
         try:
             with cancel_on_signals():
                 await self.deploys.approvals.held(run_id, FOREVER)
+                rolling = self.deploys.parents.get(run_id)
+                if rolling is not None:  # a rolling deploy: each host, then its summary
+                    await asyncio.shield(rolling)
                 outcome = await queue.wait(run_id, FOREVER)
         except asyncio.CancelledError:
             store.move_status(run_id, RunStatus.awaiting_approval, RunStatus.interrupted,

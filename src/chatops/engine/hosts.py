@@ -99,7 +99,7 @@ class Tunnel:
                     why = await self._stderr()
                     await self._close()
                     raise HostUnreachableError(
-                        f"host {self.name} ({self.spec.url}) cannot be reached over SSH: "
+                        f"host {self.name} cannot be reached over SSH ({self.spec.url}): "
                         f"{why or 'no forwarded socket within the time limit'}")
                 await asyncio.sleep(0.02)
             return str(self.local)
@@ -171,7 +171,7 @@ class RoutedEngine:
             except HostUnreachableError:
                 raise
             except ChatopsError as exc:
-                raise HostUnreachableError(f"host {host} ({spec.url}) cannot be reached: "
+                raise HostUnreachableError(f"host {host} cannot be reached ({spec.url}): "
                                            f"{exc.message}") from None
 
     # -- Engine -----------------------------------------------------------------------

@@ -20,7 +20,7 @@ from chatops import events as ev
 from chatops.clock import Clock
 from chatops.engine.base import CommandResult, Engine, OutputLine
 from chatops.engine.hosts import on_host
-from chatops.errors import ChatopsError, EngineError, LockBusyError
+from chatops.errors import ChatopsError, EngineError, HostUnreachableError, LockBusyError
 from chatops.health import REGISTRY
 from chatops.health.registry import GateContext, GateResult
 from chatops.locks import HeldLocks, Locks
@@ -253,6 +253,8 @@ class Executor:
                     "instead: use an absolute path on the host (nothing was changed)")
         try:
             await self.engine.ping()
+        except HostUnreachableError as exc:  # it names the host already
+            return f"{exc.message} (nothing was changed)"
         except ChatopsError as exc:
             return (f"host {step.host} cannot be reached: {exc.message} (nothing was "
                     "changed)")
@@ -403,7 +405,10 @@ class Executor:
         """Compose's reading of a file (``argv``: its ``config --format json``), asked
         once and reused while nothing it depends on changed. The lines, or None and why
         Compose refused."""
-        key = reading_key(argv, step.compose, content, {**os.environ, **(env or {})})
+        # The host is part of it: its vars (interpolation) are its engine's, set once per
+        # process.
+        key = reading_key((*argv, f"host={step.host or ''}"), step.compose, content,
+                          {**os.environ, **(env or {})})
         lines = self._readings.get(key) if key is not None else None
         if lines is not None:  # nothing it depends on changed: Compose's answer stands
             self._readings.move_to_end(key)  # type: ignore[arg-type]
