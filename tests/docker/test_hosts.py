@@ -184,9 +184,11 @@ def test_a_rolling_deploy_across_three_hosts_stops_at_the_failing_one(
         assert summary["status"] == "rolled_back"
         reason = summary["reason"]
         assert reason.startswith("stopped at third | here: succeeded (run ")
-        assert "; rolled back: succeeded (run " in reason
-        assert "third: rolled_back (run " in reason
-        assert reason.endswith("lab: not started")
+        assert ", rolled back: succeeded (run " in reason
+        assert " | third: rolled_back (run " in reason
+        assert reason.endswith(" | lab: not started")
+        # The CLI printed the same summary, one host after another.
+        assert f"rolled_back: {reason}" in second.stdout
         # Every host is back on (or never left) v1.
         assert {h: version(p) for h, p in ports.items()} == {
             "here": "v1", "lab": "v1", "third": "v1"}

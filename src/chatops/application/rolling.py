@@ -59,6 +59,7 @@ class Roll:
 
     @property
     def failed(self) -> list[str]:
+        """The hosts whose run did not succeed (the first stops the roll)."""
         return [h for h in self.hosts if h in self.runs
                 and self.runs[h].status is not RunStatus.succeeded]
 
@@ -81,13 +82,13 @@ class Roll:
                 line += f": {run.reason[:200]}"
             back = self.back.get(host)
             if back is not None:
-                line += f"; rolled back: {back.status} (run {back.id})"
+                line += f", rolled back: {back.status} (run {back.id})"
             elif self.failed and run.status is RunStatus.succeeded and self.kept:
-                line += "; kept (keep_done_hosts)"
+                line += ", kept (keep_done_hosts)"
             lines.append(line)
         head = (f"rolled out to {len(self.hosts)} host(s)" if not self.failed else
                 f"stopped at {', '.join(self.failed)}")
-        return head + " | " + "; ".join(lines)
+        return " | ".join([head, *lines])
 
 
 async def roll(owner: Host, caller: Caller, *, parent_id: str, plans: dict[str, Plan],

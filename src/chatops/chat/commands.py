@@ -41,17 +41,20 @@ class Answer:
     run_id: str | None = None  # a run started: its outcome follows
 
 
-def _line(record: RunRecord) -> str:
+def _line(record: RunRecord, room: int = 300) -> str:
     icon = ICONS.get(str(record.status), "•")
     text = f"{icon} `{record.id}` {record.intent} on {', '.join(record.stacks)}: " \
         f"{record.status} (by {record.actor} via {record.trigger})"
     extra = record.reason or traffic_summary(record.traffic)
-    return text + (f"\n    {extra[:300]}" if extra else "")
+    if extra and " | " in extra and record.stacks and "@" in record.stacks[0]:
+        head, *hosts = extra.split(" | ")  # a rolling deploy: one line per host
+        extra = head + "".join(f"\n    • {h}" for h in hosts)
+    return text + (f"\n    {extra[:room]}" if extra else "")
 
 
 def outcome(record: RunRecord) -> str:
-    """The message a run's end leaves in chat."""
-    return _line(record)[:LIMIT]
+    """The message a run's end leaves in chat (a rolling deploy's: each host's line)."""
+    return _line(record, room=LIMIT)[:LIMIT]
 
 
 async def handle(deploys: Deploys, caller: Caller, command: str,

@@ -63,6 +63,9 @@ async def _run(settings: Settings, gitops: GitOpsRepo, ask: RunAsk, sinks: list[
         status = await local.finish(outcome.record.id)
         if status is RunStatus.queued:  # pragma: no cover - finish waits for the end
             return EXIT_REFUSED
+        if local.deploys.store.children(outcome.record.id):  # a rolling deploy: per host
+            ended = local.deploys.store.get_run(outcome.record.id, detail=False)
+            sys.stdout.write(f"{ended.status}: {ended.reason}\n")
         return exit_code(status)
 
 
