@@ -119,6 +119,10 @@ def test_a_host_over_ssh_deploys_rolls_back_and_refuses_before_changing(
         runs = last_runs(repo, state, hosts)
         assert runs[0]["status"] == "rolled_back"
         assert runs[0]["stacks"] == [f"{stack}@lab"]
+        # Going back on that host only: to v1.
+        back = chatops(repo, state, hosts, "rollback", f"{stack}@lab", "--local")
+        assert back.returncode == 0, back.stdout + back.stderr
+        assert version(port) == "v1"
 
         # A host that does not answer: refused before anything changes, naming it.
         repo.intent("deploy_gone", "host: gone")
@@ -133,7 +137,7 @@ def test_a_host_over_ssh_deploys_rolls_back_and_refuses_before_changing(
         assert bind.returncode == 1
         reason = last_runs(repo, state, hosts)[0]["reason"]
         assert "line 10: service web binds the relative path './data'" in reason
-        assert version(port) == "v2"
+        assert version(port) == "v1"
         checked = chatops(repo, state, hosts, "validate")
         assert checked.returncode == 1
         assert "binds the relative path './data'" in checked.stdout

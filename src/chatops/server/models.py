@@ -40,7 +40,8 @@ class RollbackBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    stack: str = Field(pattern=STACK_RE.pattern, description="the stack to roll back")
+    stack: str = Field(pattern=STACK_RE.pattern[:-1] + r"(@[a-z0-9][a-z0-9_-]{0,62})?$",
+                       description="the stack to roll back (STACK@HOST on a named host)")
     service: str | None = Field(default=None, pattern=SERVICE_RE.pattern,
                                 description="one service; the whole stack when omitted")
     wait: bool = Field(default=False,
