@@ -23,8 +23,10 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One browser for a module of tests; closed after it (Playwright's sync API runs an
+    event loop in this thread while it is open, and later tests start their own)."""
     if not Path(CHROMIUM).exists():
         _missing("the browser tests need Debian's chromium (scripts/harness.sh installs it)")
     try:
