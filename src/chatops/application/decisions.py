@@ -99,7 +99,8 @@ class Context:
                                               compose_command=base.compose_command,
                                               rollback=rollback,
                                               stable_for=base.stability_window,
-                                              hosts=base.hosts, host=host))
+                                              hosts=base.hosts, host=host,
+                                              state_dir=base.state_dir))
 
 
 def checked_name(name: object, field: str = "name") -> str:

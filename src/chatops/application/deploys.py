@@ -547,7 +547,8 @@ class Deploys:
             base = self.ctx.runtime.settings
             plan = build_plan(intent, PlanContext(
                 repo=GitOpsRepo(intent.path.parent), compose_command=base.compose_command,
-                rollback=True, stable_for=base.stability_window, hosts=base.hosts))
+                rollback=True, stable_for=base.stability_window, hosts=base.hosts,
+                state_dir=base.state_dir))
             run_id = await self._start(caller, RunDecision(intent=intent, sha=None), plan)
             return Started(self.store.get_run(run_id, detail=False), plan_to_dict(plan))
 

@@ -141,7 +141,7 @@ async def _roll_back(owner: Host, caller: Caller, queue: RunManager, plan: Plan,
             intent = rollback_intent(owner.store, stack, None)
             steps += build_plan(intent, PlanContext(
                 repo=GitOpsRepo(intent.path.parent), compose_command=base.compose_command,
-                stable_for=base.stability_window, hosts=base.hosts)).steps
+                stable_for=base.stability_window, hosts=base.hosts, state_dir=base.state_dir)).steps
     except ChatopsError as exc:
         run = owner.store.create_run(intent=f"rollback-{plan.intent}", trigger=caller.via,
                                      actor=caller.name, client=caller.client,

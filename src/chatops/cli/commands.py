@@ -73,7 +73,7 @@ def plan_command(name: str, repo: Path | None, *, json_output: bool, rollback: b
     try:
         plan = build_plan(intent, PlanContext(
             repo=gitops, compose_command=settings.compose_command, rollback=rollback,
-            hosts=settings.hosts))
+            hosts=settings.hosts, state_dir=settings.state_dir))
     except ChatopsError as exc:
         sys.stderr.write(f"error: {exc.message}\n")
         return 4
@@ -125,7 +125,8 @@ def plan_pr_command(number: int, repo: Path | None, *, base: str | None, head: s
         def planner(intent: Any) -> Any:
             return build_plan(intent, PlanContext(
                 repo=gitops, compose_command=settings.compose_command,
-                stable_for=settings.stability_window, hosts=settings.hosts))
+                stable_for=settings.stability_window, hosts=settings.hosts,
+                state_dir=settings.state_dir))
 
         plan = plan_pull_request(sync, gitops, planner, number=number, base=shas[0],
                                  head=shas[1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -88,5 +88,14 @@ class Engine(Protocol):
     async def remove(self, container_id: str) -> None:
         """Remove a container (stopping it first); gone already is fine. Never its
         volumes."""
+
+    async def swarm_services(self, namespace: str) -> list[dict[str, Any]]:
+        """The Swarm services of stack ``namespace`` (the Engine API's objects)."""
+
+    async def swarm_tasks(self, service_id: str) -> list[dict[str, Any]]:
+        """The tasks of a Swarm service, each with its desired and current state."""
+
+    async def image_digest(self, ref: str) -> str | None:
+        """``repo@sha256:…`` for a local image (its registry digest), or None."""
 
     async def close(self) -> None: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from chatops.engine.base import CommandResult, ContainerState, OnLine
 from chatops.engine.docker_api import DockerAPI
@@ -47,6 +48,15 @@ class DockerEngine:
 
     async def remove(self, container_id: str) -> None:
         await self.api.remove(container_id)
+
+    async def swarm_services(self, namespace: str) -> list[dict[str, Any]]:
+        return await self.api.swarm_services(namespace)
+
+    async def swarm_tasks(self, service_id: str) -> list[dict[str, Any]]:
+        return await self.api.swarm_tasks(service_id)
+
+    async def image_digest(self, ref: str) -> str | None:
+        return await self.api.image_digest(ref)
 
     async def close(self) -> None:
         await self.api.close()

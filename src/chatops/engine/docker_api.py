@@ -156,6 +156,38 @@ class DockerAPI:
             raise EngineError(f"removing {container_id[:12]} failed: {resp.status_code} "
                               f"{resp.text[:200]}")
 
+    async def swarm_services(self, namespace: str) -> list[dict[str, Any]]:
+        filters = {"label": [f"com.docker.stack.namespace={namespace}"]}
+        resp = await self._request("GET", "/services",
+                                   params={"filters": json.dumps(filters)})
+        if resp.status_code != 200:
+            raise EngineError(f"listing the services of stack {namespace} failed: "
+                              f"{resp.status_code} {resp.text[:200]}")
+        found: list[dict[str, Any]] = resp.json()
+        return sorted(found, key=lambda s: str((s.get("Spec") or {}).get("Name", "")))
+
+    async def swarm_tasks(self, service_id: str) -> list[dict[str, Any]]:
+        resp = await self._request("GET", "/tasks", params={
+            "filters": json.dumps({"service": [service_id]})})
+        if resp.status_code != 200:
+            raise EngineError(f"listing the tasks of service {service_id[:12]} failed: "
+                              f"{resp.status_code} {resp.text[:200]}")
+        found: list[dict[str, Any]] = resp.json()
+        return found
+
+    async def image_digest(self, ref: str) -> str | None:
+        resp = await self._request("GET", f"/images/{quote(ref, safe='/:@')}/json")
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise EngineError(f"inspecting image {ref} failed: {resp.status_code}")
+        repo = ref.rsplit("@", 1)[0]
+        repo = split_ref(repo)[0] if "@" not in ref else repo
+        for digest in resp.json().get("RepoDigests") or []:
+            if str(digest).split("@", 1)[0] == repo:
+                return str(digest)
+        return None
+
     async def tag(self, image_id: str, ref: str) -> None:
         repo, tag = split_ref(ref)
         resp = await self._request(

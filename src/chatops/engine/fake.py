@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from chatops.engine.base import CommandResult, ContainerState, OnLine, OutputLine
 from chatops.errors import EngineUnavailableError
@@ -26,6 +27,9 @@ class FakeEngine:
     tags: list[tuple[str, str]] = field(default_factory=list)
     envs: list[dict[str, str]] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
+    services_by_stack: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    tasks_by_service: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
 
     async def run(
         self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None,
@@ -63,6 +67,15 @@ class FakeEngine:
 
     async def remove(self, container_id: str) -> None:
         self.stopped.append(container_id)
+
+    async def swarm_services(self, namespace: str) -> list[dict[str, Any]]:
+        return list(self.services_by_stack.get(namespace, []))
+
+    async def swarm_tasks(self, service_id: str) -> list[dict[str, Any]]:
+        return list(self.tasks_by_service.get(service_id, []))
+
+    async def image_digest(self, ref: str) -> str | None:
+        return self.digests.get(ref)
 
     async def close(self) -> None:
         return None

@@ -25,6 +25,7 @@ import hashlib
 import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from chatops.engine.base import CommandResult, ContainerState, Engine, OnLine
@@ -200,6 +201,15 @@ class RoutedEngine:
 
     async def remove(self, container_id: str) -> None:
         await (await self.pick()).remove(container_id)
+
+    async def swarm_services(self, namespace: str) -> list[dict[str, Any]]:
+        return await (await self.pick()).swarm_services(namespace)
+
+    async def swarm_tasks(self, service_id: str) -> list[dict[str, Any]]:
+        return await (await self.pick()).swarm_tasks(service_id)
+
+    async def image_digest(self, ref: str) -> str | None:
+        return await (await self.pick()).image_digest(ref)
 
     async def close(self) -> None:
         for engine in self._engines.values():

@@ -158,6 +158,10 @@ class IntentDoc(_Strict):
     approval: Approval | None = Field(
         default=None, description="people who must approve each run in chat (or through "
         "the API or the CLI) before it starts: approvers, min, ttl, self_approve")
+    engine: Literal["compose", "swarm"] = Field(
+        default="compose", description="compose (docker compose on the host) or swarm "
+        "(docker stack deploy: Swarm services, images pinned by digest, the outcome read "
+        "from each service's UpdateStatus)")
     host: HostName | None = Field(
         default=None, description="the named Docker host (CHATOPS_HOSTS) every engine and "
         "Compose command of this step goes to; default: this machine's engine")
@@ -181,8 +185,21 @@ class IntentDoc(_Strict):
         return f"{self.action} on {self.stack}"
 
 
+SWARM_ACTIONS = ("rollout", "scale", "restart", "rollback")
+
+
 def _host_rules(doc: IntentDoc) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
+    if doc.engine == "swarm":
+        if doc.action not in SWARM_ACTIONS:
+            problems.append(("action", f"engine swarm takes {', '.join(SWARM_ACTIONS)}, not "
+                             f"{doc.action}"))
+        if doc.strategy != "recreate":
+            problems.append(("strategy", "engine swarm rolls out as the file's "
+                             "deploy.update_config says; the strategy stays recreate"))
+        if doc.host is not None or doc.hosts:
+            problems.append(("host", "engine swarm deploys through this machine's engine "
+                             "(a manager); named hosts are for compose"))
     if doc.host is not None and doc.hosts:
         problems.append(("hosts", "give host (one) or hosts (a rolling deploy), not both"))
     if len(set(doc.hosts)) != len(doc.hosts):

@@ -14,7 +14,7 @@ from chatops.hosts import HostSpec, expand
 from chatops.intents.loader import IntentFile
 from chatops.intents.model import ROLLBACK_ACTIONS, RUNNING_ACTIONS, IntentDoc
 from chatops.planning import compose as c
-from chatops.planning import slots
+from chatops.planning import slots, swarm
 from chatops.planning.steps import (
     REPLICAS,
     BlueGreenPlan,
@@ -41,6 +41,7 @@ class PlanContext:
     rollback: bool = True  # False: --no-rollback
     stable_for: float = DEFAULT_STABLE_FOR
     hosts: Mapping[str, HostSpec] = field(default_factory=dict)  # CHATOPS_HOSTS
+    state_dir: Path = Path("/var/lib/chatops")  # where a Swarm step writes its pins
     host: str | None = None  # a rolling deploy's host: every document goes there
 
 
@@ -252,6 +253,22 @@ def _blue_green(doc: IntentDoc, file: Path, ctx: PlanContext
                                    phases)
 
 
+def _swarm_step(doc: IntentDoc, index: int, count: int, file: Path,
+                ctx: PlanContext) -> StepPlan:
+    """A Swarm step: no container gate (each service's tasks are verified instead), the
+    declared gates, and the snapshot's digests as the way back."""
+    pins = swarm.pins_file(ctx.state_dir, doc.stack)
+    return StepPlan(
+        index=index, count=count, action=doc.action, stack=doc.stack, service=doc.service,
+        compose=file, label_required=doc.label_required, snapshot=True,
+        commands=swarm.commands(doc, file, pins),
+        gates=tuple(_gate(check) for check in doc.health),
+        rollback=swarm.rollback(doc) if ctx.rollback and doc.rollback_enabled else None,
+        timeout=doc.timeout, hooks=_hooks(doc),
+        rollback_on_hook_failure=doc.rollback_on_hook_failure, workdir=ctx.repo.root,
+        replicas=doc.replicas, swarm=True, pins=pins)
+
+
 def _replica_commands(doc: IntentDoc, file: Path, ctx: PlanContext) -> tuple[Command, ...]:
     """A replica canary: one new replica beside the N old ones, gated; then each old one
     replaced in turn, never fewer than N running."""
@@ -302,6 +319,8 @@ def _plan_doc(
             _on_host(g, values, f"health[{i}]", intent) for i, g in enumerate(doc.health)]})
     blue_green = None
     replica_canary = doc.strategy == "canary" and doc.traffic is None and bool(doc.service)
+    if doc.engine == "swarm":
+        return _swarm_step(doc, index, count, file, ctx)
     if doc.strategy in ("blue-green", "canary") and doc.traffic is not None and doc.service:
         commands, blue_green = _blue_green(doc, file, ctx)
     elif replica_canary:

@@ -81,6 +81,8 @@ class StepPlan:
     canary: Canary | None = None  # strategy canary: its steps and analysis limits
     replica_canary: bool = False  # strategy canary without traffic: replicas one by one
     host: str | None = None  # the named host its commands go to (None: this machine)
+    swarm: bool = False  # engine swarm: docker stack deploy, read by UpdateStatus
+    pins: Path | None = None  # engine swarm: the file of image digests it deploys with
 
     def hooks_of(self, kind: str) -> tuple[Command, ...]:
         return tuple(cmd for k, cmd in self.hooks if k == kind)

@@ -40,6 +40,7 @@ from chatops.runner.project import (
 from chatops.runner.replicas import ReplicaCanary
 from chatops.runner.snapshot import current_images, take_snapshot
 from chatops.runner.state import StepFailedError, StepState
+from chatops.runner.swarm import SwarmStep
 from chatops.store.records import RunStatus
 from chatops.store.sqlite import RunStore, new_run_id, utcnow
 
@@ -272,6 +273,10 @@ class Executor:
         elif step.replica_canary:
             state = StepState(step)
             status, reason = await ReplicaCanary(self, run_id, intent, state).run()
+            before = state.before
+        elif step.swarm:
+            state = StepState(step)
+            status, reason = await SwarmStep(self, run_id, intent, state, step.pins).run()
             before = state.before
         else:
             state = StepState(step)

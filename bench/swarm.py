@@ -1,0 +1,140 @@
+"""Benchmark: a 3-replica Swarm update (parallelism 1) through chatops, against doing it
+by hand: ``docker stack deploy`` then polling the service's ``UpdateStatus`` (and its
+tasks) until the update completed.
+
+A single-node swarm on the harness's engine (joined here, left at the end unless it was
+active already). Each round updates the service to the other demo image (v1 ↔ v2); both
+ways use the same file, the same registry and the same update_config. Medians of several
+rounds, side by side. Target: chatops <= 1.2x by hand.
+
+Usage: .venv/bin/python bench/swarm.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = "127.0.0.1:5000/chatops-demo"
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True,
+                          timeout=300).stdout
+
+
+def write(file: Path, image: str, base: int) -> None:
+    file.write_text(textwrap.dedent(f"""\
+        version: "3.8"
+        services:
+          web:
+            image: {image}
+            init: true
+            environment:
+              PORT: "{base}{{{{.Task.Slot}}}}"
+            networks: [hostnet]
+            deploy:
+              replicas: 3
+              update_config: {{parallelism: 1, order: stop-first, monitor: 1s, delay: 0s,
+                               failure_action: rollback}}
+        networks:
+          hostnet:
+            external: true
+            name: host
+        """))
+
+
+def by_hand(file: Path, stack: str) -> float:
+    start = time.perf_counter()
+    before = docker("service", "inspect", f"{stack}_web", "--format",
+                    "{{json .UpdateStatus}}")
+    docker("stack", "deploy", "-c", str(file), "--with-registry-auth", "--resolve-image",
+           "always", stack)
+    while True:
+        status = json.loads(docker("service", "inspect", f"{stack}_web", "--format",
+                                   "{{json .UpdateStatus}}") or "null") or {}
+        if json.dumps(status) != before.strip() and status.get("State") == "completed":
+            running = docker("service", "ps", f"{stack}_web", "--filter",
+                             "desired-state=running", "--format", "{{.CurrentState}}")
+            if sum(line.startswith("Running") for line in running.splitlines()) == 3:
+                return time.perf_counter() - start
+        if status.get("State", "").startswith("rollback") or status.get("State") == "paused":
+            raise SystemExit(f"the update failed by hand: {status}")
+        time.sleep(0.25)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    active = docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "active"
+    if not active:
+        docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    base = random.randrange(200, 600)
+    stacks = {"chatops": f"bsc{base}", "hand": f"bsh{base}"}
+    with tempfile.TemporaryDirectory(prefix="chatops-bench-swarm-") as tmp:
+        repo = Path(tmp) / "repo"
+        intents = repo / "chatops" / "intents"
+        intents.mkdir(parents=True)
+        files = {}
+        for who, stack in stacks.items():
+            (repo / "stacks" / stack).mkdir(parents=True)
+            files[who] = repo / "stacks" / stack / "docker-compose.yml"
+        port = base * 10 + 1
+        (intents / "swarm_web.yaml").write_text(
+            f"label_required: approved\naction: rollout\nstack: {stacks['chatops']}\n"
+            f"engine: swarm\nhealth:\n  - http: http://127.0.0.1:{port}/cgi-bin/health\n"
+            "    within: 20s\n    interval: 50ms\n")
+        env = {**os.environ, "CHATOPS_STATE_DIR": str(Path(tmp) / "state")}
+        env.pop("CHATOPS_CONFIG", None)
+        try:
+            for tag in ("v1", "v2"):
+                docker("pull", "-q", f"{DEMO}:{tag}")
+            write(files["hand"], f"{DEMO}:v1", base + 1)
+            docker("stack", "deploy", "-c", str(files["hand"]), stacks["hand"])
+            write(files["chatops"], f"{DEMO}:v1", base)
+            subprocess.run([sys.executable, "-m", "chatops", "run", "swarm_web", "--local",
+                            "--repo", str(repo)], env=env, check=True, capture_output=True)
+            time.sleep(5)  # both stacks settled on v1
+            ours, hand = [], []
+            for i in range(args.rounds):
+                image = f"{DEMO}:{'v2' if i % 2 == 0 else 'v1'}"
+                write(files["hand"], image, base + 1)
+                hand.append(by_hand(files["hand"], stacks["hand"]))
+                write(files["chatops"], image, base)
+                start = time.perf_counter()
+                done = subprocess.run([sys.executable, "-m", "chatops", "run", "swarm_web",
+                                       "--local", "--repo", str(repo)], env=env,
+                                      capture_output=True, text=True, check=False)
+                ours.append(time.perf_counter() - start)
+                if done.returncode != 0:
+                    raise SystemExit(done.stdout + done.stderr)
+        finally:
+            for stack in stacks.values():
+                subprocess.run(["docker", "stack", "rm", stack], capture_output=True,
+                               check=False)
+            if not active:
+                time.sleep(3)
+                subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True,
+                               check=False)
+    mine, theirs = statistics.median(ours), statistics.median(hand)
+    print(f"\nSwarm update of 3 replicas (parallelism 1, monitor 1s), medians of "
+          f"{args.rounds}\n")
+    print(f"{'by hand: stack deploy + polling UpdateStatus':48}{theirs:>8.2f}s")
+    print(f"{'chatops run (pins, deploy, UpdateStatus, gate)':48}{mine:>8.2f}s"
+          f"{mine / theirs:>8.2f}x   (target <= 1.2x)")
+
+
+if __name__ == "__main__":
+    main()

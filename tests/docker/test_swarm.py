@@ -1,0 +1,157 @@
+"""Swarm on the harness's engine (a single-node swarm, services on the host network):
+a good update completes; a crashing image is caught even though Swarm rolled it back
+itself (reported as a failure, with Swarm's word); a failing HTTP gate after a completed
+update sends every service back to the snapshot's digest."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.docker.conftest import docker, free_port, http_get
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def swarm(engine: None) -> Iterator[None]:
+    joined = docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+    if joined != "active":
+        docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    try:
+        yield
+    finally:
+        if joined != "active":
+            docker("swarm", "leave", "--force", check=False)
+
+
+class Stack:
+    def __init__(self, root: Path) -> None:
+        self.name = f"sw{uuid.uuid4().hex[:8]}"
+        self.port = free_port()
+        self.root = root
+        (root / "chatops" / "intents").mkdir(parents=True)
+        (root / "stacks" / self.name).mkdir(parents=True)
+        (root / "chatops" / "intents" / "deploy_swarm.yaml").write_text(textwrap.dedent(f"""\
+            label_required: approved
+            action: rollout
+            stack: {self.name}
+            engine: swarm
+            timeout: 90s
+            health:
+              - http: http://127.0.0.1:{self.port}/cgi-bin/health
+                within: 8s
+                interval: 100ms
+            """))
+
+    def write(self, image: str) -> None:
+        (self.root / "stacks" / self.name / "docker-compose.yml").write_text(textwrap.dedent(
+            f"""\
+            version: "3.8"
+            services:
+              web:
+                image: {image}
+                init: true
+                environment:
+                  PORT: "{self.port}"
+                networks: [hostnet]
+                deploy:
+                  replicas: 1
+                  update_config:
+                    parallelism: 1
+                    order: stop-first
+                    failure_action: rollback
+                    monitor: 3s
+                  rollback_config:
+                    parallelism: 1
+                    order: stop-first
+            networks:
+              hostnet:
+                external: true
+                name: host
+            """))
+
+    def image(self) -> str:
+        spec = docker("service", "inspect", f"{self.name}_web", "--format",
+                      "{{json .Spec.TaskTemplate.ContainerSpec.Image}}").stdout
+        return str(json.loads(spec))
+
+
+def chatops(stack: Stack, state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHATOPS_STATE_DIR": str(state)}
+    env.pop("CHATOPS_CONFIG", None)
+    return subprocess.run([sys.executable, "-m", "chatops", *args, "--repo", str(stack.root)],
+                          env=env, capture_output=True, text=True, check=False, timeout=300)
+
+
+def serves(port: int, text: str, deadline: float = 30.0) -> bool:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            if http_get(f"http://127.0.0.1:{port}/version")[1].strip() == text:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def runs(stack: Stack, state: Path) -> list[dict]:
+    env = {**os.environ, "CHATOPS_STATE_DIR": str(state)}
+    done = subprocess.run([sys.executable, "-m", "chatops", "runs", "--format", "json",
+                           "--local"], env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def test_swarm_updates_rollbacks_and_gates(swarm, images, tmp_path: Path) -> None:
+    stack, state = Stack(tmp_path / "repo"), tmp_path / "state"
+    v1, v2, crash, bad = images("v1"), images("v2"), images("crash"), images("bad500")
+    try:
+        plan = chatops(stack, state, "plan", "deploy_swarm")
+        assert "docker stack deploy -c" in plan.stdout
+        assert "--with-registry-auth --resolve-image always" in plan.stdout
+        assert "rollback_* state are failures" in plan.stdout
+
+        stack.write(v1)
+        first = chatops(stack, state, "run", "deploy_swarm", "--local")
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert serves(stack.port, "v1")
+        stack.write(v2)
+        second = chatops(stack, state, "run", "deploy_swarm", "--local")
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert serves(stack.port, "v2")
+        good = stack.image()
+        assert "@sha256:" in good  # pinned by digest: every node runs the same image
+        assert good.startswith(v2.rsplit(":", 1)[0])
+
+        # A crashing image: Swarm rolls it back itself; chatops reports a failure.
+        stack.write(crash)
+        crashed = chatops(stack, state, "run", "deploy_swarm", "--local")
+        assert crashed.returncode in (1, 2), crashed.stdout + crashed.stderr
+        reason = runs(stack, state)[0]["reason"]
+        assert "Swarm reports the update of" in reason
+        assert "rollback_" in reason or "paused" in reason
+        assert serves(stack.port, "v2")
+        assert stack.image() == good
+
+        # A completed update whose HTTP gate fails: back to the snapshot's digest.
+        stack.write(bad)
+        gated = chatops(stack, state, "run", "deploy_swarm", "--local")
+        assert gated.returncode == 2, gated.stdout + gated.stderr
+        record = runs(stack, state)[0]
+        assert record["status"] == "rolled_back"
+        assert "health gate failed" in record["reason"]
+        assert "rolled back to the snapshot's digests" in record["reason"]
+        assert serves(stack.port, "v2")
+        assert stack.image() == good
+    finally:
+        docker("stack", "rm", stack.name, check=False)
