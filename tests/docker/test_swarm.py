@@ -37,7 +37,10 @@ def swarm(engine: None) -> Iterator[None]:
 class Stack:
     def __init__(self, root: Path) -> None:
         self.name = f"sw{uuid.uuid4().hex[:8]}"
-        self.port = free_port()
+        # Each task serves on its own port: the slot's number after a free port's first
+        # digits (slot 1 is the one the gate asks).
+        self.base = free_port() // 10
+        self.port = self.base * 10 + 1
         self.root = root
         (root / "chatops" / "intents").mkdir(parents=True)
         (root / "stacks" / self.name).mkdir(parents=True)
@@ -52,6 +55,16 @@ class Stack:
                 within: 8s
                 interval: 100ms
             """))
+        for name, body in (("scale_swarm", "action: scale\nservice: web\nreplicas: 2\n"),
+                           ("restart_swarm", "action: restart\n"),
+                           ("back_swarm", "action: rollback\nservice: web\n")):
+            (root / "chatops" / "intents" / f"{name}.yaml").write_text(
+                f"label_required: approved\nstack: {self.name}\nengine: swarm\n" + body)
+
+    def tasks(self) -> list[str]:
+        return docker("service", "ps", f"{self.name}_web", "--filter",
+                      "desired-state=running", "--format", "{{.CurrentState}}"
+                      ).stdout.splitlines()
 
     def write(self, image: str) -> None:
         (self.root / "stacks" / self.name / "docker-compose.yml").write_text(textwrap.dedent(
@@ -62,7 +75,7 @@ class Stack:
                 image: {image}
                 init: true
                 environment:
-                  PORT: "{self.port}"
+                  PORT: "{self.base}{{{{.Task.Slot}}}}"
                 networks: [hostnet]
                 deploy:
                   replicas: 1
@@ -153,5 +166,16 @@ def test_swarm_updates_rollbacks_and_gates(swarm, images, tmp_path: Path) -> Non
         assert "rolled back to the snapshot's digests" in record["reason"]
         assert serves(stack.port, "v2")
         assert stack.image() == good
+
+        # Scale, restart and the rollback action, on Swarm services.
+        assert chatops(stack, state, "run", "scale_swarm", "--local").returncode == 0
+        assert sum(t.startswith("Running") for t in stack.tasks()) == 2
+        assert chatops(stack, state, "run", "restart_swarm", "--local").returncode == 0
+        assert serves(stack.port, "v2")
+        back = chatops(stack, state, "run", "back_swarm", "--local")
+        assert back.returncode == 0, back.stdout + back.stderr
+        assert serves(stack.port, "v1")
+        assert stack.image().startswith(v1.rsplit(":", 1)[0])
+        assert stack.image() != good
     finally:
         docker("stack", "rm", stack.name, check=False)
