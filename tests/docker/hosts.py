@@ -24,6 +24,7 @@ from tests.docker.conftest import free_port
 class ExtraEngine:
     root: Path
     proc: subprocess.Popen[bytes]
+    tcp: tuple[int, Path] | None = None  # with TLS: its port, the client's certificates
 
     @property
     def socket(self) -> Path:
@@ -38,17 +39,81 @@ class ExtraEngine:
                               text=True, check=check, timeout=120)
 
 
+def make_tls(folder: Path) -> Path:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (Docker's
+    names: the server's in ``folder``, the client's in ``folder/client``)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+        return key.private_bytes(serialization.Encoding.PEM,
+                                 serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+
+    def cert(name: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name,
+             signer: ec.EllipticCurvePrivateKey, *, ca: bool = False,
+             usage: x509.ObjectIdentifier | None = None) -> x509.Certificate:
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+                   .issuer_name(issuer).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None),
+                                  critical=True))
+        if usage is not None:
+            builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        if usage == ExtendedKeyUsageOID.SERVER_AUTH:
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chatops test CA")])
+    ca = cert("chatops test CA", ca_key, ca_name, ca_key, ca=True)
+    server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(2))
+    server = cert("127.0.0.1", server_key, ca_name, ca_key,
+                  usage=ExtendedKeyUsageOID.SERVER_AUTH)
+    client = cert("chatops", client_key, ca_name, ca_key,
+                  usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+    pem = serialization.Encoding.PEM
+    (folder / "client").mkdir(parents=True)
+    for where in (folder, folder / "client"):
+        (where / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (folder / "server-cert.pem").write_bytes(server.public_bytes(pem))
+    (folder / "server-key.pem").write_bytes(pem_key(server_key))
+    (folder / "client" / "cert.pem").write_bytes(client.public_bytes(pem))
+    (folder / "client" / "key.pem").write_bytes(pem_key(client_key))
+    return folder / "client"
+
+
 @contextlib.contextmanager
-def extra_engine() -> Iterator[ExtraEngine]:
-    """Another engine beside the harness's (short paths: unix sockets are short)."""
+def extra_engine(*, tls: bool = False) -> Iterator[ExtraEngine]:
+    """Another engine beside the harness's (short paths: unix sockets are short); with
+    ``tls``, it also listens on a loopback TCP port that wants client certificates."""
     root = Path(tempfile.mkdtemp(prefix="ce", dir="/tmp"))
     log = (root / "dockerd.log").open("wb")
-    proc = subprocess.Popen(
-        ["dockerd", "-H", f"unix://{root / 'docker.sock'}", "--data-root", str(root / "d"),
-         "--exec-root", str(root / "x"), "--pidfile", str(root / "pid"), "--bridge=none",
-         "--iptables=false", "--ip-masq=false", "--ip6tables=false"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    engine = ExtraEngine(root, proc)
+    argv = ["dockerd", "-H", f"unix://{root / 'docker.sock'}", "--data-root", str(root / "d"),
+            "--exec-root", str(root / "x"), "--pidfile", str(root / "pid"), "--bridge=none",
+            "--iptables=false", "--ip-masq=false", "--ip6tables=false"]
+    tcp = None
+    if tls:
+        certs = root / "tls"
+        client = make_tls(certs)
+        tcp = (free_port(), client)
+        argv += ["-H", f"tcp://127.0.0.1:{tcp[0]}", "--tlsverify",
+                 "--tlscacert", str(certs / "ca.pem"), "--tlscert",
+                 str(certs / "server-cert.pem"), "--tlskey", str(certs / "server-key.pem")]
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    engine = ExtraEngine(root, proc, tcp)
     try:
         for _ in range(300):
             if proc.poll() is not None:

@@ -1,5 +1,6 @@
 """Named hosts on real parts: a second Docker engine reached over SSH through a loopback
-sshd (``MaxSessions 2``), a third engine on its own socket, and the harness's engine;
+sshd (``MaxSessions 2``), a third reached over TCP with TLS client certificates, and the
+harness's engine;
 a deploy, an automatic rollback, refusals before anything changes, and a rolling deploy
 across three hosts that stops at the failing one."""
 
@@ -30,7 +31,7 @@ def far(engine: None) -> Iterator[ExtraEngine]:
 
 @pytest.fixture(scope="module")
 def third(engine: None) -> Iterator[ExtraEngine]:
-    with extra_engine() as started:
+    with extra_engine(tls=True) as started:  # reached over TCP with client certificates
         yield started
 
 
@@ -161,13 +162,14 @@ def test_a_rolling_deploy_across_three_hosts_stops_at_the_failing_one(
     ports = {"here": free_port(), "lab": free_port(), "third": free_port()}
     repo, state = Repo(tmp_path / "repo", stack), tmp_path / "state"
     repo.compose("${IMAGE}")
+    assert third.tcp is not None
     v1, v2, bad = images("v1"), images("v2"), images("bad500")
 
     def hosts(here: str, lab: str, thr: str) -> dict[str, object]:
         return {"here": {"url": "unix:///var/run/docker.sock",
                          "vars": {"PORT": str(ports["here"]), "IMAGE": here}},
                 "lab": ssh_host(ssh, far, PORT=str(ports["lab"]), IMAGE=lab),
-                "third": {"url": third.url,
+                "third": {"url": f"tcp://127.0.0.1:{third.tcp[0]}", "tls": str(third.tcp[1]),
                           "vars": {"PORT": str(ports["third"]), "IMAGE": thr}}}
 
     try:
