@@ -185,6 +185,21 @@ def _blank(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+def _table(value: object, example: str) -> object:
+    """A table setting: JSON in the environment (or a TOML table); unset is empty."""
+    value = _blank(value)
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        import json  # noqa: PLC0415
+
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"expected JSON such as {example}: {exc}") from None
+    return value
+
+
 class ChatGrant(BaseModel):
     """What one chat identity may do: the same scopes as an API key's."""
 
@@ -350,33 +365,12 @@ class Settings(BaseModel):
     @field_validator("hosts", mode="before")
     @classmethod
     def _hosts(cls, value: object) -> object:
-        value = _blank(value)
-        if value is None:
-            return {}
-        if isinstance(value, str):
-            import json  # noqa: PLC0415
-
-            try:
-                value = json.loads(value)
-            except ValueError as exc:
-                raise ValueError(f"expected JSON such as {{\"nas\": \"ssh://root@nas\"}}: "
-                                 f"{exc}") from None
-        return parse_hosts(value)
+        return parse_hosts(_table(value, '{"nas": "ssh://root@nas"}'))
 
     @field_validator("chat_identities", mode="before")
     @classmethod
     def _identities(cls, value: object) -> object:
-        value = _blank(value)
-        if value is None:
-            return {}
-        if isinstance(value, str):
-            import json  # noqa: PLC0415
-
-            try:
-                value = json.loads(value)
-            except ValueError as exc:
-                raise ValueError(f"expected JSON such as {{\"discord:user:123\": "
-                                 f"{{\"scopes\": [\"run\", \"read\"]}}}}: {exc}") from None
+        value = _table(value, '{"discord:user:123": {"scopes": ["run", "read"]}}')
         if isinstance(value, dict):
             for name in value:
                 platform, _, rest = str(name).partition(":")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chatops.planning.steps import StepPlan
+from chatops.runner.state import StepFailedError, StepState
 
 if TYPE_CHECKING:
     from chatops.runner.state import StepIO
@@ -58,3 +59,23 @@ async def run_hooks(ex: StepIO, run_id: str, intent: str, step: StepPlan, *, kin
         if not result.ok:
             return f"{kind} hook {cmd.argv[0]} failed: {result.describe()}"
     return None
+
+
+async def before_change(ex: StepIO, run_id: str, intent: str, state: StepState) -> None:
+    """The step's ``pre_deploy`` hooks; the first that fails vetoes the step."""
+    step = state.step
+    vetoed = await run_hooks(ex, run_id, intent, step, kind="pre_deploy",
+                             env=hook_env(ex, run_id, intent, step, before=state.before))
+    if vetoed:
+        raise StepFailedError(vetoed)
+
+
+async def after_change(ex: StepIO, run_id: str, intent: str, state: StepState) -> str | None:
+    """The step's ``post_deploy`` hooks: a failure fails the step when
+    ``rollback_on_hook_failure`` says so; otherwise it is returned, to be told."""
+    step = state.step
+    failed = await run_hooks(ex, run_id, intent, step, kind="post_deploy",
+                             env=hook_env(ex, run_id, intent, step, before=state.before))
+    if failed and step.rollback_on_hook_failure:
+        raise StepFailedError(failed)
+    return failed

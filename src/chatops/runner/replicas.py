@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from chatops.errors import ChatopsError, EngineError
 from chatops.planning import compose as c
 from chatops.planning.steps import Command
-from chatops.runner.hooks import hook_env, run_hooks
+from chatops.runner.hooks import after_change, before_change
 from chatops.runner.state import StepFailedError, StepState
 from chatops.store.records import RunStatus
 
@@ -40,11 +40,7 @@ class ReplicaCanary:
                 raise StepFailedError(
                     f"a replica canary needs at least 2 replicas of {self.service}; the "
                     f"compose file asks for {want} (use strategy blue-green, or replicas)")
-            vetoed = await run_hooks(ex, self.run_id, self.intent, step, kind="pre_deploy",
-                                     env=hook_env(ex, self.run_id, self.intent, step,
-                                                  before=state.before))
-            if vetoed:
-                raise StepFailedError(vetoed)
+            await before_change(ex, self.run_id, self.intent, state)
             old = [ct for ct in await ex.engine.containers(state.project.name, [self.service])
                    if ct.running]
             new_image = await ex.engine.image_id(state.project.services[self.service].image)
@@ -58,12 +54,7 @@ class ReplicaCanary:
                     await self._grow(want + 1, f"new replica {i + 1}")
             if not old:
                 self._note("no replica ran an older image: nothing to replace")
-            hook_failed = await run_hooks(ex, self.run_id, self.intent, step,
-                                          kind="post_deploy",
-                                          env=hook_env(ex, self.run_id, self.intent, step,
-                                                       before=state.before))
-            if hook_failed and step.rollback_on_hook_failure:
-                raise StepFailedError(hook_failed)
+            hook_failed = await after_change(ex, self.run_id, self.intent, state)
         except (StepFailedError, EngineError) as exc:
             return await ex.after_failure(self.run_id, self.intent, state, exc.message)
         except ChatopsError as exc:

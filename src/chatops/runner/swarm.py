@@ -24,7 +24,7 @@ from chatops.errors import ChatopsError
 from chatops.planning.images import images_in
 from chatops.planning.steps import Command
 from chatops.planning.swarm import DEPLOY, swarm_service
-from chatops.runner.hooks import hook_env, run_hooks
+from chatops.runner.hooks import after_change, before_change
 from chatops.runner.project import ComposeProject
 from chatops.runner.state import StepFailedError, StepState
 from chatops.store.records import RunStatus
@@ -84,11 +84,7 @@ class SwarmStep:
             state.before = self.snapshot(before)
             ex.store.save_snapshot(self.run_id, doc=step.index, kind="before",
                                    stack=self.stack, data=state.before)
-            vetoed = await run_hooks(ex, self.run_id, self.intent, step, kind="pre_deploy",
-                                     env=hook_env(ex, self.run_id, self.intent, step,
-                                                  before=state.before))
-            if vetoed:
-                raise StepFailedError(vetoed)
+            await before_change(ex, self.run_id, self.intent, state)
             if step.action == "rollout":
                 await self._rollout(before)
             elif step.action == "scale":
@@ -100,12 +96,7 @@ class SwarmStep:
             failure = await ex.gates(self.run_id, self.intent, state, "deploy", expected={})
             if failure is not None:
                 raise StepFailedError(failure)
-            hook_failed = await run_hooks(ex, self.run_id, self.intent, step,
-                                          kind="post_deploy",
-                                          env=hook_env(ex, self.run_id, self.intent, step,
-                                                       before=state.before))
-            if hook_failed and step.rollback_on_hook_failure:
-                raise StepFailedError(hook_failed)
+            hook_failed = await after_change(ex, self.run_id, self.intent, state)
         except ChatopsError as exc:
             return await self._failed(exc.message)
         after = self.snapshot(await self.services())
