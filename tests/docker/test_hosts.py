@@ -17,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from chatops.application.overview import StackView, stack_views
+from chatops.hosts import parse_hosts
+from chatops.repo import GitOpsRepo
+from chatops.store.sqlite import RunStore
 from tests.docker.conftest import docker, free_port, http_get
 from tests.docker.hosts import ExtraEngine, Sshd, extra_engine, sshd
 
@@ -85,6 +89,29 @@ def chatops(repo: Repo, state: Path, hosts: dict[str, object], *args: str
 def last_runs(repo: Repo, state: Path, hosts: dict[str, object]) -> list[dict]:
     done = chatops(repo, state, hosts, "runs", "--format", "json", "--local")
     return json.loads(done.stdout)
+
+
+def overview(repo: Repo, state: Path, hosts: dict[str, object]) -> dict[str, StackView]:
+    import asyncio
+
+    from chatops.engine.docker import DockerEngine
+    from chatops.engine.hosts import RoutedEngine
+
+    store = RunStore(state / "chatops.sqlite3")
+    gitops = GitOpsRepo(repo.root)
+    engine = RoutedEngine(DockerEngine(), parse_hosts(hosts), state / "hosts")
+
+    async def read() -> list[StackView]:
+        try:
+            intents = [gitops.load_intent(p.stem) for p in gitops.intent_files()]
+            return await stack_views(gitops, intents, store, engine)
+        finally:
+            await engine.close()
+
+    try:
+        return {v.stack: v for v in asyncio.run(read())}
+    finally:
+        store.close()
 
 
 def version(port: int) -> str:
@@ -198,6 +225,12 @@ def test_a_rolling_deploy_across_three_hosts_stops_at_the_failing_one(
         # Every host is back on (or never left) v1.
         assert {h: version(p) for h, p in ports.items()} == {
             "here": "v1", "lab": "v1", "third": "v1"}
+        # The dashboard's stacks page reads each host's engine for its own stack.
+        views = overview(repo, state, broken)
+        assert sorted(views) == [f"{stack}@here", f"{stack}@lab", f"{stack}@third"]
+        for host, view in views.items():
+            assert [c.state for c in view.containers] == ["running"], host
+            assert view.engine_problem is None
     finally:
         docker("compose", "-p", stack, "down", "-t", "1", check=False)
         far.docker("compose", "-p", stack, "down", "-t", "1", check=False)

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from chatops.application.overview import StackView, stack_views
+from chatops.repo import GitOpsRepo
+from chatops.store.sqlite import RunStore
 from tests.docker.conftest import docker, free_port, http_get
 
 pytestmark = pytest.mark.docker
@@ -118,6 +121,21 @@ def serves(port: int, text: str, deadline: float = 30.0) -> bool:
     return False
 
 
+def overview(stack: Stack, state: Path) -> StackView:
+    import asyncio
+
+    from chatops.engine.docker import DockerEngine
+
+    store = RunStore(state / "chatops.sqlite3")
+    repo = GitOpsRepo(stack.root)
+    try:
+        intents = [repo.load_intent(p.stem) for p in repo.intent_files()]
+        (view,) = asyncio.run(stack_views(repo, intents, store, DockerEngine()))
+    finally:
+        store.close()
+    return view
+
+
 def runs(stack: Stack, state: Path) -> list[dict]:
     env = {**os.environ, "CHATOPS_STATE_DIR": str(state)}
     done = subprocess.run([sys.executable, "-m", "chatops", "runs", "--format", "json",
@@ -125,7 +143,8 @@ def runs(stack: Stack, state: Path) -> list[dict]:
     return json.loads(done.stdout)
 
 
-def test_swarm_updates_rollbacks_and_gates(swarm, images, tmp_path: Path) -> None:
+def test_swarm_updates_rollbacks_and_gates(  # noqa: PLR0915 - one stack's whole story
+        swarm, images, tmp_path: Path) -> None:
     stack, state = Stack(tmp_path / "repo"), tmp_path / "state"
     v1, v2, crash, bad = images("v1"), images("v2"), images("crash"), images("bad500")
     try:
@@ -177,5 +196,13 @@ def test_swarm_updates_rollbacks_and_gates(swarm, images, tmp_path: Path) -> Non
         assert serves(stack.port, "v1")
         assert stack.image().startswith(v1.rsplit(":", 1)[0])
         assert stack.image() != good
+        # The dashboard's stacks page reads Swarm services, not Compose containers.
+        view = overview(stack, state)
+        (web,) = view.containers
+        assert (web.service, web.state, web.name) == (
+            "web", "running", f"{stack.name}_web (2/2 tasks)")
+        assert web.image.startswith(v1.rsplit(":", 1)[0] + "@sha256:")
+        assert view.engine_problem is None
+        assert view.problems == []
     finally:
         docker("stack", "rm", stack.name, check=False)

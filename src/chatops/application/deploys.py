@@ -49,6 +49,7 @@ from chatops.errors import (
     IdempotencyKeyReusedError,
     NotFoundError,
     ReplayedDeliveryError,
+    RequestError,
     RunNotSucceededError,
     ScopeDeniedError,
     StackBusyError,
@@ -219,6 +220,10 @@ class Deploys:
             decision = await decide_run(self.ctx, caller, ask.name, ask.sha,
                                         dry_run=ask.dry_run)
             intent = decision.intent
+            if intent.hosts and intent.approval is not None:
+                raise RequestError("a rolling deploy across hosts cannot wait for approvals "
+                                   "yet; approve per host with host: instead",
+                                   field="approval", intent=intent.name)
             per_host = {host: self.ctx.plan(intent, rollback=ask.rollback, host=host)
                         for host in intent.hosts}
             plan = (combined(intent.name, per_host) if per_host else

@@ -16,8 +16,10 @@ from pathlib import Path
 import yaml
 
 from chatops.engine.base import ContainerState, Engine
+from chatops.engine.hosts import on_host
 from chatops.errors import ChatopsError
 from chatops.intents.loader import IntentFile
+from chatops.intents.model import IntentDoc
 from chatops.planning.images import images_in
 from chatops.repo import GitOpsRepo
 from chatops.store.records import RunRecord
@@ -56,6 +58,8 @@ class StackView:
     live_slots: dict[str, str] = field(default_factory=dict)  # blue-green service: slot
     last_run: RunRecord | None = None
     engine_problem: str | None = None
+    host: str | None = None  # a named host's stack is read from that host's engine
+    swarm: bool = False  # Swarm services instead of Compose containers
 
     @property
     def drift(self) -> list[str]:
@@ -79,7 +83,7 @@ class StackView:
             if not running:
                 found.append(f"{service} is not running (the repository wants {image})")
             for c in running:
-                if c.image != image:
+                if c.image != image and not self.swarm:  # Swarm runs pinned digests
                     found.append(f"{service} runs {c.image}; the repository wants {image}")
         return found
 
@@ -106,20 +110,27 @@ async def stack_views(repo: GitOpsRepo, intents: list[IntentFile], store: RunSto
     """One view per stack the intents name, sorted by name."""
     views: dict[str, StackView] = {}
     for intent in intents:
-        for doc in intent.documents:
-            view = views.get(doc.stack)
+        placed: list[tuple[IntentDoc, str | None]] = []
+        for d in intent.documents:
+            hosts: list[str | None] = [*d.hosts] or [d.host]
+            placed += [(d, h) for h in hosts]
+        for doc, where in placed:
+            # On a named host a stack is its own (STACK@HOST), read from that engine.
+            key = doc.stack if where is None else f"{doc.stack}@{where}"
+            view = views.get(key)
             if view is None:
                 compose = repo.compose_path(doc)
                 try:
                     text = compose.read_bytes()
                 except OSError:
                     text = None
-                good = store.good_snapshots(doc.stack)
+                good = store.good_snapshots(key)
                 project = (good[0][1].get("project") if good else None) or \
-                    _project_name(compose, text)
-                view = views[doc.stack] = StackView(doc.stack, str(project), str(compose),
-                                                    wanted=images_in(text))
-                runs = store.list_runs(stack=doc.stack, limit=1)
+                    (doc.stack if doc.engine == "swarm" else _project_name(compose, text))
+                view = views[key] = StackView(key, str(project), str(compose),
+                                              wanted=images_in(text), host=where,
+                                              swarm=doc.engine == "swarm")
+                runs = store.list_runs(stack=key, limit=1)
                 view.last_run = runs[0] if runs else None
             if intent.name not in view.intents:
                 view.intents.append(intent.name)
@@ -133,11 +144,35 @@ async def stack_views(repo: GitOpsRepo, intents: list[IntentFile], store: RunSto
 
 
 async def _containers(view: StackView, engine: Engine) -> None:
+    where = f"host {view.host}'s engine" if view.host else "the Docker engine"
     try:
-        found: list[ContainerState] = await asyncio.wait_for(
-            engine.containers(view.project), ENGINE_TIMEOUT)
+        with on_host(view.host):
+            if view.swarm:
+                await asyncio.wait_for(_services(view, engine), ENGINE_TIMEOUT)
+                return
+            found: list[ContainerState] = await asyncio.wait_for(
+                engine.containers(view.project), ENGINE_TIMEOUT)
     except (ChatopsError, TimeoutError, OSError) as exc:
-        view.engine_problem = f"the Docker engine did not answer: {exc}"
+        view.engine_problem = f"{where} did not answer: {exc}"
         return
     view.containers = [ContainerView(c.name, c.service, c.image_ref, c.state, c.health)
                        for c in found]
+
+
+async def _services(view: StackView, engine: Engine) -> None:
+    """A Swarm stack's services, each as one line: its image and running tasks."""
+    for service in await engine.swarm_services(view.project):
+        spec = service.get("Spec") or {}
+        name = str(spec.get("Name", ""))
+        image = str(((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {})
+                    .get("Image", ""))
+        if "@sha256:" in image:  # pinned: the digest's start is enough to read
+            image = image[:image.index("@sha256:") + 20]
+        wanted = int(((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 1))
+        tasks = await engine.swarm_tasks(str(service.get("ID", "")))
+        running = sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "running"
+                      and t.get("DesiredState") == "running")
+        short = name.removeprefix(f"{view.project}_")
+        view.containers.append(ContainerView(
+            f"{name} ({running}/{wanted} tasks)", short, image,
+            "running" if running >= wanted else f"{running} of {wanted} running", None))
