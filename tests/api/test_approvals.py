@@ -304,3 +304,38 @@ def test_a_cli_run_waits_in_its_own_process_for_a_word_from_another(tmp_path: Pa
     finally:
         if waiting.poll() is None:
             waiting.kill()
+
+
+def test_a_rolling_deploy_is_approved_once_then_rolls(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "chatops" / "intents").mkdir(parents=True)
+    (repo / "stacks" / "web").mkdir(parents=True)
+    (repo / "stacks" / "web" / "docker-compose.yml").write_text(
+        "services:\n  web:\n    image: nginx:1.27\n")
+    (repo / "chatops" / "intents" / "roll_web.yaml").write_text(
+        "label_required: approved\naction: rollout\nstack: web\nhosts: [a, b]\n"
+        "approval:\n  approvers: [\"key:release\"]\n")
+    state = tmp_path / "state"
+    env = {**os.environ, "CHATOPS_STATE_DIR": str(state)}
+    release = subprocess.run([sys.executable, "-m", "chatops", "keys", "create", "release",
+                              "--approve"], env=env, capture_output=True, text=True,
+                             check=True).stdout.strip()
+    # Two hosts whose engines are not there: the roll stops at the first, named.
+    hosts = {"a": f"unix://{tmp_path}/a.sock", "b": f"unix://{tmp_path}/b.sock"}
+    service = served.start(repo, state, env={"CHATOPS_HOSTS": json.dumps(hosts)})
+    try:
+        asked = service.post("/run", {"name": "roll_web"}).json()
+        assert asked["status"] == "awaiting_approval"
+        assert asked["stacks"] == ["web@a", "web@b"]
+        assert service.get("/runs").json()["runs"][0]["id"] == asked["id"]  # no child yet
+        assert service.post(f"/runs/{asked['id']}/approve", {}, key=release).status_code \
+            == 200
+        done = settled(service, asked["id"])
+        assert done["status"] == "failed"
+        assert done["reason"].startswith("stopped at a | a: failed (run ")
+        assert "host a cannot be reached" in done["reason"]
+        assert done["reason"].endswith(" | b: not started")
+        assert [c["stacks"] for c in service.get(f"/runs/{asked['id']}").json()["children"]] \
+            == [["web@a"]]
+    finally:
+        service.stop()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -119,6 +119,7 @@ class Held:
     run_id: str
     actor: str
     parent_id: str | None = None
+    start: Callable[[str], object] | None = None  # starts it (default: the run queue)
 
 
 class Approvals:
@@ -147,7 +148,8 @@ class Approvals:
 
     async def hold(self, caller: Caller, decision: RunDecision, plan: Plan,
                    policy: Approval, *, actor: str | None = None,
-                   parent_id: str | None = None) -> str:
+                   parent_id: str | None = None, stacks: list[str] | None = None,
+                   start: Callable[[str], object] | None = None) -> str:
         """Record the run as awaiting its approvals, supersede older ones of the
         intent, and watch it in the background; return its id. Nothing else changes."""
         store, intent = self.store, decision.intent.name
@@ -155,7 +157,8 @@ class Approvals:
         now = datetime.now(UTC)
         expires = (now + timedelta(seconds=policy.ttl)).isoformat(timespec="milliseconds")
         store.create_run(intent=intent, trigger=caller.via, actor=actor or caller.name,
-                         client=caller.client, stacks=decision.stacks, sha=decision.sha,
+                         client=caller.client, stacks=stacks or decision.stacks,
+                         sha=decision.sha,
                          plan=plan_to_dict(plan), status=RunStatus.awaiting_approval,
                          run_id=run_id, parent_id=parent_id)
         store.set_approval(run_id, {
@@ -176,7 +179,8 @@ class Approvals:
         self.deploys.stream(ev.Event(ev.RUN_AWAITING, run_id, intent, {
             "stacks": decision.stacks, "via": caller.via, "expires_at": expires}))
         self._wake[run_id] = asyncio.Event()
-        held = Held(caller, decision, plan, policy, run_id, actor or caller.name, parent_id)
+        held = Held(caller, decision, plan, policy, run_id, actor or caller.name, parent_id,
+                    start)
         task = asyncio.ensure_future(self._watch(held, liveness))
         self.holds[run_id] = task
         task.add_done_callback(lambda _: self.holds.pop(run_id, None))
@@ -246,9 +250,12 @@ class Approvals:
         try:
             window(ctx, caller, decision.intent.name)
             async with moved_checkout(ctx, decision):
-                ctx.queue.submit(held.plan, trigger=caller.via, actor=held.actor,
-                                 client=caller.client, sha=decision.sha, run_id=held.run_id,
-                                 parent_id=held.parent_id)
+                if held.start is not None:  # a whole of its own (a rolling deploy)
+                    held.start(held.run_id)
+                else:
+                    ctx.queue.submit(held.plan, trigger=caller.via, actor=held.actor,
+                                     client=caller.client, sha=decision.sha,
+                                     run_id=held.run_id, parent_id=held.parent_id)
         except ChatopsError as exc:
             self.store.finish_run(held.run_id, RunStatus.failed,
                                   f"approved, but it could not start: {exc.message}")

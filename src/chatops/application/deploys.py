@@ -49,7 +49,6 @@ from chatops.errors import (
     IdempotencyKeyReusedError,
     NotFoundError,
     ReplayedDeliveryError,
-    RequestError,
     RunNotSucceededError,
     ScopeDeniedError,
     StackBusyError,
@@ -220,10 +219,6 @@ class Deploys:
             decision = await decide_run(self.ctx, caller, ask.name, ask.sha,
                                         dry_run=ask.dry_run)
             intent = decision.intent
-            if intent.hosts and intent.approval is not None:
-                raise RequestError("a rolling deploy across hosts cannot wait for approvals "
-                                   "yet; approve per host with host: instead",
-                                   field="approval", intent=intent.name)
             per_host = {host: self.ctx.plan(intent, rollback=ask.rollback, host=host)
                         for host in intent.hosts}
             plan = (combined(intent.name, per_host) if per_host else
@@ -247,15 +242,32 @@ class Deploys:
 
     async def _start_rolling(self, caller: Caller, decision: RunDecision, plan: Plan,
                              per_host: dict[str, Plan]) -> str:
-        """A rolling deploy: its parent run recorded, then each host in turn."""
+        """A rolling deploy: its parent run recorded, then each host in turn (once
+        approved, when the intent asks for approvals: the whole roll is approved once)."""
         self.ctx.queue.ensure_accepting()
         intent = decision.intent
         doc = next(d for d in intent.documents if d.hosts)
+        stacks = sorted({st.stack for st in plan.steps})
+
+        def start(run_id: str) -> None:
+            spawn_into(self.parents, run_id, roll(
+                self, caller, parent_id=run_id, plans=per_host, parallel=doc.parallel,
+                keep=doc.keep_done_hosts, sha=decision.sha))
+
+        if intent.approval is not None:
+            self.approvals.refusal(decision)
+            self._record(caller, "accepted", 202, intent=intent.name,
+                         reason="; ".join([*decision.notes, f"awaits "
+                                           f"{intent.approval.min} approval(s), then rolls "
+                                           f"across {', '.join(per_host)}"]))
+            self.audit_written(intent.name)
+            return await self.approvals.hold(caller, decision, plan, intent.approval,
+                                             stacks=stacks, start=start)
         async with moved_checkout(self.ctx, decision):
             parent = self.store.create_run(
                 intent=intent.name, trigger=caller.via, actor=caller.name,
-                client=caller.client, stacks=sorted({st.stack for st in plan.steps}),
-                sha=decision.sha, plan=plan_to_dict(plan))
+                client=caller.client, stacks=stacks, sha=decision.sha,
+                plan=plan_to_dict(plan))
             self._record(caller, "accepted", 200, intent=intent.name, run_id=parent.id,
                          reason="; ".join([*decision.notes, f"rolling across "
                                            f"{', '.join(per_host)}, {doc.parallel} at once"]))
@@ -264,9 +276,7 @@ class Deploys:
             self.store.set_pull_request(parent.id, decision.pr.as_dict())
         self.stream(ev.Event(ev.RUN_QUEUED, parent.id, intent.name, {
             "stacks": parent.stacks, "via": caller.via, "actor": caller.name}))
-        spawn_into(self.parents, parent.id, roll(
-            self, caller, parent_id=parent.id, plans=per_host, parallel=doc.parallel,
-            keep=doc.keep_done_hosts, sha=decision.sha))
+        start(parent.id)
         return parent.id
 
     async def _start(self, caller: Caller, decision: RunDecision, plan: Plan,

@@ -207,9 +207,6 @@ def _host_rules(doc: IntentDoc) -> list[tuple[str, str]]:
     if not doc.hosts and (doc.parallel != 1 or doc.keep_done_hosts):
         problems.append(("parallel" if doc.parallel != 1 else "keep_done_hosts",
                          "only applies with hosts"))
-    if doc.hosts and doc.approval is not None:
-        problems.append(("approval", "a rolling deploy across hosts cannot wait for "
-                         "approvals yet; approve per host with host: instead"))
     if (doc.host is not None or doc.hosts) and doc.strategy != "recreate":
         problems.append(("strategy", f"{doc.strategy} on a named host is not supported "
                          "yet (its proxy would be that host's); use recreate"))
