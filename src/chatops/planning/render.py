@@ -47,6 +47,8 @@ def _step_dict(step: StepPlan) -> dict[str, Any]:
         "action": step.action,
         "stack": step.stack,
         "service": step.service,
+        "host": step.host,
+        "engine": "swarm" if step.swarm else "compose",
         "compose": str(step.compose),
         "label_required": step.label_required,
         "timeout_seconds": step.timeout,
@@ -85,6 +87,20 @@ def render_text(plan: Plan) -> str:
     return render_plan(plan_to_dict(plan))
 
 
+def _step_head(step: dict[str, Any]) -> list[str]:
+    """A step's first lines: what, where, with which file."""
+    target = f", service {step['service']}" if step.get("service") else ""
+    out = ["", f"Step {step['doc']}/{step['docs']}: {step['action']} on {step['stack']}"
+           f"{target} (label {step['label_required']})",
+           f"  compose file: {step['compose']}"]
+    if step.get("host"):
+        out.append(f"  on host {step['host']}: every engine call and command of this step "
+                   "goes there")
+    if step.get("engine") == "swarm":
+        out.append("  engine: swarm (docker stack deploy on this machine's engine)")
+    return out
+
+
 def render_plan(plan: dict[str, Any]) -> str:
     """The dry run as text, from the plan as ``plan_to_dict`` (or the API) gives it."""
     steps = plan.get("steps") or []
@@ -102,11 +118,7 @@ def render_plan(plan: dict[str, Any]) -> str:
                    f"{format_duration(approval['ttl'])}; self-approval "
                    f"{'allowed' if approval.get('self_approve') else 'refused'})")
     for step in steps:
-        out.append("")
-        target = f", service {step['service']}" if step.get("service") else ""
-        out.append(f"Step {step['doc']}/{step['docs']}: {step['action']} on {step['stack']}"
-                   f"{target} (label {step['label_required']})")
-        out.append(f"  compose file: {step['compose']}")
+        out += _step_head(step)
         if step.get("resolve"):
             out.append(f"  looks up: {step['resolve']}")
         if step.get("retag"):
