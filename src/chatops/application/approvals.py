@@ -219,20 +219,17 @@ class Approvals:
         return status
 
     async def _until_decided(self, run_id: str, policy: Approval) -> RunStatus:
-        """Wait for the words; move the run on once, when they are enough or too late."""
+        """Wait until a word moves the run on (``vote``), or end it when it is too late."""
         store = self.store
         deadline = asyncio.get_running_loop().time() + policy.ttl
         wake = self._wake[run_id]
         while True:
             record = store.get_run(run_id, detail=False)
             if record.status is not RunStatus.awaiting_approval:
-                return record.status  # denied or superseded, here or in another process
+                # queued (approved), denied or superseded: the word that did it moved it,
+                # here or in another process
+                return record.status
             tally = Tally.of(record.approval or {})
-            if len(tally.approved) >= tally.needed:
-                if store.move_status(run_id, RunStatus.awaiting_approval, RunStatus.queued,
-                                     f"approved by {', '.join(tally.approved)}"):
-                    return RunStatus.queued
-                continue
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
                 store.move_status(run_id, RunStatus.awaiting_approval, RunStatus.expired,

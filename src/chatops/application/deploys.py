@@ -29,7 +29,7 @@ from chatops.application.decisions import (
     moved_checkout,
     window,
 )
-from chatops.application.going_back import rollback_intent
+from chatops.application.going_back import rollback_plan
 from chatops.application.review import (
     Published,
     PullRequestPlan,
@@ -60,10 +60,8 @@ from chatops.gitops.affected import affected_intents
 from chatops.intents.graph import topological_order
 from chatops.intents.loader import IntentFile
 from chatops.intents.traffic import Traffic
-from chatops.planning import PlanContext, build_plan
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Plan
-from chatops.repo import GitOpsRepo
 from chatops.runner.executor import RunOutcome
 from chatops.runner.orchestrator import Summary, closure, orchestrate
 from chatops.store.records import RunRecord, RunStatus
@@ -325,15 +323,18 @@ class Deploys:
         self._record(caller, "replayed", 200, intent=record.intent, run_id=run_id)
         return Started(record, self.store.plan_of(run_id) or {}, replay=True)
 
-    async def ended(self, run_id: str, *, detail: bool = False) -> RunRecord:
+    async def ended(self, run_id: str, *, detail: bool = False,
+                    timeout: float | None = None) -> RunRecord:
         """The run's record once it ends, however it ended (a run that waits for its
-        approvals ends when it is denied, expires, or runs to its end)."""
-        await self.approvals.held(run_id, self.ctx.rules.wait_timeout)
+        approvals ends when it is denied, expires, or runs to its end; a rolling deploy
+        once its hosts did), or as it is after ``timeout`` (default: the rules')."""
+        wait = self.ctx.rules.wait_timeout if timeout is None else timeout
+        await self.approvals.held(run_id, wait)
         parent = self.parents.get(run_id)
         if parent is not None:  # a rolling deploy: its hosts, then its summary
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(parent), self.ctx.rules.wait_timeout)
-        await self.ctx.queue.wait(run_id, self.ctx.rules.wait_timeout)
+                await asyncio.wait_for(asyncio.shield(parent), wait)
+        await self.ctx.queue.wait(run_id, wait)
         return self.store.get_run(run_id, detail=detail)
 
     async def wait(self, run_id: str) -> RunRecord:
@@ -554,16 +555,12 @@ class Deploys:
         async with self._audited(caller):
             if not caller.may("rollback"):
                 raise ScopeDeniedError(f"key {caller.name!r} lacks the 'rollback' scope")
-            intent = rollback_intent(self.store, stack, service)
+            intent, plan = rollback_plan(self.store, self.ctx.runtime.settings, stack,
+                                         service)
             if not queue:
                 busy = self.ctx.queue.busy([stack])
                 if busy:
                     raise StackBusyError(busy, intent=intent.name)
-            base = self.ctx.runtime.settings
-            plan = build_plan(intent, PlanContext(
-                repo=GitOpsRepo(intent.path.parent), compose_command=base.compose_command,
-                rollback=True, stable_for=base.stability_window, hosts=base.hosts,
-                state_dir=base.state_dir))
             run_id = await self._start(caller, RunDecision(intent=intent, sha=None), plan)
             return Started(self.store.get_run(run_id, detail=False), plan_to_dict(plan))
 

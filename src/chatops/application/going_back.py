@@ -8,6 +8,10 @@ from typing import Any
 from chatops.errors import RequestError, RunNotFoundError
 from chatops.intents.loader import IntentFile
 from chatops.intents.model import IntentDoc
+from chatops.planning import PlanContext, build_plan
+from chatops.planning.steps import Plan
+from chatops.repo import GitOpsRepo
+from chatops.settings import Settings
 from chatops.store.sqlite import RunStore
 
 
@@ -35,3 +39,13 @@ def rollback_intent(store: RunStore, stack: str, service: str | None) -> IntentF
         raise RequestError(f"cannot roll back {stack!r}: {exc}") from None
     return IntentFile(name=f"rollback-{name}" + (f"-{host}" if host else ""), path=compose,
                       description=f"chatops rollback {stack}", documents=(doc,))
+
+
+def rollback_plan(store: RunStore, settings: Settings, stack: str,
+                  service: str | None = None) -> tuple[IntentFile, Plan]:
+    """The rollback intent of ``stack`` and its plan (the snapshot's compose file)."""
+    intent = rollback_intent(store, stack, service)
+    return intent, build_plan(intent, PlanContext(
+        repo=GitOpsRepo(intent.path.parent), compose_command=settings.compose_command,
+        rollback=True, stable_for=settings.stability_window, hosts=settings.hosts,
+        state_dir=settings.state_dir))

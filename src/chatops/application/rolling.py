@@ -17,12 +17,10 @@ from typing import Protocol, TypeVar
 
 from chatops.application.caller import Caller
 from chatops.application.decisions import Context
-from chatops.application.going_back import rollback_intent
+from chatops.application.going_back import rollback_plan
 from chatops.application.queue import RunManager
 from chatops.errors import ChatopsError
-from chatops.planning import PlanContext, build_plan
 from chatops.planning.steps import Plan, StepPlan
-from chatops.repo import GitOpsRepo
 from chatops.store.records import RunRecord, RunStatus
 from chatops.store.sqlite import RunStore
 
@@ -134,14 +132,10 @@ async def roll(owner: Host, caller: Caller, *, parent_id: str, plans: dict[str, 
 async def _roll_back(owner: Host, caller: Caller, queue: RunManager, plan: Plan,
                      parent_id: str) -> RunRecord:
     """One done host back to the images its previous good deploy left."""
-    base = owner.ctx.runtime.settings
     steps: list[StepPlan] = []
     try:
         for stack in dict.fromkeys(s.stack for s in plan.steps):
-            intent = rollback_intent(owner.store, stack, None)
-            steps += build_plan(intent, PlanContext(
-                repo=GitOpsRepo(intent.path.parent), compose_command=base.compose_command,
-                stable_for=base.stability_window, hosts=base.hosts, state_dir=base.state_dir)).steps
+            steps += rollback_plan(owner.store, owner.ctx.runtime.settings, stack)[1].steps
     except ChatopsError as exc:
         run = owner.store.create_run(intent=f"rollback-{plan.intent}", trigger=caller.via,
                                      actor=caller.name, client=caller.client,

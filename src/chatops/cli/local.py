@@ -105,21 +105,14 @@ class Local:
         queue, store = self.deploys.ctx.queue, self.deploys.store
         try:
             with cancel_on_signals():
-                await self.deploys.approvals.held(run_id, FOREVER)
-                rolling = self.deploys.parents.get(run_id)
-                if rolling is not None:  # a rolling deploy: each host, then its summary
-                    await asyncio.shield(rolling)
-                outcome = await queue.wait(run_id, FOREVER)
+                ended = await self.deploys.ended(run_id, timeout=FOREVER)
         except asyncio.CancelledError:
             store.move_status(run_id, RunStatus.awaiting_approval, RunStatus.interrupted,
                               "stopped while it waited for its approvals; nothing changed")
             await queue.shutdown(0)
             sys.stderr.write(f"interrupted: run {run_id} recorded as interrupted\n")
             return RunStatus.interrupted
-        if outcome is not None:
-            return outcome.status
-        status = store.get_run(run_id, detail=False).status  # denied, expired, superseded
-        return status if status.final else RunStatus.interrupted
+        return ended.status if ended.status.final else RunStatus.interrupted
 
     async def run(self, caller: Caller, ask: RunAsk) -> Started | Planned:
         return await self.deploys.run(caller, ask)

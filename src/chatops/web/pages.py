@@ -39,7 +39,6 @@ from chatops.application.stream import follow_run
 from chatops.errors import (
     ChatopsError,
     CsrfRefusedError,
-    IntentError,
     RequestError,
     ScopeDeniedError,
 )
@@ -182,9 +181,7 @@ class Dashboard:
         for path in ctx.repo.intent_files():
             try:
                 valid.append(ctx.load(path.stem))
-            except IntentError as exc:
-                invalid[path.stem] = exc.message
-            except ChatopsError as exc:
+            except ChatopsError as exc:  # invalid, or unreadable
                 invalid[path.stem] = exc.message
         return valid, invalid
 
