@@ -74,16 +74,22 @@ class Service:
 
 
 def start(repo: Path, state: Path, *, env: dict[str, str] | None = None,
-          wait: bool = True) -> Service:
-    """Start ``chatops serve`` on ``repo`` with its state in ``state``."""
+          wait: bool = True, log: Path | None = None) -> Service:
+    """Start ``chatops serve`` on ``repo`` with its state in ``state`` (its JSON log
+    lines to ``log`` when given)."""
     port = free_port()
     full = {**os.environ, "CHATOPS_API_KEY": KEY, "APPROVED_LABEL": "approved",
             "CHATOPS_STATE_DIR": str(state), "CHATOPS_SHUTDOWN_GRACE": "2",
             **(env or {})}
     full.pop("CHATOPS_CONFIG", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chatops", "serve", "--repo", str(repo), "--port", str(port)],
-        env=full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    out = log.open("ab") if log is not None else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "chatops", "serve", "--repo", str(repo), "--port",
+             str(port)], env=full, stdout=out, stderr=subprocess.PIPE, text=True)
+    finally:
+        if log is not None:
+            out.close()  # type: ignore[union-attr]
     service = Service(proc, port, state, repo, full)
     if not wait:
         return service

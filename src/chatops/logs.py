@@ -22,12 +22,19 @@ from chatops.events import (
     WAITING,
     Event,
 )
+from chatops.masking import Masker
 
 FIELDS = ("intent", "action", "stack", "service", "argv", "client", "run_id", "phase",
           "exit_code", "duration", "status", "reason", "gate", "detail")
 
 
 class JsonFormatter(logging.Formatter):
+    """The seed's JSON line; ``masker`` keeps every known secret out of it."""
+
+    def __init__(self, masker: Masker | None = None) -> None:
+        super().__init__()
+        self.masker = masker if masker is not None else Masker()
+
     def format(self, record: logging.LogRecord) -> str:
         body: dict[str, Any] = {"name": record.name}
         for key in FIELDS:
@@ -36,11 +43,11 @@ class JsonFormatter(logging.Formatter):
         body["ts"] = self.formatTime(record)
         body["level"] = record.levelname
         body["msg"] = record.getMessage()
-        return json.dumps(body, ensure_ascii=False)
+        return json.dumps(self.masker.mask_data(body), ensure_ascii=False)
 
 
 def json_logger(stream: TextIO | None = None, path: Path | None = None,
-                level: str = "INFO") -> logging.Logger:
+                level: str = "INFO", masker: Masker | None = None) -> logging.Logger:
     """The root logger, writing JSON lines to ``path`` or ``stream`` (stderr)."""
     logger = logging.getLogger()
     for old in list(logger.handlers):
@@ -52,7 +59,7 @@ def json_logger(stream: TextIO | None = None, path: Path | None = None,
         handler = logging.FileHandler(path, encoding="utf-8")
     else:
         handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(masker))
     setattr(handler, "_chatops", True)  # noqa: B010 - marks our handler for replacement
     logger.addHandler(handler)
     logger.setLevel(level)

@@ -10,6 +10,7 @@ from chatops import events as ev
 from chatops.clock import Clock, SystemClock
 from chatops.engine.base import Engine
 from chatops.locks import Locks
+from chatops.masking import Masker
 from chatops.runner.executor import Executor
 from chatops.settings import Settings
 from chatops.store.sqlite import RunStore
@@ -25,12 +26,15 @@ class Runtime:
     store: RunStore
     locks: Locks
     clock: Clock
+    masker: Masker
+
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
-        store = RunStore(settings.db_path)
+        masker = Masker.from_settings(settings)
+        store = RunStore(settings.db_path, masker)
         locks = Locks(settings.lock_dir)
-        runtime = cls(settings, store, locks, clock or SystemClock())
+        runtime = cls(settings, store, locks, clock or SystemClock(), masker)
         runtime.recover()
         return runtime
 
@@ -53,7 +57,8 @@ class Runtime:
     def executor(self, engine: Engine, sinks: Sequence[ev.Sink] = ()) -> Executor:
         return Executor(engine=engine, store=self.store, locks=self.locks, clock=self.clock,
                         compose_command=self.settings.compose_command, sinks=sinks,
-                        kuma_url=self.settings.kuma_url, traffic=self.traffic)
+                        kuma_url=self.settings.kuma_url, traffic=self.traffic,
+                        masker=self.masker)
 
     def traffic(self, stack: str, service: str, traffic: Traffic) -> Driver:
         """The driver of a blue-green service, built from this host's settings."""

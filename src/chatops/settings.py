@@ -542,6 +542,19 @@ class Settings(BaseModel):
                                   self.slack_approval_channel))
         return found
 
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold, for masking: each ``SecretStr`` setting, and
+        the credentials inside notification and push URLs."""
+        from chatops.masking import url_secrets  # noqa: PLC0415
+
+        found = [value.get_secret_value() for name in type(self).model_fields
+                 if isinstance(value := getattr(self, name), SecretStr)]
+        for url in (*self.notify_urls, self.kuma_push_url or ""):
+            if url:
+                found += url_secrets(url.split("=", 1)[1] if "=" in url.split("://", 1)[0]
+                                     else url)
+        return found
+
     @property
     def enforce_github(self) -> bool:
         return bool(self.github_repo and self.github_token)

@@ -20,7 +20,7 @@ HOOK = textwrap.dedent("""\
     import json, os, subprocess, sys, time
     name, code = sys.argv[1], int(sys.argv[2])
     env = {k: v for k, v in os.environ.items() if k.startswith("CHATOPS_")}
-    out = os.environ["HOOK_OUT"]
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hook-out")
     with open(os.path.join(out, name + ".json"), "w") as f:
         json.dump({"env": env, "cwd": os.getcwd()}, f)
     print(f"hook {name} says hello")
@@ -39,13 +39,12 @@ def short_window(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def hooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def hooks(tmp_path: Path):
     """A hook program; ``call(name, code)`` is its argv as YAML flow list."""
     script = tmp_path / "hook.py"
     script.write_text(HOOK)
-    out = tmp_path / "hook-out"
+    out = tmp_path / "hook-out"  # beside the script: hooks get no variable of ours
     out.mkdir()
-    monkeypatch.setenv("HOOK_OUT", str(out))
 
     def call(name: str, code: int = 0, *extra: str) -> str:
         return json.dumps([sys.executable, str(script), name, str(code), *extra])

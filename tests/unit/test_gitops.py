@@ -138,7 +138,8 @@ def _affected(world: World, base: str, head: str) -> list[str]:
     RepoSync(world.host).sync(head)
     repo = GitOpsRepo(world.host)
     intents = [repo.load_intent(p.stem) for p in repo.intent_files()]
-    return affected_intents(RepoSync(world.host).changed_files(base, head), intents, repo)
+    sync = RepoSync(world.host)
+    return affected_intents(sync.changed_files(base, head), intents, repo, sync.tree(head))
 
 
 def test_affected_by_compose_file_stack_folder_or_intent(world: World) -> None:
@@ -153,6 +154,52 @@ def test_affected_by_compose_file_stack_folder_or_intent(world: World) -> None:
     assert _affected(world, env, both) == ["deploy_media", "deploy_home"]
     docs = world.commit({"README.md": "docs only\n"})
     assert _affected(world, both, docs) == []
+
+
+HOOKED = (INTENT.format(stack="media") + "hooks:\n"
+          "  pre_deploy:\n    - [\"./scripts/backup.sh\", \"--volume\", \"plex-config\"]\n"
+          "  post_deploy:\n    - [\"/usr/bin/python3\", \"tools/purge.py\", "
+          "\"--config=conf/purge.ini\"]\n")
+SHARED = ("include:\n  - ../../shared/include.yml\n"
+          "services:\n  web:\n    image: demo:v1\n    env_file: [../../env/web.env]\n"
+          "    extends: {file: ../../shared/base.yml, service: base}\n"
+          "configs:\n  app: {file: ../../conf/app.conf}\n"
+          "secrets:\n  token: {file: ../../secrets/token.txt}\n")
+
+
+def test_a_file_an_intent_uses_outside_its_stack_folder_affects_it(world: World) -> None:
+    """The README's backup hook, an env_file, extends, include, configs and secrets:
+    a change to any of them alone deploys the intent that uses it (and needs its label)."""
+    files = {"scripts/backup.sh": "#!/bin/sh\n", "tools/purge.py": "", "conf/purge.ini": "",
+             "env/web.env": "A=1\n", "shared/base.yml": "services: {base: {image: x}}\n",
+             "shared/include.yml": "services: {other: {image: y}}\n",
+             "conf/app.conf": "", "secrets/token.txt": "", "unrelated/notes.txt": ""}
+    base = world.commit({**files, "chatops/intents/deploy_media.yaml": HOOKED,
+                         "stacks/media/docker-compose.yml": SHARED})
+    for path in [f for f in files if not f.startswith("unrelated/")]:
+        head = world.commit({path: "changed " + path + "\n"})
+        assert _affected(world, base, head) == ["deploy_media"], path
+        base = head
+    head = world.commit({"unrelated/notes.txt": "changed\n"})
+    assert _affected(world, base, head) == []
+
+
+def test_plan_lists_every_file_the_intent_uses(cli, world: World) -> None:
+    world.commit({"scripts/backup.sh": "#!/bin/sh\n", "env/web.env": "A=1\n",
+                  "shared/base.yml": "services: {base: {image: x}}\n",
+                  "shared/include.yml": "services: {other: {image: y}}\n",
+                  "conf/app.conf": "", "secrets/token.txt": "", "tools/purge.py": "",
+                  "conf/purge.ini": "", "chatops/intents/deploy_media.yaml": HOOKED,
+                  "stacks/media/docker-compose.yml": SHARED})
+    RepoSync(world.host).sync()
+    result = cli("plan", "deploy_media", "--repo", str(world.host))
+    assert result.code == 0, result.err
+    listed = result.out.split("Uses these repository files", 1)[1]
+    for path in ("chatops/intents/deploy_media.yaml", "stacks/media",
+                 "stacks/media/docker-compose.yml", "scripts/backup.sh", "tools/purge.py",
+                 "conf/purge.ini", "env/web.env", "shared/base.yml", "shared/include.yml",
+                 "conf/app.conf", "secrets/token.txt"):
+        assert f"  {path}\n" in listed, path
 
 
 def test_affected_command(cli, world: World) -> None:

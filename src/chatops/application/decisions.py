@@ -38,6 +38,7 @@ from chatops.intents.loader import IntentFile, parse_intent
 from chatops.intents.model import name_problem
 from chatops.planning import PlanContext, build_plan
 from chatops.planning.steps import Plan
+from chatops.planning.uses import WorkTree
 from chatops.repo import GitOpsRepo
 from chatops.runtime import Runtime
 
@@ -100,7 +101,8 @@ class Context:
                                               rollback=rollback,
                                               stable_for=base.stability_window,
                                               hosts=base.hosts, host=host,
-                                              state_dir=base.state_dir))
+                                              state_dir=base.state_dir,
+                                              tree=WorkTree(self.repo.root)))
 
 
 def checked_name(name: object, field: str = "name") -> str:

@@ -490,7 +490,8 @@ class Deploys:
         full = await asyncio.to_thread(sync.resolve, after)
         changed = await asyncio.to_thread(changed_between, sync, before, full)
         intents = (await asyncio.to_thread(intents_at, sync, full)).intents
-        return full, affected_intents(changed, intents.values(), self.ctx.repo), intents
+        tree = await asyncio.to_thread(sync.tree, full)
+        return full, affected_intents(changed, intents.values(), self.ctx.repo, tree), intents
 
     # -- a pull request: its plan, as one comment -----------------------------------
 

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chatops.errors import IntentError
-from chatops.gitops.affected import affected_intents
+from chatops.gitops.affected import affected_by
 from chatops.gitops.github import GitHub
 from chatops.gitops.sync import RepoSync
+from chatops.intents.graph import topological_order
 from chatops.intents.loader import IntentFile, parse_intent
 from chatops.intents.model import NAME_RE
 from chatops.planning.images import ImageChange, image_changes
@@ -82,6 +83,7 @@ class IntentReview:
     changes: tuple[ImageChange, ...] = ()
     plan: str = ""
     problem: str | None = None  # invalid at the head commit
+    files: tuple[str, ...] = ()  # the changed files it uses: why the merge deploys it
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,12 @@ class PullRequestPlan:
                 out += ["", f"⚠️ invalid at this commit, so it cannot deploy: "
                         f"{review.problem}"]
                 continue
+            if review.files:
+                shown = ", ".join(f"`{f}`" for f in review.files[:20])
+                more = len(review.files) - 20
+                out += ["", f"Deployed because it uses {shown}"
+                        + (f" and {more} more" if more > 0 else "")
+                        + "; its label is needed."]
             if review.changes:
                 out += ["", "| service | now | after the merge |", "| --- | --- | --- |"]
                 out += [f"| {c.service} | `{c.old or '(none)'}` | `{c.new or '(removed)'}` |"
@@ -126,14 +134,16 @@ def plan_pull_request(sync: RepoSync, repo: GitOpsRepo, planner: Callable[[Inten
     """Plan every intent the pull request's change affects (blocking: Git processes)."""
     at_head = intents_at(sync, head)
     changed = changed_between(sync, base, head)
-    order = affected_intents(changed, at_head.intents.values(), repo)
+    hit = affected_by(changed, at_head.intents.values(), repo, sync.tree(head))
+    order = topological_order({name: [d for d in at_head.intents[name].depends_on if d in hit]
+                               for name in hit})
     reviews: list[IntentReview] = []
     for name in order:
         intent = at_head.intents[name]
         reviews.append(IntentReview(
             name=name, summary=intent.summary(),
             changes=image_changes_between(sync, repo, intent, base, head),
-            plan=render_text(planner(intent))))
+            plan=render_text(planner(intent)), files=tuple(hit[name])))
     touched = {Path(f).stem for f in changed if f.startswith("chatops/intents/")}
     for name in sorted(touched & set(at_head.invalid)):
         reviews.append(IntentReview(name=name, summary="invalid",

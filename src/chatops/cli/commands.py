@@ -63,6 +63,7 @@ def plan_command(name: str, repo: Path | None, *, json_output: bool, rollback: b
     from chatops.errors import ChatopsError
     from chatops.planning import PlanContext, build_plan
     from chatops.planning.render import plan_to_dict, render_text
+    from chatops.planning.uses import WorkTree
     from chatops.settings import Settings
 
     settings = Settings.from_env()
@@ -73,7 +74,7 @@ def plan_command(name: str, repo: Path | None, *, json_output: bool, rollback: b
     try:
         plan = build_plan(intent, PlanContext(
             repo=gitops, compose_command=settings.compose_command, rollback=rollback,
-            hosts=settings.hosts, state_dir=settings.state_dir))
+            hosts=settings.hosts, state_dir=settings.state_dir, tree=WorkTree(gitops.root)))
     except ChatopsError as exc:
         sys.stderr.write(f"error: {exc.message}\n")
         return 4
@@ -154,14 +155,15 @@ def affected_command(base: str, head: str, repo: Path | None, *, json_output: bo
     from chatops.gitops.sync import RepoSync
 
     gitops = GitOpsRepo.discover(repo)
-    changed = RepoSync(gitops.root).changed_files(base, head)
+    sync = RepoSync(gitops.root)
+    changed = sync.changed_files(base, head)
     intents = []
     for path in gitops.intent_files():
         try:
             intents.append(gitops.load_intent(path.stem))
         except IntentError as exc:
             sys.stderr.write(f"warning: {exc.message}\n")
-    names = affected_intents(changed, intents, gitops)
+    names = affected_intents(changed, intents, gitops, sync.tree(head))
     if json_output:
         sys.stdout.write(json.dumps({"base": base, "head": head, "changed": changed,
                                      "intents": names}, indent=2) + "\n")

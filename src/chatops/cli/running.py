@@ -159,10 +159,11 @@ def _progress(settings: Settings, live_rows: list[str] | None) -> Iterator[list[
     a terminal, one row per intent for a graph; plain lines otherwise)."""
     from chatops.cli.progress import PlainProgress
     from chatops.logs import LogSink, json_logger
+    from chatops.masking import Masker
 
     path, to_stderr = _log_target(settings)
     logger = json_logger(path=path, stream=sys.stderr if to_stderr else None,
-                         level=settings.log_level)
+                         level=settings.log_level, masker=Masker.from_settings(settings))
     sinks: list[Any] = [LogSink(logger, client="local")]
     view: Any = None
     if sys.stdout.isatty():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -26,9 +25,8 @@ class DockerEngine:
         self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None,
         env: Mapping[str, str] | None = None, cwd: str | None = None,
     ) -> CommandResult:
-        extra = None if env is None and not self.env else \
-            {**os.environ, **self.env, **(env or {})}
-        return await run_process(argv, timeout=timeout, on_line=on_line, env=extra, cwd=cwd)
+        return await run_process(argv, timeout=timeout, on_line=on_line,
+                                 env={**self.env, **(env or {})}, cwd=cwd)
 
     async def ping(self) -> None:
         await self.api.ping()

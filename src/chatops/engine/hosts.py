@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from chatops.engine.base import CommandResult, ContainerState, Engine, OnLine
 from chatops.engine.docker import DockerEngine
+from chatops.engine.environment import child_env
 from chatops.errors import ChatopsError, HostUnreachableError
 from chatops.hosts import HostSpec
 
@@ -88,7 +89,7 @@ class Tunnel:
                 self.proc = await asyncio.create_subprocess_exec(
                     *self.argv(), stdin=asyncio.subprocess.DEVNULL,
                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-                    start_new_session=True)
+                    start_new_session=True, env=child_env())
             except FileNotFoundError:
                 raise HostUnreachableError(f"host {self.name} ({self.spec.url}): ssh is not "
                                            "installed (apt-get install openssh-client)"

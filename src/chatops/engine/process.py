@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from chatops.engine.base import CommandResult, OnLine, OutputLine
+from chatops.engine.environment import child_env
 
 TAIL_LINES = 40
 MAX_LINE = 4000
@@ -37,7 +38,7 @@ async def run_process(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,  # its own process group, so a timeout kills it whole
-            env=env,
+            env=child_env(env),  # never the service's own secrets
             cwd=cwd,
         )
     except FileNotFoundError:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from chatops.engine.environment import child_env
 from chatops.errors import CheckoutDirtyError, GitError, GitUnreachableError
 
 SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
@@ -23,8 +23,8 @@ class Git:
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         # No prompts (a missing credential fails instead of hanging), no pager, stable text.
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "LC_ALL": "C",
-               "GIT_ASKPASS": "/bin/false"}
+        env = child_env({"GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "LC_ALL": "C",
+                         "GIT_ASKPASS": "/bin/false"}, prefixes=("GIT_SSH",))
         try:
             done = subprocess.run(
                 ["git", "-C", str(self.repo), *args], capture_output=True, text=True,

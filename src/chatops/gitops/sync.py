@@ -10,8 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatops.gitops.git import SHA_RE, CheckoutDirtyError, Git, GitError, GitUnreachableError
+
+if TYPE_CHECKING:
+    from chatops.planning.uses import CommitTree
 
 REV_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/~^-]{0,200}$")
 
@@ -130,6 +134,12 @@ class RepoSync:
 
     def all_files_at(self, sha: str) -> list[str]:
         return [p for p in self.git.out("ls-tree", "-r", "--name-only", sha).splitlines() if p]
+
+    def tree(self, sha: str) -> CommitTree:
+        """The repository's files at ``sha``, read from Git objects."""
+        from chatops.planning.uses import CommitTree  # noqa: PLC0415 - only plans pay for it
+
+        return CommitTree(self.show, sha, self.all_files_at(sha))
 
     def checkout_to(self, sha: str) -> SyncResult:
         """Move to a commit already resolved by ``resolve`` (after a fetch)."""

@@ -196,6 +196,34 @@ Url = Annotated[str, AfterValidator(_url), WithJsonSchema(
     {"type": "string", "format": "uri", "pattern": "^https?://"})]
 HostPort = Annotated[str, AfterValidator(_hostport), WithJsonSchema(
     {"type": "string", "pattern": r"^.+:\d{1,5}$"})]
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+#: Variables an intent's env may not set: chatops's own run variables, and what names the
+#: engine, the project or the program search path for every command of the step.
+RESERVED_ENV = ("CHATOPS_", "DOCKER_", "COMPOSE_", "PATH", "HOME", "LD_", "SSH_AUTH_SOCK")
+
+
+def _env(value: object) -> object:
+    if not isinstance(value, dict):
+        return value
+    for name, text in value.items():
+        if not isinstance(name, str) or not ENV_NAME_RE.match(name):
+            raise ValueError(f"{str(name)[:60]!r} is not a variable name (letters, digits "
+                             "and '_', not starting with a digit)")
+        if name.startswith(RESERVED_ENV):
+            raise ValueError(f"{name} is chatops's or the engine's to set, not an intent's "
+                             f"(names starting with {', '.join(RESERVED_ENV)} are refused)")
+        if not isinstance(text, str):
+            raise ValueError(f"{name} is {type(text).__name__} {text!r}; values are strings "
+                             "(quote numbers and booleans)")
+        bad = next((ch for ch in text if ord(ch) < 32 and ch != "\t"), None)
+        if bad is not None:
+            raise ValueError(f"{name} contains the control character {bad!r}")
+    return value
+
+
+Env = Annotated[dict[str, str], BeforeValidator(_env), WithJsonSchema(
+    {"type": "object", "propertyNames": {"pattern": ENV_NAME_RE.pattern},
+     "additionalProperties": {"type": "string"}})]
 StatusRange = Annotated[
     tuple[int, int],
     BeforeValidator(_status),

@@ -32,6 +32,7 @@ from chatops.intents.fields import (
     STATUS_EVENTS,
     ComposePath,
     Duration,
+    Env,
     HostName,
     IntentName,
     Label,
@@ -162,6 +163,10 @@ class IntentDoc(_Strict):
         default="compose", description="compose (docker compose on the host) or swarm "
         "(docker stack deploy: Swarm services, images pinned by digest, the outcome read "
         "from each service's UpdateStatus)")
+    env: Env = Field(
+        default_factory=dict, max_length=200, description="variables given to this "
+        "step's Compose commands (interpolation) and hooks; the only variables they get "
+        "besides PATH, HOME, locale, the engine's DOCKER_* and the CHATOPS_* run variables")
     host: HostName | None = Field(
         default=None, description="the named Docker host (CHATOPS_HOSTS) every engine and "
         "Compose command of this step goes to; default: this machine's engine")

@@ -24,6 +24,7 @@ from chatops.planning.steps import (
     RollbackPlan,
     StepPlan,
 )
+from chatops.planning.uses import Tree, files_used
 from chatops.repo import GitOpsRepo
 from chatops.settings import DEFAULT_COMPOSE_COMMAND
 
@@ -43,6 +44,9 @@ class PlanContext:
     hosts: Mapping[str, HostSpec] = field(default_factory=dict)  # CHATOPS_HOSTS
     state_dir: Path = Path("/var/lib/chatops")  # where a Swarm step writes its pins
     host: str | None = None  # a rolling deploy's host: every document goes there
+    #: The repository's files (at the commit, or on disk) to list what the intent uses;
+    #: None: not listed.
+    tree: Tree | None = None
 
 
 def host_of(doc: IntentDoc, ctx: PlanContext, intent: str) -> str | None:
@@ -84,6 +88,7 @@ def build_plan(intent: IntentFile, ctx: PlanContext) -> Plan:
         notify=tags,
         notify_on=events,
         approval=None if intent.approval is None else intent.approval.model_dump(mode="json"),
+        uses=() if ctx.tree is None else tuple(files_used(intent, ctx.repo, ctx.tree)),
     )
 
 
@@ -266,7 +271,7 @@ def _swarm_step(doc: IntentDoc, index: int, count: int, file: Path,
         rollback=swarm.rollback(doc) if ctx.rollback and doc.rollback_enabled else None,
         timeout=doc.timeout, hooks=_hooks(doc),
         rollback_on_hook_failure=doc.rollback_on_hook_failure, workdir=ctx.repo.root,
-        replicas=doc.replicas, swarm=True, pins=pins)
+        replicas=doc.replicas, swarm=True, pins=pins, env=tuple(sorted(doc.env.items())))
 
 
 def _replica_commands(doc: IntentDoc, file: Path, ctx: PlanContext) -> tuple[Command, ...]:
@@ -356,6 +361,7 @@ def _plan_doc(
         workdir=ctx.repo.root,
         canary=doc.canary if doc.strategy == "canary" else None,
         replica_canary=replica_canary,
+        env=tuple(sorted(doc.env.items())),
     )
 
 

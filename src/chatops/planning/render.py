@@ -18,6 +18,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "notify_on": list(plan.notify_on),
         "steps": [_step_dict(s) for s in plan.steps],
         **({"approval": plan.approval} if plan.approval else {}),
+        **({"uses": list(plan.uses)} if plan.uses else {}),
     }
 
 
@@ -61,6 +62,7 @@ def _step_dict(step: StepPlan) -> dict[str, Any]:
         "canary" if step.canary is not None else "blue-green",
         "hooks": [{"when": kind, **_command_dict(cmd)} for kind, cmd in step.hooks],
         "rollback_on_hook_failure": step.rollback_on_hook_failure,
+        "env": [name for name, _ in step.env],
         "blue_green": None if step.blue_green is None else {
             "traffic": step.blue_green.traffic.model_dump(mode="json"),
             "projects": step.blue_green.projects,
@@ -129,6 +131,8 @@ def render_plan(plan: dict[str, Any]) -> str:
             out.append(f"  {i}. $ {show_argv(tuple(cmd['argv']))}")
             out.append(f"       {cmd['description']}; timeout "
                        f"{format_duration(cmd['timeout_seconds'])}")
+        if step.get("env"):
+            out.append("  sets for its commands and hooks: " + ", ".join(step["env"]))
         for hook in step.get("hooks") or []:
             out.append(f"  hook {hook['when']}: $ {show_argv(tuple(hook['argv']))}")
             out.append(f"       {hook['description']}; timeout "
@@ -158,4 +162,8 @@ def render_plan(plan: dict[str, Any]) -> str:
     if n > 1:
         out.append("")
         out.append("Steps run in order; the first failure stops the run.")
+    if plan.get("uses"):
+        out += ["", "Uses these repository files (a change to any of them deploys this "
+                "intent, and needs its label):"]
+        out += [f"  {path}" for path in plan["uses"]]
     return "\n".join(out) + "\n"

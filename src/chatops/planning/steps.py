@@ -83,6 +83,7 @@ class StepPlan:
     host: str | None = None  # the named host its commands go to (None: this machine)
     swarm: bool = False  # engine swarm: docker stack deploy, read by UpdateStatus
     pins: Path | None = None  # engine swarm: the file of image digests it deploys with
+    env: tuple[tuple[str, str], ...] = ()  # the intent's env: for its commands and hooks
 
     def hooks_of(self, kind: str) -> tuple[Command, ...]:
         return tuple(cmd for k, cmd in self.hooks if k == kind)
@@ -101,3 +102,6 @@ class Plan:
     notify: tuple[str, ...] = ()
     notify_on: tuple[str, ...] = ()
     approval: dict[str, Any] | None = None  # who must approve a run before it starts
+    #: The repository files the intent uses (its file, compose files and what they name,
+    #: hook programs): a change to any of them deploys it, and needs its label.
+    uses: tuple[str, ...] = ()

@@ -19,11 +19,13 @@ from typing import Any
 from chatops import events as ev
 from chatops.clock import Clock
 from chatops.engine.base import CommandResult, Engine, OutputLine
+from chatops.engine.environment import child_env
 from chatops.engine.hosts import on_host
 from chatops.errors import ChatopsError, EngineError, HostUnreachableError, LockBusyError
 from chatops.health import REGISTRY
 from chatops.health.registry import GateContext, GateResult
 from chatops.locks import HeldLocks, Locks
+from chatops.masking import Masker
 from chatops.planning import compose as c
 from chatops.planning.binds import relative_binds
 from chatops.planning.render import plan_to_dict
@@ -85,7 +87,9 @@ class Executor:
         sinks: Sequence[ev.Sink] = (),
         kuma_url: str | None = None,
         traffic: TrafficFactory | None = None,
+        masker: Masker | None = None,
     ) -> None:
+        self.masker = masker if masker is not None else store.masker
         self.kuma_url = kuma_url
         self.traffic = traffic
         self.engine = engine
@@ -104,7 +108,7 @@ class Executor:
 
     def emit(self, run_id: str, intent: str, event_kind: str, **data: Any) -> None:
         data.setdefault("client", self._clients.get(run_id, "local"))
-        event = ev.Event(event_kind, run_id, intent, data)
+        event = ev.Event(event_kind, run_id, intent, self.masker.mask_data(data))
         for sink in self.sinks:
             try:
                 sink(event)
@@ -413,7 +417,7 @@ class Executor:
         # The host is part of it: its vars (interpolation) are its engine's, set once per
         # process.
         key = reading_key((*argv, f"host={step.host or ''}"), step.compose, content,
-                          {**os.environ, **(env or {})})
+                          child_env({**dict(step.env), **(env or {})}))
         lines = self._readings.get(key) if key is not None else None
         if lines is not None:  # nothing it depends on changed: Compose's answer stands
             self._readings.move_to_end(key)  # type: ignore[arg-type]
@@ -453,6 +457,8 @@ class Executor:
             if not quiet:
                 self.emit(run_id, intent, ev.OUTPUT, stream=line.stream, text=line.text)
 
+        if step.env:  # the intent's own variables, under what chatops sets for the run
+            env = {**dict(step.env), **(env or {})}
         result = await self.engine.run(argv, timeout=cmd.timeout, on_line=on_line, env=env,
                                        cwd=cwd)
         tail = result.tail if collect is None else [t for t in result.tail if t not in collect]

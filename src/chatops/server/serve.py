@@ -35,8 +35,8 @@ def build(settings: Settings) -> Guard:
     if not keys.keys:
         raise ConfigError("no API key is configured: set CHATOPS_API_KEY, or create one with "
                           "'chatops keys create NAME'")
-    logger = json_logger(stream=sys.stdout, level=settings.log_level)
-    audit = AuditLog(settings.state_dir / "audit.sqlite3")
+    logger = json_logger(stream=sys.stdout, level=settings.log_level, masker=runtime.masker)
+    audit = AuditLog(settings.state_dir / "audit.sqlite3", runtime.masker)
     deliverers = settings.deliverers()
     outbox = Outbox(settings.outbox_path) if deliverers else None
     return create_app(settings, runtime=runtime, engine=runtime.engine(), keys=keys,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chatops.errors import StoreError
+from chatops.masking import Masker
 from chatops.store.connect import open_sqlite
 
 # Column names below are these constants, never input: the queries are safe to build.
@@ -62,8 +63,11 @@ class VerifyResult:
 
 
 class AuditLog:
-    def __init__(self, path: Path) -> None:
+    """``masker``: every secret the service knows, kept out of the records."""
+
+    def __init__(self, path: Path, masker: Masker | None = None) -> None:
         self.path = path
+        self.masker = masker if masker is not None else Masker()
         self.head_path = path.with_suffix(".head")
         self._pending: list[dict[str, Any]] = []
         self._alike: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -82,9 +86,10 @@ class AuditLog:
                status: int, request_id: str, key_name: str | None = None,
                intent: str | None = None, reason: str | None = None,
                run_id: str | None = None, flush: bool = False) -> None:
+        mask = self.masker.mask
         entry = {"ts": time.time(), "client": client, "key_name": key_name, "method": method,
-                 "endpoint": endpoint[:300], "intent": intent, "decision": decision,
-                 "reason": (reason or "")[:500] or None, "status": status,
+                 "endpoint": mask(endpoint)[:300], "intent": intent, "decision": decision,
+                 "reason": mask(reason or "")[:500] or None, "status": status,
                  "run_id": run_id, "request_id": request_id, "count": 1}
         with self._lock:
             self._pending.append(entry)
@@ -101,7 +106,8 @@ class AuditLog:
                 entry["count"] += 1
                 return
             entry = {"ts": time.time(), "client": client, "key_name": key_name,
-                     "method": method, "endpoint": endpoint[:300], "intent": None,
+                     "method": method, "endpoint": self.masker.mask(endpoint)[:300],
+                     "intent": None,
                      "decision": "refused", "reason": reason, "status": status,
                      "run_id": None, "request_id": request_id, "count": 1}
             self._alike[alike] = entry

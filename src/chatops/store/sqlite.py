@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from chatops.errors import RunNotFoundError, StoreError
+from chatops.masking import Masker
 from chatops.store.records import RunRecord, RunStatus
 
 SCHEMA_VERSION = 1
@@ -155,8 +156,12 @@ def new_run_id() -> str:
 
 
 class RunStore:
-    def __init__(self, path: Path) -> None:
+    """The run history. Every text it is given passes ``masker`` first: no secret the
+    service knows is written (and so shown by the API, the pages or chat)."""
+
+    def __init__(self, path: Path, masker: Masker | None = None) -> None:
         self.path = path
+        self.masker = masker if masker is not None else Masker()
         self._log_counts: dict[str, int] = {}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -242,7 +247,8 @@ class RunStore:
                 " ON CONFLICT (id) DO UPDATE SET pid=excluded.pid, host=excluded.host"
                 " WHERE runs.status='queued' AND runs.approval IS NOT NULL",
                 (rid, intent, trigger, actor, client, sha, str(status), int(dry_run), utcnow(),
-                 os.getpid(), socket.gethostname(), json.dumps(plan) if plan else None,
+                 os.getpid(), socket.gethostname(),
+                 json.dumps(self.masker.mask_data(plan)) if plan else None,
                  parent_id),
             )
             db.executemany("INSERT OR IGNORE INTO run_stacks VALUES (?, ?)",
@@ -362,7 +368,7 @@ class RunStore:
             db.execute(
                 "UPDATE runs SET status=?, reason=?, ended_at=?,"
                 " started_at=COALESCE(started_at, ?) WHERE id=?",
-                (str(status), reason, utcnow(), utcnow(), run_id),
+                (str(status), self.masker.mask_opt(reason), utcnow(), utcnow(), run_id),
             )
 
     def get_run(self, run_id: str, detail: bool = True) -> RunRecord:
@@ -442,7 +448,8 @@ class RunStore:
             db.execute(
                 "INSERT INTO steps (run_id, seq, doc, phase, description, argv, started_at)"
                 " VALUES (?,?,?,?,?,?,?)",
-                (run_id, seq, doc, phase, description, json.dumps(argv), utcnow()),
+                (run_id, seq, doc, phase, self.masker.mask(description),
+                 json.dumps(self.masker.mask_data(argv)), utcnow()),
             )
         return int(seq)
 
@@ -452,7 +459,8 @@ class RunStore:
             db.execute(
                 "UPDATE steps SET exit_code=?, timed_out=?, error=?, duration=?, output_tail=?"
                 " WHERE run_id=? AND seq=?",
-                (exit_code, int(timed_out), error, duration, "\n".join(tail), run_id, seq),
+                (exit_code, int(timed_out), self.masker.mask_opt(error), duration,
+                 self.masker.mask("\n".join(tail)), run_id, seq),
             )
 
     @staticmethod
@@ -472,7 +480,8 @@ class RunStore:
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM gates WHERE run_id=?",
                              (run_id,)).fetchone()[0]
             db.execute("INSERT INTO gates VALUES (?,?,?,?,?,?,?,?,?)",
-                       (run_id, seq, doc, phase, kind, description, int(ok), detail, duration))
+                       (run_id, seq, doc, phase, kind, self.masker.mask(description), int(ok),
+                        self.masker.mask(detail), duration))
 
     @staticmethod
     def _gate(row: sqlite3.Row) -> dict[str, Any]:
@@ -510,7 +519,7 @@ class RunStore:
                 return
         with self._tx() as db:
             db.execute("INSERT INTO log (run_id, ts, stream, line) VALUES (?,?,?,?)",
-                       (run_id, ts, stream, line))
+                       (run_id, ts, stream, self.masker.mask(line)))
 
     def lines(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         return [

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from chatops.engine.environment import child_env
+
 COMPOSE_CONFIG_TIMEOUT = 60.0
 
 
@@ -22,7 +24,7 @@ def check_one(compose_command: tuple[str, ...], path: Path) -> str | None:
     try:
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=COMPOSE_CONFIG_TIMEOUT,
-            check=False, stdin=subprocess.DEVNULL,
+            check=False, stdin=subprocess.DEVNULL, env=child_env(),
         )
     except FileNotFoundError:
         return f"cannot run {' '.join(compose_command)}: {compose_command[0]} is not installed"

@@ -1,0 +1,215 @@
+"""Every repository file an intent uses: what its approval covers.
+
+An intent runs more than its own file: its compose files, what they name (``env_file``,
+``extends``, ``include``, ``configs`` and ``secrets`` files, build contexts, the ``.env``
+beside them), its stack folder, and hook programs and scripts inside the repository. A
+change to any of them is a change to what the intent deploys, so it deploys the intent
+and needs the intent's label. Pure but for ``Tree``: the files of one commit (read from
+Git objects) or of the working tree.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from chatops.intents.loader import INTENT_SUFFIXES, IntentFile
+from chatops.repo import INTENTS_DIR, STACKS_DIR, GitOpsRepo
+
+MAX_COMPOSE_BYTES = 4 * 1024 * 1024
+MAX_COMPOSE_FILES = 64  # include/extends chains followed per intent
+
+
+class Tree(Protocol):
+    """The files of one version of the repository (paths relative to its root, '/')."""
+
+    def read(self, path: str) -> bytes | None:
+        """The file's bytes, or None when there is no such file."""
+
+    def exists(self, path: str) -> bool:
+        """True for a file or a folder."""
+
+
+@dataclass
+class CommitTree:
+    """The repository at one commit, from Git objects (nothing moves)."""
+
+    show: Any  # (sha, path) -> bytes | None, as RepoSync.show
+    sha: str
+    paths: Iterable[str]
+    _files: set[str] = field(init=False)
+    _dirs: set[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._files = set(self.paths)
+        self._dirs = {posixpath.dirname(p) for p in self._files}
+        for folder in list(self._dirs):
+            parent = folder
+            while parent:
+                parent = posixpath.dirname(parent)
+                self._dirs.add(parent)
+
+    def read(self, path: str) -> bytes | None:
+        if path not in self._files:
+            return None
+        found: bytes | None = self.show(self.sha, path)
+        return found
+
+    def exists(self, path: str) -> bool:
+        return path in self._files or path in self._dirs
+
+
+@dataclass(frozen=True)
+class WorkTree:
+    """The repository as it is on disk; nothing outside its root is read."""
+
+    root: Path
+
+    def _inside(self, path: str) -> Path | None:
+        full = (self.root / path).resolve()
+        return full if full.is_relative_to(self.root.resolve()) else None
+
+    def read(self, path: str) -> bytes | None:
+        full = self._inside(path)
+        if full is None or not full.is_file():
+            return None
+        try:
+            return full.read_bytes()
+        except OSError:
+            return None
+
+    def exists(self, path: str) -> bool:
+        full = self._inside(path)
+        return full is not None and full.exists()
+
+
+def _inside(base: str, ref: str, root: Path) -> str | None:
+    """``ref`` (absolute, or relative to folder ``base``) as a path inside the
+    repository, or None when it is outside it."""
+    if not ref or "\x00" in ref:
+        return None
+    if ref.startswith("/"):
+        try:
+            rel = Path(posixpath.normpath(ref)).relative_to(root).as_posix()
+        except ValueError:
+            return None
+    else:
+        rel = posixpath.normpath(posixpath.join(base, ref))
+    if rel in (".", "") or rel == ".." or rel.startswith("../"):
+        return None
+    return rel
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, str):
+                yield item
+            elif isinstance(item, dict):
+                yield from _strings(item.get("path"))
+
+
+def _compose_refs(data: Any) -> Iterator[tuple[str, str]]:
+    """(path as written, what names it) for every file a compose document names."""
+    if not isinstance(data, dict):
+        return
+    for entry in data.get("include") or []:
+        if isinstance(entry, str):
+            yield entry, "include"
+        elif isinstance(entry, dict):
+            for ref in _strings(entry.get("path")):
+                yield ref, "include"
+            for ref in _strings(entry.get("env_file")):
+                yield ref, "include env_file"
+    services = data.get("services")
+    for name, body in (services.items() if isinstance(services, dict) else ()):
+        if not isinstance(body, dict):
+            continue
+        for ref in _strings(body.get("env_file")):
+            yield ref, f"env_file of service {name}"
+        extends = body.get("extends")
+        if isinstance(extends, dict) and isinstance(extends.get("file"), str):
+            yield extends["file"], f"extends of service {name}"
+        build = body.get("build")
+        if isinstance(build, str):
+            yield build, f"build context of service {name}"
+        elif isinstance(build, dict) and isinstance(build.get("context"), str):
+            context = build["context"]
+            yield context, f"build context of service {name}"
+            if isinstance(build.get("dockerfile"), str):
+                yield posixpath.join(context, build["dockerfile"]), f"Dockerfile of {name}"
+    for kind in ("configs", "secrets"):
+        section = data.get(kind)
+        for name, body in (section.items() if isinstance(section, dict) else ()):
+            if isinstance(body, dict) and isinstance(body.get("file"), str):
+                yield body["file"], f"{kind[:-1]} {name}"
+
+
+def _hook_refs(argv: Iterable[str]) -> Iterator[str]:
+    """Each argument that may name a file: itself, and the value of ``--opt=value``."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            yield arg
+        elif "=" in arg:
+            yield arg.split("=", 1)[1]
+
+
+def files_used(intent: IntentFile, repo: GitOpsRepo, tree: Tree) -> dict[str, str]:
+    """Every repository path ``intent`` uses, with why: files, and folders (a stack's
+    folder, a build context) whose every file counts."""
+    used: dict[str, str] = {}
+    for suffix in INTENT_SUFFIXES:
+        own = f"{INTENTS_DIR}/{intent.name}{suffix}"
+        if tree.exists(own):
+            used[own] = "the intent's file"
+    queue: list[tuple[str, str]] = []
+    for doc in intent.documents:
+        used.setdefault(f"{STACKS_DIR}/{doc.stack}", f"the folder of stack {doc.stack}")
+        compose = _inside("", str(repo.compose_path(doc)), repo.root)
+        if compose is not None:
+            queue.append((compose, f"the compose file of stack {doc.stack}"))
+        for hook in (*doc.hooks.pre_deploy, *doc.hooks.post_deploy, *doc.hooks.on_failure):
+            for ref in _hook_refs(hook.run):
+                path = _inside("", ref, repo.root)
+                if path is not None and tree.exists(path):
+                    used.setdefault(path, f"a hook of stack {doc.stack} runs or reads it")
+    seen: set[str] = set()
+    while queue and len(seen) < MAX_COMPOSE_FILES:
+        path, why = queue.pop(0)
+        if path in seen:
+            continue
+        seen.add(path)
+        used.setdefault(path, why)
+        folder = posixpath.dirname(path)
+        env = posixpath.join(folder, ".env") if folder else ".env"
+        if tree.exists(env):
+            used.setdefault(env, f"the .env beside {path}")
+        raw = tree.read(path)
+        if raw is None or len(raw) > MAX_COMPOSE_BYTES:
+            continue
+        try:
+            data = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            continue  # Compose refuses it at run time; the file itself is already listed
+        for ref, what in _compose_refs(data):
+            target = _inside(folder, ref, repo.root)
+            if target is None:
+                continue
+            label = f"{what} in {path}"
+            if what.startswith(("include", "extends")) and not what.endswith("env_file"):
+                queue.append((target, label))
+            else:
+                used.setdefault(target, label)
+    return dict(sorted(used.items()))
+
+
+def touches(changed: str, used: Iterable[str]) -> bool:
+    """True when the changed file is one of ``used`` or inside one of its folders."""
+    return any(changed == u or changed.startswith(u + "/") for u in used)
