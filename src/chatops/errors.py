@@ -311,6 +311,12 @@ class BodyTooLargeError(RequestError):
         self.limit = limit
 
 
+class ClientGoneError(RequestError):
+    """The client closed the connection before its request was read whole."""
+
+    status, code = 408, "client_disconnected"
+
+
 class NotFoundError(RequestError):
     status, code = 404, "not_found"
 

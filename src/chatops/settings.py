@@ -275,6 +275,8 @@ class Settings(BaseModel):
     max_header_line: int = Field(default=8 * 1024, ge=1024, le=1024 * 1024)
     max_header_bytes: int = Field(default=32 * 1024, ge=4096, le=4 * 1024 * 1024)
     head_timeout: float = Field(default=10.0, gt=0, le=600)
+    body_timeout: float = Field(default=10.0, gt=0, le=600)  # the whole body, after the head
+    body_min_rate: int = Field(default=256, ge=0, le=10_000_000)  # bytes a second
     keep_alive_timeout: float = Field(default=5.0, gt=0, le=3600)
     max_connections: int = Field(default=512, ge=8, le=100_000)
     max_connections_per_address: int = Field(default=64, ge=1, le=100_000)
@@ -574,6 +576,7 @@ class Settings(BaseModel):
         return HttpLimits(max_header_line=self.max_header_line,
                           max_header_bytes=self.max_header_bytes,
                           head_timeout=self.head_timeout,
+                          body_timeout=self.body_timeout, body_min_rate=self.body_min_rate,
                           max_connections=self.max_connections,
                           max_connections_per_address=self.max_connections_per_address)
 

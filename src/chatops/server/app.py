@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from chatops import __version__
 from chatops.application.decisions import Rules, checked_name
@@ -31,6 +32,7 @@ from chatops.application.wiring import Notifications, build_deploys, github_clie
 from chatops.engine.base import Engine
 from chatops.errors import (
     ChatopsError,
+    ClientGoneError,
     IntentError,
     IntentNotFoundError,
     MethodNotAllowedError,
@@ -165,6 +167,7 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
         lockout=lockout,
         max_body=settings.max_body_bytes,
         on_refusal=digest.refused if digest is not None else None,
+        max_per_address=settings.max_connections_per_address,
     )
 
 
@@ -203,6 +206,15 @@ def _register_errors(api: FastAPI, s: Services, digest: SecurityDigest | None) -
     @api.exception_handler(ChatopsError)
     async def on_error(request: Request, exc: ChatopsError) -> JSONResponse:
         return answer(request, exc)
+
+    @api.exception_handler(ClientDisconnect)
+    async def on_gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # Nobody reads this answer; it is recorded once (not at all when the connection's
+        # body deadline refused it and audited it already), with no traceback.
+        if request.scope.get("state", {}).get("audited"):
+            return JSONResponse({}, status_code=408)
+        return answer(request, ClientGoneError("the client closed the connection before "
+                                               "its request body arrived"))
 
     @api.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -10,6 +10,10 @@ needs, each enforced while the bytes arrive:
   and on the whole head (431);
 - a deadline for the whole head, counted from the connection or from the first byte of
   the next request (408, so a client sending a byte a second is closed);
+- a deadline for the body, counted from the end of the head, and a minimum rate after
+  a grace second (408: a body that trickles in one byte at a time holds no connection
+  for long); the refusal is audited here, once, and the request's own handler is told
+  (``state["audited"]``), so a client that goes away leaves no error behind;
 - keep-alive connections idle longer than uvicorn's ``timeout_keep_alive`` are closed.
 
 Connections on the service's unix socket (``$CHATOPS_STATE_DIR/chatops.sock``, mode 0600:
@@ -36,6 +40,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 LINGER_SECONDS = 1.0
 LINGER_BYTES = 256 * 1024
 _END = b"\r\n\r\n"
+#: The body's first second is not held to the minimum rate (a client's first write).
+RATE_GRACE = 1.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,8 @@ class HttpLimits:
     head_timeout: float = 10.0
     max_connections: int = 512
     max_connections_per_address: int = 64
+    body_timeout: float = 10.0
+    body_min_rate: int = 256  # bytes a second, after RATE_GRACE
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,9 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
             self._discarding = False
             self._local = False
             self._dropped = 0
+            self._body_timer: asyncio.TimerHandle | None = None
+            self._body_start = 0.0
+            self._body_bytes = 0
             self._new_head()
 
         def _new_head(self) -> None:
@@ -134,10 +145,10 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
             self._arm_head_timer()
 
         def connection_lost(self, exc: Exception | None) -> None:
-            for timer in (self._head_timer, self._linger):
+            for timer in (self._head_timer, self._linger, self._body_timer):
                 if timer is not None:
                     timer.cancel()
-            self._head_timer = self._linger = None
+            self._head_timer = self._linger = self._body_timer = None
             if self._counted:
                 self._counted = False
                 left = per_address.get(self._peer, 1) - 1
@@ -175,6 +186,8 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
                 if refusal is not None:
                     self._refuse(refusal, linger=True)
                     return
+            elif self._body_timer is not None:
+                self._body_bytes += len(data)
             super().data_received(data)
 
         def _account(self, data: bytes) -> Refusal | None:
@@ -210,9 +223,45 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
             if self._head_timer is not None:
                 self._head_timer.cancel()
                 self._head_timer = None
+            if self._has_body():
+                self._body_start = self.loop.time()
+                self._body_bytes = 0
+                self._body_timer = self.loop.call_later(
+                    min(RATE_GRACE, limits.body_timeout), self._body_check)
             super().on_headers_complete()
 
+        def _has_body(self) -> bool:
+            for name, value in self.headers:
+                if name == b"transfer-encoding":
+                    return True
+                if name == b"content-length" and value.strip(b" \t0"):
+                    return True
+            return False
+
+        def _body_check(self) -> None:
+            """The body's deadline and its minimum rate; checked each second."""
+            self._body_timer = None
+            if self._discarding or self.transport.is_closing() or self._in_head:
+                return
+            elapsed = self.loop.time() - self._body_start
+            if elapsed >= limits.body_timeout:
+                why = f"the request body did not arrive within {limits.body_timeout:g} s"
+            elif elapsed >= RATE_GRACE and \
+                    self._body_bytes < limits.body_min_rate * elapsed:
+                why = (f"the request body arrived slower than {limits.body_min_rate} bytes "
+                       "a second")
+            else:
+                self._body_timer = self.loop.call_later(
+                    min(1.0, limits.body_timeout - elapsed), self._body_check)
+                return
+            if self.cycle is not None:  # the guard and the route: refused here, once
+                self.cycle.scope.setdefault("state", {})["audited"] = True
+            self._refuse(Refusal(408, "request_timeout", why), linger=False)
+
         def on_message_complete(self) -> None:
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
             super().on_message_complete()
             self._new_head()
 

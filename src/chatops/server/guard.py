@@ -35,6 +35,8 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/do
                         # Discord (Ed25519) and Slack (HMAC) sign their commands.
                         "/webhooks/github", "/chat/discord", "/chat/slack"})
 _CACHE_LIMIT = 10_000
+#: How the guard answers a refusal: (status, code, message, key name, retry after).
+Refuse = Callable[..., Awaitable[None]]
 _OWS = (b" ", b"\t")
 
 
@@ -48,8 +50,13 @@ class Guard:
         keys: KeyRing, audit: AuditLog, metrics: Metrics, per_address: RateLimiter,
         per_key: RateLimiter, lockout: Lockout, max_body: int,
         on_refusal: Callable[[str, str], None] | None = None,
+        max_per_address: int = 64,
     ) -> None:
         self.on_refusal = on_refusal
+        #: Requests under way per client address seen through a trusted proxy: the proxy's
+        #: connections are not counted per address at accept, so its clients are here.
+        self.max_per_address = max_per_address
+        self._inflight: dict[str, int] = {}
         self.app = app
         self.allowlist = allowlist
         self.proxies = proxies
@@ -181,6 +188,30 @@ class Guard:
             await refuse(422, "invalid_request", f"query parameter {repeated!r} is given more "
                          "than once; every parameter takes one value")
             return
+        proxied = client != (scope.get("client") or ("unknown", 0))[0]
+        if proxied:
+            held = self._inflight.get(client, 0)
+            if held >= self.max_per_address:
+                await refuse(429, "too_many_connections", "too many requests under way from "
+                             "this address", wait=1.0)
+                return
+            self._inflight[client] = held + 1
+        try:
+            await self._route(scope, receive, send, headers, client, refuse)
+        finally:
+            if proxied:
+                left = self._inflight.get(client, 1) - 1
+                if left > 0:
+                    self._inflight[client] = left
+                else:
+                    self._inflight.pop(client, None)
+
+    async def _route(  # noqa: PLR0917 - private; the request's parts, read once
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes],
+        client: str, refuse: Refuse,
+    ) -> None:
+        """The checks that need a key, then the routes."""
+        path, state = scope["path"], scope["state"]
         if path in OPEN_PATHS or path == "/ui" or path.startswith("/ui/"):
             # The dashboard signs its people in with a password and a session cookie
             # (chatops.web), and records what they do itself.
@@ -210,7 +241,7 @@ class Guard:
                 if event == "key_spray":
                     self.audit.record(
                         client=client, method=scope["method"], endpoint=path,
-                        decision="alert", status=401, request_id=request_id,
+                        decision="alert", status=401, request_id=state["request_id"],
                         reason=f"key_spray: more than {self.lockout.budget} wrong API keys "
                         f"within {self.lockout.window:g} s across addresses; every address "
                         "sending a wrong key is now locked out at once")

@@ -50,6 +50,8 @@ def limits_text(settings: Settings) -> str:
         f"Limits: request body {settings.max_body_bytes} bytes; each header line "
         f"{settings.max_header_line} bytes, the whole request head "
         f"{settings.max_header_bytes} bytes, arriving within {settings.head_timeout:g} s; "
+        f"the body within {settings.body_timeout:g} s of the head, at "
+        f"{settings.body_min_rate} bytes/s or more; "
         f"idle keep-alive connections closed after {settings.keep_alive_timeout:g} s; "
         f"{settings.max_connections} open connections, "
         f"{settings.max_connections_per_address} per address; "
@@ -79,6 +81,8 @@ def complete(doc: dict[str, Any], settings: Settings) -> dict[str, Any]:
         "max_header_line_bytes": settings.max_header_line,
         "max_header_bytes": settings.max_header_bytes,
         "head_timeout_seconds": settings.head_timeout,
+        "body_timeout_seconds": settings.body_timeout,
+        "body_min_rate_bytes_per_second": settings.body_min_rate,
         "keep_alive_timeout_seconds": settings.keep_alive_timeout,
         "max_connections": settings.max_connections,
         "max_connections_per_address": settings.max_connections_per_address,
