@@ -333,6 +333,12 @@ class BadSignatureError(UnauthorizedError):
     code = "bad_signature"
 
 
+class ReplayedChatRequestError(UnauthorizedError):
+    """A signed chat request seen before within its freshness window."""
+
+    code = "replayed_request"
+
+
 class ForbiddenError(ChatopsError):
     status, code = 403, "forbidden"
 

@@ -157,6 +157,8 @@ SECRETS = {
                 f"(preferred) or generate one with {GENERATE}"),
     "github_webhook_secret": (MIN_SECRET_LENGTH, f"generate one with {GENERATE} and set the "
                               "same value as the webhook's secret on GitHub"),
+    "slack_signing_secret": (MIN_SECRET_LENGTH, "copy the Signing Secret from your Slack "
+                             "app's Basic Information page (32 hexadecimal characters)"),
 }
 #: Values people leave in place from examples and tutorials (compared lowercased).
 PLACEHOLDERS = ("change-me", "changeme", "change_me", "replace-me", "replaceme",
@@ -466,7 +468,26 @@ class Settings(BaseModel):
         parse_networks(value, "")
         return value
 
-    @field_validator("api_key", "github_webhook_secret")
+    @field_validator("discord_public_key")
+    @classmethod
+    def _ed25519(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if len(set(value.lower())) < 8:
+            raise ValueError("is a placeholder, not a key: copy the Public Key from your "
+                             "Discord application's General Information page")
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
+            Ed25519PublicKey,
+        )
+
+        try:
+            Ed25519PublicKey.from_public_bytes(bytes.fromhex(value))
+        except ValueError:
+            raise ValueError("is not an Ed25519 public key (64 hexadecimal characters from "
+                             "your Discord application's General Information page)") from None
+        return value
+
+    @field_validator("api_key", "github_webhook_secret", "slack_signing_secret")
     @classmethod
     def _strong(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None:

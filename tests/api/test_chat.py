@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -50,9 +51,11 @@ def chat(tmp_path: Path):
 
 
 def discord(service: served.Service, key: Ed25519PrivateKey, interaction: dict,
-            *, tamper: bool = False) -> httpx.Response:
+            *, tamper: bool = False, stamp: str | None = None) -> httpx.Response:
+    """Sent as Discord sends it: every interaction with an id of its own, signed now."""
+    interaction = {"id": str(uuid.uuid4().int % 10**18), **interaction}
     body = json.dumps(interaction).encode()
-    stamp = str(int(time.time()))
+    stamp = stamp if stamp is not None else str(int(time.time()))
     signature = key.sign(stamp.encode() + body).hex()
     if tamper:
         body = body.replace(b"deploy_web", b"deploy_xyz")
@@ -218,3 +221,75 @@ def test_a_flood_of_commands_from_one_person_is_refused_and_audited(tmp_path: Pa
     assert other["data"]["content"] == "no runs recorded yet"  # each person their own
     limited = [r for r in records if r["status"] == 429 and r["endpoint"] == "/chat/discord"]
     assert [r["key_name"] for r in limited] == ["discord:user:111"] * 2
+
+
+def send_signed(service: served.Service, key: Ed25519PrivateKey, body: bytes,
+                stamp: str) -> httpx.Response:
+    return httpx.post(service.url + "/chat/discord", content=body, timeout=30, headers={
+        "content-type": "application/json", "x-signature-timestamp": stamp,
+        "x-signature-ed25519": key.sign(stamp.encode() + body).hex()})
+
+
+def test_a_discord_interaction_is_refused_when_replayed_or_stale(chat) -> None:
+    service, key, _ = chat
+    deploy = json.dumps({"id": "991122334455667788", **command(
+        "deploy", intent="deploy_web")}).encode()
+    now = str(int(time.time()))
+    assert send_signed(service, key, deploy, now).json()["type"] == 4
+    again = send_signed(service, key, deploy, now)
+    assert again.status_code == 401
+    assert again.json()["error"]["code"] == "replayed_request"
+    # The same interaction id signed anew is the same interaction: refused too.
+    later = send_signed(service, key, deploy, str(int(time.time()) + 1))
+    assert later.json()["error"]["code"] == "replayed_request"
+    assert len(service.get("/runs").json()["runs"]) == 1
+    ping = json.dumps({"type": 1, "id": "1"}).encode()
+    for stamp, says in [(str(int(time.time()) - 3600), "more than 5 minutes off"),
+                        (str(int(time.time()) - 30 * 86400), "more than 5 minutes off"),
+                        (str(int(time.time()) + 3600), "more than 5 minutes off"),
+                        ("nan", "not a number"), ("inf", "not a number")]:
+        answer = send_signed(service, key, ping, stamp)
+        assert answer.status_code == 401, stamp
+        assert says in answer.json()["error"]["message"], stamp
+    reasons = [r["reason"] or "" for r in audit(service) if r["endpoint"] == "/chat/discord"]
+    assert sum(r.startswith("replayed_request") for r in reasons) == 2
+    assert sum("5 minutes off" in r for r in reasons) == 3
+
+
+def test_a_slack_command_is_refused_when_replayed_or_its_timestamp_is_not_a_number(
+        chat) -> None:
+    service, _, platform = chat
+    form = {"command": "/deploy", "text": "deploy_web", "user_id": "U1",
+            "response_url": platform.url + "/slack/response"}
+    stamp = int(time.time())
+    assert slack(service, form, stamp=stamp).status_code == 200
+    again = slack(service, form, stamp=stamp)
+    assert again.status_code == 401
+    assert again.json()["error"]["code"] == "replayed_request"
+    assert len(service.get("/runs").json()["runs"]) == 1
+    body = urlencode(form).encode()
+    signature = "v0=" + hmac.new(SLACK_SECRET.encode(), b"v0:nan:" + body,
+                                 hashlib.sha256).hexdigest()
+    nan = httpx.post(service.url + "/chat/slack", content=body, headers={
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": "nan", "x-slack-signature": signature})
+    assert nan.status_code == 401
+    assert "not a number" in nan.json()["error"]["message"]
+    assert any((r["reason"] or "").startswith("replayed_request") for r in audit(service)
+               if r["endpoint"] == "/chat/slack")
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("CHATOPS_SLACK_SIGNING_SECRET", "change-me", "placeholder"),
+    ("CHATOPS_SLACK_SIGNING_SECRET", "1", "too short"),
+    ("CHATOPS_DISCORD_PUBLIC_KEY", "0" * 64, "placeholder"),
+    ("CHATOPS_DISCORD_PUBLIC_KEY", "abc", "string should match pattern"),
+])
+def test_the_service_refuses_to_start_with_a_weak_chat_secret(
+        tmp_path: Path, variable: str, value: str, says: str) -> None:
+    service = served.start(tmp_path, tmp_path / "state", env={variable: value}, wait=False)
+    assert service.proc.wait(30) != 0
+    err = service.stop()
+    assert variable in err
+    assert says in err.lower()
+    assert "Traceback" not in err

@@ -10,7 +10,6 @@ import textwrap
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-import httpx
 import pytest
 
 from tests import served
@@ -100,7 +99,8 @@ def test_a_hook_that_prints_every_secret_leaks_none_of_them(
     assert "GREETING=hello from the intent" in lines.text
     assert "CHATOPS_RUN_ID=" + run_id in lines.text
     assert "PATH=" in lines.text
-    assert "plain ***" in lines.text and "b64url ***" in lines.text
+    assert "plain ***" in lines.text
+    assert "b64url ***" in lines.text
     # The service's own variables never reached the hook.
     for name in secrets:
         assert f"{name}=" not in lines.text, name

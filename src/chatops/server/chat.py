@@ -23,8 +23,14 @@ from chatops.application.approvals import Vote
 from chatops.application.caller import Caller
 from chatops.chat.commands import LIMIT, Answer, handle, outcome
 from chatops.chat.identities import ChatPermissions, SlackDirectory, resolve
-from chatops.chat.signatures import discord_valid, slack_valid
-from chatops.errors import BadSignatureError, ChatopsError, InvalidPayloadError, NotFoundError
+from chatops.chat.signatures import SKEW, discord_valid, slack_valid, stale
+from chatops.errors import (
+    BadSignatureError,
+    ChatopsError,
+    InvalidPayloadError,
+    NotFoundError,
+    ReplayedChatRequestError,
+)
 from chatops.notify.approvals import parse_button
 from chatops.server import models as m
 from chatops.server.context import Services, _ctx
@@ -114,12 +120,21 @@ class ChatSurface:
         self.background(later())
         return None
 
-    def refused(self, request: Request, endpoint: str, why: str) -> None:
+    def refused(self, request: Request, endpoint: str, err: ChatopsError) -> ChatopsError:
+        """``err``, recorded once in the audit trail (its answer is not recorded again)."""
         client, request_id, _ = _ctx(request)
         request.scope["state"]["audited"] = True
         self.s.audit.record(client=client, method="POST", endpoint=endpoint,
-                            decision="refused", status=401, request_id=request_id,
-                            key_name="(chat)", reason=f"bad_signature: {why}")
+                            decision="refused", status=err.status, request_id=request_id,
+                            key_name="(chat)", reason=f"{err.code}: {err.message}")
+        err.audited = True
+        return err
+
+    def once(self, request: Request, endpoint: str, key: str) -> None:
+        """Refuse (401, audited) a signed request seen before within the window."""
+        if not self.s.deploys.store.first_chat_request(key, SKEW):
+            raise self.refused(request, endpoint, ReplayedChatRequestError(
+                "this signed request was received before (a replay)"))
 
     @staticmethod
     def caller(request: Request, endpoint: str, who: ChatPermissions) -> Caller:
@@ -137,15 +152,19 @@ class ChatSurface:
         signature = request.headers.get("x-signature-ed25519", "")
         timestamp = request.headers.get("x-signature-timestamp", "")
         if not discord_valid(settings.discord_public_key, signature, timestamp, body):
-            self.refused(request, "/chat/discord", "X-Signature-Ed25519 does not match")
-            raise BadSignatureError("X-Signature-Ed25519 does not match the body and "
-                                    "X-Signature-Timestamp")
+            raise self.refused(request, "/chat/discord", BadSignatureError(
+                "X-Signature-Ed25519 does not match the body and X-Signature-Timestamp"))
+        why = stale(timestamp, "X-Signature-Timestamp")
+        if why is not None:
+            raise self.refused(request, "/chat/discord", BadSignatureError(why))
         try:
             interaction = json.loads(body)
             kind = int(interaction["type"])
         except (ValueError, KeyError, TypeError):
             raise InvalidPayloadError("expected a Discord interaction (JSON with a type)"
                                       ) from None
+        # Discord gives every interaction an id of its own; the signed id is the request.
+        self.once(request, "/chat/discord", f"discord:{interaction.get('id') or signature}")
         request.scope["state"]["audited"] = True  # the use cases record their decisions
         data = interaction.get("data") or {}
         options = {str(o.get("name")): str(o.get("value", ""))
@@ -226,8 +245,10 @@ class ChatSurface:
                           request.headers.get("x-slack-signature", ""),
                           request.headers.get("x-slack-request-timestamp", ""), body)
         if why is not None:
-            self.refused(request, "/chat/slack", why)
-            raise BadSignatureError(why)
+            raise self.refused(request, "/chat/slack", BadSignatureError(why))
+        # Slack has no request id: its signature (over the timestamp and body) is one.
+        self.once(request, "/chat/slack",
+                  "slack:" + request.headers.get("x-slack-signature", "")[:200])
         request.scope["state"]["audited"] = True
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         if "payload" in form:  # interactivity: a button of an approval message

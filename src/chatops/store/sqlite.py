@@ -13,7 +13,7 @@ import socket
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -551,6 +551,19 @@ class RunStore:
         with self._tx() as db:
             cur = db.execute("INSERT OR IGNORE INTO webhook_deliveries VALUES (?, ?)",
                              (delivery, utcnow()))
+            return cur.rowcount == 1
+
+    def first_chat_request(self, key: str, window: float) -> bool:
+        """Record a signed chat request (an interaction id, a signature) for ``window``
+        seconds; False when it was seen within them (a replay). Older ones are dropped:
+        their timestamps are refused as stale anyway."""
+        cutoff = (datetime.now(UTC) - timedelta(seconds=2 * window)).isoformat(
+            timespec="milliseconds")
+        with self._tx() as db:
+            db.execute("DELETE FROM webhook_deliveries WHERE id >= 'chat:' AND id < 'chat;'"
+                       " AND received_at < ?", (cutoff,))
+            cur = db.execute("INSERT OR IGNORE INTO webhook_deliveries VALUES (?, ?)",
+                             (f"chat:{key}", utcnow()))
             return cur.rowcount == 1
 
     def push_seen(self, ref: str, before: str, after: str) -> str | None:
