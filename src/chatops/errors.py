@@ -22,6 +22,8 @@ failures are logged, and the caller gets the request id)::
     ├── RunNotFoundError                 404 run_not_found
     ├── RunNotSucceededError             500 run_failed, run_rolled_back, ... (504 unfinished)
     ├── GitError                         422 commit_not_on_branch
+    │   ├── CommitNotOnBranchError       409 commit_not_on_branch (a well-formed commit)
+    │   ├── NotACheckoutError            409 not_a_checkout
     │   ├── GitUnreachableError          503 git_unreachable
     │   └── CheckoutDirtyError           409 checkout_dirty
     ├── GitHubError                      503 github_unavailable
@@ -253,6 +255,20 @@ class GitError(ChatopsError):
     """Git refused, or the repository is not in a state we can deploy from."""
 
     status, code = 422, "commit_not_on_branch"
+
+
+class CommitNotOnBranchError(GitError):
+    """A well-formed commit id that the deploy branch does not contain: the request is
+    valid, the repository's state refuses it."""
+
+    status = 409
+
+
+class NotACheckoutError(GitError):
+    """The GitOps repository is not a Git checkout: runs for a commit cannot work until
+    it is one (a setting of the host, not a fault of the request)."""
+
+    status, code = 409, "not_a_checkout"
 
 
 class GitUnreachableError(GitError):

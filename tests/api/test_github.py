@@ -90,7 +90,7 @@ def test_commit_without_a_pull_request_is_refused(make_api, world, github) -> No
 def test_commit_not_on_the_branch_is_422(make_api, world, github) -> None:
     resp = served(make_api, world, github).post_run({"name": "deploy_web",
                                                      "sha": "0123456789abcdef"})
-    assert error(resp) == (422, "commit_not_on_branch")
+    assert error(resp) == (409, "commit_not_on_branch")
     assert resp.json()["error"]["field"] == "sha"
 
 

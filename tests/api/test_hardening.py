@@ -123,7 +123,7 @@ def test_refusals_and_dry_runs_leave_head_and_the_working_tree_byte_identical(
     cases.append((service, no_rollback, {"name": "deploy_web", "sha": c0},
                   (403, "scope_denied")))
     cases.append((service, KEY, {"name": "deploy_web", "sha": "f" * 40},
-                  (422, "commit_not_on_branch")))
+                  (409, "commit_not_on_branch")))
     for target, key, body, expected in cases:
         resp = target.post("/run", body, key=key)
         got = (resp.status_code, None if resp.status_code == 200 else resp.json()["error"]["code"])

@@ -28,6 +28,7 @@ from chatops.errors import (
     IntentNotFoundError,
     InvalidIntentNameError,
     LabelNotApprovedError,
+    NotACheckoutError,
     OutsideWindowError,
     ScopeDeniedError,
     UnavailableError,
@@ -137,12 +138,13 @@ async def read_at_commit(ctx: Context, name: str, sha: str | None) -> tuple[Inte
     async with ctx.checkout_lock:  # one git process at a time in this checkout
         try:
             if not (ctx.repo.root / ".git").exists():
-                raise GitError(f"{ctx.repo.root} is not a Git checkout")
+                raise NotACheckoutError(f"{ctx.repo.root} is not a Git checkout (clone the "
+                                        "GitOps repository there to deploy commits)")
             await asyncio.to_thread(sync.fetch)
             full = await asyncio.to_thread(sync.resolve, sha)
         except GitError as exc:
             exc.intent = name
-            if exc.status == 422:  # the commit itself is refused, not the remote
+            if exc.status in (409, 422):  # the commit itself is refused, not the remote
                 exc.field = "sha"
             raise
         raw = await asyncio.to_thread(sync.intent_at, full, name)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from chatops.errors import CommitNotOnBranchError, NotACheckoutError
 from chatops.gitops.git import SHA_RE, CheckoutDirtyError, Git, GitError, GitUnreachableError
 
 if TYPE_CHECKING:
@@ -86,14 +87,16 @@ class RepoSync:
         done = self.git.run("rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}",
                             check=False)
         if done.returncode != 0:
-            raise GitError(f"commit {sha} is not on {self.branch}: {self.remote}/{self.branch} "
-                           "does not contain it (not merged, or the branch was force-pushed)")
+            raise CommitNotOnBranchError(
+                f"commit {sha} is not on {self.branch}: {self.remote}/{self.branch} does not "
+                "contain it (not merged, or the branch was force-pushed)")
         full = done.stdout.strip()
         on_branch = self.git.run("merge-base", "--is-ancestor", full, self.tracking,
                                  check=False)
         if on_branch.returncode != 0:
-            raise GitError(f"commit {full[:12]} is not on {self.branch} (was it merged? was "
-                           "the branch force-pushed?); refused")
+            raise CommitNotOnBranchError(
+                f"commit {full[:12]} is not on {self.branch} (was it merged? was the branch "
+                "force-pushed?); refused")
         return full
 
     def sync(self, sha: str | None = None) -> SyncResult:
@@ -160,5 +163,6 @@ class RepoSync:
 
 def sync_from(checkout: Path, remote: str, branch: str) -> RepoSync:
     if not (checkout / ".git").exists():
-        raise GitError(f"{checkout} is not a Git checkout (clone the GitOps repository there)")
+        raise NotACheckoutError(f"{checkout} is not a Git checkout (clone the GitOps "
+                                "repository there)")
     return RepoSync(checkout, remote, branch)
