@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from chatops.intents.fields import Duration, HostPort, StatusRange, _Strict
 
@@ -105,6 +105,15 @@ class Traffic(_Strict):
                          "shortly.", max_length=500, description="what a paused service "
                          "answers (503)")
     proxy_host: int | None = Field(default=None, ge=1, description="npm: the proxy host id")
+
+    @field_validator("message")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        bad = next((ch for ch in value if ord(ch) < 32 or ord(ch) == 127), None)
+        if bad is not None:
+            raise ValueError(f"contains the control character {bad!r}; the message is one "
+                             "line of text (it is written into the proxy's configuration)")
+        return value
 
     @model_validator(mode="after")
     def _addresses(self) -> Traffic:

@@ -38,8 +38,12 @@ _ANSWER_FIELDS = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "h
 
 
 def _quote(text: str) -> str:
-    """A string argument of an HAProxy directive, in double quotes."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+    """A string argument of an HAProxy directive, taken as it is: in single quotes
+    (HAProxy's strong quoting: no escapes, no ``$VAR`` expansion), a single quote itself
+    as ``\\'`` between two quoted parts (HAProxy joins adjacent parts into one word), and
+    no control character (a line break would end the directive)."""
+    clean = "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in text)
+    return "'" + clean.replace("'", "'\\''") + "'"
 
 
 def render(backend: Backend, live: str | None, *, paused: bool = False) -> str:
@@ -66,8 +70,9 @@ def render(backend: Backend, live: str | None, *, paused: bool = False) -> str:
         "    timeout queue 10s",
         "    option redispatch",
         "    retries 2",
-        f"    http-request return status 503 content-type text/plain string "
-        f"{_quote(backend.message)} if {{ nbsrv() eq 0 }}",
+        "    http-request return status 503"
+        + (f" content-type text/plain string {_quote(backend.message)}"
+           if backend.message else "") + " if { nbsrv() eq 0 }",
     ]
     for slot in SLOTS:
         enabled = slot == live and not paused

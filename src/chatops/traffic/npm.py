@@ -23,6 +23,14 @@ TIMEOUT = 10.0
 PAUSED = "# chatops: paused"
 
 
+def nginx_text(text: str) -> str:
+    """``text`` inside an nginx double-quoted string: nginx has no escape for ``$`` (it
+    would name a variable, and an unknown one fails the whole configuration), so ``$``,
+    quotes, backslashes and control characters are left out."""
+    return "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in text
+                   if ch not in '$"\\')
+
+
 class NginxProxyManager:
     def __init__(self, backend: Backend, url: str, email: str, password: str) -> None:
         import httpx  # noqa: PLC0415 - only NPM users pay for it here
@@ -118,7 +126,7 @@ class NginxProxyManager:
     async def pause(self) -> None:
         host = await self._host()
         kept = _without_pause(str(host.get("advanced_config") or ""))
-        message = self.backend.message.replace("\\", "").replace('"', "'")
+        message = nginx_text(self.backend.message)
         await self._put({"advanced_config": f'{kept}{PAUSED}\nreturn 503 "{message}";\n'})
 
     async def resume(self, slot: str) -> None:
