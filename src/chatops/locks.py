@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from chatops.errors import ConfigError, LockBusyError
-from chatops.paths import run_markers_present
+from chatops.paths import private_dir, run_markers_present
 
 POLL = 0.05
 _SAFE = re.compile(r"^[A-Za-z0-9_.-]+(@[a-z0-9_-]+)?$")  # STACK, or STACK@HOST on a named host
@@ -56,7 +56,7 @@ class HeldLocks:
 class Locks:
     def __init__(self, directory: Path) -> None:
         self.dir = directory
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
 
     def _stack_path(self, stack: str) -> Path:
         if not _SAFE.match(stack):

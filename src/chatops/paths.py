@@ -19,6 +19,51 @@ def default_state_dir(env: Mapping[str, str] | None = None) -> str:
     return os.path.join(base, "chatops")
 
 
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and its parents) as the state directory is made: 0700 whatever the
+    umask (the umask only ever takes bits away). An existing folder is left as it is:
+    ``wider_than_private`` reports it."""
+    if not path.is_dir():
+        path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        os.chmod(path, PRIVATE_DIR)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty and 0600 before anything writes it (SQLite gives its -wal
+    and -shm files the database file's mode)."""
+    private_dir(path.parent)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+        os.chmod(path, PRIVATE_FILE)
+    return path
+
+
+def wider_than_private(state_dir: Path) -> list[str]:
+    """The state directory and the files in it that others than its owner may read."""
+    found = []
+    try:
+        mode = state_dir.stat().st_mode & 0o777
+    except OSError:
+        return []
+    if mode & 0o077:
+        found.append(f"{state_dir} (mode {mode:04o})")
+    for entry in sorted(state_dir.rglob("*")):
+        try:
+            if entry.is_symlink() or entry.is_socket():
+                continue
+            mode = entry.stat().st_mode & 0o777
+        except OSError:
+            continue
+        if mode & 0o077:
+            found.append(f"{entry} (mode {mode:04o})")
+    return found
+
+
 def run_markers_present(lock_dir: Path) -> bool:
     """Cheap: is any run holding, or did any die holding, a liveness marker?"""
     try:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from chatops.errors import ChatopsError
+from chatops.paths import private_dir
 from chatops.planning.images import images_in
 from chatops.planning.steps import Command
 from chatops.planning.swarm import DEPLOY, swarm_service
@@ -133,10 +134,14 @@ class SwarmStep:
                 raise StepFailedError(f"image {image} has no registry digest: push it to a "
                                       "registry every node can reach")
             pins[service] = digest
-        version = (yaml.safe_load(text) or {}).get("version", "3.8")
-        self.pins.parent.mkdir(parents=True, exist_ok=True)
-        self.pins.write_text(yaml.safe_dump({"version": str(version), "services": {
-            name: {"image": digest} for name, digest in pins.items()}}))
+        # The same version line as the user's file, or none: docker stack deploy refuses
+        # two files of different versions, and Docker CLI 28 reads a file without one as
+        # its newest.
+        version = (yaml.safe_load(text) or {}).get("version")
+        private_dir(self.pins.parent)
+        self.pins.write_text(yaml.safe_dump({
+            **({"version": str(version)} if version is not None else {}),
+            "services": {name: {"image": digest} for name, digest in pins.items()}}))
         self._note("pinned: " + ", ".join(f"{s} → {d}" for s, d in pins.items()))
         return pins
 

@@ -14,6 +14,7 @@ from chatops.errors import ConfigError
 from chatops.locks import Locks
 from chatops.logs import LogSink, json_logger
 from chatops.notify.outbox import Outbox
+from chatops.paths import wider_than_private
 from chatops.runtime import Runtime
 from chatops.server.app import create_app
 from chatops.server.connections import bounded_protocol
@@ -61,6 +62,13 @@ def serve(settings: Settings) -> int:
     # Held until the process ends (the kernel drops it even on SIGKILL).
     service_lock = Locks(settings.lock_dir).hold_service()
     app = build(settings)
+    wide = wider_than_private(settings.state_dir)
+    if wide:
+        shown = "; ".join(wide[:5]) + (f"; and {len(wide) - 5} more" if len(wide) > 5 else "")
+        sys.stderr.write(
+            f"chatops: warning: others than this user may read the state directory (key and "
+            f"password hashes, sessions, the run history): {shown}; fix it with "
+            f"chmod -R go= {settings.state_dir}\n")
     where = f"http://{settings.host}:{settings.port}"
     sys.stderr.write(
         f"chatops serving {settings.repo} on {where} (state: {settings.state_dir})\n"

@@ -26,6 +26,7 @@ from typing import Any
 
 from chatops.errors import StoreError
 from chatops.masking import Masker
+from chatops.paths import private_file
 from chatops.store.connect import open_sqlite
 
 # Column names below are these constants, never input: the queries are safe to build.
@@ -154,7 +155,7 @@ class AuditLog:
                 prev = digest
             self._db.executemany(_INSERT, rows)
             if rows:  # the head is written while the file is still locked
-                tmp = self.head_path.with_suffix(".head.tmp")
+                tmp = private_file(self.head_path.with_suffix(".head.tmp"))
                 tmp.write_text(f"{seq} {prev}\n")
                 tmp.replace(self.head_path)
             self._db.execute("COMMIT")

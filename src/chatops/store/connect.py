@@ -6,12 +6,13 @@ import sqlite3
 from pathlib import Path
 
 from chatops.errors import StoreError
+from chatops.paths import private_file
 
 
 def open_sqlite(path: Path, schema: str, what: str) -> sqlite3.Connection:
     """Open (creating the folder and ``schema``) or raise ``StoreError`` naming ``what``."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)
         db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")

@@ -19,6 +19,7 @@ from typing import Any
 
 from chatops.errors import RunNotFoundError, StoreError
 from chatops.masking import Masker
+from chatops.paths import private_file
 from chatops.store.records import RunRecord, RunStatus
 
 SCHEMA_VERSION = 1
@@ -164,7 +165,7 @@ class RunStore:
         self.masker = masker if masker is not None else Masker()
         self._log_counts: dict[str, int] = {}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)
             self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None,
                                        check_same_thread=False)
             self._db.row_factory = sqlite3.Row
