@@ -87,7 +87,7 @@ def test_commit_without_a_pull_request_is_refused(make_api, world, github) -> No
     assert "no pull request merged commit" in resp.json()["error"]["message"]
 
 
-def test_commit_not_on_the_branch_is_422(make_api, world, github) -> None:
+def test_commit_not_on_the_branch_is_409(make_api, world, github) -> None:
     resp = served(make_api, world, github).post_run({"name": "deploy_web",
                                                      "sha": "0123456789abcdef"})
     assert error(resp) == (409, "commit_not_on_branch")

@@ -157,13 +157,28 @@ async def read_at_commit(ctx: Context, name: str, sha: str | None) -> tuple[Inte
                           f"at commit {full[:12]}: {exc.message}") from None
 
 
+async def branch_head(ctx: Context) -> str | None:
+    """The head of the deploy branch, fetched now (None when the repository is not a Git
+    checkout): what "deploy" means to a person who names no commit."""
+    if not (ctx.repo.root / ".git").exists():
+        return None
+    sync = ctx.sync()
+    async with ctx.checkout_lock:
+        await asyncio.to_thread(sync.fetch)
+        return await asyncio.to_thread(sync.resolve, None)
+
+
 async def decide_run(ctx: Context, caller: Caller, name: str, sha: str | None, *,
-                     dry_run: bool) -> RunDecision:
-    """Every check of a run, in one order, changing nothing: the name, a commit where
-    one is required, the commit and the intent at it, the caller's scope, the approval,
-    a rollback's scope, the deploy window."""
+                     dry_run: bool, branch_head: bool = False) -> RunDecision:
+    """Every check of a run, in one order, changing nothing: the name, whether the
+    caller may run anything at all, a commit where one is required (``branch_head``: a
+    person who named none means the deploy branch's head), the commit and the intent at
+    it, the caller's scope, the approval, a rollback's scope, the deploy window."""
     checked_name(name)
-    if sha is None and ctx.rules.commit_required:
+    early = caller.permissions.refusal(name, (), ())
+    if early:
+        raise ScopeDeniedError(early, intent=name)
+    if sha is None and ctx.rules.commit_required and not branch_head:
         raise CommitRequiredError("this service deploys merged commits only: send \"sha\", "
                                   "the commit that was merged", intent=name)
     through_git = ctx.through_git(sha)

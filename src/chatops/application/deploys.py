@@ -23,6 +23,7 @@ from chatops.application.decisions import (
     Context,
     RunDecision,
     approval,
+    branch_head,
     check_scope,
     checked_name,
     decide_run,
@@ -106,6 +107,9 @@ class RunAsk:
     idempotency_key: str | None = None
     fingerprint: str = ""  # what binds the idempotency key to this request
     rollback: bool = True  # False: no automatic rollback on failure (--no-rollback)
+    #: No sha from a person (the dashboard, chat): the deploy branch's head, fetched now
+    #: and checked like any commit, where the service deploys merged commits only.
+    branch_head: bool = False
 
     def bound(self) -> str:
         return self.fingerprint or hashlib.sha256(
@@ -127,6 +131,7 @@ class Planned:
 
     intent: str
     plan: Plan
+    sha: str | None = None  # the commit it was planned at (read from Git objects)
 
 
 @dataclass
@@ -215,7 +220,7 @@ class Deploys:
                 if replay is not None:
                     return replay
             decision = await decide_run(self.ctx, caller, ask.name, ask.sha,
-                                        dry_run=ask.dry_run)
+                                        dry_run=ask.dry_run, branch_head=ask.branch_head)
             intent = decision.intent
             per_host = {host: self.ctx.plan(intent, rollback=ask.rollback, host=host)
                         for host in intent.hosts}
@@ -224,7 +229,7 @@ class Deploys:
             if ask.dry_run:
                 self._record(caller, "dry_run", 200, intent=intent.name,
                              reason="; ".join(decision.notes) or None)
-                return Planned(intent.name, plan)
+                return Planned(intent.name, plan, decision.sha)
             if not ask.queue:
                 busy = self.ctx.queue.busy(sorted({st.stack for st in plan.steps}))
                 if busy:
@@ -637,6 +642,11 @@ class Deploys:
                          + ("" if vote.counted else " (counted once already)"))
             self.audit_written(record.intent)
             return vote
+
+    async def branch_head(self) -> str | None:
+        """The deploy branch's head, fetched now: what a deploy without a sha deploys
+        where merged commits are required (None outside a Git checkout)."""
+        return await branch_head(self.ctx)
 
     def may_read(self, caller: Caller, what: str) -> None:
         """Refuse (and record) a caller without the ``read`` scope."""

@@ -19,7 +19,8 @@ OPTIONS: dict[str, tuple[tuple[str, str, bool], ...]] = {
     "rollback": (("stack", "the stack to return to its previous good deploy", True),),
     "status": (("stack", "only this stack", False),),
     "runs": (),
-    "plan": (("intent", "the intent to plan", True),),
+    "plan": (("intent", "the intent to plan", True),
+             ("sha", "the commit to plan at (default: the branch head)", False)),
 }
 DESCRIPTIONS = {
     "deploy": "Deploy an intent (the same checks and audit as POST /run)",
@@ -74,12 +75,13 @@ async def handle(deploys: Deploys, caller: Caller, command: str,
         return Answer(f"⛔ {what}; usage: {command} {usage}".rstrip(), ephemeral=True)
     try:
         if command == "deploy":
+            sha = options.get("sha") or None
             started = await deploys.run(caller, RunAsk(name=options.get("intent", ""),
-                                                        sha=options.get("sha") or None))
+                                                        sha=sha, branch_head=sha is None))
             assert isinstance(started, Started)  # noqa: S101 - not a dry run
             waits = started.record.status is RunStatus.awaiting_approval
-            return Answer(f"{'🔐' if waits else '🚀'} deploying {started.record.intent} (run "
-                          f"`{started.record.id}`)"
+            return Answer(f"{'🔐' if waits else '🚀'} deploying {started.record.intent}"
+                          f"{_at(started.record.sha, sha)} (run `{started.record.id}`)"
                           + ("; it waits for its approvals" if waits else "")
                           + "; its outcome follows here", run_id=started.record.id)
         if command == "rollback":
@@ -90,10 +92,13 @@ async def handle(deploys: Deploys, caller: Caller, command: str,
         if command in ("status", "runs", "plan"):
             deploys.may_read(caller, command)
             if command == "plan":
+                sha = options.get("sha") or None
                 planned = await deploys.run(caller, RunAsk(name=options.get("intent", ""),
-                                                           dry_run=True))
+                                                           sha=sha, dry_run=True,
+                                                           branch_head=sha is None))
                 assert isinstance(planned, Planned)  # noqa: S101 - a dry run
-                return Answer(f"```\n{render_text(planned.plan)[:LIMIT - 8]}\n```",
+                head = f"plan of {planned.intent}{_at(planned.sha, sha)}\n"
+                return Answer(f"{head}```\n{render_text(planned.plan)[:LIMIT - 80]}\n```",
                               ephemeral=True)
             stack = options.get("stack") or None
             records = deploys.store.list_runs(stack=stack, limit=10)
@@ -110,6 +115,13 @@ async def handle(deploys: Deploys, caller: Caller, command: str,
         return Answer(f"⛔ {exc.message}", ephemeral=True)
     except ChatopsError as exc:
         return Answer(f"⛔ {exc.message}"[:LIMIT], ephemeral=True)
+
+
+def _at(full: str | None, asked: str | None) -> str:
+    """Which commit a run or plan is for, as a person reads it."""
+    if not full:
+        return ""
+    return f" at commit `{full[:12]}`" + ("" if asked else " (the deploy branch's head)")
 
 
 def discord_commands() -> list[dict[str, object]]:

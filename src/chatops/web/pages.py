@@ -18,6 +18,7 @@ grows live (htmx's SSE extension over ``/ui/runs/{id}/stream``).
 from __future__ import annotations
 
 import html
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
@@ -39,6 +40,7 @@ from chatops.application.stream import follow_run
 from chatops.errors import (
     ChatopsError,
     CsrfRefusedError,
+    InvalidBodyError,
     RequestError,
     ScopeDeniedError,
 )
@@ -51,6 +53,7 @@ from chatops.web.users import Session, UserStore, same
 SESSION_COOKIE = "chatops_session"
 LOGIN_COOKIE = "chatops_login"
 PAGE = 50
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 STATIC = {"htmx.min.js": "text/javascript", "sse.min.js": "text/javascript",
           "style.css": "text/css"}
 HERE = Path(str(resources.files("chatops.web")))
@@ -289,14 +292,24 @@ class Dashboard:
         intent = self.s.deploys.ctx.load(name)
         views = await stack_views(self.s.deploys.ctx.repo, [intent], self.store,
                                   self.s.engine)
+        # What a person confirms is what deploys: the branch head as fetched now, sent
+        # back with the form (a newer push meanwhile is not deployed unseen).
+        head = (await self.s.deploys.branch_head()
+                if self.s.deploys.ctx.through_git(None) else None)
         return self.page(request, "confirm.html", session=session, what="deploy",
                          title=f"Deploy {name}?", action=f"/ui/intents/{quote(name)}/deploy",
                          plan=render_text(self.s.deploys.ctx.plan(intent)), stacks=views,
-                         approval=intent.approval)
+                         approval=intent.approval, commit=head,
+                         branch=self.s.settings.deploy_branch)
 
     async def deploy(self, request: Request, session: Session, name: str) -> Response:
-        await self.form(request, session)
-        started = await self.s.deploys.run(self.caller(request, session), RunAsk(name=name))
+        fields = await self.form(request, session)
+        sha = fields.get("sha") or None
+        if sha is not None and not FULL_SHA.match(sha):
+            raise InvalidBodyError("expected the 40-character commit id the confirmation "
+                                   "page named", field="sha")
+        started = await self.s.deploys.run(self.caller(request, session), RunAsk(
+            name=name, sha=sha, branch_head=sha is None))
         assert isinstance(started, Started)  # noqa: S101 - not a dry run
         return RedirectResponse(f"/ui/runs/{started.record.id}", status_code=303)
 
