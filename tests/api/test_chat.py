@@ -174,7 +174,7 @@ def test_unknown_commands_and_options_get_their_usage(chat) -> None:
     assert extra.json()["data"]["content"] == \
         "⛔ unknown option 'force'; usage: deploy intent [sha]"
     missing = discord(service, key, command("plan")).json()["data"]["content"]
-    assert missing == "⛔ missing intent; usage: plan intent"
+    assert missing == "⛔ missing intent; usage: plan intent [sha]"
     stacks = discord(service, key, {"type": 4, "data": {"name": "rollback", "options": [
         {"name": "stack", "value": "w", "focused": True}]}}).json()
     assert stacks["data"]["choices"] == [{"name": "web", "value": "web"}]
