@@ -10,7 +10,12 @@ each server, medians of ``--rounds`` rounds:
 2. slow connections (300, one byte a second, from 10 addresses) still open after the
    head deadline (target 0);
 3. p99 of a good client's POST /run (from 127.0.0.2, one every 100 ms) during that
-   slowloris plus a wrong-key flood (wrk, 64 connections) (target <= 50 ms).
+   slowloris plus a wrong-key flood (wrk, 64 connections) (target <= 50 ms);
+4. slow bodies (540 connections from 9 addresses, each a whole head of POST
+   /webhooks/github, then one byte of its body every 2 s) still open after the body
+   deadline (target 0);
+5. refusals and p99 of the good client (from a tenth address) while those 540 slow
+   bodies reconnect as soon as they are cut (target 0 refusals, p99 <= 50 ms).
 
 Usage: .venv/bin/python bench/abuse.py [--rounds 3] [--seconds 12]
 """
@@ -39,6 +44,9 @@ from serve import free_port, p99, rss_mb, wait_port
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-abuse-key-" + uuid.uuid4().hex
 HEAD_TIMEOUT = 10.0  # chatops' default
+BODY_TIMEOUT = 10.0  # chatops' default
+SLOW_BODY = (b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             b"X-GitHub-Event: push\r\nContent-Length: 4000\r\n\r\n{")
 
 
 @contextlib.contextmanager
@@ -101,8 +109,11 @@ class Slowloris:
     """``count`` connections from 10 loopback addresses, each sending one byte a second of
     a request head that never ends; reconnecting when the server closes one."""
 
-    def __init__(self, port: int, count: int) -> None:
+    def __init__(self, port: int, count: int, *, head: bytes = b"GET /healthz HTTP/1.1\r\n",
+                 every: float = 1.0, addresses: int = 10, network: str = "127.0.1") -> None:
         self.port, self.count = port, count
+        self.head, self.every = head, every
+        self.addresses, self.network = addresses, network
         self.conns: list[socket.socket | None] = [None] * count
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -110,10 +121,11 @@ class Slowloris:
 
     def _open(self, i: int) -> socket.socket | None:
         try:
-            conn = socket.create_connection(("127.0.0.1", self.port), timeout=2,
-                                            source_address=(f"127.0.1.{10 + i % 10}", 0))
+            conn = socket.create_connection(
+                ("127.0.0.1", self.port), timeout=2,
+                source_address=(f"{self.network}.{10 + i % self.addresses}", 0))
             conn.setblocking(False)
-            conn.send(b"GET /healthz HTTP/1.1\r\n")
+            conn.send(self.head)
             return conn
         except OSError:
             return None
@@ -130,7 +142,7 @@ class Slowloris:
     def _run(self) -> None:
         for i in range(self.count):
             self.conns[i] = self._open(i)
-        while not self.stop.wait(1.0):
+        while not self.stop.wait(self.every):
             for i, conn in enumerate(self.conns):
                 if conn is not None and self.closed_by_server(conn):
                     conn.close()
@@ -163,18 +175,33 @@ def still_open_after_deadline(port: int) -> int:
     return count
 
 
-def good_client_p99(port: int, seconds: float) -> tuple[float, int]:
-    """p99 (ms) of POST /run from 127.0.0.2 during a slowloris and a wrong-key flood."""
-    loris = Slowloris(port, 300)
-    loris.thread.start()
-    script = Path(tempfile.mkdtemp()) / "flood.lua"
-    script.write_text('wrk.method = "POST"\nwrk.body = \'{"name": "pull_bench"}\'\n'
-                      'wrk.headers["X-API-Key"] = "wrong-key"\n'
-                      'wrk.headers["Content-Type"] = "application/json"\n')
-    flood = subprocess.Popen(["wrk", "-t", "2", "-c", "64", "-d", f"{int(seconds) + 2}s",
-                              "-s", str(script), f"http://127.0.0.1:{port}/run"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def slow_bodies(port: int) -> Slowloris:
+    return Slowloris(port, 540, head=SLOW_BODY, every=2.0, addresses=9, network="127.0.2")
+
+
+def slow_bodies_open_after_deadline(port: int) -> int:
+    bodies = slow_bodies(port)
+    bodies.reconnect = False
+    bodies.thread.start()
+    time.sleep(BODY_TIMEOUT + 3)
+    count = bodies.open_count()
+    bodies.close()
+    return count
+
+
+def good_client_p99_slow_bodies(port: int, seconds: float) -> tuple[float, int]:
+    """(p99 ms, refusals) of the good client while 540 slow bodies keep coming back."""
+    bodies = slow_bodies(port)
+    bodies.thread.start()
     time.sleep(1.0)
+    try:
+        return good_client(port, seconds)
+    finally:
+        bodies.close()
+
+
+def good_client(port: int, seconds: float) -> tuple[float, int]:
+    """(p99 ms, answers other than 200) of POST /run from 127.0.0.2, one every 100 ms."""
     took, failed = [], 0
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -191,9 +218,26 @@ def good_client_p99(port: int, seconds: float) -> tuple[float, int]:
         failed += not ok
         conn.close()
         time.sleep(0.1)
-    flood.wait()
-    loris.close()
     return p99(took), failed
+
+
+def good_client_p99(port: int, seconds: float) -> tuple[float, int]:
+    """p99 (ms) of POST /run from 127.0.0.2 during a slowloris and a wrong-key flood."""
+    loris = Slowloris(port, 300)
+    loris.thread.start()
+    script = Path(tempfile.mkdtemp()) / "flood.lua"
+    script.write_text('wrk.method = "POST"\nwrk.body = \'{"name": "pull_bench"}\'\n'
+                      'wrk.headers["X-API-Key"] = "wrong-key"\n'
+                      'wrk.headers["Content-Type"] = "application/json"\n')
+    flood = subprocess.Popen(["wrk", "-t", "2", "-c", "64", "-d", f"{int(seconds) + 2}s",
+                              "-s", str(script), f"http://127.0.0.1:{port}/run"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    try:
+        return good_client(port, seconds)
+    finally:
+        flood.wait()
+        loris.close()
 
 
 def main() -> int:
@@ -209,7 +253,9 @@ def main() -> int:
         for _ in range(args.rounds):
             for stock in (False, True):
                 figures = results.setdefault(stock, {"rss": [], "open": [], "p99": [],
-                                                     "failed": []})
+                                                     "failed": [], "bodies_open": [],
+                                                     "bodies_p99": [],
+                                                     "bodies_failed": []})
                 with service(tmp, stock) as (proc, port):
                     figures["rss"].append(huge_headers_rss(proc, port))
                 with service(tmp, stock) as (_, port):
@@ -218,6 +264,12 @@ def main() -> int:
                     p99, failed = good_client_p99(port, args.seconds)
                     figures["p99"].append(p99)
                     figures["failed"].append(failed)
+                with service(tmp, stock) as (_, port):
+                    figures["bodies_open"].append(slow_bodies_open_after_deadline(port))
+                with service(tmp, stock) as (_, port):
+                    p99, failed = good_client_p99_slow_bodies(port, args.seconds)
+                    figures["bodies_p99"].append(p99)
+                    figures["bodies_failed"].append(failed)
     med = {stock: {k: statistics.median(v) for k, v in f.items()}
            for stock, f in results.items()}
     ours, base = med[False], med[True]
@@ -229,6 +281,12 @@ def main() -> int:
     print(f"  good POST /run p99, abused     {ours['p99']:7.1f} ms   {base['p99']:7.1f} ms"
           f"     <= 50 ms    ({ours['p99'] / base['p99']:.2f}x; failed "
           f"{ours['failed']:.0f} vs {base['failed']:.0f})")
+    print(f"  slow bodies still open         {ours['bodies_open']:7.0f}      "
+          f"{base['bodies_open']:7.0f}           0 (of 540, {BODY_TIMEOUT + 3:g} s after they "
+          "began)")
+    print(f"  good POST /run, slow bodies    {ours['bodies_p99']:7.1f} ms   "
+          f"{base['bodies_p99']:7.1f} ms     <= 50 ms    (refused "
+          f"{ours['bodies_failed']:.0f} vs {base['bodies_failed']:.0f}; target 0)")
     return 0
 
 
