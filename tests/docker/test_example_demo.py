@@ -93,10 +93,9 @@ def test_demo_notes_stack_backs_its_volume_up_before_a_rollout(
     compose.write_text(compose.read_text().replace("18280", port)
                        .replace("name: stack-notes", f"name: {name}")
                        .replace("name: notes-data", f"name: {volume}"))
-    intent.write_text(intent.read_text().replace("18280", port)
-                      .replace('"notes-data"', f'"{volume}"'))
     backups = tmp_path / "backups"
-    monkeypatch.setenv("BACKUP_DIR", str(backups))
+    text = intent.read_text().replace("18280", port).replace('"notes-data"', f'"{volume}"')
+    intent.write_text(text.replace("/var/backups/chatops", str(backups)))
     docker("pull", "-q", f"{DEMO}:v1")
     try:
         docker("volume", "create", volume)
@@ -110,7 +109,7 @@ def test_demo_notes_stack_backs_its_volume_up_before_a_rollout(
         with tarfile.open(archive) as tar:
             assert tar.extractfile("./note.txt").read() == b"buy milk\n"
         # A failed backup vetoes the next rollout before anything changes.
-        monkeypatch.setenv("BACKUP_DIR", "/proc/no-such-place")
+        intent.write_text(text.replace("/var/backups/chatops", "/proc/no-such-place"))
         result = cli("run", "--repo", str(repo), "rollout_stack_notes")
         assert result.code == 1
         assert "pre_deploy hook ./scripts/backup-volume.sh failed" in result.out + result.err

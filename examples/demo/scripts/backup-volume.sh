@@ -1,7 +1,8 @@
 #!/bin/sh
 # Back up a Docker volume, as a chatops pre_deploy hook (see the intent
 # rollout_stack_notes): a failure here vetoes the deploy before anything changes.
-# Usage: backup-volume.sh VOLUME   (into $BACKUP_DIR, default /var/backups/chatops)
+# Usage: backup-volume.sh VOLUME   (into $BACKUP_DIR, which the intent's env: sets;
+# default /var/backups/chatops)
 set -eu
 volume="$1"
 dir="${BACKUP_DIR:-/var/backups/chatops}"
