@@ -9,12 +9,12 @@ import sys
 import uvicorn
 
 from chatops.server.serve import build
-from chatops.settings import Settings, load_settings
+from chatops.settings import load_settings
 
 
 def main() -> None:
     settings = load_settings(repo=sys.argv[1], port=int(sys.argv[2]))
-    app = build(settings, Settings.from_env())
+    app = build(settings)
     uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port,
                                   log_level="warning", access_log=False, loop="asyncio",
                                   http="httptools", lifespan="on")).run()

@@ -8,11 +8,34 @@ from collections.abc import Mapping
 from pathlib import Path
 
 
-def default_state_dir(env: Mapping[str, str] | None = None) -> str:
-    """``CHATOPS_STATE_DIR``; else /var/lib/chatops for root, ~/.local/state/chatops otherwise."""
+def configured(name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """Setting ``name`` as every command reads it before the full settings: its
+    ``CHATOPS_`` variable, else the TOML file ``CHATOPS_CONFIG`` names (what is wrong with
+    that file is said by the settings, which read it whole)."""
     env = os.environ if env is None else env
-    if env.get("CHATOPS_STATE_DIR"):
-        return env["CHATOPS_STATE_DIR"]
+    value = env.get(f"CHATOPS_{name.upper()}")
+    if value:
+        return value
+    path = env.get("CHATOPS_CONFIG")
+    if not path:
+        return None
+    import tomllib  # noqa: PLC0415 - only with a config file
+
+    try:
+        with open(path, "rb") as handle:
+            found = tomllib.load(handle).get(name)
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return str(found) if isinstance(found, str | int | float) and str(found) else None
+
+
+def default_state_dir(env: Mapping[str, str] | None = None) -> str:
+    """``CHATOPS_STATE_DIR`` (or ``state_dir`` in ``CHATOPS_CONFIG``); else
+    /var/lib/chatops for root, ~/.local/state/chatops otherwise."""
+    env = os.environ if env is None else env
+    chosen = configured("state_dir", env)
+    if chosen:
+        return chosen
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         return "/var/lib/chatops"
     base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
@@ -28,8 +51,10 @@ def private_dir(path: Path) -> Path:
     umask (the umask only ever takes bits away). An existing folder is left as it is:
     ``wider_than_private`` reports it."""
     if not path.is_dir():
-        path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-        os.chmod(path, PRIVATE_DIR)
+        missing = [path, *[p for p in path.parents if not p.exists()]]
+        for folder in reversed(missing):  # the folders chatops creates are all private
+            folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+            os.chmod(folder, PRIVATE_DIR)
     return path
 
 

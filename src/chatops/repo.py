@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 from chatops.errors import IntentNotFoundError, RepoError
 from chatops.intents.loader import INTENT_SUFFIXES, IntentFile, load_intent_file
 from chatops.intents.model import NAME_MAX, IntentDoc, name_problem
+from chatops.paths import configured
 
 INTENTS_DIR = PurePosixPath("chatops/intents")
 STACKS_DIR = PurePosixPath("stacks")
@@ -23,8 +24,9 @@ class GitOpsRepo:
 
     @classmethod
     def discover(cls, repo: str | os.PathLike[str] | None = None) -> GitOpsRepo:
-        """``--repo``, else ``CHATOPS_REPO``, else the current directory."""
-        chosen = repo if repo not in (None, "") else os.environ.get("CHATOPS_REPO") or "."
+        """``--repo``, else ``CHATOPS_REPO`` (or ``repo`` in ``CHATOPS_CONFIG``), else the
+        current directory."""
+        chosen = repo if repo not in (None, "") else configured("repo") or "."
         root = Path(chosen).expanduser()
         if not root.is_dir():
             raise RepoError(f"GitOps repository {str(root)!r} is not a directory "

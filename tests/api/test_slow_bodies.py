@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
     (repo / "chatops" / "intents" / "deploy_web.yaml").write_text(INTENT)
     served = start(repo, tmp_path / "state", env={
         "CHATOPS_BODY_TIMEOUT": "3", "CHATOPS_BODY_MIN_RATE": "64",
-        "CHATOPS_MAX_CONNECTIONS_PER_ADDRESS": "4",
+        "CHATOPS_MAX_CONNECTIONS_PER_ADDRESS": "4", "CHATOPS_LOCKOUT_FAILURES": "3",
         "CHATOPS_TRUSTED_PROXIES": "127.0.0.9/32",
         "CHATOPS_IP_ALLOWLIST": "127.0.0.0/8,203.0.113.0/24,198.51.100.0/24"})
     yield served
@@ -147,3 +148,28 @@ def test_a_forwarded_address_gets_the_per_address_cap_behind_a_trusted_proxy(
     finally:
         for conn in held:
             conn.close()
+
+
+def test_an_address_whose_bodies_keep_trickling_is_locked_out_at_accept(
+        service: Service) -> None:
+    """Three cut bodies lock the address out: its next connection is held unread, then
+    answered 429 without being read; another address is served meanwhile."""
+    body = json.dumps({"name": "deploy_web", "dry_run": True}).encode()
+    answers: list[bytes] = []
+    threads = [threading.Thread(target=lambda: answers.append(trickle(
+        service.port, head("/run", len(body)) + body, every=1.0, source="127.0.0.5")[0]))
+        for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(a.startswith(b"HTTP/1.1 408") for a in answers), answers
+    began = time.monotonic()
+    locked, _ = trickle(service.port, head("/run", len(body)) + body, every=1.0,
+                        source="127.0.0.5")
+    assert locked.startswith(b"HTTP/1.1 429"), locked
+    assert b"locked_out" in locked
+    assert time.monotonic() - began > 3  # held first, unread
+    assert service.post("/run", {"name": "deploy_web", "dry_run": True}).status_code == 200
+    rows = service.get("/audit?limit=50").json()["records"]
+    assert any(r["reason"] == "locked_out" and r["client"] == "127.0.0.5" for r in rows)

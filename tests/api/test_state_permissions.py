@@ -30,9 +30,9 @@ def test_the_state_directory_is_private_whatever_the_umask(tmp_path: Path) -> No
     state = tmp_path / "deep" / "state"
     old = os.umask(0o002)  # a permissive umask, as some distributions set for users
     try:
-        assert add_user(state, "ann", "read").returncode == 0
         service = start(repo_at(tmp_path), state, env={
             "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+        assert add_user(state, "ann", "read").returncode == 0
     finally:
         os.umask(old)
     try:
@@ -42,6 +42,7 @@ def test_the_state_directory_is_private_whatever_the_umask(tmp_path: Path) -> No
         err = service.stop()
     found = modes(state)
     assert found["."] == 0o700
+    assert stat.S_IMODE(state.parent.stat().st_mode) == 0o700  # created for it, too
     files = {name: mode for name, mode in found.items()
              if name != "." and not (state / name).is_dir()}
     assert "chatops.sqlite3" in files

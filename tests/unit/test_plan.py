@@ -148,3 +148,15 @@ def test_plan_does_not_touch_the_repo(cli, tmp_path: Path) -> None:
     assert cli("plan", "--repo", str(EXAMPLE_REPO), "scale_whoami").code == 0
     after = {p: p.stat().st_mtime_ns for p in EXAMPLE_REPO.rglob("*")}
     assert before == after
+
+
+def test_a_canary_behind_a_proxy_plans_its_real_rollback() -> None:
+    """Its rollback switches traffic back to the stable slot: no recreate, no scale."""
+    plan = plan_of(HEAD + "action: rollout\nservice: web\nstrategy: canary\ntraffic: "
+                   "{driver: haproxy, listen: "
+                   "127.0.0.1:18180, ports: {blue: 18181, green: 18182}}\ncanary:\n"
+                   "  steps: [{weight: 10, pause: 1s}, {weight: 100}]\n")
+    rollback = plan.steps[0].rollback
+    assert rollback is not None
+    assert rollback.commands == ()
+    assert "back to the stable slot" in rollback.description

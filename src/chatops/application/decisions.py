@@ -94,8 +94,9 @@ class Context:
         return intent
 
     def plan(self, intent: IntentFile, *, rollback: bool = True,
-             host: str | None = None) -> Plan:
-        """The intent's plan (on ``host``, for one host of a rolling deploy)."""
+             host: str | None = None, uses: bool = False) -> Plan:
+        """The intent's plan (on ``host``, for one host of a rolling deploy); with
+        ``uses``, listing the repository files it uses (for people: it reads them)."""
         base = self.runtime.settings
         return build_plan(intent, PlanContext(repo=self.repo,
                                               compose_command=base.compose_command,
@@ -103,7 +104,7 @@ class Context:
                                               stable_for=base.stability_window,
                                               hosts=base.hosts, host=host,
                                               state_dir=base.state_dir,
-                                              tree=WorkTree(self.repo.root)))
+                                              tree=WorkTree(self.repo.root) if uses else None))
 
 
 def checked_name(name: object, field: str = "name") -> str:

@@ -178,10 +178,10 @@ def connect(*, local: bool, override_window: bool = False,
     repository the command is about (None: the usual lookup), or False for none."""
     if local:
         return None
-    from chatops.paths import default_state_dir
+    from chatops.paths import configured, default_state_dir
 
     where: Path | None = None
     if repo is not False:
-        where = Path(repo or os.environ.get("CHATOPS_REPO") or ".")  # type: ignore[arg-type]
+        where = Path(repo or configured("repo") or ".")  # type: ignore[arg-type]
     return ServiceClient.find(Path(default_state_dir()), actor(),
                               override_window=override_window, repo=where, intent=intent)

@@ -22,11 +22,11 @@ def config_command(name: str, repo: Path | None, *, write: bool) -> int:
     intent = load_or_explain(gitops, name, "configured")
     if intent is None:
         return 4
-    docs = [d for d in intent.documents if d.strategy == "blue-green" and d.traffic
-            and d.service]
+    # Every step behind a proxy: blue-green, and a canary with a traffic block.
+    docs = [d for d in intent.documents if d.traffic is not None and d.service]
     if not docs:
-        sys.stderr.write(f"error: intent {name!r} has no blue-green step (strategy: "
-                         "blue-green with a traffic block)\n")
+        sys.stderr.write(f"error: intent {name!r} has no step behind a proxy (strategy "
+                         "blue-green or canary, with a traffic block)\n")
         return 4
     try:
         for doc in docs:

@@ -90,7 +90,8 @@ def _images(snapshots: list[dict[str, Any]]) -> tuple[str, str] | None:
         if containers:
             old = containers[0]
             restored = f"{old.get('image_ref')} ({str(old.get('image_id'))[:19]})"
-            return f"{svc}: {entry.get('image_ref')}", f"{svc}: {restored}"
+            failed = entry.get("wanted_ref") or entry.get("image_ref")
+            return f"{svc}: {failed}", f"{svc}: {restored}"
     return None
 
 

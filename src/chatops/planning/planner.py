@@ -179,6 +179,14 @@ def _rollback(doc: IntentDoc, file: Path, ctx: PlanContext) -> RollbackPlan | No
             commands=(),
             regate=False,
         )
+    if doc.strategy == "canary" and svc is not None and doc.traffic is not None:
+        return RollbackPlan(
+            description="send every request back to the stable slot (the canary's weight "
+            "to 0; the stable slot never stopped serving), confirm through the proxy, then "
+            "stop the canary slot",
+            commands=(),
+            regate=False,
+        )
     if doc.action == "rollback":
         return RollbackPlan(
             description="if the older images fail their health gates, put back what ran "

@@ -24,7 +24,7 @@ def images(snapshot: dict[str, Any] | None, *, old: bool) -> str:
             running = [c for c in entry.get("containers") or [] if c.get("state") == "running"]
             ref = (running or entry.get("containers") or [{}])[0].get("image_ref") or ""
         else:
-            ref = entry.get("image_ref") or ""
+            ref = entry.get("wanted_ref") or entry.get("image_ref") or ""
         pairs.append((service, ref))
     if len(pairs) == 1:
         return pairs[0][1]

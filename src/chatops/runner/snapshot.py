@@ -9,11 +9,15 @@ from chatops.engine.base import ContainerState, Engine
 from chatops.runner.project import ComposeProject
 
 
-def _service_entry(containers: list[ContainerState], image_ref: str) -> dict[str, Any]:
+def _service_entry(containers: list[ContainerState], wanted: str) -> dict[str, Any]:
+    """``image_ref`` is what ran (the containers' own reference, the most common one);
+    ``wanted_ref`` what the compose file asked for when the snapshot was taken."""
     running = [c for c in containers if c.running]
     ids = Counter(c.image_id for c in (running or containers))
+    refs = Counter(c.image_ref for c in (running or containers) if c.image_ref)
     return {
-        "image_ref": image_ref,
+        "image_ref": refs.most_common(1)[0][0] if refs else wanted,
+        "wanted_ref": wanted,
         "image_id": ids.most_common(1)[0][0] if ids else None,
         "replicas": len(running),
         "containers": [

@@ -467,7 +467,7 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         intent = s.deploys.ctx.load(name)
         return {"name": intent.name, "description": intent.description,
                 "documents": [d.model_dump(mode="json") for d in intent.documents],
-                "plan": plan_to_dict(s.deploys.ctx.plan(intent))}
+                "plan": plan_to_dict(s.deploys.ctx.plan(intent, uses=True))}
 
     @api.post("/validate", response_model=m.ValidateAnswer, tags=["intents"],
               responses={**ERRORS, 415: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody}},

@@ -5,7 +5,9 @@ that trickles in. This protocol, a subclass of it, adds what a service facing a 
 needs, each enforced while the bytes arrive:
 
 - at accept, before anything is read: the allowlist when the peer address alone decides
-  (no trusted proxy in front), a cap on open connections, and one per address;
+  (no trusted proxy in front), a cap on open connections, and one per address; past the
+  global cap, an address holding fewer than ``FAIR_SHARE`` connections is let in within a
+  reserve (an eighth of the cap), so addresses that fill the cap do not shut out others;
 - a limit on each line of the request head (414 for the request line, 431 for a header)
   and on the whole head (431);
 - a deadline for the whole head, counted from the connection or from the first byte of
@@ -14,7 +16,10 @@ needs, each enforced while the bytes arrive:
   a grace second (408: a body that trickles in one byte at a time holds no connection
   for long); the refusal is audited here, once, and the request's own handler is told
   (``state["audited"]``), so a client that goes away leaves no error behind;
-- keep-alive connections idle longer than uvicorn's ``timeout_keep_alive`` are closed.
+- keep-alive connections idle longer than uvicorn's ``timeout_keep_alive`` are closed;
+- an address locked out (bad keys, or heads and bodies that did not arrive in time) is
+  answered 429 at accept, after ``TARPIT_SECONDS`` unread: it costs an accept, and comes
+  back seldom.
 
 Connections on the service's unix socket (``$CHATOPS_STATE_DIR/chatops.sock``, mode 0600:
 the file permission is the credential, as with the Docker socket) are the host's own:
@@ -42,6 +47,11 @@ LINGER_BYTES = 256 * 1024
 _END = b"\r\n\r\n"
 #: The body's first second is not held to the minimum rate (a client's first write).
 RATE_GRACE = 1.0
+#: Past the global cap, an address holding fewer connections than this is still let in,
+#: within a reserve: a few addresses that fill the cap do not lock everybody else out.
+FAIR_SHARE = 4
+#: How long a connection from a locked-out address waits for its 429 (it is not read).
+TARPIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,7 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
                      ) -> type[HttpToolsProtocol]:
     """The protocol class to give ``uvicorn.Config(http=...)``."""
     per_address: dict[str, int] = {}
+    reserve = max(16, limits.max_connections // 8)
 
     class BoundedHttp(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -129,13 +140,27 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
             self._peer = str(peer[0]) if peer else "unknown"
             proxy = is_proxy(self._peer)
             refusal = None if proxy else admit(self._peer)
-            if refusal is None and len(self.connections) > limits.max_connections:
+            if refusal is None and len(self.connections) > limits.max_connections and (
+                    per_address.get(self._peer, 0) >= FAIR_SHARE
+                    or len(self.connections) > limits.max_connections + reserve):
                 refusal = Refusal(503, "too_many_connections", "the service has too many "
                                   "open connections; try again shortly", retry_after=1)
             if (refusal is None and not proxy and per_address.get(self._peer, 0)
                     >= limits.max_connections_per_address):
                 refusal = Refusal(429, "too_many_connections", "too many open connections "
                                   "from this address", retry_after=1)
+            if refusal is not None and refusal.code == "locked_out" and \
+                    per_address.get(self._peer, 0) < limits.max_connections_per_address:
+                # A locked-out address is held, unread, before its answer (counted like
+                # any connection of the address): the abuser comes back every few
+                # seconds instead of many times a second.
+                per_address[self._peer] = per_address.get(self._peer, 0) + 1
+                self._counted = True
+                self._discarding = True
+                self._linger = self.loop.call_later(
+                    min(TARPIT_SECONDS, limits.head_timeout),
+                    lambda: self._refuse(refusal, linger=False))
+                return
             if refusal is not None:
                 self._refuse(refusal, linger=refusal.status == 403)
                 return

@@ -99,17 +99,30 @@ class Guard:
         return bool(self.proxies) and self._in(self._trusted, self.proxies, peer)
 
     def admit(self, peer: str) -> Refusal | None:
-        """The allowlist, applied to a connection whose peer address alone decides."""
-        if self._in(self._allowed, self.allowlist, peer):
-            return None
-        return Refusal(403, "address_not_allowed",
-                          f"client address {peer} is not in the allowlist")
+        """The allowlist and the lockout, applied to a connection whose peer address
+        alone decides: a locked-out address costs an accept, not a request."""
+        if not self._in(self._allowed, self.allowlist, peer):
+            return Refusal(403, "address_not_allowed",
+                           f"client address {peer} is not in the allowlist")
+        locked = self.lockout.locked(peer)
+        if locked:
+            return Refusal(429, "locked_out", "this address is locked out for "
+                           f"{retry_after(locked)} s (too many bad API keys, or requests "
+                           "that did not arrive in time)", retry_after=int(retry_after(locked)))
+        return None
 
     def connection_refused(self, refusal: Refusal, peer: str) -> None:
         """Count and audit a refusal made by the connection, before any routing."""
         self._counter(refusal.code).inc()
         if self.on_refusal is not None:
             self.on_refusal(refusal.code, peer)
+        if refusal.code == "request_timeout" and peer != "local" and not self.is_proxy(peer):
+            # A head or body that trickles is abuse, like a bad key: it counts toward
+            # the address's lockout (never toward the key-spray budget).
+            for event in self.lockout.failed(peer, key=False):
+                self._counter(event).inc()
+                if self.on_refusal is not None:
+                    self.on_refusal(event, peer)
         self.audit.refusal(client=peer, method="-", endpoint="(connection)",
                            reason=refusal.code, status=refusal.status, request_id="-")
 

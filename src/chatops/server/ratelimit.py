@@ -83,17 +83,20 @@ class Lockout:
             return 0.0
         return left
 
-    def failed(self, who: str) -> list[str]:
-        """Count a bad key; the events it causes: ``key_spray`` (the budget across
-        addresses is spent, once per spray) and ``lockout_started`` (``who`` is out)."""
+    def failed(self, who: str, *, key: bool = True) -> list[str]:
+        """Count a failure of ``who`` (a bad key; with ``key=False`` a request that did
+        not arrive in time, which counts for the address alone); the events it causes:
+        ``key_spray`` (the budget across addresses is spent, once per spray) and
+        ``lockout_started`` (``who`` is out)."""
         now = self.clock()
         events: list[str] = []
-        total = self._count_global(now)
-        if total > self.budget and not self.spraying:
-            self.spraying = True
-            events.append("key_spray")
-        elif total <= self.budget:
-            self.spraying = False
+        if key:
+            total = self._count_global(now)
+            if total > self.budget and not self.spraying:
+                self.spraying = True
+                events.append("key_spray")
+            elif total <= self.budget:
+                self.spraying = False
         fails = self._fails.get(who)
         if fails is None:
             if len(self._fails) >= MAX_TRACKED:

@@ -269,7 +269,8 @@ class Dashboard:
         views = await stack_views(self.s.deploys.ctx.repo, [intent], self.store,
                                   self.s.engine)
         return self.page(request, "intent.html", session=session, intent=intent,
-                         plan=render_text(self.s.deploys.ctx.plan(intent)), window=window,
+                         plan=render_text(self.s.deploys.ctx.plan(intent, uses=True)),
+                         window=window,
                          stacks=views,
                          deployed=self.store.deployed_sha(name),
                          runs=self.store.list_runs(intent=name, limit=10))
