@@ -165,14 +165,19 @@ class Slowloris:
                 conn.close()
 
 
-def still_open_after_deadline(port: int) -> int:
-    loris = Slowloris(port, 300)
-    loris.reconnect = False
-    loris.thread.start()
-    time.sleep(HEAD_TIMEOUT + 3)
-    count = loris.open_count()
-    loris.close()
+def open_after(attack: Slowloris, seconds: float) -> int:
+    """How many of ``attack``'s connections (not reopened) are still open ``seconds``
+    after they began."""
+    attack.reconnect = False
+    attack.thread.start()
+    time.sleep(seconds)
+    count = attack.open_count()
+    attack.close()
     return count
+
+
+def still_open_after_deadline(port: int) -> int:
+    return open_after(Slowloris(port, 300), HEAD_TIMEOUT + 3)
 
 
 def slow_bodies(port: int) -> Slowloris:
@@ -180,13 +185,7 @@ def slow_bodies(port: int) -> Slowloris:
 
 
 def slow_bodies_open_after_deadline(port: int) -> int:
-    bodies = slow_bodies(port)
-    bodies.reconnect = False
-    bodies.thread.start()
-    time.sleep(BODY_TIMEOUT + 3)
-    count = bodies.open_count()
-    bodies.close()
-    return count
+    return open_after(slow_bodies(port), BODY_TIMEOUT + 3)
 
 
 def good_client_p99_slow_bodies(port: int, seconds: float) -> tuple[float, int]:
