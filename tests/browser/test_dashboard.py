@@ -87,6 +87,11 @@ def test_the_dashboard_in_a_browser(dashboard, browser, screenshots) -> None:  #
     service, stack, images = dashboard["service"], dashboard["stack"], dashboard["images"]
     url = service.url
     page = browser.new_page()
+    # Any console error (a CSP violation, a script error) fails the visit.
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(f"{msg.text} ({page.url})")
+            if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
 
     # Signing in: the form, a wrong password refused, then in.
     page.goto(f"{url}/ui/stacks")
@@ -96,6 +101,10 @@ def test_the_dashboard_in_a_browser(dashboard, browser, screenshots) -> None:  #
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Sign in").click()
     assert "Wrong name or password." in page.locator("[role=alert]").inner_text()
+    # The refusal is a 401 (the browser says so); it is the only console error allowed.
+    assert [e for e in errors if "status of 401" in e and "/ui/login" in e] == errors
+    assert len(errors) == 1
+    errors.clear()
     page.get_by_label("Name").fill("ann")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -119,6 +128,14 @@ def test_the_dashboard_in_a_browser(dashboard, browser, screenshots) -> None:  #
     page.locator("#outcome .status.succeeded").wait_for(timeout=60_000)
     log = page.locator("#log").inner_text()
     assert "backup done" in log  # printed two seconds after the page loaded
+    # The whole run was swapped in as it moved, with no reload: headline, steps with
+    # their times, the timeline to its end, how long it took.
+    page.locator("#status .status.succeeded").wait_for(timeout=10_000)
+    summary = page.locator("#run-summary").inner_text()
+    assert "ended succeeded" in summary
+    assert "Took" in summary
+    assert "hook pre_deploy" in summary
+    assert page.locator("#run-summary td.num").first.inner_text().endswith(" s")
     assert http_get(f"{stack.url}/version")[1].strip() == "v1"
     shot(page, screenshots, "run-succeeded")
 
@@ -192,6 +209,7 @@ def test_the_dashboard_in_a_browser(dashboard, browser, screenshots) -> None:  #
     assert "csrf_refused" in trail
     assert "invalid_password" in trail
     shot(page, screenshots, "audit")
+    assert errors == [], errors
     assert {p.stem for p in screenshots.glob("*.png")} >= {
         "login", "stacks", "intent", "confirm-deploy", "run-succeeded", "run-rolled-back",
         "runs", "confirm-rollback", "approvals", "audit"}

@@ -62,15 +62,17 @@ class EventStream:
 
 
 async def follow_run(store: RunStore, stream: EventStream, run_id: str,
-                     gone: Callable[[], Awaitable[bool]], after: int = 0
-                     ) -> AsyncIterator[tuple[str, Any]]:
+                     gone: Callable[[], Awaitable[bool]], after: int = 0, *,
+                     changes: bool = False) -> AsyncIterator[tuple[str, Any]]:
     """A run's output as it comes: ``("line", line)`` for every line so far and each new
     one, then ``("outcome", {"status", "reason"})`` once it ends. Stops early when
-    ``gone()`` says the reader left; ``after``: the lines the reader has already. Every
-    surface that shows a live log reads this."""
+    ``gone()`` says the reader left; ``after``: the lines the reader has already. With
+    ``changes``, ``("changed", None)`` whenever the run moved (a step, a gate, its
+    status) and once more just before the outcome, for a page that shows the whole
+    run. Every surface that shows a live log reads this."""
     last = after
     # Subscribed before reading the history, so no line falls in between.
-    with stream.subscribe(run_id) as changes:
+    with stream.subscribe(run_id) as moved:
         while True:
             for line in store.lines(run_id, after=last):
                 last = line["id"]
@@ -80,10 +82,14 @@ async def follow_run(store: RunStore, stream: EventStream, run_id: str,
                 for line in store.lines(run_id, after=last):
                     last = line["id"]
                     yield "line", line
+                if changes:
+                    yield "changed", None
                 yield "outcome", {"status": str(record.status), "reason": record.reason}
                 return
             if await gone():
                 return
             # The next event of this run wakes us; a run of another process (the CLI's
             # own) shows within the second.
-            await changes.next(timeout=1.0)
+            event = await moved.next(timeout=1.0)
+            if changes and (event is None or event.kind != ev.OUTPUT):
+                yield "changed", None

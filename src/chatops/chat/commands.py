@@ -3,7 +3,7 @@ and ``plan``, each one call of a use case, answered in text."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chatops.application.caller import Caller
 from chatops.application.deploys import Deploys, Planned, RunAsk, Started
@@ -61,7 +61,13 @@ def outcome(record: RunRecord) -> str:
 async def handle(deploys: Deploys, caller: Caller, command: str,
                  options: dict[str, str]) -> Answer:
     """Run one chat command for ``caller``; a refusal is an ephemeral answer (the use
-    case audited it)."""
+    case audited it). No secret the service knows is in the answer."""
+    answer = await _handle(deploys, caller, command, options)
+    return replace(answer, text=deploys.ctx.runtime.masker.mask(answer.text))
+
+
+async def _handle(deploys: Deploys, caller: Caller, command: str,
+                  options: dict[str, str]) -> Answer:
     if command not in OPTIONS:
         return Answer(f"unknown command {command!r}; the commands are "
                       f"{', '.join(COMMANDS)}", ephemeral=True)

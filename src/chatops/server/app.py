@@ -188,6 +188,7 @@ def _register_errors(api: FastAPI, s: Services, digest: SecurityDigest | None) -
 
     def answer(request: Request, exc: ChatopsError) -> JSONResponse:
         request.scope.setdefault("state", {})["audited"] = True
+        exc.message = s.runtime.masker.mask(exc.message)  # a remote's URL, say
         client, request_id, key = _ctx(request)
         if digest is not None:
             digest.refused(exc.code, client)

@@ -55,6 +55,7 @@ LOGIN_COOKIE = "chatops_login"
 PAGE = 50
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 STATIC = {"htmx.min.js": "text/javascript", "sse.min.js": "text/javascript",
+          "favicon.svg": "image/svg+xml",
           "style.css": "text/css"}
 HERE = Path(str(resources.files("chatops.web")))
 Handler = Callable[..., Coroutine[Any, Any, Response]]
@@ -219,15 +220,19 @@ class Dashboard:
                          filters=filters, statuses=[str(s) for s in RunStatus],
                          older=older, newer=newer, offset=offset)
 
+    def _run_view(self, run_id: str) -> dict[str, Any]:
+        """What the run page and its live summary show of run ``run_id``."""
+        record = self.store.get_run(run_id)
+        return {"run": record, "children": self.store.children(run_id),
+                "changes": _image_changes(record), "timeline": _timeline(record)}
+
     async def run(self, request: Request, session: Session, run_id: str) -> HTMLResponse:
         _need(session, "read")
-        record = self.store.get_run(run_id)
+        view = self._run_view(run_id)
         lines = self.store.lines(run_id, limit=5000)
         last = lines[-1]["id"] if lines else 0
-        children = self.store.children(run_id)
-        return self.page(request, "run.html", session=session, run=record, lines=lines,
-                         last=last, live=not record.status.final, children=children,
-                         changes=_image_changes(record), timeline=_timeline(record))
+        return self.page(request, "run.html", session=session, lines=lines, last=last,
+                         live=not view["run"].status.final, **view)
 
     async def stream(self, request: Request, session: Session, run_id: str,
                      after: int) -> StreamingResponse:
@@ -235,9 +240,19 @@ class Dashboard:
         self.store.get_run(run_id, detail=False)
 
         async def events() -> AsyncIterator[bytes]:
+            summary = self.env.get_template("_run_summary.html")
+            shown = ""
             async for kind, data in follow_run(self.store, self.s.deploys.stream, run_id,
-                                               request.is_disconnected, after=after):
-                if kind == "line":
+                                               request.is_disconnected, after=after,
+                                               changes=True):
+                if kind == "changed":  # the whole run as it stands, swapped in whole
+                    text = summary.render(session=session, **self._run_view(run_id))
+                    if text == shown:
+                        continue
+                    shown = text
+                    yield ("event: run\n" + "".join(
+                        f"data: {line}\n" for line in text.splitlines()) + "\n").encode()
+                elif kind == "line":
                     text = html.escape(f"{data['ts'][11:23]} {data['stream']:<7} "
                                        f"{data['line']}")
                     yield f"event: line\ndata: <span class=\"line\">{text}</span>\n\n" \
@@ -393,8 +408,8 @@ def _image_changes(record: RunRecord) -> list[tuple[str, str, str | None, str | 
         for svc, entry in (before.get("services") or {}).items():
             new = ((after.get("services") or {}).get(svc) or {})
             if new and entry.get("image_id") != new.get("image_id"):
-                out.append((before["stack"], svc, entry.get("image_ref"),
-                            new.get("image_ref")))
+                ran = entry.get("image_ref") if entry.get("containers") else None
+                out.append((before["stack"], svc, ran, new.get("image_ref")))
     return out
 
 
