@@ -7,6 +7,11 @@ active already). Each round updates the service to the other demo image (v1 ↔ 
 ways use the same file, the same registry and the same update_config. Medians of several
 rounds, side by side. Target: chatops <= 1.2x by hand.
 
+Then a crashing image (the demo's ``crash``): how long after its first task failed the
+service runs the old image again, through chatops (which reads the tasks' state and rolls
+back at once) and by hand (Swarm's own ``failure_action: rollback`` after its update
+monitor). Target: chatops <= 5 s.
+
 Usage: .venv/bin/python bench/swarm.py [--rounds 5]
 """
 
@@ -73,9 +78,90 @@ def by_hand(file: Path, stack: str) -> float:
         time.sleep(0.25)
 
 
+def first_failure(stack: str, image: str, since: float) -> float:
+    """The epoch time of the first task of ``image`` that failed after ``since``."""
+    ids = docker("service", "ps", "-q", "--no-trunc", f"{stack}_web").split()
+    found = []
+    for task in json.loads(docker("inspect", *ids)) if ids else []:
+        spec = task["Spec"]["ContainerSpec"]["Image"]
+        status = task["Status"]
+        if status["State"] in ("failed", "rejected") and spec.startswith(image):
+            stamp = status["Timestamp"][:26].rstrip("Z")
+            when = time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) \
+                - time.timezone + float("0" + stamp[19:] if stamp[19:] else 0)
+            if when >= since - 1:
+                found.append(when)
+    if not found:
+        raise SystemExit(f"no failed task of {image} in {stack}")
+    return min(found)
+
+
+def back_on(stack: str, image: str) -> bool:
+    """Whether every running task of the stack's service runs ``image``."""
+    spec = json.loads(docker("service", "inspect", f"{stack}_web"))[0]["Spec"]
+    return spec["TaskTemplate"]["ContainerSpec"]["Image"].startswith(image)
+
+
+def crash_by_hand(file: Path, stack: str, good: str) -> float:
+    """Seconds from the first failed task to Swarm's own rollback completed."""
+    began = time.time()
+    docker("stack", "deploy", "-c", str(file), "--with-registry-auth", "--resolve-image",
+           "always", stack)
+    while True:
+        status = json.loads(docker("service", "inspect", f"{stack}_web", "--format",
+                                   "{{json .UpdateStatus}}") or "null") or {}
+        if status.get("State") == "rollback_completed" and back_on(stack, good):
+            return time.time() - first_failure(stack, f"{DEMO}:crash", began)
+        if time.time() - began > 120:
+            raise SystemExit(f"Swarm did not roll back within 120 s: {status}")
+        time.sleep(0.1)
+
+
+def crashes(  # noqa: PLR0917 - the bench's own parts, named at its one call
+        count: int, files: dict[str, Path], stacks: dict[str, str], base: int, good: str,
+        run: list[str], env: dict[str, str]) -> tuple[list[float], list[float]]:
+    """(chatops, by hand): seconds from a crashing image's first failed task to the
+    service on the good image again, ``count`` times each."""
+    docker("pull", "-q", f"{DEMO}:crash")
+    pinned = json.loads(docker("image", "inspect", good))[0]["RepoDigests"][0]
+    ours, hand = [], []
+    for _ in range(count):
+        write(files["hand"], f"{DEMO}:crash", base + 1)
+        hand.append(crash_by_hand(files["hand"], stacks["hand"], good))
+        write(files["hand"], good, base + 1)
+        by_hand(files["hand"], stacks["hand"])
+        write(files["chatops"], f"{DEMO}:crash", base)
+        began = time.time()
+        done = subprocess.run(run, env=env, capture_output=True, text=True, check=False)
+        ended = time.time()
+        if done.returncode != 2 or not back_on(stacks["chatops"], pinned):
+            raise SystemExit("the crash was not rolled back: " + done.stdout + done.stderr)
+        ours.append(ended - first_failure(stacks["chatops"], f"{DEMO}:crash", began))
+        write(files["chatops"], good, base)
+    return ours, hand
+
+
+def report(ours: list[float], hand: list[float], crash_ours: list[float],
+           crash_hand: list[float]) -> None:
+    mine, theirs = statistics.median(ours), statistics.median(hand)
+    print(f"\nSwarm update of 3 replicas (parallelism 1, monitor 1s), medians of "
+          f"{len(ours)}\n")
+    print(f"{'by hand: stack deploy + polling UpdateStatus':48}{theirs:>8.2f}s")
+    print(f"{'chatops run (pins, deploy, UpdateStatus, gate)':48}{mine:>8.2f}s"
+          f"{mine / theirs:>8.2f}x   (target <= 1.2x)")
+    c_mine, c_theirs = statistics.median(crash_ours), statistics.median(crash_hand)
+    print(f"\nA crashing image, from its first failed task to the old image back, medians "
+          f"of {len(crash_ours)}\n")
+    print(f"{'by hand: Swarm failure_action rollback':48}{c_theirs:>8.2f}s")
+    print(f"{'chatops run (tasks read, back to the digest)':48}{c_mine:>8.2f}s"
+          f"{c_mine / c_theirs:>8.2f}x   (target <= 5 s)")
+
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--crashes", type=int, default=3)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     active = docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "active"
@@ -120,6 +206,11 @@ def main() -> None:
                 ours.append(time.perf_counter() - start)
                 if done.returncode != 0:
                     raise SystemExit(done.stdout + done.stderr)
+            good = f"{DEMO}:{'v2' if args.rounds % 2 else 'v1'}"
+            crash_ours, crash_hand = crashes(args.crashes, files, stacks, base, good,
+                                             [sys.executable, "-m", "chatops", "run",
+                                              "swarm_web", "--local", "--repo", str(repo)],
+                                             env)
         finally:
             for stack in stacks.values():
                 subprocess.run(["docker", "stack", "rm", stack], capture_output=True,
@@ -128,12 +219,7 @@ def main() -> None:
                 time.sleep(3)
                 subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True,
                                check=False)
-    mine, theirs = statistics.median(ours), statistics.median(hand)
-    print(f"\nSwarm update of 3 replicas (parallelism 1, monitor 1s), medians of "
-          f"{args.rounds}\n")
-    print(f"{'by hand: stack deploy + polling UpdateStatus':48}{theirs:>8.2f}s")
-    print(f"{'chatops run (pins, deploy, UpdateStatus, gate)':48}{mine:>8.2f}s"
-          f"{mine / theirs:>8.2f}x   (target <= 1.2x)")
+    report(ours, hand, crash_ours, crash_hand)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Swarm on the harness's engine (a single-node swarm, services on the host network):
-a good update completes; a crashing image is caught even though Swarm rolled it back
-itself (reported as a failure, with Swarm's word); a failing HTTP gate after a completed
-update sends every service back to the snapshot's digest."""
+a good update completes; a crashing image is caught at its first failed task, before
+Swarm's own monitor, and sent back to the snapshot's digest; a failing HTTP gate after a
+completed update does the same."""
 
 from __future__ import annotations
 
@@ -165,13 +165,14 @@ def test_swarm_updates_rollbacks_and_gates(  # noqa: PLR0915 - one stack's whole
         assert "@sha256:" in good  # pinned by digest: every node runs the same image
         assert good.startswith(v2.rsplit(":", 1)[0])
 
-        # A crashing image: Swarm rolls it back itself; chatops reports a failure.
+        # A crashing image: its first failed task fails the step at once (before Swarm's
+        # own update monitor says anything), and chatops goes back to the digest.
         stack.write(crash)
         crashed = chatops(stack, state, "run", "deploy_swarm", "--local")
-        assert crashed.returncode in (1, 2), crashed.stdout + crashed.stderr
+        assert crashed.returncode == 2, crashed.stdout + crashed.stderr
         reason = runs(stack, state)[0]["reason"]
-        assert "Swarm reports the update of" in reason
-        assert "rollback_" in reason or "paused" in reason
+        assert "a new task of" in reason
+        assert "failed" in reason
         assert serves(stack.port, "v2")
         assert stack.image() == good
 

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 POLL = 0.25
 FAILED_STATES = ("paused", "rollback_started", "rollback_paused", "rollback_completed")
+#: A task in one of these states did not run (Docker's task states).
+TASK_FAILED = ("failed", "rejected", "orphaned")
 
 
 def _image(service: dict[str, Any]) -> str:
@@ -55,6 +58,27 @@ def _update(service: dict[str, Any]) -> tuple[str, str, str]:
     status = service.get("UpdateStatus") or {}
     return (str(status.get("State", "")), str(status.get("StartedAt", "")),
             str(status.get("Message", "")))
+
+
+def _now() -> str:
+    """Now, as Docker writes a task's CreatedAt (UTC, to the microsecond), less a second
+    of slack."""
+    return (datetime.now(UTC) - timedelta(seconds=1)).isoformat(
+        timespec="microseconds").replace("+00:00", "")
+
+
+def _crashed(tasks: list[dict[str, Any]], image: str, since: str) -> str | None:
+    """Why a task of ``image`` created since ``since`` (an ISO time) failed, or None: Swarm
+    itself says so only after its update monitor (seconds later, and as "paused")."""
+    for task in tasks:
+        spec = ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("Image")
+        status = task.get("Status") or {}
+        if spec != image or status.get("State") not in TASK_FAILED:
+            continue
+        if str(task.get("CreatedAt", ""))[:26] < since[:26]:
+            continue  # an older task of the same image: not this update's
+        return str(status.get("Err") or status.get("Message") or status.get("State"))
+    return None
 
 
 class SwarmStep:
@@ -147,12 +171,13 @@ class SwarmStep:
 
     async def _rollout(self, before: dict[str, dict[str, Any]]) -> None:
         pins = await self._pin()
+        since = _now()
         await self._run((*DEPLOY, "-c", str(self.step.compose), "-c", str(self.pins),
                          "--with-registry-auth", "--resolve-image", "always", self.stack),
                         f"deploy stack {self.stack}")
         changed = {swarm_service(self.stack, s): d for s, d in pins.items()
                    if _image(before.get(swarm_service(self.stack, s), {})) != d}
-        await self._settle(before, set(changed), "deploy")
+        await self._settle(before, set(changed), "deploy", since)
 
     async def _scale(self, before: dict[str, dict[str, Any]]) -> None:
         names = self._names(before)
@@ -204,12 +229,14 @@ class SwarmStep:
     # -- reading Swarm's word ------------------------------------------------------------
 
     async def _settle(self, before: dict[str, dict[str, Any]], updated: set[str],
-                      phase: str) -> None:
+                      phase: str, since: str | None = None) -> None:
         """Wait until each updated service's update (newer than ``before``) completed and
         every service runs its replicas; Swarm's failure states end it at once."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.step.timeout
         started = {name: _update(s)[1] for name, s in before.items()}
+        # Tasks created since the update began are its own (the engine is this host's).
+        since = since or _now()
         async with self.ex.recorded(self.run_id, self.step, phase,
                                     "wait for Swarm: each updated service's UpdateStatus, "
                                     "and its tasks running", ["engine-api", "wait"]):
@@ -217,9 +244,14 @@ class SwarmStep:
                 services = await self.services()
                 waiting: list[str] = []
                 for name, service in sorted(services.items()):
-                    state, since, message = _update(service)
+                    state, since_update, message = _update(service)
+                    if name in updated and phase == "deploy":
+                        tasks = await self.ex.engine.swarm_tasks(str(service.get("ID", "")))
+                        crash = _crashed(tasks, _image(service), since)
+                        if crash is not None:
+                            raise StepFailedError(f"a new task of {name} failed: {crash}")
                     if name in updated and name in before:
-                        if since == started.get(name) or not state:
+                        if since_update == started.get(name) or not state:
                             waiting.append(f"{name}: no update yet")
                             continue
                         if state in FAILED_STATES:
