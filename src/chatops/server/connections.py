@@ -17,9 +17,9 @@ needs, each enforced while the bytes arrive:
   for long); the refusal is audited here, once, and the request's own handler is told
   (``state["audited"]``), so a client that goes away leaves no error behind;
 - keep-alive connections idle longer than uvicorn's ``timeout_keep_alive`` are closed;
-- an address locked out (bad keys, or heads and bodies that did not arrive in time) is
-  answered 429 at accept, after ``TARPIT_SECONDS`` unread: it costs an accept, and comes
-  back seldom.
+- an address locked out is answered 429 at accept (it costs an accept, not a request);
+  one locked out for heads and bodies that did not arrive in time is held unread first
+  (``Refusal.hold``), so it comes back seldom.
 
 Connections on the service's unix socket (``$CHATOPS_STATE_DIR/chatops.sock``, mode 0600:
 the file permission is the credential, as with the Docker socket) are the host's own:
@@ -50,8 +50,6 @@ RATE_GRACE = 1.0
 #: Past the global cap, an address holding fewer connections than this is still let in,
 #: within a reserve: a few addresses that fill the cap do not lock everybody else out.
 FAIR_SHARE = 4
-#: How long a connection from a locked-out address waits for its 429 (it is not read).
-TARPIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +69,7 @@ class Refusal:
     code: str
     message: str
     retry_after: int | None = None
+    hold: float = 0.0  # at accept: seconds the connection is held, unread, before it
 
     def response(self) -> bytes:
         body = json.dumps({"error": {"code": self.code, "message": self.message}}).encode()
@@ -149,16 +148,16 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
                     >= limits.max_connections_per_address):
                 refusal = Refusal(429, "too_many_connections", "too many open connections "
                                   "from this address", retry_after=1)
-            if refusal is not None and refusal.code == "locked_out" and \
+            if refusal is not None and refusal.hold > 0 and \
                     per_address.get(self._peer, 0) < limits.max_connections_per_address:
-                # A locked-out address is held, unread, before its answer (counted like
-                # any connection of the address): the abuser comes back every few
-                # seconds instead of many times a second.
+                # An address locked out for trickling is held, unread, before its answer
+                # (counted like any connection of the address): the abuser comes back
+                # every few seconds instead of many times a second.
                 per_address[self._peer] = per_address.get(self._peer, 0) + 1
                 self._counted = True
                 self._discarding = True
                 self._linger = self.loop.call_later(
-                    min(TARPIT_SECONDS, limits.head_timeout),
+                    min(refusal.hold, limits.head_timeout),
                     lambda: self._refuse(refusal, linger=False))
                 return
             if refusal is not None:

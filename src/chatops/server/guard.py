@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import secrets
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -35,6 +36,9 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/do
                         # Discord (Ed25519) and Slack (HMAC) sign their commands.
                         "/webhooks/github", "/chat/discord", "/chat/slack"})
 _CACHE_LIMIT = 10_000
+#: How long a connection from an address locked out for trickling waits, unread, for its
+#: 429: it comes back every few seconds instead of many times a second.
+TARPIT_SECONDS = 5.0
 #: How the guard answers a refusal: (status, code, message, key name, retry after).
 Refuse = Callable[..., Awaitable[None]]
 _OWS = (b" ", b"\t")
@@ -57,6 +61,8 @@ class Guard:
         #: connections are not counted per address at accept, so its clients are here.
         self.max_per_address = max_per_address
         self._inflight: dict[str, int] = {}
+        #: Addresses locked out for trickling heads or bodies, until when (monotonic).
+        self._trickled: dict[str, float] = {}
         self.app = app
         self.allowlist = allowlist
         self.proxies = proxies
@@ -106,9 +112,11 @@ class Guard:
                            f"client address {peer} is not in the allowlist")
         locked = self.lockout.locked(peer)
         if locked:
+            slow = self._trickled.get(peer, 0.0) > time.monotonic()
             return Refusal(429, "locked_out", "this address is locked out for "
                            f"{retry_after(locked)} s (too many bad API keys, or requests "
-                           "that did not arrive in time)", retry_after=int(retry_after(locked)))
+                           "that did not arrive in time)", retry_after=int(retry_after(locked)),
+                           hold=TARPIT_SECONDS if slow else 0.0)
         return None
 
     def connection_refused(self, refusal: Refusal, peer: str) -> None:
@@ -120,6 +128,10 @@ class Guard:
             # A head or body that trickles is abuse, like a bad key: it counts toward
             # the address's lockout (never toward the key-spray budget).
             for event in self.lockout.failed(peer, key=False):
+                if event == "lockout_started":
+                    if len(self._trickled) >= _CACHE_LIMIT:
+                        self._trickled.clear()
+                    self._trickled[peer] = time.monotonic() + self.lockout.duration
                 self._counter(event).inc()
                 if self.on_refusal is not None:
                     self.on_refusal(event, peer)
