@@ -177,7 +177,7 @@ class SwarmStep:
                         f"deploy stack {self.stack}")
         changed = {swarm_service(self.stack, s): d for s, d in pins.items()
                    if _image(before.get(swarm_service(self.stack, s), {})) != d}
-        await self._settle(before, set(changed), "deploy", since)
+        await self._settle(before, set(changed), "deploy", since, changed)
 
     async def _scale(self, before: dict[str, dict[str, Any]]) -> None:
         names = self._names(before)
@@ -228,10 +228,12 @@ class SwarmStep:
 
     # -- reading Swarm's word ------------------------------------------------------------
 
-    async def _settle(self, before: dict[str, dict[str, Any]], updated: set[str],
-                      phase: str, since: str | None = None) -> None:
+    async def _settle(
+            self, before: dict[str, dict[str, Any]], updated: set[str], phase: str,
+            since: str | None = None, new_images: dict[str, str] | None = None) -> None:
         """Wait until each updated service's update (newer than ``before``) completed and
-        every service runs its replicas; Swarm's failure states end it at once."""
+        every service runs its replicas; Swarm's failure states, and a failed task of a
+        deployed image (``new_images``), end it at once."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.step.timeout
         started = {name: _update(s)[1] for name, s in before.items()}
@@ -245,9 +247,11 @@ class SwarmStep:
                 waiting: list[str] = []
                 for name, service in sorted(services.items()):
                     state, since_update, message = _update(service)
-                    if name in updated and phase == "deploy":
+                    if new_images and name in new_images:
+                        # The deployed image, not the service's spec: Swarm's own rollback
+                        # may have put the old one back already.
                         tasks = await self.ex.engine.swarm_tasks(str(service.get("ID", "")))
-                        crash = _crashed(tasks, _image(service), since)
+                        crash = _crashed(tasks, new_images[name], since)
                         if crash is not None:
                             raise StepFailedError(f"a new task of {name} failed: {crash}")
                     if name in updated and name in before:

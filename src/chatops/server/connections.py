@@ -69,7 +69,7 @@ class Refusal:
     code: str
     message: str
     retry_after: int | None = None
-    hold: float = 0.0  # at accept: seconds the connection is held, unread, before it
+    hold: float = 0.0  # at accept: seconds the connection is held, unread, before this
 
     def response(self) -> bytes:
         body = json.dumps({"error": {"code": self.code, "message": self.message}}).encode()
