@@ -177,7 +177,7 @@ class SwarmStep:
                         f"deploy stack {self.stack}")
         changed = {swarm_service(self.stack, s): d for s, d in pins.items()
                    if _image(before.get(swarm_service(self.stack, s), {})) != d}
-        await self._settle(before, set(changed), "deploy", since, changed)
+        await self._settle(before, set(changed), "deploy", since=since, new_images=changed)
 
     async def _scale(self, before: dict[str, dict[str, Any]]) -> None:
         names = self._names(before)
@@ -224,13 +224,14 @@ class SwarmStep:
             await self._run(("docker", "service", "update", "--detach",
                              "--with-registry-auth", "--image", images[name], name),
                             f"return {name} to {images[name]}", phase)
-        await self._settle(now, changed, phase)
+        await self._settle(now, changed, phase, target=images)
 
     # -- reading Swarm's word ------------------------------------------------------------
 
     async def _settle(
-            self, before: dict[str, dict[str, Any]], updated: set[str], phase: str,
-            since: str | None = None, new_images: dict[str, str] | None = None) -> None:
+            self, before: dict[str, dict[str, Any]], updated: set[str], phase: str, *,
+            since: str | None = None, new_images: dict[str, str] | None = None,
+            target: dict[str, str] | None = None) -> None:
         """Wait until each updated service's update (newer than ``before``) completed and
         every service runs its replicas; Swarm's failure states, and a failed task of a
         deployed image (``new_images``), end it at once."""
@@ -239,6 +240,7 @@ class SwarmStep:
         started = {name: _update(s)[1] for name, s in before.items()}
         # Tasks created since the update began are its own (the engine is this host's).
         since = since or _now()
+        target = target or {}
         async with self.ex.recorded(self.run_id, self.step, phase,
                                     "wait for Swarm: each updated service's UpdateStatus, "
                                     "and its tasks running", ["engine-api", "wait"]):
@@ -256,6 +258,8 @@ class SwarmStep:
                             raise StepFailedError(f"a new task of {name} failed: {crash}")
                     if name in updated and name in before:
                         if since_update == started.get(name) or not state:
+                            if phase == "rollback" and await self._back(service, target):
+                                continue  # Swarm's own rollback put it back already
                             waiting.append(f"{name}: no update yet")
                             continue
                         if state in FAILED_STATES:
@@ -274,6 +278,12 @@ class SwarmStep:
                     raise StepFailedError("Swarm did not finish within "
                                           f"{self.step.timeout:g}s: {'; '.join(waiting)}")
                 await asyncio.sleep(POLL)
+
+    async def _back(self, service: dict[str, Any], target: dict[str, str]) -> bool:
+        """Whether ``service`` runs its target image on all its replicas already."""
+        name = _name(service)
+        return (name in target and _image(service) == target[name]
+                and await self._running(service) >= _replicas(service))
 
     async def _running(self, service: dict[str, Any]) -> int:
         image = _image(service)
