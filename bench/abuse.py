@@ -239,6 +239,12 @@ def good_client_p99(port: int, seconds: float) -> tuple[float, int]:
         loris.close()
 
 
+def keep(figures: dict[str, list[float]], prefix: str, measured: tuple[float, int]) -> None:
+    """A good client's (p99, refusals) into ``figures``, under ``prefix``."""
+    figures[prefix + "p99"].append(measured[0])
+    figures[prefix + "failed"].append(measured[1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
@@ -263,15 +269,11 @@ def main() -> int:
                     with service(tmp, stock) as (_, port):
                         figures["open"].append(still_open_after_deadline(port))
                     with service(tmp, stock) as (_, port):
-                        p99, failed = good_client_p99(port, args.seconds)
-                        figures["p99"].append(p99)
-                        figures["failed"].append(failed)
+                        keep(figures, "", good_client_p99(port, args.seconds))
                 with service(tmp, stock) as (_, port):
                     figures["bodies_open"].append(slow_bodies_open_after_deadline(port))
                 with service(tmp, stock) as (_, port):
-                    p99, failed = good_client_p99_slow_bodies(port, args.seconds)
-                    figures["bodies_p99"].append(p99)
-                    figures["bodies_failed"].append(failed)
+                    keep(figures, "bodies_", good_client_p99_slow_bodies(port, args.seconds))
     med = {stock: {k: statistics.median(v) if v else float("nan") for k, v in f.items()}
            for stock, f in results.items()}
     ours, base = med[False], med[True]

@@ -11,7 +11,7 @@ Git objects) or of the working tree.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,7 +39,7 @@ class Tree(Protocol):
 class CommitTree:
     """The repository at one commit, from Git objects (nothing moves)."""
 
-    show: Any  # (sha, path) -> bytes | None, as RepoSync.show
+    show: Callable[[str, str], bytes | None]  # (sha, path), as RepoSync.show
     sha: str
     paths: Iterable[str]
     _files: set[str] = field(init=False)
@@ -57,8 +57,7 @@ class CommitTree:
     def read(self, path: str) -> bytes | None:
         if path not in self._files:
             return None
-        found: bytes | None = self.show(self.sha, path)
-        return found
+        return self.show(self.sha, path)
 
     def exists(self, path: str) -> bool:
         return path in self._files or path in self._dirs
