@@ -4,7 +4,7 @@ the audit trail.
 
 A value is masked as it is and in the forms a program is likely to print it in: base64
 (standard and URL-safe, with or without padding), URL-encoded, JSON-escaped and hex.
-The masker is built once from the settings (``Masker.from_settings``) and handed to the
+The masker is built once from the settings' secrets (``Settings.secret_values``) and handed to the
 store, the executor's event sinks, the audit trail and the log formatter; values
 learned later (decrypted secrets) are added with ``add``.
 """
@@ -16,11 +16,8 @@ import json
 import re
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
-
-if TYPE_CHECKING:
-    from chatops.settings import Settings
 
 MASK = "***"
 #: Shorter values are not masked: they would hide ordinary words everywhere.
@@ -69,10 +66,6 @@ class Masker:
         self._pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()
         self.add(*secrets)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Masker:
-        return cls(settings.secret_values())
 
     def add(self, *secrets: str) -> None:
         """Mask these values too from now on."""

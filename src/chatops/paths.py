@@ -5,7 +5,41 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+#: The sections a ``CHATOPS_CONFIG`` file may group its keys in (``[server]``, ...); the
+#: settings check that theirs are the same.
+SECTIONS = ("deploy", "notify", "traffic", "approval", "server", "chat")
+
+
+def read_config(path: str | None) -> dict[str, Any]:
+    """The TOML file ``CHATOPS_CONFIG`` names, its sections flattened: the one reader of
+    it. ``ValueError`` says what is wrong (the settings turn it into a ``ConfigError``)."""
+    if not path:
+        return {}
+    import tomllib  # noqa: PLC0415 - only with a config file
+
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ValueError(f"no such file {path!r}") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"cannot read {path!r}: {exc}") from None
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in SECTIONS and isinstance(value, dict):
+            for inner, item in value.items():
+                if inner in flat:
+                    raise ValueError(f"{path}: {inner!r} is set twice ([{key}] and above)")
+                flat[inner] = item
+        elif key in flat:
+            raise ValueError(f"{path}: {key!r} is set twice")
+        else:
+            flat[key] = value
+    return flat
 
 
 def configured(name: str, env: Mapping[str, str] | None = None) -> str | None:
@@ -16,15 +50,9 @@ def configured(name: str, env: Mapping[str, str] | None = None) -> str | None:
     value = env.get(f"CHATOPS_{name.upper()}")
     if value:
         return value
-    path = env.get("CHATOPS_CONFIG")
-    if not path:
-        return None
-    import tomllib  # noqa: PLC0415 - only with a config file
-
     try:
-        with open(path, "rb") as handle:
-            found = tomllib.load(handle).get(name)
-    except (OSError, tomllib.TOMLDecodeError):
+        found = read_config(env.get("CHATOPS_CONFIG")).get(name)
+    except ValueError:
         return None
     return str(found) if isinstance(found, str | int | float) and str(found) else None
 
@@ -40,6 +68,54 @@ def default_state_dir(env: Mapping[str, str] | None = None) -> str:
         return "/var/lib/chatops"
     base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(base, "chatops")
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    """Every file chatops keeps in its state directory, named once."""
+
+    root: Path
+
+    @classmethod
+    def resolve(cls, env: Mapping[str, str] | None = None) -> StatePaths:
+        return cls(Path(default_state_dir(env)).expanduser())
+
+    @property
+    def db(self) -> Path:
+        return self.root / "chatops.sqlite3"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox.sqlite3"
+
+    @property
+    def schedules(self) -> Path:
+        return self.root / "schedules.sqlite3"
+
+    @property
+    def audit(self) -> Path:
+        return self.root / "audit.sqlite3"
+
+    @property
+    def socket(self) -> Path:
+        """Where a running service listens for chatops commands on this host."""
+        return self.root / "chatops.sock"
+
+    @property
+    def locks(self) -> Path:
+        return self.root / "locks"
+
+    @property
+    def swarm(self) -> Path:
+        return self.root / "swarm"
+
+    @property
+    def hosts(self) -> Path:
+        return self.root / "hosts"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "chatops.log"
 
 
 PRIVATE_DIR = 0o700

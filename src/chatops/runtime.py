@@ -31,9 +31,9 @@ class Runtime:
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
-        masker = Masker.from_settings(settings)
-        store = RunStore(settings.db_path, masker)
-        locks = Locks(settings.lock_dir)
+        masker = Masker(settings.secret_values())
+        store = RunStore(settings.paths.db, masker)
+        locks = Locks(settings.paths.locks)
         runtime = cls(settings, store, locks, clock or SystemClock(), masker)
         runtime.recover()
         return runtime
@@ -52,7 +52,7 @@ class Runtime:
             return local
         from chatops.engine.hosts import RoutedEngine  # noqa: PLC0415
 
-        return RoutedEngine(local, self.settings.hosts, self.settings.state_dir / "hosts")
+        return RoutedEngine(local, self.settings.hosts, self.settings.paths.hosts)
 
     def executor(self, engine: Engine, sinks: Sequence[ev.Sink] = ()) -> Executor:
         return Executor(engine=engine, store=self.store, locks=self.locks, clock=self.clock,

@@ -105,7 +105,7 @@ def make_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
         runtime = Runtime.open(base)
         ref: dict[str, Api] = {}
         engine = FakeEngine(handler=_handler(ref), images={"app:v2": "sha256:" + "2" * 64})
-        store = KeyStore(base.db_path)
+        store = KeyStore(base.paths.db)
         store.create("limited", intents="other_*", scopes=("run", "read"))
         keys = KeyRing([
             ApiKey("ci", hash_token(GOOD), scopes=("run", "read")),
@@ -114,8 +114,10 @@ def make_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
             ApiKey("ops", hash_token(OPS), scopes=("run", "read", "override-window")),
         ])
         audit = AuditLog(state / "audit.sqlite3")
-        deliverers = base.deliverers()
-        outbox = Outbox(base.outbox_path) if deliverers else None
+        from chatops.notify.configured import deliverers as configured
+
+        deliverers = configured(base)
+        outbox = Outbox(base.paths.outbox) if deliverers else None
         app = create_app(settings, runtime=runtime, engine=engine, keys=keys, audit=audit,
                          outbox=outbox, deliverers=deliverers)
         client = TestClient(app, client=(peer, 50000), raise_server_exceptions=False)

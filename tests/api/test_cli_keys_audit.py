@@ -18,7 +18,7 @@ def test_keys_create_prints_the_token_once_and_stores_only_its_hash(cli) -> None
     token = created.out.strip()
     assert token.startswith("chatops_")
     assert len(token) > 40
-    db = Settings.from_env().db_path
+    db = Settings.from_env().paths.db
     assert token not in db.read_bytes().decode("latin-1")
     listed = json.loads(cli("keys", "list", "--format", "json").out)
     assert listed == [{"name": "github-ci", "intents": "rollout_*", "stacks": ["stack-media"],
@@ -37,7 +37,7 @@ def test_keys_revoke_and_duplicates(cli) -> None:
     assert again.code == 4
     assert "exists already" in again.err
     assert cli("keys", "revoke", "ci").code == 0
-    store = KeyStore(Settings.from_env().db_path)
+    store = KeyStore(Settings.from_env().paths.db)
     assert KeyRing(store.all()).match(token) is None
     assert cli("keys", "revoke", "ci").code == 4
 

@@ -35,9 +35,10 @@ def only_the_file(tmp_path: Path) -> tuple[dict[str, str], Path, Path]:
     state = tmp_path / "state"
     port = free_port()
     config = tmp_path / "chatops.toml"
-    config.write_text(f'repo = "{repo}"\nstate_dir = "{state}"\nport = {port}\n'
+    config.write_text(f'[deploy]\nrepo = "{repo}"\nstate_dir = "{state}"\n'
+                      f'[server]\nport = {port}\n'
                       f'api_key = "config-file-key-{uuid.uuid4().hex}"\n'
-                      'approved_labels = "approved"\n')
+                      '[approval]\napproved_labels = "approved"\n')
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("CHATOPS_") and k != "APPROVED_LABEL"}
     env["CHATOPS_CONFIG"] = str(config)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from chatops.notify.configured import deliverers
 from chatops.store.sqlite import RunStore
 from tests.docker.conftest import DemoStack, free_port, http_get, wait_for_http
 
@@ -523,11 +524,11 @@ def test_each_run_is_pushed_to_uptime_kuma_and_a_down_target_never_holds_a_deplo
         assert time.monotonic() - start < 30
         assert len(kuma.pushes) == 1
         settings = Settings.from_env()
-        box = Outbox(settings.outbox_path)
+        box = Outbox(settings.paths.outbox)
         assert [m.status for m in box.messages()] == ["pending", "sent"]
         time.sleep(1.1)
         for _ in range(5):
-            asyncio.run(box.deliver_due(settings.deliverers()))
+            asyncio.run(box.deliver_due(deliverers(settings)))
             if len(kuma.pushes) == 2:
                 break
             time.sleep(2.1)

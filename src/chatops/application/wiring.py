@@ -20,6 +20,8 @@ from chatops.application.queue import RunManager
 from chatops.application.stream import EventStream
 from chatops.engine.base import Engine
 from chatops.gitops.github import GitHub
+from chatops.notify.approvals import announcers
+from chatops.notify.configured import deliverers
 from chatops.notify.outbox import Outbox
 from chatops.notify.targets import Target
 from chatops.repo import GitOpsRepo
@@ -38,8 +40,8 @@ class Notifications:
     def open(cls, runtime: Runtime, targets: dict[str, Target] | None = None
              ) -> Notifications:
         settings = runtime.settings
-        found = dict(targets if targets is not None else settings.deliverers())
-        outbox = Outbox(settings.outbox_path) if found else None
+        found = dict(targets if targets is not None else deliverers(settings))
+        outbox = Outbox(settings.paths.outbox) if found else None
         return cls(found, outbox, settings.public_url)
 
     def sinks(self, runtime: Runtime) -> list[ev.Sink]:
@@ -72,7 +74,7 @@ def build_deploys(runtime: Runtime, repo: GitOpsRepo, *, engine: Engine, audit: 
     executor = runtime.executor(engine, [*sinks, *notifications.sinks(runtime), stream])
     queue = RunManager(executor, runtime.locks, metrics or Metrics(), max_parallel)
     return Deploys(Context(runtime, repo, rules, queue, github), audit, stream,
-                   announcers=runtime.settings.announcers())
+                   announcers=announcers(runtime.settings))
 
 
 def github_client(repo: str | None, token: str | None, api: str) -> GitHub | None:

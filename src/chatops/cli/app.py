@@ -40,18 +40,18 @@ def _recover_interrupted_runs() -> None:
     """Any command notices runs whose process died, if this host keeps a run history."""
     import os
 
-    from chatops.paths import default_state_dir, run_markers_present
+    from chatops.paths import StatePaths, run_markers_present
 
-    state = Path(default_state_dir())
-    db = state / "chatops.sqlite3"
+    state = StatePaths.resolve()
+    db = state.db
     # A run holds a marker file while it runs; markers left behind are dead runs.
-    if not run_markers_present(state / "locks") or not os.access(db, os.W_OK):
+    if not run_markers_present(state.locks) or not os.access(db, os.W_OK):
         return
     from chatops.errors import ChatopsError
     from chatops.locks import Locks
     from chatops.store.sqlite import RunStore
 
-    locks = Locks(state / "locks")
+    locks = Locks(state.locks)
 
     try:
         store = RunStore(db)

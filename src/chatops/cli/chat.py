@@ -6,7 +6,7 @@ import json
 import sys
 
 from chatops.chat.commands import discord_commands
-from chatops.settings import Settings
+from chatops.cli.config import current_settings
 
 
 def register_command(*, dry_run: bool) -> int:
@@ -16,7 +16,7 @@ def register_command(*, dry_run: bool) -> int:
         return 0
     import httpx
 
-    settings = Settings.from_env()
+    settings = current_settings()
     missing = [name for name, value in (
         ("CHATOPS_DISCORD_APPLICATION_ID", settings.discord_application_id),
         ("CHATOPS_DISCORD_BOT_TOKEN", settings.discord_bot_token)) if not value]

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from chatops.cli import wire
+from chatops.paths import StatePaths
 
 CONNECT_TIMEOUT = 2.0
 #: Exit codes of ``chatops run`` and ``rollback`` by run status, as they are documented.
@@ -70,11 +71,11 @@ class ServiceClient:
             self.headers["X-Chatops-Override-Window"] = "1"
 
     @classmethod
-    def find(cls, state_dir: Path, actor: str, *, override_window: bool = False,
+    def find(cls, state: StatePaths, actor: str, *, override_window: bool = False,
              repo: Path | None = None, intent: str | None = None) -> ServiceClient | None:
         """A client of the service of this state directory, when one answers (and, for
         commands about a repository, serves ``repo``)."""
-        path = state_dir / "chatops.sock"
+        path = state.socket
         if not path.exists():
             return None
         client = cls(path, actor, override_window=override_window)
@@ -178,10 +179,10 @@ def connect(*, local: bool, override_window: bool = False,
     repository the command is about (None: the usual lookup), or False for none."""
     if local:
         return None
-    from chatops.paths import configured, default_state_dir
+    from chatops.paths import configured
 
     where: Path | None = None
     if repo is not False:
         where = Path(repo or configured("repo") or ".")  # type: ignore[arg-type]
-    return ServiceClient.find(Path(default_state_dir()), actor(),
+    return ServiceClient.find(StatePaths.resolve(), actor(),
                               override_window=override_window, repo=where, intent=intent)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chatops.cli.config import current_settings
 from chatops.intents.loader import IntentFile
 from chatops.repo import GitOpsRepo
 
@@ -29,16 +30,14 @@ def validate_command(
     if check_compose:
         from functools import partial
 
-        from chatops.settings import Settings
         from chatops.validation.compose_check import check_compose_files
 
-        checker = partial(check_compose_files, Settings.from_env().compose_command)
+        checker = partial(check_compose_files, current_settings().compose_command)
     root = gitops.root if gitops else Path.cwd()
     hosts = None
     if "CHATOPS_HOSTS" in os.environ or "CHATOPS_CONFIG" in os.environ:
-        from chatops.settings import Settings
 
-        hosts = set(Settings.from_env().hosts)  # names are checked only where they are set
+        hosts = set(current_settings().hosts)  # names are checked only where they are set
     report = validate_paths(targets, repo_root=root, compose_checker=checker, hosts=hosts)
     sys.stdout.write(render_json(report) if json_output else render_text(report))
     return 0 if report.ok else 1
@@ -64,9 +63,8 @@ def plan_command(name: str, repo: Path | None, *, json_output: bool, rollback: b
     from chatops.planning import PlanContext, build_plan
     from chatops.planning.render import plan_to_dict, render_text
     from chatops.planning.uses import WorkTree
-    from chatops.settings import Settings
 
-    settings = Settings.from_env()
+    settings = current_settings()
     gitops = GitOpsRepo.discover(repo)
     intent = load_or_explain(gitops, name, "planned")
     if intent is None:
@@ -95,9 +93,8 @@ def plan_pr_command(number: int, repo: Path | None, *, base: str | None, head: s
     from chatops.gitops.github import GitHub
     from chatops.gitops.sync import REV_RE, RepoSync
     from chatops.planning import PlanContext, build_plan
-    from chatops.settings import Settings
 
-    settings = Settings.from_env()
+    settings = current_settings()
     gitops = GitOpsRepo.discover(repo)
     sync = RepoSync(gitops.root, settings.git_remote, settings.deploy_branch)
     base = base or f"{settings.git_remote}/{settings.deploy_branch}"
@@ -179,9 +176,8 @@ def schedules_command(repo: Path | None, *, json_output: bool) -> int:
     from croniter import croniter
 
     from chatops.errors import IntentError
-    from chatops.settings import Settings
 
-    settings = Settings.from_env()
+    settings = current_settings()
     gitops = GitOpsRepo.discover(repo)
     tz = ZoneInfo(settings.timezone)
     now = datetime.now(tz)

@@ -82,7 +82,7 @@ class Local:
                       sync=sync, wait_timeout=settings.wait_timeout)
         token = settings.github_token.get_secret_value() if settings.github_token else None
         runtime = Runtime.open(settings)
-        audit = AuditLog(settings.state_dir / "audit.sqlite3", runtime.masker)
+        audit = AuditLog(settings.paths.audit, runtime.masker)
         notifications = Notifications.open(runtime)
         engine = runtime.engine()
         deploys = build_deploys(

@@ -12,6 +12,7 @@ from typing import Any
 
 from chatops.application.deploys import Planned, RunAsk
 from chatops.cli.client import EXIT_REFUSED, actor, exit_code
+from chatops.cli.config import current_settings
 from chatops.errors import ChatopsError
 from chatops.planning.render import render_text
 from chatops.repo import GitOpsRepo
@@ -26,14 +27,14 @@ def _log_target(settings: Settings) -> tuple[Path | None, bool]:
         return settings.log_file, False
     if not sys.stderr.isatty():
         return None, True
-    return settings.state_dir / "chatops.log", False
+    return settings.paths.log, False
 
 
 def run_command(name: str, repo: Path | None, *, dry_run: bool, rollback: bool,
                 wait: bool, sha: str | None = None, sync: bool = False,
                 override_window: bool = False) -> int:
     """``chatops run NAME`` in this process, through the same use case as the service."""
-    settings = Settings.from_env()
+    settings = current_settings()
     gitops = GitOpsRepo.discover(repo)
     ask = RunAsk(name=name, sha=sha, dry_run=dry_run, queue=wait, rollback=rollback)
     with _progress(settings, live_rows=None) as sinks:
@@ -71,7 +72,7 @@ async def _run(settings: Settings, gitops: GitOpsRepo, ask: RunAsk, sinks: list[
 
 def rollback_command(stack: str, service: str | None, *, wait: bool) -> int:
     """``chatops rollback STACK``: back to the images of the previous good deploy."""
-    settings = Settings.from_env()
+    settings = current_settings()
     with _progress(settings, live_rows=None) as sinks:
         return asyncio.run(_rollback(settings, stack, service, sinks, wait=wait))
 
@@ -92,7 +93,7 @@ async def _rollback(settings: Settings, stack: str, service: str | None, sinks: 
 
 def maintenance_command(stack: str, service: str | None, *, paused: bool) -> int:
     """``chatops pause STACK`` / ``resume STACK`` in this process."""
-    settings = Settings.from_env()
+    settings = current_settings()
     return asyncio.run(_maintenance(settings, stack, service, paused=paused))
 
 
@@ -115,7 +116,7 @@ async def _maintenance(settings: Settings, stack: str, service: str | None, *,
 def signal_command(run_id: str, word: str) -> int:
     """``chatops promote RUN`` / ``abort RUN`` in this process (the run's own process,
     or the service, reads the word from the run history)."""
-    settings = Settings.from_env()
+    settings = current_settings()
     return asyncio.run(_signal(settings, run_id, word))
 
 
@@ -135,7 +136,7 @@ async def _signal(settings: Settings, run_id: str, word: str) -> int:
 def verdict_command(run_id: str, word: str, sha: str | None) -> int:
     """``chatops approve RUN`` / ``deny RUN`` in this process (the process that holds the
     run reads the word from the run history)."""
-    settings = Settings.from_env()
+    settings = current_settings()
     return asyncio.run(_verdict(settings, run_id, word, sha))
 
 
@@ -163,7 +164,7 @@ def _progress(settings: Settings, live_rows: list[str] | None) -> Iterator[list[
 
     path, to_stderr = _log_target(settings)
     logger = json_logger(path=path, stream=sys.stderr if to_stderr else None,
-                         level=settings.log_level, masker=Masker.from_settings(settings))
+                         level=settings.log_level, masker=Masker(settings.secret_values()))
     sinks: list[Any] = [LogSink(logger, client="local")]
     view: Any = None
     if sys.stdout.isatty():
@@ -179,7 +180,7 @@ def runs_command(*, intent: str | None, stack: str | None, status: str | None, l
                  json_output: bool) -> int:
     from chatops.cli.views import print_runs
 
-    settings = Settings.from_env()
+    settings = current_settings()
     runtime = Runtime.open(settings)
     try:
         records = runtime.store.list_runs(intent=intent, stack=stack, status=status,
@@ -187,11 +188,11 @@ def runs_command(*, intent: str | None, stack: str | None, status: str | None, l
     finally:
         runtime.close()
     return print_runs([r.as_dict(detail=False) for r in records], json_output=json_output,
-                      where=str(settings.db_path))
+                      where=str(settings.paths.db))
 
 
 def logs_command(run_id: str, *, follow: bool) -> int:
-    settings = Settings.from_env()
+    settings = current_settings()
     runtime = Runtime.open(settings)
     out = sys.stdout
     try:
@@ -220,7 +221,7 @@ def logs_command(run_id: str, *, follow: bool) -> int:
 def orchestrate_command(names: list[str], repo: Path | None, *, rollback: bool, wait: bool,
                         keep_going: bool, dry_run: bool, override_window: bool = False) -> int:
     """``chatops run A B C``: the intents and their dependencies, as a graph."""
-    settings = Settings.from_env()
+    settings = current_settings()
     gitops = GitOpsRepo.discover(repo)
     rows = None if dry_run else list(dict.fromkeys(names))
     with _progress(settings, live_rows=rows) as sinks:

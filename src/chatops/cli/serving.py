@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from chatops.cli.config import current_settings
 from chatops.server.keys import KeyStore
-from chatops.settings import Settings
 from chatops.store.audit import AuditLog
 
 
@@ -34,7 +34,7 @@ def keys_create_command(  # noqa: PLR0917 - mirrors the Click command
         scopes.append("rollback")
     if approve:
         scopes.append("approve")
-    store = KeyStore(Settings.from_env().db_path)
+    store = KeyStore(current_settings().paths.db)
     try:
         key, token = store.create(name, intents=intents, stacks=_split(stacks),
                                   actions=_split(actions), scopes=scopes)
@@ -47,7 +47,7 @@ def keys_create_command(  # noqa: PLR0917 - mirrors the Click command
 
 
 def keys_list_command(*, json_output: bool) -> int:
-    store = KeyStore(Settings.from_env().db_path)
+    store = KeyStore(current_settings().paths.db)
     try:
         keys = store.all()
     finally:
@@ -70,7 +70,7 @@ def keys_list_command(*, json_output: bool) -> int:
 
 
 def keys_revoke_command(name: str) -> int:
-    store = KeyStore(Settings.from_env().db_path)
+    store = KeyStore(current_settings().paths.db)
     try:
         store.revoke(name)
     finally:
@@ -84,7 +84,7 @@ def users_add_command(name: str, password: str, scopes: str, intents: str,
     from chatops.errors import ChatopsError
     from chatops.web.users import UserStore
 
-    store = UserStore(Settings.from_env().db_path)
+    store = UserStore(current_settings().paths.db)
     try:
         user = store.add(name, password, scopes=_split(scopes), intents=intents,
                          stacks=_split(stacks))
@@ -102,7 +102,7 @@ def users_add_command(name: str, password: str, scopes: str, intents: str,
 def users_list_command(*, json_output: bool) -> int:
     from chatops.web.users import UserStore
 
-    store = UserStore(Settings.from_env().db_path)
+    store = UserStore(current_settings().paths.db)
     try:
         people = store.all()
     finally:
@@ -124,7 +124,7 @@ def users_remove_command(name: str) -> int:
     from chatops.errors import ChatopsError
     from chatops.web.users import UserStore
 
-    store = UserStore(Settings.from_env().db_path)
+    store = UserStore(current_settings().paths.db)
     try:
         store.remove(name)
     except ChatopsError as exc:
@@ -137,7 +137,7 @@ def users_remove_command(name: str) -> int:
 
 
 def _audit() -> AuditLog:
-    return AuditLog(Settings.from_env().state_dir / "audit.sqlite3")
+    return AuditLog(current_settings().paths.audit)
 
 
 def audit_verify_command() -> int:
@@ -177,11 +177,12 @@ def audit_tail_command(lines: int, *, json_output: bool) -> int:
 def notify_test_command(only: str | None) -> int:
     import asyncio
 
+    from chatops.notify.configured import deliverers
     from chatops.notify.kuma import TARGET, push_payload
     from chatops.notify.messages import TITLE
 
-    settings = Settings.from_env()
-    targets = {name: t for name, t in settings.deliverers().items()
+    settings = current_settings()
+    targets = {name: t for name, t in deliverers(settings).items()
                if only is None or only in name}
     if not targets:
         sys.stderr.write("error: no notification target is configured"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chatops.cli.commands import load_or_explain
+from chatops.cli.config import current_settings
 from chatops.errors import ChatopsError
 from chatops.repo import GitOpsRepo
 from chatops.settings import Settings
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def config_command(name: str, repo: Path | None, *, write: bool) -> int:
-    settings = Settings.from_env()
+    settings = current_settings()
     gitops = GitOpsRepo.discover(repo)
     intent = load_or_explain(gitops, name, "configured")
     if intent is None:

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chatops.intents.fields import NOTIFY_EVENTS, STATUS_EVENTS
 from chatops.notify.messages import ChatMessage, run_message
 from chatops.notify.outbox import Delivery
 from chatops.notify.targets import RunNotice
+
+if TYPE_CHECKING:
+    from chatops.notify.targets import Target
+    from chatops.settings import Settings
 
 SEND_TIMEOUT = 20.0
 
@@ -57,6 +61,17 @@ def parse_urls(*values: str | None) -> list[str]:
             if item and item not in urls:
                 urls.append(item)
     return urls
+
+
+def targets(settings: Settings) -> list[Target]:
+    """One target a URL of ``CHATOPS_NOTIFY_URLS`` (``URL`` or ``tag=URL``)."""
+    found: list[Target] = []
+    for item in settings.notify_urls:
+        tag, sep, url = item.partition("=")
+        if not sep or "://" in tag:
+            tag, url = "", item
+        found.append(AppriseTarget(url, tag=tag or None))
+    return found
 
 
 class AppriseTarget:

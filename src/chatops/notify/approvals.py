@@ -12,9 +12,12 @@ the message is edited to say so, without its buttons.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chatops.planning.images import ImageChange
+
+if TYPE_CHECKING:
+    from chatops.settings import Settings
 
 LIMIT = 1900  # Discord's message is 2,000 characters
 TIMEOUT = 10.0
@@ -153,3 +156,16 @@ class SlackBot(_Bot):
             "channel": ref["channel"], "ts": ref["message"], "text": text, "blocks": [
                 {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]},
             f"Bearer {self.token}")
+
+
+def announcers(settings: Settings) -> list[Announcer]:
+    """The bots that ask for approvals, with buttons, where they are configured."""
+    found: list[Announcer] = []
+    if settings.discord_bot_token is not None and settings.discord_approval_channel:
+        found.append(DiscordBot(settings.discord_api,
+                                settings.discord_bot_token.get_secret_value(),
+                                settings.discord_approval_channel))
+    if settings.slack_bot_token is not None and settings.slack_approval_channel:
+        found.append(SlackBot(settings.slack_api, settings.slack_bot_token.get_secret_value(),
+                              settings.slack_approval_channel))
+    return found

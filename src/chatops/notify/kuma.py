@@ -6,11 +6,15 @@ The URL holds the monitor's token, so it stays in the settings, never in the out
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatops.notify.messages import ChatMessage
 from chatops.notify.outbox import Delivery
 from chatops.notify.targets import RunNotice
+
+if TYPE_CHECKING:
+    from chatops.notify.targets import Target
+    from chatops.settings import Settings
 
 TARGET = "kuma-push"
 MAX_MSG = 250
@@ -30,6 +34,11 @@ def retry_after(headers: Any) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def targets(settings: Settings) -> list[Target]:
+    """Uptime Kuma's push monitor, when ``CHATOPS_KUMA_PUSH_URL`` is set."""
+    return [KumaPush(settings.kuma_push_url)] if settings.kuma_push_url else []
 
 
 class KumaPush:

@@ -110,7 +110,7 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
     queue = deploys.ctx.queue
     services = Services(settings, runtime, deploys, audit, metrics, engine)
     base = runtime.settings
-    scheduler = Scheduler(base.schedules_path, runtime.clock, timezone=base.timezone,
+    scheduler = Scheduler(base.paths.schedules, runtime.clock, timezone=base.timezone,
                           missed=base.missed_runs)
 
     @contextlib.asynccontextmanager

@@ -36,10 +36,13 @@ import asyncio
 import json
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+if TYPE_CHECKING:
+    from chatops.settings import Settings
 
 #: How long a refused connection is drained before it is closed, and how much of it.
 LINGER_SECONDS = 1.0
@@ -61,6 +64,11 @@ class HttpLimits:
     max_connections_per_address: int = 64
     body_timeout: float = 10.0
     body_min_rate: int = 256  # bytes a second, after RATE_GRACE
+
+    @classmethod
+    def of(cls, settings: Settings) -> HttpLimits:
+        """The limits the settings name (each field is a setting of the same name)."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
 
 @dataclass(frozen=True)

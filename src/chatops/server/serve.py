@@ -13,11 +13,12 @@ import uvicorn
 from chatops.errors import ConfigError
 from chatops.locks import Locks
 from chatops.logs import LogSink, json_logger
+from chatops.notify.configured import deliverers as configured_targets
 from chatops.notify.outbox import Outbox
 from chatops.paths import wider_than_private
 from chatops.runtime import Runtime
 from chatops.server.app import create_app
-from chatops.server.connections import bounded_protocol
+from chatops.server.connections import HttpLimits, bounded_protocol
 from chatops.server.guard import Guard
 from chatops.server.keys import ApiKey, KeyStore, ReloadingKeyRing, hash_token
 from chatops.settings import Settings
@@ -26,7 +27,7 @@ from chatops.store.audit import AuditLog
 
 def build(settings: Settings) -> Guard:
     runtime = Runtime.open(settings)
-    keystore = KeyStore(settings.db_path)
+    keystore = KeyStore(settings.paths.db)
     extra = []
     if settings.api_key is not None:
         # The seed's single key keeps working, as a key named "env" with every scope.
@@ -37,9 +38,9 @@ def build(settings: Settings) -> Guard:
         raise ConfigError("no API key is configured: set CHATOPS_API_KEY, or create one with "
                           "'chatops keys create NAME'")
     logger = json_logger(stream=sys.stdout, level=settings.log_level, masker=runtime.masker)
-    audit = AuditLog(settings.state_dir / "audit.sqlite3", runtime.masker)
-    deliverers = settings.deliverers()
-    outbox = Outbox(settings.outbox_path) if deliverers else None
+    audit = AuditLog(settings.paths.audit, runtime.masker)
+    deliverers = configured_targets(settings)
+    outbox = Outbox(settings.paths.outbox) if deliverers else None
     return create_app(settings, runtime=runtime, engine=runtime.engine(), keys=keys,
                       audit=audit, log_sink=LogSink(logger, client="api"), outbox=outbox,
                       deliverers=deliverers)
@@ -48,7 +49,7 @@ def build(settings: Settings) -> Guard:
 def check_exposure(settings: Settings) -> None:
     if not settings.loopback_only and settings.api_key is None:
         has_keys = any(k.revoked_at is None
-                       for k in KeyStore(settings.db_path).all())
+                       for k in KeyStore(settings.paths.db).all())
         if not has_keys:
             raise ConfigError(
                 f"refusing to listen on {settings.host} with no API key: set CHATOPS_API_KEY "
@@ -60,7 +61,7 @@ def serve(settings: Settings) -> int:
     """Serve with ``settings``, read once by the caller and used for everything."""
     check_exposure(settings)
     # Held until the process ends (the kernel drops it even on SIGKILL).
-    service_lock = Locks(settings.lock_dir).hold_service()
+    service_lock = Locks(settings.paths.locks).hold_service()
     app = build(settings)
     wide = wider_than_private(settings.state_dir)
     if wide:
@@ -81,13 +82,13 @@ def serve(settings: Settings) -> int:
     except SystemExit:  # uvicorn exits when the address is taken; say it our way
         raise ConfigError(f"cannot listen on {settings.host}:{settings.port} (in use?)") \
             from None
-    local = local_socket(settings.socket_path)
-    sys.stderr.write(f"  and on {settings.socket_path} for chatops commands on this host\n")
+    local = local_socket(settings.paths.socket)
+    sys.stderr.write(f"  and on {settings.paths.socket} for chatops commands on this host\n")
     try:
         uvicorn.Server(config).run(sockets=[tcp, local])
     finally:
         with contextlib.suppress(OSError):
-            settings.socket_path.unlink()
+            settings.paths.socket.unlink()
         service_lock.release()
     return 0
 
@@ -127,6 +128,6 @@ def uvicorn_config(app: Guard, settings: Settings) -> uvicorn.Config:
         timeout_keep_alive=max(1, round(settings.keep_alive_timeout)),
         # httptools' parser, with limits on the request head, deadlines, connection caps
         # and the allowlist at accept (server/connections.py).
-        http=bounded_protocol(settings.http_limits, app.admit, app.is_proxy,
+        http=bounded_protocol(HttpLimits.of(settings), app.admit, app.is_proxy,
                               app.connection_refused),
     )

@@ -81,7 +81,7 @@ class Dashboard:
     def __init__(self, s: Services, lockout: Lockout) -> None:
         self.s = s
         self.lockout = lockout
-        self.users = UserStore(s.settings.db_path)
+        self.users = UserStore(s.settings.paths.db)
         self.env = _env()
         self.store = s.runtime.store
 

@@ -1,0 +1,200 @@
+"""The sections of the settings that every command reads: this host's deploys, its
+notifications, its traffic drivers, and approval. Each is data with its own validators;
+``Settings`` is their union (and ``CHATOPS_CONFIG`` may group keys under their names)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
+
+from chatops.durations import parse_duration
+from chatops.hosts import HostSpec, parse_hosts
+from chatops.paths import default_state_dir
+from chatops.settings.values import (
+    DEFAULT_COMPOSE_COMMAND,
+    DEFAULT_STABILITY_WINDOW,
+    LOG_LEVELS,
+    OptionalPath,
+    OptionalText,
+    blank,
+    optional_path,
+    parse_compose_command,
+    ref_name,
+    table,
+    time_zone,
+)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeploySettings(Section):
+    """How this host deploys: Compose, its state, the Git checkout, windows, named hosts."""
+
+    compose_command: tuple[str, ...] = DEFAULT_COMPOSE_COMMAND
+    state_dir: Annotated[Path, BeforeValidator(optional_path)] = Field(
+        default_factory=lambda: Path(default_state_dir()).expanduser())
+    stability_window: float = Field(default=DEFAULT_STABILITY_WINDOW, gt=0)
+    max_parallel: int = Field(default=4, ge=1, le=64)  # stacks a CLI graph deploys at once
+    timezone: str = "UTC"  # for intents' cron schedules
+    missed_runs: Literal["skip", "run-once"] = "skip"  # scheduled runs missed while down
+    deploy_windows: OptionalText = None
+    freeze: OptionalText = None
+    git_remote: str = "origin"
+    deploy_branch: str = "main"
+    repo: Path = Path(".")
+    #: Named Docker hosts an intent may deploy to (``host:``/``hosts:``), see hosts.py.
+    hosts: dict[str, HostSpec] = Field(default_factory=dict)
+    sync: bool = True  # runs without a commit move a Git checkout to the branch head first
+    wait_timeout: float = Field(default=3600.0, gt=0)
+
+    @field_validator("compose_command", mode="before")
+    @classmethod
+    def _compose(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_compose_command(value)
+        return value
+
+    @field_validator("stability_window", "wait_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return DEFAULT_STABILITY_WINDOW if info.field_name == "stability_window" \
+                    else 3600.0
+            return parse_duration(value)
+        return value
+
+
+    @field_validator("hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        return parse_hosts(table(value, '{"nas": "ssh://root@nas"}'))
+
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return time_zone(value)
+
+    @field_validator("git_remote", "deploy_branch")
+    @classmethod
+    def _ref(cls, value: str) -> str:
+        return ref_name(value)
+
+
+class NotifySettings(Section):
+    """Where this host tells what it did: the log, chat and push targets, Uptime Kuma."""
+
+    log_file: OptionalPath = None
+    log_level: str = "INFO"
+    kuma_url: str | None = None
+    kuma_push_url: str | None = None
+    notify_urls: tuple[str, ...] = ()  # "URL" or "tag=URL"
+    public_url: OptionalText = None  # where people reach the service, for links in messages
+
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> object:
+        level = str(value or "INFO").upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+        return level
+
+    @field_validator("kuma_url", mode="before")
+    @classmethod
+    def _kuma(cls, value: object) -> object:
+        value = blank(value)
+        if value is None:
+            return None
+        if not str(value).startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL of Uptime Kuma, got "
+                             f"{value!r}")
+        return str(value).rstrip("/")
+
+    @field_validator("kuma_push_url", mode="before")
+    @classmethod
+    def _push(cls, value: object) -> object:
+        value = blank(value)
+        if value is None:
+            return None
+        if "/api/push/" not in str(value):
+            raise ValueError("expected Uptime Kuma's push URL, such as "
+                             "http://kuma:3001/api/push/TOKEN")
+        return str(value).split("?", 1)[0]
+
+    @field_validator("notify_urls", mode="before")
+    @classmethod
+    def _urls(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        urls: list[str] = []
+        for item in value.replace(",", " ").split():
+            if "://" not in item:
+                raise ValueError("expected Apprise URLs such as discord://ID/TOKEN or "
+                                 "ntfy://topic; one has no scheme")
+            if item not in urls:
+                urls.append(item)
+        return tuple(urls)
+
+
+
+class TrafficSettings(Section):
+    """The traffic drivers a blue-green or canary deploy switches."""
+
+    haproxy_socket: OptionalPath = None  # HAProxy's runtime API socket (level admin)
+    haproxy_config: OptionalPath = None  # the directory chatops writes backends into
+    traefik_dir: OptionalPath = None  # Traefik's file provider directory (watched)
+    traefik_api: OptionalText = Field(default=None, pattern=r"^https?://")  # its API
+    npm_url: OptionalText = Field(default=None, pattern=r"^https?://")  # Nginx Proxy Manager
+    npm_email: str | None = None
+    npm_password: SecretStr | None = None
+
+
+    @field_validator("npm_email", "npm_password", mode="before")
+    @classmethod
+    def _unset(cls, value: object) -> object:
+        return blank(value)
+
+
+
+class ApprovalSettings(Section):
+    """What every surface checks before a run: the labels, and where to read them."""
+
+    approved_labels: str = ""
+    github_repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    github_token: SecretStr | None = None
+    github_api: str = Field(default="https://api.github.com", pattern=r"^https?://")
+    require_commit: bool | None = None  # default: on when GitHub is configured
+
+    @field_validator("github_token")
+    @classmethod
+    def _token_present(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is empty: set a GitHub token that can read pull requests, or "
+                             "remove the variable")
+        return value
+
+    @property
+    def enforce_github(self) -> bool:
+        return bool(self.github_repo and self.github_token)
+
+    @property
+    def commit_required(self) -> bool:
+        return self.enforce_github if self.require_commit is None else self.require_commit
+
+    @property
+    def labels(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.approved_labels.split(",") if p.strip())
