@@ -3,6 +3,8 @@ address, and when two copies of a service would collide."""
 
 from __future__ import annotations
 
+import pytest
+
 from chatops.health import kind_of
 from chatops.health.http import HttpCheck
 from chatops.health.kuma import KumaCheck
@@ -87,3 +89,12 @@ def test_every_driver_the_contract_names_is_implemented() -> None:
     from chatops.traffic import DRIVERS
 
     assert set(DRIVERS) == set(DRIVER_NAMES)
+
+
+def test_a_gate_kind_must_say_how_it_aims_at_a_slot() -> None:
+    from chatops.health import REGISTRY, GateKind
+    from chatops.health.http import HttpCheck, describe, run
+
+    with pytest.raises(TypeError, match="aim"):
+        GateKind(key="probe", model=HttpCheck, describe=describe, run=run)  # type: ignore[call-arg]
+    assert all(callable(k.aim) and callable(k.sees_stable) for k in REGISTRY.values())

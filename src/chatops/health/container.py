@@ -22,6 +22,8 @@ from chatops.health.registry import (
     GateFailed,
     GateKind,
     GateResult,
+    blind,
+    keeps,
     poll,
     register,
 )
@@ -119,4 +121,7 @@ async def run(check: ContainerCheck, ctx: GateContext) -> GateResult:
                       wake=until)
 
 
-KIND = register(GateKind("container", ContainerCheck, describe, run, probe=False))
+#: It looks at the step's containers, whichever slot they are: the same check for every
+#: slot, and nothing to check through the proxy.
+KIND = register(GateKind(key="container", model=ContainerCheck, describe=describe, run=run,
+                         aim=keeps, sees_stable=blind, probe=False))

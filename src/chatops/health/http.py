@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from pydantic import Field
 
 from chatops.durations import format_duration
-from chatops.health.registry import Check, GateContext, GateKind, GateResult, poll, register
+from chatops.health.registry import (
+    Check,
+    GateContext,
+    GateKind,
+    GateResult,
+    Slot,
+    poll,
+    register,
+)
 from chatops.intents.fields import Duration, StatusRange, Url
 
 
@@ -54,4 +64,18 @@ async def run(check: HttpCheck, ctx: GateContext) -> GateResult:
                           f"{check.within:g}s; last: {last}")
 
 
-KIND = register(GateKind("http", HttpCheck, describe, run))
+def sees_stable(check: HttpCheck, slot: Slot) -> bool:
+    url = urlsplit(check.http)
+    return slot.is_stable(url.hostname or "", url.port or 80)
+
+
+def aim(check: HttpCheck, slot: Slot) -> HttpCheck:
+    if not sees_stable(check, slot):
+        return check
+    url = urlsplit(check.http)
+    return check.model_copy(update={"http": urlunsplit(
+        (url.scheme, f"{slot.host}:{slot.port}", url.path, url.query, url.fragment))})
+
+
+KIND = register(GateKind(key="http", model=HttpCheck, describe=describe, run=run, aim=aim,
+                         sees_stable=sees_stable))

@@ -24,6 +24,7 @@ from chatops.health.registry import (
     GateFailed,
     GateKind,
     GateResult,
+    Slot,
     poll,
     register,
 )
@@ -133,4 +134,15 @@ async def run(check: KumaCheck, ctx: GateContext) -> GateResult:
     return await kuma_gate(check, ctx.kuma_url, ctx.description, ctx.clock, since=ctx.since)
 
 
-KIND = register(GateKind("kuma", KumaCheck, describe, run))
+def only_stable(check: KumaCheck, slot: Slot) -> None:
+    """Uptime Kuma watches the stable address from outside: it cannot see one slot."""
+    del check, slot
+
+
+def watches_stable(check: KumaCheck, slot: Slot) -> bool:
+    del check, slot
+    return True
+
+
+KIND = register(GateKind(key="kuma", model=KumaCheck, describe=describe, run=run,
+                         aim=only_stable, sees_stable=watches_stable))

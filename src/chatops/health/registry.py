@@ -52,12 +52,51 @@ class GateContext:
     others_passed: asyncio.Event | None = None  # set once every probe passed
 
 
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+ANY_ADDRESS = frozenset({"0.0.0.0", "::", "[::]", "*"})  # noqa: S104 - compared, never bound
+
+
 @dataclass(frozen=True)
+class Slot:
+    """One slot of a blue-green service, and the stable address in front of both."""
+
+    listen: tuple[str, int] | None  # where the proxy listens (None: not known)
+    host: str  # where the slot's port is published
+    port: int
+
+    def is_stable(self, host: str, port: int) -> bool:
+        """Is ``host:port`` the stable address (the proxy's, not one slot's)?"""
+        listen = self.listen
+        if listen is None or port != listen[1]:
+            return False
+        return host == listen[0] or (listen[0] in ANY_ADDRESS and host in LOOPBACK_NAMES)
+
+
+def keeps(check: Any, slot: Slot) -> Any:
+    """``aim`` of a check that looks at no address: the same check, for every slot."""
+    del slot
+    return check
+
+
+def blind(check: Any, slot: Slot) -> bool:
+    """``sees_stable`` of a check that looks at no address."""
+    del check, slot
+    return False
+
+
+@dataclass(frozen=True, kw_only=True)
 class GateKind:
     key: str  # the check's own key in YAML: ``- http: URL``
     model: type[Check]
     describe: Callable[[Any], str]
     run: Callable[[Any, GateContext], Awaitable[GateResult]]
+    #: The check aimed at one slot of a blue-green service before the switch: a check of
+    #: the stable address moved to the slot's, the same check when it looks elsewhere,
+    #: None when it can only see the stable address. Every kind says: a kind that did
+    #: not would check the old slot and pass.
+    aim: Callable[[Any, Slot], Any | None]
+    #: Does the check judge the stable address (so it is checked again after the switch)?
+    sees_stable: Callable[[Any, Slot], bool]
     #: A probe proves the service answers, and so stands in for the stability window.
     probe: bool = True
 

@@ -8,7 +8,15 @@ import contextlib
 from pydantic import Field
 
 from chatops.durations import format_duration
-from chatops.health.registry import Check, GateContext, GateKind, GateResult, poll, register
+from chatops.health.registry import (
+    Check,
+    GateContext,
+    GateKind,
+    GateResult,
+    Slot,
+    poll,
+    register,
+)
 from chatops.intents.fields import Duration, HostPort
 
 
@@ -47,4 +55,16 @@ async def run(check: TcpCheck, ctx: GateContext) -> GateResult:
                       f"{check.within:g}s; last: {last}")
 
 
-KIND = register(GateKind("tcp", TcpCheck, describe, run))
+def sees_stable(check: TcpCheck, slot: Slot) -> bool:
+    host, _, port = check.tcp.rpartition(":")
+    return slot.is_stable(host, int(port))
+
+
+def aim(check: TcpCheck, slot: Slot) -> TcpCheck:
+    if not sees_stable(check, slot):
+        return check
+    return check.model_copy(update={"tcp": f"{slot.host}:{slot.port}"})
+
+
+KIND = register(GateKind(key="tcp", model=TcpCheck, describe=describe, run=run, aim=aim,
+                         sees_stable=sees_stable))

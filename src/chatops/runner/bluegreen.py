@@ -22,13 +22,11 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from chatops import events as ev
 from chatops.errors import ChatopsError, EngineError
 from chatops.health import kind_of
-from chatops.health.http import HttpCheck
-from chatops.health.tcp import TcpCheck
+from chatops.health.registry import Slot
 from chatops.intents.traffic import SmokeCheck, Traffic
 from chatops.planning import slots
 from chatops.planning.steps import Command, Gate, StepPlan
@@ -44,66 +42,37 @@ if TYPE_CHECKING:
 
 DRAIN_POLL = 0.05
 STOP_TIMEOUT = 10.0  # Compose's default: SIGTERM, then SIGKILL
-LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
-ANY_ADDRESS = {"0.0.0.0", "::", "[::]", "*"}  # noqa: S104 - compared, never bound
 
 
 class PhaseFailedError(ChatopsError):
     """A phase of the blue-green step failed; what it leaves behind is handled by phase."""
 
 
-def _stable_port(listen: str | None) -> tuple[str, int] | None:
-    if listen is None:
-        return None
-    host, _, port = listen.rpartition(":")
-    return host, int(port)
-
-
-def _targets_stable(host: str, port: int, listen: tuple[str, int] | None) -> bool:
-    if listen is None or port != listen[1]:
-        return False
-    return host == listen[0] or (listen[0] in ANY_ADDRESS and host in LOOPBACK_NAMES)
+def slot_of(traffic: Traffic, slot: str) -> Slot:
+    """Where ``slot`` of ``traffic`` answers, and the stable address in front of it."""
+    listen = None
+    if traffic.listen is not None:
+        host, _, port = traffic.listen.rpartition(":")
+        listen = (host, int(port))
+    return Slot(listen=listen, host=traffic.host, port=getattr(traffic.ports, slot))
 
 
 def aimed(gate: Gate, traffic: Traffic, slot: str) -> Gate | None:
-    """``gate`` pointed at ``slot`` instead of the stable address; None for a gate that
-    cannot see one slot (Uptime Kuma watches the stable address)."""
-    listen = _stable_port(traffic.listen)
-    port = getattr(traffic.ports, slot)
-    check = gate.check
-    if isinstance(check, HttpCheck):
-        url = urlsplit(check.http)
-        if _targets_stable(url.hostname or "", url.port or 80, listen):
-            check = check.model_copy(update={"http": urlunsplit(
-                (url.scheme, f"{traffic.host}:{port}", url.path, url.query, url.fragment))})
-    elif isinstance(check, TcpCheck):
-        host, _, p = check.tcp.rpartition(":")
-        if _targets_stable(host, int(p), listen):
-            check = check.model_copy(update={"tcp": f"{traffic.host}:{port}"})
-    elif gate.kind == "kuma":
+    """``gate`` pointed at ``slot`` instead of the stable address (each gate kind knows
+    how); None for a gate that cannot see one slot."""
+    kind = kind_of(gate.check)
+    check = kind.aim(gate.check, slot_of(traffic, slot))
+    if check is None:
         return None
     if check is gate.check:
         return gate
-    return dataclasses.replace(gate, check=check, description=kind_of(check).describe(check))
+    return dataclasses.replace(gate, check=check, description=kind.describe(check))
 
 
 def through_proxy(gates: tuple[Gate, ...], traffic: Traffic) -> tuple[Gate, ...]:
     """The gates that judge the stable address: checked again after the switch."""
-    listen = _stable_port(traffic.listen)
-    kept = []
-    for gate in gates:
-        check = gate.check
-        if gate.kind == "kuma":
-            kept.append(gate)
-        elif isinstance(check, HttpCheck):
-            url = urlsplit(check.http)
-            if _targets_stable(url.hostname or "", url.port or 80, listen):
-                kept.append(gate)
-        elif isinstance(check, TcpCheck):
-            host, _, p = check.tcp.rpartition(":")
-            if _targets_stable(host, int(p), listen):
-                kept.append(gate)
-    return tuple(kept)
+    where = slot_of(traffic, "blue")
+    return tuple(g for g in gates if kind_of(g.check).sees_stable(g.check, where))
 
 
 def two_copies_problems(service: str, render: dict[str, Any],
