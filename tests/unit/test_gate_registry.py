@@ -47,4 +47,5 @@ def test_an_unknown_check_key_names_every_registered_kind() -> None:
 
 def test_a_kind_is_registered_once() -> None:
     with pytest.raises(ValueError, match="registered already"):
-        register(GateKind("http", HttpCheck, str, REGISTRY["http"].run))
+        register(GateKind(key="http", model=HttpCheck, describe=str, run=REGISTRY["http"].run,
+                          aim=REGISTRY["http"].aim, sees_stable=REGISTRY["http"].sees_stable))

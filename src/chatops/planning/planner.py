@@ -279,7 +279,8 @@ def _swarm_step(doc: IntentDoc, index: int, count: int, file: Path,
         rollback=swarm.rollback(doc) if ctx.rollback and doc.rollback_enabled else None,
         timeout=doc.timeout, hooks=_hooks(doc),
         rollback_on_hook_failure=doc.rollback_on_hook_failure, workdir=ctx.repo.root,
-        replicas=doc.replicas, swarm=True, pins=pins, env=tuple(sorted(doc.env.items())))
+        replicas=doc.replicas, swarm=True, pins=pins, env=tuple(sorted(doc.env.items())),
+        strategy=doc.strategy, runs_as="swarm")
 
 
 def _replica_commands(doc: IntentDoc, file: Path, ctx: PlanContext) -> tuple[Command, ...]:
@@ -334,10 +335,13 @@ def _plan_doc(
     replica_canary = doc.strategy == "canary" and doc.traffic is None and bool(doc.service)
     if doc.engine == "swarm":
         return _swarm_step(doc, index, count, file, ctx)
+    runs_as = "recreate"
     if doc.strategy in ("blue-green", "canary") and doc.traffic is not None and doc.service:
         commands, blue_green = _blue_green(doc, file, ctx)
+        runs_as = doc.strategy
     elif replica_canary:
         commands = _replica_commands(doc, file, ctx)
+        runs_as = "replica-canary"
     else:
         commands = _commands(doc, file, ctx)
     mutating = any(cmd.mutating for cmd in commands)
@@ -368,8 +372,9 @@ def _plan_doc(
         rollback_on_hook_failure=doc.rollback_on_hook_failure,
         workdir=ctx.repo.root,
         canary=doc.canary if doc.strategy == "canary" else None,
-        replica_canary=replica_canary,
         env=tuple(sorted(doc.env.items())),
+        strategy=doc.strategy,
+        runs_as=runs_as,
     )
 
 

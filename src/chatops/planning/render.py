@@ -58,8 +58,8 @@ def _step_dict(step: StepPlan) -> dict[str, Any]:
         "snapshot": step.snapshot,
         "commands": [_command_dict(c) for c in step.commands],
         "health": [_gate_dict(g) for g in step.gates],
-        "strategy": "recreate" if step.blue_green is None else
-        "canary" if step.canary is not None else "blue-green",
+        "strategy": step.strategy,
+        "runs_as": step.runs_as,
         "hooks": [{"when": kind, **_command_dict(cmd)} for kind, cmd in step.hooks],
         "rollback_on_hook_failure": step.rollback_on_hook_failure,
         "env": [name for name, _ in step.env],

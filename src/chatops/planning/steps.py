@@ -79,11 +79,12 @@ class StepPlan:
     rollback_on_hook_failure: bool = False
     workdir: Path | None = None  # where hooks run: the GitOps repository
     canary: Canary | None = None  # strategy canary: its steps and analysis limits
-    replica_canary: bool = False  # strategy canary without traffic: replicas one by one
     host: str | None = None  # the named host its commands go to (None: this machine)
     swarm: bool = False  # engine swarm: docker stack deploy, read by UpdateStatus
     pins: Path | None = None  # engine swarm: the file of image digests it deploys with
     env: tuple[tuple[str, str], ...] = ()  # the intent's env: for its commands and hooks
+    strategy: str = "recreate"  # the intent's strategy (CHATOPS_STRATEGY, the plan)
+    runs_as: str = "recreate"  # how the runner runs it: a name in runner.strategies
 
     def hooks_of(self, kind: str) -> tuple[Command, ...]:
         return tuple(cmd for k, cmd in self.hooks if k == kind)

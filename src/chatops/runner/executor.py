@@ -30,8 +30,6 @@ from chatops.planning import compose as c
 from chatops.planning.binds import relative_binds
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Command, Gate, Plan, StepPlan
-from chatops.runner.bluegreen import BlueGreen
-from chatops.runner.canary import CanaryRun
 from chatops.runner.hooks import hook_env, run_hooks
 from chatops.runner.project import (
     ComposeConfigError,
@@ -39,10 +37,9 @@ from chatops.runner.project import (
     parse_config,
     reading_key,
 )
-from chatops.runner.replicas import ReplicaCanary
 from chatops.runner.snapshot import current_images, take_snapshot
 from chatops.runner.state import StepFailedError, StepState
-from chatops.runner.swarm import SwarmStep
+from chatops.runner.strategies import strategy_for
 from chatops.store.records import RunStatus
 from chatops.store.sqlite import RunStore, new_run_id, utcnow
 
@@ -70,14 +67,6 @@ class RunOutcome:
     status: RunStatus
     reason: str | None
     refused: bool = False
-
-
-async def _dropped(task: asyncio.Future[Any] | None) -> None:
-    """Cancel a snapshot that is no longer wanted, and let it end."""
-    if task is not None and not task.done():
-        task.cancel()
-    if task is not None:
-        await asyncio.gather(task, return_exceptions=True)
 
 
 class Executor:
@@ -268,94 +257,12 @@ class Executor:
     async def _run_step_here(self, run_id: str, intent: str, step: StepPlan
                              ) -> tuple[RunStatus, str]:
         """One step, then its ``on_failure`` hooks when it failed (they never hide why)."""
-        before: dict[str, Any] | None = None
-        if step.blue_green is not None:
-            kind = CanaryRun if step.canary is not None else BlueGreen
-            blue_green = kind(self, run_id, intent, step)
-            status, reason = await blue_green.run()
-            before = blue_green.before
-        elif step.replica_canary:
-            state = StepState(step)
-            status, reason = await ReplicaCanary(self, run_id, intent, state).run()
-            before = state.before
-        elif step.swarm:
-            state = StepState(step)
-            status, reason = await SwarmStep(self, run_id, intent, state, step.pins).run()
-            before = state.before
-        else:
-            state = StepState(step)
-            status, reason = await self._recreate_step(run_id, intent, state)
-            before = state.before
+        status, reason, before = await strategy_for(step).run(self, run_id, intent, step)
         if status is RunStatus.succeeded or not step.hooks_of("on_failure"):
             return status, reason
         env = hook_env(self, run_id, intent, step, before=before, outcome=str(status))
         problem = await run_hooks(self, run_id, intent, step, kind="on_failure", env=env)
         return status, reason + (f"; {problem}" if problem else "")
-
-    async def _recreate_step(self, run_id: str, intent: str, state: StepState
-                             ) -> tuple[RunStatus, str]:
-        step = state.step
-        # Commands before the first change (a rollout's pull) run while Compose reads
-        # the file: neither touches what is running, and the step gets faster.
-        lead = 0
-        while lead < len(step.commands) and not step.commands[lead].mutating:
-            lead += 1
-        after: asyncio.Future[dict[str, Any]] | None = None
-        try:
-            results = await asyncio.gather(
-                self.prepare(run_id, intent, state),
-                self.commands(run_id, intent, state, step.commands[:lead]),
-                return_exceptions=True,
-            )
-            for outcome in results:
-                if isinstance(outcome, BaseException):
-                    raise outcome
-            vetoed = await run_hooks(self, run_id, intent, step, kind="pre_deploy", env=hook_env(
-                self, run_id, intent, step, before=state.before))
-            if vetoed:
-                raise StepFailedError(vetoed)
-            if step.action == "rollback":
-                await self.retag_to_last_good(run_id, intent, state)
-            await self.commands(run_id, intent, state, step.commands[lead:])
-            gating = asyncio.ensure_future(self.gates(run_id, intent, state, "deploy"))
-            if state.project is not None and step.snapshot:
-                # What runs now is what the gates judge: read it while they run, once
-                # they have taken their first look (the tasks start in order).
-                await asyncio.sleep(0)
-                after = asyncio.ensure_future(take_snapshot(
-                    self.engine, state.project, state.services, step.stack))
-            try:
-                failure = await gating
-            except BaseException:
-                await _dropped(gating)
-                raise
-            if failure is not None:
-                raise StepFailedError(failure)
-            hook_failed = await run_hooks(self, run_id, intent, step, kind="post_deploy",
-                                        env=hook_env(self, run_id, intent, step,
-                                                     before=state.before))
-            if hook_failed and step.rollback_on_hook_failure:
-                raise StepFailedError(hook_failed)
-        except (StepFailedError, EngineError) as exc:
-            await _dropped(after)
-            return await self.after_failure(run_id, intent, state, exc.message)
-        except BaseException:
-            await _dropped(after)
-            raise
-        if after is not None:
-            try:
-                taken = await after
-            except EngineError as exc:
-                return await self.after_failure(run_id, intent, state, exc.message)
-            taken["health"] = [g.check.model_dump(mode="json") for g in step.gates
-                               if not g.implicit]
-            taken["action"] = step.action
-            self.store.save_snapshot(run_id, doc=step.index, kind="after", stack=step.stack,
-                                     data=taken)
-        if hook_failed:
-            return RunStatus.succeeded, f"succeeded, but {hook_failed} (the change stays: " \
-                "rollback_on_hook_failure is off)"
-        return RunStatus.succeeded, "succeeded"
 
     async def save_after(self, run_id: str, state: StepState) -> None:
         """What a succeeded step left running: the history a rollback goes back through."""

@@ -37,8 +37,7 @@ def hook_env(ex: StepIO, run_id: str, intent: str, step: StepPlan, *,
     env = {
         "CHATOPS_INTENT": intent, "CHATOPS_STACK": step.stack,
         "CHATOPS_SERVICE": step.service or "", "CHATOPS_ACTION": step.action,
-        "CHATOPS_STRATEGY": "canary" if step.canary is not None else
-        "blue-green" if step.blue_green is not None else "recreate",
+        "CHATOPS_STRATEGY": step.strategy,
         "CHATOPS_SHA": run.get("sha") or "", "CHATOPS_RUN_ID": run_id,
         "CHATOPS_ACTOR": run.get("actor") or "",
         "CHATOPS_OLD_IMAGE": images(before, old=True),

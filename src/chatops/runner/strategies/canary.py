@@ -15,15 +15,20 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatops import events as ev
 from chatops.errors import ChatopsError
 from chatops.intents.canary import MANUAL, Canary, CanaryStep
 from chatops.runner.analysis import Window, judge, window
-from chatops.runner.bluegreen import BlueGreen
+from chatops.runner.strategies import Outcome, Strategy, register
+from chatops.runner.strategies.blue_green import BlueGreen
 from chatops.store.records import RunStatus
 from chatops.traffic.base import Counters, Driver
+
+if TYPE_CHECKING:
+    from chatops.planning.steps import StepPlan
+    from chatops.runner.state import StepIO
 
 SIGNAL_POLL = 0.2
 HISTORY = 20  # analysis windows kept in the run record
@@ -179,3 +184,14 @@ class CanaryRun(BlueGreen):
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
+
+
+async def run(ex: StepIO, run_id: str, intent: str, step: StepPlan) -> Outcome:
+    canary = CanaryRun(ex, run_id, intent, step)
+    status, reason = await canary.run()
+    return status, reason, canary.before
+
+
+KIND = register(Strategy(name="canary", summary="the new version in the idle slot gets a "
+                         "growing share of requests, judged by its error rate and latency",
+                         run=run))

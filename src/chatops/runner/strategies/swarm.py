@@ -29,9 +29,11 @@ from chatops.planning.swarm import DEPLOY, swarm_service
 from chatops.runner.hooks import after_change, before_change
 from chatops.runner.project import ComposeProject
 from chatops.runner.state import StepFailedError, StepState
+from chatops.runner.strategies import Outcome, Strategy, register
 from chatops.store.records import RunStatus
 
 if TYPE_CHECKING:
+    from chatops.planning.steps import StepPlan
     from chatops.runner.state import StepIO
 
 POLL = 0.25
@@ -316,3 +318,14 @@ class SwarmStep:
             return RunStatus.rollback_failed, f"{reason}; after the rollback: {failure}"
         return RunStatus.rolled_back, f"{reason}; rolled back to the snapshot's digests, " \
             "which pass the health gates"
+
+
+async def run(ex: StepIO, run_id: str, intent: str, step: StepPlan) -> Outcome:
+    state = StepState(step)
+    status, reason = await SwarmStep(ex, run_id, intent, state, step.pins).run()
+    return status, reason, state.before
+
+
+KIND = register(Strategy(name="swarm", summary="engine swarm: docker stack deploy with "
+                         "pinned digests, read by its tasks, rolled back on a failed task",
+                         run=run))

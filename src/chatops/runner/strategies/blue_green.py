@@ -34,6 +34,7 @@ from chatops.runner.hooks import hook_env, run_hooks
 from chatops.runner.project import ComposeConfigError, ComposeProject, parse_config
 from chatops.runner.snapshot import take_snapshot
 from chatops.runner.state import StepState
+from chatops.runner.strategies import Outcome, Strategy, register
 from chatops.store.records import RunStatus
 from chatops.traffic.base import Driver, Routing, other
 
@@ -572,3 +573,14 @@ async def _smoke_one(client: Any, check: SmokeCheck) -> tuple[bool, str, float]:
     if check.body is not None and check.body not in resp.text:
         return False, f"answered {resp.status_code} without {check.body!r} in the body", took
     return True, f"answered {resp.status_code}", took
+
+
+async def run(ex: StepIO, run_id: str, intent: str, step: StepPlan) -> Outcome:
+    blue_green = BlueGreen(ex, run_id, intent, step)
+    status, reason = await blue_green.run()
+    return status, reason, blue_green.before
+
+
+KIND = register(Strategy(name="blue-green", summary="start the new version in the idle "
+                         "slot, gate it, switch the proxy, drain and stop the old one",
+                         run=run))

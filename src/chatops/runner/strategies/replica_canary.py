@@ -13,9 +13,11 @@ from chatops.planning import compose as c
 from chatops.planning.steps import Command
 from chatops.runner.hooks import after_change, before_change
 from chatops.runner.state import StepFailedError, StepState
+from chatops.runner.strategies import Outcome, Strategy, register
 from chatops.store.records import RunStatus
 
 if TYPE_CHECKING:
+    from chatops.planning.steps import StepPlan
     from chatops.runner.state import StepIO
 
 
@@ -90,3 +92,14 @@ class ReplicaCanary:
                                     f"remove old replica {number}/{count} ({name})",
                                     ["engine-api", "remove", container_id[:12]]):
             await self.ex.engine.remove(container_id)
+
+
+async def run(ex: StepIO, run_id: str, intent: str, step: StepPlan) -> Outcome:
+    state = StepState(step)
+    status, reason = await ReplicaCanary(ex, run_id, intent, state).run()
+    return status, reason, state.before
+
+
+KIND = register(Strategy(name="replica-canary", summary="strategy canary without traffic: "
+                         "one new replica beside the old ones, then each old one replaced",
+                         run=run))

@@ -1,0 +1,52 @@
+"""How a planned step runs: one module a way, each registered once by the name the
+planner gives the step (``StepPlan.runs_as``).
+
+Importing this package imports every module in it, and each registers its way of running
+(as the health-gate kinds do), so a new strategy is one module here plus its name in the
+intent contract. A strategy depends on ``runner.state`` (the executor's services as an
+interface), never on the executor.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chatops.store.records import RunStatus
+
+if TYPE_CHECKING:
+    from chatops.planning.steps import StepPlan
+    from chatops.runner.state import StepIO
+
+#: What a step ended as, why, and the snapshot taken before it changed anything.
+Outcome = tuple[RunStatus, str, dict[str, Any] | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Strategy:
+    name: str  # ``StepPlan.runs_as``
+    summary: str  # one line for the README's table
+    run: Callable[[StepIO, str, str, StepPlan], Awaitable[Outcome]]
+
+
+REGISTRY: dict[str, Strategy] = {}
+
+
+def register(strategy: Strategy) -> Strategy:
+    if strategy.name in REGISTRY:
+        raise ValueError(f"a strategy {strategy.name!r} is registered already")
+    REGISTRY[strategy.name] = strategy
+    return strategy
+
+
+def strategy_for(step: StepPlan) -> Strategy:
+    return REGISTRY[step.runs_as]
+
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")  # each strategy module registers itself
+
+__all__ = ["REGISTRY", "Outcome", "Strategy", "register", "strategy_for"]
