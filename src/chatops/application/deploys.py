@@ -61,6 +61,7 @@ from chatops.gitops.affected import affected_intents
 from chatops.intents.graph import topological_order
 from chatops.intents.loader import IntentFile
 from chatops.intents.traffic import Traffic
+from chatops.notify.approvals import Announcer
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Plan
 from chatops.runner.executor import RunOutcome
@@ -167,7 +168,7 @@ class Deploys:
     audit: Auditor
     stream: EventStream = field(default_factory=EventStream)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
-    announcers: list[Any] = field(default_factory=list)  # bots that ask for approvals
+    announcers: list[Announcer] = field(default_factory=list)  # bots that ask for approvals
     parents: dict[str, asyncio.Task[Any]] = field(default_factory=dict)  # rolling deploys
 
     def __post_init__(self) -> None:

@@ -20,7 +20,7 @@ from chatops.application.queue import RunManager
 from chatops.application.stream import EventStream
 from chatops.engine.base import Engine
 from chatops.gitops.github import GitHub
-from chatops.notify.approvals import announcers
+from chatops.notify.approvals import Announcer
 from chatops.notify.configured import deliverers
 from chatops.notify.outbox import Outbox
 from chatops.notify.targets import Target
@@ -67,14 +67,15 @@ class Notifications:
 def build_deploys(runtime: Runtime, repo: GitOpsRepo, *, engine: Engine, audit: Auditor,
                   rules: Rules, github: GitHub | None, notifications: Notifications,
                   sinks: Sequence[ev.Sink] = (), max_parallel: int = 2,
-                  metrics: Metrics | None = None) -> Deploys:
+                  metrics: Metrics | None = None,
+                  announcers: Sequence[Announcer] = ()) -> Deploys:
     """The use cases over a run queue whose runs report to ``sinks`` and are announced
     to every notification target."""
     stream = EventStream()
     executor = runtime.executor(engine, [*sinks, *notifications.sinks(runtime), stream])
     queue = RunManager(executor, runtime.locks, metrics or Metrics(), max_parallel)
     return Deploys(Context(runtime, repo, rules, queue, github), audit, stream,
-                   announcers=announcers(runtime.settings))
+                   announcers=list(announcers))
 
 
 def github_client(repo: str | None, token: str | None, api: str) -> GitHub | None:

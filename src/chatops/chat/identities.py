@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from chatops.application.caller import grant_approval_refusal, grant_refusal
 from chatops.settings import ChatGrant
@@ -51,46 +50,3 @@ def resolve(grants: Mapping[str, ChatGrant], platform: str, user: str,
         return ChatPermissions(name, frozenset(), groups=groups)
     return ChatPermissions(name, frozenset(grant.scopes), grant.intents, grant.stacks,
                            groups)
-
-
-@dataclass
-class SlackDirectory:
-    """Which Slack user groups a person is in (``slack:group:ID``), from Slack's
-    ``usergroups.list`` with their members: one call a minute at most, with the bot
-    token. Without a token, or when Slack does not answer, nobody is in any group."""
-
-    api: str
-    token: str | None = field(default=None, repr=False)
-    ttl: float = 60.0
-    _members: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    _read_at: float = -1e9
-
-    async def groups(self, user: str) -> tuple[str, ...]:
-        if not self.token or not user:
-            return ()
-        now = time.monotonic()
-        if now - self._read_at > self.ttl:
-            self._read_at = now
-            self._members = await self._read()
-        return self._members.get(user, ())
-
-    async def _read(self) -> dict[str, tuple[str, ...]]:
-        import httpx  # noqa: PLC0415 - only with Slack configured
-
-        try:
-            async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
-                resp = await client.get(f"{self.api}/usergroups.list",
-                                        params={"include_users": "true"},
-                                        headers={"Authorization": f"Bearer {self.token}"})
-                data = resp.json()
-        except (httpx.HTTPError, ValueError):
-            return self._members  # keep what was known
-        if not isinstance(data, dict) or not data.get("ok"):
-            return self._members
-        members: dict[str, list[str]] = {}
-        for group in data.get("usergroups") or []:
-            if not isinstance(group, dict) or not group.get("id"):
-                continue
-            for user in group.get("users") or []:
-                members.setdefault(str(user), []).append(str(group["id"]))
-        return {user: tuple(sorted(ids)) for user, ids in members.items()}

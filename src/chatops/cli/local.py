@@ -21,6 +21,7 @@ from chatops.application.wiring import Notifications, build_deploys, github_clie
 from chatops.cli.client import EXIT_REFUSED
 from chatops.engine.base import Engine
 from chatops.errors import ChatopsError, IntentError, OutsideWindowError
+from chatops.notify.approvals import Announcer
 from chatops.repo import GitOpsRepo
 from chatops.runtime import Runtime
 from chatops.settings import Settings
@@ -88,7 +89,8 @@ class Local:
         deploys = build_deploys(
             runtime, repo, engine=engine, audit=audit, rules=rules,
             github=github_client(settings.github_repo, token, settings.github_api),
-            notifications=notifications, sinks=sinks, max_parallel=settings.max_parallel)
+            notifications=notifications, sinks=sinks, max_parallel=settings.max_parallel,
+            announcers=_bots(settings))
         local = cls(deploys, notifications, engine, audit, runtime)
         try:
             yield local
@@ -135,3 +137,12 @@ class Local:
             await asyncio.gather(*self.deploys.background, return_exceptions=True)
             sys.stderr.write("interrupted: the runs were recorded as interrupted\n")
             return None
+
+
+def _bots(settings: Settings) -> list[Announcer]:
+    """The approval bots, read only where one is configured (they bring the web stack)."""
+    if not settings.approval_bots:
+        return []
+    from chatops.chat.platforms import announcers
+
+    return announcers(settings)

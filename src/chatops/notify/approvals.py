@@ -11,13 +11,13 @@ the message is edited to say so, without its buttons.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chatops.planning.images import ImageChange
 
 if TYPE_CHECKING:
-    from chatops.settings import Settings
+    pass
 
 LIMIT = 1900  # Discord's message is 2,000 characters
 TIMEOUT = 10.0
@@ -83,89 +83,3 @@ class Announcer(Protocol):
 
     async def settle(self, ref: dict[str, str], text: str) -> None:
         """Edit the message to ``text``, without its buttons."""
-
-
-@dataclass
-class _Bot:
-    api: str
-    token: str = field(repr=False)
-    channel: str
-
-    async def _call(self, method: str, url: str, body: dict[str, Any],
-                    auth: str) -> dict[str, Any] | None:
-        import httpx  # noqa: PLC0415 - only when a bot is configured
-
-        try:
-            async with httpx.AsyncClient(timeout=TIMEOUT, trust_env=False) as client:
-                resp = await client.request(method, url, json=body,
-                                            headers={"Authorization": auth})
-                data = resp.json() if resp.content else {}
-        except (httpx.HTTPError, ValueError):
-            return None  # the run still waits; the API and the CLI can approve it
-        return data if resp.is_success and isinstance(data, dict) else None
-
-
-@dataclass
-class DiscordBot(_Bot):
-    platform: str = "discord"
-
-    async def post(self, notice: ApprovalNotice) -> dict[str, str] | None:
-        data = await self._call("POST", f"{self.api}/channels/{self.channel}/messages", {
-            "content": notice.text(), "allowed_mentions": {"parse": []},
-            "components": [{"type": 1, "components": [
-                {"type": 2, "style": 3, "label": "Approve",
-                 "custom_id": button_id("approve", notice.run_id, notice.sha)},
-                {"type": 2, "style": 4, "label": "Deny",
-                 "custom_id": button_id("deny", notice.run_id, notice.sha)}]}]},
-            f"Bot {self.token}")
-        if data is None or "id" not in data:
-            return None
-        return {"platform": "discord", "channel": self.channel, "message": str(data["id"])}
-
-    async def settle(self, ref: dict[str, str], text: str) -> None:
-        await self._call("PATCH", f"{self.api}/channels/{ref['channel']}/messages/"
-                         f"{ref['message']}", {"content": text[:LIMIT], "components": []},
-                         f"Bot {self.token}")
-
-
-@dataclass
-class SlackBot(_Bot):
-    platform: str = "slack"
-
-    async def post(self, notice: ApprovalNotice) -> dict[str, str] | None:
-        text = notice.text().replace("**", "*")
-        data = await self._call("POST", f"{self.api}/chat.postMessage", {
-            "channel": self.channel, "text": text, "blocks": [
-                {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}},
-                {"type": "actions", "block_id": "chatops-approval", "elements": [
-                    {"type": "button", "action_id": "approve", "style": "primary",
-                     "text": {"type": "plain_text", "text": "Approve"},
-                     "value": button_id("approve", notice.run_id, notice.sha)},
-                    {"type": "button", "action_id": "deny", "style": "danger",
-                     "text": {"type": "plain_text", "text": "Deny"},
-                     "value": button_id("deny", notice.run_id, notice.sha)}]}]},
-            f"Bearer {self.token}")
-        if data is None or not data.get("ok") or "ts" not in data:
-            return None
-        return {"platform": "slack", "channel": str(data.get("channel") or self.channel),
-                "message": str(data["ts"])}
-
-    async def settle(self, ref: dict[str, str], text: str) -> None:
-        text = text.replace("**", "*")
-        await self._call("POST", f"{self.api}/chat.update", {
-            "channel": ref["channel"], "ts": ref["message"], "text": text, "blocks": [
-                {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]},
-            f"Bearer {self.token}")
-
-
-def announcers(settings: Settings) -> list[Announcer]:
-    """The bots that ask for approvals, with buttons, where they are configured."""
-    found: list[Announcer] = []
-    if settings.discord_bot_token is not None and settings.discord_approval_channel:
-        found.append(DiscordBot(settings.discord_api,
-                                settings.discord_bot_token.get_secret_value(),
-                                settings.discord_approval_channel))
-    if settings.slack_bot_token is not None and settings.slack_approval_channel:
-        found.append(SlackBot(settings.slack_api, settings.slack_bot_token.get_secret_value(),
-                              settings.slack_approval_channel))
-    return found

@@ -29,6 +29,7 @@ from chatops.application.deploys import Planned, RunAsk, Started
 from chatops.application.metrics import Metrics
 from chatops.application.stream import follow_run
 from chatops.application.wiring import Notifications, build_deploys, github_client
+from chatops.chat.platforms import announcers
 from chatops.engine.base import Engine
 from chatops.errors import (
     ChatopsError,
@@ -106,7 +107,8 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
         runtime, repo, engine=engine, audit=audit, rules=rules_of(settings),
         github=github_of(settings), notifications=notifications,
         sinks=[log_sink] if log_sink is not None else [],
-        max_parallel=settings.max_parallel_stacks, metrics=metrics)
+        max_parallel=settings.max_parallel_stacks, metrics=metrics,
+        announcers=announcers(settings))
     queue = deploys.ctx.queue
     services = Services(settings, runtime, deploys, audit, metrics, engine)
     base = runtime.settings

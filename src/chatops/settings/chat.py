@@ -41,6 +41,12 @@ class ChatSettings(Section):
     #: "stacks": [...]}}
     chat_identities: dict[str, ChatGrant] = Field(default_factory=dict)
 
+    @property
+    def approval_bots(self) -> bool:
+        """Is any platform's approval bot configured (its token and its channel)?"""
+        return bool((self.discord_bot_token and self.discord_approval_channel)
+                    or (self.slack_bot_token and self.slack_approval_channel))
+
     @field_validator("chat_identities", mode="before")
     @classmethod
     def _identities(cls, value: object) -> object:
