@@ -33,7 +33,7 @@ from chatops.errors import (
     ScopeDeniedError,
     UnavailableError,
 )
-from chatops.gitops.github import GitHub, PullRequest, approval_problem
+from chatops.gitops.forges.github import GitHub, PullRequest, approval_problem
 from chatops.gitops.sync import RepoSync
 from chatops.intents.loader import IntentFile, parse_intent
 from chatops.intents.model import name_problem

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from chatops.errors import IntentError
 from chatops.gitops.affected import affected_by
-from chatops.gitops.github import GitHub
+from chatops.gitops.forges.github import GitHub
 from chatops.gitops.sync import RepoSync
 from chatops.intents.graph import topological_order
 from chatops.intents.loader import IntentFile, parse_intent

@@ -19,7 +19,7 @@ from chatops.application.metrics import Metrics
 from chatops.application.queue import RunManager
 from chatops.application.stream import EventStream
 from chatops.engine.base import Engine
-from chatops.gitops.github import GitHub
+from chatops.gitops.forges.github import GitHub
 from chatops.notify.approvals import Announcer
 from chatops.notify.configured import deliverers
 from chatops.notify.outbox import Outbox
@@ -78,8 +78,4 @@ def build_deploys(runtime: Runtime, repo: GitOpsRepo, *, engine: Engine, audit: 
                    announcers=list(announcers))
 
 
-def github_client(repo: str | None, token: str | None, api: str) -> GitHub | None:
-    return GitHub(repo, token, api) if repo and token else None
-
-
-__all__: list[Any] = ["Notifications", "build_deploys", "github_client"]
+__all__: list[Any] = ["Notifications", "build_deploys"]

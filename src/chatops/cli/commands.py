@@ -90,7 +90,7 @@ def plan_pr_command(number: int, repo: Path | None, *, base: str | None, head: s
 
     from chatops.application.review import plan_pull_request, publish
     from chatops.errors import ChatopsError
-    from chatops.gitops.github import GitHub
+    from chatops.gitops.forges.github import client
     from chatops.gitops.sync import REV_RE, RepoSync
     from chatops.planning import PlanContext, build_plan
 
@@ -98,9 +98,7 @@ def plan_pr_command(number: int, repo: Path | None, *, base: str | None, head: s
     gitops = GitOpsRepo.discover(repo)
     sync = RepoSync(gitops.root, settings.git_remote, settings.deploy_branch)
     base = base or f"{settings.git_remote}/{settings.deploy_branch}"
-    token = settings.github_token.get_secret_value() if settings.github_token else None
-    github = (GitHub(settings.github_repo, token, settings.github_api)
-              if comment and settings.github_repo and token else None)
+    github = client(settings) if comment else None
     if comment and github is None:
         sys.stderr.write("error: --pr posts to GitHub: set CHATOPS_GITHUB_REPO (OWNER/NAME) "
                          "and CHATOPS_GITHUB_TOKEN (in a workflow: ${{ github.repository }} "

@@ -17,10 +17,11 @@ from chatops import events as ev
 from chatops.application.caller import Caller, Operator
 from chatops.application.decisions import Rules
 from chatops.application.deploys import Deploys, Orchestration, Planned, RunAsk, Started
-from chatops.application.wiring import Notifications, build_deploys, github_client
+from chatops.application.wiring import Notifications, build_deploys
 from chatops.cli.client import EXIT_REFUSED
 from chatops.engine.base import Engine
 from chatops.errors import ChatopsError, IntentError, OutsideWindowError
+from chatops.gitops.forges import github
 from chatops.notify.approvals import Announcer
 from chatops.repo import GitOpsRepo
 from chatops.runtime import Runtime
@@ -81,14 +82,13 @@ class Local:
         one prompt try at the notifications)."""
         rules = Rules(labels=settings.labels, commit_required=settings.commit_required,
                       sync=sync, wait_timeout=settings.wait_timeout)
-        token = settings.github_token.get_secret_value() if settings.github_token else None
         runtime = Runtime.open(settings)
         audit = AuditLog(settings.paths.audit, runtime.masker)
         notifications = Notifications.open(runtime)
         engine = runtime.engine()
         deploys = build_deploys(
             runtime, repo, engine=engine, audit=audit, rules=rules,
-            github=github_client(settings.github_repo, token, settings.github_api),
+            github=github.client(settings),
             notifications=notifications, sinks=sinks, max_parallel=settings.max_parallel,
             announcers=_bots(settings))
         local = cls(deploys, notifications, engine, audit, runtime)

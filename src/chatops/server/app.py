@@ -28,7 +28,7 @@ from chatops.application.decisions import Rules, checked_name
 from chatops.application.deploys import Planned, RunAsk, Started
 from chatops.application.metrics import Metrics
 from chatops.application.stream import follow_run
-from chatops.application.wiring import Notifications, build_deploys, github_client
+from chatops.application.wiring import Notifications, build_deploys
 from chatops.chat.platforms import announcers
 from chatops.engine.base import Engine
 from chatops.errors import (
@@ -42,7 +42,7 @@ from chatops.errors import (
     StoreError,
     UnsupportedMediaTypeError,
 )
-from chatops.gitops.github import GitHub
+from chatops.gitops.forges import github
 from chatops.intents.loader import parse_intent
 from chatops.intents.model import NAME_RE
 from chatops.logs import LogSink
@@ -86,11 +86,6 @@ def rules_of(settings: Settings) -> Rules:
                  sync=settings.sync, wait_timeout=settings.wait_timeout)
 
 
-def github_of(settings: Settings) -> GitHub | None:
-    token = settings.github_token.get_secret_value() if settings.github_token else None
-    return github_client(settings.github_repo, token, settings.github_api)
-
-
 def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
                keys: KeyRing, audit: AuditLog, metrics: Metrics | None = None,
                log_sink: LogSink | None = None, outbox: Outbox | None = None,
@@ -105,7 +100,7 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
               if outbox is not None and targets else None)
     deploys = build_deploys(
         runtime, repo, engine=engine, audit=audit, rules=rules_of(settings),
-        github=github_of(settings), notifications=notifications,
+        github=github.client(settings), notifications=notifications,
         sinks=[log_sink] if log_sink is not None else [],
         max_parallel=settings.max_parallel_stacks, metrics=metrics,
         announcers=announcers(settings))

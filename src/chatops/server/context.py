@@ -24,7 +24,7 @@ from chatops.errors import (
     UnauthorizedError,
     UnsupportedMediaTypeError,
 )
-from chatops.gitops.github import GitHub
+from chatops.gitops.forges.github import GitHub
 from chatops.runtime import Runtime
 from chatops.server import models as m
 from chatops.settings import Settings

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatops.errors import ConfigError, GitHubError
+
+if TYPE_CHECKING:
+    from chatops.settings import Settings
 
 REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 API_VERSION = "2022-11-28"
@@ -143,3 +146,11 @@ class GitHub:
         if not isinstance(made, dict) or "id" not in made:
             raise GitHubError("GitHub's answer for the new comment has no id")
         return int(made["id"]), True
+
+
+def client(settings: Settings) -> GitHub | None:
+    """GitHub's client, when ``CHATOPS_GITHUB_REPO`` and ``CHATOPS_GITHUB_TOKEN`` are set."""
+    if not settings.github_repo or settings.github_token is None:
+        return None
+    return GitHub(settings.github_repo, settings.github_token.get_secret_value(),
+                  settings.github_api)
