@@ -8,9 +8,9 @@ key, a chat identity or a local operator can each stand behind one.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Permissions(Protocol):
@@ -152,3 +152,9 @@ class Caller:
 
     def may(self, scope: str) -> bool:
         return self.permissions.may(scope)
+
+
+def request_facts(scope: Mapping[str, Any]) -> tuple[str, str]:
+    """The client address and request id the service's guard recorded on a request."""
+    state = scope.get("state") or {}
+    return str(state.get("client", "unknown")), str(state.get("request_id", "-"))

@@ -26,6 +26,8 @@ from chatops.notify.outbox import Outbox
 from chatops.notify.targets import Target
 from chatops.repo import GitOpsRepo
 from chatops.runtime import Runtime
+from chatops.settings import Settings
+from chatops.store.audit import AuditLog
 
 
 @dataclass
@@ -78,4 +80,20 @@ def build_deploys(runtime: Runtime, repo: GitOpsRepo, *, engine: Engine, audit: 
                    announcers=list(announcers))
 
 
-__all__: list[Any] = ["Notifications", "build_deploys"]
+@dataclass
+class Services:
+    """The wired application, as every surface of the service is built from it."""
+
+    settings: Settings
+    runtime: Runtime
+    deploys: Deploys
+    audit: AuditLog
+    metrics: Metrics
+    engine: Engine
+
+    @property
+    def github(self) -> GitHub | None:
+        return self.deploys.ctx.github
+
+
+__all__: list[Any] = ["Notifications", "Services", "build_deploys"]

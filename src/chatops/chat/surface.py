@@ -17,13 +17,13 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from chatops.application.approvals import Vote
-from chatops.application.caller import Caller
+from chatops.application.caller import Caller, request_facts
 from chatops.chat.commands import LIMIT, Answer, outcome
 from chatops.chat.identities import ChatPermissions
 from chatops.chat.signatures import SKEW
 from chatops.errors import ChatopsError, ReplayedChatRequestError
 from chatops.notify.approvals import Announcer, parse_button
-from chatops.server.ratelimit import RateLimiter
+from chatops.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from chatops.application.deploys import Deploys
@@ -33,12 +33,6 @@ if TYPE_CHECKING:
 ANSWER_WITHIN = 2.0  # seconds: the platforms allow 3, the rest is the network's
 FOLLOW_TIMEOUT = 10.0
 TALLY = "\n—\n"  # between an approval's question and its tally
-
-
-def request_context(request: Request) -> tuple[str, str]:
-    """The client address and request id the guard gave this request."""
-    state = request.scope.get("state", {})
-    return state.get("client", "unknown"), state.get("request_id", "-")
 
 
 class ChatSurface:
@@ -77,7 +71,7 @@ class ChatSurface:
         wait = self.limits.take(who.name)
         if not wait:
             return None
-        client, request_id = request_context(request)
+        client, request_id = request_facts(request.scope)
         self.audit.record(client=client, method="POST", endpoint=endpoint,
                             decision="refused", status=429, request_id=request_id,
                             key_name=who.name,
@@ -119,7 +113,7 @@ class ChatSurface:
 
     def refused(self, request: Request, endpoint: str, err: ChatopsError) -> ChatopsError:
         """``err``, recorded once in the audit trail (its answer is not recorded again)."""
-        client, request_id = request_context(request)
+        client, request_id = request_facts(request.scope)
         request.scope["state"]["audited"] = True
         self.audit.record(client=client, method="POST", endpoint=endpoint,
                             decision="refused", status=err.status, request_id=request_id,
@@ -135,7 +129,7 @@ class ChatSurface:
 
     @staticmethod
     def caller(request: Request, endpoint: str, who: ChatPermissions) -> Caller:
-        client, request_id = request_context(request)
+        client, request_id = request_facts(request.scope)
         return Caller(via="chat", permissions=who, client=client, request_id=request_id,
                       method="POST", endpoint=endpoint)
 

@@ -45,7 +45,7 @@ from chatops.intents.fields import (
     name_problem,
 )
 from chatops.intents.hooks import Hooks
-from chatops.intents.traffic import SmokeCheck, Traffic
+from chatops.intents.traffic import DRIVERS, SmokeCheck, Traffic
 
 __all__ = [
     "ACTIONS",
@@ -242,9 +242,11 @@ def _strategy_rules(doc: IntentDoc) -> list[tuple[str, str]]:
         if doc.canary is None:
             problems.append(("canary", "strategy canary needs a canary block with its "
                              "steps, such as [{weight: 10, pause: 60s}, {weight: 100}]"))
-        if doc.traffic is not None and doc.traffic.driver == "npm":
-            problems.append(("traffic.driver", "Nginx Proxy Manager cannot weight traffic "
-                             "between two slots: a canary needs haproxy or traefik (or use "
+        traits = DRIVERS[doc.traffic.driver]
+        if not traits.weights:
+            weighted = " or ".join(n for n, t in DRIVERS.items() if t.weights)
+            problems.append(("traffic.driver", f"{traits.title} cannot weight traffic "
+                             f"between two slots: a canary needs {weighted} (or use "
                              "strategy blue-green)"))
     return problems
 

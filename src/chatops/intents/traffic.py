@@ -19,14 +19,34 @@ file binds ``${CHATOPS_SLOT_PORT}``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from chatops.intents.fields import Duration, HostPort, StatusRange, _Strict
 
-#: The traffic drivers an intent may name (``chatops.traffic`` implements each one).
-DRIVER_NAMES = ("haproxy", "traefik", "npm")
+
+@dataclass(frozen=True)
+class DriverTraits:
+    """What the intent contract knows of a traffic driver: what its block must name,
+    and whether it can split requests by weight (a canary needs that)."""
+
+    title: str
+    weights: bool = True
+    needs_listen: bool = True  # the stable HOST:PORT clients use
+    proxy_host: bool = False  # the id of the proxy host it switches (Nginx Proxy Manager)
+
+
+#: The traffic drivers an intent may name; ``chatops.traffic`` implements each one (a
+#: test holds the two to the same names).
+DRIVERS = {
+    "haproxy": DriverTraits("HAProxy"),
+    "traefik": DriverTraits("Traefik"),
+    "npm": DriverTraits("Nginx Proxy Manager", weights=False, needs_listen=False,
+                        proxy_host=True),
+}
+DRIVER_NAMES = tuple(DRIVERS)
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -123,12 +143,15 @@ class Traffic(_Strict):
                 if getattr(self.ports, slot) == port:
                     raise ValueError(f"ports.{slot} ({port}) is the listen port; each slot "
                                      "needs a port of its own")
-        if self.driver in ("haproxy", "traefik") and self.listen is None:
+        traits = DRIVERS[self.driver]
+        if traits.needs_listen and self.listen is None:
             raise ValueError(f"driver {self.driver} needs listen: the stable HOST:PORT "
                              "clients use")
-        if self.driver != "npm" and self.proxy_host is not None:
-            raise ValueError(f"proxy_host only applies to driver npm, not {self.driver}")
-        if self.driver == "npm" and self.proxy_host is None:
-            raise ValueError("driver npm needs proxy_host: the id of the proxy host in "
-                             "Nginx Proxy Manager")
+        named = [n for n, t in DRIVERS.items() if t.proxy_host]
+        if not traits.proxy_host and self.proxy_host is not None:
+            raise ValueError(f"proxy_host only applies to driver {' or '.join(named)}, not "
+                             f"{self.driver}")
+        if traits.proxy_host and self.proxy_host is None:
+            raise ValueError(f"driver {self.driver} needs proxy_host: the id of the proxy "
+                             f"host in {traits.title}")
         return self

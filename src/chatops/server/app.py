@@ -28,7 +28,7 @@ from chatops.application.decisions import Rules, checked_name
 from chatops.application.deploys import Planned, RunAsk, Started
 from chatops.application.metrics import Metrics
 from chatops.application.stream import follow_run
-from chatops.application.wiring import Notifications, build_deploys
+from chatops.application.wiring import Notifications, Services, build_deploys
 from chatops.chat.platforms import announcers
 from chatops.engine.base import Engine
 from chatops.errors import (
@@ -50,6 +50,7 @@ from chatops.notify.outbox import Outbox
 from chatops.notify.security import SecurityDigest
 from chatops.notify.targets import Target
 from chatops.planning.render import plan_to_dict
+from chatops.ratelimit import Lockout, RateLimiter
 from chatops.repo import GitOpsRepo
 from chatops.runner.scheduler import Scheduler
 from chatops.runtime import Runtime
@@ -59,7 +60,6 @@ from chatops.server.context import (
     ERRORS,
     HIDDEN,
     YAML_TYPES,
-    Services,
     _ctx,
     _media,
     _need,
@@ -72,7 +72,6 @@ from chatops.server.guard import Guard
 from chatops.server.keys import KeyRing
 from chatops.server.openapi import install as install_openapi
 from chatops.server.orchestrate import register_orchestrate, summary_of
-from chatops.server.ratelimit import Lockout, RateLimiter
 from chatops.server.schedules import register_schedules, schedule_loop, standby_loop
 from chatops.server.webhook import register_webhook
 from chatops.settings import Settings

@@ -14,10 +14,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from chatops.application.wiring import Services
 from chatops.chat.platforms import REGISTRY
 from chatops.chat.surface import ChatSurface
 from chatops.server import models as m
-from chatops.server.context import Services
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "the platform's answer"},

@@ -5,17 +5,14 @@ caller, the error answer (from the error's own status and code), and body helper
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
-from chatops.application.caller import Caller, Permissions
-from chatops.application.deploys import Deploys, Started
-from chatops.application.metrics import Metrics
-from chatops.engine.base import Engine
+from chatops.application.caller import Caller, Permissions, request_facts
+from chatops.application.deploys import Started
 from chatops.errors import (
     ChatopsError,
     InvalidBodyError,
@@ -24,11 +21,7 @@ from chatops.errors import (
     UnauthorizedError,
     UnsupportedMediaTypeError,
 )
-from chatops.gitops.forges.github import GitHub
-from chatops.runtime import Runtime
 from chatops.server import models as m
-from chatops.settings import Settings
-from chatops.store.audit import AuditLog
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml",
@@ -40,20 +33,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 HIDDEN = "internal error; the service log has the details for this request id"
-
-
-@dataclass
-class Services:
-    settings: Settings
-    runtime: Runtime
-    deploys: Deploys
-    audit: AuditLog
-    metrics: Metrics
-    engine: Engine
-
-    @property
-    def github(self) -> GitHub | None:
-        return self.deploys.ctx.github
 
 
 def error_response(exc: ChatopsError, request_id: str) -> JSONResponse:
@@ -68,8 +47,8 @@ def error_response(exc: ChatopsError, request_id: str) -> JSONResponse:
 
 
 def _ctx(request: Request) -> tuple[str, str, Permissions | None]:
-    state = request.scope.get("state", {})
-    return state.get("client", "unknown"), state.get("request_id", "-"), state.get("key")
+    client, request_id = request_facts(request.scope)
+    return client, request_id, request.scope.get("state", {}).get("key")
 
 
 def caller(request: Request, scope: str) -> Caller:

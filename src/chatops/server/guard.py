@@ -19,9 +19,9 @@ from urllib.parse import parse_qsl
 from chatops.application.caller import Operator
 from chatops.application.metrics import Metrics
 from chatops.errors import BodyTooLargeError, StoreError
+from chatops.ratelimit import Lockout, RateLimiter, retry_after
 from chatops.server.connections import Refusal
 from chatops.server.keys import KeyRing
-from chatops.server.ratelimit import Lockout, RateLimiter, retry_after
 from chatops.settings import Network
 from chatops.store.audit import AuditLog
 

@@ -8,11 +8,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from chatops.application.wiring import Services
 from chatops.errors import RunNotSucceededError
 from chatops.intents.model import NAME_RE
 from chatops.planning.render import plan_to_dict
 from chatops.server import models as m
-from chatops.server.context import Services, caller, json_body
+from chatops.server.context import caller, json_body
 from chatops.store.records import RunStatus
 
 

@@ -10,10 +10,11 @@ from fastapi import FastAPI, Request
 
 from chatops.application.caller import Caller, Trusted
 from chatops.application.deploys import Deploys
+from chatops.application.wiring import Services
 from chatops.errors import ChatopsError
 from chatops.runner.scheduler import Scheduler
 from chatops.server import models as m
-from chatops.server.context import Services, _need
+from chatops.server.context import _need
 
 SCHEDULER = Caller(via="schedule", permissions=Trusted("scheduler"), client="scheduler",
                    method="SCHEDULE", endpoint="schedule")

@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 from chatops.application.caller import Caller, Trusted
 from chatops.application.deploys import Push
 from chatops.application.review import ZERO_SHA
+from chatops.application.wiring import Services
 from chatops.errors import (
     BadSignatureError,
     ForcePushRefusedError,
@@ -36,7 +37,7 @@ from chatops.errors import (
     UnavailableError,
 )
 from chatops.server import models as m
-from chatops.server.context import Services, _ctx
+from chatops.server.context import _ctx
 
 WEBHOOK = "github-webhook"
 SHA40 = re.compile(r"^[0-9a-f]{40}$")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from chatops.errors import ConfigError
+from chatops.intents.traffic import DRIVERS as TRAITS
 
 if TYPE_CHECKING:
     from chatops.intents.traffic import Traffic
@@ -151,7 +152,6 @@ class DriverKind:
     name: str
     build: Callable[[Backend, Settings], Driver]
     describe: str  # for plans: how the switch is made
-    needs_listen: bool = True  # the intent's traffic block must name the stable address
     loaded: str = ""  # how the proxy takes up the file chatops writes (traffic config)
 
 
@@ -178,7 +178,7 @@ def driver_for(stack: str, service: str, traffic: Traffic, settings: Settings) -
     if kind is None:  # the intent model refuses this already; settings may lag behind
         raise ConfigError(f"traffic.driver: unknown driver {traffic.driver!r}; known: "
                           + ", ".join(sorted(DRIVERS)), field="traffic.driver")
-    if kind.needs_listen and traffic.listen is None:
+    if TRAITS[traffic.driver].needs_listen and traffic.listen is None:
         raise ConfigError(f"traffic.listen is needed for {traffic.driver}: the stable "
                           "HOST:PORT clients use", field="traffic.listen")
     return kind.build(backend_for(stack, service, traffic), settings)

@@ -174,6 +174,6 @@ def _build(backend: Backend, settings: Settings) -> NginxProxyManager:
 
 
 KIND = register(DriverKind(
-    "npm", _build, needs_listen=False,
+    "npm", _build,
     describe="Nginx Proxy Manager API: the proxy host's forward_host and forward_port "
     "changed (PUT), its nginx_online/nginx_err read, confirmed with a GET (nginx reloads)"))

@@ -32,11 +32,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from chatops.application.caller import Caller
+from chatops.application.caller import Caller, request_facts
 from chatops.application.deploys import RunAsk, Started
 from chatops.application.going_back import rollback_intent
 from chatops.application.overview import stack_views
 from chatops.application.stream import follow_run
+from chatops.application.wiring import Services
 from chatops.errors import (
     ChatopsError,
     CsrfRefusedError,
@@ -45,8 +46,7 @@ from chatops.errors import (
     ScopeDeniedError,
 )
 from chatops.planning.render import render_text
-from chatops.server.context import Services, _ctx
-from chatops.server.ratelimit import Lockout
+from chatops.ratelimit import Lockout
 from chatops.store.records import RunRecord, RunStatus, traffic_summary
 from chatops.web.users import Session, UserStore, same
 
@@ -99,14 +99,14 @@ class Dashboard:
         return self.users.session(request.cookies.get(SESSION_COOKIE, ""))
 
     def caller(self, request: Request, session: Session) -> Caller:
-        client, request_id, _ = _ctx(request)
+        client, request_id = request_facts(request.scope)
         return Caller(via="ui", permissions=session.user, client=client,
                       request_id=request_id, method=request.method,
                       endpoint=request.url.path)
 
     def refuse(self, request: Request, status: int, code: str, reason: str,
                who: str | None = None) -> None:
-        client, request_id, _ = _ctx(request)
+        client, request_id = request_facts(request.scope)
         self.s.audit.record(client=client, method=request.method, endpoint=request.url.path,
                             decision="refused", status=status, request_id=request_id,
                             key_name=who, reason=f"{code}: {reason}")
@@ -144,7 +144,7 @@ class Dashboard:
         body = await request.body()
         fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"),
                                                   max_num_fields=10).items()}
-        client, request_id, _ = _ctx(request)
+        client, request_id = request_facts(request.scope)
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         if not cookie or not same(fields.get("csrf", ""), cookie):
             self.refuse(request, 403, "csrf_refused", "the sign-in form's CSRF token does "

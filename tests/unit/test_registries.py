@@ -1,0 +1,56 @@
+"""Every kind of thing chatops can be extended with has one registry, and the README's
+table of registries names the same members: a kind added without its documentation, or
+documented but never registered, fails here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from chatops.chat.platforms import REGISTRY as PLATFORMS
+from chatops.gitops.forges import FORGES
+from chatops.health import REGISTRY as GATES
+from chatops.intents.model import STRATEGIES
+from chatops.intents.traffic import DRIVERS as DRIVER_TRAITS
+from chatops.notify.configured import FORMATS
+from chatops.runner.strategies import REGISTRY as RUNNERS
+from chatops.settings.chat import IDENTITY_KINDS
+from chatops.traffic import DRIVERS
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def documented() -> dict[str, set[str]]:
+    """The README's registry table: kind -> the names it lists (in backticks)."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("### Registries: adding a kind", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, set[str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 4 and cells[0] and not set(cells[0]) <= {"-", " "} \
+                and cells[0] != "kind":
+            rows[cells[0]] = set(re.findall(r"`([^`]+)`", cells[2]))
+    return rows
+
+
+@pytest.mark.parametrize(("kind", "names"), [
+    ("health gate", set(GATES)),
+    ("way of running a step", set(RUNNERS)),
+    ("traffic driver", set(DRIVERS)),
+    ("chat platform", set(PLATFORMS)),
+    ("notification target", set(FORMATS)),
+    ("forge", set(FORGES)),
+])
+def test_each_registry_and_the_readme_list_the_same_names(kind: str, names: set[str]) -> None:
+    assert documented()[kind] == names
+
+
+def test_what_the_contract_names_is_what_the_code_implements() -> None:
+    assert set(DRIVER_TRAITS) == set(DRIVERS)
+    assert set(IDENTITY_KINDS) == set(PLATFORMS)
+    assert all(IDENTITY_KINDS[n] == p.identity_kinds for n, p in PLATFORMS.items())
+    # every strategy an intent may name runs as itself (canary without traffic, and any
+    # strategy on engine swarm, run as replica-canary and swarm)
+    assert set(STRATEGIES) <= set(RUNNERS)
