@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,6 @@ from chatops.errors import (
     CommitRequiredError,
     GitError,
     IntentError,
-    IntentNotFoundError,
     InvalidIntentNameError,
     LabelNotApprovedError,
     NotACheckoutError,
@@ -33,15 +33,19 @@ from chatops.errors import (
     ScopeDeniedError,
     UnavailableError,
 )
+from chatops.gitops.commits import CommitView, read_commit
 from chatops.gitops.forges.github import GitHub, PullRequest, approval_problem
 from chatops.gitops.sync import RepoSync
-from chatops.intents.loader import IntentFile, parse_intent
+from chatops.intents.loader import IntentFile
 from chatops.intents.model import name_problem
 from chatops.planning import PlanContext, build_plan
 from chatops.planning.steps import Plan
 from chatops.planning.uses import WorkTree
 from chatops.repo import GitOpsRepo
 from chatops.runtime import Runtime
+
+#: Commits whose views are kept (a view is a few kilobytes an intent).
+VIEWS_KEPT = 16
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,17 @@ class Context:
     github: GitHub | None = None
     checkout_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _intents: dict[Path, tuple[tuple[int, int], IntentFile]] = field(default_factory=dict)
+    _views: OrderedDict[str, CommitView] = field(default_factory=OrderedDict)
+
+    def view(self, full: str) -> CommitView:
+        """Commit ``full`` read once and kept (blocking: Git; hold ``checkout_lock``)."""
+        found = self._views.get(full)
+        if found is None:
+            found = self._views[full] = read_commit(self.sync(), full)
+            while len(self._views) > VIEWS_KEPT:
+                self._views.popitem(last=False)
+        self._views.move_to_end(full)
+        return found
 
     def sync(self) -> RepoSync:
         base = self.runtime.settings
@@ -148,14 +163,8 @@ async def read_at_commit(ctx: Context, name: str, sha: str | None) -> tuple[Inte
             if exc.status in (409, 422):  # the commit itself is refused, not the remote
                 exc.field = "sha"
             raise
-        raw = await asyncio.to_thread(sync.intent_at, full, name)
-    if raw is None:
-        raise IntentNotFoundError(name, f"no intent named {name!r} at commit {full[:12]}")
-    try:
-        return parse_intent(raw, label=f"{name}.yaml", name=name), full
-    except IntentError as exc:
-        raise IntentError(exc.problems, intent=name, message=f"intent {name!r} is invalid "
-                          f"at commit {full[:12]}: {exc.message}") from None
+        view = await asyncio.to_thread(ctx.view, full)
+    return view.intent(name), full
 
 
 async def branch_head(ctx: Context) -> str | None:

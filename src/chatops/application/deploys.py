@@ -35,7 +35,6 @@ from chatops.application.review import (
     Published,
     PullRequestPlan,
     changed_between,
-    intents_at,
     plan_pull_request,
     publish,
 )
@@ -58,6 +57,7 @@ from chatops.errors import (
     UnavailableError,
 )
 from chatops.gitops.affected import affected_intents
+from chatops.gitops.commits import CommitView
 from chatops.intents.graph import topological_order
 from chatops.intents.loader import IntentFile
 from chatops.intents.traffic import Traffic
@@ -465,7 +465,8 @@ class Deploys:
             window(self.ctx, None)
             sync = self.ctx.sync()
             async with self.ctx.checkout_lock:
-                full, order, intents = await self._affected(push.before, push.after)
+                view, order = await self._affected(push.before, push.after)
+                full, intents = view.sha, view.intents
                 if not order:
                     self._claim(push)
                     self._record(caller, "ignored", 202,
@@ -478,7 +479,7 @@ class Deploys:
             self._record(caller, "accepted", 202,
                          reason=f"push {full[:12]} by {push.actor}: {', '.join(order)}")
             self.audit_written()
-        self.spawn(self._run_push(caller, push.actor, full, order, approvals))
+        self.spawn(self._run_push(caller, push.actor, view, order, approvals))
         return full, order
 
     def _claim(self, push: Push) -> None:
@@ -487,17 +488,17 @@ class Deploys:
                                         f"{push.ref} was processed before; refused as a "
                                         "replay")
 
-    async def _affected(self, before: str, after: str
-                        ) -> tuple[str, list[str], dict[str, IntentFile]]:
-        """Fetch, then (commit, affected intent names in order, intents at that commit);
-        an invalid intent cannot be deployed (CI reports it)."""
+    async def _affected(self, before: str, after: str) -> tuple[CommitView, list[str]]:
+        """Fetch, then the pushed commit (read once) and the names of the intents the push
+        affects, in order; an invalid intent cannot be deployed (CI reports it)."""
         sync = self.ctx.sync()
         await asyncio.to_thread(sync.fetch)
         full = await asyncio.to_thread(sync.resolve, after)
         changed = await asyncio.to_thread(changed_between, sync, before, full)
-        intents = (await asyncio.to_thread(intents_at, sync, full)).intents
-        tree = await asyncio.to_thread(sync.tree, full)
-        return full, affected_intents(changed, intents.values(), self.ctx.repo, tree), intents
+        view = await asyncio.to_thread(self.ctx.view, full)
+        assert view.tree is not None  # noqa: S101 - read_commit gives its tree
+        return view, affected_intents(changed, view.intents.values(), self.ctx.repo,
+                                      view.tree)
 
     # -- a pull request: its plan, as one comment -----------------------------------
 
@@ -525,21 +526,22 @@ class Deploys:
             self._record(caller, "accepted", 202, reason=published.text(plan))
             return plan, published
 
-    async def _run_push(self, caller: Caller, actor: str, full: str, order: list[str],
+    async def _run_push(self, caller: Caller, actor: str, view: CommitView, order: list[str],
                         approvals: dict[str, Any]) -> None:
-        """The push's runs, recorded as its author's (``actor``)."""
-        sync, queue = self.ctx.sync(), self.ctx.queue
+        """The push's runs, recorded as its author's (``actor``), planned from the
+        intents of the pushed commit as they were read once."""
+        sync, full = self.ctx.sync(), view.sha
         # Runs of the previous commit finish first: the checkout never moves under them.
-        while queue.depth and await asyncio.to_thread(sync.head) != full:
-            await asyncio.sleep(0.2)
+        if await asyncio.to_thread(sync.head) != full:
+            await self.ctx.queue.drained()
         async with self.ctx.checkout_lock:
             try:
                 await asyncio.to_thread(sync.checkout_to, full)
             except GitError as exc:
                 self._record(caller, "failed", exc.status, reason=f"checkout: {exc.message}")
                 return
-            loaded = [self.ctx.load(name) for name in order]
-            plans = [(intent, self.ctx.plan(intent)) for intent in loaded]
+            plans = [(view.intents[name], self.ctx.plan(view.intents[name]))
+                     for name in order]
         for intent, plan in plans:
             decision = RunDecision(intent=intent, sha=full, pr=approvals.get(intent.name),
                                    move=True)

@@ -110,6 +110,11 @@ class RunManager:
     def running_intent(self, intent: str) -> bool:
         return intent in self._intents.values()
 
+    async def drained(self) -> None:
+        """Once no run is queued or running (those that start meanwhile included)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks.values()))
+
     @property
     def depth(self) -> int:
         return len(self._tasks)

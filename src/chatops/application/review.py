@@ -12,16 +12,15 @@ from the validate workflow. Both call ``plan_pull_request`` and ``publish``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from chatops.errors import IntentError
 from chatops.gitops.affected import affected_by
+from chatops.gitops.commits import read_commit
 from chatops.gitops.forges.github import GitHub
 from chatops.gitops.sync import RepoSync
 from chatops.intents.graph import topological_order
-from chatops.intents.loader import IntentFile, parse_intent
-from chatops.intents.model import NAME_RE
+from chatops.intents.loader import IntentFile
 from chatops.planning.images import ImageChange, image_changes
 from chatops.planning.render import render_text
 from chatops.planning.steps import Plan
@@ -30,29 +29,6 @@ from chatops.repo import GitOpsRepo
 MARKER = "<!-- chatops:plan -->"
 ZERO_SHA = "0" * 40
 COMMENT_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters
-
-
-@dataclass
-class AtCommit:
-    """The intents of the repository at one commit: the valid ones, and the problems of
-    the others (by name)."""
-
-    intents: dict[str, IntentFile] = field(default_factory=dict)
-    invalid: dict[str, str] = field(default_factory=dict)
-
-
-def intents_at(sync: RepoSync, sha: str) -> AtCommit:
-    found = AtCommit()
-    for path in sync.files_at(sha, "chatops/intents"):
-        stem = Path(path).stem
-        if not path.endswith((".yaml", ".yml")) or not NAME_RE.match(stem):
-            continue
-        try:
-            found.intents[stem] = parse_intent(sync.show(sha, path) or b"",
-                                               label=Path(path).name, name=stem)
-        except IntentError as exc:
-            found.invalid[stem] = exc.message
-    return found
 
 
 def changed_between(sync: RepoSync, base: str, head: str) -> list[str]:
@@ -132,9 +108,10 @@ class PullRequestPlan:
 def plan_pull_request(sync: RepoSync, repo: GitOpsRepo, planner: Callable[[IntentFile], Plan],
                       *, number: int, base: str, head: str) -> PullRequestPlan:
     """Plan every intent the pull request's change affects (blocking: Git processes)."""
-    at_head = intents_at(sync, head)
+    at_head = read_commit(sync, head)
     changed = changed_between(sync, base, head)
-    hit = affected_by(changed, at_head.intents.values(), repo, sync.tree(head))
+    assert at_head.tree is not None  # noqa: S101 - read_commit gives its tree
+    hit = affected_by(changed, at_head.intents.values(), repo, at_head.tree)
     order = topological_order({name: [d for d in at_head.intents[name].depends_on if d in hit]
                                for name in hit})
     reviews: list[IntentReview] = []
@@ -147,7 +124,7 @@ def plan_pull_request(sync: RepoSync, repo: GitOpsRepo, planner: Callable[[Inten
     touched = {Path(f).stem for f in changed if f.startswith("chatops/intents/")}
     for name in sorted(touched & set(at_head.invalid)):
         reviews.append(IntentReview(name=name, summary="invalid",
-                                    problem=at_head.invalid[name]))
+                                    problem=at_head.invalid[name].message))
     return PullRequestPlan(number, base, head, tuple(reviews))
 
 
@@ -173,7 +150,6 @@ __all__ = [
     "PullRequestPlan",
     "changed_between",
     "image_changes_between",
-    "intents_at",
     "plan_pull_request",
     "publish",
 ]

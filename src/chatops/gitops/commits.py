@@ -1,0 +1,65 @@
+"""One commit of the GitOps repository, read once: the one way every path that deploys
+a commit (``POST /run``, the push webhook, chat, the scheduler, the dashboard) reads it.
+
+A ``CommitView`` is made from Git objects (nothing in the checkout moves): the list of
+files at the commit (one ``git ls-tree``), every intent file's bytes (one ``git cat-file
+--batch``), each intent parsed once. A commit never changes, so a view is kept and
+shared by every run, plan and push of that commit.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from chatops.errors import IntentError, IntentNotFoundError
+from chatops.gitops.sync import RepoSync
+from chatops.intents.fields import NAME_RE
+from chatops.intents.loader import IntentFile, parse_intent
+from chatops.planning.uses import CommitTree
+
+INTENTS = "chatops/intents"
+
+
+@dataclass(frozen=True)
+class CommitView:
+    sha: str
+    files: tuple[str, ...]
+    intents: Mapping[str, IntentFile] = field(default_factory=dict)
+    invalid: Mapping[str, IntentError] = field(default_factory=dict)
+    tree: CommitTree | None = None
+
+    def intent(self, name: str) -> IntentFile:
+        """Intent ``name`` at this commit; not found or invalid, said with the commit."""
+        found = self.intents.get(name)
+        if found is not None:
+            return found
+        error = self.invalid.get(name)
+        if error is not None:
+            raise IntentError(error.problems, intent=name, message=f"intent {name!r} is "
+                              f"invalid at commit {self.sha[:12]}: {error.message}")
+        raise IntentNotFoundError(name, f"no intent named {name!r} at commit "
+                                  f"{self.sha[:12]}")
+
+
+def read_commit(sync: RepoSync, sha: str) -> CommitView:
+    """The view of full commit ``sha`` (blocking: two Git processes)."""
+    files = tuple(sync.all_files_at(sha))
+    names: dict[str, str] = {}
+    for path in files:
+        folder, base = posixpath.split(path)
+        stem, ext = posixpath.splitext(base)
+        if folder == INTENTS and ext in (".yaml", ".yml") and NAME_RE.match(stem) \
+                and stem not in names:
+            names[stem] = path
+    raw = sync.git.blobs(sha, list(names.values()))
+    intents: dict[str, IntentFile] = {}
+    invalid: dict[str, IntentError] = {}
+    for name, path in sorted(names.items()):
+        try:
+            intents[name] = parse_intent(raw.get(path) or b"", label=posixpath.basename(path),
+                                         name=name)
+        except IntentError as exc:
+            invalid[name] = exc
+    return CommitView(sha, files, intents, invalid, CommitTree(sync.show, sha, files))
