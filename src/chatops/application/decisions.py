@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -178,46 +178,109 @@ async def branch_head(ctx: Context) -> str | None:
         return await asyncio.to_thread(sync.resolve, None)
 
 
+@dataclass
+class Draft:
+    """A run being decided: what was asked, and what the checks found so far."""
+
+    caller: Caller
+    name: str
+    sha: str | None
+    dry_run: bool
+    branch_head: bool  # no sha from a person: the deploy branch's head
+    through_git: bool = False
+    full: str | None = None
+    intent: IntentFile | None = None
+    pr: PullRequest | None = None
+    rollback_of: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def read(self) -> IntentFile:
+        assert self.intent is not None  # noqa: S101 - read by an earlier check
+        return self.intent
+
+    def decision(self) -> RunDecision:
+        return RunDecision(intent=self.read, sha=self.full if self.through_git else self.sha,
+                           pr=self.pr, move=self.through_git and not self.dry_run,
+                           rollback_of=self.rollback_of, notes=tuple(self.notes))
+
+
+async def name_is_valid(ctx: Context, d: Draft) -> None:
+    checked_name(d.name)
+
+
+async def caller_may_run(ctx: Context, d: Draft) -> None:
+    """A caller who may run nothing at all is refused before anything is fetched."""
+    early = d.caller.permissions.refusal(d.name, (), ())
+    if early:
+        raise ScopeDeniedError(early, intent=d.name)
+
+
+async def commit_when_required(ctx: Context, d: Draft) -> None:
+    if d.sha is None and ctx.rules.commit_required and not d.branch_head:
+        raise CommitRequiredError("this service deploys merged commits only: send \"sha\", "
+                                  "the commit that was merged", intent=d.name)
+
+
+async def intent_read(ctx: Context, d: Draft) -> None:
+    """The intent at the commit (fetched, on the deploy branch), or from the checkout."""
+    d.through_git = ctx.through_git(d.sha)
+    if d.through_git:
+        d.intent, d.full = await read_at_commit(ctx, d.name, d.sha)
+    else:
+        d.intent = ctx.load(d.name)
+
+
+async def caller_scope(ctx: Context, d: Draft) -> None:
+    check_scope(d.caller, d.read)
+
+
+async def approved(ctx: Context, d: Draft) -> None:
+    d.pr = await approval(ctx, d.read, d.full or "", d.caller)
+    if d.pr is not None:
+        d.notes.append(f"PR #{d.pr.number} by {d.pr.author}, merged by {d.pr.merged_by}, "
+                       f"labels {', '.join(d.pr.labels)}; commit {d.full}")
+
+
+async def going_back_allowed(ctx: Context, d: Draft) -> None:
+    """A commit older than the one deployed is a rollback: it needs that scope."""
+    if not d.through_git:
+        return
+    d.rollback_of = await _rollback_of(ctx, d.read.name, d.full)
+    if d.rollback_of is None:
+        return
+    full = d.full and d.full[:12]
+    if not d.caller.may("rollback"):
+        raise ScopeDeniedError(
+            f"commit {full} is older than {d.rollback_of[:12]}, deployed now: going back "
+            f"is a rollback, and key {d.caller.name!r} lacks the 'rollback' scope",
+            intent=d.read.name)
+    d.notes.append(f"rollback from {d.rollback_of[:12]} to {full}")
+
+
+async def in_deploy_window(ctx: Context, d: Draft) -> None:
+    if not d.dry_run:
+        override = window(ctx, d.caller, d.read.name)
+        if override:
+            d.notes.append(override)
+
+
+Check = Callable[[Context, Draft], Awaitable[None]]
+#: Every check of a run, in order: each may refuse (raising the error that says why) or
+#: add to the draft; none changes anything. The cheap ones that need nothing come first.
+RUN_CHECKS: tuple[Check, ...] = (
+    name_is_valid, caller_may_run, commit_when_required, intent_read, caller_scope,
+    approved, going_back_allowed, in_deploy_window,
+)
+
+
 async def decide_run(ctx: Context, caller: Caller, name: str, sha: str | None, *,
                      dry_run: bool, branch_head: bool = False) -> RunDecision:
-    """Every check of a run, in one order, changing nothing: the name, whether the
-    caller may run anything at all, a commit where one is required (``branch_head``: a
-    person who named none means the deploy branch's head), the commit and the intent at
-    it, the caller's scope, the approval, a rollback's scope, the deploy window."""
-    checked_name(name)
-    early = caller.permissions.refusal(name, (), ())
-    if early:
-        raise ScopeDeniedError(early, intent=name)
-    if sha is None and ctx.rules.commit_required and not branch_head:
-        raise CommitRequiredError("this service deploys merged commits only: send \"sha\", "
-                                  "the commit that was merged", intent=name)
-    through_git = ctx.through_git(sha)
-    full: str | None = None
-    if through_git:
-        intent, full = await read_at_commit(ctx, name, sha)
-    else:
-        intent = ctx.load(name)
-    check_scope(caller, intent)
-    pr = await approval(ctx, intent, full or "", caller)
-    notes: list[str] = []
-    if pr is not None:
-        notes.append(f"PR #{pr.number} by {pr.author}, merged by {pr.merged_by}, labels "
-                     f"{', '.join(pr.labels)}; commit {full}")
-    rollback_of = await _rollback_of(ctx, intent.name, full) if through_git else None
-    if rollback_of is not None:
-        if not caller.may("rollback"):
-            raise ScopeDeniedError(
-                f"commit {full and full[:12]} is older than {rollback_of[:12]}, deployed "
-                f"now: going back is a rollback, and key {caller.name!r} lacks the "
-                "'rollback' scope", intent=intent.name)
-        notes.append(f"rollback from {rollback_of[:12]} to {full and full[:12]}")
-    if not dry_run:
-        override = window(ctx, caller, intent.name)
-        if override:
-            notes.append(override)
-    return RunDecision(intent=intent, sha=full if through_git else sha, pr=pr,
-                       move=through_git and not dry_run, rollback_of=rollback_of,
-                       notes=tuple(notes))
+    """Every check of a run (``RUN_CHECKS``), in one order, changing nothing."""
+    draft = Draft(caller, name, sha, dry_run, branch_head)
+    for check in RUN_CHECKS:
+        await check(ctx, draft)
+    return draft.decision()
 
 
 def check_scope(caller: Caller, intent: IntentFile) -> None:

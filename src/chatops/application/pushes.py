@@ -1,0 +1,143 @@
+"""A push to the deploy branch (the webhook, and pull mode to come) and a pull request's
+plan: the pushed commit read once (``CommitView``), the intents it affects approved and
+run in dependency order."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from chatops.application.asks import Push
+from chatops.application.caller import Caller
+from chatops.application.decisions import (
+    RunDecision,
+    approval,
+    window,
+)
+from chatops.application.review import (
+    Published,
+    PullRequestPlan,
+    changed_between,
+    plan_pull_request,
+    publish,
+)
+from chatops.application.runs import Runs
+from chatops.errors import (
+    ChatopsError,
+    GitError,
+    ReplayedDeliveryError,
+    UnavailableError,
+)
+from chatops.gitops.affected import affected_intents
+from chatops.gitops.commits import CommitView
+from chatops.store.records import RunStatus
+
+
+class Pushes(Runs):
+    def push_seen(self, caller: Caller, push: Push) -> None:
+        """Refuse a push that was processed before, whatever its delivery id (GitHub
+        does not sign that header)."""
+        delivery = self.store.push_seen(push.ref, push.before, push.after)
+        if delivery is not None:
+            err = ReplayedDeliveryError(
+                f"push {push.before[:12]}..{push.after[:12]} to {push.ref} was processed "
+                f"before (delivery {delivery}); refused as a replay")
+            self._record(caller, "refused", err.status, reason=f"{err.code}: {err.message}")
+            err.audited = True
+            raise err
+
+    async def deploy_push(self, caller: Caller, push: Push) -> tuple[str, list[str]]:
+        """The intents a push affects, each approved, run one after another in
+        dependency order once the checkout is at the pushed commit: (commit, names)."""
+        async with self._audited(caller):
+            self.push_seen(caller, push)
+            window(self.ctx, None)
+            sync = self.ctx.sync()
+            async with self.ctx.checkout_lock:
+                view, order = await self._affected(push.before, push.after)
+                full, intents = view.sha, view.intents
+                if not order:
+                    self._claim(push)
+                    self._record(caller, "ignored", 202,
+                                 reason=f"push {full[:12]} affects no intent")
+                    return full, []
+                approvals = {name: await approval(self.ctx, intents[name], full)
+                             for name in order}
+                await asyncio.to_thread(sync.ensure_clean)  # refuse now, not after
+                self._claim(push)
+            self._record(caller, "accepted", 202,
+                         reason=f"push {full[:12]} by {push.actor}: {', '.join(order)}")
+            self.audit_written()
+        self.spawn(self._run_push(caller, push.actor, view, order, approvals))
+        return full, order
+
+    def _claim(self, push: Push) -> None:
+        if not self.store.claim_push(push.ref, push.before, push.after, push.delivery):
+            raise ReplayedDeliveryError(f"push {push.before[:12]}..{push.after[:12]} to "
+                                        f"{push.ref} was processed before; refused as a "
+                                        "replay")
+
+    async def _affected(self, before: str, after: str) -> tuple[CommitView, list[str]]:
+        """Fetch, then the pushed commit (read once) and the names of the intents the push
+        affects, in order; an invalid intent cannot be deployed (CI reports it)."""
+        sync = self.ctx.sync()
+        await asyncio.to_thread(sync.fetch)
+        full = await asyncio.to_thread(sync.resolve, after)
+        changed = await asyncio.to_thread(changed_between, sync, before, full)
+        view = await asyncio.to_thread(self.ctx.view, full)
+        assert view.tree is not None  # noqa: S101 - read_commit gives its tree
+        return view, affected_intents(changed, view.intents.values(), self.ctx.repo,
+                                      view.tree)
+
+    async def review(self, caller: Caller, number: int, base: str, head: str,
+                     branch: str | None = None) -> tuple[PullRequestPlan, Published]:
+        """Plan what merging pull request ``number`` would deploy, and post it as the
+        pull request's one chatops comment (updated on each push)."""
+        async with self._audited(caller):
+            github = self.ctx.github
+            if github is None:
+                raise UnavailableError("set CHATOPS_GITHUB_REPO and CHATOPS_GITHUB_TOKEN to "
+                                       "comment plans on pull requests")
+            sync = self.ctx.sync()
+            async with self.ctx.checkout_lock:  # one git process at a time here
+                await asyncio.to_thread(sync.fetch)
+                if not await asyncio.to_thread(sync.has_commit, head):
+                    await asyncio.to_thread(sync.fetch_pull, number, branch)
+                if not await asyncio.to_thread(sync.has_commit, head):
+                    raise GitError(f"commit {head[:12]} of pull request #{number} cannot be "
+                                   "fetched", field="head")
+                plan = await asyncio.to_thread(
+                    lambda: plan_pull_request(sync, self.ctx.repo, self.ctx.plan,
+                                              number=number, base=base, head=head))
+            published = await publish(github, plan)
+            self._record(caller, "accepted", 202, reason=published.text(plan))
+            return plan, published
+
+    async def _run_push(self, caller: Caller, actor: str, view: CommitView, order: list[str],
+                        approvals: dict[str, Any]) -> None:
+        """The push's runs, recorded as its author's (``actor``), planned from the
+        intents of the pushed commit as they were read once."""
+        sync, full = self.ctx.sync(), view.sha
+        # Runs of the previous commit finish first: the checkout never moves under them.
+        if await asyncio.to_thread(sync.head) != full:
+            await self.ctx.queue.drained()
+        async with self.ctx.checkout_lock:
+            try:
+                await asyncio.to_thread(sync.checkout_to, full)
+            except GitError as exc:
+                self._record(caller, "failed", exc.status, reason=f"checkout: {exc.message}")
+                return
+            plans = [(view.intents[name], self.ctx.plan(view.intents[name]))
+                     for name in order]
+        for intent, plan in plans:
+            decision = RunDecision(intent=intent, sha=full, pr=approvals.get(intent.name),
+                                   move=True)
+            try:
+                run_id = await self._enqueue(caller, decision, plan, actor=actor)
+            except ChatopsError as exc:
+                self._record(caller, "refused", exc.status, intent=intent.name,
+                             reason=f"{exc.code}: {exc.message}")
+                return
+            record = await self.ended(run_id)
+            if record.status is not RunStatus.succeeded:
+                return  # later intents depend on this one, or come after it
