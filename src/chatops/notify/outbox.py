@@ -22,7 +22,7 @@ from typing import Any
 
 from chatops.errors import StoreError
 from chatops.store.connect import open_sqlite
-from chatops.store.sqlite import utcnow
+from chatops.store.database import utcnow
 
 MAX_ATTEMPTS = 12
 BACKOFF_BASE = 1.0

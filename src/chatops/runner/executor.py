@@ -1,10 +1,7 @@
-"""Execute a plan: the thin layer that touches the engine.
-
-For each step (one intent document): ask Compose for the project (refusing an invalid
-file before any change), snapshot, run the commands, check the health gates; when
-something fails after a change, restore the snapshot and check again. Every command,
-gate, snapshot and output line is written to the run history as it happens.
-"""
+"""Execute a plan: the thin layer that touches the engine. Each step (one intent
+document) runs as its strategy says (``runner.strategies``), through the services here:
+Compose's view of the project (an invalid file refused before any change), the snapshot,
+commands and health gates, each written to the run history as it happens."""
 
 from __future__ import annotations
 
@@ -26,10 +23,10 @@ from chatops.health import REGISTRY
 from chatops.health.registry import GateContext, GateResult
 from chatops.locks import HeldLocks, Locks
 from chatops.masking import Masker
-from chatops.planning import compose as c
 from chatops.planning.binds import relative_binds
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Command, Gate, Plan, StepPlan
+from chatops.runner import restore
 from chatops.runner.hooks import hook_env, run_hooks
 from chatops.runner.project import (
     ComposeConfigError,
@@ -37,11 +34,12 @@ from chatops.runner.project import (
     parse_config,
     reading_key,
 )
-from chatops.runner.snapshot import current_images, take_snapshot
+from chatops.runner.snapshot import take_snapshot
 from chatops.runner.state import StepFailedError, StepState
 from chatops.runner.strategies import strategy_for
+from chatops.store.database import utcnow
 from chatops.store.records import RunStatus
-from chatops.store.sqlite import RunStore, new_run_id, utcnow
+from chatops.store.sqlite import RunStore, new_run_id
 
 PREFLIGHT_TIMEOUT = 60.0
 READINGS_KEPT = 128
@@ -210,7 +208,7 @@ class Executor:
         notes: list[str] = []
         for step in plan.steps:
             where = f"step {step.index}/{step.count} ({step.action} on {step.stack})"
-            self.emit(run_id, plan.intent, ev.STEP_STARTED, **_step_fields(step))
+            self.emit(run_id, plan.intent, ev.STEP_STARTED, **restore.step_fields(step))
             status, reason = await self._run_step(run_id, plan.intent, step)
             if status is not RunStatus.succeeded:
                 return status, f"{where}: {reason}"
@@ -282,7 +280,8 @@ class Executor:
         for cmd in commands:
             argv = cmd.argv
             if step.action == "rollback" and state.before is not None:
-                argv = self._restore_argv(state, self._target_replicas(state))
+                argv = restore.restore_argv(self.compose_command, state,
+                                            restore.target_replicas(state))
             result = await self.command(run_id, intent, step, cmd, "deploy", argv)
             if cmd.mutating and not state.changed:
                 state.changed = True
@@ -351,7 +350,7 @@ class Executor:
     ) -> CommandResult:
         seq = self.store.start_step(run_id, doc=step.index, phase=phase,
                                     description=cmd.description, argv=list(argv))
-        fields = _step_fields(step)
+        fields = restore.step_fields(step)
         self.emit(run_id, intent, ev.COMMAND_STARTED, argv=list(argv), phase=phase,
                    description=cmd.description, **fields)
 
@@ -396,7 +395,7 @@ class Executor:
         if step.action == "scale" and step.service and step.replicas is not None:
             return {step.service: step.replicas}
         if step.action == "rollback":
-            return self._target_replicas(state)
+            return restore.target_replicas(state)
         return {s: state.project.services[s].replicas for s in state.services}
 
     async def gates(self, run_id: str, intent: str, state: StepState, phase: str,
@@ -442,114 +441,11 @@ class Executor:
                 failed.append(f"health gate failed: {result.detail}")
         return "; ".join(failed) if failed else None
 
-    # -- rollback ----------------------------------------------------------------
+    # -- the recreate path's way back (runner.restore) ------------------------------------
 
     async def after_failure(self, run_id: str, intent: str, state: StepState, reason: str
-                             ) -> tuple[RunStatus, str]:
-        step = state.step
-        if not state.changed:
-            return RunStatus.failed, f"{reason} (nothing was changed)"
-        if step.rollback is None or state.before is None or state.project is None:
-            return RunStatus.failed, f"{reason} (rollback is off: the change was left in place)"
-        self.emit(run_id, intent, ev.ROLLBACK_STARTED, reason=reason, **_step_fields(step))
-        try:
-            problem = await self._restore(run_id, intent, state, state.before)
-        except (EngineError, StepFailedError) as exc:
-            problem = exc.message
-        if problem is None:
-            return RunStatus.rolled_back, (
-                f"{reason}; rolled back to the previous images, which pass the health gates")
-        return RunStatus.rollback_failed, f"{reason}; rollback failed: {problem}"
-
-    def _restore_argv(self, state: StepState, replicas: dict[str, int]) -> tuple[str, ...]:
-        keep = {s: n for s, n in replicas.items() if n > 0}
-        return c.restore(self.compose_command, state.step.compose, keep)
-
-    async def _retag(self, run_id: str, intent: str, state: StepState,
-                     target: dict[str, Any]) -> None:
-        assert state.project is not None  # noqa: S101 - set by _prepare
-        for svc in state.services:
-            entry = target["services"].get(svc) or {}
-            image_id = entry.get("image_id")
-            if not image_id or not entry.get("replicas"):
-                continue
-            ref = state.project.services[svc].image
-            if await self.engine.image_id(image_id) is None:
-                raise StepFailedError(f"image {image_id[:19]} of {svc} is no longer on this host")
-            async with self.recorded(run_id, state.step, "retag",
-                                     f"tag {image_id[:19]} as {ref}",
-                                     ["engine-api", "tag", image_id, ref]):
-                await self.engine.tag(image_id, ref)
-
-    async def _restore(self, run_id: str, intent: str, state: StepState,
-                       target: dict[str, Any]) -> str | None:
-        """Put ``target``'s images and replica counts back, then check health again."""
-        step = state.step
-        await self._retag(run_id, intent, state, target)
-        replicas = {s: int((target["services"].get(s) or {}).get("replicas") or 0)
-                    for s in state.services}
-        timeout = step.timeout
-        if any(n > 0 for n in replicas.values()):
-            argv = self._restore_argv(state, replicas)
-            cmd = Command(argv, "recreate on the previous images", timeout, True)
-            result = await self.command(run_id, intent, step, cmd, "rollback", argv)
-            if not result.ok:
-                return f"{' '.join(argv[:6])} ... failed: {result.describe()}"
-        gone = sorted(s for s, n in replicas.items() if n == 0)
-        if gone:
-            argv = c.remove(self.compose_command, step.compose, gone)
-            cmd = Command(argv, "remove services that did not run before", timeout, True)
-            result = await self.command(run_id, intent, step, cmd, "rollback", argv)
-            if not result.ok:
-                return f"removing {', '.join(gone)} failed: {result.describe()}"
-        return await self.gates(run_id, intent, state, "rollback", expected=replicas)
-
-    # -- action: rollback ----------------------------------------------------------
-
-    def _target_replicas(self, state: StepState) -> dict[str, int]:
-        target = state.target or {"services": {}}
-        return {s: int((target["services"].get(s) or {}).get("replicas") or 0)
-                for s in state.services}
+                            ) -> tuple[RunStatus, str]:
+        return await restore.after_failure(self, run_id, intent, state, reason)
 
     async def retag_to_last_good(self, run_id: str, intent: str, state: StepState) -> None:
-        """Step back one deploy in the history of succeeded runs.
-
-        The history is what succeeded deploys left running (rollbacks themselves are
-        not deploys, so rolling back twice goes back twice instead of toggling). The
-        target is the newest entry older than the one running now whose images differ.
-        """
-        step = state.step
-        assert state.before is not None  # noqa: S101 - rollback steps always snapshot
-        now = current_images(state.before)
-        wanted = set(state.services)
-
-        def images_of(snap: dict[str, Any]) -> dict[str, Any]:
-            return {s: e.get("image_id") for s, e in snap["services"].items() if s in wanted}
-
-        history = [(rid, snap) for rid, snap in self.store.good_snapshots(step.stack)
-                   if rid != run_id and snap.get("action") != "rollback"
-                   and any(images_of(snap).values())]
-        current = next((i for i, (_, snap) in enumerate(history)
-                        if all(v == now.get(s) for s, v in images_of(snap).items())), None)
-        candidates = history if current is None else history[current + 1:]
-        for source_run, snap in candidates:
-            images = images_of(snap)
-            if all(images.get(s) == now.get(s) for s in images):
-                continue
-            state.target = snap
-            state.services = [s for s in state.services if s in images]
-            self.note(run_id, intent,
-                      f"returning {step.stack} to the images of run {source_run}")
-            await self._retag(run_id, intent, state, snap)
-            state.changed = True
-            self.store.mark_changed(run_id)
-            return
-        raise StepFailedError(
-            f"no succeeded run of stack {step.stack} left images different from the ones "
-            "running now; nothing to roll back to"
-        )
-
-
-def _step_fields(step: StepPlan) -> dict[str, Any]:
-    return {"action": step.action, "stack": step.stack, "service": step.service,
-            "doc": step.index, "docs": step.count}
+        await restore.retag_to_last_good(self, run_id, intent, state)

@@ -19,7 +19,7 @@ from croniter import croniter
 
 from chatops.clock import Clock
 from chatops.store.connect import open_sqlite
-from chatops.store.sqlite import utcnow
+from chatops.store.database import utcnow
 
 #: A fire later than this after its due time counts as missed (the service was down).
 GRACE = timedelta(minutes=2)

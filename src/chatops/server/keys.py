@@ -21,7 +21,7 @@ from pathlib import Path
 from chatops.application.caller import grant_approval_refusal, grant_refusal
 from chatops.errors import ChatopsError
 from chatops.store.connect import open_sqlite
-from chatops.store.sqlite import utcnow
+from chatops.store.database import utcnow
 
 TOKEN_PREFIX = "chatops_"  # noqa: S105 - a prefix that makes leaked tokens greppable
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -11,224 +11,32 @@ import os
 import secrets
 import socket
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chatops.errors import RunNotFoundError, StoreError
+from chatops.errors import RunNotFoundError
 from chatops.masking import Masker
-from chatops.paths import private_file
+from chatops.store.database import utcnow
 from chatops.store.records import RunRecord, RunStatus
+from chatops.store.replays import Replays
 
-SCHEMA_VERSION = 1
 MAX_LOG_LINES_PER_RUN = 20_000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    intent TEXT NOT NULL,
-    trigger TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    client TEXT NOT NULL,
-    sha TEXT,
-    status TEXT NOT NULL,
-    reason TEXT,
-    dry_run INTEGER NOT NULL DEFAULT 0,
-    changed INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    started_at TEXT,
-    ended_at TEXT,
-    pid INTEGER,
-    host TEXT,
-    plan TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_by_intent ON runs (intent, created_at);
-CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_at);
-CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at, id);
-CREATE TABLE IF NOT EXISTS run_stacks (
-    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    stack TEXT NOT NULL,
-    PRIMARY KEY (run_id, stack)
-);
-CREATE INDEX IF NOT EXISTS run_stacks_by_stack ON run_stacks (stack);
-CREATE TABLE IF NOT EXISTS steps (
-    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL,
-    doc INTEGER NOT NULL,
-    phase TEXT NOT NULL,
-    description TEXT NOT NULL,
-    argv TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    exit_code INTEGER,
-    timed_out INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    duration REAL,
-    output_tail TEXT,
-    PRIMARY KEY (run_id, seq)
-);
-CREATE TABLE IF NOT EXISTS snapshots (
-    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    doc INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    stack TEXT NOT NULL,
-    data TEXT NOT NULL,
-    taken_at TEXT NOT NULL,
-    PRIMARY KEY (run_id, doc, kind)
-);
-CREATE INDEX IF NOT EXISTS snapshots_by_stack ON snapshots (stack, kind);
-CREATE TABLE IF NOT EXISTS gates (
-    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL,
-    doc INTEGER NOT NULL,
-    phase TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    description TEXT NOT NULL,
-    ok INTEGER NOT NULL,
-    detail TEXT NOT NULL,
-    duration REAL NOT NULL,
-    PRIMARY KEY (run_id, seq)
-);
-CREATE TABLE IF NOT EXISTS log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    ts TEXT NOT NULL,
-    stream TEXT NOT NULL,
-    line TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS log_by_run ON log (run_id, id);
-CREATE TABLE IF NOT EXISTS webhook_deliveries (
-    id TEXT PRIMARY KEY,
-    received_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS idempotency (
-    key_name TEXT NOT NULL,
-    idem TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (key_name, idem)
-);
-CREATE TABLE IF NOT EXISTS standby (
-    stack TEXT NOT NULL,
-    service TEXT NOT NULL,
-    slot TEXT NOT NULL,
-    project TEXT NOT NULL,
-    until TEXT NOT NULL,
-    traffic TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    PRIMARY KEY (stack, service)
-);
-CREATE TABLE IF NOT EXISTS run_signals (
-    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    signal TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS approvals (
-    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    who TEXT NOT NULL,
-    verdict TEXT NOT NULL,
-    via TEXT NOT NULL,
-    client TEXT NOT NULL,
-    sha TEXT,
-    at TEXT NOT NULL,
-    PRIMARY KEY (run_id, who)
-);
-CREATE TABLE IF NOT EXISTS webhook_pushes (
-    ref TEXT NOT NULL,
-    before TEXT NOT NULL,
-    after TEXT NOT NULL,
-    delivery TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    PRIMARY KEY (ref, before, after)
-);
-"""
-
-
-def utcnow() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
 
 def new_run_id() -> str:
     """Sortable by creation time, unguessable enough to not collide: 20261126-153012-a1b2c3."""
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-class RunStore:
+class RunStore(Replays):
     """The run history. Every text it is given passes ``masker`` first: no secret the
     service knows is written (and so shown by the API, the pages or chat)."""
 
     def __init__(self, path: Path, masker: Masker | None = None) -> None:
-        self.path = path
+        super().__init__(path)
         self.masker = masker if masker is not None else Masker()
         self._log_counts: dict[str, int] = {}
-        try:
-            private_file(path)
-            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA busy_timeout=30000")
-            self._migrate()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the run history at {path}: {exc}") from None
-        except OSError as exc:
-            raise StoreError(f"cannot create the state directory {path.parent}: "
-                             f"{exc.strerror}") from None
-
-    def close(self) -> None:
-        self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"run history write failed ({self.path}): {exc}") from None
-
-    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        try:
-            return list(self._db.execute(sql, args))
-        except sqlite3.Error as exc:
-            raise StoreError(f"run history read failed ({self.path}): {exc}") from None
-
-    def _migrate(self) -> None:
-        with self._tx() as db:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            columns = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
-            if "pull_request" not in columns:
-                db.execute("ALTER TABLE runs ADD COLUMN pull_request TEXT")
-            if "parent_id" not in columns:
-                db.execute("ALTER TABLE runs ADD COLUMN parent_id TEXT")
-            if "rollback_of" not in columns:
-                db.execute("ALTER TABLE runs ADD COLUMN rollback_of TEXT")
-            if "traffic" not in columns:
-                db.execute("ALTER TABLE runs ADD COLUMN traffic TEXT")
-            if "approval" not in columns:
-                db.execute("ALTER TABLE runs ADD COLUMN approval TEXT")
-            idem = {r[1] for r in db.execute("PRAGMA table_info(idempotency)")}
-            if "fingerprint" not in idem:
-                db.execute("ALTER TABLE idempotency ADD COLUMN fingerprint TEXT")
-            row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if row is None:
-                db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the run history at {self.path} was written by a newer chatops "
-                    f"(schema {row[0]}); upgrade chatops"
-                )
 
     # -- runs ---------------------------------------------------------------
 
@@ -530,58 +338,6 @@ class RunStore:
                 (run_id, after, limit))
         ]
 
-    # -- idempotency -----------------------------------------------------------
-
-    def idempotent_run(self, key_name: str, idem: str) -> tuple[str, str | None] | None:
-        """(run id, fingerprint of the request that made it) for this key and
-        ``Idempotency-Key``, or None."""
-        rows = self._query(
-            "SELECT run_id, fingerprint FROM idempotency WHERE key_name=? AND idem=?",
-            (key_name, idem))
-        return (str(rows[0]["run_id"]), rows[0]["fingerprint"]) if rows else None
-
-    def remember_idempotent(self, key_name: str, idem: str, run_id: str,
-                            fingerprint: str) -> None:
-        with self._tx() as db:
-            db.execute("INSERT OR IGNORE INTO idempotency (key_name, idem, run_id, created_at,"
-                       " fingerprint) VALUES (?,?,?,?,?)",
-                       (key_name, idem, run_id, utcnow(), fingerprint))
-
-    def first_delivery(self, delivery: str) -> bool:
-        """Record a webhook delivery id; False when it was seen before (a replay)."""
-        with self._tx() as db:
-            cur = db.execute("INSERT OR IGNORE INTO webhook_deliveries VALUES (?, ?)",
-                             (delivery, utcnow()))
-            return cur.rowcount == 1
-
-    def first_chat_request(self, key: str, window: float) -> bool:
-        """Record a signed chat request (an interaction id, a signature) for ``window``
-        seconds; False when it was seen within them (a replay). Older ones are dropped:
-        their timestamps are refused as stale anyway."""
-        cutoff = (datetime.now(UTC) - timedelta(seconds=2 * window)).isoformat(
-            timespec="milliseconds")
-        with self._tx() as db:
-            db.execute("DELETE FROM webhook_deliveries WHERE id >= 'chat:' AND id < 'chat;'"
-                       " AND received_at < ?", (cutoff,))
-            cur = db.execute("INSERT OR IGNORE INTO webhook_deliveries VALUES (?, ?)",
-                             (f"chat:{key}", utcnow()))
-            return cur.rowcount == 1
-
-    def push_seen(self, ref: str, before: str, after: str) -> str | None:
-        """The delivery id that already brought this push, or None."""
-        rows = self._query("SELECT delivery FROM webhook_pushes WHERE ref=? AND before=?"
-                           " AND after=?", (ref, before, after))
-        return str(rows[0]["delivery"]) if rows else None
-
-    def claim_push(self, ref: str, before: str, after: str, delivery: str) -> bool:
-        """Record a processed push by its content; False when it was processed before."""
-        with self._tx() as db:
-            cur = db.execute("INSERT OR IGNORE INTO webhook_pushes VALUES (?,?,?,?,?)",
-                             (ref, before, after, delivery, utcnow()))
-            return cur.rowcount == 1
-
-    def ping(self) -> None:
-        self._query("SELECT 1")
 
     # -- recovery --------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from argon2.exceptions import VerificationError
 from chatops.application.caller import grant_approval_refusal, grant_refusal
 from chatops.errors import ChatopsError, ConfigError
 from chatops.store.connect import open_sqlite
-from chatops.store.sqlite import utcnow
+from chatops.store.database import utcnow
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 SCOPES = ("run", "read", "audit", "rollback", "approve")
