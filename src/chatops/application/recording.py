@@ -37,6 +37,9 @@ class Recording:
     announcers: list[Announcer] = field(default_factory=list)  # bots that ask for approvals
     parents: dict[str, asyncio.Task[Any]] = field(default_factory=dict)  # rolling deploys
 
+    def __post_init__(self) -> None:
+        """What a use case holds beside the record is set up by it (``Runs``)."""
+
     @property
     def store(self) -> RunStore:
         return self.ctx.runtime.store

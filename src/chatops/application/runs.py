@@ -33,6 +33,7 @@ from chatops.store.sqlite import new_run_id
 
 class Runs(Recording):
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.approvals = Approvals(self, self.announcers)
 
     async def run(self, caller: Caller, ask: RunAsk) -> Started | Planned:
