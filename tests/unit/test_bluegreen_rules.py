@@ -11,7 +11,7 @@ from chatops.health.kuma import KumaCheck
 from chatops.health.tcp import TcpCheck
 from chatops.intents.traffic import Traffic
 from chatops.planning.steps import Gate
-from chatops.runner.strategies.blue_green import aimed, through_proxy, two_copies_problems
+from chatops.runner.slots import aimed, through_proxy, two_copies_problems
 from chatops.store.records import traffic_summary
 
 TRAFFIC = Traffic.model_validate({"listen": "127.0.0.1:8080",

@@ -21,17 +21,16 @@ import dataclasses
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chatops import events as ev
 from chatops.errors import ChatopsError, EngineError
-from chatops.health import kind_of
-from chatops.health.registry import Slot
-from chatops.intents.traffic import SmokeCheck, Traffic
 from chatops.planning import slots
-from chatops.planning.steps import Command, Gate, StepPlan
-from chatops.runner.hooks import hook_env, run_hooks
-from chatops.runner.project import ComposeConfigError, ComposeProject, parse_config
+from chatops.planning.steps import Gate, StepPlan
+from chatops.runner.hooks import run_hooks
+from chatops.runner.project import ComposeConfigError, parse_config
+from chatops.runner.slot_step import PhaseFailedError, SlotStep
+from chatops.runner.slots import aimed, delta, smoke_one, through_proxy, two_copies_problems
 from chatops.runner.snapshot import take_snapshot
 from chatops.runner.state import StepState
 from chatops.runner.strategies import Outcome, Strategy, register
@@ -41,116 +40,11 @@ from chatops.traffic.base import Driver, Routing, other
 if TYPE_CHECKING:
     from chatops.runner.state import StepIO
 
-DRAIN_POLL = 0.05
-STOP_TIMEOUT = 10.0  # Compose's default: SIGTERM, then SIGKILL
 
 
-class PhaseFailedError(ChatopsError):
-    """A phase of the blue-green step failed; what it leaves behind is handled by phase."""
-
-
-def slot_of(traffic: Traffic, slot: str) -> Slot:
-    """Where ``slot`` of ``traffic`` answers, and the stable address in front of it."""
-    listen = None
-    if traffic.listen is not None:
-        host, _, port = traffic.listen.rpartition(":")
-        listen = (host, int(port))
-    return Slot(listen=listen, host=traffic.host, port=getattr(traffic.ports, slot))
-
-
-def aimed(gate: Gate, traffic: Traffic, slot: str) -> Gate | None:
-    """``gate`` pointed at ``slot`` instead of the stable address (each gate kind knows
-    how); None for a gate that cannot see one slot."""
-    kind = kind_of(gate.check)
-    check = kind.aim(gate.check, slot_of(traffic, slot))
-    if check is None:
-        return None
-    if check is gate.check:
-        return gate
-    return dataclasses.replace(gate, check=check, description=kind.describe(check))
-
-
-def through_proxy(gates: tuple[Gate, ...], traffic: Traffic) -> tuple[Gate, ...]:
-    """The gates that judge the stable address: checked again after the switch."""
-    where = slot_of(traffic, "blue")
-    return tuple(g for g in gates if kind_of(g.check).sees_stable(g.check, where))
-
-
-def two_copies_problems(service: str, render: dict[str, Any],
-                        live_published: set[str]) -> list[str]:
-    """Why a second copy of ``service`` (Compose's config of the new slot) would collide
-    with the one that runs (the ports its containers publish), naming the field."""
-    problems: list[str] = []
-    spec = (render.get("services") or {}).get(service) or {}
-    if spec.get("container_name"):
-        problems.append(f"container_name: {spec['container_name']!r} can name only one "
-                        "container; remove it so that both slots can run")
-    for volume in spec.get("volumes") or []:
-        if isinstance(volume, dict) and volume.get("type") == "volume" and volume.get("source"):
-            problems.append(f"volumes: the named volume {volume['source']!r} would be "
-                            "used by both slots at once")
-    live_ports = {p.rpartition(":")[2]: p for p in live_published}
-    for port in spec.get("ports") or []:
-        published = str(port.get("published") or "") if isinstance(port, dict) else ""
-        if published and published in live_ports:
-            problems.append(f"ports: port {published} is published by the live slot "
-                            "already; publish ${CHATOPS_SLOT_PORT} instead")
-    return problems
-
-
-class BlueGreen:
-    """One blue-green step of one run."""
-
-    def __init__(self, ex: StepIO, run_id: str, intent: str, step: StepPlan) -> None:
-        assert step.blue_green is not None  # noqa: S101 - the executor checked
-        assert step.service is not None  # noqa: S101
-        self.ex = ex
-        self.run_id = run_id
-        self.intent = intent
-        self.step = step
-        self.traffic = step.blue_green.traffic
-        self.service = step.service
-        self.record: dict[str, Any] = {
-            "service": step.service, "driver": self.traffic.driver,
-            "listen": self.traffic.listen, "before": None, "after": None,
-            "switched": False,
-        }
-        self.projects: dict[str, ComposeProject] = {}
-        self.changed = False
-        self.before: dict[str, Any] | None = None  # what the live slot ran
-        self.failed_before: int | None = None  # the proxy's failed count before the switch
-
-    # -- small helpers ---------------------------------------------------------------
-
-    def _note(self, text: str) -> None:
-        self.ex.note(self.run_id, self.intent, text)
-
-    def _save(self) -> None:
-        self.ex.store.set_traffic(self.run_id, self.record)
-
-    def _mark_changed(self) -> None:
-        if not self.changed:
-            self.changed = True
-            self.ex.store.mark_changed(self.run_id)
-
-    async def _compose(self, slot: str, argv: tuple[str, ...], description: str, phase: str,
-                       *, mutating: bool) -> None:
-        cmd = Command(argv, description, self.step.timeout, mutating)
-        if mutating:
-            self._mark_changed()
-        result = await self.ex.command(
-            self.run_id, self.intent, self.step, cmd, phase, argv,
-            env=slots.slot_env(self.traffic, slot))
-        if not result.ok:
-            raise PhaseFailedError(f"{description} failed: {result.describe()}")
-
-    def _hook_env(self) -> dict[str, str]:
-        return hook_env(self.ex, self.run_id, self.intent, self.step, before=self.before)
-
-    def _project(self, slot: str) -> str:
-        return slots.slot_project(self.step.stack, self.service, slot)
-
-    # -- the step ----------------------------------------------------------------------
+class BlueGreen(SlotStep):
+    """One blue-green step of one run: the new version in the idle slot, gated, then the
+    switch."""
 
     async def run(self) -> tuple[RunStatus, str]:
         try:
@@ -288,10 +182,8 @@ class BlueGreen:
                                   project=self._project(live), until=until,
                                   traffic=self.traffic.model_dump(mode="json"),
                                   run_id=self.run_id)
-        self.record["failed_requests"] = _delta(await self._failed(driver), failed_before)
+        self.record["failed_requests"] = delta(await self._failed(driver), failed_before)
         await self._after_snapshot(idle)
-
-    # -- deciding ----------------------------------------------------------------------
 
     async def _read_slots(self, live: str, idle: str) -> None:
         """Compose's view of the new slot (refusing an invalid file), and whether it may
@@ -326,8 +218,6 @@ class BlueGreen:
                 raise PhaseFailedError(
                     f"service {self.service} in {step.compose} cannot run in two slots: "
                     + "; ".join(problems) + " (or set traffic.two_copies: true)")
-
-    # -- changing ----------------------------------------------------------------------
 
     async def _start(self, idle: str, live: str) -> None:
         cmd, file, project = self.ex.compose_command, self.step.compose, self._project(idle)
@@ -409,7 +299,7 @@ class BlueGreen:
         async with httpx.AsyncClient(base_url=base, trust_env=False,
                                      follow_redirects=False) as client:
             for check in self.traffic.smoke:
-                ok, detail, took = await _smoke_one(client, check)
+                ok, detail, took = await smoke_one(client, check)
                 description = f"smoke: {check.method} {base}{check.path}"
                 self.ex.store.add_gate(self.run_id, doc=self.step.index, phase="smoke",
                                        kind="smoke", description=description, ok=ok,
@@ -422,34 +312,6 @@ class BlueGreen:
                         f"(slot {slot}, before any traffic reached it)"
         return None
 
-    async def _drain(self, driver: Driver, slot: str) -> None:
-        """Wait until the proxy has no request open on ``slot``, up to ``drain``."""
-        start = time.monotonic()
-        deadline = start + self.traffic.drain
-        first = await driver.counters()
-        if slot not in first.open:
-            # Nothing to confirm with: the old slot keeps running for the whole window.
-            await asyncio.sleep(self.traffic.drain)
-            self.record.update(drain_seconds=round(time.monotonic() - start, 3),
-                               drain_left=None)
-            self._note(f"{self.traffic.driver} keeps no count of open requests: {slot} "
-                       f"kept running for the whole drain ({self.traffic.drain:g}s)")
-            return
-        left = first.open[slot]
-        while left and time.monotonic() < deadline:
-            await asyncio.sleep(DRAIN_POLL)
-            left = (await driver.counters()).open.get(slot, 0)
-        took = round(time.monotonic() - start, 3)
-        self.record.update(drain_seconds=took, drain_left=left)
-        if left:
-            self._note(f"{left} request(s) were still open on {slot} after the "
-                       f"{self.traffic.drain:g}s drain; they are cut")
-        else:
-            self._note(f"{slot} drained in {took:.2f}s (no request open, by the proxy)")
-
-    async def _failed(self, driver: Driver) -> int | None:
-        return (await driver.counters()).failed
-
     async def _after_snapshot(self, slot: str) -> None:
         taken = await take_snapshot(self.ex.engine, self.projects[slot], [self.service],
                                     self.step.stack)
@@ -460,119 +322,6 @@ class BlueGreen:
             service=self.service, traffic=self.traffic.model_dump(mode="json"))
         self.ex.store.save_snapshot(self.run_id, doc=self.step.index, kind="after",
                                     stack=self.step.stack, data=taken)
-
-    # -- failures ------------------------------------------------------------------------
-
-    async def _stop_idle(self, idle: str) -> str | None:
-        try:
-            await self._stop(idle, f"stop slot {idle} (it no longer serves)", "rollback")
-        except (ChatopsError, EngineError) as exc:
-            return exc.message
-        return None
-
-    async def _stop(self, slot: str, description: str, phase: str) -> None:
-        """Stop the slot's containers through the Engine API (they stay, intact)."""
-        self._mark_changed()
-        project = self._project(slot)
-        containers = await self.ex.engine.containers(project, [self.service])
-        ids = [c.id for c in containers if c.running]
-        async with self.ex.recorded(self.run_id, self.step, phase, description,
-                                    ["engine-api", "stop", *(i[:12] for i in ids)]):
-            await asyncio.gather(*(self.ex.engine.stop(i, STOP_TIMEOUT) for i in ids))
-
-    async def _not_switched(self, driver: Driver, idle: str, reason: str
-                            ) -> tuple[RunStatus, str]:
-        live = other(idle)
-        if not self.changed:
-            return RunStatus.failed, f"{reason} (nothing was changed)"
-        self.record.update(after=live)
-        if self.step.rollback is None:
-            return RunStatus.failed, (f"{reason} (rollback is off: slot {idle} is left "
-                                      f"running for inspection; {live} still serves)")
-        self.ex.emit(self.run_id, self.intent, ev.ROLLBACK_STARTED, reason=reason,
-                      action=self.step.action, stack=self.step.stack, service=self.service,
-                      doc=self.step.index, docs=self.step.count)
-        problem = await self._stop_idle(idle)
-        if problem:
-            return RunStatus.rollback_failed, (
-                f"{reason}; {live} still serves, but stopping {idle} failed: {problem}")
-        return RunStatus.rolled_back, (
-            f"{reason}; {idle} never received traffic and was stopped; {live} still serves")
-
-    async def _switch_failed(self, driver: Driver, idle: str, live: str, reason: str
-                             ) -> tuple[RunStatus, str]:
-        """The proxy refused or died during the switch: keep (or put) the old slot live."""
-        try:
-            routing = await driver.routing()
-            if routing.live != live or len(routing.ready) != 1:
-                await driver.switch(live)
-            kept = f"{live} still serves"
-        except ChatopsError:
-            kept = f"{live} still serves once the proxy is back (its configuration still " \
-                "names it)"
-        self.record.update(after=live)
-        problem = await self._stop_idle(idle)
-        extra = f"; stopping {idle} failed: {problem}" if problem else f"; {idle} was stopped"
-        return RunStatus.failed, f"the switch to {idle} failed: {reason}; {kept}{extra}"
-
-    async def _switch_back(self, driver: Driver, idle: str, live: str, reason: str,
-                           failed_before: int | None) -> tuple[RunStatus, str]:
-        """Every request back to ``live`` (still running), then ``idle`` drained and
-        stopped."""
-        self.ex.emit(self.run_id, self.intent, ev.ROLLBACK_STARTED, reason=reason,
-                      action=self.step.action, stack=self.step.stack, service=self.service,
-                      doc=self.step.index, docs=self.step.count)
-        start = time.monotonic()
-        try:
-            await driver.switch(live)
-        except ChatopsError as exc:
-            self.record.update(after=idle)
-            return RunStatus.rollback_failed, (
-                f"{reason}; sending the traffic back to {live} failed: {exc.message}")
-        took = round((time.monotonic() - start) * 1000, 1)
-        self.record.update(after=live, switch_back_ms=took)
-        self._switched_back(took)
-        self._note(f"every new request goes to {live} again ({took} ms)")
-        self._save()
-        try:
-            await self._drain(driver, idle)
-            await driver.retire(idle)
-        except ChatopsError as exc:
-            self._note(f"slot {idle} could not be retired: {exc.message}")
-        problem = await self._stop_idle(idle)
-        self.record["failed_requests"] = _delta(await self._failed(driver), failed_before)
-        if problem:
-            return RunStatus.rollback_failed, (
-                f"{reason}; {live} serves again, but stopping {idle} failed: {problem}")
-        return RunStatus.rolled_back, f"{reason}; {self._back_words(live)}"
-
-    def _switched_back(self, took_ms: float) -> None:
-        self.record["switched_back"] = True
-
-    def _back_words(self, live: str) -> str:
-        return f"switched back to {live}, which still serves"
-
-
-def _delta(after: int | None, before: int | None) -> int | None:
-    return None if after is None or before is None else after - before
-
-
-async def _smoke_one(client: Any, check: SmokeCheck) -> tuple[bool, str, float]:
-    import httpx  # noqa: PLC0415
-
-    start = time.monotonic()
-    try:
-        resp = await client.request(check.method, check.path, content=check.send,
-                                    timeout=check.timeout)
-    except httpx.HTTPError as exc:
-        return False, f"did not answer: {type(exc).__name__}", time.monotonic() - start
-    took = time.monotonic() - start
-    lo, hi = check.status
-    if not lo <= resp.status_code <= hi:
-        return False, f"answered {resp.status_code}, expected {lo}-{hi}", took
-    if check.body is not None and check.body not in resp.text:
-        return False, f"answered {resp.status_code} without {check.body!r} in the body", took
-    return True, f"answered {resp.status_code}", took
 
 
 async def run(ex: StepIO, run_id: str, intent: str, step: StepPlan) -> Outcome:
