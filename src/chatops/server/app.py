@@ -16,15 +16,11 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi import Path as FastApiPath
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
 
 from chatops import __version__
-from chatops.application.decisions import Rules, checked_name
+from chatops.application.decisions import Rules
 from chatops.application.deploys import Planned, RunAsk, Started
 from chatops.application.metrics import Metrics
 from chatops.application.stream import follow_run
@@ -33,18 +29,11 @@ from chatops.chat.platforms import announcers
 from chatops.engine.base import Engine
 from chatops.errors import (
     ChatopsError,
-    ClientGoneError,
-    IntentError,
-    IntentNotFoundError,
-    MethodNotAllowedError,
     NotFoundError,
     RequestError,
     StoreError,
-    UnsupportedMediaTypeError,
 )
 from chatops.gitops.forges import github
-from chatops.intents.loader import parse_intent
-from chatops.intents.model import NAME_RE
 from chatops.logs import LogSink
 from chatops.notify.outbox import Outbox
 from chatops.notify.security import SecurityDigest
@@ -55,20 +44,17 @@ from chatops.repo import GitOpsRepo
 from chatops.runner.scheduler import Scheduler
 from chatops.runtime import Runtime
 from chatops.server import models as m
+from chatops.server.answers import register_errors
 from chatops.server.chat import register_chat
 from chatops.server.context import (
     ERRORS,
-    HIDDEN,
-    YAML_TYPES,
-    _ctx,
-    _media,
     _need,
     accepted,
     caller,
-    error_response,
     json_body,
 )
 from chatops.server.guard import Guard
+from chatops.server.intents import register_intents
 from chatops.server.keys import KeyRing
 from chatops.server.openapi import install as install_openapi
 from chatops.server.orchestrate import register_orchestrate, summary_of
@@ -149,7 +135,7 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
                   "`X-API-Key`.", docs_url="/docs", redoc_url=None)
     api.state.services = services
 
-    _register_errors(api, services, digest)
+    register_errors(api, services, digest)
     _register_routes(api, services)
     lockout = Lockout(settings.lockout_failures, settings.lockout_window,
                       settings.lockout_seconds, settings.key_failure_budget)
@@ -176,82 +162,7 @@ def _register_surfaces(api: FastAPI, s: Services, scheduler: Scheduler,
     register_orchestrate(api, s)
     register_schedules(api, s, scheduler)
     register_pages(api, s, lockout)
-
-
-def _register_errors(api: FastAPI, s: Services, digest: SecurityDigest | None) -> None:
-    """Every error becomes one answer, from its own status and code; the ones no use case
-    recorded (a wrong scope, a bad body) are audited here."""
-
-    def answer(request: Request, exc: ChatopsError) -> JSONResponse:
-        request.scope.setdefault("state", {})["audited"] = True
-        exc.message = s.runtime.masker.mask(exc.message)  # a remote's URL, say
-        client, request_id, key = _ctx(request)
-        if digest is not None:
-            digest.refused(exc.code, client)
-        s.metrics.rejected.labels(exc.code).inc()
-        if not exc.public:  # the message stays in the service's log
-            sys.stderr.write(f"chatops: {exc.code} on {request.url.path} (request "
-                             f"{request_id}): {exc.message}\n")
-        if not exc.audited:
-            s.audit.record(client=client, method=request.method, endpoint=request.url.path,
-                           decision="refused" if exc.status < 500 else "failed",
-                           reason=f"{exc.code}: {exc.message}", status=exc.status,
-                           request_id=request_id, key_name=key.name if key else None,
-                           intent=exc.intent, run_id=(getattr(exc, "run", None) or {}).get("id"))
-        return error_response(exc, request_id)
-
-    @api.exception_handler(ChatopsError)
-    async def on_error(request: Request, exc: ChatopsError) -> JSONResponse:
-        return answer(request, exc)
-
-    @api.exception_handler(ClientDisconnect)
-    async def on_gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
-        # Nobody reads this answer; it is recorded once (not at all when the connection's
-        # body deadline refused it and audited it already), with no traceback.
-        if request.scope.get("state", {}).get("audited"):
-            return JSONResponse({}, status_code=408)
-        return answer(request, ClientGoneError("the client closed the connection before "
-                                               "its request body arrived"))
-
-    @api.exception_handler(RequestValidationError)
-    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        field = ".".join(str(p) for p in first["loc"][1:]) or None
-        return answer(request, RequestError(str(first["msg"]), field=field))
-
-    @api.exception_handler(StarletteHTTPException)
-    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        error: ChatopsError = (NotFoundError(str(exc.detail)) if exc.status_code == 404
-                               else MethodNotAllowedError(str(exc.detail)))
-        response = answer(request, error)
-        allow = (exc.headers or {}).get("Allow")
-        if allow:  # every GET route answers HEAD too (the guard runs it as GET)
-            methods = [m.strip() for m in allow.split(",") if m.strip()]
-            if "GET" in methods and "HEAD" not in methods:
-                methods.append("HEAD")
-            response.headers["allow"] = ", ".join(methods)
-        return response
-
-    @api.exception_handler(Exception)
-    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-        known = _find(exc)
-        if known is not None:  # raised while reading, wrapped by the middleware's group
-            return answer(request, known)
-        sys.stderr.write(f"chatops: internal error on {request.url.path}: "
-                         f"{type(exc).__name__}: {exc}\n")
-        return answer(request, ChatopsError(HIDDEN))
-
-
-def _find(exc: BaseException) -> ChatopsError | None:
-    if isinstance(exc, ChatopsError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _find(inner)
-            if found is not None:
-                return found
-    cause = exc.__cause__ or exc.__context__
-    return _find(cause) if cause is not None and cause is not exc else None
+    register_intents(api, s)
 
 
 def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one route each
@@ -433,71 +344,6 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"cache-control": "no-cache"})
-
-    @api.get("/intents", response_model=m.IntentList, tags=["intents"], responses=ERRORS)
-    async def list_intents(request: Request) -> dict[str, Any]:
-        """Every intent of the repository, valid or not."""
-        _need(request, "read")
-        out = []
-        for path in repo.intent_files():  # no intents folder: RepoError, 503
-            try:
-                intent = repo.load_intent(path.stem)
-            except IntentError as exc:
-                out.append({"name": path.stem, "valid": False,
-                            "errors": [p.as_dict() for p in exc.problems]})
-            except IntentNotFoundError as exc:
-                out.append({"name": path.stem, "valid": False,
-                            "errors": [{"message": exc.message}]})
-            else:
-                out.append({"name": intent.name, "valid": True,
-                            "description": intent.description,
-                            "documents": [d.model_dump(mode="json", exclude_defaults=True)
-                                          for d in intent.documents]})
-        return {"intents": out}
-
-    @api.get("/intents/{name}", response_model=m.IntentDetail, tags=["intents"],
-             responses={**ERRORS, 404: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody}})
-    async def get_intent(request: Request, name: Annotated[str, FastApiPath(
-            json_schema_extra={"pattern": NAME_RE.pattern})]) -> dict[str, Any]:
-        """One intent with the plan a run would follow."""
-        _need(request, "read")
-        intent = s.deploys.ctx.load(name)
-        return {"name": intent.name, "description": intent.description,
-                "documents": [d.model_dump(mode="json") for d in intent.documents],
-                "plan": plan_to_dict(s.deploys.ctx.plan(intent, uses=True))}
-
-    @api.post("/validate", response_model=m.ValidateAnswer, tags=["intents"],
-              responses={**ERRORS, 415: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody}},
-              openapi_extra={"requestBody": {"required": True, "content": {
-                  # Any YAML text: what it holds is what the answer is about.
-                  "application/yaml": {"schema": {}},
-                  "text/plain": {"schema": {}}}}})
-    async def validate(request: Request, name: Annotated[str, Query(
-            json_schema_extra={"pattern": NAME_RE.pattern},
-            description="the intent's name (its file stem)")] = "intent") -> dict[str, Any]:
-        """Check intent YAML as ``chatops validate`` does; ``name`` is the file stem."""
-        _need(request, "read")
-        checked_name(name)
-        if _media(request) not in YAML_TYPES:
-            raise UnsupportedMediaTypeError("send the intent as text with Content-Type: "
-                                            "application/yaml")
-        raw = await request.body()
-        label = f"{name}.yaml"
-        try:
-            intent = parse_intent(raw, label=label, name=name)
-        except IntentError as exc:
-            return {"valid": False, "name": name, "documents": [],
-                    "errors": [p.as_dict() for p in exc.problems]}
-        known = {p.stem for p in repo.intent_files()} if repo.intents_dir.is_dir() else set()
-        errors = [{"file": label, "field": "depends_on",
-                   "message": f"no intent named {dep!r} exists"}
-                  for dep in intent.depends_on if dep not in known and dep != name]
-        if name in intent.depends_on:
-            errors.append({"file": label, "field": "depends_on",
-                           "message": f"dependency cycle: {name} -> {name}"})
-        docs = [{"doc": i, "docs": len(intent.documents), "summary": d.summary()}
-                for i, d in enumerate(intent.documents, start=1)]
-        return {"valid": not errors, "name": name, "documents": docs, "errors": errors}
 
     @api.get("/local", include_in_schema=False)
     async def local_info(request: Request, intent: str | None = None) -> dict[str, Any]:

@@ -1,0 +1,97 @@
+"""``GET /intents``, ``GET /intents/{name}`` (with the plan a run would follow) and
+``POST /validate`` (intent YAML checked as ``chatops validate`` does)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as FastApiPath
+
+from chatops.application.decisions import checked_name
+from chatops.application.wiring import Services
+from chatops.errors import (
+    IntentError,
+    IntentNotFoundError,
+    InvalidIntentNameError,
+    UnsupportedMediaTypeError,
+)
+from chatops.intents.loader import parse_intent
+from chatops.intents.model import NAME_RE
+from chatops.planning.render import plan_to_dict
+from chatops.server import models as m
+from chatops.server.context import (
+    ERRORS,
+    YAML_TYPES,
+    _media,
+    _need,
+)
+
+
+def register_intents(api: FastAPI, s: Services) -> None:
+    repo = s.deploys.ctx.repo
+
+    @api.get("/intents", response_model=m.IntentList, tags=["intents"], responses=ERRORS)
+    async def list_intents(request: Request) -> dict[str, Any]:
+        """Every intent of the repository, valid or not."""
+        _need(request, "read")
+        out = []
+        for path in repo.intent_files():  # no intents folder: RepoError, 503
+            try:  # parsed again only when its file changed
+                intent = s.deploys.ctx.load(path.stem)
+            except IntentError as exc:
+                out.append({"name": path.stem, "valid": False,
+                            "errors": [p.as_dict() for p in exc.problems]})
+            except (IntentNotFoundError, InvalidIntentNameError) as exc:
+                out.append({"name": path.stem, "valid": False,
+                            "errors": [{"message": exc.message}]})
+            else:
+                out.append({"name": intent.name, "valid": True,
+                            "description": intent.description,
+                            "documents": [d.model_dump(mode="json", exclude_defaults=True)
+                                          for d in intent.documents]})
+        return {"intents": out}
+
+    @api.get("/intents/{name}", response_model=m.IntentDetail, tags=["intents"],
+             responses={**ERRORS, 404: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody}})
+    async def get_intent(request: Request, name: Annotated[str, FastApiPath(
+            json_schema_extra={"pattern": NAME_RE.pattern})]) -> dict[str, Any]:
+        """One intent with the plan a run would follow."""
+        _need(request, "read")
+        intent = s.deploys.ctx.load(name)
+        return {"name": intent.name, "description": intent.description,
+                "documents": [d.model_dump(mode="json") for d in intent.documents],
+                "plan": plan_to_dict(s.deploys.ctx.plan(intent, uses=True))}
+
+    @api.post("/validate", response_model=m.ValidateAnswer, tags=["intents"],
+              responses={**ERRORS, 415: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody}},
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  # Any YAML text: what it holds is what the answer is about.
+                  "application/yaml": {"schema": {}},
+                  "text/plain": {"schema": {}}}}})
+    async def validate(request: Request, name: Annotated[str, Query(
+            json_schema_extra={"pattern": NAME_RE.pattern},
+            description="the intent's name (its file stem)")] = "intent") -> dict[str, Any]:
+        """Check intent YAML as ``chatops validate`` does; ``name`` is the file stem."""
+        _need(request, "read")
+        checked_name(name)
+        if _media(request) not in YAML_TYPES:
+            raise UnsupportedMediaTypeError("send the intent as text with Content-Type: "
+                                            "application/yaml")
+        raw = await request.body()
+        label = f"{name}.yaml"
+        try:
+            intent = parse_intent(raw, label=label, name=name)
+        except IntentError as exc:
+            return {"valid": False, "name": name, "documents": [],
+                    "errors": [p.as_dict() for p in exc.problems]}
+        known = {p.stem for p in repo.intent_files()} if repo.intents_dir.is_dir() else set()
+        errors = [{"file": label, "field": "depends_on",
+                   "message": f"no intent named {dep!r} exists"}
+                  for dep in intent.depends_on if dep not in known and dep != name]
+        if name in intent.depends_on:
+            errors.append({"file": label, "field": "depends_on",
+                           "message": f"dependency cycle: {name} -> {name}"})
+        docs = [{"doc": i, "docs": len(intent.documents), "summary": d.summary()}
+                for i, d in enumerate(intent.documents, start=1)]
+        return {"valid": not errors, "name": name, "documents": docs, "errors": errors}
