@@ -21,7 +21,6 @@ import html
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from chatops.application.caller import Caller, request_facts
 from chatops.application.deploys import RunAsk, Started
@@ -47,7 +45,8 @@ from chatops.errors import (
 )
 from chatops.planning.render import render_text
 from chatops.ratelimit import Lockout
-from chatops.store.records import RunRecord, RunStatus, traffic_summary
+from chatops.store.records import RunStatus
+from chatops.web import views
 from chatops.web.users import Session, UserStore, same
 
 SESSION_COOKIE = "chatops_session"
@@ -61,28 +60,12 @@ HERE = Path(str(resources.files("chatops.web")))
 Handler = Callable[..., Coroutine[Any, Any, Response]]
 
 
-def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(HERE / "templates"),
-                      autoescape=select_autoescape(["html"]), trim_blocks=True,
-                      lstrip_blocks=True)
-    env.filters["short"] = lambda sha: (sha or "")[:12]
-    env.filters["when"] = lambda iso: (iso or "")[:19].replace("T", " ")
-    env.filters["traffic"] = traffic_summary
-    # Plain symbols, not emoji: they read the same in every font (and a server's
-    # browser often has no emoji font).
-    env.globals["ICONS"] = {"succeeded": "✓", "failed": "✗", "rolled_back": "↩",
-                            "rollback_failed": "⚠", "interrupted": "■", "running": "…",
-                            "queued": "…", "awaiting_approval": "?", "denied": "✗",
-                            "expired": "–", "superseded": "»"}
-    return env
-
-
 class Dashboard:
     def __init__(self, s: Services, lockout: Lockout) -> None:
         self.s = s
         self.lockout = lockout
         self.users = UserStore(s.settings.paths.db)
-        self.env = _env()
+        self.env = views.environment()
         self.store = s.runtime.store
 
     # -- plumbing ------------------------------------------------------------------------
@@ -224,7 +207,7 @@ class Dashboard:
         """What the run page and its live summary show of run ``run_id``."""
         record = self.store.get_run(run_id)
         return {"run": record, "children": self.store.children(run_id),
-                "changes": _image_changes(record), "timeline": _timeline(record)}
+                "changes": views.image_changes(record), "timeline": views.timeline(record)}
 
     async def run(self, request: Request, session: Session, run_id: str) -> HTMLResponse:
         _need(session, "read")
@@ -234,9 +217,13 @@ class Dashboard:
         return self.page(request, "run.html", session=session, lines=lines, last=last,
                          live=not view["run"].status.final, **view)
 
-    async def stream(self, request: Request, session: Session, run_id: str,
-                     after: int) -> StreamingResponse:
+    async def stream(self, request: Request, session: Session, run_id: str
+                     ) -> StreamingResponse:
         _need(session, "read")
+        raw = request.query_params.get("after", "0")
+        if not raw.isdigit():
+            raise RequestError(f"expected a line number, got {raw[:20]!r}", field="after")
+        after = min(int(raw), 2**62)
         self.store.get_run(run_id, detail=False)
 
         async def events() -> AsyncIterator[bytes]:
@@ -280,13 +267,13 @@ class Dashboard:
         now = self.s.runtime.clock.now().astimezone(ZoneInfo(settings.timezone))
         policy = settings.policy()
         window = ("open now" if policy.is_open(now) else
-                  f"closed; next open {_iso(policy.next_open(now))}")
-        views = await stack_views(self.s.deploys.ctx.repo, [intent], self.store,
+                  f"closed; next open {views.iso(policy.next_open(now))}")
+        stacks = await stack_views(self.s.deploys.ctx.repo, [intent], self.store,
                                   self.s.engine)
         return self.page(request, "intent.html", session=session, intent=intent,
                          plan=render_text(self.s.deploys.ctx.plan(intent, uses=True)),
                          window=window,
-                         stacks=views,
+                         stacks=stacks,
                          deployed=self.store.deployed_sha(name),
                          runs=self.store.list_runs(intent=name, limit=10))
 
@@ -390,41 +377,22 @@ def _safe_next(value: str | None) -> str:
     return "/ui/stacks"
 
 
-def _iso(when: datetime | None) -> str:
-    return when.isoformat(timespec="minutes") if when else "not scheduled (a freeze)"
-
-
-def _image_changes(record: RunRecord) -> list[tuple[str, str, str | None, str | None]]:
-    """(stack, service, before, after) for each image the run changed, from its
-    snapshots."""
-    by: dict[tuple[int, str], dict[str, Any]] = {}
-    for snap in record.snapshots:
-        by[(snap["doc"], snap["kind"])] = snap
-    out = []
-    for (doc, kind), before in sorted(by.items()):
-        if kind != "before":
-            continue
-        after = by.get((doc, "after")) or {}
-        for svc, entry in (before.get("services") or {}).items():
-            new = ((after.get("services") or {}).get(svc) or {})
-            if new and entry.get("image_id") != new.get("image_id"):
-                ran = entry.get("image_ref") if entry.get("containers") else None
-                out.append((before["stack"], svc, ran, new.get("image_ref")))
-    return out
-
-
-def _timeline(record: RunRecord) -> list[tuple[str, str]]:
-    """(time, what) for each phase of the run, in order."""
-    points = [(record.created_at, f"created ({record.trigger}, by {record.actor})")]
-    for vote in (record.approval or {}).get("votes") or []:
-        points.append((vote["at"], f"{vote['verdict']} by {vote['who']} via {vote['via']}"))
-    if record.started_at:
-        points.append((record.started_at, "started"))
-    for step in record.steps:
-        points.append((step["started_at"], f"{step['phase']}: {step['description']}"))
-    if record.ended_at:
-        points.append((record.ended_at, f"ended {record.status}"))
-    return sorted(points)
+#: Every page of the dashboard: (method, path, Dashboard method, its extra arguments).
+#: Each but the sign-in needs a session; each refusal is audited.
+PAGES: tuple[tuple[str, ...], ...] = (
+    ("GET", "/ui/login", "login_page"), ("POST", "/ui/login", "login"),
+    ("POST", "/ui/logout", "logout"),
+    ("GET", "/ui/stacks", "stacks"), ("GET", "/ui/runs", "runs"),
+    ("GET", "/ui/runs/{run_id}", "run"), ("GET", "/ui/runs/{run_id}/stream", "stream"),
+    ("POST", "/ui/runs/{run_id}/approve", "verdict", "approve"),
+    ("POST", "/ui/runs/{run_id}/deny", "verdict", "deny"),
+    ("GET", "/ui/intents", "intents"), ("GET", "/ui/intents/{name}", "intent"),
+    ("GET", "/ui/intents/{name}/deploy", "confirm_deploy"),
+    ("POST", "/ui/intents/{name}/deploy", "deploy"),
+    ("GET", "/ui/stacks/{stack}/rollback", "confirm_rollback"),
+    ("POST", "/ui/stacks/{stack}/rollback", "rollback"),
+    ("GET", "/ui/approvals", "approvals"), ("GET", "/ui/audit", "audit"),
+)
 
 
 def register_pages(api: FastAPI, s: Services, lockout: Lockout) -> None:
@@ -453,15 +421,11 @@ def register_pages(api: FastAPI, s: Services, lockout: Lockout) -> None:
             return ui.page(request, "error.html", exc.status, session=session,
                            message=exc.message, code=exc.code)
 
-    get = api.get
-    post = api.post
-    hidden: dict[str, Any] = {"include_in_schema": False}
-
-    @get("/ui", **hidden)
+    @api.get("/ui", include_in_schema=False)
     async def home() -> Response:
         return RedirectResponse("/ui/stacks", status_code=303)
 
-    @get("/ui/static/{name}", **hidden)
+    @api.get("/ui/static/{name}", include_in_schema=False)
     async def static(name: str) -> Response:
         kind = STATIC.get(name)
         if kind is None:
@@ -469,73 +433,16 @@ def register_pages(api: FastAPI, s: Services, lockout: Lockout) -> None:
         return Response((HERE / "static" / name).read_bytes(), media_type=kind,
                         headers={"cache-control": "public, max-age=3600"})
 
-    @get("/ui/login", **hidden)
-    async def login_page(request: Request) -> Response:
-        return await guarded(request, ui.login_page, signed_in=False)
+    def page(method: str, path: str, handler: Handler, *extra: str,
+             signed_in: bool = True) -> None:
+        async def endpoint(request: Request) -> Response:
+            args = [*request.path_params.values(), *extra]
+            return await guarded(request, handler, *args, signed_in=signed_in)
 
-    @post("/ui/login", **hidden)
-    async def login(request: Request) -> Response:
-        return await guarded(request, ui.login, signed_in=False)
+        api.add_api_route(path, endpoint, methods=[method], include_in_schema=False)
 
-    @post("/ui/logout", **hidden)
-    async def logout(request: Request) -> Response:
-        return await guarded(request, ui.logout)
-
-    @get("/ui/stacks", **hidden)
-    async def stacks(request: Request) -> Response:
-        return await guarded(request, ui.stacks)
-
-    @get("/ui/runs", **hidden)
-    async def runs(request: Request) -> Response:
-        return await guarded(request, ui.runs)
-
-    @get("/ui/runs/{run_id}", **hidden)
-    async def run(request: Request, run_id: str) -> Response:
-        return await guarded(request, ui.run, run_id)
-
-    @get("/ui/runs/{run_id}/stream", **hidden)
-    async def stream(request: Request, run_id: str, after: int = 0) -> Response:
-        return await guarded(request, ui.stream, run_id, max(0, min(after, 2**62)))
-
-    @post("/ui/runs/{run_id}/approve", **hidden)
-    async def approve(request: Request, run_id: str) -> Response:
-        return await guarded(request, ui.verdict, run_id, "approve")
-
-    @post("/ui/runs/{run_id}/deny", **hidden)
-    async def deny(request: Request, run_id: str) -> Response:
-        return await guarded(request, ui.verdict, run_id, "deny")
-
-    @get("/ui/intents", **hidden)
-    async def intents(request: Request) -> Response:
-        return await guarded(request, ui.intents)
-
-    @get("/ui/intents/{name}", **hidden)
-    async def intent(request: Request, name: str) -> Response:
-        return await guarded(request, ui.intent, name)
-
-    @get("/ui/intents/{name}/deploy", **hidden)
-    async def confirm_deploy(request: Request, name: str) -> Response:
-        return await guarded(request, ui.confirm_deploy, name)
-
-    @post("/ui/intents/{name}/deploy", **hidden)
-    async def deploy(request: Request, name: str) -> Response:
-        return await guarded(request, ui.deploy, name)
-
-    @get("/ui/stacks/{stack}/rollback", **hidden)
-    async def confirm_rollback(request: Request, stack: str) -> Response:
-        return await guarded(request, ui.confirm_rollback, stack)
-
-    @post("/ui/stacks/{stack}/rollback", **hidden)
-    async def rollback(request: Request, stack: str) -> Response:
-        return await guarded(request, ui.rollback, stack)
-
-    @get("/ui/approvals", **hidden)
-    async def approvals(request: Request) -> Response:
-        return await guarded(request, ui.approvals)
-
-    @get("/ui/audit", **hidden)
-    async def audit(request: Request) -> Response:
-        return await guarded(request, ui.audit)
-
+    for method, path, handler, *extra in PAGES:
+        page(method, path, getattr(ui, handler), *extra,
+             signed_in=path != "/ui/login")
 
 __all__ = ["SESSION_COOKIE", "register_pages"]
