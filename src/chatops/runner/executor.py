@@ -391,8 +391,7 @@ class Executor:
 
     def _expected(self, state: StepState) -> dict[str, int]:
         assert state.project is not None  # noqa: S101 - set by _prepare
-        step = state.step
-        if step.action == "scale" and step.service and step.replicas is not None:
+        if (step := state.step).action == "scale" and step.service and step.replicas is not None:
             return {step.service: step.replicas}
         if step.action == "rollback":
             return restore.target_replicas(state)
