@@ -70,9 +70,23 @@ def default_state_dir(env: Mapping[str, str] | None = None) -> str:
     return os.path.join(base, "chatops")
 
 
+#: Every file and folder chatops keeps in its state directory, by the name code uses.
+STATE_FILES = {
+    "db": "chatops.sqlite3",  # the run history
+    "outbox": "outbox.sqlite3",  # notifications not delivered yet
+    "schedules": "schedules.sqlite3",  # the scheduler's last fires
+    "audit": "audit.sqlite3",  # the hash-chained audit trail
+    "socket": "chatops.sock",  # where a running service answers chatops commands
+    "locks": "locks",  # per-stack and per-run locks
+    "swarm": "swarm",  # the pins files of Swarm stacks
+    "hosts": "hosts",  # SSH control sockets of named hosts
+    "log": "chatops.log",  # JSON log lines of commands run at a terminal
+}
+
+
 @dataclass(frozen=True)
 class StatePaths:
-    """Every file chatops keeps in its state directory, named once."""
+    """Every file chatops keeps in its state directory, named once (``STATE_FILES``)."""
 
     root: Path
 
@@ -80,42 +94,12 @@ class StatePaths:
     def resolve(cls, env: Mapping[str, str] | None = None) -> StatePaths:
         return cls(Path(default_state_dir(env)).expanduser())
 
-    @property
-    def db(self) -> Path:
-        return self.root / "chatops.sqlite3"
+    def __getattr__(self, name: str) -> Path:
+        try:
+            return self.root / STATE_FILES[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
-    @property
-    def outbox(self) -> Path:
-        return self.root / "outbox.sqlite3"
-
-    @property
-    def schedules(self) -> Path:
-        return self.root / "schedules.sqlite3"
-
-    @property
-    def audit(self) -> Path:
-        return self.root / "audit.sqlite3"
-
-    @property
-    def socket(self) -> Path:
-        """Where a running service listens for chatops commands on this host."""
-        return self.root / "chatops.sock"
-
-    @property
-    def locks(self) -> Path:
-        return self.root / "locks"
-
-    @property
-    def swarm(self) -> Path:
-        return self.root / "swarm"
-
-    @property
-    def hosts(self) -> Path:
-        return self.root / "hosts"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "chatops.log"
 
 
 PRIVATE_DIR = 0o700

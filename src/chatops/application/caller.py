@@ -49,10 +49,8 @@ def grant_refusal(who: str, scopes: Iterable[str], intents: str, allowed_stacks:
     """Why a grant (an API key's, a chat identity's) may not run ``intent`` on ``stacks``
     with ``actions``, or None. ``who`` names it in the answer (``key 'ci'``,
     ``discord:user:1234``); empty ``allowed_stacks``/``allowed_actions`` allow all."""
-    scopes = tuple(scopes)
-    if "run" not in scopes:
-        return f"{who} may not start runs (scopes: {', '.join(scopes) or 'none'})"
-    reach = _reach(who, (intents, allowed_stacks), intent, stacks, ("run", "deploy"))
+    reach = _reach(who, scopes, ("run", "start runs", "deploy"), (intents, allowed_stacks),
+                   intent=intent, stacks=stacks)
     if reach:
         return reach
     permitted = tuple(allowed_actions)
@@ -69,10 +67,8 @@ def grant_approval_refusal(who: str, scopes: Iterable[str], intents: str,
     """Why a grant may not approve a run of ``intent``: it needs the ``approve`` scope,
     the intent and its stacks in reach, and, when the intent names approvers, to be one
     of them (``identities``: the person, their roles or groups, or ``key:NAME``)."""
-    scopes = tuple(scopes)
-    if "approve" not in scopes:
-        return f"{who} may not approve runs (scopes: {', '.join(scopes) or 'none'})"
-    reach = _reach(who, (intents, allowed_stacks), intent, stacks, ("approve", "approve for"))
+    reach = _reach(who, scopes, ("approve", "approve runs", "approve for"),
+                   (intents, allowed_stacks), intent=intent, stacks=stacks)
     if reach:
         return reach
     if approvers and not set(identities) & set(approvers):
@@ -80,10 +76,16 @@ def grant_approval_refusal(who: str, scopes: Iterable[str], intents: str,
     return None
 
 
-def _reach(who: str, grant: tuple[str, Iterable[str]], intent: str,
-           stacks: Iterable[str], verbs: tuple[str, str]) -> str | None:
+def _reach(who: str, scopes: Iterable[str], need: tuple[str, str, str],
+           grant: tuple[str, Iterable[str]], *, intent: str, stacks: Iterable[str]
+           ) -> str | None:
+    """The scope ``need`` names (its words: what it allows, done to a stack), then the
+    intent and its stacks within the grant."""
+    verb, what, stack_verb = need
+    scopes = tuple(scopes)
+    if verb not in scopes:
+        return f"{who} may not {what} (scopes: {', '.join(scopes) or 'none'})"
     intents, allowed_stacks = grant
-    verb, stack_verb = verbs
     if not fnmatch.fnmatchcase(intent, intents):
         return f"{who} may {verb} intents matching {intents!r}, not {intent!r}"
     allowed = tuple(allowed_stacks)

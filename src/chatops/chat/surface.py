@@ -22,7 +22,7 @@ from chatops.chat.commands import LIMIT, Answer, outcome
 from chatops.chat.identities import ChatPermissions
 from chatops.chat.signatures import SKEW
 from chatops.errors import ChatopsError, ReplayedChatRequestError
-from chatops.notify.approvals import Announcer, parse_button
+from chatops.notify.approvals import Announcer, Bot, parse_button
 from chatops.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ class ChatSurface:
     #: The kinds of identity a grant may name: ``name:user:ID`` and its groups' kind.
     identity_kinds: ClassVar[tuple[str, str]]
     content_type: ClassVar[str]  # of the platform's requests, for the OpenAPI document
+    bot: ClassVar[type[Bot]]  # asks for approvals with buttons
 
     def __init__(self, settings: Settings, deploys: Deploys, audit: AuditLog) -> None:
         self.settings, self.deploys, self.audit = settings, deploys, audit
@@ -60,8 +61,15 @@ class ChatSurface:
 
     @classmethod
     def announcer(cls, settings: Settings) -> Announcer | None:
-        """Its bot that asks for approvals with buttons, where one is configured."""
-        raise NotImplementedError
+        """Its bot that asks for approvals with buttons, where its settings
+        ``<name>_bot_token`` and ``<name>_approval_channel`` are set (``<name>_api``: the
+        platform's API)."""
+        token = getattr(settings, f"{cls.name}_bot_token", None)
+        channel = getattr(settings, f"{cls.name}_approval_channel", None)
+        if token is None or not channel:
+            return None
+        return cls.bot(getattr(settings, f"{cls.name}_api"), token.get_secret_value(),
+                       channel)
 
     async def handle(self, request: Request) -> JSONResponse:
         raise NotImplementedError

@@ -6,6 +6,7 @@ start, which costs more than the whole of ``chatops validate`` on a thousand fil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -262,21 +263,23 @@ def _verdict(run_id: str, word: str, sha: str | None, local: bool) -> None:
 SHA_HELP = "The commit you approve: refused unless it is the run's."
 
 
-@app.command()
-@click.argument("run_id")
-@click.option("--sha", default=None, help=SHA_HELP)
-@click.option("--local", is_flag=True,
-              help="Act in this process even when a chatops service runs on this host.")
+def _a_verdict(command: Callable[..., None]) -> Callable[..., None]:
+    """The arguments of ``approve`` and ``deny``."""
+    for option in (click.option("--local", is_flag=True, help="Act in this process even "
+                                "when a chatops service runs on this host."),
+                   click.option("--sha", default=None, help=SHA_HELP),
+                   click.argument("run_id")):
+        command = option(command)
+    return app.command()(command)
+
+
+@_a_verdict
 def approve(run_id: str, sha: str | None, local: bool) -> None:
     """Approve RUN_ID, a run that waits for its approvals (as this host's operator)."""
     _verdict(run_id, "approve", sha, local)
 
 
-@app.command()
-@click.argument("run_id")
-@click.option("--sha", default=None, help=SHA_HELP)
-@click.option("--local", is_flag=True,
-              help="Act in this process even when a chatops service runs on this host.")
+@_a_verdict
 def deny(run_id: str, sha: str | None, local: bool) -> None:
     """Deny RUN_ID, a run that waits for its approvals: it ends denied, nothing changed."""
     _verdict(run_id, "deny", sha, local)

@@ -11,7 +11,7 @@ the message is edited to say so, without its buttons.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chatops.planning.images import ImageChange
@@ -83,3 +83,32 @@ class Announcer(Protocol):
 
     async def settle(self, ref: dict[str, str], text: str) -> None:
         """Edit the message to ``text``, without its buttons."""
+
+
+@dataclass
+class Bot:
+    """A chat platform's bot: its API, token and approval channel, and one call."""
+
+    api: str
+    token: str = field(repr=False)
+    channel: str
+    platform: str = ""
+
+    async def post(self, notice: ApprovalNotice) -> dict[str, str] | None:
+        raise NotImplementedError
+
+    async def settle(self, ref: dict[str, str], text: str) -> None:
+        raise NotImplementedError
+
+    async def _call(self, method: str, url: str, body: dict[str, Any],
+                    auth: str) -> dict[str, Any] | None:
+        import httpx  # noqa: PLC0415 - only when a bot is configured
+
+        try:
+            async with httpx.AsyncClient(timeout=TIMEOUT, trust_env=False) as client:
+                resp = await client.request(method, url, json=body,
+                                            headers={"Authorization": auth})
+                data = resp.json() if resp.content else {}
+        except (httpx.HTTPError, ValueError):
+            return None  # the run still waits; the API and the CLI can approve it
+        return data if resp.is_success and isinstance(data, dict) else None

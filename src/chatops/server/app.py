@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from chatops import __version__
 from chatops.application.decisions import Rules
@@ -64,6 +65,16 @@ from chatops.settings import Settings
 from chatops.store.audit import AuditLog
 from chatops.store.records import RunRecord, RunStatus
 from chatops.web.pages import register_pages
+
+#: What starting a run may answer besides 200.
+RUN_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS, **{code: {"model": m.ErrorBody} for code in (404, 409, 415, 422, 500, 503)}}
+
+
+def json_request(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads ``model`` as JSON itself."""
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": model.model_json_schema()}}}}
 
 
 def rules_of(settings: Settings) -> Rules:
@@ -170,11 +181,7 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
     repo = s.deploys.ctx.repo
 
     @api.post("/run", response_model=m.RunAccepted | m.PlanAnswer, tags=["runs"],
-              responses={**ERRORS, 404: {"model": m.ErrorBody}, 409: {"model": m.ErrorBody},
-                         415: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody},
-                         500: {"model": m.ErrorBody}, 503: {"model": m.ErrorBody}},
-              openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"schema": m.RunBody.model_json_schema()}}}})
+              responses=RUN_ERRORS, openapi_extra=json_request(m.RunBody))
     async def post_run(request: Request) -> JSONResponse:
         """Start a run of an intent (the seed's call). 200 means accepted."""
         who = caller(request, "run")
@@ -193,11 +200,7 @@ def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one 
         return await started_answer(outcome, wait=body.wait and not outcome.replay)
 
     @api.post("/rollback", response_model=m.RunAccepted, tags=["runs"],
-              responses={**ERRORS, 404: {"model": m.ErrorBody}, 409: {"model": m.ErrorBody},
-                         415: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody},
-                         500: {"model": m.ErrorBody}, 503: {"model": m.ErrorBody}},
-              openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"schema": m.RollbackBody.model_json_schema()}}}})
+              responses=RUN_ERRORS, openapi_extra=json_request(m.RollbackBody))
     async def post_rollback(request: Request) -> JSONResponse:
         """Return a stack to the images of its previous good deploy (scope ``rollback``)."""
         who = caller(request, "rollback")

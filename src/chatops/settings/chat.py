@@ -44,8 +44,8 @@ class ChatSettings(Section):
     @property
     def approval_bots(self) -> bool:
         """Is any platform's approval bot configured (its token and its channel)?"""
-        return bool((self.discord_bot_token and self.discord_approval_channel)
-                    or (self.slack_bot_token and self.slack_approval_channel))
+        return any(getattr(self, f"{p}_bot_token") and getattr(self, f"{p}_approval_channel")
+                   for p in IDENTITY_KINDS)
 
     @field_validator("chat_identities", mode="before")
     @classmethod

@@ -113,27 +113,22 @@ class NotifySettings(Section):
             raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
         return level
 
-    @field_validator("kuma_url", mode="before")
+    @field_validator("kuma_url", "kuma_push_url", mode="before")
     @classmethod
-    def _kuma(cls, value: object) -> object:
+    def _kuma(cls, value: object, info: ValidationInfo) -> object:
         value = blank(value)
         if value is None:
             return None
-        if not str(value).startswith(("http://", "https://")):
+        text = str(value)
+        if info.field_name == "kuma_push_url":
+            if "/api/push/" not in text:
+                raise ValueError("expected Uptime Kuma's push URL, such as "
+                                 "http://kuma:3001/api/push/TOKEN")
+            return text.split("?", 1)[0]
+        if not text.startswith(("http://", "https://")):
             raise ValueError(f"expected an http:// or https:// URL of Uptime Kuma, got "
                              f"{value!r}")
-        return str(value).rstrip("/")
-
-    @field_validator("kuma_push_url", mode="before")
-    @classmethod
-    def _push(cls, value: object) -> object:
-        value = blank(value)
-        if value is None:
-            return None
-        if "/api/push/" not in str(value):
-            raise ValueError("expected Uptime Kuma's push URL, such as "
-                             "http://kuma:3001/api/push/TOKEN")
-        return str(value).split("?", 1)[0]
+        return text.rstrip("/")
 
     @field_validator("notify_urls", mode="before")
     @classmethod

@@ -101,24 +101,24 @@ class HAProxy:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_unix_connection(str(self.socket)), TIMEOUT)
         except (OSError, TimeoutError) as exc:
-            raise ProxyUnavailableError(
-                f"HAProxy's runtime API at {self.socket} (CHATOPS_HAPROXY_SOCKET) does not "
-                f"answer: {exc.strerror if isinstance(exc, OSError) else 'timed out'}",
-                field="CHATOPS_HAPROXY_SOCKET") from None
+            why = exc.strerror if isinstance(exc, OSError) else "timed out"
+            raise self._away(f"(CHATOPS_HAPROXY_SOCKET) does not answer: {why}") from None
         try:
             writer.write(line.encode() + b"\n")
             await writer.drain()
             data = await asyncio.wait_for(reader.read(), TIMEOUT)
         except (OSError, TimeoutError) as exc:
-            raise ProxyUnavailableError(
-                f"HAProxy's runtime API at {self.socket} stopped answering during "
-                f"{line.split(';', maxsplit=1)[0]!r}: {type(exc).__name__}",
-                field="CHATOPS_HAPROXY_SOCKET") from None
+            raise self._away(f"stopped answering during {line.split(';', maxsplit=1)[0]!r}: "
+                             f"{type(exc).__name__}") from None
         finally:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
         return data.decode("utf-8", "replace")
+
+    def _away(self, what: str) -> ProxyUnavailableError:
+        return ProxyUnavailableError(f"HAProxy's runtime API at {self.socket} {what}",
+                                     field="CHATOPS_HAPROXY_SOCKET")
 
     async def _stats(self) -> list[dict[str, str]]:
         text = await self.command("show stat")

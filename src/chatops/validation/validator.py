@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from chatops.errors import IntentError, Problem
 from chatops.intents.graph import find_cycles, missing_dependencies
 from chatops.intents.loader import INTENT_SUFFIXES, IntentFile, load_intent_file
+from chatops.intents.model import IntentDoc
 from chatops.planning.binds import relative_binds
 from chatops.repo import INTENTS_DIR, GitOpsRepo, intent_files_in
 
@@ -145,46 +146,47 @@ def _cross_check(report: Report) -> None:
         ))
 
 
+def _documents(report: Report, fallback_root: Path
+               ) -> Iterator[tuple[FileResult, GitOpsRepo, int, int, IntentDoc]]:
+    """(file, its repository, document number, documents, document) of each valid file."""
+    for result in report.files:
+        if result.intent is not None:
+            repo = GitOpsRepo(repo_root_of(result.path, fallback_root))
+            docs = result.intent.documents
+            for i, doc in enumerate(docs, start=1):
+                yield result, repo, i, len(docs), doc
+
+
 def _check_hosts(report: Report, fallback_root: Path, hosts: Collection[str] | None) -> None:
     """Each named host defined; no relative bind path in a compose file a host gets."""
-    for result in report.files:
-        if result.intent is None:
-            continue
-        repo = GitOpsRepo(repo_root_of(result.path, fallback_root))
-        docs = result.intent.documents
-        for i, doc in enumerate(docs, start=1):
-            named = [("host", doc.host)] if doc.host else []
-            named += [(f"hosts[{k}]", h) for k, h in enumerate(doc.hosts)]
-            for where, host in named:
-                if hosts is not None and host not in hosts:
-                    known = ", ".join(sorted(hosts)) or "none is defined"
-                    result.problems.append(Problem(
-                        file=result.label, doc=i, docs=len(docs), field=where,
-                        message=f"host {host!r} is not defined in CHATOPS_HOSTS ({known})"))
-            if not named:
-                continue
-            path = repo.compose_path(doc)
-            try:
-                text = path.read_bytes()
-            except OSError:
-                continue  # --check-compose says why
-            for line, service, source in relative_binds(text):
+    for result, repo, i, count, doc in _documents(report, fallback_root):
+        named = [("host", doc.host)] if doc.host else []
+        named += [(f"hosts[{k}]", h) for k, h in enumerate(doc.hosts)]
+        for where, host in named:
+            if hosts is not None and host not in hosts:
+                known = ", ".join(sorted(hosts)) or "none is defined"
                 result.problems.append(Problem(
-                    file=result.label, doc=i, docs=len(docs), field="compose",
-                    message=f"{path.name}, line {line}: service {service} binds the relative "
-                    f"path {source!r}, which would resolve on this machine, not on the "
-                    "host: use an absolute path"))
+                    file=result.label, doc=i, docs=count, field=where,
+                    message=f"host {host!r} is not defined in CHATOPS_HOSTS ({known})"))
+        if not named:
+            continue
+        path = repo.compose_path(doc)
+        try:
+            text = path.read_bytes()
+        except OSError:
+            continue  # --check-compose says why
+        for line, service, source in relative_binds(text):
+            result.problems.append(Problem(
+                file=result.label, doc=i, docs=count, field="compose",
+                message=f"{path.name}, line {line}: service {service} binds the relative "
+                f"path {source!r}, which would resolve on this machine, not on the "
+                "host: use an absolute path"))
 
 
 def _check_compose(report: Report, fallback_root: Path, checker: ComposeChecker) -> None:
     wanted: dict[Path, list[tuple[FileResult, int, int]]] = {}
-    for result in report.files:
-        if result.intent is None:
-            continue
-        repo = GitOpsRepo(repo_root_of(result.path, fallback_root))
-        docs = result.intent.documents
-        for i, doc in enumerate(docs, start=1):
-            wanted.setdefault(repo.compose_path(doc), []).append((result, i, len(docs)))
+    for result, repo, i, count, doc in _documents(report, fallback_root):
+        wanted.setdefault(repo.compose_path(doc), []).append((result, i, count))
     verdicts = checker(wanted.keys())
     for path, users in wanted.items():
         verdict = verdicts.get(path)

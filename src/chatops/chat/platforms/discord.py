@@ -10,7 +10,7 @@ through the interaction token.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
@@ -22,7 +22,7 @@ from chatops.chat.platforms import register
 from chatops.chat.signatures import discord_valid, stale
 from chatops.chat.surface import TALLY, ChatSurface, follow
 from chatops.errors import BadSignatureError, ChatopsError, InvalidPayloadError, NotFoundError
-from chatops.notify.approvals import TIMEOUT, Announcer, ApprovalNotice, button_id
+from chatops.notify.approvals import ApprovalNotice, Bot, button_id
 from chatops.store.records import RunStatus
 
 if TYPE_CHECKING:
@@ -33,27 +33,7 @@ EPHEMERAL = 64  # Discord's message flag
 
 
 @dataclass
-class _Bot:
-    api: str
-    token: str = field(repr=False)
-    channel: str
-
-    async def _call(self, method: str, url: str, body: dict[str, Any],
-                    auth: str) -> dict[str, Any] | None:
-        import httpx  # noqa: PLC0415 - only when a bot is configured
-
-        try:
-            async with httpx.AsyncClient(timeout=TIMEOUT, trust_env=False) as client:
-                resp = await client.request(method, url, json=body,
-                                            headers={"Authorization": auth})
-                data = resp.json() if resp.content else {}
-        except (httpx.HTTPError, ValueError):
-            return None  # the run still waits; the API and the CLI can approve it
-        return data if resp.is_success and isinstance(data, dict) else None
-
-
-@dataclass
-class DiscordBot(_Bot):
+class DiscordBot(Bot):
     platform: str = "discord"
 
     async def post(self, notice: ApprovalNotice) -> dict[str, str] | None:
@@ -81,18 +61,12 @@ class Discord(ChatSurface):
     name = "discord"
     summary = "application commands (HTTP interactions, Ed25519), approval buttons"
     identity_kinds = ("user", "role")
+    bot = DiscordBot
     content_type = "application/json"
 
     @classmethod
     def enabled(cls, settings: Settings) -> bool:
         return bool(settings.discord_public_key)
-
-    @classmethod
-    def announcer(cls, settings: Settings) -> Announcer | None:
-        if settings.discord_bot_token is None or not settings.discord_approval_channel:
-            return None
-        return DiscordBot(settings.discord_api, settings.discord_bot_token.get_secret_value(),
-                          settings.discord_approval_channel)
 
     async def handle(self, request: Request) -> JSONResponse:
         settings = self.settings

@@ -24,7 +24,7 @@ from chatops.chat.platforms import register
 from chatops.chat.signatures import slack_valid
 from chatops.chat.surface import TALLY, ChatSurface, follow
 from chatops.errors import BadSignatureError, InvalidPayloadError, NotFoundError
-from chatops.notify.approvals import TIMEOUT, Announcer, ApprovalNotice, button_id
+from chatops.notify.approvals import ApprovalNotice, Bot, button_id
 from chatops.store.records import RunStatus
 
 if TYPE_CHECKING:
@@ -33,27 +33,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class _SlackBot:
-    api: str
-    token: str = field(repr=False)
-    channel: str
-
-    async def _call(self, method: str, url: str, body: dict[str, Any],
-                    auth: str) -> dict[str, Any] | None:
-        import httpx  # noqa: PLC0415 - only when a bot is configured
-
-        try:
-            async with httpx.AsyncClient(timeout=TIMEOUT, trust_env=False) as client:
-                resp = await client.request(method, url, json=body,
-                                            headers={"Authorization": auth})
-                data = resp.json() if resp.content else {}
-        except (httpx.HTTPError, ValueError):
-            return None  # the run still waits; the API and the CLI can approve it
-        return data if resp.is_success and isinstance(data, dict) else None
-
-
-@dataclass
-class SlackBot(_SlackBot):
+class SlackBot(Bot):
     platform: str = "slack"
 
     async def post(self, notice: ApprovalNotice) -> dict[str, str] | None:
@@ -130,6 +110,7 @@ class Slack(ChatSurface):
     name = "slack"
     summary = "slash commands and interactivity (signing secret), approval buttons"
     identity_kinds = ("user", "group")
+    bot = SlackBot
     content_type = "application/x-www-form-urlencoded"
 
     def __init__(self, settings: Settings, deploys: Deploys, audit: Any) -> None:
@@ -141,13 +122,6 @@ class Slack(ChatSurface):
     @classmethod
     def enabled(cls, settings: Settings) -> bool:
         return settings.slack_signing_secret is not None
-
-    @classmethod
-    def announcer(cls, settings: Settings) -> Announcer | None:
-        if settings.slack_bot_token is None or not settings.slack_approval_channel:
-            return None
-        return SlackBot(settings.slack_api, settings.slack_bot_token.get_secret_value(),
-                        settings.slack_approval_channel)
 
     async def handle(self, request: Request) -> JSONResponse:
         settings = self.settings

@@ -20,6 +20,7 @@ import asyncio
 import dataclasses
 import json
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -324,12 +325,17 @@ class BlueGreen(SlotStep):
                                     stack=self.step.stack, data=taken)
 
 
-async def run(ex: StepIO, run_id: str, intent: str, step: StepPlan) -> Outcome:
-    blue_green = BlueGreen(ex, run_id, intent, step)
-    status, reason = await blue_green.run()
-    return status, reason, blue_green.before
+def runs(kind: type[BlueGreen]) -> Callable[[StepIO, str, str, StepPlan], Awaitable[Outcome]]:
+    """The strategy's run: one ``kind`` step (blue-green, or a canary), and what it saw."""
+
+    async def run(ex: StepIO, run_id: str, intent: str, step: StepPlan) -> Outcome:
+        slot_step = kind(ex, run_id, intent, step)
+        status, reason = await slot_step.run()
+        return status, reason, slot_step.before
+
+    return run
 
 
 KIND = register(Strategy(name="blue-green", summary="start the new version in the idle "
                          "slot, gate it, switch the proxy, drain and stop the old one",
-                         run=run))
+                         run=runs(BlueGreen)))

@@ -21,14 +21,13 @@ from chatops import events as ev
 from chatops.errors import ChatopsError
 from chatops.intents.canary import MANUAL, Canary, CanaryStep
 from chatops.runner.analysis import Window, judge, window
-from chatops.runner.strategies import Outcome, Strategy, register
-from chatops.runner.strategies.blue_green import BlueGreen
+from chatops.runner.strategies import Strategy, register
+from chatops.runner.strategies.blue_green import BlueGreen, runs
 from chatops.store.records import RunStatus
 from chatops.traffic.base import Counters, Driver
 
 if TYPE_CHECKING:
-    from chatops.planning.steps import StepPlan
-    from chatops.runner.state import StepIO
+    pass
 
 SIGNAL_POLL = 0.2
 HISTORY = 20  # analysis windows kept in the run record
@@ -186,12 +185,6 @@ def _now() -> str:
 
 
 
-async def run(ex: StepIO, run_id: str, intent: str, step: StepPlan) -> Outcome:
-    canary = CanaryRun(ex, run_id, intent, step)
-    status, reason = await canary.run()
-    return status, reason, canary.before
-
-
 KIND = register(Strategy(name="canary", summary="the new version in the idle slot gets a "
                          "growing share of requests, judged by its error rate and latency",
-                         run=run))
+                         run=runs(CanaryRun)))
