@@ -134,13 +134,19 @@ class DockerAPI:
         found.sort(key=lambda c: (c.service, c.name))
         return found
 
-    async def image_id(self, ref: str) -> str | None:
+    async def _image(self, ref: str) -> dict[str, Any] | None:
+        """The engine's record of image ``ref``; None when it has none."""
         resp = await self._request("GET", f"/images/{quote(ref, safe='/:@')}/json")
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
             raise EngineError(f"inspecting image {ref} failed: {resp.status_code}")
-        return str(resp.json()["Id"])
+        found: dict[str, Any] = resp.json()
+        return found
+
+    async def image_id(self, ref: str) -> str | None:
+        image = await self._image(ref)
+        return None if image is None else str(image["Id"])
 
     async def stop(self, container_id: str, timeout: float) -> None:
         resp = await self._request("POST", f"/containers/{quote(container_id)}/stop",
@@ -176,14 +182,12 @@ class DockerAPI:
         return found
 
     async def image_digest(self, ref: str) -> str | None:
-        resp = await self._request("GET", f"/images/{quote(ref, safe='/:@')}/json")
-        if resp.status_code == 404:
+        image = await self._image(ref)
+        if image is None:
             return None
-        if resp.status_code != 200:
-            raise EngineError(f"inspecting image {ref} failed: {resp.status_code}")
         repo = ref.rsplit("@", 1)[0]
         repo = split_ref(repo)[0] if "@" not in ref else repo
-        for digest in resp.json().get("RepoDigests") or []:
+        for digest in image.get("RepoDigests") or []:
             if str(digest).split("@", 1)[0] == repo:
                 return str(digest)
         return None

@@ -4,6 +4,7 @@ statuses. Each is strict and says what it expected; the JSON Schema shows each p
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -31,22 +32,21 @@ def _label(value: str) -> str:
     return value
 
 
-def _stack(value: str) -> str:
-    if not STACK_RE.match(value):
-        raise ValueError(
-            "expected a stack slug: lowercase letters, digits, '-' and '_', starting "
-            f"with a letter or digit, at most 63 characters; got {value!r}"
-        )
-    return value
+def _matching(regex: re.Pattern[str], expected: str) -> Callable[[str], str]:
+    """A validator: the value matches ``regex``, else "expected <expected>; got ..."."""
+
+    def check(value: str) -> str:
+        if not regex.match(value):
+            raise ValueError(f"expected {expected}; got {value!r}")
+        return value
+
+    return check
 
 
-def _service(value: str) -> str:
-    if not SERVICE_RE.match(value):
-        raise ValueError(
-            "expected a compose service name: letters, digits, '.', '-' and '_', "
-            f"starting with a letter or digit; got {value!r}"
-        )
-    return value
+_stack = _matching(STACK_RE, "a stack slug: lowercase letters, digits, '-' and '_', "
+                   "starting with a letter or digit, at most 63 characters")
+_service = _matching(SERVICE_RE, "a compose service name: letters, digits, '.', '-' and "
+                     "'_', starting with a letter or digit")
 
 
 NotifyEvent = Literal["success", "failure", "rollback", "rollback_failed", "interrupted",

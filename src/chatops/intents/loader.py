@@ -156,22 +156,15 @@ def _validate_document(
     return None if problems else intent
 
 
+#: How a YAML value is named in messages, by its type (bool before int: it is one).
+KIND_WORDS: tuple[tuple[type, str], ...] = (
+    (type(None), "nothing"), (bool, "a boolean"), (list, "a list"), (dict, "a mapping"),
+    (int, "a number"), (float, "a decimal number"), (str, "a string"))
+
+
 def _kind(value: object) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, int):
-        return "a number"
-    if isinstance(value, float):
-        return "a decimal number"
-    if isinstance(value, str):
-        return "a string"
-    return f"a {type(value).__name__}"
+    word = next((w for kind, w in KIND_WORDS if isinstance(value, kind)), None)
+    return word or f"a {type(value).__name__}"
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
