@@ -229,19 +229,29 @@ def _signal(run_id: str, word: str, local: bool) -> None:
     raise SystemExit(signal_command(run_id, word))
 
 
-@app.command()
-@click.argument("run_id")
-@click.option("--local", is_flag=True,
-              help="Act in this process even when a chatops service runs on this host.")
+SHA_HELP = "The commit you approve: refused unless it is the run's."
+
+
+def _on_a_run(*, sha: bool = False) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A command about one run: RUN_ID, ``--local`` (and ``--sha`` for a verdict)."""
+
+    def command(function: Callable[..., None]) -> Callable[..., None]:
+        function = click.option("--local", is_flag=True, help="Act in this process even "
+                                "when a chatops service runs on this host.")(function)
+        if sha:
+            function = click.option("--sha", default=None, help=SHA_HELP)(function)
+        return app.command()(click.argument("run_id")(function))
+
+    return command
+
+
+@_on_a_run()
 def promote(run_id: str, local: bool) -> None:
     """End the current step of canary run RUN_ID now: on to its next weight."""
     _signal(run_id, "promote", local)
 
 
-@app.command()
-@click.argument("run_id")
-@click.option("--local", is_flag=True,
-              help="Act in this process even when a chatops service runs on this host.")
+@_on_a_run()
 def abort(run_id: str, local: bool) -> None:
     """Stop canary run RUN_ID: every request back to the stable slot, run rolled back."""
     _signal(run_id, "abort", local)
@@ -260,26 +270,14 @@ def _verdict(run_id: str, word: str, sha: str | None, local: bool) -> None:
     raise SystemExit(verdict_command(run_id, word, sha))
 
 
-SHA_HELP = "The commit you approve: refused unless it is the run's."
 
-
-def _a_verdict(command: Callable[..., None]) -> Callable[..., None]:
-    """The arguments of ``approve`` and ``deny``."""
-    for option in (click.option("--local", is_flag=True, help="Act in this process even "
-                                "when a chatops service runs on this host."),
-                   click.option("--sha", default=None, help=SHA_HELP),
-                   click.argument("run_id")):
-        command = option(command)
-    return app.command()(command)
-
-
-@_a_verdict
+@_on_a_run(sha=True)
 def approve(run_id: str, sha: str | None, local: bool) -> None:
     """Approve RUN_ID, a run that waits for its approvals (as this host's operator)."""
     _verdict(run_id, "approve", sha, local)
 
 
-@_a_verdict
+@_on_a_run(sha=True)
 def deny(run_id: str, sha: str | None, local: bool) -> None:
     """Deny RUN_ID, a run that waits for its approvals: it ends denied, nothing changed."""
     _verdict(run_id, "deny", sha, local)
@@ -298,22 +296,23 @@ def _maintenance(stack: str, service: str | None, local: bool, *, paused: bool) 
     raise SystemExit(maintenance_command(stack, service, paused=paused))
 
 
-@app.command()
-@click.argument("stack")
-@click.option("--service", default=None, help="Its blue-green service (default: the newest).")
-@click.option("--local", is_flag=True,
-              help="Act in this process even when a chatops service runs on this host.")
+def _on_a_service(function: Callable[..., None]) -> Callable[..., None]:
+    """A command about one blue-green service: STACK, ``--service``, ``--local``."""
+    function = click.option("--local", is_flag=True, help="Act in this process even when a "
+                            "chatops service runs on this host.")(function)
+    function = click.option("--service", default=None,
+                            help="Its blue-green service (default: the newest).")(function)
+    return app.command()(click.argument("stack")(function))
+
+
+@_on_a_service
 def pause(stack: str, service: str | None, local: bool) -> None:
     """Hold STACK's blue-green service in maintenance: its proxy answers every request
     503 with the intent's traffic.message, until 'chatops resume'."""
     _maintenance(stack, service, local, paused=True)
 
 
-@app.command()
-@click.argument("stack")
-@click.option("--service", default=None, help="Its blue-green service (default: the newest).")
-@click.option("--local", is_flag=True,
-              help="Act in this process even when a chatops service runs on this host.")
+@_on_a_service
 def resume(stack: str, service: str | None, local: bool) -> None:
     """Send a paused STACK's traffic to its live slot again."""
     _maintenance(stack, service, local, paused=False)

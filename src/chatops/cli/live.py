@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Self
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -16,7 +16,20 @@ from chatops import events as ev
 from chatops.cli.progress import ICONS
 
 
-class LiveProgress:
+class _Shown:
+    """A Rich ``Live`` view, shown while the ``with`` block runs."""
+
+    live: Live
+
+    def __enter__(self) -> Self:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.live.__exit__(*exc)
+
+
+class LiveProgress(_Shown):
     """Current step, a tail of its output, gate status and elapsed time, redrawn in place."""
 
     def __init__(self, console: Console | None = None) -> None:
@@ -30,13 +43,6 @@ class LiveProgress:
         self.done: list[str] = []
         self.live = Live(self._render(), console=self.console, refresh_per_second=8,
                          transient=False, get_renderable=self._render)
-
-    def __enter__(self) -> LiveProgress:
-        self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.live.__exit__(*exc)
 
     def _render(self) -> Group:
         elapsed = time.monotonic() - self.start
@@ -88,7 +94,7 @@ class LiveProgress:
         self.live.refresh()
 
 
-class FleetProgress:
+class FleetProgress(_Shown):
     """One live row per intent of an orchestrated run: waiting, pulling, recreating,
     gating, rolling back, then its outcome."""
 
@@ -99,13 +105,6 @@ class FleetProgress:
         self.console = console or Console()
         self.live = Live(self._render(), console=self.console, refresh_per_second=8,
                          get_renderable=self._render)
-
-    def __enter__(self) -> FleetProgress:
-        self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.live.__exit__(*exc)
 
     def _render(self) -> Any:
         from rich.table import Table

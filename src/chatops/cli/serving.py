@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from chatops.cli.config import current_settings
 from chatops.server.keys import KeyStore
@@ -12,6 +16,28 @@ from chatops.store.audit import AuditLog
 
 def _split(value: str) -> list[str]:
     return [p.strip() for p in value.split(",") if p.strip()]
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Closable)
+
+
+@contextlib.contextmanager
+def _opened(kind: Callable[[Path], S]) -> Iterator[S]:
+    """The key or user store of this host's state directory, closed after use."""
+    store = kind(current_settings().paths.db)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _printed(rows: list[dict[str, Any]]) -> int:
+    sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    return 0
 
 
 def keys_create_command(  # noqa: PLR0917 - mirrors the Click command
@@ -34,12 +60,9 @@ def keys_create_command(  # noqa: PLR0917 - mirrors the Click command
         scopes.append("rollback")
     if approve:
         scopes.append("approve")
-    store = KeyStore(current_settings().paths.db)
-    try:
+    with _opened(KeyStore) as store:
         key, token = store.create(name, intents=intents, stacks=_split(stacks),
                                   actions=_split(actions), scopes=scopes)
-    finally:
-        store.close()
     sys.stdout.write(f"{token}\n")
     sys.stderr.write(f"created key {key.name!r} (scopes: {', '.join(key.scopes)}); the token "
                      "above is shown once and stored only as a hash\n")
@@ -47,14 +70,10 @@ def keys_create_command(  # noqa: PLR0917 - mirrors the Click command
 
 
 def keys_list_command(*, json_output: bool) -> int:
-    store = KeyStore(current_settings().paths.db)
-    try:
+    with _opened(KeyStore) as store:
         keys = store.all()
-    finally:
-        store.close()
     if json_output:
-        sys.stdout.write(json.dumps([k.public() for k in keys], indent=2) + "\n")
-        return 0
+        return _printed([k.public() for k in keys])
     from rich.console import Console
     from rich.table import Table
 
@@ -70,11 +89,8 @@ def keys_list_command(*, json_output: bool) -> int:
 
 
 def keys_revoke_command(name: str) -> int:
-    store = KeyStore(current_settings().paths.db)
-    try:
+    with _opened(KeyStore) as store:
         store.revoke(name)
-    finally:
-        store.close()
     sys.stderr.write(f"revoked key {name!r}\n")
     return 0
 
@@ -102,16 +118,12 @@ def users_add_command(name: str, password: str, scopes: str, intents: str,
 def users_list_command(*, json_output: bool) -> int:
     from chatops.web.users import UserStore
 
-    store = UserStore(current_settings().paths.db)
-    try:
+    with _opened(UserStore) as store:
         people = store.all()
-    finally:
-        store.close()
     rows = [{"name": u.name, "scopes": list(u.scopes), "intents": u.intents,
              "stacks": list(u.stacks), "created_at": u.created_at} for u in people]
     if json_output:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return 0
+        return _printed(rows)
     for row in rows:
         sys.stdout.write(f"{row['name']}\t{','.join(row['scopes'])}\t{row['intents']}\t"
                          f"{','.join(row['stacks']) or 'all'}\n")

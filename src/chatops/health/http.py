@@ -7,15 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field
 
 from chatops.durations import format_duration
-from chatops.health.registry import (
-    Check,
-    GateContext,
-    GateKind,
-    GateResult,
-    Slot,
-    poll,
-    register,
-)
+from chatops.health.registry import Check, GateContext, GateKind, GateResult, Slot, poll, register
 from chatops.intents.fields import Duration, StatusRange, Url
 
 

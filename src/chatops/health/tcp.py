@@ -8,15 +8,7 @@ import contextlib
 from pydantic import Field
 
 from chatops.durations import format_duration
-from chatops.health.registry import (
-    Check,
-    GateContext,
-    GateKind,
-    GateResult,
-    Slot,
-    poll,
-    register,
-)
+from chatops.health.registry import Check, GateContext, GateKind, GateResult, Slot, poll, register
 from chatops.intents.fields import Duration, HostPort
 
 
