@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +83,23 @@ STATE_FILES = {
 }
 
 
-@dataclass(frozen=True)
 class StatePaths:
-    """Every file chatops keeps in its state directory, named once (``STATE_FILES``)."""
+    """Every file chatops keeps in its state directory, named once (``STATE_FILES``).
+    (A plain class: ``dataclasses`` costs the fast commands more than they spend.)"""
 
-    root: Path
+    __slots__ = ("root",)
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StatePaths) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    def __repr__(self) -> str:
+        return f"StatePaths({str(self.root)!r})"
 
     @classmethod
     def resolve(cls, env: Mapping[str, str] | None = None) -> StatePaths:

@@ -12,7 +12,7 @@ from chatops.health.tcp import TcpCheck
 from chatops.intents.traffic import Traffic
 from chatops.planning.steps import Gate
 from chatops.runner.slots import aimed, through_proxy, two_copies_problems
-from chatops.store.records import traffic_summary
+from chatops.store.summaries import traffic_summary
 
 TRAFFIC = Traffic.model_validate({"listen": "127.0.0.1:8080",
                                   "ports": {"blue": 18081, "green": 18082}})

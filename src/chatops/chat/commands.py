@@ -9,7 +9,8 @@ from chatops.application.caller import Caller
 from chatops.application.deploys import Deploys, Planned, RunAsk, Started
 from chatops.errors import ChatopsError, ScopeDeniedError
 from chatops.planning.render import render_text
-from chatops.store.records import RunRecord, RunStatus, traffic_summary
+from chatops.store.records import RunRecord, RunStatus
+from chatops.store.summaries import traffic_summary
 
 COMMANDS = ("deploy", "rollback", "status", "runs", "plan")
 #: Each command's options: (name, what it is, required).

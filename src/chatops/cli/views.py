@@ -59,7 +59,7 @@ def plain_table(records: list[dict[str, Any]], where: str) -> str:
 
 def _reason(record: dict[str, Any]) -> str:
     """The reason, and for a blue-green run what happened to traffic."""
-    from chatops.store.records import traffic_summary
+    from chatops.store.summaries import traffic_summary
 
     parts = [record.get("reason") or "", traffic_summary(record.get("traffic"))]
     return " | ".join(p for p in parts if p)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from chatops.store.records import traffic_summary
+from chatops.store.summaries import traffic_summary
 
 TITLE = "🤖 ChatOps Audit"
 HEADLINES = {

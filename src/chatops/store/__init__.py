@@ -1,6 +1,3 @@
-"""The run history: every run, its steps, snapshots, gates and output, in SQLite."""
-
-from chatops.store.records import RunRecord, RunStatus
-from chatops.store.sqlite import RunStore
-
-__all__ = ["RunRecord", "RunStatus", "RunStore"]
+"""The run history (``sqlite``: every run, its steps, snapshots, gates and output), its
+records (``records``), and the audit trail (``audit``). Nothing is imported here: a
+command that only shows records does not load SQLite."""

@@ -10,7 +10,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from chatops.store.records import RunRecord, traffic_summary
+from chatops.store.records import RunRecord
+from chatops.store.summaries import traffic_summary
 
 HERE = Path(str(resources.files("chatops.web")))
 
