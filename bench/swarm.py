@@ -99,9 +99,13 @@ def first_failure(stack: str, image: str, since: float) -> float:
 
 
 def back_on(stack: str, image: str) -> bool:
-    """Whether every running task of the stack's service runs ``image``."""
+    """Whether the stack's service is set to ``image``: by its digest when ``image`` has
+    one (an image pushed under several names has a digest under each)."""
     spec = json.loads(docker("service", "inspect", f"{stack}_web"))[0]["Spec"]
-    return spec["TaskTemplate"]["ContainerSpec"]["Image"].startswith(image)
+    now = spec["TaskTemplate"]["ContainerSpec"]["Image"]
+    if "@" in image:
+        return now.endswith("@" + image.split("@", 1)[1])
+    return now.startswith(image)
 
 
 def crash_by_hand(file: Path, stack: str, good: str) -> float:
@@ -135,7 +139,10 @@ def crashes(  # noqa: PLR0917 - the bench's own parts, named at its one call
         done = subprocess.run(run, env=env, capture_output=True, text=True, check=False)
         ended = time.time()
         if done.returncode != 2 or not back_on(stacks["chatops"], pinned):
-            raise SystemExit("the crash was not rolled back: " + done.stdout + done.stderr)
+            spec = json.loads(docker("service", "inspect", f"{stacks['chatops']}_web"))[0]
+            now = spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+            raise SystemExit(f"the crash was not rolled back (exit {done.returncode}; the "
+                             f"service runs {now}, not {pinned}): " + done.stdout[-2000:])
         ours.append(ended - first_failure(stacks["chatops"], f"{DEMO}:crash", began))
         write(files["chatops"], good, base)
     return ours, hand
