@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from tests.api.conftest import GOOD
@@ -115,3 +117,25 @@ def test_stopping_the_service_mid_orchestration_interrupts_parent_and_children(
     assert parent.status == "interrupted"
     assert [(c.intent, str(c.status)) for c in children] == [("slow", "interrupted")]
     assert Locks(api.state / "locks").busy("web") is None
+
+
+def test_a_scheduled_run_passes_every_check_of_a_run(make_api) -> None:
+    from chatops.errors import LabelNotApprovedError
+    from chatops.server.schedules import SCHEDULER
+
+    api = make_api(intents={
+        "nightly": "label_required: unreviewed\naction: rollout\nstack: web\n"
+                   "schedule: '0 2 * * *'\n",
+        "weekly": "label_required: approved\naction: rollout\nstack: web\n"
+                  "schedule: '0 3 * * 0'\n"})
+    deploys = api.client.app.app.state.services.deploys  # the guard wraps the app
+    with pytest.raises(LabelNotApprovedError):
+        api.client.portal.call(deploys.fire, SCHEDULER, "nightly")
+    refused = [r for r in api.audit_rows() if r["intent"] == "nightly"]
+    assert [(r["decision"], r["status"]) for r in refused] == [("refused", 403)]
+    assert "not among the approved labels" in refused[0]["reason"]
+    assert api.engine.calls == []  # nothing ran
+
+    run_id = api.client.portal.call(deploys.fire, SCHEDULER, "weekly")
+    record = api.get(f"/runs/{run_id}").json()
+    assert (record["intent"], record["trigger"]) == ("weekly", "schedule")

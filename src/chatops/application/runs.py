@@ -16,7 +16,6 @@ from chatops.application.decisions import (
     branch_head,
     decide_run,
     moved_checkout,
-    window,
 )
 from chatops.application.recording import Recording
 from chatops.application.rolling import combined, roll, spawn_into
@@ -213,9 +212,10 @@ class Runs(Recording):
         return await branch_head(self.ctx)
 
     async def fire(self, caller: Caller, name: str) -> str:
-        """Start a scheduled run of ``name`` (refused outside a deploy window)."""
+        """Start a scheduled run of ``name``: the deploy branch's head, through every check
+        of a run (``RUN_CHECKS``: its approval, the deploy window...), as a person's run
+        without a commit is."""
         async with self._audited(caller, name):
-            intent = self.ctx.load(name)
-            window(self.ctx, caller, name)
-            decision = RunDecision(intent=intent, sha=None)
-            return await self._start(caller, decision, self.ctx.plan(intent))
+            decision = await decide_run(self.ctx, caller, name, None, dry_run=False,
+                                        branch_head=True)
+            return await self._start(caller, decision, self.ctx.plan(decision.intent))
