@@ -12,11 +12,11 @@ import pytest
 from chatops.chat.platforms import REGISTRY as PLATFORMS
 from chatops.gitops.forges import FORGES
 from chatops.health import REGISTRY as GATES
+from chatops.identities import IDENTITY_KINDS
 from chatops.intents.model import STRATEGIES
 from chatops.intents.traffic import DRIVERS as DRIVER_TRAITS
 from chatops.notify.configured import FORMATS
 from chatops.runner.strategies import REGISTRY as RUNNERS
-from chatops.settings.chat import IDENTITY_KINDS
 from chatops.traffic import DRIVERS
 
 README = Path(__file__).resolve().parents[2] / "README.md"

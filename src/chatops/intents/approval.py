@@ -17,21 +17,18 @@ applies to the whole intent file: its first document that has one.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
+from chatops.identities import APPROVER_RE, chat_shapes
 from chatops.intents.fields import Duration, _Strict
-
-APPROVER_RE = re.compile(
-    r"^(discord:(user|role)|slack:(user|group)|key|user):[A-Za-z0-9_.@-]{1,64}$")
 
 
 def _approver(value: str) -> str:
     if not APPROVER_RE.match(value):
-        raise ValueError(f"{value!r}: expected discord:user:ID, discord:role:ID, "
-                         "slack:user:ID, slack:group:ID, key:NAME or user:NAME")
+        raise ValueError(f"{value!r}: expected {', '.join(chat_shapes())}, key:NAME or "
+                         "user:NAME")
     return value
 
 

@@ -7,12 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
+from chatops.identities import IDENTITY_KINDS, chat_shapes
 from chatops.settings.sections import Section
 from chatops.settings.server import strong
 from chatops.settings.values import blank, table
-
-#: The identities each chat platform names: ``platform:kind:ID``.
-IDENTITY_KINDS = {"discord": ("user", "role"), "slack": ("user", "group")}
 
 
 class ChatGrant(BaseModel):
@@ -56,8 +54,7 @@ class ChatSettings(Section):
                 platform, _, rest = str(name).partition(":")
                 kind, _, ident = rest.partition(":")
                 if kind not in IDENTITY_KINDS.get(platform, ()) or not ident:
-                    shapes = ", ".join(f"{p}:{k}:ID" for p, kinds in IDENTITY_KINDS.items()
-                                       for k in kinds)
+                    shapes = ", ".join(chat_shapes())
                     raise ValueError(f"{name!r}: expected one of {shapes}")
         return value
 

@@ -3,7 +3,7 @@
 
 Importing this package imports every module in it (as the health-gate kinds do). A new
 platform is one module here, and its settings in ``settings/chat.py`` (with its identity
-kinds in ``IDENTITY_KINDS``, which a test holds to the registry).
+kinds in ``identities.IDENTITY_KINDS``, which a test holds to the registry).
 """
 
 from __future__ import annotations
