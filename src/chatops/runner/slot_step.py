@@ -14,12 +14,12 @@ from chatops.planning import slots
 from chatops.planning.steps import Command, StepPlan
 from chatops.runner.hooks import hook_env
 from chatops.runner.project import ComposeProject
+from chatops.runner.slots import delta
 from chatops.store.records import RunStatus
 from chatops.traffic.base import Driver, other
 
 if TYPE_CHECKING:
-    from chatops.runner.slots import delta
-from chatops.runner.state import StepIO
+    from chatops.runner.state import StepIO
 
 DRAIN_POLL = 0.05
 STOP_TIMEOUT = 10.0  # Compose's default: SIGTERM, then SIGKILL
