@@ -40,9 +40,9 @@ class ChatSurface:
 
     name: ClassVar[str]
     summary: ClassVar[str]  # one line for the README's table
-    #: The kinds of identity a grant may name: ``name:user:ID`` and its groups' kind.
-    identity_kinds: ClassVar[tuple[str, str]]
-    content_type: ClassVar[str]  # of the platform's requests, for the OpenAPI document
+    #: Its requests' media type, for the OpenAPI document. (The identities a grant may
+    #: name, ``name:user:ID`` and its groups, are in ``identities.IDENTITY_KINDS``.)
+    content_type: ClassVar[str] = "application/json"
     bot: ClassVar[type[Bot]]  # asks for approvals with buttons
 
     def __init__(self, settings: Settings, deploys: Deploys, audit: AuditLog) -> None:

@@ -60,9 +60,7 @@ class DiscordBot(Bot):
 class Discord(ChatSurface):
     name = "discord"
     summary = "application commands (HTTP interactions, Ed25519), approval buttons"
-    identity_kinds = ("user", "role")
     bot = DiscordBot
-    content_type = "application/json"
 
     @classmethod
     def enabled(cls, settings: Settings) -> bool:

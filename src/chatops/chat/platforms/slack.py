@@ -109,7 +109,6 @@ class SlackDirectory:
 class Slack(ChatSurface):
     name = "slack"
     summary = "slash commands and interactivity (signing secret), approval buttons"
-    identity_kinds = ("user", "group")
     bot = SlackBot
     content_type = "application/x-www-form-urlencoded"
 
