@@ -81,13 +81,18 @@ def by_hand(file: Path, stack: str) -> float:
 def first_failure(stack: str, image: str, since: float) -> float:
     """The epoch time of the first task of ``image`` (a tag, or the digest chatops pins it
     by) that failed after ``since``."""
-    pinned = json.loads(docker("image", "inspect", image))[0]["RepoDigests"][0]
+    digests = {d.split("@", 1)[1] for d in
+               json.loads(docker("image", "inspect", image))[0]["RepoDigests"]}
     ids = docker("service", "ps", "-q", "--no-trunc", f"{stack}_web").split()
+    # A task Swarm drops between the two calls is missing from the answer, not an error.
+    listed = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True,
+                            check=False, timeout=60).stdout if ids else ""
     found = []
-    for task in json.loads(docker("inspect", *ids)) if ids else []:
+    for task in json.loads(listed or "[]"):
         spec = task["Spec"]["ContainerSpec"]["Image"]
         status = task["Status"]
-        if status["State"] in ("failed", "rejected") and spec.startswith((image, pinned)):
+        ours = spec.startswith(image) or spec.rpartition("@")[2] in digests
+        if status["State"] in ("failed", "rejected") and ours:
             stamp = status["Timestamp"][:26].rstrip("Z")
             when = time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) \
                 - time.timezone + float("0" + stamp[19:] if stamp[19:] else 0)
