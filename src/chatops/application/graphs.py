@@ -7,18 +7,9 @@ import asyncio
 
 from chatops.application.asks import Orchestration
 from chatops.application.caller import Caller
-from chatops.application.decisions import (
-    RunDecision,
-    approval,
-    check_scope,
-    checked_name,
-    window,
-)
+from chatops.application.decisions import RunDecision, approval, check_scope, checked_name, window
 from chatops.application.runs import Runs
-from chatops.errors import (
-    CommitRequiredError,
-    StackBusyError,
-)
+from chatops.errors import CommitRequiredError, StackBusyError
 from chatops.intents.graph import topological_order
 from chatops.intents.loader import IntentFile
 from chatops.planning.steps import Plan

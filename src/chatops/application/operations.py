@@ -8,9 +8,7 @@ from typing import Any
 
 from chatops.application.asks import Started
 from chatops.application.caller import Caller
-from chatops.application.decisions import (
-    RunDecision,
-)
+from chatops.application.decisions import RunDecision
 from chatops.application.going_back import rollback_plan
 from chatops.application.runs import Runs
 from chatops.errors import (

@@ -9,11 +9,7 @@ from typing import Any
 
 from chatops.application.asks import Push
 from chatops.application.caller import Caller
-from chatops.application.decisions import (
-    RunDecision,
-    approval,
-    window,
-)
+from chatops.application.decisions import RunDecision, approval, window
 from chatops.application.review import (
     Published,
     PullRequestPlan,
@@ -22,12 +18,7 @@ from chatops.application.review import (
     publish,
 )
 from chatops.application.runs import Runs
-from chatops.errors import (
-    ChatopsError,
-    GitError,
-    ReplayedDeliveryError,
-    UnavailableError,
-)
+from chatops.errors import ChatopsError, GitError, ReplayedDeliveryError, UnavailableError
 from chatops.gitops.affected import affected_intents
 from chatops.gitops.commits import CommitView
 from chatops.store.records import RunStatus

@@ -11,19 +11,10 @@ from chatops import events as ev
 from chatops.application.approvals import Approvals, Vote
 from chatops.application.asks import Planned, RunAsk, Started
 from chatops.application.caller import Caller
-from chatops.application.decisions import (
-    RunDecision,
-    branch_head,
-    decide_run,
-    moved_checkout,
-)
+from chatops.application.decisions import RunDecision, branch_head, decide_run, moved_checkout
 from chatops.application.recording import Recording
 from chatops.application.rolling import combined, roll, spawn_into
-from chatops.errors import (
-    IdempotencyKeyReusedError,
-    RunNotSucceededError,
-    StackBusyError,
-)
+from chatops.errors import IdempotencyKeyReusedError, RunNotSucceededError, StackBusyError
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Plan
 from chatops.store.records import RunRecord, RunStatus

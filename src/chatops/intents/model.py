@@ -10,11 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    ConfigDict,
-    Field,
-)
+from pydantic import AfterValidator, ConfigDict, Field
 
 from chatops.health import HEALTH_KINDS, HealthCheck
 from chatops.health.container import ContainerCheck

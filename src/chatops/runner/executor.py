@@ -28,12 +28,7 @@ from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Command, Gate, Plan, StepPlan
 from chatops.runner import restore
 from chatops.runner.hooks import hook_env, run_hooks
-from chatops.runner.project import (
-    ComposeConfigError,
-    config_argv,
-    parse_config,
-    reading_key,
-)
+from chatops.runner.project import ComposeConfigError, config_argv, parse_config, reading_key
 from chatops.runner.snapshot import take_snapshot
 from chatops.runner.state import StepFailedError, StepState
 from chatops.runner.strategies import strategy_for

@@ -20,11 +20,7 @@ from chatops.errors import (
     RequestError,
 )
 from chatops.notify.security import SecurityDigest
-from chatops.server.context import (
-    HIDDEN,
-    _ctx,
-    error_response,
-)
+from chatops.server.context import HIDDEN, _ctx, error_response
 
 
 def register_errors(api: FastAPI, s: Services, digest: SecurityDigest | None) -> None:

@@ -28,12 +28,7 @@ from chatops.application.stream import follow_run
 from chatops.application.wiring import Notifications, Services, build_deploys
 from chatops.chat.platforms import announcers
 from chatops.engine.base import Engine
-from chatops.errors import (
-    ChatopsError,
-    NotFoundError,
-    RequestError,
-    StoreError,
-)
+from chatops.errors import ChatopsError, NotFoundError, RequestError, StoreError
 from chatops.gitops.forges import github
 from chatops.logs import LogSink
 from chatops.notify.outbox import Outbox
@@ -47,13 +42,7 @@ from chatops.runtime import Runtime
 from chatops.server import models as m
 from chatops.server.answers import register_errors
 from chatops.server.chat import register_chat
-from chatops.server.context import (
-    ERRORS,
-    _need,
-    accepted,
-    caller,
-    json_body,
-)
+from chatops.server.context import ERRORS, _need, accepted, caller, json_body
 from chatops.server.guard import Guard
 from chatops.server.intents import register_intents
 from chatops.server.keys import KeyRing

@@ -20,12 +20,7 @@ from chatops.intents.loader import parse_intent
 from chatops.intents.model import NAME_RE
 from chatops.planning.render import plan_to_dict
 from chatops.server import models as m
-from chatops.server.context import (
-    ERRORS,
-    YAML_TYPES,
-    _media,
-    _need,
-)
+from chatops.server.context import ERRORS, YAML_TYPES, _media, _need
 
 
 def register_intents(api: FastAPI, s: Services) -> None:

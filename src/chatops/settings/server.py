@@ -8,13 +8,7 @@ import ipaddress
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from chatops.settings.sections import Section
-from chatops.settings.values import (
-    DEFAULT_ALLOWLIST,
-    SECRETS,
-    Network,
-    parse_networks,
-    weak_secret,
-)
+from chatops.settings.values import DEFAULT_ALLOWLIST, SECRETS, Network, parse_networks, weak_secret
 
 
 class ServerSettings(Section):
