@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from chatops.application.caller import grant_approval_refusal, grant_refusal
+from chatops.identities import IDENTITY_KINDS
 from chatops.settings import ChatGrant
 
 
@@ -41,7 +42,7 @@ def resolve(grants: Mapping[str, ChatGrant], platform: str, user: str,
     that has one); without any, they may do nothing (every command is refused, and
     audited)."""
     name = f"{platform}:user:{user}"
-    kind = "role" if platform == "discord" else "group"
+    kind = IDENTITY_KINDS[platform][1]  # its groups: a Discord role, a Slack user group
     groups = tuple(f"{platform}:{kind}:{r}" for r in sorted(roles))
     grant = grants.get(name)
     if grant is None:

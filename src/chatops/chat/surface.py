@@ -55,11 +55,6 @@ class ChatSurface:
         return f"/chat/{self.name}"
 
     @classmethod
-    def enabled(cls, settings: Settings) -> bool:
-        """Are its settings filled in? (Until they are, its endpoint answers 404.)"""
-        raise NotImplementedError
-
-    @classmethod
     def announcer(cls, settings: Settings) -> Announcer | None:
         """Its bot that asks for approvals with buttons, where its settings
         ``<name>_bot_token`` and ``<name>_approval_channel`` are set (``<name>_api``: the

@@ -115,25 +115,12 @@ class RepoSync:
         done = self.git.run("cat-file", "blob", f"{sha}:{path}", check=False)
         return done.stdout.encode("utf-8", "surrogateescape") if done.returncode == 0 else None
 
-    def intent_at(self, sha: str, name: str) -> bytes | None:
-        """The text of intent ``name`` at ``sha``, read from Git objects (nothing moves)."""
-        for suffix in (".yaml", ".yml"):
-            raw = self.show(sha, f"chatops/intents/{name}{suffix}")
-            if raw is not None:
-                return raw
-        return None
-
     def is_ancestor(self, older: str, newer: str) -> bool:
         """True when ``older`` is a strict ancestor of ``newer`` (both full commit ids)."""
         if older == newer or not SHA_RE.match(older) or not SHA_RE.match(newer):
             return False
         return self.git.run("merge-base", "--is-ancestor", older, newer,
                             check=False).returncode == 0
-
-    def files_at(self, sha: str, folder: str) -> list[str]:
-        """Paths of the files directly in ``folder`` at commit ``sha``."""
-        out = self.git.out("ls-tree", "--name-only", f"{sha}:{folder}") if folder else ""
-        return [f"{folder}/{name}" for name in out.splitlines() if name]
 
     def all_files_at(self, sha: str) -> list[str]:
         return [p for p in self.git.out("ls-tree", "-r", "--name-only", sha).splitlines() if p]

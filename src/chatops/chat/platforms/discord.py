@@ -27,7 +27,6 @@ from chatops.store.records import RunStatus
 
 if TYPE_CHECKING:
     from chatops.application.deploys import Deploys
-    from chatops.settings import Settings
 
 EPHEMERAL = 64  # Discord's message flag
 
@@ -61,10 +60,6 @@ class Discord(ChatSurface):
     name = "discord"
     summary = "application commands (HTTP interactions, Ed25519), approval buttons"
     bot = DiscordBot
-
-    @classmethod
-    def enabled(cls, settings: Settings) -> bool:
-        return bool(settings.discord_public_key)
 
     async def handle(self, request: Request) -> JSONResponse:
         settings = self.settings

@@ -118,13 +118,9 @@ class Slack(ChatSurface):
         self.directory = SlackDirectory(settings.slack_api,
                                         token.get_secret_value() if token else None)
 
-    @classmethod
-    def enabled(cls, settings: Settings) -> bool:
-        return settings.slack_signing_secret is not None
-
     async def handle(self, request: Request) -> JSONResponse:
         settings = self.settings
-        if not self.enabled(settings) or settings.slack_signing_secret is None:
+        if settings.slack_signing_secret is None:
             raise NotFoundError("Not Found")
         body = await request.body()
         why = slack_valid(settings.slack_signing_secret.get_secret_value(),
