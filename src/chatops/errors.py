@@ -10,6 +10,7 @@ failures are logged, and the caller gets the request id)::
     │   └── IntentNotFoundError          404 intent_not_found
     ├── IntentError                      422 invalid_intent (carries every Problem found)
     ├── GraphError                       422 dependency_cycle
+    ├── SecretError                      422 secret_unreadable: a SOPS file or reference
     ├── EngineError                      502 engine_error (not public)
     │   ├── EngineUnavailableError       503 engine_unavailable (not public)
     │   └── HostUnreachableError         503 host_unreachable (names the host)
@@ -131,6 +132,14 @@ class ConfigError(ChatopsError):
     """A setting, environment variable or CLI flag has a value we cannot use."""
 
     status, code = 503, "not_configured"
+
+
+class SecretError(ChatopsError):
+    """A secret cannot be read: a SOPS file chatops cannot decrypt or whose MAC does not
+    verify, or a ``secret://`` reference no provider resolves. The message names the
+    file or reference, never a value."""
+
+    status, code = 422, "secret_unreadable"
 
 
 class RepoError(ChatopsError):

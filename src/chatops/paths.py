@@ -10,7 +10,7 @@ from typing import Any
 
 #: The sections a ``CHATOPS_CONFIG`` file may group its keys in (``[server]``, ...); the
 #: settings check that theirs are the same.
-SECTIONS = ("deploy", "notify", "traffic", "approval", "server", "chat")
+SECTIONS = ("deploy", "notify", "traffic", "approval", "server", "chat", "secrets")
 
 
 def read_config(path: str | None) -> dict[str, Any]:
@@ -79,6 +79,7 @@ STATE_FILES = {
     "locks": "locks",  # per-stack and per-run locks
     "swarm": "swarm",  # the pins files of Swarm stacks
     "hosts": "hosts",  # SSH control sockets of named hosts
+    "sealed": "sealed",  # SOPS files deploys used, still encrypted, by hash (rollbacks)
     "log": "chatops.log",  # JSON log lines of commands run at a terminal
 }
 

@@ -12,6 +12,7 @@ from chatops.engine.base import Engine
 from chatops.locks import Locks
 from chatops.masking import Masker
 from chatops.runner.executor import Executor
+from chatops.runner.secrets import RunSecrets
 from chatops.settings import Settings
 from chatops.store.sqlite import RunStore
 
@@ -39,7 +40,11 @@ class Runtime:
         return runtime
 
     def recover(self) -> list[str]:
-        """Mark runs whose process died (SIGKILL, crash, reboot) as interrupted."""
+        """Mark runs whose process died (SIGKILL, crash, reboot) as interrupted, and
+        remove the plain copies of secrets such a run left staged."""
+        from chatops.secrets.staging import sweep, tmp_root  # noqa: PLC0415
+
+        sweep(tmp_root(self.settings.secrets_tmp, self.settings.state_dir))
         return self.store.recover_interrupted(self.locks.run_alive)
 
     def engine(self) -> Engine:
@@ -58,7 +63,20 @@ class Runtime:
         return Executor(engine=engine, store=self.store, locks=self.locks, clock=self.clock,
                         compose_command=self.settings.compose_command, sinks=sinks,
                         kuma_url=self.settings.kuma_url, traffic=self.traffic,
-                        masker=self.masker)
+                        masker=self.masker, secrets=self.secrets())
+
+    def secrets(self) -> RunSecrets:
+        """SOPS files for runs: this host's age identities (read when a file needs them),
+        the tmpfs they are staged on, and where used files are kept encrypted."""
+        from chatops.secrets.keys import load_keys  # noqa: PLC0415
+        from chatops.secrets.staging import tmp_root  # noqa: PLC0415
+
+        settings = self.settings
+        key_files = [settings.age_key_file] if settings.age_key_file else []
+        return RunSecrets(
+            self.masker, lambda: load_keys(key_files, settings.age_ssh_key_file),
+            tmp=tmp_root(settings.secrets_tmp, settings.state_dir),
+            sealed=settings.paths.sealed)
 
     def traffic(self, stack: str, service: str, traffic: Traffic) -> Driver:
         """The driver of a blue-green service, built from this host's settings."""

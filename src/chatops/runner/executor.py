@@ -29,6 +29,7 @@ from chatops.planning.steps import Command, Gate, Plan, StepPlan
 from chatops.runner import restore
 from chatops.runner.hooks import hook_env, run_hooks
 from chatops.runner.project import ComposeConfigError, config_argv, parse_config, reading_key
+from chatops.runner.secrets import RunSecrets
 from chatops.runner.snapshot import take_snapshot
 from chatops.runner.state import StepFailedError, StepState
 from chatops.runner.strategies import strategy_for
@@ -70,8 +71,11 @@ class Executor:
         kuma_url: str | None = None,
         traffic: TrafficFactory | None = None,
         masker: Masker | None = None,
+        secrets: RunSecrets | None = None,
     ) -> None:
         self.masker = masker if masker is not None else store.masker
+        #: SOPS files: opened before a run changes anything, staged for each step.
+        self.secrets = secrets if secrets is not None else RunSecrets(self.masker)
         self.kuma_url = kuma_url
         self.traffic = traffic
         self.engine = engine
@@ -201,6 +205,18 @@ class Executor:
 
     async def _run_steps(self, run_id: str, plan: Plan) -> tuple[RunStatus, str | None]:
         notes: list[str] = []
+        try:  # every secret of every step opened before the first change
+            self.secrets.open(run_id, plan.steps)
+        except ChatopsError as exc:
+            self.note(run_id, plan.intent, f"{exc.message}; nothing was changed")
+            return RunStatus.failed, f"{exc.message}; nothing was changed"
+        try:
+            return await self._run_opened(run_id, plan, notes)
+        finally:
+            self.secrets.close(run_id)
+
+    async def _run_opened(self, run_id: str, plan: Plan, notes: list[str]
+                          ) -> tuple[RunStatus, str | None]:
         for step in plan.steps:
             where = f"step {step.index}/{step.count} ({step.action} on {step.stack})"
             self.emit(run_id, plan.intent, ev.STEP_STARTED, **restore.step_fields(step))
@@ -222,7 +238,10 @@ class Executor:
                 if problem is not None:
                     self.note(run_id, intent, problem)
                     return RunStatus.failed, problem
-            return await self._run_step_here(run_id, intent, step)
+            with self.secrets.staged(run_id, step) as folder:
+                if folder is not None:
+                    self._context.setdefault(run_id, {})["secrets_dir"] = str(folder)
+                return await self._run_step_here(run_id, intent, step)
 
     async def _host_problem(self, step: StepPlan) -> str | None:
         """Why the step cannot go to its host, before anything changes: the host does not
@@ -266,10 +285,25 @@ class Executor:
         taken["health"] = [g.check.model_dump(mode="json") for g in step.gates
                            if not g.implicit]
         taken["action"] = step.action
-        self.store.save_snapshot(run_id, doc=step.index, kind="after", stack=step.stack,
-                                 data=taken)
+        self.save_snapshot(run_id, step, "after", taken)
+
+    def save_snapshot(self, run_id: str, step: StepPlan, kind: str, data: dict[str, Any]
+                      ) -> None:
+        """A snapshot of the step's stack; what a deploy leaves (``after``) says which
+        secret files it used, by hash, so going back to it gets them back."""
+        if kind == "after":
+            data = {**data, **self.secrets.kept(run_id, step)}
+        self.store.save_snapshot(run_id, doc=step.index, kind=kind, stack=step.stack,
+                                 data=data)
 
     async def commands(self, run_id: str, intent: str, state: StepState,
+                        commands: Sequence[Command]) -> None:
+        step = state.step
+        back = state.target if step.action == "rollback" else None
+        with self.secrets.going_back(run_id, step, back):
+            await self._commands(run_id, intent, state, commands)
+
+    async def _commands(self, run_id: str, intent: str, state: StepState,
                         commands: Sequence[Command]) -> None:
         step = state.step
         for cmd in commands:
@@ -305,8 +339,7 @@ class Executor:
         if step.snapshot:
             state.before = await take_snapshot(self.engine, state.project, state.services,
                                                step.stack)
-            self.store.save_snapshot(run_id, doc=step.index, kind="before", stack=step.stack,
-                                     data=state.before)
+            self.save_snapshot(run_id, step, "before", state.before)
 
     async def read_compose(  # noqa: PLR0917 - every call site names what it passes
         self, run_id: str, intent: str, step: StepPlan, argv: tuple[str, ...],
@@ -360,6 +393,7 @@ class Executor:
 
         if step.env:  # the intent's own variables, under what chatops sets for the run
             env = {**dict(step.env), **(env or {})}
+        argv, env = self.secrets.point(run_id, step, argv, env)
         result = await self.engine.run(argv, timeout=cmd.timeout, on_line=on_line, env=env,
                                        cwd=cwd)
         tail = result.tail if collect is None else [t for t in result.tail if t not in collect]
@@ -439,7 +473,15 @@ class Executor:
 
     async def after_failure(self, run_id: str, intent: str, state: StepState, reason: str
                             ) -> tuple[RunStatus, str]:
-        return await restore.after_failure(self, run_id, intent, state, reason)
+        # Back to what ran before: the newest succeeded deploy of the stack, and the
+        # secrets it was deployed with.
+        last = next((snap for rid, snap in self.store.good_snapshots(state.step.stack)
+                     if rid != run_id), None)
+        try:
+            with self.secrets.going_back(run_id, state.step, last):
+                return await restore.after_failure(self, run_id, intent, state, reason)
+        except ChatopsError as exc:  # the old secrets cannot be had: say so, left as is
+            return RunStatus.rollback_failed, f"{reason}; rollback failed: {exc.message}"
 
     async def retag_to_last_good(self, run_id: str, intent: str, state: StepState) -> None:
         await restore.retag_to_last_good(self, run_id, intent, state)

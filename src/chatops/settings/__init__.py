@@ -4,8 +4,8 @@ Values come from, highest first: the arguments of ``Settings.load`` (command-lin
 the environment (``CHATOPS_*``, and the seed's ``APPROVED_LABEL``, ``LOG_LEVEL`` and
 ``DISCORD_WEBHOOK_URL``), and a TOML file named by ``CHATOPS_CONFIG`` (keys are the field
 names, at the top or under their section: ``[deploy]``, ``[notify]``, ``[traffic]``,
-``[approval]``, ``[server]``, ``[chat]``). Every problem names the variable and what was
-expected; a ``CHATOPS_*`` variable nothing reads is reported with a guess.
+``[approval]``, ``[server]``, ``[chat]``, ``[secrets]``). Every problem names the
+variable and what was expected; a ``CHATOPS_*`` variable nothing reads is reported with a guess.
 
 The sections are data: nothing here imports what the settings configure. What is built
 from them (notification targets, approval bots, HTTP limits) is built by the module it
@@ -30,6 +30,7 @@ from chatops.settings.sections import (
     ApprovalSettings,
     DeploySettings,
     NotifySettings,
+    SecretsSettings,
     Section,
     TrafficSettings,
 )
@@ -41,12 +42,13 @@ from chatops.windows import Policy, parse_policy
 SECTIONS: dict[str, type[Section]] = {
     "deploy": DeploySettings, "notify": NotifySettings, "traffic": TrafficSettings,
     "approval": ApprovalSettings, "server": ServerSettings, "chat": ChatSettings,
+    "secrets": SecretsSettings,
 }
 assert tuple(SECTIONS) == FILE_SECTIONS  # noqa: S101 - the file reader's list is this one
 
 
 class Settings(DeploySettings, NotifySettings, TrafficSettings, ApprovalSettings,
-               ServerSettings, ChatSettings):
+               ServerSettings, ChatSettings, SecretsSettings):
     """Every setting, for the CLI and the service alike (the service's own are unused by
     the commands that do not serve)."""
 

@@ -1,5 +1,5 @@
 """The sections of the settings that every command reads: this host's deploys, its
-notifications, its traffic drivers, and approval. Each is data with its own validators;
+notifications, its traffic drivers, its secrets, and approval. Each is data with its own validators;
 ``Settings`` is their union (and ``CHATOPS_CONFIG`` may group keys under their names)."""
 
 from __future__ import annotations
@@ -163,6 +163,16 @@ class TrafficSettings(Section):
     def _unset(cls, value: object) -> object:
         return blank(value)
 
+
+
+class SecretsSettings(Section):
+    """Secrets kept in Git: the age identities that open SOPS files, and where a run's
+    decrypted files live (a private directory in memory, removed when the step ends)."""
+
+    age_key_file: OptionalPath = None  # or SOPS_AGE_KEY_FILE: an age identity file
+    age_ssh_key_file: OptionalPath = None  # or SOPS_AGE_SSH_PRIVATE_KEY_FILE
+    #: Where decrypted files are staged: a tmpfs (default /dev/shm, else the state dir).
+    secrets_tmp: OptionalPath = None
 
 
 class ApprovalSettings(Section):

@@ -95,8 +95,7 @@ class BlueGreen(SlotStep):
         self._note(f"{live} is live (by the proxy); {idle} is the idle slot")
         self.before = await take_snapshot(self.ex.engine, self.projects[live],
                                           [self.service], self.step.stack)
-        self.ex.store.save_snapshot(self.run_id, doc=self.step.index, kind="before",
-                                    stack=self.step.stack, data=self.before)
+        self.ex.save_snapshot(self.run_id, self.step, "before", self.before)
         vetoed = await run_hooks(self.ex, self.run_id, self.intent, self.step,
                                  kind="pre_deploy", env=self._hook_env())
         if vetoed:
@@ -321,8 +320,7 @@ class BlueGreen(SlotStep):
                     if not g.implicit],
             action=self.step.action, strategy="blue-green", slot=slot,
             service=self.service, traffic=self.traffic.model_dump(mode="json"))
-        self.ex.store.save_snapshot(self.run_id, doc=self.step.index, kind="after",
-                                    stack=self.step.stack, data=taken)
+        self.ex.save_snapshot(self.run_id, self.step, "after", taken)
 
 
 def runs(kind: type[BlueGreen]) -> Callable[[StepIO, str, str, StepPlan], Awaitable[Outcome]]:

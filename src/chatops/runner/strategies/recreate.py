@@ -89,8 +89,7 @@ async def _run(ex: StepIO, run_id: str, intent: str, state: StepState) -> tuple[
         taken["health"] = [g.check.model_dump(mode="json") for g in step.gates
                            if not g.implicit]
         taken["action"] = step.action
-        ex.store.save_snapshot(run_id, doc=step.index, kind="after", stack=step.stack,
-                                 data=taken)
+        ex.save_snapshot(run_id, step, "after", taken)
     if hook_failed:
         return RunStatus.succeeded, f"succeeded, but {hook_failed} (the change stays: " \
             "rollback_on_hook_failure is off)"

@@ -109,8 +109,7 @@ class SwarmStep:
         try:
             before = await self.services()
             state.before = self.snapshot(before)
-            ex.store.save_snapshot(self.run_id, doc=step.index, kind="before",
-                                   stack=self.stack, data=state.before)
+            ex.save_snapshot(self.run_id, step, "before", state.before)
             await before_change(ex, self.run_id, self.intent, state)
             if step.action == "rollout":
                 await self._rollout(before)
@@ -127,8 +126,7 @@ class SwarmStep:
         except ChatopsError as exc:
             return await self._failed(exc.message)
         after = self.snapshot(await self.services())
-        ex.store.save_snapshot(self.run_id, doc=step.index, kind="after", stack=self.stack,
-                               data={**after, "action": step.action})
+        ex.save_snapshot(self.run_id, step, "after", {**after, "action": step.action})
         if hook_failed:
             return RunStatus.succeeded, f"succeeded, but {hook_failed} (the change stays: " \
                 "rollback_on_hook_failure is off)"

@@ -1,0 +1,219 @@
+"""Secrets kept in Git, on the real engine: SOPS files written by the real ``sops``,
+opened by chatops in-process, given to Compose only for the run, never left anywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.docker.conftest import DemoStack, docker, wait_for_http
+from tests.docker.test_run import intent, last_run
+from tests.sops_kit import SopsKit
+
+pytestmark = pytest.mark.docker
+
+DB_PASSWORD = "s3cr3t-db-password-7f2a"
+API_TOKEN = "tok_0123456789abcdefghij"
+FILE_SECRET = "file-secret-9c1d-e2f0"
+
+
+@pytest.fixture(autouse=True)
+def short_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATOPS_STABILITY_WINDOW", "0.5s")
+
+
+@pytest.fixture
+def kit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SopsKit:
+    made = SopsKit.make(tmp_path / "keys")
+    monkeypatch.setenv("CHATOPS_AGE_KEY_FILE", str(made.key_file))
+    monkeypatch.setenv("CHATOPS_SECRETS_TMP", str(tmp_path / "shm"))
+    return made
+
+
+def write_stack(stack: DemoStack, kit: SopsKit, image: str, *, version: str,
+                password: str = DB_PASSWORD) -> None:
+    """The demo service: VERSION comes from the encrypted .env (interpolation), the
+    database password from an encrypted env_file, and a Compose secret from an encrypted
+    file."""
+    stack.dir.mkdir(parents=True, exist_ok=True)
+    stack.compose_file.write_text(textwrap.dedent(f"""\
+        name: {stack.name}
+        services:
+          web:
+            image: {image}
+            network_mode: host
+            init: true
+            environment:
+              PORT: "{stack.port}"
+              VERSION: "${{APP_VERSION}}"
+            env_file: app.env
+            secrets: [db]
+        secrets:
+          db:
+            file: ./db_password.txt
+        """))
+    kit.encrypt(stack.dir / ".env", f"APP_VERSION={version}\n")
+    kit.encrypt(stack.dir / "app.env", f"DB_PASSWORD={password}\nAPI_TOKEN={API_TOKEN}\n")
+    kit.encrypt(stack.dir / "db_password.txt", FILE_SECRET)
+
+
+def container(stack: DemoStack) -> str:
+    done = docker("compose", "-p", stack.name, "ps", "-q", "web")
+    return done.stdout.split()[0]
+
+
+def exec_in(stack: DemoStack, *argv: str) -> str:
+    return docker("exec", container(stack), *argv).stdout
+
+
+def env_of(stack: DemoStack) -> list[str]:
+    found: list[str] = json.loads(docker("inspect", "-f", "{{json .Config.Env}}",
+                                         container(stack)).stdout)
+    return found
+
+
+def files_holding(root: Path, needles: list[str]) -> list[str]:
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            found += [f"{path}: {n}" for n in needles if n.encode() in data]
+    return found
+
+
+def test_a_stack_with_encrypted_env_and_secrets_deploys_and_leaves_no_plain_text(
+        cli, demo_stack: DemoStack, images, kit: SopsKit, tmp_path: Path) -> None:
+    version = "sealed-v1-3b9e"
+    write_stack(demo_stack, kit, images("v1"), version=version)
+    intent(demo_stack)
+    for name in (".env", "app.env", "db_password.txt"):  # committed encrypted
+        assert DB_PASSWORD.encode() not in (demo_stack.dir / name).read_bytes()
+        assert b"ENC[AES256_GCM" in (demo_stack.dir / name).read_bytes()
+
+    result = cli("run", "--repo", str(demo_stack.root), "deploy")
+
+    assert result.code == 0, result.out + result.err
+    # Interpolation from the encrypted .env: the service serves it.
+    assert wait_for_http(demo_stack.url + "/version", version).strip() == version
+    env = env_of(demo_stack)
+    assert f"DB_PASSWORD={DB_PASSWORD}" in env
+    assert f"API_TOKEN={API_TOKEN}" in env
+    assert not any(e.startswith("sops_") for e in env)  # the metadata is not a variable
+    assert exec_in(demo_stack, "cat", "/run/secrets/db") == FILE_SECRET
+    # Nothing decrypted anywhere: the checkout, the state, the staging tmpfs, the output.
+    needles = [DB_PASSWORD, API_TOKEN, FILE_SECRET, version]
+    state = Path(os.environ["CHATOPS_STATE_DIR"])
+    assert files_holding(demo_stack.root, needles) == []
+    assert files_holding(state, needles) == []
+    assert not any((tmp_path / "shm").iterdir())  # staged copies removed at the step's end
+    assert all(n not in result.out + result.err for n in needles)
+    shown = cli("runs", "show", last_run(demo_stack).id, "--json")
+    assert all(n not in shown.out for n in needles)
+    # The snapshot says which secret files (by hash) the deploy used, never a value.
+    run = last_run(demo_stack)
+    used = run.snapshots[-1]["secrets"]
+    assert set(used) == {f"{demo_stack.name}/{n}" for n in (".env", "app.env",
+                                                            "db_password.txt")}
+    assert all(len(entry["sha256"]) == 64 for entry in used.values())
+    # A container restart keeps its secret (it was copied in, not bound from a tmpfs).
+    docker("restart", "-t", "1", container(demo_stack))
+    assert wait_for_http(demo_stack.url + "/version", version).strip() == version
+    assert exec_in(demo_stack, "cat", "/run/secrets/db") == FILE_SECRET
+
+
+def test_a_failed_deploy_rolls_back_with_the_secrets_it_was_deployed_with(
+        cli, demo_stack: DemoStack, images, kit: SopsKit) -> None:
+    write_stack(demo_stack, kit, images("v1"), version="first-secret-1a")
+    intent(demo_stack)
+    assert cli("run", "--repo", str(demo_stack.root), "deploy").code == 0
+    wait_for_http(demo_stack.url + "/version", "first-secret-1a")
+
+    # The next commit changes the secret and brings an image that fails its health gate.
+    write_stack(demo_stack, kit, images("bad500"), version="second-secret-2b",
+                password="another-db-password-2b")
+    result = cli("run", "--repo", str(demo_stack.root), "deploy")
+
+    assert result.code != 0
+    assert last_run(demo_stack).status == "rolled_back"
+    # The previous image runs again, with the previous secret.
+    assert wait_for_http(demo_stack.url + "/version", "first-secret-1a").strip() == \
+        "first-secret-1a"
+    assert f"DB_PASSWORD={DB_PASSWORD}" in env_of(demo_stack)
+    assert "another-db-password-2b" not in result.out + result.err
+
+
+def test_a_tampered_secret_is_refused_before_anything_changes(
+        cli, demo_stack: DemoStack, images, kit: SopsKit) -> None:
+    write_stack(demo_stack, kit, images("v1"), version="kept-1c")
+    intent(demo_stack)
+    assert cli("run", "--repo", str(demo_stack.root), "deploy").code == 0
+    before = container(demo_stack)
+
+    write_stack(demo_stack, kit, images("v2"), version="never-served-3d")
+    app_env = demo_stack.dir / "app.env"
+    lines = app_env.read_text().splitlines(keepends=True)
+    app_env.write_text("".join(lines[1:]))  # a value removed: the MAC no longer verifies
+    result = cli("run", "--repo", str(demo_stack.root), "deploy")
+
+    assert result.code != 0
+    run = last_run(demo_stack)
+    assert run.status == "failed"
+    assert f"{demo_stack.name}/app.env: its MAC does not verify" in run.reason
+    assert "nothing was changed" in run.reason
+    assert container(demo_stack) == before  # the same container, untouched
+    assert wait_for_http(demo_stack.url + "/version", "kept-1c").strip() == "kept-1c"
+
+
+def test_a_host_without_the_key_is_refused_naming_the_file_and_its_recipients(
+        cli, demo_stack: DemoStack, images, kit: SopsKit, *, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    write_stack(demo_stack, kit, images("v1"), version="unreadable-4e")
+    intent(demo_stack)
+    other = SopsKit.make(tmp_path / "other")
+    monkeypatch.setenv("CHATOPS_AGE_KEY_FILE", str(other.key_file))
+
+    result = cli("run", "--repo", str(demo_stack.root), "deploy")
+
+    assert result.code != 0
+    reason = last_run(demo_stack).reason
+    assert f"{demo_stack.name}/.env: none of this host's age identities can decrypt it" \
+        in reason
+    assert kit.recipient in reason
+    assert other.recipient in reason
+    assert docker("compose", "-p", demo_stack.name, "ps", "-q").stdout.strip() == ""
+
+
+def test_what_chatops_decrypts_is_what_sops_decrypts(kit: SopsKit, tmp_path: Path) -> None:
+    from chatops.secrets.keys import load_keys
+    from chatops.secrets.sops import open_sops
+
+    keys = load_keys([kit.key_file])
+    docs = {
+        "a.yaml": "db:\n  password: hunter2-long\n  port: 5432\n  ratio: 1.5\n  on: yes\n"
+                  "list:\n  - a\n  - 3\nname_unencrypted: plain\n",
+        "b.json": json.dumps({"a": {"b": "x", "n": 1, "f": 2.5, "t": True}, "l": ["y", 2]}),
+        "c.env": "A=1\n# note\nB=with=equals\nC=\n",
+        "d.bin": b"\x00\x01binary\xff",
+    }
+    for name, plain in docs.items():
+        path = tmp_path / name
+        kit.encrypt(path, plain)
+        opened = open_sops(path.read_bytes(), keys, name)
+        reference = kit.decrypt(path)
+        if name.endswith(".yaml"):
+            import yaml
+            assert yaml.safe_load(opened.plain) == yaml.safe_load(reference)
+        elif name.endswith(".json"):
+            assert json.loads(opened.plain) == json.loads(reference)
+        elif name.endswith(".env"):
+            assert opened.plain.splitlines() == [
+                line for line in reference.splitlines() if not line.startswith(b"#")]
+        else:
+            assert opened.plain == reference
