@@ -105,6 +105,7 @@ def validate_paths(
     report = Report(files=results, problems=problems, folders=folders)
     _cross_check(report)
     _check_hosts(report, repo_root, hosts)
+    _check_secrets(report, repo_root)
     if compose_checker is not None:
         _check_compose(report, repo_root, compose_checker)
     return report
@@ -181,6 +182,54 @@ def _check_hosts(report: Report, fallback_root: Path, hosts: Collection[str] | N
                 message=f"{path.name}, line {line}: service {service} binds the relative "
                 f"path {source!r}, which would resolve on this machine, not on the "
                 "host: use an absolute path"))
+
+
+def _check_secrets(report: Report, fallback_root: Path) -> None:
+    """No plain secret in a committed file an intent uses (``secrets.scan``); each file
+    is told once, on the first intent that uses it."""
+    from chatops.planning.uses import WorkTree, files_used  # noqa: PLC0415
+    from chatops.secrets.scan import CreationRules, scan_file  # noqa: PLC0415
+
+    seen: set[tuple[Path, str]] = set()
+    roots: dict[Path, tuple[WorkTree, frozenset[str] | None, CreationRules]] = {}
+    for result in report.files:
+        if result.intent is None:
+            continue
+        repo = GitOpsRepo(repo_root_of(result.path, fallback_root))
+        if repo.root not in roots:
+            tree = WorkTree(repo.root)
+            roots[repo.root] = (tree, tracked_files(repo.root),
+                                CreationRules.parse(tree.read(".sops.yaml")))
+        tree, tracked, rules = roots[repo.root]
+        for path, why in files_used(result.intent, repo, tree).items():
+            if (repo.root, path) in seen or (tracked is not None and path not in tracked):
+                continue  # told already; or not committed (a host's own file)
+            seen.add((repo.root, path))
+            data = tree.read(path)
+            if data is None:
+                continue
+            findings = scan_file(path, data,
+                                 role="secret" if why.startswith("secret ") else "file")
+            required = rules.check(path, data)
+            for finding in ([required] if required else []) + findings:
+                result.problems.append(Problem(file=result.label, field="secrets",
+                                               message=finding.render()))
+
+
+def tracked_files(root: Path) -> frozenset[str] | None:
+    """The files Git tracks under ``root`` (a checkout), or None when it is not one."""
+    import subprocess  # noqa: PLC0415
+
+    if not (root / ".git").exists():
+        return None
+    try:
+        done = subprocess.run(["git", "-C", str(root), "ls-files", "-z"],  # noqa: S603,S607
+                              capture_output=True, check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    return frozenset(p for p in done.stdout.decode(errors="replace").split("\0") if p)
 
 
 def _check_compose(report: Report, fallback_root: Path, checker: ComposeChecker) -> None:
