@@ -69,6 +69,7 @@ class Runtime:
         """SOPS files for runs: this host's age identities (read when a file needs them),
         the tmpfs they are staged on, and where used files are kept encrypted."""
         from chatops.secrets.keys import load_keys  # noqa: PLC0415
+        from chatops.secrets.providers import Resolver  # noqa: PLC0415
         from chatops.secrets.staging import tmp_root  # noqa: PLC0415
 
         settings = self.settings
@@ -76,7 +77,7 @@ class Runtime:
         return RunSecrets(
             self.masker, lambda: load_keys(key_files, settings.age_ssh_key_file),
             tmp=tmp_root(settings.secrets_tmp, settings.state_dir),
-            sealed=settings.paths.sealed)
+            sealed=settings.paths.sealed, resolver=lambda: Resolver(settings))
 
     def traffic(self, stack: str, service: str, traffic: Traffic) -> Driver:
         """The driver of a blue-green service, built from this host's settings."""

@@ -188,3 +188,49 @@ def test_a_host_without_the_key_is_refused_naming_the_file_and_its_recipients(
     assert kit.recipient in reason
     assert other.recipient in reason
     assert docker("compose", "-p", demo_stack.name, "ps", "-q").stdout.strip() == ""
+
+
+def test_secret_references_resolve_through_vault_into_the_run_only(
+        cli, demo_stack: DemoStack, images, kit: SopsKit, *,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fakes.vault import FakeVault
+
+    vault = FakeVault()
+    vault.secrets["secret/shop/db"] = {"password": "vault-db-pass-5f6a", "user": "app"}
+    vault.secrets["secret/shop/version"] = {"value": "from-vault-6b7c"}
+    monkeypatch.setenv("CHATOPS_VAULT_ADDR", vault.url)
+    monkeypatch.setenv("CHATOPS_VAULT_TOKEN", vault.token)
+    try:
+        write_stack(demo_stack, kit, images("v1"), version="unused")
+        # Git holds references only: a plain .env and an encrypted env_file may name them.
+        (demo_stack.dir / ".env").write_text("APP_VERSION=secret://vault/secret/shop/version\n")
+        kit.encrypt(demo_stack.dir / "app.env",
+                    "DB_PASSWORD=secret://vault/secret/shop/db#password\nAPI_TOKEN=x\n")
+        intent(demo_stack)
+
+        result = cli("run", "--repo", str(demo_stack.root), "deploy")
+
+        assert result.code == 0, result.out + result.err
+        assert wait_for_http(demo_stack.url + "/version", "from-vault-6b7c").strip() == \
+            "from-vault-6b7c"
+        assert "DB_PASSWORD=vault-db-pass-5f6a" in env_of(demo_stack)
+        needles = ["vault-db-pass-5f6a", "from-vault-6b7c"]
+        assert files_holding(Path(os.environ["CHATOPS_STATE_DIR"]), needles) == []
+        assert files_holding(demo_stack.root, needles) == []
+        shown = cli("runs", "show", last_run(demo_stack).id, "--json").out
+        assert all(n not in shown for n in needles)
+        assert [p for m, p in vault.requests if m == "GET"] == [
+            "/v1/secret/data/shop/version", "/v1/secret/data/shop/db"]
+
+        # A reference Vault cannot answer fails the run before anything changes.
+        before = container(demo_stack)
+        (demo_stack.dir / ".env").write_text("APP_VERSION=secret://vault/secret/shop/gone\n")
+        failed = cli("run", "--repo", str(demo_stack.root), "deploy")
+        assert failed.code != 0
+        reason = last_run(demo_stack).reason
+        assert "secret://vault/secret/shop/gone: Vault has no secret at " \
+            "/v1/secret/data/shop/gone" in reason
+        assert "nothing was changed" in reason
+        assert container(demo_stack) == before
+    finally:
+        vault.close()

@@ -18,13 +18,14 @@ from chatops.errors import SecretError
 from chatops.masking import Masker
 from chatops.planning.steps import StepPlan
 from chatops.secrets.keys import AgeKeys
-from chatops.secrets.sops import open_sops
 from chatops.secrets.staging import (
+    Resolve,
     SecretFile,
     Staged,
     StepSecrets,
     compose_document,
     find_secrets,
+    open_secret_file,
     staged,
     tmp_root,
 )
@@ -32,9 +33,12 @@ from chatops.secrets.staging import (
 
 class RunSecrets:
     def __init__(self, masker: Masker, keys: Callable[[], AgeKeys] | None = None, *,
-                 tmp: Path | None = None, sealed: Path | None = None) -> None:
+                 tmp: Path | None = None, sealed: Path | None = None,
+                 resolver: Callable[[], Resolve] | None = None) -> None:
         self.masker = masker
         self._keys = keys or AgeKeys
+        #: A new resolver per run: a secret manager's values are kept for one run only.
+        self._resolver = resolver
         self.tmp = tmp or tmp_root(None, Path(tempfile.gettempdir()))
         self.sealed = sealed
         self._opened: dict[str, dict[int, StepSecrets]] = {}
@@ -50,14 +54,18 @@ class RunSecrets:
                 cache.append(self._keys())
             return cache[0]
 
+        resolving = self._resolving()
         found: dict[int, StepSecrets] = {}
         for step in steps:
-            secrets = find_secrets(step.compose, keys)
+            secrets = find_secrets(step.compose, keys, **resolving)
             if secrets is not None:
                 self.masker.add(*secrets.values)
                 found[step.index] = secrets
         if found:
             self._opened[run_id] = found
+
+    def _resolving(self) -> dict[str, Resolve]:
+        return {"resolve": self._resolver()} if self._resolver is not None else {}
 
     def close(self, run_id: str) -> None:
         self._opened.pop(run_id, None)
@@ -161,11 +169,14 @@ class RunSecrets:
             if path is None or not path.is_file():
                 raise SecretError(f"{name}: the version of it the previous deploy used "
                                   f"(sha256 {sha[:12]}) is no longer kept")
-            opened = open_sops(path.read_bytes(), self._keys(), name)
-            self.masker.add(*opened.values)
-            files.append(SecretFile(Path(str(entry.get("source") or name)), name,
-                                    str(entry.get("role") or "env_file"), opened, sha,
-                                    entry.get("entry")))
+            item = open_secret_file(
+                Path(str(entry.get("source") or name)), name, path.read_bytes(),
+                str(entry.get("role") or "env_file"), entry=entry.get("entry"),
+                keys=self._keys, **self._resolving())
+            if item is None:
+                raise SecretError(f"{name}: its kept copy holds no secret")
+            self.masker.add(*item.opened.values)
+            files.append(item)
         document = current.document
         if document is None and any(f.role != ".env" for f in files):
             document = compose_document(current.compose)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import os
 import re
@@ -38,6 +39,7 @@ import yaml
 
 from chatops.errors import SecretError
 from chatops.secrets.keys import AgeKeys
+from chatops.secrets.references import SCHEME, Reference, references_in, substitute
 from chatops.secrets.sops import Opened, dump_yaml, open_sops, plain_yaml, sops_format
 
 ENCRYPTED_MARK = b"ENC[AES256_GCM,"
@@ -113,10 +115,45 @@ def _candidates(compose: Path, doc: dict[str, Any]) -> Iterator[tuple[Path, str,
                 yield folder / body["file"], kind[:-1], str(name)
 
 
-def find_secrets(compose: Path, keys: Callable[[], AgeKeys]) -> StepSecrets | None:
-    """The SOPS files the step of ``compose`` uses, opened (``keys`` is asked only when
-    there is one); None when it uses none. ``SecretError`` names the file that cannot be
-    opened."""
+Resolve = Callable[[list[Reference]], dict[Reference, str]]
+
+
+def _no_provider(refs: list[Reference]) -> dict[Reference, str]:
+    raise SecretError(f"{refs[0]}: secret references are resolved only when a run starts")
+
+
+def open_secret_file(source: Path, name: str, data: bytes, role: str, *,
+                     entry: str | None, keys: Callable[[], AgeKeys],
+                     resolve: Resolve = _no_provider) -> SecretFile | None:
+    """One file a step uses, opened: decrypted when it is a SOPS file, its ``secret://``
+    references resolved when it is an env file; None when it is neither."""
+    opened: Opened | None = None
+    if sops_format(data) is not None:
+        opened = open_sops(data, keys(), name)
+    elif looks_encrypted(data):
+        raise SecretError(f"{name}: it holds SOPS values but no sops metadata (is it "
+                          "truncated?); nothing was changed")
+    plain = opened.plain if opened is not None else data
+    if role in (".env", "env_file") and SCHEME.encode() in plain:
+        text = plain.decode("utf-8", errors="replace")
+        found = [ref for _, ref in references_in(text, name)]
+        if found:
+            values = resolve(found)
+            base = opened or Opened("dotenv", b"", (), (), ())
+            opened = dataclasses.replace(
+                base, plain=substitute(text, values, name).encode(),
+                values=(*base.values, *(values[ref] for ref in found)),
+                keys=(*base.keys, *(str(ref) for ref in found)))
+    if opened is None:
+        return None
+    return SecretFile(source, name, role, opened, hashlib.sha256(data).hexdigest(), entry)
+
+
+def find_secrets(compose: Path, keys: Callable[[], AgeKeys],
+                 resolve: Resolve = _no_provider) -> StepSecrets | None:
+    """The secrets the step of ``compose`` uses, opened: SOPS files (``keys`` is asked
+    only when there is one) and env files' ``secret://`` references (``resolve``); None
+    when it uses none. ``SecretError`` names the file or reference that cannot be had."""
     found: list[SecretFile] = []
     base = compose.parent.parent
 
@@ -126,19 +163,11 @@ def find_secrets(compose: Path, keys: Callable[[], AgeKeys]) -> StepSecrets | No
         except ValueError:
             return str(path)
 
-    def opened(path: Path, data: bytes, role: str, entry: str | None) -> SecretFile | None:
-        if sops_format(data) is None:
-            if looks_encrypted(data):
-                raise SecretError(f"{name_of(path)}: it holds SOPS values but no sops "
-                                  "metadata (is it truncated?); nothing was changed")
-            return None
-        return SecretFile(path, name_of(path), role, open_sops(data, keys(), name_of(path)),
-                          hashlib.sha256(data).hexdigest(), entry)
-
     content = _read(compose)
     if content is None:
         return None  # Compose's own reading says why
-    own = opened(compose, content, "compose", None)
+    own = open_secret_file(compose, name_of(compose), content, "compose", entry=None,
+                           keys=keys)
     if own is not None:
         found.append(own)
     try:
@@ -153,7 +182,11 @@ def find_secrets(compose: Path, keys: Callable[[], AgeKeys]) -> StepSecrets | No
             continue
         seen.add(path)
         data = _read(path)
-        if data is not None and (item := opened(path, data, role, entry)) is not None:
+        if data is None:
+            continue
+        item = open_secret_file(path, name_of(path), data, role, entry=entry, keys=keys,
+                                resolve=resolve)
+        if item is not None:
             found.append(item)
     if not found:
         return None

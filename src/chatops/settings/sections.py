@@ -173,6 +173,43 @@ class SecretsSettings(Section):
     age_ssh_key_file: OptionalPath = None  # or SOPS_AGE_SSH_PRIVATE_KEY_FILE
     #: Where decrypted files are staged: a tmpfs (default /dev/shm, else the state dir).
     secrets_tmp: OptionalPath = None
+    #: Secret managers, for ``secret://PROVIDER/PATH#KEY`` values (secrets/providers).
+    secret_timeout: float = Field(default=10.0, gt=0, le=300)
+    vault_addr: OptionalText = Field(default=None, pattern=r"^https?://")  # or VAULT_ADDR
+    vault_token: SecretStr | None = None  # or VAULT_TOKEN
+    vault_role_id: OptionalText = None  # AppRole, instead of a token
+    vault_secret_id: SecretStr | None = None
+    vault_namespace: OptionalText = None  # Vault Enterprise / OpenBao namespaces
+    secret_command: tuple[str, ...] = ()  # argv; the reference's path is its last argument
+    secret_command_env: tuple[str, ...] = ()  # variables of ours that command may see
+    bws_access_token: SecretStr | None = None  # Bitwarden Secrets Manager (bws)
+    op_service_account_token: SecretStr | None = None  # 1Password (op)
+    infisical_url: str = Field(default="https://app.infisical.com", pattern=r"^https?://")
+    infisical_client_id: OptionalText = None  # universal auth (machine identity)
+    infisical_client_secret: SecretStr | None = None
+    infisical_project_id: OptionalText = None
+    infisical_environment: str = "prod"
+
+    @field_validator("vault_token", "vault_secret_id", "bws_access_token",
+                     "op_service_account_token", "infisical_client_secret", mode="before")
+    @classmethod
+    def _blank_secret(cls, value: object) -> object:
+        return blank(value)
+
+    @field_validator("secret_command", mode="before")
+    @classmethod
+    def _argv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_compose_command(value, "CHATOPS_SECRET_COMMAND") if value.strip() \
+                else ()
+        return value
+
+    @field_validator("secret_command_env", mode="before")
+    @classmethod
+    def _names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(n.strip() for n in value.split(",") if n.strip())
+        return value
 
 
 class ApprovalSettings(Section):
