@@ -17,6 +17,12 @@ FORMATS = {".env": "dotenv", ".json": "json", ".yaml": "yaml", ".yml": "yaml",
            ".txt": "binary", ".bin": "binary"}
 
 
+def format_of(path: Path) -> str:
+    if path.name.endswith(".env"):  # .env itself has no suffix
+        return "dotenv"
+    return FORMATS.get(path.suffix, "binary")
+
+
 def tool(name: str) -> str:
     found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
     if found is None:
@@ -56,7 +62,7 @@ class SopsKit:
     def encrypt(self, path: Path, plain: str | bytes, *, kind: str | None = None,
                 extra: tuple[str, ...] = ()) -> bytes:
         """Write ``plain`` to ``path`` encrypted by sops (its format from the name)."""
-        kind = kind or FORMATS.get(path.suffix, "binary")
+        kind = kind or format_of(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         source = path.with_name(path.name + ".plain")
         source.write_bytes(plain.encode() if isinstance(plain, str) else plain)
@@ -70,6 +76,6 @@ class SopsKit:
         return out
 
     def decrypt(self, path: Path, kind: str | None = None) -> bytes:
-        kind = kind or FORMATS.get(path.suffix, "binary")
+        kind = kind or format_of(path)
         return self.sops("decrypt", "--input-type", "json" if kind == "binary" else kind,
                          "--output-type", kind, str(path))

@@ -182,3 +182,95 @@ def test_validate_fails_on_a_committed_plain_secret_and_passes_once_encrypted(
     assert ruled.code == 1
     assert "stacks/example/local.env: it holds a value .sops.yaml says must be encrypted" \
         in ruled.out
+
+
+def test_files_chatops_writes_are_read_back_by_sops(kit: SopsKit, tmp_path: Path) -> None:
+    from chatops.secrets.sealing import seal
+
+    keys = load_keys([kit.key_file])
+    other = SopsKit.make(tmp_path / "other")
+    cases: dict[str, str | bytes] = {
+        "a.yaml": "db:\n  password: hunter2-long\n  port: 5432\n  ratio: 1.5\n  ok: true\n"
+                  "list: [a, 3]\nname_unencrypted: plain\n",
+        "b.json": json.dumps({"a": {"b": "x", "n": 1}, "l": ["y", 2.5]}),
+        "c.env": "A=1\nB=with=equals\nC=\nD=multi\\nline\n",
+        "d.bin": b"\x00\x01binary\xff",
+    }
+    for name, plain in cases.items():
+        path = tmp_path / name
+        kit.encrypt(path, plain)
+        opened = open_sops(path.read_bytes(), keys, name)
+        # Rotated: a new data key, for both recipients; sops itself reads it.
+        path.write_bytes(seal(opened.tree, opened.format, [kit.recipient, other.recipient],
+                              rules=opened.meta))
+        reread = open_sops(path.read_bytes(), load_keys([other.key_file]), name)
+        assert reread.plain == opened.plain, name
+        assert kit.decrypt(path) == SopsKit(other.key_file, other.recipient).decrypt(path)
+        if name.endswith(".bin"):
+            assert kit.decrypt(path) == plain
+        elif name.endswith(".env"):
+            assert kit.decrypt(path) == opened.plain
+        else:
+            loads = json.loads if name.endswith(".json") else yaml.safe_load
+            assert loads(kit.decrypt(path)) == loads(opened.plain)
+
+
+def test_secrets_tools_from_init_to_rotate(cli, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import stat
+    import sys
+
+    repo = tmp_path / "g"
+    assert cli("init", str(repo)).code == 0
+    key_file = tmp_path / "host" / "age.key"
+    monkeypatch.setenv("CHATOPS_AGE_KEY_FILE", str(key_file))
+    made = cli("secrets", "init", "--repo", str(repo))
+    assert made.code == 0, made.err
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    recipient = next(line.split(": ", 1)[1] for line in made.out.splitlines()
+                     if line.startswith("public key: "))
+    assert recipient in (repo / ".sops.yaml").read_text()
+    again = cli("secrets", "init", "--repo", str(repo))  # never a second identity
+    assert f"public key: {recipient}" in again.out
+    assert "exists already" in again.out
+
+    # edit without sops: $EDITOR writes the plain text, chatops encrypts it back.
+    editor = tmp_path / "editor"
+    editor.write_text(f"#!{sys.executable}\nimport sys\n"
+                      "open(sys.argv[1], 'w').write('DB_PASSWORD=edited-pass-99\\n')\n")
+    editor.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(editor))
+    monkeypatch.setenv("CHATOPS_SECRETS_TMP", str(tmp_path / "shm"))
+    env = repo / "stacks" / "example" / ".env"
+    edited = cli("secrets", "edit", str(env), "--repo", str(repo), "--without-sops")
+    assert edited.code == 0, edited.err
+    assert b"edited-pass-99" not in env.read_bytes()
+    kit = SopsKit(key_file, recipient)
+    assert kit.decrypt(env) == b"DB_PASSWORD=edited-pass-99\n"  # the real sops reads it
+    assert list((tmp_path / "shm").iterdir()) == []  # the plain copy is gone
+    assert cli("validate", "--repo", str(repo)).code == 0
+
+    # Another host's key: it reads every file after add-recipient, same data key.
+    other = SopsKit.make(tmp_path / "other")
+    added = cli("secrets", "add-recipient", other.recipient, "--repo", str(repo))
+    assert added.code == 0, added.err
+    assert other.recipient in (repo / ".sops.yaml").read_text()
+    assert other.decrypt(env) == b"DB_PASSWORD=edited-pass-99\n"
+    before = open_sops(env.read_bytes(), load_keys([key_file]), ".env").meta["mac"]
+    assert cli("secrets", "add-recipient", "not-a-key", "--repo", str(repo)).code != 0
+
+    rotated = cli("secrets", "rotate", "--repo", str(repo))
+    assert rotated.code == 0, rotated.err
+    assert "stacks/example/.env: 2 recipient(s), new data key" in rotated.out
+    assert open_sops(env.read_bytes(), load_keys([key_file]), ".env").meta["mac"] != before
+    assert other.decrypt(env) == b"DB_PASSWORD=edited-pass-99\n"
+
+    checked = cli("secrets", "check", "--repo", str(repo))
+    assert checked.code == 0, checked.out
+    assert "✅ 1 SOPS file(s), each opened by this host's identity" in checked.out
+    (repo / "stacks" / "example" / "docker-compose.yml").write_text(
+        "services:\n  web:\n    image: nginx:1.27\n    environment:\n"
+        "      API_TOKEN: plain-token-value-1\n")
+    refused = cli("secrets", "check", "--repo", str(repo))
+    assert refused.code == 1
+    assert "API_TOKEN holds a value under a secret's name in plain text" in refused.out

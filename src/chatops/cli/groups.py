@@ -28,6 +28,62 @@ def chat_register(dry_run: bool) -> None:
 
 
 @click.group()
+def secrets() -> None:
+    """Secrets kept in Git: the host's age identity and the SOPS files."""
+
+
+@secrets.command("init")
+@_repo_option
+def secrets_init(repo: Path | None) -> None:
+    """Create this host's age identity (once) and a .sops.yaml naming it."""
+    from chatops.cli.secrets import init_command
+
+    raise SystemExit(init_command(repo))
+
+
+@secrets.command("edit")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@_repo_option
+@click.option("--with-sops/--without-sops", "use_sops", default=None,
+              help="Edit through sops (default: when it is installed).")
+def secrets_edit(file: Path, repo: Path | None, use_sops: bool | None) -> None:
+    """Open FILE decrypted in $EDITOR, then encrypt it back (a new file is encrypted for
+    the recipients .sops.yaml names for it)."""
+    from chatops.cli.secrets import edit_command
+
+    raise SystemExit(edit_command(file, repo, use_sops=use_sops))
+
+
+@secrets.command("add-recipient")
+@click.argument("recipient")
+@_repo_option
+def secrets_add_recipient(recipient: str, repo: Path | None) -> None:
+    """Let age key RECIPIENT read every SOPS file (and name it in .sops.yaml)."""
+    from chatops.cli.secrets import add_recipient_command
+
+    raise SystemExit(add_recipient_command(recipient, repo))
+
+
+@secrets.command("rotate")
+@_repo_option
+def secrets_rotate(repo: Path | None) -> None:
+    """Re-encrypt every SOPS file with a new data key, for the recipients .sops.yaml
+    names."""
+    from chatops.cli.secrets import rotate_command
+
+    raise SystemExit(rotate_command(repo))
+
+
+@secrets.command("check")
+@_repo_option
+def secrets_check(repo: Path | None) -> None:
+    """No plain secret in a file an intent uses, and every SOPS file opens here."""
+    from chatops.cli.secrets import check_command
+
+    raise SystemExit(check_command(repo))
+
+
+@click.group()
 def traffic() -> None:
     """The proxy in front of blue-green services."""
 
@@ -175,4 +231,4 @@ def notify_test(target: str | None) -> None:
     raise SystemExit(notify_test_command(target))
 
 
-GROUPS = (chat, traffic, keys, users, audit, notify)
+GROUPS = (chat, secrets, traffic, keys, users, audit, notify)

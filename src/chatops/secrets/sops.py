@@ -29,7 +29,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -61,6 +61,10 @@ class Opened:
     #: say changed, never the values.
     keys: tuple[str, ...]
     recipients: tuple[str, ...]
+    #: The plain document (typed values, order kept) and the file's sops metadata: what
+    #: re-encrypting it needs (``secrets.sealing``).
+    tree: Any = None
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def sops_format(data: bytes) -> Format | None:
@@ -329,7 +333,7 @@ def _typed(plain: bytes, kind: str) -> Any:
     return text
 
 
-class _Rules:
+class Rules:
     """SOPS's choice of which values are encrypted (``shouldBeEncrypted``)."""
 
     def __init__(self, meta: dict[str, Any]) -> None:
@@ -361,11 +365,11 @@ def _compile(pattern: object) -> re.Pattern[str] | None:
     return re.compile(pattern) if isinstance(pattern, str) and pattern else None
 
 
-def _walk(value: Any, path: list[str], visit: Callable[[Any, list[str]], Any]) -> Any:
+def walk(value: Any, path: list[str], visit: Callable[[Any, list[str]], Any]) -> Any:
     if isinstance(value, dict):
-        return {k: _walk(v, [*path, k], visit) for k, v in value.items()}
+        return {k: walk(v, [*path, k], visit) for k, v in value.items()}
     if isinstance(value, list):
-        return [_walk(v, path, visit) for v in value]
+        return [walk(v, path, visit) for v in value]
     if value is None:
         return None
     return visit(value, path)
@@ -380,7 +384,7 @@ def open_sops(data: bytes, keys: AgeKeys, name: str) -> Opened:
     doc, meta = _load(data, fmt, name)
     recipients = tuple(recipients_of(meta))
     key = data_key(meta, keys, name)
-    rules = _Rules(meta)
+    rules = Rules(meta)
     only_encrypted = bool(meta.get("mac_only_encrypted"))
     digest = hashlib.sha512(MAC_ONLY_ENCRYPTED_INIT if only_encrypted else b"")
     secrets: list[str] = []
@@ -410,10 +414,10 @@ def open_sops(data: bytes, keys: AgeKeys, name: str) -> Opened:
     if fmt == "dotenv":
         plain_doc: Any = [(k, visit(v, [k])) for k, v in doc]
     else:
-        plain_doc = _walk(doc, [], visit)
+        plain_doc = walk(doc, [], visit)
     _check_mac(meta, key, digest.hexdigest().upper(), name)
-    return Opened(fmt, _emit(plain_doc, fmt), tuple(_masked(secrets, plain_doc, fmt)),
-                  tuple(names), recipients)
+    return Opened(fmt, emit(plain_doc, fmt), tuple(_masked(secrets, plain_doc, fmt)),
+                  tuple(names), recipients, plain_doc, meta)
 
 
 def _check_mac(meta: dict[str, Any], key: bytes, computed: str, name: str) -> None:
@@ -444,7 +448,7 @@ def _rfc3339(text: str) -> str:
     return f"{base}{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def _emit(doc: Any, fmt: Format) -> bytes:
+def emit(doc: Any, fmt: Format) -> bytes:
     if fmt == "binary":
         data = doc.get("data", b"")
         return data if isinstance(data, bytes) else str(data).encode()

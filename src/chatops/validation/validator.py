@@ -184,6 +184,17 @@ def _check_hosts(report: Report, fallback_root: Path, hosts: Collection[str] | N
                 "host: use an absolute path"))
 
 
+def secrets_report(repo: GitOpsRepo) -> Report:
+    """What ``validate`` says of the secrets of ``repo``'s intents, alone."""
+    targets, problems, folders = _expand([repo.intents_dir])
+    report = Report(files=[_load_one(path, label) for path, label in targets],
+                    problems=problems, folders=folders)
+    for result in report.files:
+        result.problems = []  # the intents' own problems are validate's to tell
+    _check_secrets(report, repo.root)
+    return report
+
+
 def _check_secrets(report: Report, fallback_root: Path) -> None:
     """No plain secret in a committed file an intent uses (``secrets.scan``); each file
     is told once, on the first intent that uses it."""
