@@ -274,3 +274,32 @@ def test_secrets_tools_from_init_to_rotate(cli, tmp_path: Path,
     refused = cli("secrets", "check", "--repo", str(repo))
     assert refused.code == 1
     assert "API_TOKEN holds a value under a secret's name in plain text" in refused.out
+
+
+def test_the_pull_request_plan_names_the_secrets_that_change_never_their_values(
+        cli, kit: SopsKit, tmp_path: Path) -> None:
+    from tests.unit.test_gitops import World, git
+
+    (tmp_path / "w").mkdir()
+    world = World.create(tmp_path / "w", {
+        "chatops/intents/rollout_web.yaml": "label_required: approved\naction: rollout\n"
+                                            "stack: web\n",
+        "stacks/web/docker-compose.yml": "services:\n  web:\n    image: demo:1\n"
+                                         "    env_file: app.env\n"})
+    env = world.dev / "stacks" / "web" / "app.env"
+    kit.encrypt(env, "DB_PASSWORD=first-pass-111\nAPI_TOKEN=token-222222\n")
+    base = world.commit({}, "secrets")
+    kit.sops("set", "--input-type", "dotenv", "--output-type", "dotenv", str(env),
+             '["DB_PASSWORD"]', '"second-pass-333"')
+    head = world.commit({}, "rotate the database password")
+
+    result = cli("plan", "--pr", "5", "--base", base, "--head", head, "--no-comment",
+                 "--repo", str(world.dev))
+
+    assert result.code == 0, result.err
+    assert "Secrets this merge changes (names only, never values):" in result.out
+    assert "- `stacks/web/app.env`: DB_PASSWORD changed" in result.out
+    assert "API_TOKEN" not in result.out  # unchanged
+    for value in ("first-pass-111", "second-pass-333", "token-222222"):
+        assert value not in result.out
+    assert git(world.dev, "rev-parse", "HEAD") == head

@@ -11,7 +11,7 @@ from the validate workflow. Both call ``plan_pull_request`` and ``publish``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from chatops.planning.images import ImageChange, image_changes
 from chatops.planning.render import render_text
 from chatops.planning.steps import Plan
 from chatops.repo import GitOpsRepo
+from chatops.secrets.changes import secret_changes
 
 MARKER = "<!-- chatops:plan -->"
 ZERO_SHA = "0" * 40
@@ -52,6 +53,19 @@ def image_changes_between(sync: RepoSync, repo: GitOpsRepo, intent: IntentFile,
     return tuple(found)
 
 
+def secrets_between(sync: RepoSync, base: str, head: str, files: Iterable[str]
+                    ) -> tuple[tuple[str, str], ...]:
+    """Which secrets of the SOPS files among ``files`` change from ``base`` to ``head``,
+    by key name (read from the ciphertexts: nothing is decrypted)."""
+    found: list[tuple[str, str]] = []
+    for path in files:
+        before = sync.show(base, path) if base != ZERO_SHA else None
+        what = secret_changes(before, sync.show(head, path))
+        if what:
+            found.append((path, what))
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class IntentReview:
     name: str
@@ -60,6 +74,8 @@ class IntentReview:
     plan: str = ""
     problem: str | None = None  # invalid at the head commit
     files: tuple[str, ...] = ()  # the changed files it uses: why the merge deploys it
+    #: (file, what changed) of the SOPS files among them: key names, never values.
+    secrets: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,9 @@ class PullRequestPlan:
                         for c in review.changes]
             else:
                 out += ["", "No image changes."]
+            if review.secrets:
+                out += ["", "Secrets this merge changes (names only, never values):"]
+                out += [f"- `{file}`: {what}" for file, what in review.secrets]
             out += ["", "```text", review.plan.rstrip(), "```"]
         out += ["", f"<sub>Updated for `{self.head[:12]}` (base `{self.base[:12]}`); "
                 "this comment is updated on each push.</sub>"]
@@ -120,7 +139,8 @@ def plan_pull_request(sync: RepoSync, repo: GitOpsRepo, planner: Callable[[Inten
         reviews.append(IntentReview(
             name=name, summary=intent.summary(),
             changes=image_changes_between(sync, repo, intent, base, head),
-            plan=render_text(planner(intent)), files=tuple(hit[name])))
+            plan=render_text(planner(intent)), files=tuple(hit[name]),
+            secrets=secrets_between(sync, base, head, hit[name])))
     touched = {Path(f).stem for f in changed if f.startswith("chatops/intents/")}
     for name in sorted(touched & set(at_head.invalid)):
         reviews.append(IntentReview(name=name, summary="invalid",

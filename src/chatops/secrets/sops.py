@@ -165,7 +165,7 @@ def dump_yaml(doc: Any) -> str:
                      default_flow_style=False)
 
 
-def _load(data: bytes, fmt: Format, name: str) -> tuple[Any, dict[str, Any]]:
+def load_document(data: bytes, fmt: Format, name: str) -> tuple[Any, dict[str, Any]]:
     """The document (without its metadata) and the metadata."""
     try:
         if fmt == "dotenv":
@@ -381,7 +381,7 @@ def open_sops(data: bytes, keys: AgeKeys, name: str) -> Opened:
     fmt = sops_format(data)
     if fmt is None:
         raise SecretError(f"{name}: not a SOPS file")
-    doc, meta = _load(data, fmt, name)
+    doc, meta = load_document(data, fmt, name)
     recipients = tuple(recipients_of(meta))
     key = data_key(meta, keys, name)
     rules = Rules(meta)
