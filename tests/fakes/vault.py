@@ -31,6 +31,10 @@ class FakeVault:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as Vault serves
+            # Headers and body in one write, no Nagle: a keep-alive client is not held
+            # by delayed ACKs (as it is not by Vault).
+            wbufsize = 64 * 1024
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 return

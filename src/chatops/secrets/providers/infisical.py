@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from chatops.errors import SecretError
+from chatops.secrets.providers.http import client as client_for
 from chatops.secrets.references import Reference
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class Infisical:
 
     def fetch(self, refs: Sequence[Reference]) -> dict[Reference, str]:
         values: dict[Reference, str] = {}
-        with httpx.Client(base_url=self.url, timeout=self.timeout) as client:
+        with client_for(self.url, self.timeout) as client:
             login = self._call(client, refs[0], "POST", "/api/v1/auth/universal-auth/login",
                                json={"clientId": self.client_id,
                                      "clientSecret": self.client_secret})

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from chatops.errors import SecretError
+from chatops.secrets.providers.http import client as client_for
 from chatops.secrets.references import Reference
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ class Vault:
                 raise SecretError(f"{ref}: expected secret://vault/MOUNT/PATH#KEY (the KV "
                                   "v2 engine's mount, then the secret's path)")
             by_path.setdefault(f"/v1/{mount}/data/{rest}", []).append(ref)
-        with httpx.Client(base_url=self.addr, timeout=self.timeout) as client:
+        with client_for(self.addr, self.timeout) as client:
             token = self._login(client, refs[0])
             for path, group in by_path.items():
                 body = self._call(client, group[0], "GET", path, token=token)
