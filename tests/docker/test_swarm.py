@@ -207,3 +207,56 @@ def test_swarm_updates_rollbacks_and_gates(  # noqa: PLR0915 - one stack's whole
         assert view.problems == []
     finally:
         docker("stack", "rm", stack.name, check=False)
+
+
+def test_swarm_gets_its_secrets_as_docker_secrets_named_by_their_content(
+        swarm, images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.sops_kit import SopsKit
+
+    kit = SopsKit.make(tmp_path / "keys")
+    monkeypatch.setenv("CHATOPS_AGE_KEY_FILE", str(kit.key_file))
+    monkeypatch.setenv("CHATOPS_SECRETS_TMP", str(tmp_path / "shm"))
+    stack, state = Stack(tmp_path / "repo"), tmp_path / "state"
+    folder = stack.root / "stacks" / stack.name
+    stack.write(images("v1"))
+    compose = folder / "docker-compose.yml"
+    compose.write_text(compose.read_text()
+                       .replace("      PORT:", '      VERSION: "${APP_VERSION}"\n      PORT:')
+                       .replace("    networks: [hostnet]", "    networks: [hostnet]\n"
+                                "    secrets: [db]")
+                       + "secrets:\n  db:\n    file: ./db_password.txt\n")
+    kit.encrypt(folder / ".env", "APP_VERSION=swarm-sealed-7d\n")
+    kit.encrypt(folder / "db_password.txt", "swarm-file-secret-1")
+
+    def secret_in_task() -> str:
+        task = docker("ps", "-q", "--filter", f"name={stack.name}_web").stdout.split()[0]
+        return docker("exec", task, "cat", "/run/secrets/db").stdout
+
+    def secrets_named() -> list[str]:
+        names = docker("secret", "ls", "--format", "{{.Name}}").stdout.split()
+        return sorted(n for n in names if n.startswith(f"{stack.name}_db_"))
+
+    try:
+        first = chatops(stack, state, "run", "deploy_swarm", "--local")
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert serves(stack.port, "swarm-sealed-7d")  # interpolated from the .env
+        assert secret_in_task() == "swarm-file-secret-1"
+        (named,) = secrets_named()
+        assert len(named) == len(f"{stack.name}_db_") + 12
+        assert list((tmp_path / "shm").iterdir()) == []
+
+        # A new value is a new secret, and the service rolls to it.
+        kit.encrypt(folder / "db_password.txt", "swarm-file-secret-2")
+        second = chatops(stack, state, "run", "deploy_swarm", "--local")
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert len(secrets_named()) == 2
+        deadline = time.monotonic() + 30
+        while secret_in_task() != "swarm-file-secret-2" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert secret_in_task() == "swarm-file-secret-2"
+        assert "swarm-file-secret" not in second.stdout + second.stderr
+    finally:
+        docker("stack", "rm", stack.name, check=False)
+        time.sleep(2)
+        for name in secrets_named():
+            docker("secret", "rm", name, check=False)

@@ -108,9 +108,9 @@ class RunSecrets:
         if stage is None:
             return argv, env
         pointed = stage.argv(argv)
-        if pointed == argv:
+        if pointed is None:  # not a Compose command on the step's file: nothing for it
             return argv, env
-        return pointed, {**(env or {}), **stage.env}
+        return pointed, {**(env or {}), **stage.env} if stage.env else env
 
     def kept(self, run_id: str, step: StepPlan) -> dict[str, Any]:
         """What a succeeded step's snapshot records of its secrets: each file's name and

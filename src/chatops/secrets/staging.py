@@ -205,14 +205,15 @@ class Staged:
     #: Values Compose reads from its own environment (configs and secrets).
     env: dict[str, str] = field(default_factory=dict)
 
-    def argv(self, argv: tuple[str, ...]) -> tuple[str, ...]:
-        """A Compose command on the step's compose file, pointed at the plain copies."""
+    def argv(self, argv: tuple[str, ...]) -> tuple[str, ...] | None:
+        """A Compose command on the step's compose file, pointed at the plain copies;
+        None for any other command (it gets nothing of the step's secrets)."""
         compose = str(self.secrets.compose)
         for i in range(len(argv) - 1):
             if argv[i] in ("-f", "-c", "--compose-file") and argv[i + 1] == compose:
                 break
         else:
-            return argv
+            return None
         extra: tuple[str, ...] = ()
         if argv[i] == "-f":  # docker compose (docker stack deploy has no such flags)
             extra = ("--project-directory", str(self.secrets.compose.parent))
@@ -220,6 +221,25 @@ class Staged:
                 extra += ("--env-file", str(self.env_file))
         target = str(self.compose_file or self.secrets.compose)
         return (*argv[:i], *extra, argv[i], target, *argv[i + 2:])
+
+
+def dotenv_values(data: bytes) -> dict[str, str]:
+    """``KEY=value`` lines as Compose reads them (quotes taken off, comments skipped)."""
+    values: dict[str, str] = {}
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        text = line.strip()
+        if not text or text.startswith("#") or "=" not in text:
+            continue
+        key, _, value = text.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            quote, value = value[0], value[1:-1]
+            if quote == '"':
+                value = value.replace("\\n", "\n").replace('\\"', '"')
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key.strip()] = value
+    return values
 
 
 def tmp_root(configured: Path | None, state_dir: Path) -> Path:
@@ -254,7 +274,11 @@ def _write(secrets: StepSecrets, folder: Path, *, swarm: bool, project: str) -> 
     result = Staged(secrets, folder)
     by_source = {f.source: f for f in secrets.files}
     for number, item in enumerate(secrets.files):
-        if item.role == ".env":
+        if item.role != ".env":
+            continue
+        if swarm:  # docker stack deploy reads no .env: its values are the command's
+            result.env.update(dotenv_values(item.opened.plain))
+        else:
             result.env_file = _put(folder, f"{number}.env", item.opened.plain)
     _files_for_hooks(secrets, folder)
     if secrets.document is None:
