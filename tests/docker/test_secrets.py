@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import textwrap
 from pathlib import Path
 
@@ -234,3 +235,28 @@ def test_secret_references_resolve_through_vault_into_the_run_only(
         assert container(demo_stack) == before
     finally:
         vault.close()
+
+
+def test_hooks_read_the_steps_decrypted_files_while_it_runs(
+        cli, demo_stack: DemoStack, images, kit: SopsKit, tmp_path: Path) -> None:
+    write_stack(demo_stack, kit, images("v1"), version="hooked-8e")
+    hook = tmp_path / "hook.py"
+    out = tmp_path / "hook-out.json"
+    hook.write_text(textwrap.dedent(f"""\
+        import json, os, pathlib
+        folder = pathlib.Path(os.environ["CHATOPS_SECRETS_DIR"])
+        found = (folder / "app.env").read_text()
+        json.dump({{"dir": str(folder), "ok": "DB_PASSWORD={DB_PASSWORD}" in found,
+                   "files": sorted(p.name for p in folder.iterdir())}},
+                  open({str(out)!r}, "w"))
+        """))
+    intent(demo_stack, extra=f"hooks:\n  pre_deploy:\n    - run: [{sys.executable!r}, "
+                             f"{str(hook)!r}]\n")
+
+    result = cli("run", "--repo", str(demo_stack.root), "deploy")
+
+    assert result.code == 0, result.out + result.err
+    seen = json.loads(out.read_text())
+    assert seen["ok"] is True
+    assert seen["files"] == [".env", "app.env", "db_password.txt"]
+    assert not Path(seen["dir"]).exists()  # gone with the step

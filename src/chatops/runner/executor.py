@@ -239,9 +239,12 @@ class Executor:
                     self.note(run_id, intent, problem)
                     return RunStatus.failed, problem
             with self.secrets.staged(run_id, step) as folder:
-                if folder is not None:
-                    self._context.setdefault(run_id, {})["secrets_dir"] = str(folder)
-                return await self._run_step_here(run_id, intent, step)
+                context = self._context.setdefault(run_id, {})
+                context["secrets_dir"] = str(folder) if folder is not None else None
+                try:
+                    return await self._run_step_here(run_id, intent, step)
+                finally:
+                    context.pop("secrets_dir", None)
 
     async def _host_problem(self, step: StepPlan) -> str | None:
         """Why the step cannot go to its host, before anything changes: the host does not

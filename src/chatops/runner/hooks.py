@@ -45,6 +45,8 @@ def hook_env(ex: StepIO, run_id: str, intent: str, step: StepPlan, *,
     }
     if outcome is not None:
         env["CHATOPS_OUTCOME"] = outcome
+    if run.get("secrets_dir"):  # the step's decrypted files, while it runs
+        env["CHATOPS_SECRETS_DIR"] = str(run["secrets_dir"])
     return env
 
 
