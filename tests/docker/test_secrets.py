@@ -260,3 +260,42 @@ def test_hooks_read_the_steps_decrypted_files_while_it_runs(
     assert seen["ok"] is True
     assert seen["files"] == [".env", "app.env", "db_password.txt"]
     assert not Path(seen["dir"]).exists()  # gone with the step
+
+
+def test_blue_green_slots_get_their_secrets(cli, bg, haproxy, images, kit: SopsKit) -> None:
+    from tests.docker.bluegreen import last_run as bg_last_run
+
+    def write(image: str, version: str) -> None:
+        bg.dir.mkdir(parents=True, exist_ok=True)
+        (bg.dir / "docker-compose.yml").write_text(textwrap.dedent(f"""\
+            services:
+              web:
+                image: {image}
+                network_mode: host
+                init: true
+                environment:
+                  PORT: "${{CHATOPS_SLOT_PORT:?chatops sets it for each slot}}"
+                  VERSION: "${{APP_VERSION}}"
+                env_file: app.env
+            """))
+        kit.encrypt(bg.dir / ".env", f"APP_VERSION={version}\n")
+        kit.encrypt(bg.dir / "app.env", f"DB_PASSWORD={DB_PASSWORD}\n")
+
+    write(images("v1"), "bg-sealed-1")
+    bg.intent()
+    assert cli("traffic", "config", "web", "--repo", str(bg.root), "--write").code == 0
+    haproxy.start()
+    first = cli("run", "web", "--repo", str(bg.root), "--local")
+    assert first.code == 0, first.out + first.err
+    assert wait_for_http(bg.url + "/version", "bg-sealed-1").strip() == "bg-sealed-1"
+
+    write(images("v2"), "bg-sealed-2")
+    second = cli("run", "web", "--repo", str(bg.root), "--local")
+    assert second.code == 0, second.out + second.err
+    assert wait_for_http(bg.url + "/version", "bg-sealed-2").strip() == "bg-sealed-2"
+    record = bg_last_run(bg)
+    assert (record.traffic["before"], record.traffic["after"]) == ("green", "blue")
+    (new,) = bg.containers("blue")
+    env = json.loads(docker("inspect", "-f", "{{json .Config.Env}}", new["ID"]).stdout)
+    assert f"DB_PASSWORD={DB_PASSWORD}" in env
+    assert all(DB_PASSWORD not in text for text in (first.out, second.out, second.err))
