@@ -17,6 +17,7 @@ from chatops.intents.model import STRATEGIES
 from chatops.intents.traffic import DRIVERS as DRIVER_TRAITS
 from chatops.notify.configured import FORMATS
 from chatops.runner.strategies import REGISTRY as RUNNERS
+from chatops.secrets.providers import PROVIDERS
 from chatops.traffic import DRIVERS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -42,6 +43,7 @@ def documented() -> dict[str, set[str]]:
     ("chat platform", set(PLATFORMS)),
     ("notification target", set(FORMATS)),
     ("forge", set(FORGES)),
+    ("secret provider", set(PROVIDERS)),
 ])
 def test_each_registry_and_the_readme_list_the_same_names(kind: str, names: set[str]) -> None:
     assert documented()[kind] == names
