@@ -303,3 +303,23 @@ def test_the_pull_request_plan_names_the_secrets_that_change_never_their_values(
     for value in ("first-pass-111", "second-pass-333", "token-222222"):
         assert value not in result.out
     assert git(world.dev, "rev-parse", "HEAD") == head
+
+
+def test_the_plan_names_the_secrets_a_run_opens(cli, kit: SopsKit, tmp_path: Path) -> None:
+    repo = tmp_path / "g"
+    assert cli("init", str(repo)).code == 0
+    stack = repo / "stacks" / "example"
+    (stack / "docker-compose.yml").write_text(
+        "services:\n  web:\n    image: nginx:1.27\n    env_file: [app.env, refs.env]\n")
+    kit.encrypt(stack / "app.env", "DB_PASSWORD=plan-pass-4444\nAPI_TOKEN=plan-token-5555\n")
+    (stack / "refs.env").write_text("SMTP_PASSWORD=secret://vault/secret/mail#password\n")
+
+    result = cli("plan", "rollout_example", "--repo", str(repo), "--local")
+
+    assert result.code == 0, result.err
+    assert "Secrets it opens when it runs (names only;" in result.out
+    assert "  stacks/example/app.env: SOPS for 1 age recipient(s): API_TOKEN, DB_PASSWORD" \
+        in result.out
+    assert "  stacks/example/refs.env: resolves secret://vault/secret/mail#password" \
+        in result.out
+    assert "plan-pass" not in result.out

@@ -26,6 +26,7 @@ from chatops.planning.steps import (
 )
 from chatops.planning.uses import Tree, files_used
 from chatops.repo import GitOpsRepo
+from chatops.secrets.changes import describe_secrets
 from chatops.settings import DEFAULT_COMPOSE_COMMAND
 
 DEFAULT_STABLE_FOR = 2.0
@@ -80,6 +81,7 @@ def build_plan(intent: IntentFile, ctx: PlanContext) -> Plan:
     )
     tags = tuple(dict.fromkeys(t for d in intent.documents for t in d.notify))
     events = tuple(dict.fromkeys(e for d in intent.documents for e in d.notify_on))
+    uses = () if ctx.tree is None else tuple(files_used(intent, ctx.repo, ctx.tree))
     return Plan(
         intent=intent.name,
         description=intent.description,
@@ -88,8 +90,19 @@ def build_plan(intent: IntentFile, ctx: PlanContext) -> Plan:
         notify=tags,
         notify_on=events,
         approval=None if intent.approval is None else intent.approval.model_dump(mode="json"),
-        uses=() if ctx.tree is None else tuple(files_used(intent, ctx.repo, ctx.tree)),
+        uses=uses,
+        secrets=() if ctx.tree is None else secrets_used(ctx.tree, uses),
     )
+
+
+def secrets_used(tree: Tree, uses: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The files among ``uses`` that hold secrets, and which (by name)."""
+    found = []
+    for path in uses:
+        what = describe_secrets(tree.read(path))
+        if what:
+            found.append((path, what))
+    return tuple(found)
 
 
 def _target(doc: IntentDoc) -> str:

@@ -19,6 +19,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "steps": [_step_dict(s) for s in plan.steps],
         **({"approval": plan.approval} if plan.approval else {}),
         **({"uses": list(plan.uses)} if plan.uses else {}),
+        **({"secrets": [{"file": f, "holds": w} for f, w in plan.secrets]}
+           if plan.secrets else {}),
     }
 
 
@@ -162,8 +164,18 @@ def render_plan(plan: dict[str, Any]) -> str:
     if n > 1:
         out.append("")
         out.append("Steps run in order; the first failure stops the run.")
+    return "\n".join(out + _files(plan)) + "\n"
+
+
+def _files(plan: dict[str, Any]) -> list[str]:
+    """The repository files the intent uses, and those that hold secrets (by name)."""
+    out: list[str] = []
     if plan.get("uses"):
         out += ["", "Uses these repository files (a change to any of them deploys this "
                 "intent, and needs its label):"]
         out += [f"  {path}" for path in plan["uses"]]
-    return "\n".join(out) + "\n"
+    if plan.get("secrets"):
+        out += ["", "Secrets it opens when it runs (names only; decrypted onto a tmpfs for "
+                "the step, never written to disk):"]
+        out += [f"  {s['file']}: {s['holds']}" for s in plan["secrets"]]
+    return out

@@ -106,3 +106,6 @@ class Plan:
     #: The repository files the intent uses (its file, compose files and what they name,
     #: hook programs): a change to any of them deploys it, and needs its label.
     uses: tuple[str, ...] = ()
+    #: (file, what it holds) of those that hold secrets: SOPS values and secret://
+    #: references, by name (never a value).
+    secrets: tuple[tuple[str, str], ...] = ()

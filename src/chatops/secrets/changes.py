@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatops.errors import SecretError
+from chatops.secrets.references import SCHEME, references_in
 from chatops.secrets.sops import ENC_RE, load_document, sops_format
 
 
@@ -74,3 +75,27 @@ def secret_changes(before: bytes | None, after: bytes | None) -> str | None:
     parts += [f"{_keys(added)} added"] if added else []
     parts += [f"{_keys(removed)} removed"] if removed else []
     return "; ".join(parts) if parts else None
+
+
+def describe_secrets(data: bytes | None) -> str | None:
+    """What a file holds of secrets, by name: its SOPS values and its ``secret://``
+    references; None when it holds neither."""
+    found = _ciphertexts(data)
+    parts: list[str] = []
+    if found is not None:
+        values, meta = found
+        recipients = [s for s in meta.get("age") or [] if isinstance(s, dict)]
+        parts.append(f"SOPS for {len(recipients)} age recipient(s): "
+                     + (_keys(sorted(values)) or "no encrypted value"))
+    if data and SCHEME.encode() in data:
+        refs = sorted({str(ref) for _, ref in _references(data)})
+        if refs:
+            parts.append("resolves " + _keys(refs))
+    return "; ".join(parts) or None
+
+
+def _references(data: bytes) -> list[tuple[int, object]]:
+    try:
+        return list(references_in(data.decode("utf-8", errors="replace"), ""))
+    except SecretError:
+        return []
