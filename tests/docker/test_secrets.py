@@ -299,3 +299,26 @@ def test_blue_green_slots_get_their_secrets(cli, bg, haproxy, images, kit: SopsK
     env = json.loads(docker("inspect", "-f", "{{json .Config.Env}}", new["ID"]).stdout)
     assert f"DB_PASSWORD={DB_PASSWORD}" in env
     assert all(DB_PASSWORD not in text for text in (first.out, second.out, second.err))
+
+
+def test_the_rollback_action_goes_back_with_the_secrets_of_that_deploy(
+        cli, demo_stack: DemoStack, images, kit: SopsKit) -> None:
+    write_stack(demo_stack, kit, images("v1"), version="kept-v1-9a")
+    intent(demo_stack)
+    assert cli("run", "--repo", str(demo_stack.root), "deploy").code == 0
+    write_stack(demo_stack, kit, images("v2"), version="newer-v2-9b",
+                password="newer-db-password-9b")
+    assert cli("run", "--repo", str(demo_stack.root), "deploy").code == 0
+    assert wait_for_http(demo_stack.url + "/version", "newer-v2-9b")
+    (demo_stack.root / "chatops" / "intents" / "back.yaml").write_text(
+        f"label_required: approved\naction: rollback\nstack: {demo_stack.name}\n"
+        "service: web\n")
+
+    result = cli("run", "--repo", str(demo_stack.root), "back")
+
+    assert result.code == 0, result.out + result.err
+    # The first deploy's image, with the secrets it was deployed with (the files in the
+    # checkout still hold the newer ones).
+    assert wait_for_http(demo_stack.url + "/version", "kept-v1-9a").strip() == "kept-v1-9a"
+    assert f"DB_PASSWORD={DB_PASSWORD}" in env_of(demo_stack)
+    assert exec_in(demo_stack, "cat", "/run/secrets/db") == FILE_SECRET

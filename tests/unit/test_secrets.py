@@ -323,3 +323,29 @@ def test_the_plan_names_the_secrets_a_run_opens(cli, kit: SopsKit, tmp_path: Pat
     assert "  stacks/example/refs.env: resolves secret://vault/secret/mail#password" \
         in result.out
     assert "plan-pass" not in result.out
+
+
+def test_plain_copies_left_by_a_dead_process_are_removed_at_the_next_start(
+        tmp_path: Path) -> None:
+    import os
+
+    from chatops.runtime import Runtime
+    from chatops.settings import Settings
+
+    shm = tmp_path / "shm"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    left = shm / f"chatops-secrets-{dead.pid}-abc"
+    mine = shm / f"chatops-secrets-{os.getpid()}-def"
+    for folder in (left, mine):
+        (folder / "files").mkdir(parents=True)
+        (folder / "files" / ".env").write_text("DB_PASSWORD=left-behind\n")
+    (shm / "unrelated").mkdir()
+
+    runtime = Runtime.open(Settings.load({"CHATOPS_STATE_DIR": str(tmp_path / "state"),
+                                          "CHATOPS_SECRETS_TMP": str(shm)}))
+    runtime.close()
+
+    assert not left.exists()
+    assert mine.exists()  # a live process's step is still running
+    assert (shm / "unrelated").exists()
