@@ -235,3 +235,38 @@ def test_a_rolling_deploy_across_three_hosts_stops_at_the_failing_one(
         docker("compose", "-p", stack, "down", "-t", "1", check=False)
         far.docker("compose", "-p", stack, "down", "-t", "1", check=False)
         third.docker("compose", "-p", stack, "down", "-t", "1", check=False)
+
+
+def test_a_host_over_ssh_gets_secrets_decrypted_here(
+        images, far: ExtraEngine, ssh: Sshd, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.sops_kit import SopsKit
+
+    kit = SopsKit.make(tmp_path / "keys")
+    monkeypatch.setenv("CHATOPS_AGE_KEY_FILE", str(kit.key_file))
+    monkeypatch.setenv("CHATOPS_SECRETS_TMP", str(tmp_path / "shm"))
+    stack, port = f"h-{uuid.uuid4().hex[:8]}", free_port()
+    repo, state = Repo(tmp_path / "repo", stack), tmp_path / "state"
+    hosts = {"lab": ssh_host(ssh, far, PORT=str(port))}
+    repo.intent("deploy_web", "host: lab")
+    folder = repo.root / "stacks" / stack
+    try:
+        repo.compose(images("v1"), "    env_file: app.env\n")
+        compose = folder / "docker-compose.yml"
+        compose.write_text(compose.read_text().replace(
+            '      PORT: "${PORT}"', '      PORT: "${PORT}"\n      VERSION: "${APP_VERSION}"'))
+        kit.encrypt(folder / ".env", "APP_VERSION=far-sealed-1\n")
+        kit.encrypt(folder / "app.env", "DB_PASSWORD=far-db-password-1\n")
+
+        done = chatops(repo, state, hosts, "run", "deploy_web", "--local")
+
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert version(port) == "far-sealed-1"
+        (container,) = far.docker("ps", "-q", "--filter",
+                                  f"label=com.docker.compose.project={stack}").stdout.split()
+        env = far.docker("inspect", "-f", "{{json .Config.Env}}", container).stdout
+        assert "DB_PASSWORD=far-db-password-1" in env
+        assert list((tmp_path / "shm").iterdir()) == []
+        assert "far-db-password-1" not in done.stdout + done.stderr
+    finally:
+        far.docker("compose", "-p", stack, "down", "-t", "1", check=False)
