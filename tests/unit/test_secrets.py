@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from chatops.errors import SecretError
+from chatops.secrets.documents import sops_format
 from chatops.secrets.keys import load_keys
 from chatops.secrets.scan import scan_text
-from chatops.secrets.sops import open_sops, sops_format
+from chatops.secrets.sops import open_sops
 from chatops.secrets.staging import find_secrets
 from tests.sops_kit import SopsKit
 

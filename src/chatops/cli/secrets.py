@@ -26,8 +26,9 @@ import yaml
 from chatops.cli.config import current_settings
 from chatops.errors import ConfigError, SecretError
 from chatops.repo import GitOpsRepo
+from chatops.secrets.documents import Format, plain_yaml, sops_format
 from chatops.secrets.keys import AgeKeys, load_keys
-from chatops.secrets.sops import Format, open_sops, plain_yaml, sops_format
+from chatops.secrets.sops import open_sops
 
 SOPS_CONFIG = ".sops.yaml"
 #: What ``init`` asks to be encrypted: env files and *.secret.* files under stacks/.

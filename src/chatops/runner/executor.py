@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import os
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,14 +19,13 @@ from chatops.engine.base import CommandResult, Engine, OutputLine
 from chatops.engine.environment import child_env
 from chatops.engine.hosts import on_host
 from chatops.errors import ChatopsError, EngineError, HostUnreachableError, LockBusyError
-from chatops.health import REGISTRY
-from chatops.health.registry import GateContext, GateResult
 from chatops.locks import HeldLocks, Locks
 from chatops.masking import Masker
 from chatops.planning.binds import relative_binds
 from chatops.planning.render import plan_to_dict
-from chatops.planning.steps import Command, Gate, Plan, StepPlan
+from chatops.planning.steps import Command, Plan, StepPlan
 from chatops.runner import restore
+from chatops.runner.gating import run_gates
 from chatops.runner.hooks import hook_env, run_hooks
 from chatops.runner.project import ComposeConfigError, config_argv, parse_config, reading_key
 from chatops.runner.secrets import RunSecrets
@@ -410,67 +409,10 @@ class Executor:
 
     # -- health ----------------------------------------------------------------
 
-    def _gate_task(self, state: StepState, gate: Gate, expected: dict[str, int],
-                   others_passed: asyncio.Event | None = None) -> Awaitable[GateResult]:
-        assert state.project is not None  # noqa: S101 - set by _prepare
-        project = state.project
-        return REGISTRY[gate.kind].run(gate.check, GateContext(
-            clock=self.clock, engine=self.engine, description=gate.description,
-            since=self.clock.now(), kuma_url=self.kuma_url, project=project.name,
-            services=list(state.services), expected=expected,
-            spec={name: spec.replicas for name, spec in project.services.items()},
-            implicit=gate.implicit, others_passed=others_passed if gate.implicit else None))
-
-    def _expected(self, state: StepState) -> dict[str, int]:
-        assert state.project is not None  # noqa: S101 - set by _prepare
-        if (step := state.step).action == "scale" and step.service and step.replicas is not None:
-            return {step.service: step.replicas}
-        if step.action == "rollback":
-            return restore.target_replicas(state)
-        return {s: state.project.services[s].replicas for s in state.services}
-
     async def gates(self, run_id: str, intent: str, state: StepState, phase: str,
                      expected: dict[str, int] | None = None) -> str | None:
         """Run every gate at once; return why the step failed, or None."""
-        gates = state.step.gates
-        if not gates:
-            return None
-        expected = expected if expected is not None else self._expected(state)
-        for gate in gates:
-            self.emit(run_id, intent, ev.GATE_STARTED, description=gate.description,
-                       phase=phase, kind=gate.kind)
-        # With HTTP or TCP gates, they prove the service works: the implicit container
-        # gate watches for exits and restarts meanwhile instead of adding its own window.
-        probes = [g for g in gates if REGISTRY[g.kind].probe]
-        others_passed = asyncio.Event() if probes else None
-        tasks = {asyncio.ensure_future(self._gate_task(state, g, expected, others_passed)): i
-                 for i, g in enumerate(gates)}
-        results: dict[int, GateResult] = {}
-        pending = set(tasks)
-        while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                results[tasks[task]] = task.result()
-            if any(not r.ok for r in results.values()):
-                for task in pending:  # one failed gate fails the step: stop waiting
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
-                pending = set()
-            elif others_passed is not None and all(
-                    i in results for i, g in enumerate(gates) if g in probes):
-                others_passed.set()
-        failed: list[str] = []
-        for i, gate in enumerate(gates):
-            result = results.get(i) or GateResult(
-                gate.kind, gate.description, False, "stopped: another gate failed first", 0.0)
-            self.store.add_gate(run_id, doc=state.step.index, phase=phase, kind=result.kind,
-                                description=result.description, ok=result.ok,
-                                detail=result.detail, duration=result.duration)
-            self.emit(run_id, intent, ev.GATE_FINISHED, description=gate.description,
-                       phase=phase, ok=result.ok, detail=result.detail, kind=gate.kind)
-            if not result.ok and i in results:
-                failed.append(f"health gate failed: {result.detail}")
-        return "; ".join(failed) if failed else None
+        return await run_gates(self, run_id, intent, state, phase=phase, expected=expected)
 
     # -- the recreate path's way back (runner.restore) ------------------------------------
 

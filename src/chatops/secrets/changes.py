@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from chatops.errors import SecretError
+from chatops.secrets.documents import load_document, sops_format
 from chatops.secrets.references import SCHEME, references_in
-from chatops.secrets.sops import ENC_RE, load_document, sops_format
+from chatops.secrets.sops import ENC_RE
 
 
 def _ciphertexts(data: bytes | None) -> tuple[dict[str, str], dict[str, Any]] | None:

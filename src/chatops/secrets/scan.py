@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from chatops.secrets.sops import sops_format
+from chatops.secrets.documents import sops_format
 
 ALLOW_MARK = "chatops: not-secret"
 

@@ -17,15 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chatops.errors import SecretError
-from chatops.secrets.sops import (
-    DATA_KEY_BYTES,
-    MAC_ONLY_ENCRYPTED_INIT,
-    Format,
-    Rules,
-    dump_yaml,
-    go_bytes,
-    walk,
-)
+from chatops.secrets.documents import Format, dump_yaml, go_bytes
+from chatops.secrets.sops import DATA_KEY_BYTES, MAC_ONLY_ENCRYPTED_INIT, Rules, walk
 
 #: The SOPS file format this writes (what ``sops --version`` 3.9 and later read).
 FORMAT_VERSION = "3.9.0"

@@ -38,9 +38,10 @@ from typing import Any
 import yaml
 
 from chatops.errors import SecretError
+from chatops.secrets.documents import dump_yaml, plain_yaml, sops_format
 from chatops.secrets.keys import AgeKeys
 from chatops.secrets.references import SCHEME, Reference, references_in, substitute
-from chatops.secrets.sops import Opened, dump_yaml, open_sops, plain_yaml, sops_format
+from chatops.secrets.sops import Opened, open_sops
 
 ENCRYPTED_MARK = b"ENC[AES256_GCM,"
 DIR_PREFIX = "chatops-secrets-"
