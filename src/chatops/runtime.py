@@ -68,14 +68,14 @@ class Runtime:
     def secrets(self) -> RunSecrets:
         """SOPS files for runs: this host's age identities (read when a file needs them),
         the tmpfs they are staged on, and where used files are kept encrypted."""
-        from chatops.secrets.keys import load_keys  # noqa: PLC0415
+        from chatops.secrets.keys import key_files, load_keys  # noqa: PLC0415
         from chatops.secrets.providers import Resolver  # noqa: PLC0415
         from chatops.secrets.staging import tmp_root  # noqa: PLC0415
 
         settings = self.settings
-        key_files = [settings.age_key_file] if settings.age_key_file else []
         return RunSecrets(
-            self.masker, lambda: load_keys(key_files, settings.age_ssh_key_file),
+            self.masker, lambda: load_keys(key_files(settings.age_key_file, settings.state_dir),
+                                           settings.age_ssh_key_file),
             tmp=tmp_root(settings.secrets_tmp, settings.state_dir),
             sealed=settings.paths.sealed, resolver=lambda: Resolver(settings))
 

@@ -29,6 +29,7 @@ SECRETS = {
     "CHATOPS_NPM_PASSWORD": "npm password with spaces & symbols!",
 }
 NOTIFY_PASSWORD = "notify-basic-auth-secret-4711"
+SOPS_VALUE = "sops-decrypted-db-password-2718"  # committed encrypted, decrypted by the run
 
 
 def encodings(value: str) -> list[str]:
@@ -50,17 +51,31 @@ LEAK = textwrap.dedent("""\
         print("url", quote(value, safe=""), "plus", quote_plus(value))
         print("hex", raw.hex(), "in=a-line-with-more", value + value)
     """)
+#: A hook that prints the step's decrypted secret, read where hooks read them.
+LEAK_SOPS = textwrap.dedent("""\
+    import os, pathlib, subprocess, sys
+    env = pathlib.Path(os.environ["CHATOPS_SECRETS_DIR"], "app.env").read_text()
+    value = env.split("DB_PASSWORD=", 1)[1].splitlines()[0]
+    subprocess.run([sys.executable, "scripts/leak.py", value], check=True)
+    """)
 
 
 def test_a_hook_that_prints_every_secret_leaks_none_of_them(
         demo_stack: DemoStack, images, tmp_path: Path) -> None:
+    from tests.sops_kit import SopsKit
+
     chat = JsonTarget()
     secrets = {**SECRETS, "CHATOPS_API_KEY": served.KEY}
-    values = [*secrets.values(), NOTIFY_PASSWORD]
+    values = [*secrets.values(), NOTIFY_PASSWORD, SOPS_VALUE]
     scripts = demo_stack.root / "scripts"
     scripts.mkdir()
     (scripts / "leak.py").write_text(LEAK)
-    python = json.dumps(["python3", "scripts/leak.py", *values])
+    (scripts / "leak_sops.py").write_text(LEAK_SOPS)
+    python = json.dumps(["python3", "scripts/leak.py", *values[:-1]])
+    kit = SopsKit.make(tmp_path / "keys")  # the stack's env_file is a SOPS file
+    kit.encrypt(demo_stack.dir / "app.env", f"DB_PASSWORD={SOPS_VALUE}\n")
+    demo_stack.compose_file.write_text(demo_stack.compose_file.read_text()
+                                       + "    env_file: app.env\n")
     intent(demo_stack, extra=textwrap.dedent(f"""\
         env:
           GREETING: hello from the intent
@@ -68,6 +83,7 @@ def test_a_hook_that_prints_every_secret_leaks_none_of_them(
           pre_deploy:
             - ["/usr/bin/env"]
             - {python}
+            - ["python3", "scripts/leak_sops.py"]
         """))
     state = tmp_path / "state"
     log = tmp_path / "service.log"
@@ -75,6 +91,8 @@ def test_a_hook_that_prints_every_secret_leaks_none_of_them(
     port = chat.url.split(":")[2].split("/")[0]
     service = served.start(demo_stack.root, state, log=log, env={
         **secrets, "APPROVED_LABEL": "approved", "CHATOPS_STABILITY_WINDOW": "0.3s",
+        "CHATOPS_AGE_KEY_FILE": str(kit.key_file),
+        "CHATOPS_SECRETS_TMP": str(tmp_path / "shm"),
         "CHATOPS_NPM_URL": "http://127.0.0.1:9/", "CHATOPS_NPM_EMAIL": "ops@example.org",
         "CHATOPS_NOTIFY_URLS": f"json://chatops:{NOTIFY_PASSWORD}@127.0.0.1:{port}/hook"})
     try:
@@ -104,6 +122,12 @@ def test_a_hook_that_prints_every_secret_leaks_none_of_them(
     # The service's own variables never reached the hook.
     for name in secrets:
         assert f"{name}=" not in lines.text, name
+    assert lines.text.count("plain ***") == len(values)  # the SOPS value's hook too
+    # The decrypted value is nowhere on disk: the checkout holds it encrypted, the
+    # staged copies are gone.
+    on_disk = b"".join(p.read_bytes() for p in [*demo_stack.root.rglob("*"),
+                                                *(tmp_path / "shm").rglob("*")] if p.is_file())
+    assert SOPS_VALUE.encode() not in on_disk
     stored = b"".join(p.read_bytes() for p in state.rglob("*") if p.is_file())
     for value in values:
         for form in encodings(value):

@@ -27,7 +27,7 @@ from chatops.cli.config import current_settings
 from chatops.errors import ConfigError, SecretError
 from chatops.repo import GitOpsRepo
 from chatops.secrets.documents import Format, plain_yaml, sops_format
-from chatops.secrets.keys import AgeKeys, load_keys
+from chatops.secrets.keys import AgeKeys, key_files, load_keys
 from chatops.secrets.sops import open_sops
 
 SOPS_CONFIG = ".sops.yaml"
@@ -44,10 +44,8 @@ def _key_file() -> Path:
 
 def _keys() -> AgeKeys:
     settings = current_settings()
-    files = [settings.age_key_file] if settings.age_key_file else []
-    if not files and (settings.state_dir / "age.key").is_file():
-        files = [settings.state_dir / "age.key"]
-    return load_keys(files, settings.age_ssh_key_file)
+    return load_keys(key_files(settings.age_key_file, settings.state_dir),
+                     settings.age_ssh_key_file)
 
 
 def _format_of(path: Path, data: bytes | None) -> Format:

@@ -1,7 +1,9 @@
 """The age identities of this host, read from the files SOPS reads them from.
 
 ``CHATOPS_AGE_KEY_FILE`` (or ``SOPS_AGE_KEY_FILE``): an age identity file, one
-``AGE-SECRET-KEY-1...`` per line, ``#`` comments allowed (what ``age-keygen`` writes).
+``AGE-SECRET-KEY-1...`` per line, ``#`` comments allowed (what ``age-keygen`` writes);
+without it, ``$CHATOPS_STATE_DIR/age.key`` (``chatops secrets init``) and SOPS's default
+``~/.config/sops/age/keys.txt``, when they exist.
 ``CHATOPS_AGE_SSH_KEY_FILE`` (or ``SOPS_AGE_SSH_PRIVATE_KEY_FILE``): an unencrypted
 OpenSSH ed25519 or RSA private key, for files encrypted to an ``ssh-ed25519`` recipient.
 A problem names the file and the line, never the key.
@@ -9,6 +11,7 @@ A problem names the file and the line, never the key.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +87,17 @@ def read_ssh_key(path: Path) -> Any:
     except Exception:
         raise ConfigError(f"CHATOPS_AGE_SSH_KEY_FILE: {path} is not an unencrypted OpenSSH "
                           "ed25519 or RSA private key") from None
+
+
+def key_files(configured: Path | None, state_dir: Path) -> list[Path]:
+    """The identity files to read: the one configured; else the one ``chatops secrets
+    init`` made (``$CHATOPS_STATE_DIR/age.key``) and SOPS's default
+    (``$XDG_CONFIG_HOME/sops/age/keys.txt``), those that exist."""
+    if configured is not None:
+        return [configured]
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return [p for p in (state_dir / "age.key", config / "sops" / "age" / "keys.txt")
+            if p.is_file()]
 
 
 def load_keys(key_files: Sequence[Path], ssh_key: Path | None = None) -> AgeKeys:
