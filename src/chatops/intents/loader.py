@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ class IntentFile:
     path: Path
     description: str
     documents: tuple[IntentDoc, ...]
+    #: The file as it was read (what the plain-secret rules read again).
+    text: str = field(default="", compare=False, repr=False)
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -117,6 +119,7 @@ def parse_intent(
         path=path or Path(label),
         description=leading_comment(text),
         documents=tuple(docs),
+        text=text,
     )
 
 
@@ -145,8 +148,8 @@ def _validate_document(
             path, message = _explain(error, data)
             add(path, message)
         return None
-    for field, message in check_action_rules(intent):
-        add((field,), message)
+    for name, message in check_action_rules(intent):
+        add((name,), message)
     return None if problems else intent
 
 

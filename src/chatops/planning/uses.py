@@ -10,9 +10,11 @@ Git objects) or of the working tree.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -65,13 +67,28 @@ class CommitTree:
 
 @dataclass(frozen=True)
 class WorkTree:
-    """The repository as it is on disk; nothing outside its root is read."""
+    """The repository as it is on disk; nothing outside its root is read (a symbolic
+    link that leads out is not followed). Where each path leads is asked once."""
 
     root: Path
+    _found: dict[str, Path | None] = field(default_factory=dict, compare=False, repr=False)
+
+    @cached_property
+    def _real_root(self) -> Path:
+        return self.root.resolve()
 
     def _inside(self, path: str) -> Path | None:
-        full = (self.root / path).resolve()
-        return full if full.is_relative_to(self.root.resolve()) else None
+        if path in self._found:
+            return self._found[path]
+        joined = self.root / path
+        try:
+            os.lstat(joined)
+        except OSError:  # nothing there: whether it would lead out does not matter
+            self._found[path] = None
+            return None
+        full = Path(os.path.realpath(joined))
+        found = self._found[path] = full if full.is_relative_to(self._real_root) else None
+        return found
 
     def read(self, path: str) -> bytes | None:
         full = self._inside(path)
@@ -164,10 +181,13 @@ def files_used(intent: IntentFile, repo: GitOpsRepo, tree: Tree) -> dict[str, st
     """Every repository path ``intent`` uses, with why: files, and folders (a stack's
     folder, a build context) whose every file counts."""
     used: dict[str, str] = {}
-    for suffix in INTENT_SUFFIXES:
+    # Its own suffix first: an intent is one file, so the others are asked only when
+    # that one is not in the tree.
+    for suffix in sorted(INTENT_SUFFIXES, key=lambda s: s != intent.path.suffix):
         own = f"{INTENTS_DIR}/{intent.name}{suffix}"
         if tree.exists(own):
             used[own] = "the intent's file"
+            break
     queue: list[tuple[str, str]] = []
     for doc in intent.documents:
         used.setdefault(f"{STACKS_DIR}/{doc.stack}", f"the folder of stack {doc.stack}")

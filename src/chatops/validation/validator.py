@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,7 +86,12 @@ def _load_one(path: Path, label: str) -> FileResult:
 
 def repo_root_of(path: Path, fallback: Path) -> Path:
     """The GitOps repository an intent file belongs to: the folder above chatops/intents/."""
-    parent = path.resolve().parent
+    return _root_of_folder(path.parent, fallback)
+
+
+@functools.lru_cache(maxsize=64)
+def _root_of_folder(folder: Path, fallback: Path) -> Path:
+    parent = folder.resolve()
     if parent.parts[-2:] == INTENTS_DIR.parts:
         return parent.parent.parent
     return fallback
@@ -216,7 +222,8 @@ def _check_secrets(report: Report, fallback_root: Path) -> None:
             if (repo.root, path) in seen or (tracked is not None and path not in tracked):
                 continue  # told already; or not committed (a host's own file)
             seen.add((repo.root, path))
-            data = tree.read(path)
+            own = why == "the intent's file" and result.intent.text
+            data = result.intent.text.encode() if own else tree.read(path)
             if data is None:
                 continue
             findings = scan_file(path, data,
