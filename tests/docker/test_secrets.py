@@ -322,3 +322,41 @@ def test_the_rollback_action_goes_back_with_the_secrets_of_that_deploy(
     assert wait_for_http(demo_stack.url + "/version", "kept-v1-9a").strip() == "kept-v1-9a"
     assert f"DB_PASSWORD={DB_PASSWORD}" in env_of(demo_stack)
     assert exec_in(demo_stack, "cat", "/run/secrets/db") == FILE_SECRET
+
+
+def test_an_encrypted_compose_file_deploys_with_paths_as_they_were(
+        cli, demo_stack: DemoStack, images, kit: SopsKit) -> None:
+    demo_stack.dir.mkdir(parents=True, exist_ok=True)
+    (demo_stack.dir / "page.txt").write_text("bound from the stack folder\n")
+    plain = textwrap.dedent(f"""\
+        name: {demo_stack.name}
+        services:
+          web:
+            image: {images("v1")}
+            network_mode: host
+            init: true
+            ports: []
+            volumes:
+              - ./page.txt:/page.txt:ro
+            environment:
+              PORT: "{demo_stack.port}"
+              VERSION: compose-sealed-0f
+              DB_PASSWORD: {DB_PASSWORD}
+        """)
+    kit.encrypt(demo_stack.compose_file, plain, kind="yaml",
+                extra=("--encrypted-regex", "^(VERSION|DB_PASSWORD)$"))
+    assert DB_PASSWORD.encode() not in demo_stack.compose_file.read_bytes()
+    intent(demo_stack)
+
+    result = cli("run", "--repo", str(demo_stack.root), "deploy")
+
+    assert result.code == 0, result.out + result.err
+    assert wait_for_http(demo_stack.url + "/version", "compose-sealed-0f").strip() == \
+        "compose-sealed-0f"
+    assert f"DB_PASSWORD={DB_PASSWORD}" in env_of(demo_stack)
+    # The relative bind still means the stack's folder.
+    assert exec_in(demo_stack, "cat", "/page.txt") == "bound from the stack folder\n"
+    labels = json.loads(docker("inspect", "-f", "{{json .Config.Labels}}",
+                               container(demo_stack)).stdout)
+    assert labels["com.docker.compose.project"] == demo_stack.name
+    assert DB_PASSWORD not in result.out + result.err
