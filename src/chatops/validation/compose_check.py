@@ -20,6 +20,13 @@ def check_one(compose_command: tuple[str, ...], path: Path) -> str | None:
     """``None`` when Compose accepts ``path``, else what it said (one line)."""
     if not path.is_file():
         return f"compose file {path} does not exist"
+    from chatops.secrets.documents import sops_format  # noqa: PLC0415
+
+    try:
+        if sops_format(path.read_bytes()) is not None:
+            return None  # encrypted: Compose reads it when a run has decrypted it
+    except OSError as exc:
+        return f"cannot read compose file {path}: {exc.strerror}"
     argv = compose_config_argv(compose_command, path)
     try:
         done = subprocess.run(
