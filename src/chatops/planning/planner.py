@@ -26,7 +26,6 @@ from chatops.planning.steps import (
 )
 from chatops.planning.uses import Tree, files_used
 from chatops.repo import GitOpsRepo
-from chatops.secrets.changes import describe_secrets
 from chatops.settings import DEFAULT_COMPOSE_COMMAND
 
 DEFAULT_STABLE_FOR = 2.0
@@ -97,6 +96,8 @@ def build_plan(intent: IntentFile, ctx: PlanContext) -> Plan:
 
 def secrets_used(tree: Tree, uses: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """The files among ``uses`` that hold secrets, and which (by name)."""
+    from chatops.secrets.changes import describe_secrets  # noqa: PLC0415 - plans that list
+
     found = []
     for path in uses:
         what = describe_secrets(tree.read(path))

@@ -171,8 +171,11 @@ def find_secrets(compose: Path, keys: Callable[[], AgeKeys],
                            keys=keys)
     if own is not None:
         found.append(own)
+    text = own.opened.plain if own else content
     try:
-        doc = plain_yaml((own.opened.plain if own else content).decode("utf-8"))
+        # A file that names no other file has only its .env to look at: not parsed.
+        doc = plain_yaml(text.decode("utf-8")) if own is not None or any(
+            word in text for word in (b"env_file", b"configs", b"secrets")) else {}
     except (UnicodeDecodeError, yaml.YAMLError, ValueError):
         doc = None  # Compose's own reading says why
     if not isinstance(doc, dict):
