@@ -247,10 +247,14 @@ def dotenv_values(data: bytes) -> dict[str, str]:
 
 
 def tmp_root(configured: Path | None, state_dir: Path) -> Path:
+    """Where a step's plain copies go: a tmpfs (``/dev/shm``, else the session's
+    ``$XDG_RUNTIME_DIR``); only on a machine with neither, the state directory."""
     if configured is not None:
         return configured
-    shm = Path("/dev/shm")  # noqa: S108 - a tmpfs: plain text never reaches a disk
-    return shm if shm.is_dir() and os.access(shm, os.W_OK) else state_dir / "private"
+    for candidate in (Path("/dev/shm"), Path(os.environ.get("XDG_RUNTIME_DIR") or "/-")):  # noqa: S108
+        if candidate.is_dir() and os.access(candidate, os.W_OK):
+            return candidate
+    return state_dir / "private"
 
 
 @contextlib.contextmanager
