@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -16,6 +16,7 @@ from chatops.application.decisions import Context
 from chatops.application.stream import EventStream
 from chatops.errors import AuditUnavailableError, ChatopsError, ScopeDeniedError, StoreError
 from chatops.notify.approvals import Announcer
+from chatops.notify.messages import ChatMessage
 from chatops.store.sqlite import RunStore
 
 T = TypeVar("T")
@@ -29,6 +30,9 @@ class Recording:
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     announcers: list[Announcer] = field(default_factory=list)  # bots that ask for approvals
     parents: dict[str, asyncio.Task[Any]] = field(default_factory=dict)  # rolling deploys
+    #: Tells every notification target something that is not a run's outcome (a fetch
+    #: failing, its recovery): (message, event name). Nothing, when none is configured.
+    announce: Callable[[ChatMessage, str], None] = field(default=lambda message, event: None)
 
     def __post_init__(self) -> None:
         """What a use case holds beside the record is set up by it (``Runs``)."""

@@ -22,6 +22,7 @@ from chatops.engine.base import Engine
 from chatops.gitops.forges.github import GitHub
 from chatops.notify.approvals import Announcer
 from chatops.notify.configured import deliverers
+from chatops.notify.messages import ChatMessage
 from chatops.notify.outbox import Outbox
 from chatops.notify.targets import Target
 from chatops.repo import GitOpsRepo
@@ -61,6 +62,15 @@ class Notifications:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.outbox.deliver_due(self.targets), budget)
 
+    def announce(self, message: ChatMessage, event: str) -> None:
+        """``message`` to every target that takes chat messages (a fetch failing, ...)."""
+        if self.outbox is None:
+            return
+        for name, target in self.targets.items():
+            payload = target.for_security(message)
+            if payload is not None:
+                self.outbox.put(name, event, payload)
+
     def close(self) -> None:
         if self.outbox is not None:
             self.outbox.close()
@@ -77,7 +87,7 @@ def build_deploys(runtime: Runtime, repo: GitOpsRepo, *, engine: Engine, audit: 
     executor = runtime.executor(engine, [*sinks, *notifications.sinks(runtime), stream])
     queue = RunManager(executor, runtime.locks, metrics or Metrics(), max_parallel)
     return Deploys(Context(runtime, repo, rules, queue, github), audit, stream,
-                   announcers=list(announcers))
+                   announcers=list(announcers), announce=notifications.announce)
 
 
 @dataclass

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from chatops.durations import format_duration
 from chatops.store.summaries import traffic_summary
 
 TITLE = "🤖 ChatOps Audit"
@@ -137,3 +138,17 @@ def security_message(reason: str, count: int, clients: list[str], window: float)
             f"🚨 ALERT: wrong API keys from many addresses ({count} spray(s) in "
             f"{window:g} s); each address is now locked out after one wrong key")
     return _compose(headline, as_text, [("From", f"{who}{more}")], "warning")
+
+
+def fetch_message(*, failing: bool, remote: str, branch: str, since: float, count: int,
+                  error: str = "") -> ChatMessage:
+    """Pull mode's one alert when fetching keeps failing, and its one recovery message."""
+    lasted = format_duration(since)
+    if failing:
+        headline = (f"🚨 ALERT: fetching {branch} from {remote} has failed {count} times in "
+                    f"a row (for {lasted}): new commits are not deployed")
+        return _compose(escape(headline, 300), verbatim(headline, 300),
+                        [("Git said", plain(error, 500))], "failure")
+    headline = (f"✅ RECOVERED: fetching {branch} from {remote} works again, after "
+                f"{count} failed fetch(es) over {lasted}")
+    return _compose(escape(headline, 300), verbatim(headline, 300), [], "success")

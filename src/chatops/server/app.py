@@ -48,7 +48,12 @@ from chatops.server.intents import register_intents
 from chatops.server.keys import KeyRing
 from chatops.server.openapi import install as install_openapi
 from chatops.server.orchestrate import register_orchestrate, summary_of
-from chatops.server.schedules import register_schedules, schedule_loop, standby_loop
+from chatops.server.schedules import (
+    poll_loop,
+    register_schedules,
+    schedule_loop,
+    standby_loop,
+)
 from chatops.server.webhook import register_webhook
 from chatops.settings import Settings
 from chatops.store.audit import AuditLog
@@ -105,6 +110,8 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
         digester = loop.create_task(digest.run()) if digest is not None else None
         scheduling = loop.create_task(schedule_loop(services, scheduler))
         reaping = loop.create_task(standby_loop(deploys))
+        polling = (loop.create_task(poll_loop(deploys, settings.poll_interval))
+                   if settings.poll_interval else None)
         # Everything built so far lives as long as the process: keep the collector off it.
         gc.freeze()
         try:
@@ -112,6 +119,8 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
         finally:
             scheduling.cancel()
             reaping.cancel()
+            if polling is not None:
+                polling.cancel()
             stopped = await queue.shutdown(settings.shutdown_grace)
             # Orchestrations and webhook sequences wait on runs that are now ended.
             for task in list(deploys.background):

@@ -1,9 +1,11 @@
-"""Scheduled runs inside the service, and ``GET /schedules``."""
+"""The service's own loops: scheduled runs (and ``GET /schedules``), pull mode's polls,
+and the removal of blue-green standby slots."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -85,3 +87,20 @@ def register_schedules(api: FastAPI, s: Services, scheduler: Scheduler) -> None:
                                "last_decision": st.last_decision,
                                "last_run_id": st.last_run_id}
                               for st in scheduler.states()]}
+
+
+POLLER = Caller(via="poll", permissions=Trusted("pull mode"), client="poller",
+                method="POLL", endpoint="(pull mode)")
+
+
+async def poll_loop(deploys: Deploys, every: float) -> None:
+    """Pull mode: one poll now, then one every ``every`` seconds (what each found is in
+    the audit trail; a failing fetch is announced by the use case)."""
+    while True:
+        try:
+            await deploys.poll(POLLER)
+        except ChatopsError:
+            pass  # recorded by the use case
+        except Exception as exc:  # a poll that broke must not end pull mode
+            sys.stderr.write(f"chatops: pull mode: {type(exc).__name__}: {exc}\n")
+        await asyncio.sleep(every)

@@ -58,6 +58,17 @@ class DeploySettings(Section):
     hosts: dict[str, HostSpec] = Field(default_factory=dict)
     sync: bool = True  # runs without a commit move a Git checkout to the branch head first
     wait_timeout: float = Field(default=3600.0, gt=0)
+    #: Pull mode: fetch the deploy branch this often and deploy what it brings (off: None).
+    poll_interval: float | None = Field(default=None, ge=1, le=86400)
+    fetch_alert_after: int = Field(default=3, ge=1, le=1000)  # failed fetches in a row
+
+    @field_validator("poll_interval", mode="before")
+    @classmethod
+    def _poll(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip().lower()
+            return None if text in ("", "off", "0", "none") else parse_duration(value)
+        return value
 
     @field_validator("compose_command", mode="before")
     @classmethod

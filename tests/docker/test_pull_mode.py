@@ -1,0 +1,97 @@
+"""Pull mode on the real engine and real Git: the service fetches the deploy branch on an
+interval (no webhook reaches it), deploys a labelled merge, refuses an unlabelled one
+once, and announces a fetch that keeps failing once, then its recovery."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests import served
+from tests.docker.conftest import docker, free_port, http_get, wait_for_http
+from tests.docker.test_gitops_e2e import compose, intent
+from tests.fakes.github import FakeGitHub
+from tests.fakes.json_target import JsonTarget
+from tests.unit.test_gitops import World, git
+
+pytestmark = pytest.mark.docker
+
+
+def audit(service: served.Service) -> list[dict]:
+    done = subprocess.run([sys.executable, "-m", "chatops", "audit", "tail", "-n", "50",
+                           "--format", "json"], env=service.env, capture_output=True,
+                          text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def until(check, deadline: float = 30.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError("not within the deadline")
+
+
+def test_pull_mode_deploys_labelled_merges_refuses_others_and_watches_its_fetch(
+        engine, images, tmp_path: Path) -> None:
+    stack, port = f"pull-{uuid.uuid4().hex[:8]}", free_port()
+    name = f"deploy_{stack.replace('-', '_')}"
+    v1, v2 = images("v1"), images("v2")
+    world = World.create(tmp_path, {
+        f"stacks/{stack}/docker-compose.yml": compose(stack, v1, port),
+        f"chatops/intents/{name}.yaml": intent(stack, port)})
+    github = FakeGitHub().start()
+    chat = JsonTarget()
+    service = served.start(world.host, tmp_path / "state", env={
+        "APPROVED_LABEL": "approved-by-gemini", "CHATOPS_POLL_INTERVAL": "1s",
+        "CHATOPS_FETCH_ALERT_AFTER": "2", "CHATOPS_STABILITY_WINDOW": "0.5s",
+        "CHATOPS_GITHUB_REPO": github.repo, "CHATOPS_GITHUB_TOKEN": github.token,
+        "CHATOPS_GITHUB_API": github.api, "CHATOPS_NOTIFY_URLS": chat.url})
+    try:
+        # A labelled merge: pull mode finds it and deploys it, with no webhook.
+        merged = world.commit({f"stacks/{stack}/docker-compose.yml":
+                               compose(stack, v2, port)}, "v2")
+        github.merged_pr(2, merged, labels=["approved-by-gemini"])
+        assert wait_for_http(f"http://127.0.0.1:{port}/version", "v2", 60).strip() == "v2"
+        until(lambda: git(world.host, "rev-parse", "HEAD") == merged)
+        runs = service.get("/runs").json()["runs"]
+        assert runs[0]["trigger"] == "poll"
+        assert "(pull mode)" in runs[0]["actor"]
+
+        # An unlabelled one: refused, once, and nothing changes.
+        unlabelled = world.commit({f"stacks/{stack}/docker-compose.yml":
+                                   compose(stack, v1, port)}, "back to v1, unreviewed")
+        github.merged_pr(3, unlabelled, labels=["needs-review"])
+        until(lambda: any((r["reason"] or "").startswith("label_not_approved")
+                          for r in audit(service)))
+        time.sleep(3.5)  # three more polls
+        refusals = [r for r in audit(service)
+                    if (r["reason"] or "").startswith("label_not_approved")]
+        assert len(refusals) == 1, refusals
+        assert http_get(f"http://127.0.0.1:{port}/version")[1].strip() == "v2"
+
+        # The remote goes away: after 2 failed fetches, one alert; then one recovery.
+        away = world.remote.with_name("remote-away.git")
+        world.remote.rename(away)
+        chat.wait_for("ALERT: fetching main from origin has failed 2 times in a row")
+        time.sleep(2.5)
+        away.rename(world.remote)
+        chat.wait_for("RECOVERED: fetching main from origin works again")
+        texts = [json.dumps(b) for b in chat.received]
+        assert sum("ALERT: fetching main" in t for t in texts) == 1
+        assert sum("RECOVERED: fetching main" in t for t in texts) == 1
+        decisions = [r["decision"] for r in audit(service)]
+        assert "fetch_failing" in decisions
+        assert "fetch_recovered" in decisions
+    finally:
+        service.stop()
+        github.stop()
+        chat.server.shutdown()
+        docker("compose", "-p", stack, "down", "-t", "1", check=False)
