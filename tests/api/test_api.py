@@ -407,3 +407,29 @@ def test_a_flood_of_alike_refusals_is_counted_not_lost(make_api) -> None:
     assert sum(r["count"] for r in refused) == 50
     assert len(refused) < 50
     assert api.audit.verify().ok
+
+
+def test_drift_answers_what_differs_and_sets_the_gauge(make_api) -> None:
+    from chatops.engine.base import ContainerState
+
+    api = make_api()
+    assert api.post_run({"name": "deploy_web", "wait": True}).status_code == 200
+    clean = api.client.get("/drift", headers={"x-api-key": GOOD})
+    assert clean.json() == {"clean": True, "drift": []}
+    assert api.client.get("/drift").status_code == 401
+    # Someone recreated the container by hand on another image, and added one.
+    api.engine.containers_by_project["web"] = [
+        ContainerState(id="d" * 64, name="web-app-1", service="app", image_ref="app:v2",
+                       image_id="sha256:" + "9" * 64, state="running", health=None,
+                       restart_count=0, exit_code=0),
+        ContainerState(id="e" * 64, name="web-debug-1", service="debug", image_ref="busybox",
+                       image_id="sha256:" + "8" * 64, state="running", health=None,
+                       restart_count=0, exit_code=0)]
+    found = api.client.get("/drift", headers={"x-api-key": GOOD}).json()
+    assert found["clean"] is False
+    assert sorted(d["kind"] for d in found["drift"]) == ["image", "orphan"]
+    assert all(d["stack"] == "web" for d in found["drift"])
+    text = api.client.get("/metrics").text
+    assert 'chatops_drift{kind="image"} 1.0' in text
+    assert 'chatops_drift{kind="orphan"} 1.0' in text
+    assert 'chatops_drift{kind="missing"} 0.0' in text

@@ -20,3 +20,10 @@ class Metrics:
                            registry=self.registry)
         self.running = Gauge("chatops_runs_in_progress", "Runs executing now",
                              registry=self.registry)
+        self.drift = Gauge("chatops_drift", "Drift found by the last drift pass, by kind",
+                           ["kind"], registry=self.registry)
+
+    def drifted(self, kinds: list[str], every: tuple[str, ...]) -> None:
+        """The last drift pass: a count for every kind (0 included, so alerts clear)."""
+        for kind in every:
+            self.drift.labels(kind=kind).set(kinds.count(kind))

@@ -35,6 +35,7 @@ class ContainerView:
     image: str
     state: str
     health: str | None
+    image_id: str = ""  # sha256:..., what it runs (a tag moved since is told apart)
 
     @property
     def problem(self) -> str | None:
@@ -155,8 +156,8 @@ async def _containers(view: StackView, engine: Engine) -> None:
     except (ChatopsError, TimeoutError, OSError) as exc:
         view.engine_problem = f"{where} did not answer: {exc}"
         return
-    view.containers = [ContainerView(c.name, c.service, c.image_ref, c.state, c.health)
-                       for c in found]
+    view.containers = [ContainerView(c.name, c.service, c.image_ref, c.state, c.health,
+                                     c.image_id) for c in found]
 
 
 async def _services(view: StackView, engine: Engine) -> None:

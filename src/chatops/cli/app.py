@@ -429,6 +429,16 @@ def init(folder: Path, force: bool) -> None:
 @app.command()
 @_repo_option
 @_format_option
+def drift(repo: Path | None, output: str) -> None:
+    """Where this host differs from Git and its last good deploys (exit 1 if it does)."""
+    from chatops.cli.drift import drift_command
+
+    raise SystemExit(drift_command(repo, json_output=output == "json"))
+
+
+@app.command()
+@_repo_option
+@_format_option
 def schedules(repo: Path | None, output: str) -> None:
     """List scheduled intents with their next time (CHATOPS_TIMEZONE)."""
     from chatops.cli.commands import schedules_command

@@ -98,4 +98,8 @@ class Engine(Protocol):
     async def image_digest(self, ref: str) -> str | None:
         """``repo@sha256:…`` for a local image (its registry digest), or None."""
 
+    async def registry_digest(self, ref: str) -> str | None:
+        """What ``ref`` points to in its registry now (``sha256:…``), asked through the
+        engine; None when the registry does not say (``EngineError`` when unreachable)."""
+
     async def close(self) -> None: ...

@@ -56,5 +56,8 @@ class DockerEngine:
     async def image_digest(self, ref: str) -> str | None:
         return await self.api.image_digest(ref)
 
+    async def registry_digest(self, ref: str) -> str | None:
+        return await self.api.registry_digest(ref)
+
     async def close(self) -> None:
         await self.api.close()

@@ -192,6 +192,16 @@ class DockerAPI:
                 return str(digest)
         return None
 
+    async def registry_digest(self, ref: str) -> str | None:
+        resp = await self._request("GET", f"/distribution/{quote(ref, safe='/:@')}/json")
+        if resp.status_code in (401, 403, 404):
+            return None
+        if resp.status_code != 200:
+            raise EngineError(f"asking the registry for {ref} failed: {resp.status_code} "
+                              f"{resp.text[:200]}")
+        digest = (resp.json().get("Descriptor") or {}).get("digest")
+        return str(digest) if digest else None
+
     async def tag(self, image_id: str, ref: str) -> None:
         repo, tag = split_ref(ref)
         resp = await self._request(

@@ -30,6 +30,7 @@ class FakeEngine:
     services_by_stack: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     tasks_by_service: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
+    registry: dict[str, str] = field(default_factory=dict)  # ref -> digest in its registry
 
     async def run(
         self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None,
@@ -76,6 +77,9 @@ class FakeEngine:
 
     async def image_digest(self, ref: str) -> str | None:
         return self.digests.get(ref)
+
+    async def registry_digest(self, ref: str) -> str | None:
+        return self.registry.get(ref)
 
     async def close(self) -> None:
         return None

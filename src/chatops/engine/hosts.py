@@ -212,6 +212,9 @@ class RoutedEngine:
     async def image_digest(self, ref: str) -> str | None:
         return await (await self.pick()).image_digest(ref)
 
+    async def registry_digest(self, ref: str) -> str | None:
+        return await (await self.pick()).registry_digest(ref)
+
     async def close(self) -> None:
         for engine in self._engines.values():
             await engine.close()

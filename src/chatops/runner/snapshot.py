@@ -33,16 +33,19 @@ async def take_snapshot(
     engine: Engine, project: ComposeProject, services: list[str], stack: str
 ) -> dict[str, Any]:
     containers = await engine.containers(project.name, services)
+    entries = {svc: _service_entry([c for c in containers if c.service == svc],
+                                   project.services[svc].image) for svc in services}
+    for entry in entries.values():
+        # The registry digest the reference had here: a re-pushed tag is drift later.
+        ref = str(entry["image_ref"] or "")
+        if entry["replicas"] and ref and "@" not in ref:
+            entry["digest"] = await engine.image_digest(ref)
     return {
         "stack": stack,
         "project": project.name,
         "compose_file": str(project.file),
         "compose_sha256": project.sha256,
-        "services": {
-            svc: _service_entry([c for c in containers if c.service == svc],
-                                project.services[svc].image)
-            for svc in services
-        },
+        "services": entries,
     }
 
 

@@ -1,5 +1,6 @@
-"""``GET /intents``, ``GET /intents/{name}`` (with the plan a run would follow) and
-``POST /validate`` (intent YAML checked as ``chatops validate`` does)."""
+"""``GET /intents``, ``GET /intents/{name}`` (with the plan a run would follow),
+``POST /validate`` (intent YAML checked as ``chatops validate`` does) and ``GET /drift``
+(where the host differs from Git and its last good deploys)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi import Path as FastApiPath
 
 from chatops.application.decisions import checked_name
+from chatops.application.drift import KINDS, drift_report
 from chatops.application.wiring import Services
 from chatops.errors import (
     IntentError,
@@ -25,6 +27,17 @@ from chatops.server.context import ERRORS, YAML_TYPES, _media, _need
 
 def register_intents(api: FastAPI, s: Services) -> None:
     repo = s.deploys.ctx.repo
+
+    @api.get("/drift", response_model=m.DriftAnswer, tags=["intents"], responses=ERRORS)
+    async def drift(request: Request) -> dict[str, Any]:
+        """Every drift, in one pass: each stack against its last good deploy (images,
+        replicas, orphans, changed files, failed runs), then the checkout (local edits,
+        undeployed commits) and pull mode's fetch. Reading only."""
+        _need(request, "read")
+        found = await drift_report(repo, s.runtime.store, s.engine, s.deploys.ctx.sync(),
+                                   s.deploys.fetches)
+        s.metrics.drifted([d.kind for d in found], KINDS)
+        return {"clean": not found, "drift": [d.as_dict() for d in found]}
 
     @api.get("/intents", response_model=m.IntentList, tags=["intents"], responses=ERRORS)
     async def list_intents(request: Request) -> dict[str, Any]:

@@ -155,3 +155,14 @@ class Health(BaseModel):
 
 class AuditList(BaseModel):
     records: list[dict[str, Any]]
+
+
+class DriftItem(BaseModel):
+    kind: str
+    stack: str | None
+    message: str
+
+
+class DriftAnswer(BaseModel):
+    clean: bool
+    drift: list[DriftItem]

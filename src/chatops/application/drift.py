@@ -1,0 +1,200 @@
+"""Drift: where the host no longer matches what Git and the last good deploy say, in
+one pass over every stack (``chatops drift``, ``GET /drift``, the ``chatops_drift``
+gauge). Reading only: nothing here changes anything.
+
+Per stack, against the snapshot its last succeeded run left (``after``):
+
+- ``image``: a service runs another image than that deploy left (recreated by hand), or
+  the tag it deployed now points elsewhere in its registry (re-pushed);
+- ``replicas``: fewer or more running containers than it left (``missing`` when none);
+- ``orphan``: containers of the project for a service neither the deploy nor the compose
+  file has;
+- ``file``: the compose file, or a secret file the deploy used, changed on the host since
+  (their hashes);
+- ``run``: the stack's last run did not succeed, or rolled it back.
+
+For the repository: ``checkout`` (local edits; a checkout not on the deploy branch),
+``undeployed`` (commits on the branch the checkout has not reached), and ``fetch`` (pull
+mode's fetch failing, and since when).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chatops.application.overview import StackView, stack_views
+from chatops.application.polling import FetchHealth
+from chatops.durations import format_duration
+from chatops.engine.base import Engine
+from chatops.engine.hosts import on_host
+from chatops.errors import ChatopsError
+from chatops.gitops.sync import RepoSync
+from chatops.repo import GitOpsRepo
+from chatops.store.sqlite import RunStore
+
+REGISTRY_TIMEOUT = 5.0
+KINDS = ("image", "replicas", "missing", "orphan", "file", "run", "checkout", "undeployed",
+         "fetch", "unknown")
+
+
+@dataclass(frozen=True)
+class Drift:
+    kind: str
+    message: str
+    stack: str | None = None  # None: the repository's, not one stack's
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "stack": self.stack, "message": self.message}
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def stack_drift(view: StackView, store: RunStore) -> list[Drift]:
+    """What differs on one stack from its last good deploy."""
+    found: list[Drift] = []
+
+    def add(kind: str, message: str) -> None:
+        found.append(Drift(kind, message, view.stack))
+
+    if view.engine_problem:
+        add("unknown", f"cannot be read: {view.engine_problem}")
+        return found
+    last = view.last_run
+    if last is not None and str(last.status) in ("failed", "rolled_back", "rollback_failed"):
+        add("run", f"its last run ({last.intent}, {last.id}) ended {last.status}")
+    good = store.good_snapshots(view.stack)
+    if not good:
+        return found
+    run_id, snapshot = good[0]
+    if view.swarm or snapshot.get("strategy") in ("blue-green", "canary"):
+        return found  # slots and Swarm tasks are read by their own views
+    services: dict[str, Any] = snapshot.get("services") or {}
+    for service, entry in sorted(services.items()):
+        running = [c for c in view.containers if c.service == service and c.state == "running"]
+        left = int(entry.get("replicas") or 0)
+        if not running and left:
+            add("missing", f"{service} has no running container; run {run_id} left {left}")
+            continue
+        if len(running) != left:
+            add("replicas", f"{service} has {len(running)} running container(s); run "
+                f"{run_id} left {left}")
+        deployed = entry.get("image_id")
+        ids = Counter(c.image_id for c in running if c.image_id)
+        for image_id, count in sorted(ids.items()):
+            if deployed and image_id != deployed:
+                add("image", f"{service} runs image {image_id[:19]} in {count} "
+                    f"container(s); run {run_id} left {str(deployed)[:19]}")
+    wanted = set(services) | set(view.wanted)
+    for c in view.containers:
+        if c.service not in wanted:
+            add("orphan", f"{c.name} (service {c.service}) is in project {view.project} "
+                "but in neither the compose file nor the last deploy")
+    compose = Path(str(snapshot.get("compose_file") or view.compose))
+    recorded = snapshot.get("compose_sha256")
+    if recorded and _sha256(compose) not in (recorded, None):
+        add("file", f"{compose} changed on the host since run {run_id}")
+    for name, entry in sorted((snapshot.get("secrets") or {}).items()):
+        source = Path(str(entry.get("source") or ""))
+        if entry.get("sha256") and _sha256(source) not in (entry["sha256"], None):
+            add("file", f"{name} (a secret file) changed on the host since run {run_id}")
+    return found
+
+
+async def registry_drift(view: StackView, store: RunStore, engine: Engine) -> list[Drift]:
+    """A tag the last deploy used that now points elsewhere in its registry (re-pushed):
+    the host runs what it pulled then. A registry that does not answer is ``unknown``."""
+    good = store.good_snapshots(view.stack)
+    if not good or view.engine_problem or view.swarm:
+        return []
+    run_id, snapshot = good[0]
+    found: list[Drift] = []
+    for service, entry in sorted((snapshot.get("services") or {}).items()):
+        ref = str(entry.get("image_ref") or "")
+        if not ref or "@" in ref:
+            continue  # pinned by digest: it cannot move
+        deployed = str(entry.get("digest") or "")
+        if "@" not in deployed:
+            continue  # built here, never pushed: no registry to compare with
+        try:
+            with on_host(view.host):
+                remote = await asyncio.wait_for(engine.registry_digest(ref), REGISTRY_TIMEOUT)
+        except (ChatopsError, TimeoutError) as exc:
+            found.append(Drift("unknown", f"{service}: the registry of {ref} did not answer "
+                               f"({exc}); its digest is not checked", view.stack))
+            continue
+        here = deployed.split("@", 1)[1]
+        if remote and here and remote != here:
+            found.append(Drift("image", f"{service}: {ref} now points to {remote[:19]} in "
+                               f"its registry; run {run_id} deployed {here[:19]}", view.stack))
+    return found
+
+
+def repository_drift(sync: RepoSync, store: RunStore) -> list[Drift]:
+    """The checkout against the deploy branch (blocking: Git)."""
+    found: list[Drift] = []
+    try:
+        sync.ensure_clean()
+    except ChatopsError as exc:
+        found.append(Drift("checkout", exc.message))
+    try:
+        head = sync.head()
+        tracking = sync.git.out("rev-parse", "--verify", "--quiet", sync.tracking)
+    except ChatopsError as exc:
+        return [*found, Drift("unknown", f"the checkout cannot be read: {exc.message}")]
+    if not tracking:
+        return found
+    if head != tracking and not sync.is_ancestor(head, tracking):
+        found.append(Drift("checkout", f"the checkout's commit {head[:12]} is not on "
+                           f"{sync.remote}/{sync.branch}"))
+        return found
+    pending = sync.git.out("rev-list", "--reverse", f"{head}..{tracking}").split()
+    for sha in pending[:20]:
+        subject = sync.git.out("log", "-1", "--format=%s", sha)
+        runs = [r for r in store.list_runs(limit=200) if r.sha == sha]
+        why = f"its run {runs[0].id} ended {runs[0].status}" if runs else \
+            "not deployed (no run for it)"
+        found.append(Drift("undeployed", f"{sha[:12]} {subject[:80]!r}: {why}"))
+    if len(pending) > 20:
+        found.append(Drift("undeployed", f"and {len(pending) - 20} older commit(s)"))
+    return found
+
+
+def fetch_drift(failures: int, failing_since: float | None, error: str,
+                now: float) -> list[Drift]:
+    if not failures or failing_since is None:
+        return []
+    lasted = format_duration(float(int(now - failing_since)))
+    return [Drift("fetch", f"fetch failing for {lasted} ({failures} in a row): {error}")]
+
+
+async def drift_report(repo: GitOpsRepo, store: RunStore, engine: Engine, sync: RepoSync,
+                       fetches: FetchHealth | None = None) -> list[Drift]:
+    """Every drift of every stack the repository's valid intents name, then the
+    repository's own (blocking Git runs in a thread)."""
+    intents = []
+    for path in repo.intent_files():
+        try:
+            intents.append(repo.load_intent(path.stem))
+        except ChatopsError:
+            continue  # an invalid intent is validate's to tell
+    views = await stack_views(repo, intents, store, engine)
+    found = [d for view in views for d in stack_drift(view, store)]
+    for more in await asyncio.gather(*(registry_drift(v, store, engine) for v in views)):
+        found += more
+    if (repo.root / ".git").exists():
+        found += await asyncio.to_thread(repository_drift, sync, store)
+    if fetches is not None:
+        found += fetch_drift(fetches.failures, fetches.failing_since, fetches.error,
+                             time.time())
+    return found

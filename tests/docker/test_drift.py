@@ -1,0 +1,103 @@
+"""Drift on the real engine and real Git: what someone changed by hand on the host, a tag
+re-pushed to another digest, a file edited in the checkout, a commit not deployed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.docker.conftest import REGISTRY, DemoStack, docker
+from tests.docker.test_run import serve_v1
+from tests.unit.test_gitops import git
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(autouse=True)
+def short_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATOPS_STABILITY_WINDOW", "0.5s")
+
+
+def drift(cli, stack: DemoStack) -> tuple[int, list[dict[str, str]]]:
+    result = cli("drift", "--repo", str(stack.root), "--format", "json")
+    return result.code, json.loads(result.out)["drift"]
+
+
+def kinds(found: list[dict[str, str]]) -> list[str]:
+    return sorted(d["kind"] for d in found)
+
+
+def test_drift_finds_what_was_changed_by_hand(cli, demo_stack: DemoStack, images) -> None:
+    serve_v1(demo_stack, cli)
+    assert drift(cli, demo_stack) == (0, [])
+    text = cli("drift", "--repo", str(demo_stack.root))
+    assert "✅ no drift" in text.out
+
+    # The tag the deploy used is re-pushed to another image: drift, by digest.
+    v1_ref = json.loads(cli("runs", "--local", "--format", "json").out)[0]
+    ref = images.made[0]
+    docker("tag", images("v2", push=False), ref)
+    docker("push", "-q", ref)
+    code, found = drift(cli, demo_stack)
+    assert code == 1
+    (moved,) = found
+    assert moved["kind"] == "image"
+    assert f"web: {ref} now points to sha256:" in moved["message"]
+    assert v1_ref["id"] in moved["message"]
+
+    # Someone recreates the service by hand (it gets the moved tag's image) and edits
+    # the compose file on the host.
+    demo_stack.compose("up", "-d", "--no-deps", "web")
+    demo_stack.compose_file.write_text(demo_stack.compose_file.read_text() + "# edited\n")
+    # ... and starts a container in the project that no file describes.
+    docker("run", "-d", "--name", f"{demo_stack.name}-stray", "--label",
+           f"com.docker.compose.project={demo_stack.name}", "--label",
+           "com.docker.compose.service=stray", images.made[0], "sleep", "600")
+    try:
+        code, found = drift(cli, demo_stack)
+        assert code == 1
+        assert kinds(found) == ["file", "image", "image", "orphan"], found
+        messages = "\n".join(d["message"] for d in found)
+        assert "web runs image sha256:" in messages
+        assert f"{demo_stack.compose_file} changed on the host since run" in messages
+        assert f"{demo_stack.name}-stray (service stray) is in project" in messages
+    finally:
+        docker("rm", "-f", f"{demo_stack.name}-stray", check=False)
+
+    # The container removed by hand.
+    demo_stack.compose("rm", "-s", "-f", "web")
+    code, found = drift(cli, demo_stack)
+    assert any(d["kind"] == "missing" and d["message"].startswith("web has no running")
+               for d in found), found
+
+
+def test_drift_reads_the_checkout_and_undeployed_commits(cli, engine, tmp_path: Path) -> None:
+    from tests.unit.test_gitops import World
+
+    world = World.create(tmp_path, {
+        "chatops/intents/rollout_web.yaml": "label_required: approved\naction: rollout\n"
+                                            "stack: web\n",
+        "stacks/web/docker-compose.yml": f"services:\n  web:\n    image: {REGISTRY}/x:1\n"})
+    git(world.host, "fetch", "-q")
+    assert cli("drift", "--repo", str(world.host)).code == 0
+    newer = world.commit({"stacks/web/docker-compose.yml":
+                          f"services:\n  web:\n    image: {REGISTRY}/x:2\n"}, "web 2")
+    git(world.host, "fetch", "-q")
+    (world.host / "stacks" / "web" / "notes.txt").write_text("edited on the host\n")
+
+    code, found = drift(cli, DemoStackLike(world.host))
+
+    assert code == 1
+    by_kind = {d["kind"]: d["message"] for d in found}
+    assert "local edits (stacks/web/notes.txt)" in by_kind["checkout"]
+    assert by_kind["undeployed"] == f"{newer[:12]} 'web 2': not deployed (no run for it)"
+
+
+class DemoStackLike:
+    """Just a repository root, as ``drift`` needs."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
