@@ -4,6 +4,7 @@ re-pushed to another digest, a file edited in the checkout, a commit not deploye
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,34 @@ class DemoStackLike:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+
+
+def test_a_container_killed_by_hand_is_told_and_healed(demo_stack: DemoStack, images,
+                                                       tmp_path: Path) -> None:
+    from tests import served
+    from tests.docker.conftest import wait_for_http
+    from tests.docker.test_run import intent
+    from tests.fakes.json_target import JsonTarget
+
+    intent(demo_stack, extra="reconcile: heal\n")
+    chat = JsonTarget()
+    service = served.start(demo_stack.root, tmp_path / "state", env={
+        "CHATOPS_RECONCILE_INTERVAL": "1s", "CHATOPS_STABILITY_WINDOW": "0.3s",
+        "CHATOPS_NOTIFY_URLS": chat.url})
+    try:
+        assert service.post("/run", {"name": "deploy", "wait": True}).status_code == 200
+        assert wait_for_http(demo_stack.url + "/version", "v1").strip() == "v1"
+        (container,) = docker("compose", "-p", demo_stack.name, "ps", "-q").stdout.split()
+        docker("kill", container)
+
+        chat.wait_for(f"DRIFT: stack {demo_stack.name} differs from its last good deploy")
+        assert wait_for_http(demo_stack.url + "/version", "v1", 30).strip() == "v1"
+        chat.wait_for(f"RESOLVED: stack {demo_stack.name} matches its last good deploy")
+        runs = service.get("/runs").json()["runs"]
+        assert [r["trigger"] for r in runs[:1]] == ["reconcile"]
+        time.sleep(2.5)  # more passes: nothing more is said
+        texts = [json.dumps(b) for b in chat.received]
+        assert sum("DRIFT: stack" in t for t in texts) == 1
+    finally:
+        service.stop()
+        chat.server.shutdown()

@@ -2,9 +2,9 @@
 orchestrate a graph, go back, operate traffic, fire a schedule.
 
 Each use case lives in a module of its own (``runs``, ``pushes``, ``polling``,
-``graphs``, ``operations``, over ``recording``); ``Deploys`` is all of them. Each makes every
-decision first (``decisions``), changes things last, and records its decision in the
-audit trail itself.
+``reconcile``, ``graphs``, ``operations``, over ``recording``); ``Deploys`` is all of
+them. Each makes every decision first (``decisions``), changes things last, and records
+its decision in the audit trail itself.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 from chatops.application.asks import Orchestration, Planned, Push, RunAsk, Started
 from chatops.application.graphs import Graphs
 from chatops.application.operations import BlueGreenTarget, Operations, blue_green_target
-from chatops.application.polling import Polling
+from chatops.application.reconcile import Reconciling
 
 
-class Deploys(Polling, Graphs, Operations):
+class Deploys(Reconciling, Graphs, Operations):
     """Every use case, over one context, audit trail and event stream."""
 
 

@@ -174,6 +174,10 @@ class IntentDoc(_Strict):
     keep_done_hosts: bool = Field(
         default=False, description="with hosts: when a host fails, keep the hosts already "
         "done on the new version (default: roll them back)")
+    reconcile: Literal["alert", "heal", "off"] = Field(
+        default="alert", description="on drift from the last good deploy: alert (tell, once "
+        "per drift), heal (tell, and run this intent again to put it back, once per "
+        "drift, never after a failed or rolled-back run), or off")
 
     @property
     def rollback_enabled(self) -> bool:

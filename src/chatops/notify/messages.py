@@ -152,3 +152,18 @@ def fetch_message(*, failing: bool, remote: str, branch: str, since: float, coun
     headline = (f"✅ RECOVERED: fetching {branch} from {remote} works again, after "
                 f"{count} failed fetch(es) over {lasted}")
     return _compose(escape(headline, 300), verbatim(headline, 300), [], "success")
+
+
+def drift_message(where: str, items: list[tuple[str, str]], *, healing: str | None = None
+                  ) -> ChatMessage:
+    """A stack's drift, told once (and again only when it changes); or, with no items,
+    its resolution."""
+    if not items:
+        headline = f"✅ RESOLVED: {where} matches its last good deploy again"
+        return _compose(escape(headline, 300), verbatim(headline, 300), [], "success")
+    headline = f"⚠️ DRIFT: {where} differs from its last good deploy ({len(items)} finding(s))"
+    lines = "; ".join(f"{kind}: {message}" for kind, message in items[:10])
+    sections = [("Found", plain(lines, 900))]
+    if healing:
+        sections.append(("Healing", plain(healing, 300)))
+    return _compose(escape(headline, 300), verbatim(headline, 300), sections, "warning")

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from chatops import __version__
 from chatops.application.decisions import Rules
-from chatops.application.deploys import Planned, RunAsk, Started
+from chatops.application.deploys import Deploys, Planned, RunAsk, Started
 from chatops.application.metrics import Metrics
 from chatops.application.stream import follow_run
 from chatops.application.wiring import Notifications, Services, build_deploys
@@ -50,6 +50,7 @@ from chatops.server.openapi import install as install_openapi
 from chatops.server.orchestrate import register_orchestrate, summary_of
 from chatops.server.schedules import (
     poll_loop,
+    reconcile_loop,
     register_schedules,
     schedule_loop,
     standby_loop,
@@ -110,8 +111,7 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
         digester = loop.create_task(digest.run()) if digest is not None else None
         scheduling = loop.create_task(schedule_loop(services, scheduler))
         reaping = loop.create_task(standby_loop(deploys))
-        polling = (loop.create_task(poll_loop(deploys, settings.poll_interval))
-                   if settings.poll_interval else None)
+        polling, reconciling = _watchers(loop, deploys, engine, settings)
         # Everything built so far lives as long as the process: keep the collector off it.
         gc.freeze()
         try:
@@ -119,8 +119,9 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
         finally:
             scheduling.cancel()
             reaping.cancel()
-            if polling is not None:
-                polling.cancel()
+            for task in (polling, reconciling):
+                if task is not None:
+                    task.cancel()
             stopped = await queue.shutdown(settings.shutdown_grace)
             # Orchestrations and webhook sequences wait on runs that are now ended.
             for task in list(deploys.background):
@@ -160,6 +161,17 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
         on_refusal=digest.refused if digest is not None else None,
         max_per_address=settings.max_connections_per_address,
     )
+
+
+def _watchers(loop: asyncio.AbstractEventLoop, deploys: Deploys, engine: Engine,
+              settings: Settings) -> tuple[asyncio.Task[None] | None, asyncio.Task[None] | None]:
+    """Pull mode's polls and the drift passes, when the settings ask for them."""
+    polling = (loop.create_task(poll_loop(deploys, settings.poll_interval))
+               if settings.poll_interval else None)
+    reconciling = (loop.create_task(reconcile_loop(deploys, engine,
+                                                   settings.reconcile_interval))
+                   if settings.reconcile_interval else None)
+    return polling, reconciling
 
 
 def _register_surfaces(api: FastAPI, s: Services, scheduler: Scheduler,

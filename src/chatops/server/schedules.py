@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from chatops.application.caller import Caller, Trusted
 from chatops.application.deploys import Deploys
 from chatops.application.wiring import Services
+from chatops.engine.base import Engine
 from chatops.errors import ChatopsError
 from chatops.runner.scheduler import Scheduler
 from chatops.server import models as m
@@ -104,3 +105,20 @@ async def poll_loop(deploys: Deploys, every: float) -> None:
         except Exception as exc:  # a poll that broke must not end pull mode
             sys.stderr.write(f"chatops: pull mode: {type(exc).__name__}: {exc}\n")
         await asyncio.sleep(every)
+
+
+RECONCILER = Caller(via="reconcile", permissions=Trusted("reconcile"), client="reconciler",
+                    method="RECONCILE", endpoint="(reconcile)")
+
+
+async def reconcile_loop(deploys: Deploys, engine: Engine, every: float) -> None:
+    """A drift pass every ``every`` seconds, each stack's drift told (and healed) as its
+    intents' ``reconcile`` says."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await deploys.reconcile(RECONCILER, engine)
+        except ChatopsError:
+            pass  # recorded by the use case
+        except Exception as exc:  # a pass that broke must not end reconciling
+            sys.stderr.write(f"chatops: reconcile: {type(exc).__name__}: {exc}\n")

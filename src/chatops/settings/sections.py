@@ -61,8 +61,11 @@ class DeploySettings(Section):
     #: Pull mode: fetch the deploy branch this often and deploy what it brings (off: None).
     poll_interval: float | None = Field(default=None, ge=1, le=86400)
     fetch_alert_after: int = Field(default=3, ge=1, le=1000)  # failed fetches in a row
+    #: A drift pass this often in the service (each intent's ``reconcile`` says what to
+    #: do about it); None: never.
+    reconcile_interval: float | None = Field(default=60.0, ge=1, le=86400)
 
-    @field_validator("poll_interval", mode="before")
+    @field_validator("poll_interval", "reconcile_interval", mode="before")
     @classmethod
     def _poll(cls, value: object) -> object:
         if isinstance(value, str):

@@ -1,0 +1,82 @@
+"""Reconcile: drift told once (and when resolved), healed once by running the intent
+again, and never healed after a failed run, however many passes."""
+
+from __future__ import annotations
+
+import time
+
+from chatops.server.schedules import RECONCILER
+from tests.api.conftest import GOOD, INTENT
+
+
+def passes(api, count: int) -> None:
+    app = api.client.app
+    while not hasattr(app, "state"):  # under the guard and the connection limits
+        app = app.app
+    deploys = app.state.services.deploys
+    for _ in range(count):
+        api.client.portal.call(deploys.reconcile, RECONCILER, api.engine)
+
+
+def audited(api, decision: str) -> list[dict]:
+    return [r for r in api.audit.tail(500) if r["decision"] == decision]
+
+
+def runs_of(api) -> list[dict]:
+    return api.client.get("/runs", headers={"x-api-key": GOOD}).json()["runs"]
+
+
+def wait_runs(api, count: int) -> list[dict]:
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        runs = runs_of(api)
+        if len(runs) >= count and all(r["status"] not in ("queued", "running") for r in runs):
+            return runs
+        time.sleep(0.05)
+    raise AssertionError(runs_of(api))
+
+
+def test_heal_puts_a_removed_container_back_once_and_tells_it(make_api) -> None:
+    api = make_api(intents={"deploy_web": INTENT + "reconcile: heal\n"})
+    assert api.post_run({"name": "deploy_web", "wait": True}).status_code == 200
+    passes(api, 3)
+    assert audited(api, "drift") == []  # nothing differs: nothing said
+
+    api.engine.containers_by_project["web"] = []  # removed by hand
+    passes(api, 1)
+    runs = wait_runs(api, 2)
+    assert runs[0]["status"] == "succeeded"
+    assert runs[0]["trigger"] == "reconcile"
+    (told,) = audited(api, "drift")
+    assert "stack web: missing: app has no running container" in told["reason"]
+    passes(api, 3)
+    assert len(audited(api, "drift")) == 1
+    assert len(audited(api, "drift_resolved")) == 1
+    assert len(runs_of(api)) == 2
+
+
+def test_heal_never_runs_after_a_failed_run_over_50_passes(make_api) -> None:
+    api = make_api(intents={"deploy_web": INTENT + "reconcile: heal\n"})
+    assert api.post_run({"name": "deploy_web", "wait": True}).status_code == 200
+    api.failing.add("up")
+    api.post_run({"name": "deploy_web", "wait": True})
+    api.engine.containers_by_project["web"] = []
+    before = runs_of(api)
+    assert before[0]["status"] != "succeeded"
+
+    passes(api, 50)
+
+    assert len(runs_of(api)) == len(before)  # never redeployed
+    (told,) = audited(api, "drift")  # told once, not fifty times
+    assert "run: its last run" in told["reason"]
+
+
+def test_alert_mode_tells_once_and_off_says_nothing(make_api) -> None:
+    api = make_api(intents={"deploy_web": INTENT,
+                            "other": INTENT.replace("stack: web", "stack: quiet")
+                            + "reconcile: off\n"})
+    assert api.post_run({"name": "deploy_web", "wait": True}).status_code == 200
+    api.engine.containers_by_project["web"] = []
+    passes(api, 5)
+    assert len(audited(api, "drift")) == 1
+    assert len(runs_of(api)) == 1  # alert never runs anything
