@@ -133,3 +133,35 @@ def test_a_container_killed_by_hand_is_told_and_healed(demo_stack: DemoStack, im
     finally:
         service.stop()
         chat.server.shutdown()
+
+
+def test_a_container_that_dies_outside_a_deploy_is_announced_then_its_recovery(
+        demo_stack: DemoStack, images, tmp_path: Path) -> None:
+    from tests import served
+    from tests.docker.conftest import wait_for_http
+    from tests.docker.test_run import intent
+    from tests.fakes.json_target import JsonTarget
+
+    intent(demo_stack)
+    chat = JsonTarget()
+    service = served.start(demo_stack.root, tmp_path / "state", env={
+        "CHATOPS_STABILITY_WINDOW": "0.3s", "CHATOPS_NOTIFY_URLS": chat.url})
+    try:
+        assert service.post("/run", {"name": "deploy", "wait": True}).status_code == 200
+        assert wait_for_http(demo_stack.url + "/version", "v1").strip() == "v1"
+        time.sleep(1.5)  # the deploy's own stops and starts were not alerts
+        assert not any("DOWN" in json.dumps(b) for b in chat.received)
+        (container,) = docker("compose", "-p", demo_stack.name, "ps", "-q").stdout.split()
+        start = time.monotonic()
+        docker("kill", container)
+
+        chat.wait_for(f"DOWN: stack {demo_stack.name} on this host: 1 container(s) failed",
+                      deadline=10)
+        assert time.monotonic() - start < 5
+        down = next(json.dumps(b) for b in chat.received if "DOWN" in json.dumps(b))
+        assert "died (exit code 137)" in down
+        docker("start", container)
+        chat.wait_for(f"UP AGAIN: stack {demo_stack.name} on this host", deadline=10)
+    finally:
+        service.stop()
+        chat.server.shutdown()

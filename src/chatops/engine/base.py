@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -97,6 +97,14 @@ class Engine(Protocol):
 
     async def image_digest(self, ref: str) -> str | None:
         """``repo@sha256:…`` for a local image (its registry digest), or None."""
+
+    def events(self, since: float | None) -> AsyncIterator[dict[str, Any]]:
+        """The engine's container events from ``since`` (epoch seconds), as the Engine
+        API gives them; the iterator ends when the stream does (ask again from the last
+        event's time)."""
+
+    async def logs(self, container_id: str, tail: int) -> list[str]:
+        """A container's last ``tail`` log lines (both streams), or none."""
 
     async def registry_digest(self, ref: str) -> str | None:
         """What ``ref`` points to in its registry now (``sha256:…``), asked through the

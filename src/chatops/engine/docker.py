@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from chatops.engine.base import CommandResult, ContainerState, OnLine
@@ -55,6 +57,40 @@ class DockerEngine:
 
     async def image_digest(self, ref: str) -> str | None:
         return await self.api.image_digest(ref)
+
+    async def events(self, since: float | None) -> AsyncIterator[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any] | BaseException | None] = asyncio.Queue()
+
+        def hand(item: dict[str, Any] | BaseException | None) -> bool:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the reader's loop is gone (the service stopped)
+                return False
+            return True
+
+        def pump() -> None:
+            try:
+                for event in self.api.event_stream(since, {"type": ["container"]}):
+                    if not hand(event):
+                        return
+            except Exception as exc:  # handed to the reader, raised there
+                hand(exc)
+            else:
+                hand(None)
+
+        reader = threading.Thread(target=pump, name="chatops-events", daemon=True)
+        reader.start()
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def logs(self, container_id: str, tail: int) -> list[str]:
+        return await self.api.logs(container_id, tail)
 
     async def registry_digest(self, ref: str) -> str | None:
         return await self.api.registry_digest(ref)

@@ -11,7 +11,7 @@ import http.client
 import json
 import os
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -192,6 +192,40 @@ class DockerAPI:
                 return str(digest)
         return None
 
+    def event_stream(self, since: float | None, filters: dict[str, list[str]]
+                     ) -> Iterator[dict[str, Any]]:
+        """The engine's events from ``since`` (blocking: read it in a thread); ends when
+        the engine has said nothing for ``API_TIMEOUT`` seconds (then ask again from
+        the last event's time) or goes away (``EngineUnavailableError``)."""
+        params = {"filters": json.dumps(filters)}
+        if since is not None:
+            params["since"] = f"{since:.9f}"
+        try:
+            conn = self._connect()
+            conn.request("GET", "/events?" + urlencode(params), headers={"Host": "docker"})
+            resp = conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            raise EngineUnavailableError(f"the container engine at {self.host} does not "
+                                         f"stream its events ({exc})") from None
+        if resp.status != 200:
+            conn.close()
+            raise EngineError(f"the engine refused its event stream: {resp.status}")
+        try:
+            for line in resp:
+                if line.strip():
+                    yield json.loads(line)
+        except (TimeoutError, OSError, http.client.HTTPException, ValueError):
+            return
+        finally:
+            conn.close()
+
+    async def logs(self, container_id: str, tail: int) -> list[str]:
+        resp = await self._request("GET", f"/containers/{quote(container_id)}/logs",
+                                   params={"stdout": "1", "stderr": "1", "tail": str(tail)})
+        if resp.status_code != 200:
+            return []
+        return _demux(resp.content)
+
     async def registry_digest(self, ref: str) -> str | None:
         resp = await self._request("GET", f"/distribution/{quote(ref, safe='/:@')}/json")
         if resp.status_code in (401, 403, 404):
@@ -233,3 +267,16 @@ def _state(data: dict[str, Any], service: str) -> ContainerState:
             for bindings in ((data.get("HostConfig") or {}).get("PortBindings") or {}).values()
             for b in bindings or [] if b.get("HostPort"))),
     )
+
+
+def _demux(data: bytes) -> list[str]:
+    """A container's log lines from the engine's stream (8-byte frame headers when the
+    container has no TTY, the raw text when it has one)."""
+    if len(data) >= 8 and data[0] in (0, 1, 2) and data[1:4] == b"\0\0\0":
+        out, i = bytearray(), 0
+        while i + 8 <= len(data):
+            size = int.from_bytes(data[i + 4:i + 8], "big")
+            out += data[i + 8:i + 8 + size]
+            i += 8 + size
+        data = bytes(out)
+    return data.decode("utf-8", "replace").splitlines()

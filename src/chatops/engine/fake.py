@@ -6,7 +6,7 @@ containers and images it reports.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +31,8 @@ class FakeEngine:
     tasks_by_service: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
     registry: dict[str, str] = field(default_factory=dict)  # ref -> digest in its registry
+    event_feed: list[dict[str, Any]] = field(default_factory=list)
+    log_lines: dict[str, list[str]] = field(default_factory=dict)
 
     async def run(
         self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None,
@@ -77,6 +79,13 @@ class FakeEngine:
 
     async def image_digest(self, ref: str) -> str | None:
         return self.digests.get(ref)
+
+    async def events(self, since: float | None) -> AsyncIterator[dict[str, Any]]:
+        while self.event_feed:
+            yield self.event_feed.pop(0)
+
+    async def logs(self, container_id: str, tail: int) -> list[str]:
+        return list(self.log_lines.get(container_id, []))[-tail:]
 
     async def registry_digest(self, ref: str) -> str | None:
         return self.registry.get(ref)

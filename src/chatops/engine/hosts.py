@@ -23,7 +23,7 @@ import contextlib
 import contextvars
 import hashlib
 import ssl
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -211,6 +211,13 @@ class RoutedEngine:
 
     async def image_digest(self, ref: str) -> str | None:
         return await (await self.pick()).image_digest(ref)
+
+    async def events(self, since: float | None) -> AsyncIterator[dict[str, Any]]:
+        async for event in (await self.pick()).events(since):
+            yield event
+
+    async def logs(self, container_id: str, tail: int) -> list[str]:
+        return await (await self.pick()).logs(container_id, tail)
 
     async def registry_digest(self, ref: str) -> str | None:
         return await (await self.pick()).registry_digest(ref)

@@ -167,3 +167,19 @@ def drift_message(where: str, items: list[tuple[str, str]], *, healing: str | No
     if healing:
         sections.append(("Healing", plain(healing, 300)))
     return _compose(escape(headline, 300), verbatim(headline, 300), sections, "warning")
+
+
+def containers_message(where: str, lines: list[str], logs: list[str], *,
+                       recovered: bool = False) -> ChatMessage:
+    """Containers that died, turned unhealthy, crash-loop or were OOM-killed outside a
+    deploy (one message for a stack, or for a host when many stacks fail at once); or
+    their recovery."""
+    if recovered:
+        headline = f"✅ UP AGAIN: {where}: {len(lines)} container(s) running again"
+        return _compose(escape(headline, 300), verbatim(headline, 300),
+                        [("Containers", plain("; ".join(lines), 900))], "success")
+    headline = f"💥 DOWN: {where}: {len(lines)} container(s) failed outside a deploy"
+    sections = [("Containers", plain("; ".join(lines), 900))]
+    if logs:
+        sections.append(("Last log lines", plain(" | ".join(logs), 900)))
+    return _compose(escape(headline, 300), verbatim(headline, 300), sections, "failure")

@@ -25,6 +25,7 @@ from chatops.application.decisions import Rules
 from chatops.application.deploys import Deploys, Planned, RunAsk, Started
 from chatops.application.metrics import Metrics
 from chatops.application.stream import follow_run
+from chatops.application.watching import Watcher
 from chatops.application.wiring import Notifications, Services, build_deploys
 from chatops.chat.platforms import announcers
 from chatops.engine.base import Engine
@@ -111,7 +112,7 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
         digester = loop.create_task(digest.run()) if digest is not None else None
         scheduling = loop.create_task(schedule_loop(services, scheduler))
         reaping = loop.create_task(standby_loop(deploys))
-        polling, reconciling = _watchers(loop, deploys, engine, settings)
+        watching = _watchers(loop, deploys, engine, settings)
         # Everything built so far lives as long as the process: keep the collector off it.
         gc.freeze()
         try:
@@ -119,9 +120,8 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
         finally:
             scheduling.cancel()
             reaping.cancel()
-            for task in (polling, reconciling):
-                if task is not None:
-                    task.cancel()
+            for task in watching:
+                task.cancel()
             stopped = await queue.shutdown(settings.shutdown_grace)
             # Orchestrations and webhook sequences wait on runs that are now ended.
             for task in list(deploys.background):
@@ -164,14 +164,21 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
 
 
 def _watchers(loop: asyncio.AbstractEventLoop, deploys: Deploys, engine: Engine,
-              settings: Settings) -> tuple[asyncio.Task[None] | None, asyncio.Task[None] | None]:
-    """Pull mode's polls and the drift passes, when the settings ask for them."""
-    polling = (loop.create_task(poll_loop(deploys, settings.poll_interval))
-               if settings.poll_interval else None)
-    reconciling = (loop.create_task(reconcile_loop(deploys, engine,
-                                                   settings.reconcile_interval))
-                   if settings.reconcile_interval else None)
-    return polling, reconciling
+              settings: Settings) -> list[asyncio.Task[None]]:
+    """Pull mode's polls, the drift passes and each engine's event watcher, as the
+    settings ask for them."""
+    tasks = []
+    if settings.poll_interval:
+        tasks.append(loop.create_task(poll_loop(deploys, settings.poll_interval)))
+    if settings.reconcile_interval:
+        tasks.append(loop.create_task(reconcile_loop(deploys, engine,
+                                                     settings.reconcile_interval)))
+    if settings.watch_events:
+        for host in [None, *settings.hosts]:
+            watcher = Watcher(engine, deploys.ctx.queue, deploys.announce,
+                              deploys.ctx.runtime.masker, host=host)
+            tasks.append(loop.create_task(watcher.run()))
+    return tasks
 
 
 def _register_surfaces(api: FastAPI, s: Services, scheduler: Scheduler,

@@ -64,6 +64,8 @@ class DeploySettings(Section):
     #: A drift pass this often in the service (each intent's ``reconcile`` says what to
     #: do about it); None: never.
     reconcile_interval: float | None = Field(default=60.0, ge=1, le=86400)
+    #: Runtime alerts: the service reads each engine's events (a container that dies...).
+    watch_events: bool = True
 
     @field_validator("poll_interval", "reconcile_interval", mode="before")
     @classmethod
