@@ -95,3 +95,46 @@ def test_pull_mode_deploys_labelled_merges_refuses_others_and_watches_its_fetch(
         github.stop()
         chat.server.shutdown()
         docker("compose", "-p", stack, "down", "-t", "1", check=False)
+
+
+def test_a_rolled_back_merge_gets_a_revert_pull_request_and_is_never_redeployed(
+        engine, images, tmp_path: Path) -> None:
+    stack, port = f"rev-{uuid.uuid4().hex[:8]}", free_port()
+    name = f"deploy_{stack.replace('-', '_')}"
+    v1, bad = images("v1"), images("bad500")
+    world = World.create(tmp_path, {
+        f"stacks/{stack}/docker-compose.yml": compose(stack, v1, port),
+        f"chatops/intents/{name}.yaml": intent(stack, port)})
+    github = FakeGitHub().start()
+    first = git(world.dev, "rev-parse", "HEAD")
+    github.merged_pr(1, first, labels=["approved-by-gemini"])
+    service = served.start(world.host, tmp_path / "state", env={
+        "APPROVED_LABEL": "approved-by-gemini", "CHATOPS_POLL_INTERVAL": "1s",
+        "CHATOPS_STABILITY_WINDOW": "0.5s", "CHATOPS_REVERT_PR": "true",
+        "CHATOPS_RECONCILE_INTERVAL": "1s", "CHATOPS_GITHUB_REPO": github.repo,
+        "CHATOPS_GITHUB_TOKEN": github.token, "CHATOPS_GITHUB_API": github.api})
+    try:
+        assert service.post("/run", {"name": name, "wait": True}).status_code == 200
+        broken = world.commit({f"stacks/{stack}/docker-compose.yml":
+                               compose(stack, bad, port)}, "a bad image")
+        github.merged_pr(7, broken, labels=["approved-by-gemini"])
+        until(lambda: any(r["decision"] == "revert_pr" for r in audit(service)), 90)
+        runs = service.get("/runs").json()["runs"]
+        assert runs[0]["status"] == "rolled_back"
+        assert http_get(f"http://127.0.0.1:{port}/version")[1].strip() == "v1"
+        made = dict(github.created)
+        parent_tree = git(world.dev, "rev-parse", f"{broken}^1^{{tree}}")
+        assert made["git/commits"]["tree"] == parent_tree
+        assert made["git/commits"]["parents"] == [broken]
+        assert made["git/refs"]["ref"] == f"refs/heads/chatops/revert-{broken[:12]}"
+        assert made["pulls"]["base"] == "main"
+        assert made["pulls"]["title"].startswith(f"Revert {broken[:12]}: run {runs[0]['id']}")
+        assert "merged by pull request #7" in made["pulls"]["body"]
+        log = service.get(f"/runs/{runs[0]['id']}/log").text
+        assert "opened revert pull request #" in log
+        time.sleep(4)  # more polls and reconcile passes: the bad commit is not run again
+        assert len(service.get("/runs").json()["runs"]) == len(runs)
+    finally:
+        service.stop()
+        github.stop()
+        docker("compose", "-p", stack, "down", "-t", "1", check=False)

@@ -26,6 +26,7 @@ class FakeGitHub:
         self.requests: list[str] = []
         self.comments: dict[int, list[dict[str, Any]]] = {}  # by issue number
         self.writes: list[tuple[str, str]] = []  # (method, path) of every change
+        self.created: list[tuple[str, Any]] = []  # git/commits, git/refs, pulls: (what, body)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -63,7 +64,17 @@ class FakeGitHub:
                 parts = self._parts()
                 if parts is None:
                     return
-                if parts[3] == "issues" and len(parts) == 6 and parts[5] == "comments":
+                if parts[3:5] == ["git", "commits"] or parts[3:5] == ["git", "refs"] \
+                        or (parts[3] == "pulls" and len(parts) == 4):
+                    body = self._body()
+                    fake.writes.append(("POST", self.path))
+                    fake.created.append((parts[3] if parts[3] == "pulls" else
+                                         f"git/{parts[4]}", body))
+                    made = {"sha": "f" * 40, "number": 500 + len(fake.created),
+                            "html_url": f"https://github.example/pull/{500 + len(fake.created)}",
+                            **({"ref": body.get("ref")} if "ref" in body else {})}
+                    self._json(201, made)
+                elif parts[3] == "issues" and len(parts) == 6 and parts[5] == "comments":
                     body = self._body()
                     fake.writes.append(("POST", self.path))
                     made = {"id": 9000 + sum(map(len, fake.comments.values())),

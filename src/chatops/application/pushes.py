@@ -21,7 +21,8 @@ from chatops.application.runs import Runs
 from chatops.errors import ChatopsError, GitError, ReplayedDeliveryError, UnavailableError
 from chatops.gitops.affected import affected_intents
 from chatops.gitops.commits import CommitView
-from chatops.store.records import RunStatus
+from chatops.store.database import utcnow
+from chatops.store.records import RunRecord, RunStatus
 
 
 class Pushes(Runs):
@@ -130,5 +131,36 @@ class Pushes(Runs):
                              reason=f"{exc.code}: {exc.message}")
                 return
             record = await self.ended(run_id)
+            if record.status is RunStatus.rolled_back:
+                await self._revert(caller, record, full, approvals.get(intent.name))
             if record.status is not RunStatus.succeeded:
                 return  # later intents depend on this one, or come after it
+
+    async def _revert(self, caller: Caller, record: RunRecord, sha: str, pr: Any) -> None:
+        """Git remembers a rollback (``CHATOPS_REVERT_PR``): a pull request that reverts
+        the rolled-back commit, for a person to label; pull mode and reconcile meanwhile
+        never deploy that commit again (the checkout stays on it, as rolled back)."""
+        github = self.ctx.github
+        if github is None or not self.ctx.runtime.settings.revert_pr:
+            return
+        sync = self.ctx.sync()
+        try:
+            head = await asyncio.to_thread(sync.resolve, None)
+            if head != sha:
+                raise GitError(f"{sync.branch} moved past {sha[:12]} since: revert it by hand")
+            tree = await asyncio.to_thread(sync.git.out, "rev-parse", f"{sha}^1^{{tree}}")
+            merged = f" (merged by pull request #{pr.number})" if pr is not None else ""
+            title = f"Revert {sha[:12]}: run {record.id} of {record.intent} was rolled back"
+            number, url = await github.open_revert(
+                sha=sha, parent_tree=tree, base=sync.branch, title=title,
+                body=f"chatops rolled back run {record.id} of {record.intent}{merged}: "
+                f"{record.reason}\n\nThis pull request returns {sync.branch} to what runs. "
+                "It deploys once merged with the intent's label.")
+        except ChatopsError as exc:
+            self._record(caller, "revert_failed", exc.status, intent=record.intent,
+                         run_id=record.id, reason=f"no revert pull request: {exc.message}")
+            return
+        self.store.add_line(record.id, utcnow(), "chatops",
+                            f"opened revert pull request #{number}: {url}")
+        self._record(caller, "revert_pr", 201, intent=record.intent, run_id=record.id,
+                     reason=f"revert pull request #{number} for {sha[:12]}: {url}")

@@ -236,6 +236,8 @@ class ApprovalSettings(Section):
     github_token: SecretStr | None = None
     github_api: str = Field(default="https://api.github.com", pattern=r"^https?://")
     require_commit: bool | None = None  # default: on when GitHub is configured
+    #: After a pushed deploy is rolled back, open a pull request reverting its commit.
+    revert_pr: bool = False
 
     @field_validator("github_token")
     @classmethod

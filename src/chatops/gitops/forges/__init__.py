@@ -26,6 +26,10 @@ class Forge(Protocol):
     async def upsert_comment(self, number: int, marker: str, body: str) -> tuple[int, bool]:
         """Create or update chatops's comment (found by ``marker``); (its id, created)."""
 
+    async def open_revert(self, *, sha: str, parent_tree: str, base: str, title: str,
+                          body: str) -> tuple[int, str]:
+        """A pull request into ``base`` reverting its head ``sha``; (number, URL)."""
+
 
 @dataclass(frozen=True)
 class ForgeKind:

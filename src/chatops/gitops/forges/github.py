@@ -6,6 +6,8 @@ commit) and ``GET /repos/{owner}/{repo}/pulls/{n}`` (for ``merged_by``). The pla
 comment on a pull request: ``GET /repos/{owner}/{repo}/issues/{n}/comments`` to find
 chatops's own (by a hidden marker), then ``PATCH /repos/{owner}/{repo}/issues/comments/
 {id}`` to update it, or ``POST /repos/{owner}/{repo}/issues/{n}/comments`` the first time.
+A revert pull request after a rollback: ``POST /git/commits``, ``POST /git/refs`` and
+``POST /pulls``.
 The API base is a setting, so GitHub Enterprise and tests work.
 """
 
@@ -124,6 +126,24 @@ class GitHub:
             state=str(detail.get("state") or ""),
             url=str(detail.get("html_url") or ""),
         )
+
+    async def open_revert(self, *, sha: str, parent_tree: str, base: str, title: str,
+                          body: str) -> tuple[int, str]:
+        """A pull request that reverts ``sha`` (the head of ``base``): a commit whose tree
+        is its parent's (``POST /git/commits``), a branch at it (``POST /git/refs``),
+        and the pull request into ``base`` (``POST /pulls``). (Its number, its URL.)"""
+        commit = await self._request("POST", f"/repos/{self.repo}/git/commits", {
+            "message": f"{title}\n\n{body}", "tree": parent_tree, "parents": [sha]})
+        if not isinstance(commit, dict) or not commit.get("sha"):
+            raise GitHubError("GitHub's answer for the revert commit has no sha")
+        branch = f"chatops/revert-{sha[:12]}"
+        await self._request("POST", f"/repos/{self.repo}/git/refs",
+                            {"ref": f"refs/heads/{branch}", "sha": commit["sha"]})
+        made = await self._request("POST", f"/repos/{self.repo}/pulls", {
+            "title": title, "head": branch, "base": base, "body": body})
+        if not isinstance(made, dict) or "number" not in made:
+            raise GitHubError("GitHub's answer for the revert pull request has no number")
+        return int(made["number"]), str(made.get("html_url") or "")
 
     async def upsert_comment(self, number: int, marker: str, body: str) -> tuple[int, bool]:
         """Update the comment on pull request ``number`` that holds ``marker`` (chatops's
