@@ -62,7 +62,7 @@ def test_drift_finds_what_was_changed_by_hand(cli, demo_stack: DemoStack, images
         assert kinds(found) == ["file", "image", "image", "orphan"], found
         messages = "\n".join(d["message"] for d in found)
         assert "web runs image sha256:" in messages
-        assert f"{demo_stack.compose_file} changed on the host since run" in messages
+        assert f"{demo_stack.compose_file} differs from the one run" in messages
         assert f"{demo_stack.name}-stray (service stray) is in project" in messages
     finally:
         docker("rm", "-f", f"{demo_stack.name}-stray", check=False)

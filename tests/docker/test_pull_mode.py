@@ -30,13 +30,13 @@ def audit(service: served.Service) -> list[dict]:
     return json.loads(done.stdout)
 
 
-def until(check, deadline: float = 30.0) -> None:
+def until(check, deadline: float = 30.0, explain=lambda: "") -> None:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         if check():
             return
         time.sleep(0.2)
-    raise AssertionError("not within the deadline")
+    raise AssertionError(f"not within the deadline: {explain()}")
 
 
 def test_pull_mode_deploys_labelled_merges_refuses_others_and_watches_its_fetch(
@@ -114,11 +114,13 @@ def test_a_rolled_back_merge_gets_a_revert_pull_request_and_is_never_redeployed(
         "CHATOPS_RECONCILE_INTERVAL": "1s", "CHATOPS_GITHUB_REPO": github.repo,
         "CHATOPS_GITHUB_TOKEN": github.token, "CHATOPS_GITHUB_API": github.api})
     try:
-        assert service.post("/run", {"name": name, "wait": True}).status_code == 200
+        first_run = service.post("/run", {"name": name, "sha": first, "wait": True})
+        assert first_run.status_code == 200, first_run.text
         broken = world.commit({f"stacks/{stack}/docker-compose.yml":
                                compose(stack, bad, port)}, "a bad image")
         github.merged_pr(7, broken, labels=["approved-by-gemini"])
-        until(lambda: any(r["decision"] == "revert_pr" for r in audit(service)), 90)
+        until(lambda: any(r["decision"] == "revert_pr" for r in audit(service)), 90,
+              lambda: [(r["decision"], r["reason"]) for r in audit(service)][-8:])
         runs = service.get("/runs").json()["runs"]
         assert runs[0]["status"] == "rolled_back"
         assert http_get(f"http://127.0.0.1:{port}/version")[1].strip() == "v1"

@@ -51,7 +51,7 @@ class FakeGitHub:
                     self._json(fake.fail_with, {"message": "simulated"})
                     return None
                 parts = self.path.split("?")[0].strip("/").split("/")
-                if parts[:3] != ["repos", *fake.repo.split("/")][:3] or len(parts) < 5:
+                if parts[:3] != ["repos", *fake.repo.split("/")][:3] or len(parts) < 4:
                     self._json(404, {"message": "Not Found"})
                     return None
                 return parts

@@ -103,11 +103,13 @@ def stack_drift(view: StackView, store: RunStore) -> list[Drift]:
     compose = Path(str(snapshot.get("compose_file") or view.compose))
     recorded = snapshot.get("compose_sha256")
     if recorded and _sha256(compose) not in (recorded, None):
-        add("file", f"{compose} changed on the host since run {run_id}")
+        add("file", f"{compose} differs from the one run {run_id} deployed (edited on "
+            "the host, or a commit not deployed)")
     for name, entry in sorted((snapshot.get("secrets") or {}).items()):
         source = Path(str(entry.get("source") or ""))
         if entry.get("sha256") and _sha256(source) not in (entry["sha256"], None):
-            add("file", f"{name} (a secret file) changed on the host since run {run_id}")
+            add("file", f"{name} (a secret file) differs from the one run {run_id} "
+                "deployed")
     return found
 
 

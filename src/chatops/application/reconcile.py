@@ -75,6 +75,8 @@ class Reconciling(Polling):
         for d in found:
             by_key.setdefault(d.stack or REPOSITORY, []).append(d)
         for key in sorted(set(by_key) | set(self._told)):
+            if key != REPOSITORY and self.ctx.queue.busy([key]):
+                continue  # a run holds it: what differs now is the run's doing
             items = by_key.get(key, [])
             mode, healers = modes.get(key, ("alert" if key == REPOSITORY else "off", []))
             now = signature(items)
