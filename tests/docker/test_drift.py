@@ -138,12 +138,14 @@ def test_a_container_killed_by_hand_is_told_and_healed(demo_stack: DemoStack, im
 def test_a_container_that_dies_outside_a_deploy_is_announced_then_its_recovery(
         demo_stack: DemoStack, images, tmp_path: Path) -> None:
     from tests import served
+    from tests.api.test_dashboard import add_user, sign_in
     from tests.docker.conftest import wait_for_http
     from tests.docker.test_run import intent
     from tests.fakes.json_target import JsonTarget
 
     intent(demo_stack)
     chat = JsonTarget()
+    assert add_user(tmp_path / "state", "ann", "read").returncode == 0
     service = served.start(demo_stack.root, tmp_path / "state", env={
         "CHATOPS_STABILITY_WINDOW": "0.3s", "CHATOPS_NOTIFY_URLS": chat.url})
     try:
@@ -160,6 +162,11 @@ def test_a_container_that_dies_outside_a_deploy_is_announced_then_its_recovery(
         assert time.monotonic() - start < 5
         down = next(json.dumps(b) for b in chat.received if "DOWN" in json.dumps(b))
         assert "died (exit code 137)" in down
+        # The dashboard's stacks page says what differs from the last good deploy.
+        client, _ = sign_in(service)
+        page = client.get("/ui/stacks").text
+        assert "needs attention" in page
+        assert "since the last good deploy, missing: web has no running container" in page
         docker("start", container)
         chat.wait_for(f"UP AGAIN: stack {demo_stack.name} on this host", deadline=10)
     finally:

@@ -32,6 +32,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from chatops.application.caller import Caller, request_facts
 from chatops.application.deploys import RunAsk, Started
+from chatops.application.drift import stack_drift
 from chatops.application.going_back import rollback_intent
 from chatops.application.overview import stack_views
 from chatops.application.stream import follow_run
@@ -177,8 +178,9 @@ class Dashboard:
         intents, invalid = self._intents()
         views = await stack_views(self.s.deploys.ctx.repo, intents, self.store,
                                   self.s.engine)
+        found = {v.stack: stack_drift(v, self.store) for v in views}
         return self.page(request, "stacks.html", session=session, stacks=views,
-                         invalid=invalid)
+                         invalid=invalid, found=found)
 
     async def runs(self, request: Request, session: Session) -> HTMLResponse:
         _need(session, "read")
