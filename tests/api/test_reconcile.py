@@ -80,3 +80,40 @@ def test_alert_mode_tells_once_and_off_says_nothing(make_api) -> None:
     passes(api, 5)
     assert len(audited(api, "drift")) == 1
     assert len(runs_of(api)) == 1  # alert never runs anything
+
+
+def test_a_run_goes_on_from_the_last_fetch_when_the_remote_and_the_forge_are_down(
+        make_api, tmp_path) -> None:
+    from tests.fakes.github import FakeGitHub
+    from tests.unit.test_gitops import World, git
+
+    (tmp_path / "w").mkdir()
+    world = World.create(tmp_path / "w", {
+        "stacks/web/docker-compose.yml": "services:\n  app:\n    image: app:v2\n",
+        "chatops/intents/deploy_web.yaml": INTENT})
+    sha = git(world.dev, "rev-parse", "HEAD")
+    github = FakeGitHub().start()
+    github.merged_pr(1, sha, labels=["approved"])
+    api = make_api(repo=world.host, github_repo=github.repo, github_token=github.token,
+                   github_api=github.api)
+    assert api.post_run({"name": "deploy_web", "sha": sha, "wait": True}).status_code == 200
+
+    github.stop()  # the forge is down ...
+    world.remote.rename(world.remote.with_name("gone.git"))  # ... and so is the remote
+    again = api.post_run({"name": "deploy_web", "sha": sha, "wait": True})
+
+    assert again.status_code == 200, again.text
+    run_id = again.json()["id"]
+    log = api.client.get(f"/runs/{run_id}/log", headers={"x-api-key": GOOD}).text
+    assert "deploying from the last fetched origin/main (the remote did not answer)" in log
+    assert "the approval recorded at " in log
+    assert "is used (the forge did not answer)" in log
+    # A commit the forge never approved while it answered is still refused.
+    world.remote.with_name("gone.git").rename(world.remote)
+    newer = world.commit({"stacks/web/docker-compose.yml":
+                          "services:\n  app:\n    image: app:v3\n"}, "v3")
+    git(world.host, "fetch", "-q")
+    world.remote.rename(world.remote.with_name("gone.git"))
+    refused = api.post_run({"name": "deploy_web", "sha": newer, "wait": True})
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "github_unavailable"

@@ -25,6 +25,8 @@ from chatops.errors import (
     CheckoutBusyError,
     CommitRequiredError,
     GitError,
+    GitHubError,
+    GitUnreachableError,
     IntentError,
     InvalidIntentNameError,
     LabelNotApprovedError,
@@ -44,6 +46,10 @@ from chatops.planning.uses import WorkTree
 from chatops.repo import GitOpsRepo
 from chatops.runtime import Runtime
 
+#: How the notes of a run decided without the remote or the forge end (the run's log
+#: says so too).
+FETCH_FALLBACK = " (the remote did not answer)"
+APPROVAL_FALLBACK = " (the forge did not answer)"
 #: Commits whose views are kept (a view is a few kilobytes an intent).
 VIEWS_KEPT = 16
 
@@ -147,16 +153,25 @@ class RunDecision:
         return sorted({d.stack for d in self.intent.documents})
 
 
-async def read_at_commit(ctx: Context, name: str, sha: str | None) -> tuple[IntentFile, str]:
+async def read_at_commit(ctx: Context, name: str, sha: str | None,
+                         notes: list[str] | None = None) -> tuple[IntentFile, str]:
     """Fetch, check the commit is on the deploy branch (the branch head when ``sha`` is
-    None), and read intent ``name`` as it is there. Nothing in the checkout moves."""
+    None), and read intent ``name`` as it is there. Nothing in the checkout moves. With
+    ``notes``, a remote that cannot be fetched is not a refusal: the last fetched branch
+    is used, and a note says so."""
     sync = ctx.sync()
     async with ctx.checkout_lock:  # one git process at a time in this checkout
         try:
             if not (ctx.repo.root / ".git").exists():
                 raise NotACheckoutError(f"{ctx.repo.root} is not a Git checkout (clone the "
                                         "GitOps repository there to deploy commits)")
-            await asyncio.to_thread(sync.fetch)
+            try:
+                await asyncio.to_thread(sync.fetch)
+            except GitUnreachableError as exc:
+                if notes is None:
+                    raise
+                notes.append(f"{exc.message}: deploying from the last fetched "
+                             f"{sync.remote}/{sync.branch}{FETCH_FALLBACK}")
             full = await asyncio.to_thread(sync.resolve, sha)
         except GitError as exc:
             exc.intent = name
@@ -226,7 +241,7 @@ async def intent_read(ctx: Context, d: Draft) -> None:
     """The intent at the commit (fetched, on the deploy branch), or from the checkout."""
     d.through_git = ctx.through_git(d.sha)
     if d.through_git:
-        d.intent, d.full = await read_at_commit(ctx, d.name, d.sha)
+        d.intent, d.full = await read_at_commit(ctx, d.name, d.sha, d.notes)
     else:
         d.intent = ctx.load(d.name)
 
@@ -236,7 +251,7 @@ async def caller_scope(ctx: Context, d: Draft) -> None:
 
 
 async def approved(ctx: Context, d: Draft) -> None:
-    d.pr = await approval(ctx, d.read, d.full or "", d.caller)
+    d.pr = await approval(ctx, d.read, d.full or "", d.caller, d.notes)
     if d.pr is not None:
         d.notes.append(f"PR #{d.pr.number} by {d.pr.author}, merged by {d.pr.merged_by}, "
                        f"labels {', '.join(d.pr.labels)}; commit {d.full}")
@@ -301,10 +316,13 @@ async def _rollback_of(ctx: Context, intent: str, full: str | None) -> str | Non
 
 
 async def approval(ctx: Context, intent: IntentFile, full: str,
-                   caller: Caller | None = None) -> PullRequest | None:
+                   caller: Caller | None = None, notes: list[str] | None = None
+                   ) -> PullRequest | None:
     """Refuse unless GitHub says a labelled pull request merged ``full``; or, without
     GitHub, unless every label the intent needs is among the approved labels. With
-    neither configured, an operator on the host approves by running it."""
+    neither configured, an operator on the host approves by running it. With ``notes``,
+    a forge that does not answer is not a refusal when it approved ``full`` before (what
+    it said then is recorded): a note says so."""
     base = ctx.runtime.settings
     if ctx.github is None:
         if not ctx.rules.labels and caller is not None and caller.local:
@@ -318,7 +336,19 @@ async def approval(ctx: Context, intent: IntentFile, full: str,
                     f"intent requires label {doc.label_required!r}, which is not among "
                     "the approved labels", intent=intent.name)
         return None
-    pr = await ctx.github.merged_pull_request(full, base.deploy_branch)
+    store = ctx.runtime.store
+    try:
+        pr = await ctx.github.merged_pull_request(full, base.deploy_branch)
+    except GitHubError as exc:  # the forge is down: what it said of this commit before
+        recorded = store.recorded_approval(full) if notes is not None else None
+        if recorded is None or notes is None:
+            raise
+        pr = PullRequest(**{**recorded[0], "labels": tuple(recorded[0]["labels"])})
+        notes.append(f"{exc.message}: the approval recorded at {recorded[1]} is "
+                     f"used{APPROVAL_FALLBACK}")
+    else:
+        if pr is not None:
+            store.record_approval(full, pr.as_dict())
     for doc in intent.documents:
         problem = approval_problem(pr, doc.label_required, base.deploy_branch, full)
         if problem:

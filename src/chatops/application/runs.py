@@ -11,12 +11,20 @@ from chatops import events as ev
 from chatops.application.approvals import Approvals, Vote
 from chatops.application.asks import Planned, RunAsk, Started
 from chatops.application.caller import Caller
-from chatops.application.decisions import RunDecision, branch_head, decide_run, moved_checkout
+from chatops.application.decisions import (
+    APPROVAL_FALLBACK,
+    FETCH_FALLBACK,
+    RunDecision,
+    branch_head,
+    decide_run,
+    moved_checkout,
+)
 from chatops.application.recording import Recording
 from chatops.application.rolling import combined, roll, spawn_into
 from chatops.errors import IdempotencyKeyReusedError, RunNotSucceededError, StackBusyError
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Plan
+from chatops.store.database import utcnow
 from chatops.store.records import RunRecord, RunStatus
 from chatops.store.sqlite import new_run_id
 
@@ -126,6 +134,9 @@ class Runs(Recording):
             self.store.set_pull_request(run_id, decision.pr.as_dict())
         if decision.rollback_of is not None:
             self.store.set_rollback_of(run_id, decision.rollback_of)
+        for note in decision.notes:  # in the run's own record too (a remote not fetched)
+            if note.endswith((FETCH_FALLBACK, APPROVAL_FALLBACK)):
+                self.store.add_line(run_id, utcnow(), "chatops", note)
         return run_id
 
     def _replay(self, caller: Caller, ask: RunAsk) -> Started | None:

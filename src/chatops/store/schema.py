@@ -120,6 +120,11 @@ CREATE TABLE IF NOT EXISTS approvals (
     at TEXT NOT NULL,
     PRIMARY KEY (run_id, who)
 );
+CREATE TABLE IF NOT EXISTS forge_approvals (
+    sha TEXT PRIMARY KEY,
+    pull_request TEXT NOT NULL,
+    at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS webhook_pushes (
     ref TEXT NOT NULL,
     before TEXT NOT NULL,

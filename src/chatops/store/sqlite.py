@@ -74,6 +74,17 @@ class RunStore(Replays):
             db.execute("UPDATE runs SET pull_request=? WHERE id=?",
                        (json.dumps(pull_request), run_id))
 
+    def record_approval(self, sha: str, pull_request: dict[str, Any]) -> None:
+        """What the forge said approved commit ``sha`` (for when it cannot be asked)."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO forge_approvals VALUES (?,?,?)",
+                       (sha, json.dumps(pull_request), utcnow()))
+
+    def recorded_approval(self, sha: str) -> tuple[dict[str, Any], str] | None:
+        """The forge's approval of ``sha`` as recorded, and when; None if never."""
+        rows = self._query("SELECT pull_request, at FROM forge_approvals WHERE sha=?", (sha,))
+        return (json.loads(rows[0]["pull_request"]), str(rows[0]["at"])) if rows else None
+
     def set_rollback_of(self, run_id: str, deployed_sha: str) -> None:
         """Record that this run goes back from ``deployed_sha`` to an older commit."""
         with self._tx() as db:
