@@ -134,6 +134,11 @@ def test_a_rolled_back_merge_gets_a_revert_pull_request_and_is_never_redeployed(
         assert "merged by pull request #7" in made["pulls"]["body"]
         log = service.get(f"/runs/{runs[0]['id']}/log").text
         assert "opened revert pull request #" in log
+        # The drift view says the commit is rolled back, with its revert open.
+        drift = service.get("/drift").json()["drift"]
+        assert any(d["kind"] == "run" and "ended rolled_back; revert pull request #"
+                   in d["message"] and "is open to revert its commit" in d["message"]
+                   for d in drift), drift
         time.sleep(4)  # more polls and reconcile passes: the bad commit is not run again
         assert len(service.get("/runs").json()["runs"]) == len(runs)
     finally:

@@ -72,7 +72,11 @@ def stack_drift(view: StackView, store: RunStore) -> list[Drift]:
         return found
     last = view.last_run
     if last is not None and str(last.status) in ("failed", "rolled_back", "rollback_failed"):
-        add("run", f"its last run ({last.intent}, {last.id}) ended {last.status}")
+        revert = next((line["line"].removeprefix("opened ").split(":", 1)[0]
+                       for line in store.lines(last.id, limit=5000)
+                       if line["line"].startswith("opened revert pull request #")), None)
+        add("run", f"its last run ({last.intent}, {last.id}) ended {last.status}"
+            + (f"; {revert} is open to revert its commit" if revert else ""))
     good = store.good_snapshots(view.stack)
     if not good:
         return found
