@@ -53,6 +53,7 @@ def test_heal_puts_a_removed_container_back_once_and_tells_it(make_api) -> None:
     assert len(audited(api, "drift")) == 1
     assert len(audited(api, "drift_resolved")) == 1
     assert len(runs_of(api)) == 2
+    assert 'chatops_drift{kind="missing"} 0.0' in api.client.get("/metrics").text
 
 
 def test_heal_never_runs_after_a_failed_run_over_50_passes(make_api) -> None:

@@ -168,8 +168,12 @@ def repository_drift(sync: RepoSync, store: RunStore) -> list[Drift]:
     for sha in pending[:20]:
         subject = sync.git.out("log", "-1", "--format=%s", sha)
         runs = [r for r in store.list_runs(limit=200) if r.sha == sha]
-        why = f"its run {runs[0].id} ended {runs[0].status}" if runs else \
-            "not deployed (no run for it)"
+        if not runs:
+            why = "not deployed (no run for it: not affecting an intent, refused, or not seen)"
+        elif str(runs[0].status) in ("queued", "running", "awaiting_approval"):
+            why = f"its run {runs[0].id} is {str(runs[0].status).replace('_', ' ')}"
+        else:
+            why = f"its run {runs[0].id} ended {runs[0].status}"
         found.append(Drift("undeployed", f"{sha[:12]} {subject[:80]!r}: {why}"))
     if len(pending) > 20:
         found.append(Drift("undeployed", f"and {len(pending) - 20} older commit(s)"))

@@ -159,6 +159,8 @@ class Pushes(Runs):
         except ChatopsError as exc:
             self._record(caller, "revert_failed", exc.status, intent=record.intent,
                          run_id=record.id, reason=f"no revert pull request: {exc.message}")
+            self.store.add_line(record.id, utcnow(), "chatops",
+                                f"no revert pull request: {exc.message}")
             return
         self.store.add_line(record.id, utcnow(), "chatops",
                             f"opened revert pull request #{number}: {url}")

@@ -20,7 +20,7 @@ import contextlib
 
 from chatops.application.asks import RunAsk
 from chatops.application.caller import Caller
-from chatops.application.drift import Drift, drift_report
+from chatops.application.drift import KINDS, Drift, drift_report
 from chatops.application.polling import Polling
 from chatops.engine.base import Engine
 from chatops.errors import ChatopsError
@@ -70,6 +70,7 @@ class Reconciling(Polling):
         """One pass: every drift found, told (and healed) as each stack's intents say."""
         found = await drift_report(self.ctx.repo, self.store, engine, self.ctx.sync(),
                                    self.fetches)
+        self.ctx.queue.metrics.drifted([d.kind for d in found], KINDS)
         modes = self._modes()
         by_key: dict[str, list[Drift]] = {}
         for d in found:
