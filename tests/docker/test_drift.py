@@ -48,10 +48,11 @@ def test_drift_finds_what_was_changed_by_hand(cli, demo_stack: DemoStack, images
     assert f"web: {ref} now points to sha256:" in moved["message"]
     assert v1_ref["id"] in moved["message"]
 
-    # Someone recreates the service by hand (it gets the moved tag's image) and edits
-    # the compose file on the host.
+    # Someone recreates the service by hand (it gets the moved tag's image), edits the
+    # compose file on the host, and drops a file into the stack's folder.
     demo_stack.compose("up", "-d", "--no-deps", "web")
     demo_stack.compose_file.write_text(demo_stack.compose_file.read_text() + "# edited\n")
+    (demo_stack.dir / "override.env").write_text("DEBUG=1\n")
     # ... and starts a container in the project that no file describes.
     docker("run", "-d", "--name", f"{demo_stack.name}-stray", "--label",
            f"com.docker.compose.project={demo_stack.name}", "--label",
@@ -59,10 +60,11 @@ def test_drift_finds_what_was_changed_by_hand(cli, demo_stack: DemoStack, images
     try:
         code, found = drift(cli, demo_stack)
         assert code == 1
-        assert kinds(found) == ["file", "image", "image", "orphan"], found
+        assert kinds(found) == ["file", "file", "image", "image", "orphan"], found
         messages = "\n".join(d["message"] for d in found)
         assert "web runs image sha256:" in messages
         assert f"{demo_stack.compose_file} differs from the one run" in messages
+        assert f"{demo_stack.dir / 'override.env'} is new since run" in messages
         assert f"{demo_stack.name}-stray (service stray) is in project" in messages
     finally:
         docker("rm", "-f", f"{demo_stack.name}-stray", check=False)

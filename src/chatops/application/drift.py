@@ -9,8 +9,8 @@ Per stack, against the snapshot its last succeeded run left (``after``):
 - ``replicas``: fewer or more running containers than it left (``missing`` when none);
 - ``orphan``: containers of the project for a service neither the deploy nor the compose
   file has;
-- ``file``: the compose file, or a secret file the deploy used, changed on the host since
-  (their hashes);
+- ``file``: the compose file, any file of the stack's folder, or a secret file the deploy
+  used, changed, gone or new on the host since (their hashes);
 - ``run``: the stack's last run did not succeed, or rolled it back.
 
 For the repository: ``checkout`` (local edits; a checkout not on the deploy branch),
@@ -36,6 +36,7 @@ from chatops.engine.hosts import on_host
 from chatops.errors import ChatopsError
 from chatops.gitops.sync import RepoSync
 from chatops.repo import GitOpsRepo
+from chatops.runner.snapshot import folder_hashes
 from chatops.store.sqlite import RunStore
 
 REGISTRY_TIMEOUT = 5.0
@@ -109,6 +110,22 @@ def stack_drift(view: StackView, store: RunStore) -> list[Drift]:
     if recorded and _sha256(compose) not in (recorded, None):
         add("file", f"{compose} differs from the one run {run_id} deployed (edited on "
             "the host, or a commit not deployed)")
+    folder = Path(str(snapshot.get("folder") or ""))
+    seen = folder_hashes(folder) if snapshot.get("folder") else {}
+    secret = {Path(str(e.get("source") or "")) for e in
+              (snapshot.get("secrets") or {}).values()}
+    for name, recorded_hash in sorted((snapshot.get("files") or {}).items()):
+        path = folder / name
+        if path == compose or path in secret:
+            continue  # told above, or below
+        if name not in seen:
+            add("file", f"{path} is gone since run {run_id}")
+        elif seen[name] != recorded_hash:
+            add("file", f"{path} differs from the one run {run_id} deployed (edited on the "
+                "host, or a commit not deployed)")
+    for name in sorted(set(seen) - set(snapshot.get("files") or {})):
+        if snapshot.get("files") is not None and folder / name not in secret:
+            add("file", f"{folder / name} is new since run {run_id}")
     for name, entry in sorted((snapshot.get("secrets") or {}).items()):
         source = Path(str(entry.get("source") or ""))
         if entry.get("sha256") and _sha256(source) not in (entry["sha256"], None):

@@ -29,7 +29,7 @@ from chatops.runner.gating import run_gates
 from chatops.runner.hooks import hook_env, run_hooks
 from chatops.runner.project import ComposeConfigError, config_argv, parse_config, reading_key
 from chatops.runner.secrets import RunSecrets
-from chatops.runner.snapshot import take_snapshot
+from chatops.runner.snapshot import folder_hashes, take_snapshot
 from chatops.runner.state import StepFailedError, StepState
 from chatops.runner.strategies import strategy_for
 from chatops.store.database import utcnow
@@ -292,9 +292,12 @@ class Executor:
     def save_snapshot(self, run_id: str, step: StepPlan, kind: str, data: dict[str, Any]
                       ) -> None:
         """A snapshot of the step's stack; what a deploy leaves (``after``) says which
-        secret files it used, by hash, so going back to it gets them back."""
+        secret files it used, by hash, so going back to it gets them back, and the hash of
+        every file of its stack folder (drift tells a file edited since)."""
         if kind == "after":
-            data = {**data, **self.secrets.kept(run_id, step)}
+            data = {**data, **self.secrets.kept(run_id, step),
+                    "folder": str(step.compose.parent),
+                    "files": folder_hashes(step.compose.parent)}
         self.store.save_snapshot(run_id, doc=step.index, kind=kind, stack=step.stack,
                                  data=data)
 

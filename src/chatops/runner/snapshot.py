@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from chatops.engine.base import ContainerState, Engine
@@ -47,6 +49,29 @@ async def take_snapshot(
         "compose_sha256": project.sha256,
         "services": entries,
     }
+
+
+#: What a deploy's snapshot hashes of its stack folder (drift reads it later).
+FOLDER_FILES = 200
+FOLDER_FILE_BYTES = 4 * 1024 * 1024
+
+
+def folder_hashes(folder: Path) -> dict[str, str]:
+    """The sha256 of each file in a stack's folder (at most ``FOLDER_FILES``, none over
+    ``FOLDER_FILE_BYTES``), by its path in the folder: what the deploy saw."""
+    found: dict[str, str] = {}
+    try:
+        paths = sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+    except OSError:
+        return found
+    for path in paths[:FOLDER_FILES]:
+        try:
+            if path.stat().st_size <= FOLDER_FILE_BYTES:
+                found[path.relative_to(folder).as_posix()] = \
+                    hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            continue
+    return found
 
 
 def current_images(snapshot: dict[str, Any]) -> dict[str, str | None]:
