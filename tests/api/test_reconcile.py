@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import time
 
-from chatops.server.schedules import RECONCILER
+import pytest
+
+from chatops.application.asks import RunAsk
+from chatops.errors import GitHubError
+from chatops.server.schedules import RECONCILER, SCHEDULER
 from tests.api.conftest import GOOD, INTENT
 
 
-def passes(api, count: int) -> None:
+def _deploys(api):
     app = api.client.app
     while not hasattr(app, "state"):  # under the guard and the connection limits
         app = app.app
-    deploys = app.state.services.deploys
+    return app.state.services.deploys
+
+
+def passes(api, count: int) -> None:
+    deploys = _deploys(api)
     for _ in range(count):
         api.client.portal.call(deploys.reconcile, RECONCILER, api.engine)
 
@@ -101,10 +109,15 @@ def test_a_run_goes_on_from_the_last_fetch_when_the_remote_and_the_forge_are_dow
 
     github.stop()  # the forge is down ...
     world.remote.rename(world.remote.with_name("gone.git"))  # ... and so is the remote
-    again = api.post_run({"name": "deploy_web", "sha": sha, "wait": True})
-
-    assert again.status_code == 200, again.text
-    run_id = again.json()["id"]
+    # A commit named by its caller is refused as before (the remote cannot confirm it) ...
+    named = api.post_run({"name": "deploy_web", "sha": sha, "wait": True})
+    assert named.json()["error"]["code"] == "git_unreachable"
+    # ... a run that names none (a schedule's, a person's "deploy") goes on.
+    deploys = _deploys(api)
+    started = api.client.portal.call(deploys.run, SCHEDULER,
+                                     RunAsk(name="deploy_web", branch_head=True))
+    run_id = started.record.id
+    api.client.portal.call(deploys.ended, run_id)
     log = api.client.get(f"/runs/{run_id}/log", headers={"x-api-key": GOOD}).text
     assert "deploying from the last fetched origin/main (the remote did not answer)" in log
     assert "the approval recorded at " in log
@@ -115,6 +128,7 @@ def test_a_run_goes_on_from_the_last_fetch_when_the_remote_and_the_forge_are_dow
                           "services:\n  app:\n    image: app:v3\n"}, "v3")
     git(world.host, "fetch", "-q")
     world.remote.rename(world.remote.with_name("gone.git"))
-    refused = api.post_run({"name": "deploy_web", "sha": newer, "wait": True})
-    assert refused.status_code == 503, refused.text
-    assert refused.json()["error"]["code"] == "github_unavailable"
+    with pytest.raises(GitHubError, match="GitHub cannot be reached"):
+        api.client.portal.call(deploys.run, SCHEDULER,
+                               RunAsk(name="deploy_web", branch_head=True))
+    assert git(world.host, "rev-parse", "refs/remotes/origin/main") == newer

@@ -241,7 +241,10 @@ async def intent_read(ctx: Context, d: Draft) -> None:
     """The intent at the commit (fetched, on the deploy branch), or from the checkout."""
     d.through_git = ctx.through_git(d.sha)
     if d.through_git:
-        d.intent, d.full = await read_at_commit(ctx, d.name, d.sha, d.notes)
+        # No commit named (a schedule, a person's "deploy"): a remote that does not
+        # answer leaves the last fetched branch head to deploy, said in the notes.
+        d.intent, d.full = await read_at_commit(ctx, d.name, d.sha,
+                                                d.notes if d.sha is None else None)
     else:
         d.intent = ctx.load(d.name)
 
@@ -251,7 +254,8 @@ async def caller_scope(ctx: Context, d: Draft) -> None:
 
 
 async def approved(ctx: Context, d: Draft) -> None:
-    d.pr = await approval(ctx, d.read, d.full or "", d.caller, d.notes)
+    d.pr = await approval(ctx, d.read, d.full or "", d.caller,
+                          d.notes if d.sha is None else None)
     if d.pr is not None:
         d.notes.append(f"PR #{d.pr.number} by {d.pr.author}, merged by {d.pr.merged_by}, "
                        f"labels {', '.join(d.pr.labels)}; commit {d.full}")
