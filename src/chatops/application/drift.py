@@ -13,9 +13,11 @@ Per stack, against the snapshot its last succeeded run left (``after``):
   used, changed, gone or new on the host since (their hashes);
 - ``run``: the stack's last run did not succeed, or rolled it back.
 
-For the repository: ``checkout`` (local edits; a checkout not on the deploy branch),
-``undeployed`` (commits on the branch the checkout has not reached), and ``fetch`` (pull
-mode's fetch failing, and since when).
+``undeployed``: each commit on the fetched deploy branch that the checkout has not
+reached and that affects the stack's intents, with why (its run's state, or none).
+
+For the repository: ``checkout`` (local edits; a checkout not on the deploy branch) and
+``fetch`` (pull mode's fetch failing, and since when).
 """
 
 from __future__ import annotations
@@ -34,12 +36,15 @@ from chatops.durations import format_duration
 from chatops.engine.base import Engine
 from chatops.engine.hosts import on_host
 from chatops.errors import ChatopsError
+from chatops.gitops.affected import affected_intents
+from chatops.gitops.commits import read_commit
 from chatops.gitops.sync import RepoSync
 from chatops.repo import GitOpsRepo
 from chatops.runner.snapshot import folder_hashes
 from chatops.store.sqlite import RunStore
 
 REGISTRY_TIMEOUT = 5.0
+MAX_UNDEPLOYED = 40
 KINDS = ("image", "replicas", "missing", "orphan", "file", "run", "checkout", "undeployed",
          "fetch", "unknown")
 
@@ -163,8 +168,9 @@ async def registry_drift(view: StackView, store: RunStore, engine: Engine) -> li
     return found
 
 
-def repository_drift(sync: RepoSync, store: RunStore) -> list[Drift]:
-    """The checkout against the deploy branch (blocking: Git)."""
+def repository_drift(sync: RepoSync, store: RunStore, repo: GitOpsRepo) -> list[Drift]:
+    """The checkout against the deploy branch, and each commit the branch has that the
+    checkout has not reached, for each stack whose intents it affects (blocking: Git)."""
     found: list[Drift] = []
     try:
         sync.ensure_clean()
@@ -182,18 +188,34 @@ def repository_drift(sync: RepoSync, store: RunStore) -> list[Drift]:
                            f"{sync.remote}/{sync.branch}"))
         return found
     pending = sync.git.out("rev-list", "--reverse", f"{head}..{tracking}").split()
-    for sha in pending[:20]:
+    view = read_commit(sync, tracking)
+    assert view.tree is not None  # noqa: S101 - read_commit gives its tree
+    stacks_of = {name: sorted({d.stack for d in i.documents})
+                 for name, i in view.intents.items()}
+    runs = store.list_runs(limit=500)
+    told = 0
+    for sha in pending:
+        changed = sync.changed_files(sync.git.out("rev-parse", f"{sha}^"), sha)
+        names = affected_intents(changed, view.intents.values(), repo, view.tree)
+        if not names:
+            continue  # it changes nothing an intent uses: nothing to deploy
         subject = sync.git.out("log", "-1", "--format=%s", sha)
-        runs = [r for r in store.list_runs(limit=200) if r.sha == sha]
-        if not runs:
-            why = "not deployed (no run for it: not affecting an intent, refused, or not seen)"
-        elif str(runs[0].status) in ("queued", "running", "awaiting_approval"):
-            why = f"its run {runs[0].id} is {str(runs[0].status).replace('_', ' ')}"
-        else:
-            why = f"its run {runs[0].id} ended {runs[0].status}"
-        found.append(Drift("undeployed", f"{sha[:12]} {subject[:80]!r}: {why}"))
-    if len(pending) > 20:
-        found.append(Drift("undeployed", f"and {len(pending) - 20} older commit(s)"))
+        for name in names:
+            ran = [r for r in runs if r.sha == sha and r.intent == name]
+            if not ran:
+                why = ("no run for it (refused, outside a window, or not seen: the audit "
+                       "trail says which)")
+            elif str(ran[0].status) in ("queued", "running", "awaiting_approval"):
+                why = f"its run {ran[0].id} is {str(ran[0].status).replace('_', ' ')}"
+            else:
+                why = f"its run {ran[0].id} ended {ran[0].status}"
+            for stack in stacks_of.get(name, []):
+                if told < MAX_UNDEPLOYED:
+                    found.append(Drift("undeployed", f"{sha[:12]} {subject[:80]!r} for "
+                                       f"{name}: {why}", stack))
+                told += 1
+    if told > MAX_UNDEPLOYED:
+        found.append(Drift("undeployed", f"and {told - MAX_UNDEPLOYED} more"))
     return found
 
 
@@ -220,7 +242,7 @@ async def drift_report(repo: GitOpsRepo, store: RunStore, engine: Engine, sync: 
     for more in await asyncio.gather(*(registry_drift(v, store, engine) for v in views)):
         found += more
     if (repo.root / ".git").exists():
-        found += await asyncio.to_thread(repository_drift, sync, store)
+        found += await asyncio.to_thread(repository_drift, sync, store, repo)
     if fetches is not None:
         found += fetch_drift(fetches.failures, fetches.failing_since, fetches.error,
                              time.time())
