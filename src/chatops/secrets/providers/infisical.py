@@ -15,6 +15,7 @@ import httpx
 
 from chatops.errors import SecretError
 from chatops.secrets.providers.http import client as client_for
+from chatops.secrets.providers.http import request_json
 from chatops.secrets.references import Reference
 
 if TYPE_CHECKING:
@@ -33,26 +34,9 @@ class Infisical:
 
     def _call(self, client: httpx.Client, ref: Reference, method: str, path: str,
               **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = client.request(method, path, **kwargs)
-        except httpx.TimeoutException:
-            raise SecretError(f"{ref}: Infisical at {self.url} did not answer within "
-                              f"{self.timeout:g} s") from None
-        except httpx.HTTPError as exc:
-            raise SecretError(f"{ref}: Infisical at {self.url} cannot be reached: "
-                              f"{type(exc).__name__}") from None
-        if response.status_code == 404:
-            raise SecretError(f"{ref}: Infisical has no such secret")
-        if response.status_code in (401, 403):
-            raise SecretError(f"{ref}: Infisical refused the machine identity "
-                              f"(HTTP {response.status_code})")
-        if response.status_code >= 400:
-            raise SecretError(f"{ref}: Infisical answered HTTP {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise SecretError(f"{ref}: Infisical's answer is not JSON") from None
-        return body if isinstance(body, dict) else {}
+        return request_json(client, ref, method, path, service="Infisical",
+                            missing="Infisical has no such secret",
+                            refused="Infisical refused the machine identity", **kwargs)
 
     def fetch(self, refs: Sequence[Reference]) -> dict[Reference, str]:
         values: dict[Reference, str] = {}

@@ -17,6 +17,7 @@ import httpx
 
 from chatops.errors import SecretError
 from chatops.secrets.providers.http import client as client_for
+from chatops.secrets.providers.http import request_json
 from chatops.secrets.references import Reference
 
 if TYPE_CHECKING:
@@ -68,26 +69,10 @@ class Vault:
 
     def _call(self, client: httpx.Client, ref: Reference, method: str, path: str, *,
               token: str | None = None, json: Any = None) -> dict[str, Any]:
-        try:
-            response = client.request(method, path, headers=self._headers(token), json=json)
-        except httpx.TimeoutException:
-            raise SecretError(f"{ref}: Vault at {self.addr} did not answer within "
-                              f"{self.timeout:g} s") from None
-        except httpx.HTTPError as exc:
-            raise SecretError(f"{ref}: Vault at {self.addr} cannot be reached: "
-                              f"{type(exc).__name__}") from None
-        if response.status_code == 404:
-            raise SecretError(f"{ref}: Vault has no secret at {path}")
-        if response.status_code in (401, 403):
-            raise SecretError(f"{ref}: Vault refused the token for {path} "
-                              f"(HTTP {response.status_code})")
-        if response.status_code >= 400:
-            raise SecretError(f"{ref}: Vault answered HTTP {response.status_code} for {path}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise SecretError(f"{ref}: Vault's answer for {path} is not JSON") from None
-        return body if isinstance(body, dict) else {}
+        return request_json(client, ref, method, path, service="Vault",
+                            missing=f"Vault has no secret at {path}",
+                            refused=f"Vault refused the token for {path}",
+                            about=f" for {path}", headers=self._headers(token), json=json)
 
     def fetch(self, refs: Sequence[Reference]) -> dict[Reference, str]:
         values: dict[Reference, str] = {}
