@@ -95,8 +95,9 @@ def test_drift_reads_the_checkout_and_undeployed_commits(cli, engine, tmp_path: 
     assert code == 1
     by_kind = {d["kind"]: d["message"] for d in found}
     assert "local edits (stacks/web/notes.txt)" in by_kind["checkout"]
-    assert by_kind["undeployed"].startswith(f"{newer[:12]} 'web 2' for rollout_web: no run "
-                                            "for it (refused, outside a window")
+    assert by_kind["undeployed"] == (f"{newer[:12]} 'web 2' for rollout_web: no push or "
+                                     "poll has brought it yet (a lost webhook? pull mode "
+                                     "off?)")
     assert next(d for d in found if d["kind"] == "undeployed")["stack"] == "web"
     # A commit that changes nothing an intent uses needs no deploy: it is not drift.
     world.commit({"README.md": "notes\n"}, "docs only")

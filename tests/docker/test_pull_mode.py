@@ -76,6 +76,12 @@ def test_pull_mode_deploys_labelled_merges_refuses_others_and_watches_its_fetch(
                     if (r["reason"] or "").startswith("label_not_approved")]
         assert len(refusals) == 1, refusals
         assert http_get(f"http://127.0.0.1:{port}/version")[1].strip() == "v2"
+        # The drift view says why the commit did not run, not just that it did not.
+        undeployed = [d["message"] for d in service.get("/drift").json()["drift"]
+                      if d["kind"] == "undeployed"]
+        assert len(undeployed) == 1, undeployed
+        assert undeployed[0].startswith(f"{unlabelled[:12]} 'back to v1, unreviewed' for "
+                                        f"{name}: refused: label_not_approved"), undeployed
 
         # The remote goes away: after 2 failed fetches, one alert; then one recovery.
         away = world.remote.with_name("remote-away.git")

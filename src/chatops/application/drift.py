@@ -200,11 +200,14 @@ def repository_drift(sync: RepoSync, store: RunStore, repo: GitOpsRepo) -> list[
         if not names:
             continue  # it changes nothing an intent uses: nothing to deploy
         subject = sync.git.out("log", "-1", "--format=%s", sha)
+        noted = store.commit_outcomes(sha)
         for name in names:
             ran = [r for r in runs if r.sha == sha and r.intent == name]
-            if not ran:
-                why = ("no run for it (refused, outside a window, or not seen: the audit "
-                       "trail says which)")
+            if not ran and name in noted:
+                why = f"{noted[name][0]}: {noted[name][1]}"
+            elif not ran:
+                why = ("no push or poll has brought it yet (a lost webhook? pull mode "
+                       "off?)")
             elif str(ran[0].status) in ("queued", "running", "awaiting_approval"):
                 why = f"its run {ran[0].id} is {str(ran[0].status).replace('_', ' ')}"
             else:

@@ -43,7 +43,6 @@ class Pushes(Runs):
         dependency order once the checkout is at the pushed commit: (commit, names)."""
         async with self._audited(caller):
             self.push_seen(caller, push)
-            window(self.ctx, None)
             sync = self.ctx.sync()
             async with self.ctx.checkout_lock:
                 view, order = await self._affected(push.before, push.after)
@@ -53,9 +52,15 @@ class Pushes(Runs):
                     self._record(caller, "ignored", 202,
                                  reason=f"push {full[:12]} affects no intent")
                     return full, []
-                approvals = {name: await approval(self.ctx, intents[name], full)
-                             for name in order}
-                await asyncio.to_thread(sync.ensure_clean)  # refuse now, not after
+                try:
+                    window(self.ctx, None)
+                    approvals = {name: await approval(self.ctx, intents[name], full)
+                                 for name in order}
+                    await asyncio.to_thread(sync.ensure_clean)  # refuse now, not after
+                except ChatopsError as exc:  # the drift view tells why it did not run
+                    self.store.note_commit(full, order, "refused",
+                                           f"{exc.code}: {exc.message}")
+                    raise
                 self._claim(push)
             self._record(caller, "accepted", 202,
                          reason=f"push {full[:12]} by {push.actor}: {', '.join(order)}")
@@ -124,17 +129,25 @@ class Pushes(Runs):
         for intent, plan in plans:
             decision = RunDecision(intent=intent, sha=full, pr=approvals.get(intent.name),
                                    move=True)
+            later = order[order.index(intent.name) + 1:]
             try:
                 run_id = await self._enqueue(caller, decision, plan, actor=actor)
             except ChatopsError as exc:
                 self._record(caller, "refused", exc.status, intent=intent.name,
                              reason=f"{exc.code}: {exc.message}")
+                self.store.note_commit(full, [intent.name], "refused",
+                                       f"{exc.code}: {exc.message}")
+                self.store.note_commit(full, later, "skipped",
+                                       f"{intent.name}, before it, was refused")
                 return
             record = await self.ended(run_id)
             if record.status is RunStatus.rolled_back:
                 await self._revert(caller, record, full, approvals.get(intent.name))
             if record.status is not RunStatus.succeeded:
-                return  # later intents depend on this one, or come after it
+                # later intents depend on this one, or come after it
+                self.store.note_commit(full, later, "skipped", f"{intent.name}, before it, "
+                                       f"ended {record.status} (run {record.id})")
+                return
 
     async def _revert(self, caller: Caller, record: RunRecord, sha: str, pr: Any) -> None:
         """Git remembers a rollback (``CHATOPS_REVERT_PR``): a pull request that reverts

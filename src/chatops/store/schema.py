@@ -125,6 +125,14 @@ CREATE TABLE IF NOT EXISTS forge_approvals (
     pull_request TEXT NOT NULL,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS commit_outcomes (
+    sha TEXT NOT NULL,
+    intent TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (sha, intent)
+);
 CREATE TABLE IF NOT EXISTS webhook_pushes (
     ref TEXT NOT NULL,
     before TEXT NOT NULL,

@@ -85,6 +85,20 @@ class RunStore(Replays):
         rows = self._query("SELECT pull_request, at FROM forge_approvals WHERE sha=?", (sha,))
         return (json.loads(rows[0]["pull_request"]), str(rows[0]["at"])) if rows else None
 
+    def note_commit(self, sha: str, intents: list[str], outcome: str, reason: str) -> None:
+        """Why a pushed (or polled) commit did not run for these intents: ``refused``
+        or ``skipped``, and the reason, for the drift view."""
+        with self._tx() as db:
+            db.executemany("INSERT OR REPLACE INTO commit_outcomes VALUES (?,?,?,?,?)",
+                           [(sha, name, outcome, self.masker.mask(reason), utcnow())
+                            for name in intents])
+
+    def commit_outcomes(self, sha: str) -> dict[str, tuple[str, str]]:
+        """Intent name to (outcome, reason) noted for commit ``sha``."""
+        rows = self._query("SELECT intent, outcome, reason FROM commit_outcomes WHERE sha=?",
+                           (sha,))
+        return {str(r["intent"]): (str(r["outcome"]), str(r["reason"])) for r in rows}
+
     def set_rollback_of(self, run_id: str, deployed_sha: str) -> None:
         """Record that this run goes back from ``deployed_sha`` to an older commit."""
         with self._tx() as db:
