@@ -292,10 +292,17 @@ class CheckoutDirtyError(GitError):
     status, code = 409, "checkout_dirty"
 
 
-class GitHubError(ChatopsError):
+class ForgeError(ChatopsError):
+    """The forge (Gitea, Forgejo, GitLab) could not answer the question (auth, not found,
+    down, slow)."""
+
+    status, code = 503, "forge_unavailable"
+
+
+class GitHubError(ForgeError):
     """GitHub could not answer the question (auth, not found, down, slow)."""
 
-    status, code = 503, "github_unavailable"
+    code = "github_unavailable"
 
 
 class RequestError(ChatopsError):

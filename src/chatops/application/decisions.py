@@ -1,9 +1,9 @@
 """Every check of a run, in one order, made before anything changes.
 
 ``decide_run`` reads the intent *at the commit* from Git objects (``git cat-file``, no
-checkout), then checks the key's scope, the approval (GitHub's pull request, or the
-approved labels), whether the commit is older than the one deployed (a rollback, which
-needs the ``rollback`` scope) and the deploy window. ``moved_checkout`` then moves the
+checkout), then checks the key's scope, the approval (the forge's pull request and who
+labelled it, or the approved labels), whether the commit is older than the one deployed
+(a rollback, which needs the ``rollback`` scope) and the deploy window. ``moved_checkout`` then moves the
 checkout, under the checkout lock, only for a run that will execute: a refusal or a dry
 run leaves HEAD and the working tree as they were. Refusals are ``ChatopsError``s that
 carry their own status; nothing here knows which surface asked.
@@ -21,11 +21,12 @@ from zoneinfo import ZoneInfo
 
 from chatops.application.caller import Caller
 from chatops.application.queue import RunManager
+from chatops.approvers import ANY, DEFAULT_LABEL_BY
 from chatops.errors import (
     CheckoutBusyError,
     CommitRequiredError,
+    ForgeError,
     GitError,
-    GitHubError,
     GitUnreachableError,
     IntentError,
     InvalidIntentNameError,
@@ -36,7 +37,8 @@ from chatops.errors import (
     UnavailableError,
 )
 from chatops.gitops.commits import CommitView, read_commit
-from chatops.gitops.forges.github import GitHub, PullRequest, approval_problem
+from chatops.gitops.forges import Forge, PullRequest
+from chatops.gitops.forges.labels import approval_problem, labeller_problem
 from chatops.gitops.sync import RepoSync
 from chatops.intents.loader import IntentFile
 from chatops.intents.model import name_problem
@@ -45,6 +47,7 @@ from chatops.planning.steps import Plan
 from chatops.planning.uses import WorkTree
 from chatops.repo import GitOpsRepo
 from chatops.runtime import Runtime
+from chatops.settings import Settings
 
 #: How the notes of a run decided without the remote or the forge end (the run's log
 #: says so too).
@@ -58,24 +61,36 @@ VIEWS_KEPT = 16
 class Rules:
     """The service's approval rules, from its settings."""
 
-    labels: frozenset[str] = frozenset()  # approved labels, when GitHub does not decide
+    labels: frozenset[str] = frozenset()  # approved labels, when no forge decides
     commit_required: bool = False  # runs must name a merged commit
     sync: bool = True  # runs without a commit move a Git checkout to the branch head
     wait_timeout: float = 3600.0
+    #: Who may add a label, where an intent does not say; None: anyone (no history read).
+    label_by: tuple[str, ...] | None = DEFAULT_LABEL_BY
+
+    @classmethod
+    def of(cls, settings: Settings, *, sync: bool) -> Rules:
+        return cls(labels=settings.labels, commit_required=settings.commit_required,
+                   sync=sync, wait_timeout=settings.wait_timeout,
+                   label_by=None if settings.label_by == ANY
+                   else tuple(settings.label_by.split(",")))
 
 
 @dataclass
 class Context:
-    """What the decisions read: the run history and settings, the repository, GitHub."""
+    """What the decisions read: the run history and settings, the repository, the forge."""
 
     runtime: Runtime
     repo: GitOpsRepo
     rules: Rules
     queue: RunManager
-    github: GitHub | None = None
+    forge: Forge | None = None
     checkout_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _intents: dict[Path, tuple[tuple[int, int], IntentFile]] = field(default_factory=dict)
     _views: OrderedDict[str, CommitView] = field(default_factory=OrderedDict)
+    #: Who-labelled verdicts by pull request, head, label and rules (read once).
+    _labelled: OrderedDict[tuple[object, ...], str | None] = field(
+        default_factory=OrderedDict)
 
     def view(self, full: str) -> CommitView:
         """Commit ``full`` read once and kept (blocking: Git; hold ``checkout_lock``)."""
@@ -322,13 +337,14 @@ async def _rollback_of(ctx: Context, intent: str, full: str | None) -> str | Non
 async def approval(ctx: Context, intent: IntentFile, full: str,
                    caller: Caller | None = None, notes: list[str] | None = None
                    ) -> PullRequest | None:
-    """Refuse unless GitHub says a labelled pull request merged ``full``; or, without
-    GitHub, unless every label the intent needs is among the approved labels. With
-    neither configured, an operator on the host approves by running it. With ``notes``,
-    a forge that does not answer is not a refusal when it approved ``full`` before (what
-    it said then is recorded): a note says so."""
+    """Refuse unless the forge says a pull request merged ``full`` with each label the
+    intent needs, added by someone allowed to (``labelled``); or, without a forge, unless
+    every label is among the approved labels. With neither configured, an operator on the
+    host approves by running it. With ``notes``, a forge that does not answer is not a
+    refusal when it approved ``full`` before (what it said then is recorded): a note says
+    so."""
     base = ctx.runtime.settings
-    if ctx.github is None:
+    if ctx.forge is None:
         if not ctx.rules.labels and caller is not None and caller.local:
             return None
         if not ctx.rules.labels:
@@ -341,23 +357,56 @@ async def approval(ctx: Context, intent: IntentFile, full: str,
                     "the approved labels", intent=intent.name)
         return None
     store = ctx.runtime.store
+    labels = sorted({doc.label_required for doc in intent.documents})
     try:
-        pr = await ctx.github.merged_pull_request(full, base.deploy_branch)
-    except GitHubError as exc:  # the forge is down: what it said of this commit before
+        pr = await ctx.forge.merged_pull_request(full, base.deploy_branch)
+        for doc in intent.documents:
+            problem = approval_problem(pr, doc.label_required, base.deploy_branch, full)
+            if problem:
+                raise LabelNotApprovedError(problem, intent=intent.name)
+            assert pr is not None  # noqa: S101 - approval_problem says so otherwise
+            problem = await labelled(ctx, ctx.forge, pr, doc.label_required,
+                                     rules=tuple(doc.label_by) or ctx.rules.label_by,
+                                     self_approve=doc.self_approve)
+            if problem:
+                raise LabelNotApprovedError(problem, intent=intent.name)
+    except ForgeError as exc:  # the forge is down: what it said of this commit before
         recorded = store.recorded_approval(full) if notes is not None else None
         if recorded is None or notes is None:
             raise
-        pr = PullRequest(**{**recorded[0], "labels": tuple(recorded[0]["labels"])})
+        pr = PullRequest.from_dict(recorded[0])
+        shown = set(recorded[0].get("verified") or ())
+        for label in labels:
+            problem = approval_problem(pr, label, base.deploy_branch, full) or (
+                None if label in shown else f"{exc.message}, and it never showed who "
+                f"added the label {label!r} to pull request #{pr.number}")
+            if problem:
+                raise LabelNotApprovedError(problem, intent=intent.name) from None
         notes.append(f"{exc.message}: the approval recorded at {recorded[1]} is "
                      f"used{APPROVAL_FALLBACK}")
-    else:
-        if pr is not None:
-            store.record_approval(full, pr.as_dict())
-    for doc in intent.documents:
-        problem = approval_problem(pr, doc.label_required, base.deploy_branch, full)
-        if problem:
-            raise LabelNotApprovedError(problem, intent=intent.name)
+        return pr
+    if pr is not None:
+        before = store.recorded_approval(full)
+        shown = set(before[0].get("verified") or ()) if before else set()
+        store.record_approval(full, {**pr.as_dict(), "verified": sorted(shown | set(labels))})
     return pr
+
+
+async def labelled(ctx: Context, forge: Forge, pr: PullRequest, label: str, *,
+                   rules: tuple[str, ...] | None, self_approve: bool) -> str | None:
+    """Why ``label`` on ``pr`` was not added by someone allowed to (``rules``: the
+    intent's ``label_by``, else the settings'; None: anyone), or None. Read from the
+    forge once per pull request, head, label and rules."""
+    if rules is None:
+        return None
+    key = (pr.number, pr.head, label, rules, self_approve)
+    if key not in ctx._labelled:
+        history = await forge.label_history(pr)
+        ctx._labelled[key] = await labeller_problem(forge, pr, history, label, rules=rules,
+                                                    self_approve=self_approve)
+        while len(ctx._labelled) > 256:
+            ctx._labelled.popitem(last=False)
+    return ctx._labelled[key]
 
 
 def window(ctx: Context, caller: Caller | None, intent: str | None = None) -> str | None:

@@ -26,9 +26,9 @@ class Graphs(Runs):
         async with self._audited(caller):
             for name in names:
                 checked_name(name, field="intents")
-            if self.ctx.rules.commit_required or self.ctx.github is not None:
-                raise CommitRequiredError("orchestrated runs name no commit; with GitHub "
-                                          "enforcement, deploy through POST /run or the "
+            if self.ctx.rules.commit_required or self.ctx.forge is not None:
+                raise CommitRequiredError("orchestrated runs name no commit; with the forge "
+                                          "enforcing approvals, deploy through POST /run or the "
                                           "webhook")
             intents = closure(names, self.ctx.load)
             for intent in intents.values():

@@ -11,6 +11,7 @@ from chatops.application.asks import Push
 from chatops.application.caller import Caller
 from chatops.application.decisions import RunDecision, approval, window
 from chatops.application.review import (
+    ZERO_SHA,
     Published,
     PullRequestPlan,
     changed_between,
@@ -18,7 +19,13 @@ from chatops.application.review import (
     publish,
 )
 from chatops.application.runs import Runs
-from chatops.errors import ChatopsError, GitError, ReplayedDeliveryError, UnavailableError
+from chatops.errors import (
+    ChatopsError,
+    ForcePushRefusedError,
+    GitError,
+    ReplayedDeliveryError,
+    UnavailableError,
+)
 from chatops.gitops.affected import affected_intents
 from chatops.gitops.commits import CommitView
 from chatops.store.database import utcnow
@@ -47,6 +54,12 @@ class Pushes(Runs):
             async with self.ctx.checkout_lock:
                 view, order = await self._affected(push.before, push.after)
                 full, intents = view.sha, view.intents
+                if push.before != ZERO_SHA and not await asyncio.to_thread(
+                        sync.is_ancestor, push.before, full):
+                    raise ForcePushRefusedError(
+                        f"{push.ref} moved from {push.before[:12]} to {full[:12]}, which does "
+                        "not contain it (a force-push rewrote history); deploy a commit "
+                        "explicitly if that was intended")
                 if not order:
                     self._claim(push)
                     self._record(caller, "ignored", 202,
@@ -86,14 +99,15 @@ class Pushes(Runs):
         return view, affected_intents(changed, view.intents.values(), self.ctx.repo,
                                       view.tree)
 
-    async def review(self, caller: Caller, number: int, base: str, head: str,
+    async def review(self, caller: Caller, number: int, base: str | None, head: str,
                      branch: str | None = None) -> tuple[PullRequestPlan, Published]:
         """Plan what merging pull request ``number`` would deploy, and post it as the
-        pull request's one chatops comment (updated on each push)."""
+        pull request's one chatops comment (updated on each push). Without ``base``
+        (GitLab does not say), from where it leaves the deploy branch."""
         async with self._audited(caller):
-            github = self.ctx.github
-            if github is None:
-                raise UnavailableError("set CHATOPS_GITHUB_REPO and CHATOPS_GITHUB_TOKEN to "
+            forge = self.ctx.forge
+            if forge is None:
+                raise UnavailableError("set CHATOPS_FORGE_REPO and CHATOPS_FORGE_TOKEN to "
                                        "comment plans on pull requests")
             sync = self.ctx.sync()
             async with self.ctx.checkout_lock:  # one git process at a time here
@@ -103,10 +117,14 @@ class Pushes(Runs):
                 if not await asyncio.to_thread(sync.has_commit, head):
                     raise GitError(f"commit {head[:12]} of pull request #{number} cannot be "
                                    "fetched", field="head")
+                if base is None:
+                    base = await asyncio.to_thread(sync.git.out, "merge-base", sync.tracking,
+                                                   head)
+                since = base
                 plan = await asyncio.to_thread(
                     lambda: plan_pull_request(sync, self.ctx.repo, self.ctx.plan,
-                                              number=number, base=base, head=head))
-            published = await publish(github, plan)
+                                              number=number, base=since, head=head))
+            published = await publish(forge, plan)
             self._record(caller, "accepted", 202, reason=published.text(plan))
             return plan, published
 
@@ -153,8 +171,8 @@ class Pushes(Runs):
         """Git remembers a rollback (``CHATOPS_REVERT_PR``): a pull request that reverts
         the rolled-back commit, for a person to label; pull mode and reconcile meanwhile
         never deploy that commit again (the checkout stays on it, as rolled back)."""
-        github = self.ctx.github
-        if github is None or not self.ctx.runtime.settings.revert_pr:
+        forge = self.ctx.forge
+        if forge is None or not self.ctx.runtime.settings.revert_pr:
             return
         sync = self.ctx.sync()
         try:
@@ -164,11 +182,16 @@ class Pushes(Runs):
             tree = await asyncio.to_thread(sync.git.out, "rev-parse", f"{sha}^1^{{tree}}")
             merged = f" (merged by pull request #{pr.number})" if pr is not None else ""
             title = f"Revert {sha[:12]}: run {record.id} of {record.intent} was rolled back"
-            number, url = await github.open_revert(
-                sha=sha, parent_tree=tree, base=sync.branch, title=title,
-                body=f"chatops rolled back run {record.id} of {record.intent}{merged}: "
-                f"{record.reason}\n\nThis pull request returns {sync.branch} to what runs. "
-                "It deploys once merged with the intent's label.")
+            body = (f"chatops rolled back run {record.id} of {record.intent}{merged}: "
+                    f"{record.reason}\n\nThis pull request returns {sync.branch} to what "
+                    "runs. It deploys once merged with the intent's label.")
+            branch = f"chatops/revert-{sha[:12]}"
+            if not forge.makes_commits:  # the revert commit goes up by Git, unmoved here
+                await asyncio.to_thread(sync.push_commit, tree, sha, f"{title}\n\n{body}",
+                                        branch)
+            number, url = await forge.open_revert(sha=sha, parent_tree=tree,
+                                                  base=sync.branch, title=title, body=body,
+                                                  branch=branch)
         except ChatopsError as exc:
             self._record(caller, "revert_failed", exc.status, intent=record.intent,
                          run_id=record.id, reason=f"no revert pull request: {exc.message}")

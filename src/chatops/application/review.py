@@ -5,7 +5,7 @@ head from Git objects (nothing moves), each is planned, and the comment shows, p
 intent: the image changes old → new, the exact commands, the gates, the strategy and
 the rollback (the dry run's text), and who must approve a run. The comment carries a
 hidden marker, so each push updates the same comment rather than adding one. The
-service does this for GitHub's ``pull_request`` webhook; ``chatops plan --pr`` does it
+service does this for the forge's pull-request webhook; ``chatops plan --pr`` does it
 from the validate workflow. Both call ``plan_pull_request`` and ``publish``.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from chatops.gitops.affected import affected_by
 from chatops.gitops.commits import read_commit
-from chatops.gitops.forges.github import GitHub
+from chatops.gitops.forges import Forge
 from chatops.gitops.sync import RepoSync
 from chatops.intents.graph import topological_order
 from chatops.intents.loader import IntentFile
@@ -86,7 +86,7 @@ class PullRequestPlan:
     intents: tuple[IntentReview, ...]
 
     def comment(self) -> str:
-        """The comment, in GitHub's markdown, with the marker that finds it again."""
+        """The comment, in the forges' markdown, with the marker that finds it again."""
         out = [MARKER, f"### chatops plan for `{self.head[:12]}`", ""]
         if not self.intents:
             out.append("This pull request affects no intent: merging it deploys nothing.")
@@ -159,8 +159,8 @@ class Published:
                 f"({len(plan.intents)} intent(s) at {plan.head[:12]})")
 
 
-async def publish(github: GitHub, plan: PullRequestPlan) -> Published:
-    cid, created = await github.upsert_comment(plan.number, MARKER, plan.comment())
+async def publish(forge: Forge, plan: PullRequestPlan) -> Published:
+    cid, created = await forge.upsert_comment(plan.number, MARKER, plan.comment())
     return Published(cid, created)
 
 

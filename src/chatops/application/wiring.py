@@ -1,6 +1,6 @@
 """One place that builds the use cases for a process, the service's or the CLI's: the
 run queue over the executor, the notification targets every run's outcome goes to, the
-approval rules and GitHub. Every surface gets the same wiring, so a run started from any
+approval rules and the forge. Every surface gets the same wiring, so a run started from any
 of them is announced the same way."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from chatops.application.metrics import Metrics
 from chatops.application.queue import RunManager
 from chatops.application.stream import EventStream
 from chatops.engine.base import Engine
-from chatops.gitops.forges.github import GitHub
+from chatops.gitops.forges import Forge
 from chatops.notify.approvals import Announcer
 from chatops.notify.configured import deliverers
 from chatops.notify.messages import ChatMessage
@@ -77,7 +77,7 @@ class Notifications:
 
 
 def build_deploys(runtime: Runtime, repo: GitOpsRepo, *, engine: Engine, audit: Auditor,
-                  rules: Rules, github: GitHub | None, notifications: Notifications,
+                  rules: Rules, forge: Forge | None, notifications: Notifications,
                   sinks: Sequence[ev.Sink] = (), max_parallel: int = 2,
                   metrics: Metrics | None = None,
                   announcers: Sequence[Announcer] = ()) -> Deploys:
@@ -86,7 +86,7 @@ def build_deploys(runtime: Runtime, repo: GitOpsRepo, *, engine: Engine, audit: 
     stream = EventStream()
     executor = runtime.executor(engine, [*sinks, *notifications.sinks(runtime), stream])
     queue = RunManager(executor, runtime.locks, metrics or Metrics(), max_parallel)
-    return Deploys(Context(runtime, repo, rules, queue, github), audit, stream,
+    return Deploys(Context(runtime, repo, rules, queue, forge), audit, stream,
                    announcers=list(announcers), announce=notifications.announce)
 
 
@@ -102,8 +102,8 @@ class Services:
     engine: Engine
 
     @property
-    def github(self) -> GitHub | None:
-        return self.deploys.ctx.github
+    def forge(self) -> Forge | None:
+        return self.deploys.ctx.forge
 
 
 __all__: list[Any] = ["Notifications", "Services", "build_deploys"]

@@ -90,7 +90,7 @@ def plan_pr_command(number: int, repo: Path | None, *, base: str | None, head: s
 
     from chatops.application.review import plan_pull_request, publish
     from chatops.errors import ChatopsError
-    from chatops.gitops.forges.github import client
+    from chatops.gitops.forges import forge_of
     from chatops.gitops.sync import REV_RE, RepoSync
     from chatops.planning import PlanContext, build_plan
 
@@ -98,11 +98,17 @@ def plan_pr_command(number: int, repo: Path | None, *, base: str | None, head: s
     gitops = GitOpsRepo.discover(repo)
     sync = RepoSync(gitops.root, settings.git_remote, settings.deploy_branch)
     base = base or f"{settings.git_remote}/{settings.deploy_branch}"
-    github = client(settings) if comment else None
-    if comment and github is None:
-        sys.stderr.write("error: --pr posts to GitHub: set CHATOPS_GITHUB_REPO (OWNER/NAME) "
-                         "and CHATOPS_GITHUB_TOKEN (in a workflow: ${{ github.repository }} "
-                         "and ${{ secrets.GITHUB_TOKEN }}), or pass --no-comment\n")
+    try:
+        forge = forge_of(settings) if comment else None
+    except ChatopsError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        return 4
+    if comment and forge is None:
+        sys.stderr.write("error: --pr posts to the forge: set CHATOPS_FORGE_REPO (OWNER/NAME) "
+                         "and CHATOPS_FORGE_TOKEN (in a GitHub workflow: "
+                         "${{ github.repository }} and ${{ secrets.GITHUB_TOKEN }}; "
+                         "CHATOPS_FORGE=gitea or gitlab, and CHATOPS_FORGE_URL, for the "
+                         "others), or pass --no-comment\n")
         return 4
     try:
         shas = []
@@ -126,10 +132,10 @@ def plan_pr_command(number: int, repo: Path | None, *, base: str | None, head: s
 
         plan = plan_pull_request(sync, gitops, planner, number=number, base=shas[0],
                                  head=shas[1])
-        if github is None:
+        if forge is None:
             sys.stdout.write(plan.comment() + "\n")
             return 0
-        published = asyncio.run(publish(github, plan))
+        published = asyncio.run(publish(forge, plan))
     except ChatopsError as exc:
         sys.stderr.write(f"error: {exc.message}\n")
         return 4

@@ -21,7 +21,7 @@ from chatops.application.wiring import Notifications, build_deploys
 from chatops.cli.client import EXIT_REFUSED
 from chatops.engine.base import Engine
 from chatops.errors import ChatopsError, IntentError, OutsideWindowError
-from chatops.gitops.forges import github
+from chatops.gitops.forges import forge_of
 from chatops.notify.approvals import Announcer
 from chatops.repo import GitOpsRepo
 from chatops.runtime import Runtime
@@ -80,15 +80,14 @@ class Local:
                    sinks: Sequence[ev.Sink]) -> AsyncIterator[Local]:
         """The use cases over this host's state directory, closed on the way out (after
         one prompt try at the notifications)."""
-        rules = Rules(labels=settings.labels, commit_required=settings.commit_required,
-                      sync=sync, wait_timeout=settings.wait_timeout)
+        rules = Rules.of(settings, sync=sync)
         runtime = Runtime.open(settings)
         audit = AuditLog(settings.paths.audit, runtime.masker)
         notifications = Notifications.open(runtime)
         engine = runtime.engine()
         deploys = build_deploys(
             runtime, repo, engine=engine, audit=audit, rules=rules,
-            github=github.client(settings),
+            forge=forge_of(settings),
             notifications=notifications, sinks=sinks, max_parallel=settings.max_parallel,
             announcers=_bots(settings))
         local = cls(deploys, notifications, engine, audit, runtime)

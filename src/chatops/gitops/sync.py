@@ -75,6 +75,18 @@ class RepoSync:
         raise GitUnreachableError(f"cannot fetch pull request #{number} from remote "
                                   f"{self.remote!r}")
 
+    def push_commit(self, tree: str, parent: str, message: str, branch: str) -> str:
+        """A commit of ``tree`` on ``parent`` (made from Git objects: the checkout does not
+        move), pushed to the remote as ``branch``; its id."""
+        commit = self.git.out("-c", "user.name=chatops", "-c", "user.email=chatops@localhost",
+                              "commit-tree", tree, "-p", parent, "-m", message)
+        try:
+            self.git.run("push", "--quiet", self.remote, f"{commit}:refs/heads/{branch}")
+        except GitError as exc:
+            raise GitUnreachableError(f"cannot push {branch} to remote {self.remote!r}: "
+                                      f"{exc.message}") from None
+        return commit
+
     def has_commit(self, sha: str) -> bool:
         return bool(SHA_RE.match(sha)) and self.git.run(
             "cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
 
+from chatops.approvers import rule_problem
 from chatops.durations import parse_duration
 from chatops.hosts import HOST_NAME_RE, VAR_RE
 
@@ -59,6 +60,13 @@ STATUS_EVENTS = {"succeeded": "success", "failed": "failure", "rolled_back": "ro
                  "rollback_failed": "rollback_failed", "interrupted": "interrupted",
                  "waiting": "waiting"}
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def _label_rule(value: str) -> str:
+    problem = rule_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 def _tag(value: str) -> str:

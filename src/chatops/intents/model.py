@@ -36,6 +36,7 @@ from chatops.intents.fields import (
     Service,
     Stack,
     _cron,
+    _label_rule,
     _Strict,
     _tag,
     name_problem,
@@ -106,6 +107,13 @@ class IntentDoc(_Strict):
     label_required: Label = Field(
         description="pull-request label that must approve this intent, e.g. approved-by-gemini"
     )
+    label_by: list[Annotated[str, AfterValidator(_label_rule)]] = Field(
+        default_factory=list, max_length=50,
+        description="who may add label_required on the forge: user:NAME, team:ORG/TEAM, "
+        "group:PATH (GitLab) or permission:write|maintain|admin (default: "
+        "CHATOPS_LABEL_BY, permission:write); never the pull request's author")
+    self_approve: bool = Field(
+        default=False, description="the pull request's author may add the label")
     action: Action = Field(description="what to do to the stack")
     stack: Stack = Field(description="stack slug; its folder under stacks/")
     service: Service | None = Field(

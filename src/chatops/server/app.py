@@ -30,7 +30,7 @@ from chatops.application.wiring import Notifications, Services, build_deploys
 from chatops.chat.platforms import announcers
 from chatops.engine.base import Engine
 from chatops.errors import ChatopsError, NotFoundError, RequestError, StoreError
-from chatops.gitops.forges import github
+from chatops.gitops.forges import forge_of
 from chatops.logs import LogSink
 from chatops.notify.outbox import Outbox
 from chatops.notify.security import SecurityDigest
@@ -74,8 +74,7 @@ def json_request(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def rules_of(settings: Settings) -> Rules:
-    return Rules(labels=settings.labels, commit_required=settings.commit_required,
-                 sync=settings.sync, wait_timeout=settings.wait_timeout)
+    return Rules.of(settings, sync=settings.sync)
 
 
 def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
@@ -92,7 +91,7 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
               if outbox is not None and targets else None)
     deploys = build_deploys(
         runtime, repo, engine=engine, audit=audit, rules=rules_of(settings),
-        github=github.client(settings), notifications=notifications,
+        forge=forge_of(settings), notifications=notifications,
         sinks=[log_sink] if log_sink is not None else [],
         max_parallel=settings.max_parallel_stacks, metrics=metrics,
         announcers=announcers(settings))

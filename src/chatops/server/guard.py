@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 from chatops.application.caller import Operator
 from chatops.application.metrics import Metrics
 from chatops.errors import BodyTooLargeError, StoreError
+from chatops.gitops.forges import FORGES
 from chatops.ratelimit import Lockout, RateLimiter, retry_after
 from chatops.server.connections import Refusal
 from chatops.server.keys import KeyRing
@@ -32,9 +33,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Paths that need an allowed address but no key (probes and monitors).
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
-                        # GitHub signs its webhooks (HMAC) instead of sending a key;
-                        # Discord (Ed25519) and Slack (HMAC) sign their commands.
-                        "/webhooks/github", "/chat/discord", "/chat/slack"})
+                        # Forges sign their webhooks (HMAC, or GitLab's token)
+                        # instead of sending a key; Discord (Ed25519) and Slack (HMAC)
+                        # sign their commands.
+                        *(f"/webhooks/{name}" for name in FORGES),
+                        "/chat/discord", "/chat/slack"})
 _CACHE_LIMIT = 10_000
 #: How long a connection from an address locked out for trickling waits, unread, for its
 #: 429: it comes back every few seconds instead of many times a second.

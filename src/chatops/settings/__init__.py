@@ -25,7 +25,7 @@ from chatops.masking import url_secrets
 from chatops.paths import SECTIONS as FILE_SECTIONS
 from chatops.paths import StatePaths, read_config
 from chatops.settings.chat import ChatGrant, ChatSettings
-from chatops.settings.names import env_names, warn_unknown_variables
+from chatops.settings.names import OLD_KEYS, env_names, warn_unknown_variables
 from chatops.settings.sections import (
     ApprovalSettings,
     DeploySettings,
@@ -62,6 +62,9 @@ class Settings(DeploySettings, NotifySettings, TrafficSettings, ApprovalSettings
             data: dict[str, Any] = read_config(env.get("CHATOPS_CONFIG"))
         except ValueError as exc:
             raise ConfigError(f"CHATOPS_CONFIG: {exc}") from None
+        for old, new in OLD_KEYS.items():
+            if old in data:
+                data.setdefault(new, data.pop(old))
         for field in cls.model_fields:
             if field == "notify_urls":
                 found = [env[n] for n in env_names(field) if env.get(n)]

@@ -40,7 +40,9 @@ SERVICE_VARIABLES = frozenset({
     "CHATOPS_MAX_CONNECTIONS_PER_ADDRESS", "CHATOPS_SHUTDOWN_GRACE", "CHATOPS_WAIT_TIMEOUT",
     "CHATOPS_SECURITY_WINDOW", "CHATOPS_GITHUB_REPO", "CHATOPS_GITHUB_TOKEN",
     "CHATOPS_GITHUB_API", "CHATOPS_REQUIRE_COMMIT", "CHATOPS_REVERT_PR",
-    "CHATOPS_GITHUB_WEBHOOK_SECRET",
+    "CHATOPS_GITHUB_WEBHOOK_SECRET", "CHATOPS_FORGE", "CHATOPS_FORGE_REPO",
+    "CHATOPS_FORGE_TOKEN", "CHATOPS_FORGE_URL", "CHATOPS_FORGE_WEBHOOK_SECRET",
+    "CHATOPS_LABEL_BY",
     "CHATOPS_SYNC", "CHATOPS_REPO", "CHATOPS_LOG_LEVEL", "CHATOPS_DISCORD_PUBLIC_KEY",
     "CHATOPS_DISCORD_APPLICATION_ID", "CHATOPS_DISCORD_BOT_TOKEN", "CHATOPS_DISCORD_API",
     "CHATOPS_SLACK_SIGNING_SECRET", "CHATOPS_SLACK_BOT_TOKEN", "CHATOPS_CHAT_IDENTITIES",
@@ -82,6 +84,11 @@ def warn_unknown_variables(env: Mapping[str, str] | None = None) -> None:
 #: The environment variables of a field, when they are not just CHATOPS_<FIELD>.
 ENV_NAMES: dict[str, tuple[str, ...]] = {
     "approved_labels": ("CHATOPS_APPROVED_LABELS", "APPROVED_LABEL"),
+    # The forge's: the CHATOPS_GITHUB_* names of the GitHub-only releases keep working.
+    "forge_repo": ("CHATOPS_FORGE_REPO", "CHATOPS_GITHUB_REPO"),
+    "forge_token": ("CHATOPS_FORGE_TOKEN", "CHATOPS_GITHUB_TOKEN"),
+    "forge_url": ("CHATOPS_FORGE_URL", "CHATOPS_GITHUB_API"),
+    "forge_webhook_secret": ("CHATOPS_FORGE_WEBHOOK_SECRET", "CHATOPS_GITHUB_WEBHOOK_SECRET"),
     "log_level": ("CHATOPS_LOG_LEVEL", "LOG_LEVEL"),
     "notify_urls": ("CHATOPS_NOTIFY_URLS", "DISCORD_WEBHOOK_URL"),
     # SOPS's own names work too: a host set up for sops needs nothing new.
@@ -95,6 +102,11 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "op_service_account_token": ("CHATOPS_OP_SERVICE_ACCOUNT_TOKEN",
                                  "OP_SERVICE_ACCOUNT_TOKEN"),
 }
+
+
+#: Keys of a CHATOPS_CONFIG file written for the GitHub-only releases, by their new name.
+OLD_KEYS = {"github_repo": "forge_repo", "github_token": "forge_token",
+            "github_api": "forge_url", "github_webhook_secret": "forge_webhook_secret"}
 
 
 def env_names(field: str) -> tuple[str, ...]:

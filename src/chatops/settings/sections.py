@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
 )
 
+from chatops.approvers import ANY, rule_problem
 from chatops.durations import parse_duration
 from chatops.hosts import HostSpec, parse_hosts
 from chatops.paths import default_state_dir
@@ -232,28 +233,46 @@ class ApprovalSettings(Section):
     """What every surface checks before a run: the labels, and where to read them."""
 
     approved_labels: str = ""
-    github_repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-    github_token: SecretStr | None = None
-    github_api: str = Field(default="https://api.github.com", pattern=r"^https?://")
-    require_commit: bool | None = None  # default: on when GitHub is configured
+    #: Which forge (``gitops.forges.FORGES``): github, gitea (Forgejo too), gitlab.
+    forge: str = "github"
+    forge_repo: str | None = Field(default=None,
+                                   pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
+    forge_token: SecretStr | None = None
+    #: The forge's address (GitHub: its API base; default api.github.com, gitlab.com).
+    forge_url: str | None = Field(default=None, pattern=r"^https?://")
+    #: Who may add an approving label, when an intent does not say (``label_by``):
+    #: rules separated by commas, or ``any`` (whoever added it, as before).
+    label_by: str = "permission:write"
+    require_commit: bool | None = None  # default: on when a forge is configured
     #: After a pushed deploy is rolled back, open a pull request reverting its commit.
     revert_pr: bool = False
 
-    @field_validator("github_token")
+    @field_validator("forge_token")
     @classmethod
     def _token_present(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().strip():
-            raise ValueError("is empty: set a GitHub token that can read pull requests, or "
+            raise ValueError("is empty: set a token that can read pull requests, or "
                              "remove the variable")
         return value
 
+    @field_validator("label_by")
+    @classmethod
+    def _label_by(cls, value: str) -> str:
+        if value.strip() == ANY:
+            return ANY
+        rules = [r.strip() for r in value.split(",") if r.strip()]
+        problems = [p for r in rules if (p := rule_problem(r))]
+        if problems or not rules:
+            raise ValueError(problems[0] if problems else "is empty: set rules or 'any'")
+        return ",".join(rules)
+
     @property
-    def enforce_github(self) -> bool:
-        return bool(self.github_repo and self.github_token)
+    def enforce_forge(self) -> bool:
+        return bool(self.forge_repo and self.forge_token)
 
     @property
     def commit_required(self) -> bool:
-        return self.enforce_github if self.require_commit is None else self.require_commit
+        return self.enforce_forge if self.require_commit is None else self.require_commit
 
     @property
     def labels(self) -> frozenset[str]:

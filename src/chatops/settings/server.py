@@ -38,7 +38,7 @@ class ServerSettings(Section):
     max_connections_per_address: int = Field(default=64, ge=1, le=100_000)
     shutdown_grace: float = Field(default=60.0, ge=0)
     security_window: float = Field(default=60.0, gt=0, le=86400)
-    github_webhook_secret: SecretStr | None = None
+    forge_webhook_secret: SecretStr | None = None
 
     @field_validator("ip_allowlist", "trusted_proxies")
     @classmethod
@@ -46,7 +46,7 @@ class ServerSettings(Section):
         parse_networks(value, "")
         return value
 
-    @field_validator("api_key", "github_webhook_secret")
+    @field_validator("api_key", "forge_webhook_secret")
     @classmethod
     def _strong(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         return strong(value, info)

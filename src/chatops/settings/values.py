@@ -57,8 +57,8 @@ GENERATE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 SECRETS = {
     "api_key": (MIN_KEY_LENGTH, "create a named key with 'chatops keys create NAME' "
                 f"(preferred) or generate one with {GENERATE}"),
-    "github_webhook_secret": (MIN_SECRET_LENGTH, f"generate one with {GENERATE} and set the "
-                              "same value as the webhook's secret on GitHub"),
+    "forge_webhook_secret": (MIN_SECRET_LENGTH, f"generate one with {GENERATE} and set the "
+                              "same value as the webhook's secret on the forge"),
     "slack_signing_secret": (MIN_SECRET_LENGTH, "copy the Signing Secret from your Slack "
                              "app's Basic Information page (32 hexadecimal characters)"),
 }

@@ -1,53 +1,64 @@
 """Forges: where pull requests are merged and approved. One module a forge, each named
-in ``FORGES`` with how its client is built from the settings.
+in ``FORGES`` with how its client is built from the settings (``CHATOPS_FORGE``).
 
-What chatops asks of a forge (``Forge``): the pull request that merged a commit into the
-deploy branch, with its labels (the approval), and the sticky plan comment on a pull
-request. A new forge is one module that implements it and one line here.
+What chatops asks of a forge (``Forge``, in ``base``): the pull request that merged a
+commit into the deploy branch, with its labels and who added them, permissions, the
+sticky plan comment, commit statuses, a revert pull request, and a verified webhook
+delivery. A new forge is one module that implements it and one line here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from chatops.gitops.forges import github
-from chatops.gitops.forges.github import PullRequest
+from chatops.errors import ConfigError
+from chatops.gitops.forges import gitea, github, gitlab
+from chatops.gitops.forges.base import (
+    Delivery,
+    Forge,
+    LabelHistory,
+    PullEvent,
+    PullRequest,
+    PushEvent,
+)
 
 if TYPE_CHECKING:
     from chatops.settings import Settings
-
-
-class Forge(Protocol):
-    async def merged_pull_request(self, sha: str, branch: str) -> PullRequest | None:
-        """The pull request that merged ``sha`` into ``branch``, or None."""
-
-    async def upsert_comment(self, number: int, marker: str, body: str) -> tuple[int, bool]:
-        """Create or update chatops's comment (found by ``marker``); (its id, created)."""
-
-    async def open_revert(self, *, sha: str, parent_tree: str, base: str, title: str,
-                          body: str) -> tuple[int, str]:
-        """A pull request into ``base`` reverting its head ``sha``; (number, URL)."""
 
 
 @dataclass(frozen=True)
 class ForgeKind:
     name: str
     summary: str  # one line for the README's table
-    #: The forge's client when the settings name its repository and token, else None.
-    client: Callable[[Settings], Forge | None]
+    #: The forge's client, from settings that name its repository and token.
+    client: Callable[[Settings], Forge]
+    #: A webhook delivery verified with the secret and read (headers, body, secret,
+    #: deploy branch).
+    delivery: Callable[[Mapping[str, str], bytes, bytes, str], Delivery]
 
 
 FORGES: dict[str, ForgeKind] = {
-    "github": ForgeKind("github", "GitHub and GitHub Enterprise (REST API)", github.client),
+    "github": ForgeKind("github", "GitHub and GitHub Enterprise (REST API)", github.client,
+                        github.delivery),
+    "gitea": ForgeKind("gitea", "Gitea, Forgejo and Codeberg (API v1)", gitea.client,
+                       gitea.delivery),
+    "gitlab": ForgeKind("gitlab", "GitLab, gitlab.com or self-managed (API v4)",
+                        gitlab.client, gitlab.delivery),
 }
 
 
 def forge_of(settings: Settings) -> Forge | None:
-    """The first forge the settings configure (only GitHub, until there are others)."""
-    return next((f for kind in FORGES.values() if (f := kind.client(settings)) is not None),
-                None)
+    """The forge ``CHATOPS_FORGE`` names, when its repository and token are set."""
+    if not settings.forge_repo or settings.forge_token is None:
+        return None
+    kind = FORGES.get(settings.forge)
+    if kind is None:
+        raise ConfigError(f"CHATOPS_FORGE: expected one of {', '.join(FORGES)}, got "
+                          f"{settings.forge!r}")
+    return kind.client(settings)
 
 
-__all__ = ["FORGES", "Forge", "ForgeKind", "PullRequest", "forge_of"]
+__all__ = ["FORGES", "Delivery", "Forge", "ForgeKind", "LabelHistory", "PullEvent", "PullRequest",
+           "PushEvent", "forge_of"]

@@ -1,119 +1,86 @@
-"""GitHub's REST API, the few documented endpoints chatops uses.
+"""GitHub's REST API (and GitHub Enterprise's: the API base is ``CHATOPS_FORGE_URL``),
+the few documented endpoints chatops uses.
 
-Was this commit merged by a pull request that carried the approval label?
-``GET /repos/{owner}/{repo}/commits/{sha}/pulls`` (the pull requests associated with a
-commit) and ``GET /repos/{owner}/{repo}/pulls/{n}`` (for ``merged_by``). The plan
-comment on a pull request: ``GET /repos/{owner}/{repo}/issues/{n}/comments`` to find
-chatops's own (by a hidden marker), then ``PATCH /repos/{owner}/{repo}/issues/comments/
-{id}`` to update it, or ``POST /repos/{owner}/{repo}/issues/{n}/comments`` the first time.
-A revert pull request after a rollback: ``POST /git/commits``, ``POST /git/refs`` and
-``POST /pulls``.
-The API base is a setting, so GitHub Enterprise and tests work.
+The pull request that merged a commit: ``GET /repos/{o}/{r}/commits/{sha}/pulls`` then
+``GET /repos/{o}/{r}/pulls/{n}``. Who labelled it: ``GET /repos/{o}/{r}/issues/{n}/events``
+(``labeled``, ``unlabeled``, with actor and time), and when its head was pushed: the
+repository's activity (``GET /repos/{o}/{r}/activity?ref=...&activity_type=push``, the
+push's own time, not the commit's date its author wrote). Permissions:
+``GET /repos/{o}/{r}/collaborators/{user}/permission`` and
+``GET /orgs/{org}/teams/{team}/memberships/{user}``. The plan comment: the issue's comments
+(found by a hidden marker, then ``PATCH``ed, or ``POST``ed the first time). A commit
+status: ``POST /repos/{o}/{r}/statuses/{sha}``. A revert pull request: ``POST
+/git/commits``, ``POST /git/refs`` and ``POST /pulls``. Webhooks are signed with
+``X-Hub-Signature-256`` (HMAC-SHA256 of the body, ``sha256=`` and hex).
 """
 
 from __future__ import annotations
 
+import hmac
 import re
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
-from chatops.errors import ConfigError, GitHubError
+from chatops.errors import ConfigError, ForcePushRefusedError, GitHubError
+from chatops.gitops.forges.base import (
+    Delivery,
+    ForgeAPI,
+    LabelEvent,
+    LabelHistory,
+    PullRequest,
+    check_signature,
+    credentials,
+    delivery_id,
+    header,
+    hmac_hex,
+    json_body,
+    parse_time,
+    pull_of,
+    push_of,
+)
 
 if TYPE_CHECKING:
     from chatops.settings import Settings
 
 REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 API_VERSION = "2022-11-28"
+PULL_ACTIONS = ("opened", "reopened", "synchronize")
 
 
-@dataclass(frozen=True)
-class PullRequest:
-    number: int
-    title: str
-    author: str
-    merged_by: str | None
-    labels: tuple[str, ...]
-    base: str
-    merged: bool
-    state: str
-    url: str
-
-    def as_dict(self) -> dict[str, Any]:
-        body = asdict(self)
-        body["labels"] = list(self.labels)
-        return body
+def sign(secret: bytes, body: bytes) -> str:
+    """As GitHub signs a delivery (tests and tooling use it)."""
+    return "sha256=" + hmac_hex(secret, body)
 
 
-def approval_problem(pr: PullRequest | None, label: str, branch: str, sha: str) -> str | None:
-    """Why ``sha`` may not deploy under ``label``, or None."""
-    if pr is None:
-        return f"no pull request merged commit {sha[:12]} into {branch}"
-    if not pr.merged:
-        return f"pull request #{pr.number} was closed without being merged"
-    if pr.base != branch:
-        return f"pull request #{pr.number} was merged into {pr.base}, not {branch}"
-    if label not in pr.labels:
-        have = ", ".join(pr.labels) or "none"
-        return (f"pull request #{pr.number} does not carry the label {label!r} "
-                f"(labels: {have})")
-    return None
+class GitHub(ForgeAPI):
+    forge = "GitHub"
+    makes_commits = True  # the revert commit, by the Git data API
+    error = GitHubError
 
-
-class GitHub:
     def __init__(self, repo: str, token: str, api: str = "https://api.github.com",
                  timeout: float = 10.0) -> None:
         if not REPO_RE.match(repo):
-            raise ConfigError(f"CHATOPS_GITHUB_REPO: expected OWNER/NAME, got {repo!r}")
+            raise ConfigError(f"CHATOPS_FORGE_REPO: expected OWNER/NAME, got {repo!r}")
+        super().__init__(api, {"Accept": "application/vnd.github+json",
+                               "Authorization": f"Bearer {token}",
+                               "X-GitHub-Api-Version": API_VERSION}, timeout)
         self.repo = repo
-        self.api = api.rstrip("/")
-        self.timeout = timeout
-        self._headers = {"Accept": "application/vnd.github+json",
-                         "Authorization": f"Bearer {token}",
-                         "X-GitHub-Api-Version": API_VERSION,
-                         "User-Agent": "chatops"}
-
-    async def _get(self, path: str) -> Any:
-        return await self._request("GET", path)
-
-    async def _request(self, method: str, path: str, body: Any = None) -> Any:
-        import httpx  # noqa: PLC0415 - only hosts that enforce labels pay for it
-
-        try:
-            async with httpx.AsyncClient(timeout=self.timeout, trust_env=False) as client:
-                resp = await client.request(method, f"{self.api}{path}",
-                                            headers=self._headers, json=body)
-        except httpx.TimeoutException:
-            raise GitHubError(f"GitHub did not answer within {self.timeout:g}s") from None
-        except httpx.HTTPError as exc:
-            raise GitHubError(f"GitHub cannot be reached: {type(exc).__name__}") from None
-        if resp.status_code in (401, 403):
-            raise GitHubError(f"GitHub refused the token ({resp.status_code}); check "
-                              "CHATOPS_GITHUB_TOKEN and its access to the repository")
-        if resp.status_code == 404:
-            raise GitHubError(f"GitHub does not know {self.repo} or this "
-                              f"{'commit' if '/commits/' in path else 'pull request'} (404)")
-        if resp.status_code >= 400:
-            raise GitHubError(f"GitHub answered {resp.status_code}")
-        try:
-            return resp.json()
-        except ValueError:
-            raise GitHubError("GitHub answered something that is not JSON") from None
 
     async def merged_pull_request(self, sha: str, branch: str) -> PullRequest | None:
         """The pull request that merged ``sha`` into ``branch`` (else the best candidate)."""
-        pulls = await self._get(f"/repos/{self.repo}/commits/{sha}/pulls")
-        if not isinstance(pulls, list):
-            raise GitHubError("GitHub's answer for the commit's pull requests is not a list")
-        candidates = [p for p in pulls if isinstance(p, dict)]
-        candidates.sort(key=lambda p: (bool(p.get("merged_at")),
-                                       (p.get("base") or {}).get("ref") == branch),
-                        reverse=True)
-        if not candidates:
+        pulls = self._list(await self._get(
+            f"/repos/{self.repo}/commits/{sha}/pulls", "read access to pull requests",
+            missing=f"{self.repo} or commit {sha[:12]}"), "the commit's pull requests")
+        pulls.sort(key=lambda p: (bool(p.get("merged_at")),
+                                  (p.get("base") or {}).get("ref") == branch), reverse=True)
+        if not pulls:
             return None
-        number = int(candidates[0].get("number", 0))
-        detail = await self._get(f"/repos/{self.repo}/pulls/{number}")
-        if not isinstance(detail, dict):
-            raise GitHubError(f"GitHub's answer for pull request #{number} is not an object")
+        number = int(pulls[0].get("number", 0))
+        detail = self._object(await self._get(
+            f"/repos/{self.repo}/pulls/{number}", "read access to pull requests",
+            missing=f"pull request #{number}"), f"pull request #{number}")
+        head = detail.get("head") or {}
         return PullRequest(
             number=number,
             title=str(detail.get("title") or "")[:200],
@@ -125,52 +92,128 @@ class GitHub:
             merged=bool(detail.get("merged") or detail.get("merged_at")),
             state=str(detail.get("state") or ""),
             url=str(detail.get("html_url") or ""),
+            head=str(head.get("sha") or ""), head_ref=str(head.get("ref") or ""),
+            head_repo=str((head.get("repo") or {}).get("full_name") or self.repo),
+            opened_at=str(detail.get("created_at") or ""),
         )
 
+    async def label_history(self, pr: PullRequest) -> LabelHistory:
+        start, events = self.requests, list[LabelEvent]()
+        for page in range(1, 11):
+            found = self._list(await self._get(
+                f"/repos/{self.repo}/issues/{pr.number}/events?per_page=100&page={page}",
+                "read access to issues and pull requests",
+                missing=f"pull request #{pr.number}"), "the pull request's events")
+            for event in found:
+                kind, at = event.get("event"), parse_time(event.get("created_at"))
+                if kind in ("labeled", "unlabeled") and at is not None:
+                    events.append(LabelEvent(
+                        str((event.get("label") or {}).get("name") or ""),
+                        str((event.get("actor") or {}).get("login") or ""),
+                        kind == "labeled", at))
+            if len(found) < 100:
+                break
+        pushed = None
+        if pr.head_ref:
+            activity = self._list(await self._get(
+                f"/repos/{pr.head_repo or self.repo}/activity?ref="
+                f"{quote('refs/heads/' + pr.head_ref, safe='')}&activity_type=push"
+                "&per_page=100", "read access to the repository's contents",
+                missing=f"the activity of {pr.head_repo or self.repo}"),
+                "the branch's activity")
+            times = [t for a in activity if a.get("after") == pr.head
+                     if (t := parse_time(a.get("timestamp"))) is not None]
+            pushed = max(times) if times else None
+        return LabelHistory(tuple(events), pushed, requests=self.requests - start)
+
+    async def permission(self, user: str) -> str:
+        found = await self._get(f"/repos/{self.repo}/collaborators/{quote(user)}/permission",
+                                "read access to the repository's collaborators (metadata)")
+        if not isinstance(found, dict):
+            return "none"
+        role = str(found.get("role_name") or "")
+        return role if role in ("admin", "maintain", "write", "triage", "read") else \
+            str(found.get("permission") or "none")
+
+    async def member_of(self, user: str, group: str) -> bool:
+        org, _, team = group.partition("/")
+        found = await self._get(f"/orgs/{quote(org)}/teams/{quote(team)}/memberships/"
+                                f"{quote(user)}", "read access to the organization's members")
+        return isinstance(found, dict) and found.get("state") == "active"
+
+    async def set_status(self, sha: str, context: str, state: str, description: str,
+                         url: str | None) -> None:
+        await self._request("POST", f"/repos/{self.repo}/statuses/{sha}", {
+            "state": state, "context": context, "description": description[:140],
+            **({"target_url": url} if url else {})}, needs="write access to commit statuses",
+            missing=f"commit {sha[:12]}")
+
     async def open_revert(self, *, sha: str, parent_tree: str, base: str, title: str,
-                          body: str) -> tuple[int, str]:
-        """A pull request that reverts ``sha`` (the head of ``base``): a commit whose tree
-        is its parent's (``POST /git/commits``), a branch at it (``POST /git/refs``),
-        and the pull request into ``base`` (``POST /pulls``). (Its number, its URL.)"""
-        commit = await self._request("POST", f"/repos/{self.repo}/git/commits", {
-            "message": f"{title}\n\n{body}", "tree": parent_tree, "parents": [sha]})
-        if not isinstance(commit, dict) or not commit.get("sha"):
+                          body: str, branch: str) -> tuple[int, str]:
+        """A commit whose tree is its parent's (``POST /git/commits``), a branch at it
+        (``POST /git/refs``), and the pull request into ``base`` (``POST /pulls``)."""
+        needs = "write access to contents and pull requests"
+        commit = self._object(await self._request(
+            "POST", f"/repos/{self.repo}/git/commits",
+            {"message": f"{title}\n\n{body}", "tree": parent_tree, "parents": [sha]},
+            needs=needs, missing=self.repo), "the revert commit")
+        if not commit.get("sha"):
             raise GitHubError("GitHub's answer for the revert commit has no sha")
-        branch = f"chatops/revert-{sha[:12]}"
         await self._request("POST", f"/repos/{self.repo}/git/refs",
-                            {"ref": f"refs/heads/{branch}", "sha": commit["sha"]})
-        made = await self._request("POST", f"/repos/{self.repo}/pulls", {
-            "title": title, "head": branch, "base": base, "body": body})
-        if not isinstance(made, dict) or "number" not in made:
+                            {"ref": f"refs/heads/{branch}", "sha": commit["sha"]},
+                            needs=needs, missing=self.repo)
+        made = self._object(await self._request(
+            "POST", f"/repos/{self.repo}/pulls",
+            {"title": title, "head": branch, "base": base, "body": body},
+            needs=needs, missing=self.repo), "the revert pull request")
+        if "number" not in made:
             raise GitHubError("GitHub's answer for the revert pull request has no number")
         return int(made["number"]), str(made.get("html_url") or "")
 
     async def upsert_comment(self, number: int, marker: str, body: str) -> tuple[int, bool]:
         """Update the comment on pull request ``number`` that holds ``marker`` (chatops's
         own), or add one: (its id, whether it was created)."""
+        needs = "write access to issues and pull requests"
         for page in range(1, 11):
-            found = await self._get(f"/repos/{self.repo}/issues/{number}/comments"
-                                    f"?per_page=100&page={page}")
-            if not isinstance(found, list):
-                raise GitHubError("GitHub's answer for the comments is not a list")
+            found = self._list(await self._get(
+                f"/repos/{self.repo}/issues/{number}/comments?per_page=100&page={page}",
+                needs, missing=f"pull request #{number}"), "the comments")
             for comment in found:
-                if isinstance(comment, dict) and marker in str(comment.get("body") or ""):
+                if marker in str(comment.get("body") or ""):
                     cid = int(comment["id"])
                     await self._request("PATCH", f"/repos/{self.repo}/issues/comments/{cid}",
-                                        {"body": body})
+                                        {"body": body}, needs=needs, missing="the comment")
                     return cid, False
             if len(found) < 100:
                 break
-        made = await self._request("POST", f"/repos/{self.repo}/issues/{number}/comments",
-                                   {"body": body})
-        if not isinstance(made, dict) or "id" not in made:
+        made = self._object(await self._request(
+            "POST", f"/repos/{self.repo}/issues/{number}/comments", {"body": body},
+            needs=needs, missing=f"pull request #{number}"), "the new comment")
+        if "id" not in made:
             raise GitHubError("GitHub's answer for the new comment has no id")
         return int(made["id"]), True
 
 
-def client(settings: Settings) -> GitHub | None:
-    """GitHub's client, when ``CHATOPS_GITHUB_REPO`` and ``CHATOPS_GITHUB_TOKEN`` are set."""
-    if not settings.github_repo or settings.github_token is None:
-        return None
-    return GitHub(settings.github_repo, settings.github_token.get_secret_value(),
-                  settings.github_api)
+
+def delivery(headers: Mapping[str, str], body: bytes, secret: bytes,
+             branch: str) -> Delivery:
+    _, signature = header(headers, "X-Hub-Signature-256")
+    check_signature(hmac.compare_digest(sign(secret, body), signature),
+                    "X-Hub-Signature-256")
+    delivery = delivery_id(headers, "X-GitHub-Delivery")
+    event = header(headers, "X-GitHub-Event")[1]
+    if event not in ("push", "pull_request"):
+        return Delivery(delivery, event, f"event {event or '(none)'}")
+    payload = json_body(body)
+    if event == "pull_request":
+        return Delivery(delivery, event, pull_of(payload, branch, PULL_ACTIONS))
+    push = push_of(payload, str(((payload or {}).get("sender") or {}).get("login")
+                                or "github"), bool((payload or {}).get("forced")))
+    if push.forced and push.ref == f"refs/heads/{branch}":
+        raise ForcePushRefusedError(f"a force-push to {branch} rewrote history; deploy "
+                                    "a commit explicitly if that was intended")
+    return Delivery(delivery, event, push)
+
+
+def client(settings: Settings) -> GitHub:
+    return GitHub(*credentials(settings), settings.forge_url or "https://api.github.com")
