@@ -52,7 +52,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                                    rate_per_key=100000, burst_per_key=100000,
                                    lockout_failures=100000, key_failure_budget=100000,
                                    shutdown_grace=2,
-                                   github_webhook_secret="fuzz-webhook-secret-0123456789")
+                                   forge_webhook_secret="fuzz-webhook-secret-0123456789")
         runtime = Runtime.open(base)
         # Runs the fuzzer starts go nowhere: the fake engine answers "docker compose".
         # Runs succeed, so "wait": true answers 200 (a failed run would be the 500 the

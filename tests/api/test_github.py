@@ -30,8 +30,8 @@ def github() -> Iterator[FakeGitHub]:
 
 
 def served(make_api, world: World, github: FakeGitHub, **extra) -> Api:
-    return make_api(repo=world.host, github_repo=github.repo, github_token=github.token,
-                    github_api=github.api, approved_labels="", **extra)
+    return make_api(repo=world.host, forge_repo=github.repo, forge_token=github.token,
+                    forge_url=github.api, approved_labels="", **extra)
 
 
 def error(resp) -> tuple[int, str]:
@@ -116,7 +116,7 @@ def test_github_timing_out_is_503(make_api, world, github) -> None:
     github.merged_pr(11, sha, labels=["approved"])
     github.delay = 1.5
     api = served(make_api, world, github)
-    api.client.app.app.state.services.github.timeout = 0.5
+    api.client.app.app.state.services.forge.timeout = 0.5
     resp = api.post_run({"name": "deploy_web", "sha": sha})
     assert error(resp) == (503, "github_unavailable")
     assert "did not answer" in resp.json()["error"]["message"]
@@ -125,11 +125,11 @@ def test_github_timing_out_is_503(make_api, world, github) -> None:
 def test_wrong_token_is_a_clear_503(make_api, world, github) -> None:
     sha = world.commit({"README.md": "x"})
     github.merged_pr(12, sha, labels=["approved"])
-    api = make_api(repo=world.host, github_repo=github.repo, github_token="wrong",
-                   github_api=github.api, approved_labels="")
+    api = make_api(repo=world.host, forge_repo=github.repo, forge_token="wrong",
+                   forge_url=github.api, approved_labels="")
     resp = api.post_run({"name": "deploy_web", "sha": sha})
     assert error(resp) == (503, "github_unavailable")
-    assert "CHATOPS_GITHUB_TOKEN" in resp.json()["error"]["message"]
+    assert "CHATOPS_FORGE_TOKEN needs read access to pull requests" in resp.json()["error"]["message"]
     assert "wrong" not in json.dumps(api.audit_rows())
 
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from chatops.server.keys import KeyStore
-from chatops.server.webhook import sign
+from chatops.gitops.forges.github import sign
 from chatops.store.records import RunStatus
 from chatops.store.sqlite import RunStore
 from tests.fakes.github import FakeGitHub

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatops.server.webhook import sign
+from chatops.gitops.forges.github import sign
 from tests import served
 from tests.fakes.github import FakeGitHub
 from tests.unit.test_gitops import World, git
@@ -158,7 +158,7 @@ def test_chatops_plan_pr_from_the_validate_workflow(world: World, tmp_path: Path
         bare = {k: v for k, v in env.items() if not k.startswith("CHATOPS_GITHUB")}
         refused = plan_pr("--base", base, environ=bare)
         assert refused.returncode == 4
-        assert "set CHATOPS_GITHUB_REPO" in refused.stderr
+        assert "set CHATOPS_FORGE_REPO" in refused.stderr
         missing = plan_pr("--base", "0123456789abcdef")
         assert missing.returncode == 2
         assert "--base: no commit '0123456789abcdef'" in missing.stderr

@@ -103,8 +103,8 @@ def test_a_run_goes_on_from_the_last_fetch_when_the_remote_and_the_forge_are_dow
     sha = git(world.dev, "rev-parse", "HEAD")
     github = FakeGitHub().start()
     github.merged_pr(1, sha, labels=["approved"])
-    api = make_api(repo=world.host, github_repo=github.repo, github_token=github.token,
-                   github_api=github.api)
+    api = make_api(repo=world.host, forge_repo=github.repo, forge_token=github.token,
+                   forge_url=github.api)
     assert api.post_run({"name": "deploy_web", "sha": sha, "wait": True}).status_code == 200
 
     github.stop()  # the forge is down ...

@@ -74,8 +74,8 @@ def test_an_unapproved_commit_is_refused_alike_by_post_run_the_webhook_and_the_c
     before = RepoSync(world.host).head()
     sha = world.commit({"stacks/web/docker-compose.yml": COMPOSE.format(tag="v2")})
     github.merged_pr(31, sha, labels=["docs"])
-    api = make_api(repo=world.host, github_repo=github.repo, github_token=github.token,
-                   github_api=github.api, approved_labels="", github_webhook_secret=SECRET)
+    api = make_api(repo=world.host, forge_repo=github.repo, forge_token=github.token,
+                   forge_url=github.api, approved_labels="", forge_webhook_secret=SECRET)
     for name, value in {"CHATOPS_GITHUB_REPO": github.repo,
                         "CHATOPS_GITHUB_TOKEN": github.token,
                         "CHATOPS_GITHUB_API": github.api,
@@ -213,8 +213,8 @@ def test_outside_a_deploy_window_the_webhook_refuses_a_push_alike(
     before = RepoSync(world.host).head()
     sha = world.commit({"stacks/web/docker-compose.yml": COMPOSE.format(tag="v2")})
     github.merged_pr(41, sha, labels=["approved"])
-    api = make_api(repo=world.host, github_repo=github.repo, github_token=github.token,
-                   github_api=github.api, approved_labels="", github_webhook_secret=SECRET)
+    api = make_api(repo=world.host, forge_repo=github.repo, forge_token=github.token,
+                   forge_url=github.api, approved_labels="", forge_webhook_secret=SECRET)
     hook = deliver(api, push(before, sha), secret=SECRET)
     assert (hook.status_code, hook.json()["error"]["code"]) == (403, "outside_deploy_window")
     assert RepoSync(world.host).head() == before

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from chatops.gitops.sync import RepoSync
-from chatops.server.webhook import sign
+from chatops.gitops.forges.github import sign
 from tests.api.test_github import COMPOSE, github, world  # noqa: F401 - fixtures
 from tests.fakes.github import FakeGitHub
 from tests.unit.test_gitops import World
@@ -33,8 +33,8 @@ def push(before: str, after: str, ref: str = "refs/heads/main", **extra: object)
 
 @pytest.fixture
 def api(make_api, world: World, github: FakeGitHub):  # noqa: F811 - fixtures by name
-    return make_api(repo=world.host, github_repo=github.repo, github_token=github.token,
-                    github_api=github.api, approved_labels="", github_webhook_secret=SECRET)
+    return make_api(repo=world.host, forge_repo=github.repo, forge_token=github.token,
+                    forge_url=github.api, approved_labels="", forge_webhook_secret=SECRET)
 
 
 def wait_runs(api, count: int, timeout: float = 10) -> list[dict]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chatops.server.webhook import sign
+from chatops.gitops.forges.github import sign
 from tests.docker.conftest import docker, free_port, http_get, wait_for_http
 from tests.fakes.github import FakeGitHub
 from tests.unit.test_gitops import World, git

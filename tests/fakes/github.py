@@ -3,6 +3,8 @@
 ``GET /repos/{owner}/{repo}/commits/{sha}/pulls`` and ``GET /repos/{owner}/{repo}/pulls/{n}``;
 an issue's comments: ``GET`` and ``POST /repos/{owner}/{repo}/issues/{n}/comments`` (paged
 by ``per_page`` and ``page``) and ``PATCH /repos/{owner}/{repo}/issues/comments/{id}``;
+an issue's events (``labeled``, ``unlabeled``), the repository's push activity, a
+collaborator's permission, a team membership, commit statuses;
 with a bearer token check; ``fail_with`` makes it answer an error status, ``delay`` slow.
 """
 
@@ -27,6 +29,12 @@ class FakeGitHub:
         self.comments: dict[int, list[dict[str, Any]]] = {}  # by issue number
         self.writes: list[tuple[str, str]] = []  # (method, path) of every change
         self.created: list[tuple[str, Any]] = []  # git/commits, git/refs, pulls: (what, body)
+        self.events: dict[int, list[dict[str, Any]]] = {}  # issue events, by number
+        self.activity: list[dict[str, Any]] = []  # pushes: after, ref, timestamp
+        self.permissions: dict[str, str] = {"reviewer": "write", "dev": "write"}
+        self.teams: dict[str, set[str]] = {}  # ORG/TEAM: logins
+        self.statuses: list[tuple[str, dict[str, Any]]] = []  # (sha, body)
+        self.deny: set[str] = set()  # path parts the token may not use (403)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,6 +59,11 @@ class FakeGitHub:
                     self._json(fake.fail_with, {"message": "simulated"})
                     return None
                 parts = self.path.split("?")[0].strip("/").split("/")
+                if fake.deny & set(parts):
+                    self._json(403, {"message": "Resource not accessible by integration"})
+                    return None
+                if parts[0] == "orgs":
+                    return parts
                 if parts[:3] != ["repos", *fake.repo.split("/")][:3] or len(parts) < 4:
                     self._json(404, {"message": "Not Found"})
                     return None
@@ -64,7 +77,11 @@ class FakeGitHub:
                 parts = self._parts()
                 if parts is None:
                     return
-                if parts[3:5] == ["git", "commits"] or parts[3:5] == ["git", "refs"] \
+                if parts[3] == "statuses" and len(parts) == 5:
+                    fake.writes.append(("POST", self.path))
+                    fake.statuses.append((parts[4], self._body()))
+                    self._json(201, {"id": len(fake.statuses)})
+                elif parts[3:5] == ["git", "commits"] or parts[3:5] == ["git", "refs"] \
                         or (parts[3] == "pulls" and len(parts) == 4):
                     body = self._body()
                     fake.writes.append(("POST", self.path))
@@ -104,7 +121,24 @@ class FakeGitHub:
                     return
                 query = dict(q.split("=", 1) for q in self.path.partition("?")[2].split("&")
                              if "=" in q)
-                if parts[3] == "issues" and len(parts) == 6 and parts[5] == "comments":
+                if parts[0] == "orgs":  # orgs/ORG/teams/TEAM/memberships/USER
+                    members = fake.teams.get(f"{parts[1]}/{parts[3]}", set())
+                    if len(parts) == 6 and parts[5] in members:
+                        self._json(200, {"state": "active", "role": "member"})
+                    else:
+                        self._json(404, {"message": "Not Found"})
+                elif parts[3] == "issues" and len(parts) == 6 and parts[5] == "events":
+                    size, page = int(query.get("per_page", 30)), int(query.get("page", 1))
+                    found = fake.events.get(int(parts[4]), [])
+                    self._json(200, found[(page - 1) * size:page * size])
+                elif parts[3] == "activity":
+                    ref = query.get("ref", "").replace("%2F", "/")
+                    self._json(200, [a for a in fake.activity if a["ref"] == ref])
+                elif parts[3] == "collaborators" and len(parts) == 6:
+                    level = fake.permissions.get(parts[4], "none")
+                    self._json(200, {"permission": "write" if level == "maintain" else level,
+                                     "role_name": level, "user": {"login": parts[4]}})
+                elif parts[3] == "issues" and len(parts) == 6 and parts[5] == "comments":
                     size, page = int(query.get("per_page", 30)), int(query.get("page", 1))
                     found = fake.comments.get(int(parts[4]), [])
                     self._json(200, found[(page - 1) * size:page * size])
@@ -130,8 +164,23 @@ class FakeGitHub:
 
     def merged_pr(self, number: int, sha: str, *, labels: list[str], author: str = "dev",
                   merged_by: str | None = "reviewer", base: str = "main",
-                  merged: bool = True) -> None:
+                  merged: bool = True, labeller: str = "reviewer",
+                  labelled_at: str = "2026-11-26T14:00:00Z",
+                  pushed_at: str = "2026-11-26T13:00:00Z") -> None:
+        """A merged pull request whose head (``pr-N`` at ``sha``) was pushed at
+        ``pushed_at`` and whose labels ``labeller`` added at ``labelled_at``."""
+        branch = f"pr-{number}"
+        self.activity.append({"id": len(self.activity) + 1, "before": "0" * 40,
+                              "after": sha, "ref": f"refs/heads/{branch}",
+                              "timestamp": pushed_at, "activity_type": "push",
+                              "actor": {"login": author}})
+        self.events[number] = [
+            {"id": i, "event": "labeled", "actor": {"login": labeller},
+             "label": {"name": name}, "created_at": labelled_at}
+            for i, name in enumerate(labels)]
         self.pulls[number] = {
+            "head": {"sha": sha, "ref": branch, "repo": {"full_name": self.repo}},
+            "created_at": "2026-11-26T12:00:00Z",
             "number": number, "state": "closed", "title": f"PR {number}",
             "user": {"login": author},
             "labels": [{"name": name, "id": i} for i, name in enumerate(labels)],

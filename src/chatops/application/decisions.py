@@ -3,10 +3,11 @@
 ``decide_run`` reads the intent *at the commit* from Git objects (``git cat-file``, no
 checkout), then checks the key's scope, the approval (the forge's pull request and who
 labelled it, or the approved labels), whether the commit is older than the one deployed
-(a rollback, which needs the ``rollback`` scope) and the deploy window. ``moved_checkout`` then moves the
-checkout, under the checkout lock, only for a run that will execute: a refusal or a dry
-run leaves HEAD and the working tree as they were. Refusals are ``ChatopsError``s that
-carry their own status; nothing here knows which surface asked.
+(a rollback, which needs the ``rollback`` scope) and the deploy window.
+``moved_checkout`` then moves the checkout, under the checkout lock, only for a run that
+will execute: a refusal or a dry run leaves HEAD and the working tree as they were.
+Refusals are ``ChatopsError``s that carry their own status; nothing here knows which
+surface asked.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from chatops.application.decisions import (
 )
 from chatops.application.recording import Recording
 from chatops.application.rolling import combined, roll, spawn_into
+from chatops.application.statuses import report_status
 from chatops.errors import IdempotencyKeyReusedError, RunNotSucceededError, StackBusyError
 from chatops.planning.render import plan_to_dict
 from chatops.planning.steps import Plan
@@ -116,8 +117,10 @@ class Runs(Recording):
                          reason="; ".join([*decision.notes, f"awaits {policy.min} "
                                            "approval(s)"]))
             self.audit_written(decision.intent.name)
-            return await self.approvals.hold(caller, decision, plan, policy,
+            held = await self.approvals.hold(caller, decision, plan, policy,
                                              parent_id=parent_id)
+            self._report(held, decision)
+            return held
         async with moved_checkout(self.ctx, decision):
             run_id = new_run_id()
             self._record(caller, "accepted", 200, intent=decision.intent.name, run_id=run_id,
@@ -137,7 +140,15 @@ class Runs(Recording):
         for note in decision.notes:  # in the run's own record too (a remote not fetched)
             if note.endswith((FETCH_FALLBACK, APPROVAL_FALLBACK)):
                 self.store.add_line(run_id, utcnow(), "chatops", note)
+        self._report(run_id, decision)
         return run_id
+
+    def _report(self, run_id: str, decision: RunDecision) -> None:
+        """The run's commit status on the forge, pending now, its outcome at its end."""
+        if self.ctx.forge is not None and decision.sha is not None:
+            self.spawn(report_status(self.ctx.forge, self.store, self.ended, run_id,
+                                     intent=decision.intent.name, sha=decision.sha,
+                                     public_url=self.ctx.runtime.settings.public_url))
 
     def _replay(self, caller: Caller, ask: RunAsk) -> Started | None:
         assert ask.idempotency_key is not None  # noqa: S101 - checked by the caller
@@ -160,13 +171,16 @@ class Runs(Recording):
         policy = decision.intent.approval
         if policy is not None:
             self.approvals.refusal(decision)
-            return await self.approvals.hold(caller, decision, plan, policy, actor=actor,
+            held = await self.approvals.hold(caller, decision, plan, policy, actor=actor,
                                              parent_id=parent_id)
+            self._report(held, decision)
+            return held
         run_id = self.ctx.queue.submit(plan, trigger=caller.via, actor=actor or caller.name,
                                        client=caller.client, sha=decision.sha,
                                        parent_id=parent_id)
         if decision.pr is not None:
             self.store.set_pull_request(run_id, decision.pr.as_dict())
+        self._report(run_id, decision)
         return run_id
 
     async def ended(self, run_id: str, *, detail: bool = False,

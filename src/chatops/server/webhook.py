@@ -29,8 +29,6 @@ from chatops.gitops.forges.base import ZERO_SHA
 from chatops.server import models as m
 from chatops.server.context import _ctx
 
-WEBHOOK = "forge-webhook"
-
 
 def _checked(s: Services, forge: str, request: Request, raw: bytes) -> Delivery:
     """The delivery, verified by the configured forge and never seen before."""
@@ -68,13 +66,14 @@ def register_webhook(api: FastAPI, s: Services) -> None:
         plan of the intents it affects (once per pull request, updated on each push)."""
         client, request_id, _ = _ctx(request)
         endpoint = f"/webhooks/{forge if forge in FORGES else '{forge}'}"
+        key = f"{forge if forge in FORGES else 'forge'}-webhook"  # the audit's key name
 
         def done(status: int, body: dict[str, Any], decision: str,
                  reason: str) -> JSONResponse:
             request.scope["state"]["audited"] = True
             s.audit.record(client=client, method="POST", endpoint=endpoint,
                            decision=decision, reason=reason[:500], status=status,
-                           request_id=request_id, key_name=WEBHOOK)
+                           request_id=request_id, key_name=key)
             return JSONResponse(body, status_code=status)
 
         delivery = _checked(s, forge, request, await request.body())
@@ -83,7 +82,7 @@ def register_webhook(api: FastAPI, s: Services) -> None:
             return done(200, {"pong": True}, "allowed", "ping")
         if isinstance(what, str):
             return done(202, {"ignored": what}, "ignored", what)
-        caller = Caller(via="webhook", permissions=Trusted(WEBHOOK), client=client,
+        caller = Caller(via="webhook", permissions=Trusted(key), client=client,
                         request_id=request_id, endpoint=endpoint)
         if isinstance(what, PullEvent):
             plan, published = await s.deploys.review(caller, what.number, what.base,

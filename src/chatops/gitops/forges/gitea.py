@@ -183,7 +183,8 @@ def delivery(headers: Mapping[str, str], body: bytes, secret: bytes,
     payload = json_body(body)
     if event == "pull_request":
         return Delivery(delivery, event, pull_of(payload, branch, PULL_ACTIONS))
-    who = (payload or {}).get("pusher") or (payload or {}).get("sender") or {}
+    fields = payload if isinstance(payload, dict) else {}
+    who = fields.get("pusher") or fields.get("sender") or {}
     return Delivery(delivery, event, push_of(
         payload, str(who.get("login") or who.get("username") or "gitea")))
 

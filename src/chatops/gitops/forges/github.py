@@ -207,8 +207,9 @@ def delivery(headers: Mapping[str, str], body: bytes, secret: bytes,
     payload = json_body(body)
     if event == "pull_request":
         return Delivery(delivery, event, pull_of(payload, branch, PULL_ACTIONS))
-    push = push_of(payload, str(((payload or {}).get("sender") or {}).get("login")
-                                or "github"), bool((payload or {}).get("forced")))
+    fields = payload if isinstance(payload, dict) else {}
+    push = push_of(payload, str((fields.get("sender") or {}).get("login") or "github"),
+                   bool(fields.get("forced")))
     if push.forced and push.ref == f"refs/heads/{branch}":
         raise ForcePushRefusedError(f"a force-push to {branch} rewrote history; deploy "
                                     "a commit explicitly if that was intended")

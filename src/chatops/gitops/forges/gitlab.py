@@ -210,8 +210,9 @@ def delivery(headers: Mapping[str, str], body: bytes, secret: bytes,
         return Delivery(delivery, event, f"event {event or '(none)'}")
     payload = json_body(body)
     if event == "push":
+        fields = payload if isinstance(payload, dict) else {}
         return Delivery(delivery, event, push_of(
-            payload, str((payload or {}).get("user_username") or "gitlab")))
+            payload, str(fields.get("user_username") or "gitlab")))
     return Delivery(delivery, event, merge_request_of(payload, branch))
 
 
