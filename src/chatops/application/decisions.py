@@ -89,8 +89,9 @@ class Context:
     checkout_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _intents: dict[Path, tuple[tuple[int, int], IntentFile]] = field(default_factory=dict)
     _views: OrderedDict[str, CommitView] = field(default_factory=OrderedDict)
-    #: Who-labelled verdicts by pull request, head, label and rules (read once).
-    _labelled: OrderedDict[tuple[object, ...], str | None] = field(
+    #: Labels shown to be added by someone allowed to, by pull request, head, label
+    #: and rules (read once).
+    _labelled: OrderedDict[tuple[object, ...], None] = field(
         default_factory=OrderedDict)
 
     def view(self, full: str) -> CommitView:
@@ -396,18 +397,22 @@ async def approval(ctx: Context, intent: IntentFile, full: str,
 async def labelled(ctx: Context, forge: Forge, pr: PullRequest, label: str, *,
                    rules: tuple[str, ...] | None, self_approve: bool) -> str | None:
     """Why ``label`` on ``pr`` was not added by someone allowed to (``rules``: the
-    intent's ``label_by``, else the settings'; None: anyone), or None. Read from the
-    forge once per pull request, head, label and rules."""
+    intent's ``label_by``, else the settings'; None: anyone), or None. An approval is
+    read from the forge once per pull request, head, label and rules; a refusal is read
+    again next time (the label may have been added again since)."""
     if rules is None:
         return None
     key = (pr.number, pr.head, label, rules, self_approve)
-    if key not in ctx._labelled:
-        history = await forge.label_history(pr)
-        ctx._labelled[key] = await labeller_problem(forge, pr, history, label, rules=rules,
-                                                    self_approve=self_approve)
+    if key in ctx._labelled:
+        return None
+    history = await forge.label_history(pr)
+    problem = await labeller_problem(forge, pr, history, label, rules=rules,
+                                     self_approve=self_approve)
+    if problem is None:
+        ctx._labelled[key] = None
         while len(ctx._labelled) > 256:
             ctx._labelled.popitem(last=False)
-    return ctx._labelled[key]
+    return problem
 
 
 def window(ctx: Context, caller: Caller | None, intent: str | None = None) -> str | None:

@@ -1,0 +1,304 @@
+"""Every forge, the same rules: GitHub, Gitea (Forgejo) and GitLab stand-ins on loopback
+that speak each one's documented endpoints, webhooks signed as each one signs them, and
+real Git. A labelled merge deploys and its commit status ends success; an unlabelled one
+is refused naming the pull request; a label its author added, or added before the last
+push, or by someone ``label_by`` does not allow, is refused naming who added it; the plan
+comment is made once, then edited; a token that lacks a permission is named."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatops.gitops.sync import RepoSync
+from tests.api.conftest import INTENT
+from tests.fakes.forges import FakeGitea, FakeGitLab
+from tests.fakes.github import FakeGitHub
+from tests.unit.test_gitops import World, git
+
+SECRET = "forge-webhook-secret-" + uuid.uuid4().hex[:8]
+COMPOSE = "services:\n  app:\n    image: app:{tag}\n"
+ZERO = "0" * 40
+
+
+@dataclass
+class Stand:
+    """A forge stand-in, the settings that point chatops at it, and its webhooks."""
+
+    kind: str
+    fake: Any
+
+    def settings(self) -> dict[str, Any]:
+        url = self.fake.api if self.kind == "github" else self.fake.url
+        return {"forge": self.kind, "forge_repo": self.fake.repo,
+                "forge_token": self.fake.token, "forge_url": url,
+                "forge_webhook_secret": SECRET, "approved_labels": ""}
+
+    def headers(self, event: str, raw: bytes, delivery: str, secret: str) -> dict[str, str]:
+        signed = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+        if self.kind == "github":
+            return {"x-github-event": event, "x-github-delivery": delivery,
+                    "x-hub-signature-256": f"sha256={signed}"}
+        if self.kind == "gitea":  # Forgejo sends its own names: both are read
+            return {"x-forgejo-event": event, "x-forgejo-delivery": delivery,
+                    "x-forgejo-signature": signed}
+        return {"x-gitlab-event": {"push": "Push Hook",
+                                   "pull_request": "Merge Request Hook"}[event],
+                "x-gitlab-event-uuid": delivery, "x-gitlab-token": secret}
+
+    def push(self, before: str, after: str) -> dict[str, Any]:
+        """A push payload as the forge sends it (the fields chatops reads, and others)."""
+        if self.kind == "gitlab":
+            return {"object_kind": "push", "event_name": "push", "before": before,
+                    "after": after, "ref": "refs/heads/main", "user_username": "alice",
+                    "project": {"path_with_namespace": self.fake.repo},
+                    "commits": [{"id": after}], "total_commits_count": 1}
+        return {"ref": "refs/heads/main", "before": before, "after": after,
+                "compare_url": "", "commits": [{"id": after}],
+                "repository": {"full_name": self.fake.repo},
+                "pusher": {"login": "alice", "username": "alice"},
+                "sender": {"login": "alice", "username": "alice"}}
+
+    def pull(self, number: int, base: str, head: str, *, opened: bool) -> dict[str, Any]:
+        if self.kind == "gitlab":
+            attrs = {"iid": number, "action": "open" if opened else "update",
+                     "target_branch": "main", "source_branch": "feature",
+                     "last_commit": {"id": head}, "state": "opened"}
+            if not opened:
+                attrs["oldrev"] = base
+            return {"object_kind": "merge_request", "user": {"username": "dev"},
+                    "project": {"path_with_namespace": self.fake.repo},
+                    "object_attributes": attrs}
+        action = "opened" if opened else ("synchronize" if self.kind == "github"
+                                          else "synchronized")
+        return {"action": action, "number": number, "pull_request": {
+            "number": number, "base": {"ref": "main", "sha": base},
+            "head": {"ref": "feature", "sha": head}}}
+
+    def deliver(self, api, event: str, body: object, *, secret: str = SECRET,
+                delivery: str | None = None):
+        raw = json.dumps(body).encode()
+        headers = {"content-type": "application/json",
+                   **self.headers(event, raw, delivery or str(uuid.uuid4()), secret)}
+        return api.client.post(f"/webhooks/{self.kind}", content=raw, headers=headers)
+
+    def statuses(self, sha: str) -> list[tuple[str, str]]:
+        """(context, state) of each status chatops set on ``sha``."""
+        return [(b.get("context") or b.get("name"), b["state"])
+                for s, b in self.fake.statuses if s == sha]
+
+
+@pytest.fixture(params=["github", "gitea", "gitlab"])
+def stand(request) -> Iterator[Stand]:
+    fake = {"github": FakeGitHub, "gitea": FakeGitea, "gitlab": FakeGitLab}[request.param]()
+    fake.start()
+    yield Stand(request.param, fake)
+    fake.stop()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World.create(tmp_path, {"chatops/intents/deploy_web.yaml": INTENT,
+                                   "stacks/web/docker-compose.yml": COMPOSE.format(tag="v1")})
+
+
+def served(make_api, world: World, stand: Stand, **extra: Any):
+    return make_api(repo=world.host, **{**stand.settings(), **extra})
+
+
+def wait_runs(api, count: int, timeout: float = 10) -> list[dict]:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        runs = api.get("/runs").json()["runs"]
+        if len(runs) >= count and all(r["status"] not in ("queued", "running") for r in runs):
+            return runs
+        time.sleep(0.1)
+    raise AssertionError("runs did not finish")
+
+
+def merge(world: World, stand: Stand, number: int, **labelled: Any) -> tuple[str, str]:
+    """A change to the web stack merged by pull request ``number``: (before, after)."""
+    before = RepoSync(world.host).head()
+    after = world.commit({"stacks/web/docker-compose.yml": COMPOSE.format(tag="v2")})
+    stand.fake.merged_pr(number, after, **{"labels": ["approved"], **labelled})
+    return before, after
+
+
+def refusal(resp) -> str:
+    assert resp.status_code == 403, resp.text
+    assert resp.json()["error"]["code"] == "label_not_approved"
+    return str(resp.json()["error"]["message"])
+
+
+def test_a_labelled_merge_deploys_and_its_commit_status_ends_success(
+        make_api, world: World, stand: Stand) -> None:
+    api = served(make_api, world, stand)
+    before, after = merge(world, stand, 5)
+
+    resp = stand.deliver(api, "push", stand.push(before, after))
+
+    assert resp.status_code == 202, resp.text
+    assert resp.json() == {"sha": after, "intents": ["deploy_web"]}
+    (run,) = wait_runs(api, 1)
+    assert (run["status"], run["sha"], run["actor"]) == ("succeeded", after, "alice")
+    assert run["pull_request"]["number"] == 5
+    assert RepoSync(world.host).head() == after
+    end = time.monotonic() + 5
+    while len(stand.statuses(after)) < 2 and time.monotonic() < end:
+        time.sleep(0.05)
+    assert stand.statuses(after) == [("chatops/deploy/deploy_web", "pending"),
+                                     ("chatops/deploy/deploy_web", "success")]
+
+
+def test_an_unlabelled_merge_is_refused_naming_the_pull_request(
+        make_api, world: World, stand: Stand) -> None:
+    api = served(make_api, world, stand)
+    before, after = merge(world, stand, 6, labels=["docs"])
+    message = refusal(stand.deliver(api, "push", stand.push(before, after)))
+    assert "pull request #6 does not carry the label 'approved'" in message
+    assert RepoSync(world.host).head() == before
+    assert api.get("/runs").json()["runs"] == []
+
+
+def test_a_label_its_author_added_is_refused_naming_them(make_api, world: World,
+                                                          stand: Stand) -> None:
+    api = served(make_api, world, stand)
+    before, after = merge(world, stand, 7, author="dev", labeller="dev")
+    message = refusal(stand.deliver(api, "push", stand.push(before, after)))
+    assert ("the label 'approved' on pull request #7 was added by dev, the pull "
+            "request's author") in message
+    assert RepoSync(world.host).head() == before
+    # ... unless the intent says its authors may approve their own changes.
+    world.commit({"chatops/intents/deploy_web.yaml": INTENT + "self_approve: true\n"})
+    newer = world.commit({"stacks/web/docker-compose.yml": COMPOSE.format(tag="v3")})
+    stand.fake.merged_pr(8, newer, labels=["approved"], author="dev", labeller="dev")
+    resp = stand.deliver(api, "push", stand.push(before, newer))
+    assert resp.status_code == 202, resp.text
+
+
+def test_a_push_after_the_label_voids_it(make_api, world: World, stand: Stand) -> None:
+    api = served(make_api, world, stand)
+    before, after = merge(world, stand, 9, labelled_at="2026-11-26T13:00:00Z",
+                          pushed_at="2026-11-26T13:30:00Z")
+    message = refusal(stand.deliver(api, "push", stand.push(before, after)))
+    assert "was added by reviewer at 2026-11-26 13:00:00 UTC, before the last push " \
+           "(2026-11-26 13:30:00 UTC)" in message
+
+
+def test_label_by_names_who_may_approve(make_api, world: World, stand: Stand) -> None:
+    group = "homelab/ops"
+    rule = "group:homelab/ops" if stand.kind == "gitlab" else "team:homelab/ops"
+    world.commit({"chatops/intents/deploy_web.yaml":
+                  INTENT + f"label_by: [\"{rule}\", \"user:lead\"]\n"})
+    api = served(make_api, world, stand)
+    before, after = merge(world, stand, 10, labeller="reviewer")
+    message = refusal(stand.deliver(api, "push", stand.push(before, after)))
+    assert f"was added by reviewer, who does not match label_by ({rule}, user:lead)" \
+        in message
+    stand.fake.teams[group] = {"reviewer"}
+    resp = stand.deliver(api, "push", stand.push(before, after))
+    assert resp.status_code == 202, resp.text
+
+
+def test_without_label_by_anyone_with_write_permission_may_approve(
+        make_api, world: World, stand: Stand) -> None:
+    api = served(make_api, world, stand)
+    before, after = merge(world, stand, 11, labeller="outsider")
+    message = refusal(stand.deliver(api, "push", stand.push(before, after)))
+    assert "was added by outsider, who does not match label_by (permission:write)" in message
+    # CHATOPS_LABEL_BY=any: whoever added it, as before.
+    anyone = served(make_api, world, stand, label_by="any")
+    assert stand.deliver(anyone, "push", stand.push(before, after)).status_code == 202
+
+
+def test_a_token_without_the_needed_permission_is_named(make_api, world: World,
+                                                        stand: Stand) -> None:
+    api = served(make_api, world, stand)
+    before, after = merge(world, stand, 12)
+    stand.fake.deny = {"collaborators", "members"}
+    resp = stand.deliver(api, "push", stand.push(before, after))
+    assert resp.status_code == 503, resp.text
+    message = resp.json()["error"]["message"]
+    assert "refused the token (403)" in message
+    assert "CHATOPS_FORGE_TOKEN needs " in message
+    assert RepoSync(world.host).head() == before
+
+
+def test_the_label_history_is_read_once_per_pull_request_and_head(
+        make_api, tmp_path: Path, stand: Stand) -> None:
+    (tmp_path / "two").mkdir()
+    world = World.create(tmp_path / "two", {
+        "chatops/intents/deploy_web.yaml": INTENT,
+        "chatops/intents/deploy_api.yaml": INTENT.replace("stack: web", "stack: api"),
+        "stacks/web/docker-compose.yml": COMPOSE.format(tag="v1"),
+        "stacks/api/docker-compose.yml": COMPOSE.format(tag="v1")})
+    api = served(make_api, world, stand)
+    before = RepoSync(world.host).head()
+    after = world.commit({"stacks/web/docker-compose.yml": COMPOSE.format(tag="v2"),
+                          "stacks/api/docker-compose.yml": COMPOSE.format(tag="v2")})
+    stand.fake.merged_pr(13, after, labels=["approved"])
+    stand.fake.requests.clear()
+    resp = stand.deliver(api, "push", stand.push(before, after))
+    assert resp.status_code == 202, resp.text
+    assert sorted(resp.json()["intents"]) == ["deploy_api", "deploy_web"]
+    wait_runs(api, 2)
+    history = {"github": "/events", "gitea": "/timeline", "gitlab": "/resource_label_events"}
+    asked = [r for r in stand.fake.requests if history[stand.kind] in r]
+    assert len(asked) == 1, stand.fake.requests
+
+
+def test_the_plan_comment_is_made_once_then_edited(make_api, world: World,
+                                                   stand: Stand) -> None:
+    api = served(make_api, world, stand)
+    base = git(world.dev, "rev-parse", "HEAD")
+    git(world.dev, "checkout", "-q", "-b", "feature")
+    (world.dev / "stacks/web/docker-compose.yml").write_text(COMPOSE.format(tag="v2"))
+    git(world.dev, "commit", "-qam", "v2")
+    git(world.dev, "push", "-q", "origin", "HEAD:feature")
+    head = git(world.dev, "rev-parse", "HEAD")
+
+    opened = stand.deliver(api, "pull_request", stand.pull(14, base, head, opened=True))
+
+    assert opened.status_code == 202, opened.text
+    assert (opened.json()["intents"], opened.json()["created"]) == (["deploy_web"], True)
+    (comment,) = stand.fake.comments[14]
+    assert "| app | `app:v1` | `app:v2` |" in comment["body"]
+    (world.dev / "stacks/web/docker-compose.yml").write_text(COMPOSE.format(tag="v3"))
+    git(world.dev, "commit", "-qam", "v3")
+    git(world.dev, "push", "-q", "origin", "HEAD:feature")
+    newer = git(world.dev, "rev-parse", "HEAD")
+    again = stand.deliver(api, "pull_request", stand.pull(14, base, newer, opened=False))
+    assert again.status_code == 202, again.text
+    assert (again.json()["created"], again.json()["comment"]) == (False, comment["id"])
+    assert len(stand.fake.comments[14]) == 1
+    assert "| app | `app:v1` | `app:v3` |" in stand.fake.comments[14][0]["body"]
+
+
+def test_deliveries_that_are_not_the_forges_are_refused(make_api, world: World,
+                                                        stand: Stand) -> None:
+    api = served(make_api, world, stand)
+    body = stand.push("a" * 40, "b" * 40)
+    wrong = stand.deliver(api, "push", body, secret="not-the-secret")
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "bad_signature")
+    before, after = merge(world, stand, 15)
+    first = stand.deliver(api, "push", stand.push(before, after), delivery="d-15")
+    assert first.status_code == 202, first.text
+    again = stand.deliver(api, "push", stand.push(before, after), delivery="d-15")
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "replayed_delivery")
+    other = "gitlab" if stand.kind != "gitlab" else "gitea"
+    elsewhere = api.client.post(f"/webhooks/{other}", content=b"{}")
+    assert elsewhere.status_code == 404
+    assert f"its webhook is /webhooks/{stand.kind}" in elsewhere.json()["error"]["message"]
+    unsigned = api.client.post(f"/webhooks/{stand.kind}", content=b"{}")
+    assert unsigned.status_code == 401
+    audited = [r["decision"] for r in api.audit_rows()]
+    assert audited.count("refused") >= 4
