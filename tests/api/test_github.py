@@ -129,7 +129,8 @@ def test_wrong_token_is_a_clear_503(make_api, world, github) -> None:
                    forge_url=github.api, approved_labels="")
     resp = api.post_run({"name": "deploy_web", "sha": sha})
     assert error(resp) == (503, "github_unavailable")
-    assert "CHATOPS_FORGE_TOKEN needs read access to pull requests" in resp.json()["error"]["message"]
+    message = resp.json()["error"]["message"]
+    assert "CHATOPS_FORGE_TOKEN needs read access to pull requests" in message
     assert "wrong" not in json.dumps(api.audit_rows())
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatops.server.keys import KeyStore
 from chatops.gitops.forges.github import sign
+from chatops.server.keys import KeyStore
 from chatops.store.records import RunStatus
 from chatops.store.sqlite import RunStore
 from tests.fakes.github import FakeGitHub

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from chatops.gitops.sync import RepoSync
 from chatops.gitops.forges.github import sign
+from chatops.gitops.sync import RepoSync
 from tests.api.test_github import COMPOSE, github, world  # noqa: F401 - fixtures
 from tests.fakes.github import FakeGitHub
 from tests.unit.test_gitops import World
