@@ -151,3 +151,51 @@ def test_a_rolled_back_merge_gets_a_revert_pull_request_and_is_never_redeployed(
         service.stop()
         github.stop()
         docker("compose", "-p", stack, "down", "-t", "1", check=False)
+
+
+@pytest.mark.parametrize("kind", ["gitea", "gitlab"])
+def test_other_forges_get_a_revert_pushed_by_git_and_a_failure_status(
+        engine, images, tmp_path: Path, kind: str) -> None:
+    """Gitea, Forgejo and GitLab cannot make a commit from a tree through their API:
+    chatops pushes the revert commit (made from Git objects, the checkout unmoved) and
+    opens the pull (merge) request from it; the bad commit's status ends failure."""
+    from tests.fakes.forges import FakeGitea, FakeGitLab
+
+    stack, port = f"rv{kind}-{uuid.uuid4().hex[:6]}", free_port()
+    name = f"deploy_{stack.replace('-', '_')}"
+    v1, bad = images("v1"), images("bad500")
+    world = World.create(tmp_path, {
+        f"stacks/{stack}/docker-compose.yml": compose(stack, v1, port),
+        f"chatops/intents/{name}.yaml": intent(stack, port)})
+    forge = (FakeGitea() if kind == "gitea" else FakeGitLab()).start()
+    first = git(world.dev, "rev-parse", "HEAD")
+    forge.merged_pr(1, first, labels=["approved-by-gemini"])
+    service = served.start(world.host, tmp_path / "state", env={
+        "APPROVED_LABEL": "approved-by-gemini", "CHATOPS_POLL_INTERVAL": "1s",
+        "CHATOPS_STABILITY_WINDOW": "0.5s", "CHATOPS_REVERT_PR": "true",
+        "CHATOPS_FORGE": kind, "CHATOPS_FORGE_REPO": forge.repo,
+        "CHATOPS_FORGE_TOKEN": forge.token, "CHATOPS_FORGE_URL": forge.url})
+    try:
+        first_run = service.post("/run", {"name": name, "sha": first, "wait": True})
+        assert first_run.status_code == 200, first_run.text
+        broken = world.commit({f"stacks/{stack}/docker-compose.yml":
+                               compose(stack, bad, port)}, "a bad image")
+        forge.merged_pr(7, broken, labels=["approved-by-gemini"])
+        until(lambda: any(r["decision"] == "revert_pr" for r in audit(service)), 90,
+              lambda: [(r["decision"], r["reason"]) for r in audit(service)][-8:])
+        assert http_get(f"http://127.0.0.1:{port}/version")[1].strip() == "v1"
+        branch = f"chatops/revert-{broken[:12]}"
+        (opened,) = forge.created
+        assert (opened.get("head") or opened.get("source_branch")) == branch
+        assert (opened.get("base") or opened.get("target_branch")) == "main"
+        pushed = git(world.dev, "ls-remote", "origin", f"refs/heads/{branch}").split()[0]
+        assert git(world.remote, "rev-parse", f"{pushed}^{{tree}}") == git(
+            world.remote, "rev-parse", f"{broken}^1^{{tree}}")
+        assert git(world.remote, "rev-parse", f"{pushed}^") == broken
+        assert git(world.host, "rev-parse", "HEAD") == broken  # the checkout never moved
+        until(lambda: [b["state"] for s, b in forge.statuses if s == broken][-1:]
+              in (["failure"], ["failed"]), 10, lambda: forge.statuses)
+    finally:
+        service.stop()
+        forge.stop()
+        docker("compose", "-p", stack, "down", "-t", "1", check=False)
