@@ -107,13 +107,6 @@ class IntentDoc(_Strict):
     label_required: Label = Field(
         description="pull-request label that must approve this intent, e.g. approved-by-gemini"
     )
-    label_by: list[Annotated[str, AfterValidator(_label_rule)]] = Field(
-        default_factory=list, max_length=50,
-        description="who may add label_required on the forge: user:NAME, team:ORG/TEAM, "
-        "group:PATH (GitLab) or permission:write|maintain|admin (default: "
-        "CHATOPS_LABEL_BY, permission:write); never the pull request's author")
-    self_approve: bool = Field(
-        default=False, description="the pull request's author may add the label")
     action: Action = Field(description="what to do to the stack")
     stack: Stack = Field(description="stack slug; its folder under stacks/")
     service: Service | None = Field(
@@ -160,6 +153,13 @@ class IntentDoc(_Strict):
                          "before the change, after it, and after a failure (argv lists)")
     rollback_on_hook_failure: bool = Field(
         default=False, description="a failing post_deploy hook rolls the change back")
+    label_by: list[Annotated[str, AfterValidator(_label_rule)]] = Field(
+        default_factory=list, max_length=50,
+        description="who may add label_required on the forge: user:NAME, team:ORG/TEAM, "
+        "group:PATH (GitLab) or permission:write|maintain|admin (default: "
+        "CHATOPS_LABEL_BY, permission:write); never the pull request's author")
+    self_approve: bool = Field(
+        default=False, description="the pull request's author may add the label")
     approval: Approval | None = Field(
         default=None, description="people who must approve each run in chat (or through "
         "the API or the CLI) before it starts: approvers, min, ttl, self_approve")
