@@ -1,4 +1,6 @@
-"""``chatops init``: a GitOps repository shaped like the seed's, with its workflows."""
+"""``chatops init``: a GitOps repository shaped like the seed's, with the workflows of
+its forge: GitHub Actions, Gitea and Forgejo Actions (the same syntax, run by act), or
+GitLab CI."""
 
 from __future__ import annotations
 
@@ -71,8 +73,10 @@ jobs:
       - name: Comment the plan on the pull request (one comment, updated on each push)
         # A fork's token cannot comment; its plan is in this job's log instead.
         env:
-          CHATOPS_GITHUB_REPO: ${{ github.repository }}
-          CHATOPS_GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}
+          CHATOPS_FORGE: @FORGE@
+          CHATOPS_FORGE_URL: @FORGE_URL@
+          CHATOPS_FORGE_REPO: ${{ github.repository }}
+          CHATOPS_FORGE_TOKEN: ${{ secrets.GITHUB_TOKEN }}
           PR: ${{ github.event.pull_request.number }}
           BASE: ${{ github.event.pull_request.base.sha }}
           HEAD: ${{ github.event.pull_request.head.sha }}
@@ -159,23 +163,91 @@ Repository settings the workflows read: secret `CHATOPS_API_KEY` (a key from
 `CHATOPS_PIP_SPEC` at the top of each workflow to where you install chatops from.
 """
 
-FILES = {
-    "stacks/example/docker-compose.yml": COMPOSE,
-    "chatops/intents/rollout_example.yaml": INTENT,
-    ".github/workflows/validate-intents.yml": VALIDATE,
-    ".github/workflows/deploy.yml": DEPLOY,
-    "README.md": README,
-}
+GITLAB_CI = """\
+# chatops: validate intents and comment the plan on merge requests; deploy on main.
+# CI/CD variables: CHATOPS_GITLAB_TOKEN (a project access token with the api scope, to
+# comment the plan), CHATOPS_API_KEY (masked) and CHATOPS_URL (where the runner reaches
+# the chatops service). Hosts no runner can reach use pull mode or the webhook instead.
+stages: [validate, deploy]
+
+variables:
+  CHATOPS_PIP_SPEC: chatops
+  GIT_DEPTH: "0"  # the base commit too: the plan compares it with the head
+
+.chatops:
+  image: python:3.11-slim
+  before_script:
+    - apt-get update -qq && apt-get install -y -qq git >/dev/null
+    - pip install --quiet "$CHATOPS_PIP_SPEC"
+
+validate:
+  extends: .chatops
+  stage: validate
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+      changes: ["chatops/**/*", "stacks/**/*"]
+  variables:
+    CHATOPS_FORGE: gitlab
+    CHATOPS_FORGE_URL: $CI_SERVER_URL
+    CHATOPS_FORGE_REPO: $CI_PROJECT_PATH
+    CHATOPS_FORGE_TOKEN: $CHATOPS_GITLAB_TOKEN
+  script:
+    - chatops validate --check-compose
+    - git fetch --quiet origin "$CI_MERGE_REQUEST_TARGET_BRANCH_NAME"
+    - |
+      set -- --pr "$CI_MERGE_REQUEST_IID" --base "$CI_MERGE_REQUEST_DIFF_BASE_SHA"
+      if [ -n "$CHATOPS_GITLAB_TOKEN" ]; then
+        chatops plan "$@" --head "$CI_COMMIT_SHA"
+      else
+        chatops plan "$@" --head "$CI_COMMIT_SHA" --no-comment
+      fi
+
+deploy:
+  extends: .chatops
+  stage: deploy
+  resource_group: chatops-deploy  # one deploy at a time, in order
+  rules:
+    - if: $CI_COMMIT_BRANCH == "main" && $CI_PIPELINE_SOURCE == "push"
+  script:
+    - |
+      BEFORE="$CI_COMMIT_BEFORE_SHA"
+      if [ "$BEFORE" = "0000000000000000000000000000000000000000" ]; then
+        BEFORE="$(git rev-list --max-parents=0 HEAD | tail -n 1)"
+      fi
+      for intent in $(chatops affected --base "$BEFORE" --head "$CI_COMMIT_SHA"); do
+        chatops trigger "$intent" --sha "$CI_COMMIT_SHA" --wait
+      done
+"""
+
+#: The forges ``chatops init --forge`` writes workflows for, and where they go.
+FORGES = ("github", "gitea", "gitlab")
 
 
-def scaffold(folder: Path, *, force: bool = False) -> list[Path]:
+def files(forge: str = "github") -> dict[str, str]:
+    """The repository's files for ``forge``."""
+    if forge not in FORGES:
+        raise ChatopsError(f"--forge: expected one of {', '.join(FORGES)}, got {forge!r}")
+    common = {"stacks/example/docker-compose.yml": COMPOSE,
+              "chatops/intents/rollout_example.yaml": INTENT, "README.md": README}
+    if forge == "gitlab":
+        return {**common, ".gitlab-ci.yml": GITLAB_CI}
+    # Gitea and Forgejo Actions read GitHub's syntax and contexts (github.*, GITHUB_TOKEN).
+    url = "${{ github.api_url }}" if forge == "github" else "${{ github.server_url }}"
+    folder = ".github" if forge == "github" else ".gitea"
+    validate = VALIDATE.replace("@FORGE@", forge).replace("@FORGE_URL@", url)
+    return {**common, f"{folder}/workflows/validate-intents.yml": validate,
+            f"{folder}/workflows/deploy.yml": DEPLOY}
+
+
+def scaffold(folder: Path, *, force: bool = False, forge: str = "github") -> list[Path]:
     """Write the files; refuse to overwrite any that exist unless ``force``."""
-    existing = [rel for rel in FILES if (folder / rel).exists()]
+    chosen = files(forge)
+    existing = [rel for rel in chosen if (folder / rel).exists()]
     if existing and not force:
         raise ChatopsError(f"{folder} already has {', '.join(existing)}; use --force to "
                            "overwrite")
     written = []
-    for rel, text in FILES.items():
+    for rel, text in chosen.items():
         path = folder / rel
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -391,8 +391,7 @@ def serve(host: str | None, port: int | None, repo: Path | None) -> None:
 @_repo_option
 @_format_option
 def affected(base: str, head: str, repo: Path | None, output: str) -> None:
-    """Print the intents a change affects (their file, stack folder or compose file),
-    dependencies first."""
+    """Print the intents a change affects (their files or stack's), dependencies first."""
     from chatops.cli.commands import affected_command
 
     raise SystemExit(affected_command(base, head, repo, json_output=output == "json"))
@@ -402,8 +401,7 @@ def affected(base: str, head: str, repo: Path | None, output: str) -> None:
 @click.argument("name")
 @click.option("--url", required=True, envvar="CHATOPS_URL",
               help="The chatops service, e.g. http://whitebox.ts.net:8000 ($CHATOPS_URL).")
-@click.option("--sha", default=None, envvar="GITHUB_SHA",
-              help="The commit to deploy (default: $GITHUB_SHA under Actions).")
+@click.option("--sha", envvar="GITHUB_SHA", help="The commit to deploy (default: $GITHUB_SHA).")
 @click.option("--wait", is_flag=True, help="Follow the run's log and exit with its outcome.")
 @click.option("--timeout", default=1800.0, show_default=True, type=click.FloatRange(1, 86400),
               help="Seconds to wait for the run with --wait.")
@@ -417,11 +415,13 @@ def trigger(name: str, url: str, sha: str | None, wait: bool, timeout: float) ->
 @app.command()
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
-def init(folder: Path, force: bool) -> None:
+@click.option("--forge", type=click.Choice(["github", "gitea", "gitlab"]), default="github",
+              show_default=True, help="Whose CI the workflows are for (gitea: Forgejo too).")
+def init(folder: Path, force: bool, forge: str) -> None:
     """Create a GitOps repository in FOLDER: a stack, an intent, and the CI workflows."""
     from chatops.scaffold import scaffold
 
-    for path in scaffold(folder, force=force):
+    for path in scaffold(folder, force=force, forge=forge):
         click.echo(f"  created {path}")
     click.echo(f"next: cd {folder} && chatops validate, then see README.md there")
 
