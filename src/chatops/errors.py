@@ -27,7 +27,9 @@ failures are logged, and the caller gets the request id)::
     │   ├── NotACheckoutError            409 not_a_checkout
     │   ├── GitUnreachableError          503 git_unreachable
     │   └── CheckoutDirtyError           409 checkout_dirty
-    ├── GitHubError                      503 github_unavailable
+    ├── ForgeError                       503 forge_unavailable
+    │   └── GitHubError                  503 github_unavailable
+    ├── OidcUnavailableError             503 oidc_unavailable: the identity provider
     ├── RequestError                     422 invalid_request: input at an edge is wrong
     │   ├── InvalidIntentNameError       422 invalid_intent_name
     │   ├── InvalidBodyError             422 invalid_body
@@ -39,7 +41,8 @@ failures are logged, and the caller gets the request id)::
     │   ├── NotFoundError                404 not_found
     │   └── MethodNotAllowedError        405 method_not_allowed
     ├── UnauthorizedError                401 missing_key
-    │   └── BadSignatureError            401 bad_signature
+    │   ├── BadSignatureError            401 bad_signature
+    │   └── OidcRefusedError             401 oidc_refused: a sign-in that does not hold
     ├── ForbiddenError                   403 forbidden
     │   ├── ScopeDeniedError             403 scope_denied
     │   ├── LabelNotApprovedError        403 label_not_approved
@@ -47,7 +50,8 @@ failures are logged, and the caller gets the request id)::
     │   ├── CommitRequiredError          403 commit_required
     │   ├── ForcePushRefusedError        403 force_push_refused
     │   ├── SelfApprovalError            403 self_approval
-    │   └── CsrfRefusedError             403 csrf_refused
+    │   ├── CsrfRefusedError             403 csrf_refused
+    │   └── OidcNoScopeError             403 oidc_no_scope
     ├── ConflictError                    409 conflict
     │   ├── StackBusyError               409 stack_busy
     │   ├── CheckoutBusyError            409 checkout_busy
@@ -305,6 +309,12 @@ class GitHubError(ForgeError):
     code = "github_unavailable"
 
 
+class OidcUnavailableError(ChatopsError):
+    """The identity provider cannot be read (discovery, keys) or is too busy."""
+
+    status, code = 503, "oidc_unavailable"
+
+
 class RequestError(ChatopsError):
     """Input at an edge (body, header, parameter) is not what was expected."""
 
@@ -365,6 +375,13 @@ class BadSignatureError(UnauthorizedError):
     code = "bad_signature"
 
 
+class OidcRefusedError(UnauthorizedError):
+    """A sign-in that does not hold: a state from another browser, a code the provider
+    refused, an ID token with a wrong signature, issuer, audience, nonce, or expired."""
+
+    code = "oidc_refused"
+
+
 class ReplayedChatRequestError(UnauthorizedError):
     """A signed chat request seen before within its freshness window."""
 
@@ -401,6 +418,12 @@ class SelfApprovalError(ForbiddenError):
 
 class CsrfRefusedError(ForbiddenError):
     code = "csrf_refused"
+
+
+class OidcNoScopeError(ForbiddenError):
+    """The identity provider vouched for a person whose groups map to no scope."""
+
+    code = "oidc_no_scope"
 
 
 class ConflictError(ChatopsError):

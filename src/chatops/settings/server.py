@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from chatops.settings.sections import Section
 from chatops.settings.values import DEFAULT_ALLOWLIST, SECRETS, Network, parse_networks, weak_secret
@@ -39,6 +39,21 @@ class ServerSettings(Section):
     shutdown_grace: float = Field(default=60.0, ge=0)
     security_window: float = Field(default=60.0, gt=0, le=86400)
     forge_webhook_secret: SecretStr | None = None
+    #: Dashboard sign-in with OpenID Connect (the provider's issuer URL, this client).
+    oidc_issuer: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+$")
+    oidc_client_id: str | None = Field(default=None, min_length=1, max_length=255)
+    oidc_client_secret: SecretStr | None = None
+    #: The provider's groups (``group:NAME``) and people (``user:NAME``) to dashboard
+    #: scopes, as JSON: ``{"group:ops": ["read", "run", "approve"]}``.
+    oidc_scopes: str = "{}"
+    oidc_groups_claim: str = Field(default="groups", pattern=r"^[A-Za-z0-9_:/.-]{1,100}$")
+
+    @model_validator(mode="after")
+    def _oidc_whole(self) -> ServerSettings:
+        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_client_secret):
+            raise ValueError("CHATOPS_OIDC_ISSUER needs CHATOPS_OIDC_CLIENT_ID and "
+                             "CHATOPS_OIDC_CLIENT_SECRET (from the provider's client)")
+        return self
 
     @field_validator("ip_allowlist", "trusted_proxies")
     @classmethod
@@ -46,7 +61,7 @@ class ServerSettings(Section):
         parse_networks(value, "")
         return value
 
-    @field_validator("api_key", "forge_webhook_secret")
+    @field_validator("api_key", "forge_webhook_secret", "oidc_client_secret")
     @classmethod
     def _strong(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         return strong(value, info)

@@ -59,6 +59,8 @@ SECRETS = {
                 f"(preferred) or generate one with {GENERATE}"),
     "forge_webhook_secret": (MIN_SECRET_LENGTH, f"generate one with {GENERATE} and set the "
                               "same value as the webhook's secret on the forge"),
+    "oidc_client_secret": (MIN_SECRET_LENGTH, "copy the client secret the identity "
+                           "provider made for chatops's client"),
     "slack_signing_secret": (MIN_SECRET_LENGTH, "copy the Signing Secret from your Slack "
                              "app's Basic Information page (32 hexadecimal characters)"),
 }

@@ -48,15 +48,14 @@ from chatops.planning.render import render_text
 from chatops.ratelimit import Lockout
 from chatops.store.records import RunStatus
 from chatops.web import views
-from chatops.web.users import Session, UserStore, same
+from chatops.web.oidc import register_oidc
+from chatops.web.users import SESSION_COOKIE, Session, UserStore, same
 
-SESSION_COOKIE = "chatops_session"
 LOGIN_COOKIE = "chatops_login"
 PAGE = 50
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 STATIC = {"htmx.min.js": "text/javascript", "sse.min.js": "text/javascript",
-          "favicon.svg": "image/svg+xml",
-          "style.css": "text/css"}
+          "favicon.svg": "image/svg+xml", "style.css": "text/css"}
 HERE = Path(str(resources.files("chatops.web")))
 Handler = Callable[..., Coroutine[Any, Any, Response]]
 
@@ -446,5 +445,6 @@ def register_pages(api: FastAPI, s: Services, lockout: Lockout) -> None:
     for method, path, handler, *extra in PAGES:
         page(method, path, getattr(ui, handler), *extra,
              signed_in=path != "/ui/login")
+    register_oidc(api, ui, _safe_next, _secure)
 
 __all__ = ["SESSION_COOKIE", "register_pages"]

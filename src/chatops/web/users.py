@@ -31,6 +31,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 SCOPES = ("run", "read", "audit", "rollback", "approve")
 MIN_PASSWORD = 12
 SESSION_HOURS = 12
+SESSION_COOKIE = "chatops_session"
 
 _USERS = """
 CREATE TABLE IF NOT EXISTS ui_users (
@@ -126,6 +127,16 @@ class UserStore:
         except sqlite3.IntegrityError:
             raise ConfigError(f"a user named {name!r} exists already; remove it first",
                               field="NAME") from None
+        return user
+
+    def signed_in_elsewhere(self, name: str, scopes: Iterable[str]) -> User:
+        """A person the identity provider vouched for (``oidc:NAME``), with the scopes
+        their groups map to now; they have no password here (``check`` never matches)."""
+        user = User(name, tuple(scopes), "*", (), utcnow())
+        self._db.execute("INSERT INTO ui_users VALUES (?,?,?,?,?,?) ON CONFLICT (name) DO "
+                         "UPDATE SET scopes=excluded.scopes", (
+                             user.name, "!external", json.dumps(user.scopes), user.intents,
+                             json.dumps(user.stacks), user.created_at))
         return user
 
     def remove(self, name: str) -> None:
