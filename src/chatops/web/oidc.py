@@ -97,9 +97,13 @@ class OidcSignIn:
         self._discovery: tuple[float, dict[str, Any], Any] | None = None
 
     def _client(self, redirect_uri: str) -> Any:
-        from authlib.integrations.httpx_client import (  # noqa: PLC0415 - only with OIDC
-            AsyncOAuth2Client,
-        )
+        import warnings  # noqa: PLC0415
+
+        with warnings.catch_warnings():  # Authlib 1.6+ points httpx users at httpx2
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from authlib.integrations.httpx_client import (  # noqa: PLC0415 - with OIDC
+                AsyncOAuth2Client,
+            )
 
         return AsyncOAuth2Client(self.client_id, self._secret, redirect_uri=redirect_uri,
                                  scope="openid profile email", timeout=10.0,
