@@ -254,6 +254,13 @@ def test_the_label_history_is_read_once_per_pull_request_and_head(
     history = {"github": "/events", "gitea": "/timeline", "gitlab": "/resource_label_events"}
     asked = [r for r in stand.fake.requests if history[stand.kind] in r]
     assert len(asked) == 1, stand.fake.requests
+    # Who labelled, for both runs: the history, when the head was pushed (GitHub's
+    # activity, GitLab's versions; Gitea's timeline has it), the labeller's permission.
+    who = {"github": ("/events", "/activity", "/collaborators/"),
+           "gitea": ("/timeline", "/collaborators/"),
+           "gitlab": ("/resource_label_events", "/versions", "/members/all/")}[stand.kind]
+    extra = [r for r in stand.fake.requests if any(part in r for part in who)]
+    assert len(extra) == len(who), stand.fake.requests
 
 
 def test_the_plan_comment_is_made_once_then_edited(make_api, world: World,

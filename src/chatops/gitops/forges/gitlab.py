@@ -98,12 +98,13 @@ class GitLab(ForgeAPI):
                 f"{mr}/resource_label_events?per_page=100&page={page}", "the read_api scope",
                 missing=f"merge request !{pr.number}"), "the label events")
             for event in found:
-                at = parse_time(event.get("created_at"))
+                at, user = parse_time(event.get("created_at")), event.get("user") or {}
                 if at is not None and event.get("action") in ("add", "remove"):
                     events.append(LabelEvent(
                         str((event.get("label") or {}).get("name") or ""),
-                        str((event.get("user") or {}).get("username") or ""),
-                        event.get("action") == "add", at))
+                        str(user.get("username") or ""), event.get("action") == "add", at))
+                if isinstance(user.get("id"), int):  # no lookup of the labeller by name
+                    self._users[str(user.get("username"))] = user["id"]
             if len(found) < 100:
                 break
         versions = self._list(await self._get(f"{mr}/versions", "the read_api scope",
