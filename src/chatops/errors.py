@@ -10,6 +10,7 @@ failures are logged, and the caller gets the request id)::
     │   └── IntentNotFoundError          404 intent_not_found
     ├── IntentError                      422 invalid_intent (carries every Problem found)
     ├── GraphError                       422 dependency_cycle
+    ├── PolicyError                      422 invalid_policy: chatops/policy.yaml is wrong
     ├── SecretError                      422 secret_unreadable: a SOPS file or reference
     ├── EngineError                      502 engine_error (not public)
     │   ├── EngineUnavailableError       503 engine_unavailable (not public)
@@ -51,7 +52,8 @@ failures are logged, and the caller gets the request id)::
     │   ├── ForcePushRefusedError        403 force_push_refused
     │   ├── SelfApprovalError            403 self_approval
     │   ├── CsrfRefusedError             403 csrf_refused
-    │   └── OidcNoScopeError             403 oidc_no_scope
+    │   ├── OidcNoScopeError             403 oidc_no_scope
+    │   └── PolicyRefusedError           403 policy_refused: the compose policy refuses it
     ├── ConflictError                    409 conflict
     │   ├── StackBusyError               409 stack_busy
     │   ├── CheckoutBusyError            409 checkout_busy
@@ -309,6 +311,13 @@ class GitHubError(ForgeError):
     code = "github_unavailable"
 
 
+class PolicyError(ChatopsError):
+    """The repository's compose policy cannot be used (or an intent names an exception
+    it lacks): every run is refused until it is fixed."""
+
+    status, code = 422, "invalid_policy"
+
+
 class OidcUnavailableError(ChatopsError):
     """The identity provider cannot be read (discovery, keys) or is too busy."""
 
@@ -418,6 +427,12 @@ class SelfApprovalError(ForbiddenError):
 
 class CsrfRefusedError(ForbiddenError):
     code = "csrf_refused"
+
+
+class PolicyRefusedError(ForbiddenError):
+    """A compose file asks the host for what the compose policy refuses."""
+
+    code = "policy_refused"
 
 
 class OidcNoScopeError(ForbiddenError):

@@ -309,3 +309,54 @@ def test_deliveries_that_are_not_the_forges_are_refused(make_api, world: World,
     assert unsigned.status_code == 401
     audited = [r["decision"] for r in api.audit_rows()]
     assert audited.count("refused") >= 4
+
+
+def test_the_compose_policy_refuses_a_merge_before_approval_is_asked(
+        make_api, world: World, stand: Stand) -> None:
+    """A merged, labelled change that mounts the engine's socket: refused by the policy,
+    naming the file, service, field and rule; nothing moves; the forge is not asked."""
+    api = served(make_api, world, stand)
+    before = RepoSync(world.host).head()
+    after = world.commit({"stacks/web/docker-compose.yml": COMPOSE.format(tag="v2")
+                          + "    volumes: [/var/run/docker.sock:/var/run/docker.sock]\n"})
+    stand.fake.merged_pr(16, after, labels=["approved"])
+    stand.fake.requests.clear()
+
+    resp = stand.deliver(api, "push", stand.push(before, after))
+
+    assert resp.status_code == 403, resp.text
+    assert resp.json()["error"]["code"] == "policy_refused"
+    assert ("stacks/web/docker-compose.yml: service app: volumes[0]: the engine's socket "
+            "/var/run/docker.sock is mounted (root on the host) (rule docker_socket)") \
+        in resp.json()["error"]["message"]
+    assert RepoSync(world.host).head() == before
+    assert stand.fake.requests == []
+    named = api.post_run({"name": "deploy_web", "sha": after})
+    assert named.json()["error"]["code"] == "policy_refused"
+    # An exception in the repository's policy, named by the intent, lifts it.
+    allowed = world.commit({
+        "chatops/policy.yaml": "exceptions:\n  - name: socket\n    match: {stacks: [web]}\n"
+                               "    allow: [docker_socket]\n",
+        "chatops/intents/deploy_web.yaml": INTENT + "policy_exceptions: [socket]\n"})
+    stand.fake.merged_pr(17, allowed, labels=["approved"])
+    resp = stand.deliver(api, "push", stand.push(before, allowed))
+    assert resp.status_code == 202, resp.text
+
+
+def test_the_plan_comment_says_what_the_policy_refuses(make_api, world: World,
+                                                       stand: Stand) -> None:
+    api = served(make_api, world, stand)
+    base = git(world.dev, "rev-parse", "HEAD")
+    git(world.dev, "checkout", "-q", "-b", "feature")
+    (world.dev / "stacks/web/docker-compose.yml").write_text(
+        COMPOSE.format(tag="v2") + "    privileged: true\n    volumes: [\"/:/host\"]\n")
+    git(world.dev, "commit", "-qam", "root")
+    git(world.dev, "push", "-q", "origin", "HEAD:feature")
+    head = git(world.dev, "rev-parse", "HEAD")
+    opened = stand.deliver(api, "pull_request", stand.pull(18, base, head, opened=True))
+    assert opened.status_code == 202, opened.text
+    body = stand.fake.comments[18][0]["body"]
+    assert "⛔ The compose policy (`chatops/policy.yaml`) refuses this" in body
+    assert "- stacks/web/docker-compose.yml: service app: privileged: privileged: True " \
+           "(rule privileged)" in body
+    assert "volumes[0]: the host's / is mounted (rule root_mount)" in body

@@ -34,6 +34,7 @@ from chatops.errors import (
     LabelNotApprovedError,
     NotACheckoutError,
     OutsideWindowError,
+    PolicyRefusedError,
     ScopeDeniedError,
     UnavailableError,
 )
@@ -45,7 +46,8 @@ from chatops.intents.loader import IntentFile
 from chatops.intents.model import name_problem
 from chatops.planning import PlanContext, build_plan
 from chatops.planning.steps import Plan
-from chatops.planning.uses import WorkTree
+from chatops.planning.uses import Tree, WorkTree
+from chatops.policy import intent_violations
 from chatops.repo import GitOpsRepo
 from chatops.runtime import Runtime
 from chatops.settings import Settings
@@ -270,6 +272,30 @@ async def caller_scope(ctx: Context, d: Draft) -> None:
     check_scope(d.caller, d.read)
 
 
+async def within_policy(ctx: Context, d: Draft) -> None:
+    """The compose files the intent acts on, at the commit, pass the repository's compose
+    policy (less the exceptions the intent names)."""
+    if d.through_git and d.full:
+        async with ctx.checkout_lock:  # the tree reads Git objects
+            tree = ctx.view(d.full).tree
+            await asyncio.to_thread(policy_passed, d.read, ctx.repo,
+                                    tree or WorkTree(ctx.repo.root))
+    else:
+        await asyncio.to_thread(policy_passed, d.read, ctx.repo, WorkTree(ctx.repo.root))
+
+
+def policy_passed(intent: IntentFile, repo: GitOpsRepo, tree: Tree) -> None:
+    """Refuse what the compose policy refuses in ``intent``'s compose files (blocking:
+    the tree may read Git objects)."""
+    found = intent_violations(intent, repo, tree)
+    if found:
+        shown = "; ".join(v.text() for v in found[:5])
+        more = f"; and {len(found) - 5} more" if len(found) > 5 else ""
+        raise PolicyRefusedError(f"the compose policy refuses {shown}{more} (an exception "
+                                 "in chatops/policy.yaml, named in the intent's "
+                                 "policy_exceptions, lifts a rule)", intent=intent.name)
+
+
 async def approved(ctx: Context, d: Draft) -> None:
     d.pr = await approval(ctx, d.read, d.full or "", d.caller,
                           d.notes if d.sha is None else None)
@@ -306,7 +332,7 @@ Check = Callable[[Context, Draft], Awaitable[None]]
 #: add to the draft; none changes anything. The cheap ones that need nothing come first.
 RUN_CHECKS: tuple[Check, ...] = (
     name_is_valid, caller_may_run, commit_when_required, intent_read, caller_scope,
-    approved, going_back_allowed, in_deploy_window,
+    within_policy, approved, going_back_allowed, in_deploy_window,
 )
 
 

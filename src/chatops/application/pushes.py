@@ -9,7 +9,7 @@ from typing import Any
 
 from chatops.application.asks import Push
 from chatops.application.caller import Caller
-from chatops.application.decisions import RunDecision, approval, window
+from chatops.application.decisions import RunDecision, approval, policy_passed, window
 from chatops.application.review import (
     ZERO_SHA,
     Published,
@@ -67,6 +67,11 @@ class Pushes(Runs):
                     return full, []
                 try:
                     window(self.ctx, None)
+                    tree = view.tree
+                    assert tree is not None  # noqa: S101 - read_commit gives its tree
+                    for name in order:  # every compose file, before any approval is asked
+                        await asyncio.to_thread(policy_passed, intents[name], self.ctx.repo,
+                                                tree)
                     approvals = {name: await approval(self.ctx, intents[name], full)
                                  for name in order}
                     await asyncio.to_thread(sync.ensure_clean)  # refuse now, not after

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from chatops.errors import ChatopsError
 from chatops.gitops.affected import affected_by
 from chatops.gitops.commits import read_commit
 from chatops.gitops.forges import Forge
@@ -24,6 +25,8 @@ from chatops.intents.loader import IntentFile
 from chatops.planning.images import ImageChange, image_changes
 from chatops.planning.render import render_text
 from chatops.planning.steps import Plan
+from chatops.planning.uses import Tree
+from chatops.policy import intent_violations
 from chatops.repo import GitOpsRepo
 from chatops.secrets.changes import secret_changes
 
@@ -76,6 +79,8 @@ class IntentReview:
     files: tuple[str, ...] = ()  # the changed files it uses: why the merge deploys it
     #: (file, what changed) of the SOPS files among them: key names, never values.
     secrets: tuple[tuple[str, str], ...] = ()
+    #: What the compose policy refuses in its compose files (the merge would not run).
+    refused: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,12 @@ class PullRequestPlan:
             if review.secrets:
                 out += ["", "Secrets this merge changes (names only, never values):"]
                 out += [f"- `{file}`: {what}" for file, what in review.secrets]
+            if review.refused:
+                out += ["", "⛔ The compose policy (`chatops/policy.yaml`) refuses this; "
+                        "it will not deploy as it is:"]
+                out += [f"- {line}" for line in review.refused]
+            else:
+                out += ["", "✅ The compose policy passes."]
             out += ["", "```text", review.plan.rstrip(), "```"]
         out += ["", f"<sub>Updated for `{self.head[:12]}` (base `{self.base[:12]}`); "
                 "this comment is updated on each push.</sub>"]
@@ -140,12 +151,20 @@ def plan_pull_request(sync: RepoSync, repo: GitOpsRepo, planner: Callable[[Inten
             name=name, summary=intent.summary(),
             changes=image_changes_between(sync, repo, intent, base, head),
             plan=render_text(planner(intent)), files=tuple(hit[name]),
-            secrets=secrets_between(sync, base, head, hit[name])))
+            secrets=secrets_between(sync, base, head, hit[name]),
+            refused=_refused(intent, repo, at_head.tree)))
     touched = {Path(f).stem for f in changed if f.startswith("chatops/intents/")}
     for name in sorted(touched & set(at_head.invalid)):
         reviews.append(IntentReview(name=name, summary="invalid",
                                     problem=at_head.invalid[name].message))
     return PullRequestPlan(number, base, head, tuple(reviews))
+
+
+def _refused(intent: IntentFile, repo: GitOpsRepo, tree: Tree) -> tuple[str, ...]:
+    try:
+        return tuple(v.text() for v in intent_violations(intent, repo, tree))
+    except ChatopsError as exc:  # the policy file itself, or an exception it lacks
+        return (exc.message,)
 
 
 @dataclass(frozen=True)

@@ -60,12 +60,20 @@ STATUS_EVENTS = {"succeeded": "success", "failed": "failure", "rolled_back": "ro
                  "rollback_failed": "rollback_failed", "interrupted": "interrupted",
                  "waiting": "waiting"}
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+EXCEPTION_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 def _label_rule(value: str) -> str:
     problem = rule_problem(value)
     if problem:
         raise ValueError(problem)
+    return value
+
+
+def _exception_name(value: str) -> str:
+    if not EXCEPTION_RE.match(value):
+        raise ValueError(f"expected an exception's name from chatops/policy.yaml "
+                         f"(lowercase letters, digits, '-', '_'); got {value!r}")
     return value
 
 

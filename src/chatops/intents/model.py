@@ -36,6 +36,7 @@ from chatops.intents.fields import (
     Service,
     Stack,
     _cron,
+    _exception_name,
     _label_rule,
     _Strict,
     _tag,
@@ -160,6 +161,10 @@ class IntentDoc(_Strict):
         "CHATOPS_LABEL_BY, permission:write); never the pull request's author")
     self_approve: bool = Field(
         default=False, description="the pull request's author may add the label")
+    policy_exceptions: list[Annotated[str, AfterValidator(_exception_name)]] = Field(
+        default_factory=list, max_length=50,
+        description="exceptions of chatops/policy.yaml this intent may use, by name (a "
+        "preview never gets them)")
     approval: Approval | None = Field(
         default=None, description="people who must approve each run in chat (or through "
         "the API or the CLI) before it starts: approvers, min, ttl, self_approve")

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chatops.errors import IntentError, Problem
+from chatops.errors import ChatopsError, IntentError, Problem
 from chatops.intents.graph import find_cycles, missing_dependencies
 from chatops.intents.loader import INTENT_SUFFIXES, IntentFile, load_intent_file
 from chatops.intents.model import IntentDoc
@@ -114,6 +114,7 @@ def validate_paths(
     _check_secrets(report, repo_root)
     if compose_checker is not None:
         _check_compose(report, repo_root, compose_checker)
+        _check_policy(report, repo_root)
     return report
 
 
@@ -262,3 +263,28 @@ def _check_compose(report: Report, fallback_root: Path, checker: ComposeChecker)
         for result, i, total in users:
             result.problems.append(Problem(
                 file=result.label, doc=i, docs=total, field="compose", message=verdict))
+
+
+def _check_policy(report: Report, fallback_root: Path) -> None:
+    """The compose policy (``chatops/policy.yaml``, or its safe default), on the compose
+    files each valid intent acts on, less the exceptions it names."""
+    from chatops.planning.uses import WorkTree  # noqa: PLC0415
+    from chatops.policy import intent_violations  # noqa: PLC0415
+
+    trees: dict[Path, WorkTree] = {}
+    for result in report.files:
+        if result.intent is None:
+            continue
+        repo = GitOpsRepo(repo_root_of(result.path, fallback_root))
+        tree = trees.setdefault(repo.root, WorkTree(repo.root))
+        try:
+            found = intent_violations(result.intent, repo, tree)
+        except ChatopsError as exc:
+            result.problems.append(Problem(file=result.label, field="policy_exceptions"
+                                           if exc.intent else "policy",
+                                           message=exc.message))
+            continue
+        for violation in found:
+            result.problems.append(Problem(file=result.label, field="policy",
+                                           message=f"the compose policy refuses "
+                                           f"{violation.text()}"))

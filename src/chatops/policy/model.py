@@ -1,0 +1,91 @@
+"""The compose policy, as data: ``chatops/policy.yaml`` in the repository, or a safe
+default when it is absent. It says which registries images may come from, whether they
+must be pinned by digest, which host folders may be bind-mounted, whether ``user: root``
+is refused, and the exceptions: each named, for the stacks and services it matches, and
+the rules it lifts. An intent opts into an exception by naming it
+(``policy_exceptions``); a preview never gets one."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chatops.errors import PolicyError
+
+POLICY_FILE = "chatops/policy.yaml"
+#: Every rule, by the name a refusal and an exception's ``allow`` use.
+RuleName = Literal["privileged", "host_pid", "host_ipc", "host_network", "cap_add",
+                   "devices", "docker_socket", "root_mount", "etc_mount",
+                   "bind_outside_roots", "registry", "unpinned", "unconfined", "root_user"]
+#: Host folders a stack may bind-mount by default (and its own folder, relatively).
+DEFAULT_ROOTS = ("/srv", "/opt", "/mnt", "/media", "/data")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Match(_Strict):
+    stacks: list[str] = Field(default_factory=lambda: ["*"], description="stack globs")
+    services: list[str] = Field(default_factory=lambda: ["*"], description="service globs")
+
+    def covers(self, stack: str, service: str) -> bool:
+        return any(fnmatchcase(stack, g) for g in self.stacks) and \
+            any(fnmatchcase(service, g) for g in self.services)
+
+
+class PolicyException(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    match: Match = Field(default_factory=Match)
+    allow: list[RuleName] = Field(min_length=1)
+    reason: str = ""
+
+
+class Policy(_Strict):
+    registries: list[str] = Field(default_factory=list, description="allowed registries "
+                                  "(docker.io for Docker Hub); empty: any")
+    pinned: bool = Field(default=False, description="images must be pinned by digest")
+    bind_roots: list[str] = Field(default_factory=lambda: list(DEFAULT_ROOTS),
+                                  description="host folders that may be bind-mounted, "
+                                  "besides the stack's own folder")
+    forbid_root_user: bool = Field(default=False, description="refuse user: root")
+    exceptions: list[PolicyException] = Field(default_factory=list)
+
+    def exception(self, name: str) -> PolicyException | None:
+        return next((e for e in self.exceptions if e.name == name), None)
+
+    def allowed(self, rule: str, stack: str, service: str, names: tuple[str, ...]) -> str | None:
+        """The exception (among ``names``) that lifts ``rule`` here, or None."""
+        for name in names:
+            found = self.exception(name)
+            if found is not None and rule in found.allow and found.match.covers(stack,
+                                                                                service):
+                return found.name
+        return None
+
+
+def load_policy(raw: bytes | None) -> Policy:
+    """The repository's policy (``raw``: the file's bytes, None when absent: the safe
+    default). ``PolicyError`` naming the file and field otherwise."""
+    if raw is None:
+        return Policy()
+    import yaml  # noqa: PLC0415
+
+    try:
+        data = yaml.safe_load(raw) or {}
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{POLICY_FILE} is not YAML: {exc}", field=POLICY_FILE) from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"{POLICY_FILE}: expected a mapping at the top", field=POLICY_FILE)
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top)"
+        raise PolicyError(f"{POLICY_FILE}: {where}: {err['msg']}", field=POLICY_FILE) from None
+    names = [e.name for e in policy.exceptions]
+    if len(set(names)) != len(names):
+        raise PolicyError(f"{POLICY_FILE}: an exception name is used twice", field=POLICY_FILE)
+    return policy
