@@ -16,6 +16,7 @@ from chatops.identities import IDENTITY_KINDS
 from chatops.intents.model import STRATEGIES
 from chatops.intents.traffic import DRIVERS as DRIVER_TRAITS
 from chatops.notify.configured import FORMATS
+from chatops.policy.rules import RULES
 from chatops.runner.strategies import REGISTRY as RUNNERS
 from chatops.secrets.providers import PROVIDERS
 from chatops.traffic import DRIVERS
@@ -44,6 +45,7 @@ def documented() -> dict[str, set[str]]:
     ("notification target", set(FORMATS)),
     ("forge", set(FORGES)),
     ("secret provider", set(PROVIDERS)),
+    ("compose policy rule", set(RULES)),
 ])
 def test_each_registry_and_the_readme_list_the_same_names(kind: str, names: set[str]) -> None:
     assert documented()[kind] == names

@@ -8,17 +8,13 @@ the rules it lifts. An intent opts into an exception by naming it
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chatops.errors import PolicyError
+from chatops.policy.rules import RULES
 
 POLICY_FILE = "chatops/policy.yaml"
-#: Every rule, by the name a refusal and an exception's ``allow`` use.
-RuleName = Literal["privileged", "host_pid", "host_ipc", "host_network", "cap_add",
-                   "devices", "docker_socket", "root_mount", "etc_mount",
-                   "bind_outside_roots", "registry", "unpinned", "unconfined", "root_user"]
 #: Host folders a stack may bind-mount by default (and its own folder, relatively).
 DEFAULT_ROOTS = ("/srv", "/opt", "/mnt", "/media", "/data")
 
@@ -39,8 +35,16 @@ class Match(_Strict):
 class PolicyException(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     match: Match = Field(default_factory=Match)
-    allow: list[RuleName] = Field(min_length=1)
+    allow: list[str] = Field(min_length=1, description="the rules it lifts (rules.RULES)")
     reason: str = ""
+
+    @field_validator("allow")
+    @classmethod
+    def _rules(cls, value: list[str]) -> list[str]:
+        unknown = [r for r in value if r not in RULES]
+        if unknown:
+            raise ValueError(f"no rule named {unknown[0]!r}; rules: {', '.join(RULES)}")
+        return value
 
 
 class Policy(_Strict):

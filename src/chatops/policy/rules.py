@@ -8,9 +8,10 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chatops.policy.model import Policy
+if TYPE_CHECKING:
+    from chatops.policy.model import Policy
 
 SOCKETS = ("/var/run/docker.sock", "/run/docker.sock", "/var/run", "/run",
            "/run/podman/podman.sock")
