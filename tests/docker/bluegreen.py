@@ -13,6 +13,7 @@ from pathlib import Path
 
 from chatops.store.sqlite import RunStore
 from tests.docker.conftest import Images, docker, free_port, http_get, wait_for_http
+from tests.policy_kit import allow_loopback
 from tests.proxies.haproxy import HAProxy
 
 
@@ -39,6 +40,7 @@ class BlueGreenStack:
 
     def write(self, image: str, extra: str = "") -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        allow_loopback(self.root)
         (self.dir / "docker-compose.yml").write_text(textwrap.dedent(f"""\
             services:
               web:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.policy_kit import allow_loopback
+
 if TYPE_CHECKING:
     from tests.docker.bluegreen import BlueGreenStack
     from tests.proxies.haproxy import HAProxy
@@ -128,6 +130,7 @@ class DemoStack:
         # network_mode host + a 127.0.0.1 bind: tests only ever talk to loopback.
         # init: busybox as PID 1 ignores SIGTERM, so every stop would take 10 s.
         self.dir.mkdir(parents=True, exist_ok=True)
+        allow_loopback(self.root)
         self.compose_file.write_text(textwrap.dedent(f"""\
             name: {self.name}
             services:

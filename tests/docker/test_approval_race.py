@@ -19,6 +19,7 @@ import pytest
 from tests import served
 from tests.docker.conftest import docker, free_port, http_get, wait_for_http
 from tests.docker.test_gitops_e2e import SECRET, compose, webhook
+from tests.policy_kit import LOOPBACK_POLICY
 from tests.unit.test_gitops import World, git
 
 pytestmark = pytest.mark.docker
@@ -59,6 +60,7 @@ def test_an_approval_racing_a_merge(engine, images, tmp_path: Path) -> None:  # 
     tags = {v: images(v) for v in ("v1", "v2", "v3")}
     world = World.create(tmp_path, {
         f"stacks/{stack}/docker-compose.yml": compose(stack, tags["v1"], port),
+        "chatops/policy.yaml": LOOPBACK_POLICY,
         f"chatops/intents/{name}.yaml": intent(stack, port)})
     state = tmp_path / "state"
     env = {**os.environ, "CHATOPS_STATE_DIR": str(state)}

@@ -17,6 +17,7 @@ import pytest
 from chatops.gitops.forges.github import sign
 from tests.docker.conftest import docker, free_port, http_get, wait_for_http
 from tests.fakes.github import FakeGitHub
+from tests.policy_kit import LOOPBACK_POLICY
 from tests.unit.test_gitops import World, git
 
 pytestmark = pytest.mark.docker
@@ -57,6 +58,7 @@ def test_labelled_merge_deploys_and_unlabelled_is_refused(engine, images, tmp_pa
     v1, v2, v3 = images("v1"), images("v2"), images("v3")
     world = World.create(tmp_path, {
         f"stacks/{stack}/docker-compose.yml": compose(stack, v1, port),
+        "chatops/policy.yaml": LOOPBACK_POLICY,
         f"chatops/intents/deploy_{stack.replace('-', '_')}.yaml": intent(stack, port)})
     host = world.host
     base = git(world.dev, "rev-parse", "HEAD")

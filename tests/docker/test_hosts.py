@@ -23,6 +23,7 @@ from chatops.repo import GitOpsRepo
 from chatops.store.sqlite import RunStore
 from tests.docker.conftest import docker, free_port, http_get
 from tests.docker.hosts import ExtraEngine, Sshd, extra_engine, sshd
+from tests.policy_kit import allow_loopback
 
 pytestmark = pytest.mark.docker
 
@@ -54,6 +55,7 @@ class Repo:
     def __init__(self, root: Path, stack: str) -> None:
         self.root, self.stack = root, stack
         (root / "chatops" / "intents").mkdir(parents=True)
+        allow_loopback(root)
         (root / "stacks" / stack).mkdir(parents=True)
 
     def compose(self, image: str, extra: str = "") -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.docker.conftest import docker, free_port, http_get, wait_for_http
+from tests.policy_kit import allow_loopback
 
 pytestmark = pytest.mark.docker
 
@@ -26,6 +27,7 @@ class Fleet:
         self.projects: list[str] = []
         self.ports: dict[str, int] = {}
         (root / "chatops" / "intents").mkdir(parents=True)
+        allow_loopback(root)
 
     def stack(self, name: str, variant: str) -> str:
         project = f"o-{uuid.uuid4().hex[:8]}"

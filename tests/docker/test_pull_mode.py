@@ -18,6 +18,7 @@ from tests.docker.conftest import docker, free_port, http_get, wait_for_http
 from tests.docker.test_gitops_e2e import compose, intent
 from tests.fakes.github import FakeGitHub
 from tests.fakes.json_target import JsonTarget
+from tests.policy_kit import LOOPBACK_POLICY
 from tests.unit.test_gitops import World, git
 
 pytestmark = pytest.mark.docker
@@ -46,6 +47,7 @@ def test_pull_mode_deploys_labelled_merges_refuses_others_and_watches_its_fetch(
     v1, v2 = images("v1"), images("v2")
     world = World.create(tmp_path, {
         f"stacks/{stack}/docker-compose.yml": compose(stack, v1, port),
+        "chatops/policy.yaml": LOOPBACK_POLICY,
         f"chatops/intents/{name}.yaml": intent(stack, port)})
     github = FakeGitHub().start()
     chat = JsonTarget()
@@ -110,6 +112,7 @@ def test_a_rolled_back_merge_gets_a_revert_pull_request_and_is_never_redeployed(
     v1, bad = images("v1"), images("bad500")
     world = World.create(tmp_path, {
         f"stacks/{stack}/docker-compose.yml": compose(stack, v1, port),
+        "chatops/policy.yaml": LOOPBACK_POLICY,
         f"chatops/intents/{name}.yaml": intent(stack, port)})
     github = FakeGitHub().start()
     first = git(world.dev, "rev-parse", "HEAD")
@@ -166,6 +169,7 @@ def test_other_forges_get_a_revert_pushed_by_git_and_a_failure_status(
     v1, bad = images("v1"), images("bad500")
     world = World.create(tmp_path, {
         f"stacks/{stack}/docker-compose.yml": compose(stack, v1, port),
+        "chatops/policy.yaml": LOOPBACK_POLICY,
         f"chatops/intents/{name}.yaml": intent(stack, port)})
     forge = (FakeGitea() if kind == "gitea" else FakeGitLab()).start()
     first = git(world.dev, "rev-parse", "HEAD")

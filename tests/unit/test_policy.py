@@ -146,3 +146,11 @@ def test_validate_check_compose_reports_the_policy_like_any_problem(tmp_path: Pa
     # Without --check-compose, the policy is not read (it is part of that check).
     plain = validate_paths([repo.root / "chatops" / "intents"], repo_root=repo.root)
     assert [p for p in plain.files[0].problems if p.field == "policy"] == []
+
+
+def test_an_always_exception_needs_no_name_but_never_reaches_a_preview(tmp_path: Path) -> None:
+    policy = ("exceptions:\n  - name: lan\n    match: {stacks: [web]}\n    allow: "
+              "[host_network]\n    always: true\n")
+    repo = repo_with(tmp_path, "    network_mode: host\n", policy=policy)
+    assert refused(repo) == []
+    assert refused(repo, preview=True) == [("host_network", "app", "network_mode")]

@@ -81,7 +81,7 @@ def _includes(data: Mapping[str, Any]) -> list[str]:
 
 
 def compose_violations(tree: Tree, file: str, *, stack: str, policy: Policy,
-                       exceptions: tuple[str, ...], depth: int = 0) -> list[Violation]:
+                       exceptions: tuple[str, ...] | None, depth: int = 0) -> list[Violation]:
     """Every refused thing in compose file ``file`` (relative to the repository) and the
     files it includes or extends."""
     import yaml  # noqa: PLC0415
@@ -127,8 +127,8 @@ def intent_violations(intent: IntentFile, repo: GitOpsRepo, tree: Tree, *,
     policy = load_policy(tree.read(POLICY_FILE))
     out: list[Violation] = []
     for doc in intent.documents:
-        names = () if preview else tuple(doc.policy_exceptions)
-        unknown = [n for n in names if policy.exception(n) is None]
+        names = None if preview else tuple(doc.policy_exceptions)
+        unknown = [n for n in names or () if policy.exception(n) is None]
         if unknown:
             raise PolicyError(f"{intent.name}: policy_exceptions names {unknown[0]!r}, which "
                               f"{POLICY_FILE} does not define", intent=intent.name)

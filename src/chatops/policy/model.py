@@ -36,6 +36,8 @@ class PolicyException(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     match: Match = Field(default_factory=Match)
     allow: list[str] = Field(min_length=1, description="the rules it lifts (rules.RULES)")
+    #: For every intent whose stack and service it matches, named or not (never a preview).
+    always: bool = False
     reason: str = ""
 
     @field_validator("allow")
@@ -60,12 +62,15 @@ class Policy(_Strict):
     def exception(self, name: str) -> PolicyException | None:
         return next((e for e in self.exceptions if e.name == name), None)
 
-    def allowed(self, rule: str, stack: str, service: str, names: tuple[str, ...]) -> str | None:
-        """The exception (among ``names``) that lifts ``rule`` here, or None."""
-        for name in names:
-            found = self.exception(name)
-            if found is not None and rule in found.allow and found.match.covers(stack,
-                                                                                service):
+    def allowed(self, rule: str, stack: str, service: str, names: tuple[str, ...] | None
+                ) -> str | None:
+        """The exception that lifts ``rule`` here: one among ``names`` or one that is
+        ``always``; None for a preview (``names`` None) or when there is none."""
+        if names is None:
+            return None
+        for found in self.exceptions:
+            if (found.always or found.name in names) and rule in found.allow \
+                    and found.match.covers(stack, service):
                 return found.name
         return None
 
