@@ -39,6 +39,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from loopback import allow_loopback
 from serve import free_port, p99, rss_mb, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +54,7 @@ SLOW_BODY = (b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: applic
 def service(tmp: Path, stock: bool) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     repo = tmp / f"repo-{uuid.uuid4().hex[:6]}"
     (repo / "chatops" / "intents").mkdir(parents=True)
+    allow_loopback(repo)
     (repo / "stacks" / "bench").mkdir(parents=True)
     (repo / "stacks" / "bench" / "docker-compose.yml").write_text(
         f"name: abuse-{uuid.uuid4().hex[:6]}\nservices:\n  web:\n"

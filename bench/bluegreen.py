@@ -38,6 +38,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+from loopback import allow_loopback
+
 REGISTRY = "127.0.0.1:5000"
 DEMO = f"{REGISTRY}/chatops-demo"
 CHATOPS = str(Path(sys.executable).parent / "chatops")
@@ -136,6 +138,7 @@ class Stack:
     def intent(self) -> None:
         folder = self.root / "chatops" / "intents"
         folder.mkdir(parents=True, exist_ok=True)
+        allow_loopback(self.root)
         traffic = ""
         if self.strategy == "blue-green":
             traffic = textwrap.dedent(f"""\

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import httpx
 
+from loopback import allow_loopback
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench password, long enough"  # noqa: S105 - a throwaway user
 DEMO = "127.0.0.1:5000/chatops-demo:v1"
@@ -189,6 +191,7 @@ def main() -> None:
             f"name: benchui\nservices:\n  web:\n    image: {DEMO}\n    network_mode: host\n"
             f"    init: true\n    environment:\n      PORT: \"{port}\"\n")
         (repo / "chatops" / "intents").mkdir(parents=True)
+        allow_loopback(repo)
         (repo / "chatops" / "intents" / "stream_demo.yaml").write_text(
             "label_required: approved\naction: rollout\nstack: benchui\nservice: web\n"
             f"hooks:\n  pre_deploy:\n    - {json.dumps([sys.executable, '-c', HOOK])}\n")

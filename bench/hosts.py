@@ -26,6 +26,8 @@ from pathlib import Path
 
 import httpx
 
+from loopback import allow_loopback
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = "127.0.0.1:5000/chatops-demo"
 COMPOSE = """\
@@ -67,6 +69,7 @@ def main() -> None:
         (repo / "stacks" / stack).mkdir(parents=True)
         intents = repo / "chatops" / "intents"
         intents.mkdir(parents=True)
+        allow_loopback(repo)
         ports = {"here": free_port(), "lab": free_port(), "third": free_port()}
         hosts = {
             "here": {"url": "unix:///var/run/docker.sock", "vars": {"PORT": str(ports["here"])}},

@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loopback import allow_loopback
 from run import copies, free_port
 
 CHATOPS = str(Path(sys.executable).parent / "chatops")
@@ -33,6 +34,7 @@ def main() -> int:
         tmp = Path(tmp_name)
         repo = tmp / "repo"
         (repo / "chatops" / "intents").mkdir(parents=True)
+        allow_loopback(repo)
         images = copies("slow", "slow2")
         stacks, projects = [], []
         for i in range(4):

@@ -30,6 +30,8 @@ import time
 import uuid
 from pathlib import Path
 
+from loopback import LOOPBACK_POLICY, allow_loopback
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
@@ -61,6 +63,7 @@ def write_stack(root: Path, name: str, port: int, extra: str = "") -> None:
               PORT: "{port}"
         """))
     (root / "chatops" / "intents").mkdir(parents=True, exist_ok=True)
+    allow_loopback(root)
     (root / "chatops" / "intents" / f"{name.replace('-', '_')}.yaml").write_text(
         f"label_required: approved\naction: rollout\nstack: {name}\nservice: web\n{extra}")
 
@@ -118,6 +121,7 @@ def push_to_run(rounds: int) -> float:
             f"stacks/{name}/docker-compose.yml":
                 f"name: {name}\nservices:\n  web:\n    image: {IMAGE}\n    network_mode: "
                 "host\n    init: true\n    command: [\"sleep\", \"600\"]\n",
+            "chatops/policy.yaml": LOOPBACK_POLICY,
             f"chatops/intents/{name}.yaml":
                 f"label_required: approved\naction: rollout\nstack: {name}\nservice: web\n"})
         service = served.start(world.host, base / "state", env={

@@ -40,6 +40,8 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
+from loopback import allow_loopback
+
 REGISTRY = "127.0.0.1:5000"
 DEMO = f"{REGISTRY}/chatops-demo"
 CHATOPS = str(Path(sys.executable).parent / "chatops")
@@ -78,6 +80,7 @@ class Stack:
         self.dir = self.root / "stacks" / self.name
         self.dir.mkdir(parents=True)
         (self.root / "chatops" / "intents").mkdir(parents=True)
+        allow_loopback(self.root)
         self.file = self.dir / "docker-compose.yml"
         self.images = images
         self.delay = delay

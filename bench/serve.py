@@ -31,6 +31,8 @@ import time
 import uuid
 from pathlib import Path
 
+from loopback import allow_loopback
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-good-key-" + uuid.uuid4().hex
 
@@ -84,6 +86,7 @@ def start_chatops(tmp: Path, env_extra: dict[str, str]) -> tuple[subprocess.Pope
             "    image: 127.0.0.1:5000/chatops-demo:slow\n    network_mode: host\n"
             f"    init: true\n    environment:\n      PORT: \"{port}\"\n      DELAY: \"3\"\n")
     intents = repo / "chatops" / "intents"
+    allow_loopback(repo)
     (intents / "pull_a.yaml").write_text("label_required: ok\naction: pull\nstack: bench-a\n")
     (intents / "pull_b.yaml").write_text("label_required: ok\naction: pull\nstack: bench-b\n")
     (intents / "deploy_a.yaml").write_text("label_required: ok\naction: rollout\n"
