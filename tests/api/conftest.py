@@ -83,6 +83,7 @@ def _handler(api_ref: dict[str, Api]) -> Callable[[FakeEngine, tuple[str, ...]],
 @pytest.fixture
 def make_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Api]]:
     opened: list[TestClient] = []
+    closing: list[Callable[[], None]] = []
 
     def make(*, peer: str = "127.0.0.1", intents: dict[str, str] | None = None,
              repo: Path | None = None, **overrides: Any) -> Api:
@@ -123,6 +124,7 @@ def make_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
         client = TestClient(app, client=(peer, 50000), raise_server_exceptions=False)
         client.__enter__()
         opened.append(client)
+        closing.extend([runtime.close, store.close, audit.close])
         api = Api(client, root, state, engine, settings, audit)
         ref["api"] = api
         return api
@@ -130,3 +132,5 @@ def make_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
     yield make
     for client in opened:
         client.__exit__(None, None, None)
+    for close in closing:  # what the service's own process would close on its way out
+        close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,10 +100,17 @@ class Services:
     audit: AuditLog
     metrics: Metrics
     engine: Engine
+    #: What the surfaces opened (the dashboard's user store), closed when the service stops.
+    closing: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def forge(self) -> Forge | None:
         return self.deploys.ctx.forge
+
+    def close(self) -> None:
+        for close in self.closing:
+            close()
+        self.closing.clear()
 
 
 __all__: list[Any] = ["Notifications", "Services", "build_deploys"]

@@ -96,10 +96,11 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
         max_parallel=settings.max_parallel_stacks, metrics=metrics,
         announcers=announcers(settings))
     queue = deploys.ctx.queue
-    services = Services(settings, runtime, deploys, audit, metrics, engine)
     base = runtime.settings
     scheduler = Scheduler(base.paths.schedules, runtime.clock, timezone=base.timezone,
                           missed=base.missed_runs)
+    services = Services(settings, runtime, deploys, audit, metrics, engine,
+                        closing=[scheduler.close])
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -138,6 +139,7 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(outbox.deliver_due(targets), 3.0)
             await engine.close()
+            services.close()
 
     api = FastAPI(title="chatops", version=__version__, lifespan=lifespan,
                   description="GitOps for Docker Compose hosts. Send the API key in "

@@ -21,8 +21,6 @@ import html
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine
-from importlib import resources
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 from zoneinfo import ZoneInfo
@@ -56,7 +54,6 @@ PAGE = 50
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 STATIC = {"htmx.min.js": "text/javascript", "sse.min.js": "text/javascript",
           "favicon.svg": "image/svg+xml", "style.css": "text/css"}
-HERE = Path(str(resources.files("chatops.web")))
 Handler = Callable[..., Coroutine[Any, Any, Response]]
 
 
@@ -65,6 +62,7 @@ class Dashboard:
         self.s = s
         self.lockout = lockout
         self.users = UserStore(s.settings.paths.db)
+        s.closing.append(self.users.close)
         self.env = views.environment()
         self.store = s.runtime.store
 
@@ -431,7 +429,7 @@ def register_pages(api: FastAPI, s: Services, lockout: Lockout) -> None:
         kind = STATIC.get(name)
         if kind is None:
             return Response("not found", status_code=404)
-        return Response((HERE / "static" / name).read_bytes(), media_type=kind,
+        return Response((views.HERE / "static" / name).read_bytes(), media_type=kind,
                         headers={"cache-control": "public, max-age=3600"})
 
     def page(method: str, path: str, handler: Handler, *extra: str,
