@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.docker.conftest import DemoStack, docker, wait_for_http
-from tests.docker.test_run import intent
+from tests.docker.test_run import serve_v1
 
 pytestmark = pytest.mark.docker
 
@@ -26,10 +26,7 @@ def test_a_compose_file_that_asks_for_the_host_is_refused_before_anything_runs(
         cli, demo_stack: DemoStack, images, monkeypatch: pytest.MonkeyPatch, extra: str,
         rule: str, field: str) -> None:
     monkeypatch.setenv("CHATOPS_STABILITY_WINDOW", "0.5s")
-    (demo_stack.root / "chatops" / "intents").mkdir(parents=True, exist_ok=True)
-    (demo_stack.root / "chatops" / "intents" / "deploy.yaml").write_text(intent(demo_stack))
-    assert cli("run", "--repo", str(demo_stack.root), "deploy").code == 0
-    assert wait_for_http(demo_stack.url + "/version", "v1").strip() == "v1"
+    serve_v1(demo_stack, cli)
     before = docker("compose", "-p", demo_stack.name, "ps", "-q").stdout.split()
 
     demo_stack.write(images("v2"))
