@@ -23,7 +23,7 @@ pytestmark = pytest.mark.docker
     ("    security_opt: [seccomp=unconfined]\n", "unconfined", "security_opt"),
 ])
 def test_a_compose_file_that_asks_for_the_host_is_refused_before_anything_runs(
-        cli, demo_stack: DemoStack, images, monkeypatch: pytest.MonkeyPatch, extra: str,
+        cli, demo_stack: DemoStack, images, monkeypatch: pytest.MonkeyPatch, *, extra: str,
         rule: str, field: str) -> None:
     monkeypatch.setenv("CHATOPS_STABILITY_WINDOW", "0.5s")
     serve_v1(demo_stack, cli)
