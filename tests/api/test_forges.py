@@ -360,3 +360,26 @@ def test_the_plan_comment_says_what_the_policy_refuses(make_api, world: World,
     assert "- stacks/web/docker-compose.yml: service app: privileged: privileged: True " \
            "(rule privileged)" in body
     assert "volumes[0]: the host's / is mounted (rule root_mount)" in body
+
+
+def test_a_reviewers_permission_is_asked_once_for_several_merges(
+        make_api, world: World, stand: Stand) -> None:
+    api = served(make_api, world, stand)
+    before, after = merge(world, stand, 19)
+    assert stand.deliver(api, "push", stand.push(before, after)).status_code == 202
+    wait_runs(api, 1)
+    newer = world.commit({"stacks/web/docker-compose.yml": COMPOSE.format(tag="v3")})
+    stand.fake.merged_pr(20, newer, labels=["approved"])
+    stand.fake.requests.clear()
+    assert stand.deliver(api, "push", stand.push(after, newer)).status_code == 202
+    wait_runs(api, 2)
+    asked = [r for r in stand.fake.requests if "/collaborators/" in r or "/members/" in r]
+    assert asked == [], stand.fake.requests
+    # ... while a labeller without the permission is asked each time (never remembered).
+    stand.fake.permissions["outsider"] = "read"
+    last = world.commit({"stacks/web/docker-compose.yml": COMPOSE.format(tag="v4")})
+    stand.fake.merged_pr(21, last, labels=["approved"], labeller="outsider")
+    for _ in range(2):
+        refusal(stand.deliver(api, "push", stand.push(newer, last)))
+    asked = [r for r in stand.fake.requests if "/collaborators/" in r or "/members/" in r]
+    assert len(asked) == 2, stand.fake.requests

@@ -95,6 +95,8 @@ class Context:
     #: and rules (read once).
     _labelled: OrderedDict[tuple[object, ...], None] = field(
         default_factory=OrderedDict)
+    #: (forge user, label_by rule) the forge confirmed, until when (monotonic).
+    _granted: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def view(self, full: str) -> CommitView:
         """Commit ``full`` read once and kept (blocking: Git; hold ``checkout_lock``)."""
@@ -433,7 +435,7 @@ async def labelled(ctx: Context, forge: Forge, pr: PullRequest, label: str, *,
         return None
     history = await forge.label_history(pr)
     problem = await labeller_problem(forge, pr, history, label, rules=rules,
-                                     self_approve=self_approve)
+                                     self_approve=self_approve, granted=ctx._granted)
     if problem is None:
         ctx._labelled[key] = None
         while len(ctx._labelled) > 256:

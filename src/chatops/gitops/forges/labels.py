@@ -6,6 +6,8 @@ who added the label and why it does not count. The same rule for every forge."""
 
 from __future__ import annotations
 
+import time
+
 from chatops.approvers import level_at_least
 from chatops.gitops.forges.base import Forge, LabelEvent, LabelHistory, PullRequest
 
@@ -33,21 +35,32 @@ def last_added(history: LabelHistory, label: str) -> LabelEvent | None:
     return found
 
 
-async def allowed(forge: Forge, user: str, rules: tuple[str, ...]) -> bool:
+#: How long a permission or membership the forge confirmed is taken as still true.
+GRANT_SECONDS = 300.0
+
+
+async def allowed(forge: Forge, user: str, rules: tuple[str, ...],
+                  granted: dict[tuple[str, str], float] | None = None) -> bool:
+    """Whether ``user`` matches one of ``rules``; what the forge confirms is kept in
+    ``granted`` for ``GRANT_SECONDS`` (a refusal is always asked again)."""
+    now = time.monotonic()
     for rule in rules:
         kind, _, value = rule.partition(":")
         if kind == "user" and user.lower() == value.lower():
             return True
-        if kind == "permission" and level_at_least(await forge.permission(user), value):
+        if granted is not None and granted.get((user, rule), 0.0) > now:
             return True
-        if kind in ("team", "group") and await forge.member_of(user, value):
+        if (kind == "permission" and level_at_least(await forge.permission(user), value)) \
+                or (kind in ("team", "group") and await forge.member_of(user, value)):
+            if granted is not None:
+                granted[(user, rule)] = now + GRANT_SECONDS
             return True
     return False
 
 
 async def labeller_problem(forge: Forge, pr: PullRequest, history: LabelHistory,
-                           label: str, *, rules: tuple[str, ...],
-                           self_approve: bool) -> str | None:
+                           label: str, *, rules: tuple[str, ...], self_approve: bool,
+                           granted: dict[tuple[str, str], float] | None = None) -> str | None:
     """Why the label on ``pr`` does not count as approval, or None."""
     added = last_added(history, label)
     where = f"on pull request #{pr.number}"
@@ -66,6 +79,6 @@ async def labeller_problem(forge: Forge, pr: PullRequest, history: LabelHistory,
         return (f"{who} at {added.at:%Y-%m-%d %H:%M:%S %Z}, before the last push "
                 f"({history.pushed_at:%Y-%m-%d %H:%M:%S %Z}); a push after approval voids "
                 "it: add the label again")
-    if not await allowed(forge, added.actor, rules):
+    if not await allowed(forge, added.actor, rules, granted):
         return f"{who}, who does not match label_by ({', '.join(rules)})"
     return None
