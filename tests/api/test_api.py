@@ -273,6 +273,26 @@ def test_intents_are_listed_with_their_plan(make_api) -> None:
     assert error(api.get("/intents/nope")) == (404, "intent_not_found")
 
 
+def test_the_intent_list_follows_the_folder(make_api) -> None:
+    """The list is kept between requests, and made again as soon as a file is changed,
+    added or removed."""
+    api = make_api(intents={"deploy_web": "label_required: approved\naction: rollout\n"
+                            "stack: web\n"})
+    folder = api.root / "chatops" / "intents"
+    first = api.get("/intents").json()
+    assert api.get("/intents").json() == first
+    assert first["intents"][0]["documents"] == [
+        {"label_required": "approved", "action": "rollout", "stack": "web"}]
+    (folder / "deploy_web.yaml").write_text("label_required: approved\naction: restart\n"
+                                            "stack: web\n")
+    (folder / "zz_new.yaml").write_text("action: nope\n")
+    listed = {i["name"]: i for i in api.get("/intents").json()["intents"]}
+    assert listed["deploy_web"]["documents"][0]["action"] == "restart"
+    assert listed["zz_new"]["valid"] is False
+    (folder / "zz_new.yaml").unlink()
+    assert [i["name"] for i in api.get("/intents").json()["intents"]] == ["deploy_web"]
+
+
 def test_validate_checks_yaml_like_the_cli(make_api) -> None:
     api = make_api()
     headers = {"x-api-key": GOOD, "content-type": "application/yaml"}

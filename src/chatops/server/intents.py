@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request, Response
 from fastapi import Path as FastApiPath
 
 from chatops.application.decisions import checked_name
@@ -18,11 +20,20 @@ from chatops.errors import (
     InvalidIntentNameError,
     UnsupportedMediaTypeError,
 )
-from chatops.intents.loader import parse_intent
+from chatops.intents.loader import INTENT_SUFFIXES, parse_intent
 from chatops.intents.model import NAME_RE
 from chatops.planning.render import plan_to_dict
 from chatops.server import models as m
 from chatops.server.context import ERRORS, YAML_TYPES, _media, _need
+
+
+def folder_stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """Each intent file's name, modification time and size: what the list is made from
+    (one directory read, one stat a file)."""
+    with os.scandir(folder) as entries:
+        return tuple(sorted((e.name, st.st_mtime_ns, st.st_size) for e in entries
+                            if e.name.endswith(INTENT_SUFFIXES) and not e.name.startswith(".")
+                            and e.is_file() for st in (e.stat(),)))
 
 
 def register_intents(api: FastAPI, s: Services) -> None:
@@ -39,10 +50,15 @@ def register_intents(api: FastAPI, s: Services) -> None:
         s.metrics.drifted([d.kind for d in found], KINDS)
         return {"clean": not found, "drift": [d.as_dict() for d in found]}
 
+    kept: dict[str, Any] = {}  # the last answer, and the folder's stamp it was made from
+
     @api.get("/intents", response_model=m.IntentList, tags=["intents"], responses=ERRORS)
-    async def list_intents(request: Request) -> dict[str, Any]:
+    async def list_intents(request: Request) -> Any:
         """Every intent of the repository, valid or not."""
         _need(request, "read")
+        stamp = folder_stamp(repo.intents_dir) if repo.intents_dir.is_dir() else None
+        if stamp is not None and kept.get("stamp") == stamp:
+            return Response(kept["body"], media_type="application/json")
         out = []
         for path in repo.intent_files():  # no intents folder: RepoError, 503
             try:  # parsed again only when its file changed
@@ -58,7 +74,9 @@ def register_intents(api: FastAPI, s: Services) -> None:
                             "description": intent.description,
                             "documents": [d.model_dump(mode="json", exclude_defaults=True)
                                           for d in intent.documents]})
-        return {"intents": out}
+        body = m.IntentList.model_validate({"intents": out}).model_dump_json().encode()
+        kept.update(stamp=stamp, body=body)
+        return Response(body, media_type="application/json")
 
     @api.get("/intents/{name}", response_model=m.IntentDetail, tags=["intents"],
              responses={**ERRORS, 404: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody}})
