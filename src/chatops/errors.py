@@ -69,48 +69,9 @@ Foreign errors (YAML, OS, subprocess, SQLite, httpx) are translated where they e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong with an intent file, located as precisely as it is known."""
-
-    file: str
-    message: str
-    field: str | None = None
-    doc: int | None = None  # 1-based document number
-    docs: int | None = None  # documents in the file
-    line: int | None = None  # 1-based
-    column: int | None = None  # 1-based
-
-    def location(self) -> str:
-        where = self.file
-        if self.doc is not None:
-            where += f" (doc {self.doc}/{self.docs})" if self.docs else f" (doc {self.doc})"
-        return where
-
-    def render(self) -> str:
-        text = self.location() + ": "
-        if self.field:
-            text += f"{self.field}: "
-        text += self.message
-        if self.line is not None:
-            text += f" (line {self.line}"
-            text += f", column {self.column})" if self.column is not None else ")"
-        return text
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "file": self.file,
-            "doc": self.doc,
-            "docs": self.docs,
-            "field": self.field,
-            "message": self.message,
-            "line": self.line,
-            "column": self.column,
-        }
+from chatops.problems import Problem
 
 
 class ChatopsError(Exception):

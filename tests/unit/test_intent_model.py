@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from chatops.errors import IntentError, Problem
+from chatops.errors import IntentError
 from chatops.intents.loader import parse_intent
 from chatops.intents.model import ContainerCheck, HttpCheck, TcpCheck
+from chatops.problems import Problem
 from tests.conftest import SEED_INTENT
 
 

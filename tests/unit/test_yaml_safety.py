@@ -6,8 +6,9 @@ import tracemalloc
 
 import pytest
 
-from chatops.errors import IntentError, Problem
+from chatops.errors import IntentError
 from chatops.intents.loader import parse_intent
+from chatops.problems import Problem
 
 BASE = "label_required: l\naction: up\nstack: s\n"
 

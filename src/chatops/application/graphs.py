@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+from chatops.application.approving import approval
 from chatops.application.asks import Orchestration
 from chatops.application.caller import Caller
-from chatops.application.decisions import RunDecision, approval, check_scope, checked_name, window
+from chatops.application.decisions import RunDecision, check_scope, checked_name, window
 from chatops.application.runs import Runs
 from chatops.errors import CommitRequiredError, StackBusyError
 from chatops.intents.graph import topological_order

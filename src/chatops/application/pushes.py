@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from chatops.application.approving import approval
 from chatops.application.asks import Push
 from chatops.application.caller import Caller
-from chatops.application.decisions import RunDecision, approval, policy_passed, window
+from chatops.application.decisions import RunDecision, policy_passed, window
 from chatops.application.review import (
     ZERO_SHA,
     Published,

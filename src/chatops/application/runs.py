@@ -9,10 +9,10 @@ import hmac
 
 from chatops import events as ev
 from chatops.application.approvals import Approvals, Vote
+from chatops.application.approving import APPROVAL_FALLBACK
 from chatops.application.asks import Planned, RunAsk, Started
 from chatops.application.caller import Caller
 from chatops.application.decisions import (
-    APPROVAL_FALLBACK,
     FETCH_FALLBACK,
     RunDecision,
     branch_head,

@@ -10,11 +10,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chatops.errors import IntentError, Problem
+from chatops.errors import IntentError
 from chatops.health import REGISTRY
 from chatops.intents.approval import Approval
 from chatops.intents.model import ACTIONS, HEALTH_KINDS, IntentDoc, check_action_rules, name_problem
 from chatops.intents.yamlsafe import Document, decode, format_path, leading_comment, load_documents
+from chatops.problems import Problem
 
 INTENT_SUFFIXES = (".yaml", ".yml")
 

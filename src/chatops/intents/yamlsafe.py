@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from chatops.errors import IntentError, Problem
+from chatops.errors import IntentError
+from chatops.problems import Problem
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES_PER_DOCUMENT = 10_000

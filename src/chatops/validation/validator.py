@@ -7,11 +7,12 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chatops.errors import ChatopsError, IntentError, Problem
+from chatops.errors import ChatopsError, IntentError
 from chatops.intents.graph import find_cycles, missing_dependencies
 from chatops.intents.loader import INTENT_SUFFIXES, IntentFile, load_intent_file
 from chatops.intents.model import IntentDoc
 from chatops.planning.binds import relative_binds
+from chatops.problems import Problem
 from chatops.repo import INTENTS_DIR, GitOpsRepo, intent_files_in
 
 ComposeChecker = Callable[[Iterable[Path]], Mapping[Path, "str | None"]]
