@@ -28,7 +28,8 @@ from typing import Any, Protocol, TypeVar
 
 from chatops import events as ev
 from chatops.application.caller import Caller
-from chatops.application.decisions import Context, RunDecision, moved_checkout, window
+from chatops.application.context import Context
+from chatops.application.decisions import RunDecision, moved_checkout, window
 from chatops.application.review import image_changes_between
 from chatops.application.stream import EventStream
 from chatops.durations import format_duration

@@ -14,7 +14,7 @@ from chatops.intents.loader import IntentFile
 
 if TYPE_CHECKING:
     from chatops.application.caller import Caller
-    from chatops.application.decisions import Context
+    from chatops.application.context import Context
 
 #: How the notes of a run decided without the forge end (the run's log says so too).
 APPROVAL_FALLBACK = " (the forge did not answer)"

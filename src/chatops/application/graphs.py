@@ -8,7 +8,8 @@ import asyncio
 from chatops.application.approving import approval
 from chatops.application.asks import Orchestration
 from chatops.application.caller import Caller
-from chatops.application.decisions import RunDecision, check_scope, checked_name, window
+from chatops.application.context import checked_name
+from chatops.application.decisions import RunDecision, check_scope, window
 from chatops.application.runs import Runs
 from chatops.errors import CommitRequiredError, StackBusyError
 from chatops.intents.graph import topological_order

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from chatops.application.caller import Auditor, Caller
-from chatops.application.decisions import Context
+from chatops.application.context import Context
 from chatops.application.stream import EventStream
 from chatops.errors import AuditUnavailableError, ChatopsError, ScopeDeniedError, StoreError
 from chatops.notify.approvals import Announcer

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from chatops.application.caller import Caller
-from chatops.application.decisions import Context
+from chatops.application.context import Context
 from chatops.application.going_back import rollback_plan
 from chatops.application.queue import RunManager
 from chatops.errors import ChatopsError

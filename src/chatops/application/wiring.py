@@ -13,7 +13,7 @@ from typing import Any
 
 from chatops import events as ev
 from chatops.application.caller import Auditor
-from chatops.application.decisions import Context, Rules
+from chatops.application.context import Context, Rules
 from chatops.application.deploys import Deploys
 from chatops.application.metrics import Metrics
 from chatops.application.queue import RunManager

@@ -15,7 +15,7 @@ from typing import Any
 
 from chatops import events as ev
 from chatops.application.caller import Caller, Operator
-from chatops.application.decisions import Rules
+from chatops.application.context import Rules
 from chatops.application.deploys import Deploys, Orchestration, Planned, RunAsk, Started
 from chatops.application.wiring import Notifications, build_deploys
 from chatops.cli.client import EXIT_REFUSED

@@ -102,7 +102,9 @@ def compose_violations(tree: Tree, file: str, *, stack: str, policy: Policy,
     for name, body in (data.get("services") or {}).items():
         if not isinstance(body, Mapping):
             continue
-        service = Service(str(name), body, binds_of(body, top or {}), folder, policy)
+        service = Service(str(name), body, binds_of(body, top or {}), folder,
+                          tuple(policy.bind_roots), tuple(policy.registries), policy.pinned,
+                          policy.forbid_root_user)
         for rule, check in RULES.items():
             for where, found in check(service):
                 if policy.allowed(rule, stack, str(name), exceptions) is None:

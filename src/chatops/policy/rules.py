@@ -8,10 +8,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from chatops.policy.model import Policy
+from typing import Any
 
 SOCKETS = ("/var/run/docker.sock", "/run/docker.sock", "/var/run", "/run",
            "/run/podman/podman.sock")
@@ -26,7 +23,10 @@ class Service:
     body: Mapping[str, Any]
     binds: tuple[tuple[str, str], ...]  # (field, host path as written)
     folder: str  # the compose file's folder, relative to the repository ("" at the root)
-    policy: Policy
+    bind_roots: tuple[str, ...] = ()  # the policy's settings the rules read
+    registries: tuple[str, ...] = ()
+    pinned: bool = False
+    forbid_root_user: bool = False
 
 
 Rule = Callable[[Service], Iterator[tuple[str, str]]]
@@ -107,9 +107,9 @@ def bind_outside_roots(s: Service) -> Iterator[tuple[str, str]]:
             yield where, f"{path} is only known when the file is interpolated"
         elif path.startswith("/"):
             if not any(host == r.rstrip("/") or host.startswith(r.rstrip("/") + "/")
-                       for r in s.policy.bind_roots):
+                       for r in s.bind_roots):
                 yield where, (f"{path} is outside the bind roots "
-                              f"({', '.join(s.policy.bind_roots) or 'none'})")
+                              f"({', '.join(s.bind_roots) or 'none'})")
         elif posixpath.normpath(posixpath.join(s.folder or ".", path)).startswith(".."):
             yield where, f"{path} leaves the repository"
 
@@ -123,7 +123,7 @@ def _registry(image: str) -> str:
 
 def registry(s: Service) -> Iterator[tuple[str, str]]:
     image = str(s.body.get("image") or "")
-    allowed = s.policy.registries
+    allowed = s.registries
     if image and allowed and _registry(image) not in allowed:
         yield "image", (f"{image} comes from {_registry(image)}, not one of "
                         f"{', '.join(allowed)}")
@@ -131,7 +131,7 @@ def registry(s: Service) -> Iterator[tuple[str, str]]:
 
 def unpinned(s: Service) -> Iterator[tuple[str, str]]:
     image = str(s.body.get("image") or "")
-    if image and s.policy.pinned and "@sha256:" not in image:
+    if image and s.pinned and "@sha256:" not in image:
         yield "image", f"{image} is not pinned by digest (IMAGE@sha256:...)"
 
 
@@ -144,7 +144,7 @@ def unconfined(s: Service) -> Iterator[tuple[str, str]]:
 
 def root_user(s: Service) -> Iterator[tuple[str, str]]:
     user = str(s.body.get("user", ""))
-    if s.policy.forbid_root_user and user.split(":", maxsplit=1)[0] in ("root", "0"):
+    if s.forbid_root_user and user.split(":", maxsplit=1)[0] in ("root", "0"):
         yield "user", f"user: {user}"
 
 

@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from chatops import __version__
-from chatops.application.decisions import Rules
+from chatops.application.context import Rules
 from chatops.application.deploys import Deploys, Planned, RunAsk, Started
 from chatops.application.metrics import Metrics
 from chatops.application.stream import follow_run

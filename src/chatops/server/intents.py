@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request, Response
 from fastapi import Path as FastApiPath
 
-from chatops.application.decisions import checked_name
+from chatops.application.context import checked_name
 from chatops.application.drift import KINDS, drift_report
 from chatops.application.wiring import Services
 from chatops.errors import (

@@ -19,10 +19,10 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from chatops.application.caller import request_facts
 from chatops.errors import (
@@ -32,11 +32,13 @@ from chatops.errors import (
     OidcRefusedError,
     OidcUnavailableError,
 )
-from chatops.web.users import SCOPES, SESSION_COOKIE, SESSION_HOURS, same
+from chatops.web.users import SCOPES, SESSION_COOKIE, SESSION_HOURS, Session, UserStore, same
 
 if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from chatops.application.wiring import Services
     from chatops.settings import Settings
-    from chatops.web.pages import Dashboard
 
 STATE_COOKIE = "chatops_oidc"
 PENDING_SECONDS = 600.0
@@ -79,6 +81,20 @@ class Pending:
     verifier: str = field(repr=False)
     next: str
     until: float
+
+
+class Pages(Protocol):
+    """What the sign-in routes use of the dashboard."""
+
+    s: Services
+    users: UserStore
+    env: Environment
+
+    def page(self, request: Request, template: str, status: int = 200,
+             session: Session | None = None, **values: Any) -> HTMLResponse: ...
+
+    def refuse(self, request: Request, status: int, code: str, reason: str,
+               who: str | None = None) -> None: ...
 
 
 class OidcSignIn:
@@ -206,7 +222,7 @@ class OidcSignIn:
         return tuple(s for s in SCOPES if s in found)
 
 
-def register_oidc(api: FastAPI, ui: Dashboard, next_of: Any, secure: Any) -> None:
+def register_oidc(api: FastAPI, ui: Pages, next_of: Any, secure: Any) -> None:
     """The sign-in routes, when the settings configure a provider (checked now)."""
     settings = ui.s.settings
     if not settings.oidc_issuer:
