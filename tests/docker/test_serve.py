@@ -220,9 +220,10 @@ def test_compose_is_asked_again_whenever_what_it_read_changed(served: Served) ->
     (served.compose.parent / ".env").write_text("UNUSED_BY_THE_FILE=1\n")
     after_env = run()
     assert "reused" not in reading(after_env)
-    # An invalid file is refused by Compose itself, never by an old reading.
+    # An invalid file is refused by Compose itself, never by an old reading (valid YAML,
+    # so the compose policy reads it and lets Compose judge it).
     good = served.compose.read_text()
-    served.compose.write_text(good + "  bogus: [\n")
+    served.compose.write_text(good + "  bogus:\n    image: busybox\n    nonsense: 1\n")
     try:
         broken = httpx.post(served.url + "/run", headers={"X-API-Key": KEY},
                             json={"name": "rollout_stack_demo", "wait": True},
