@@ -52,7 +52,10 @@ def main() -> int:
         docs = generate(repo / "chatops" / "intents", args.count)
         allow_loopback(repo)
         began = time.perf_counter()
-        service = served.start(repo, Path(tmp) / "state")
+        service = served.start(repo, Path(tmp) / "state",
+                               env={"APPROVED_LABEL": "approved-by-gemini",
+                                    "CHATOPS_RATE_PER_KEY": "100000",
+                                    "CHATOPS_BURST_PER_KEY": "100000"})
         ready = time.perf_counter() - began
         try:
             client = httpx.Client(base_url=service.url, headers={"X-API-Key": served.KEY},
@@ -60,8 +63,8 @@ def main() -> int:
 
             def listing() -> None:
                 resp = client.get("/intents")
-                assert resp.status_code == 200, resp.text
-                assert len(resp.json()["intents"]) == args.count
+                if resp.status_code != 200 or len(resp.json()["intents"]) != args.count:
+                    raise SystemExit(f"GET /intents answered {resp.status_code}: {resp.text}")
 
             files = sorted((repo / "chatops" / "intents").glob("*.yaml"))
 
@@ -86,7 +89,8 @@ def main() -> int:
 
             def dry_run() -> None:
                 resp = client.post("/run", json={"name": name, "dry_run": True})
-                assert resp.status_code == 200, resp.text
+                if resp.status_code != 200:
+                    raise SystemExit(f"the dry run answered {resp.status_code}: {resp.text}")
 
             dry_run()
             dry = timed(dry_run, args.calls)

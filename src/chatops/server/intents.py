@@ -36,6 +36,49 @@ def folder_stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
                             and e.is_file() for st in (e.stat(),)))
 
 
+class Listing:
+    """``GET /intents``'s answer, kept while no intent file changes (one directory read
+    tells), and made again from each file's part: only a changed file is read again."""
+
+    def __init__(self, s: Services) -> None:
+        self.s = s
+        self.stamp: tuple[tuple[str, int, int], ...] | None = None
+        self.body = b""
+        self.entries: dict[str, tuple[tuple[int, int], bytes]] = {}
+
+    def answer(self) -> bytes:
+        repo = self.s.deploys.ctx.repo
+        files = repo.intent_files()  # no intents folder: RepoError, 503
+        stamp = folder_stamp(repo.intents_dir)
+        if stamp != self.stamp:
+            stamps = {name: (mtime, size) for name, mtime, size in stamp}
+            parts = [self.entry(path, stamps.get(path.name, (0, 0))) for path in files]
+            for gone in set(self.entries) - set(stamps):
+                del self.entries[gone]
+            self.stamp, self.body = stamp, b'{"intents":[' + b",".join(parts) + b"]}"
+        return self.body
+
+    def entry(self, path: Path, stamp: tuple[int, int]) -> bytes:
+        """One intent's part of the list (made again only when its file changed)."""
+        hit = self.entries.get(path.name)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        try:
+            intent = self.s.deploys.ctx.load(path.stem)
+        except IntentError as exc:
+            item: dict[str, Any] = {"name": path.stem, "valid": False,
+                                    "errors": [p.as_dict() for p in exc.problems]}
+        except (IntentNotFoundError, InvalidIntentNameError) as exc:
+            item = {"name": path.stem, "valid": False, "errors": [{"message": exc.message}]}
+        else:
+            item = {"name": intent.name, "valid": True, "description": intent.description,
+                    "documents": [d.model_dump(mode="json", exclude_defaults=True)
+                                  for d in intent.documents]}
+        made = m.IntentSummary.model_validate(item).model_dump_json().encode()
+        self.entries[path.name] = (stamp, made)
+        return made
+
+
 def register_intents(api: FastAPI, s: Services) -> None:
     repo = s.deploys.ctx.repo
 
@@ -50,33 +93,13 @@ def register_intents(api: FastAPI, s: Services) -> None:
         s.metrics.drifted([d.kind for d in found], KINDS)
         return {"clean": not found, "drift": [d.as_dict() for d in found]}
 
-    kept: dict[str, Any] = {}  # the last answer, and the folder's stamp it was made from
+    listing = Listing(s)
 
     @api.get("/intents", response_model=m.IntentList, tags=["intents"], responses=ERRORS)
     async def list_intents(request: Request) -> Any:
         """Every intent of the repository, valid or not."""
         _need(request, "read")
-        stamp = folder_stamp(repo.intents_dir) if repo.intents_dir.is_dir() else None
-        if stamp is not None and kept.get("stamp") == stamp:
-            return Response(kept["body"], media_type="application/json")
-        out = []
-        for path in repo.intent_files():  # no intents folder: RepoError, 503
-            try:  # parsed again only when its file changed
-                intent = s.deploys.ctx.load(path.stem)
-            except IntentError as exc:
-                out.append({"name": path.stem, "valid": False,
-                            "errors": [p.as_dict() for p in exc.problems]})
-            except (IntentNotFoundError, InvalidIntentNameError) as exc:
-                out.append({"name": path.stem, "valid": False,
-                            "errors": [{"message": exc.message}]})
-            else:
-                out.append({"name": intent.name, "valid": True,
-                            "description": intent.description,
-                            "documents": [d.model_dump(mode="json", exclude_defaults=True)
-                                          for d in intent.documents]})
-        body = m.IntentList.model_validate({"intents": out}).model_dump_json().encode()
-        kept.update(stamp=stamp, body=body)
-        return Response(body, media_type="application/json")
+        return Response(listing.answer(), media_type="application/json")
 
     @api.get("/intents/{name}", response_model=m.IntentDetail, tags=["intents"],
              responses={**ERRORS, 404: {"model": m.ErrorBody}, 422: {"model": m.ErrorBody}})
