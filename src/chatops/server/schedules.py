@@ -51,7 +51,8 @@ async def schedule_loop(s: Services, scheduler: Scheduler) -> None:
 
     while True:
         with contextlib.suppress(ChatopsError):
-            scheduler.load(intent_schedules(s))
+            # Read off the event loop: with a thousand intents, requests go on meanwhile.
+            scheduler.load(await asyncio.to_thread(intent_schedules, s))
             refused.clear()
             for intent, decision in await scheduler.tick(start, s.deploys.ctx.queue.
                                                          running_intent):
