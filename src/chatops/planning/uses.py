@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -68,40 +69,60 @@ class CommitTree:
 @dataclass(frozen=True)
 class WorkTree:
     """The repository as it is on disk; nothing outside its root is read (a symbolic
-    link that leads out is not followed). Where each path leads is asked once."""
+    link that leads out is not followed). Where each path leads is asked once; each
+    folder's real place is found once, so a file costs one ``lstat``."""
 
     root: Path
-    _found: dict[str, Path | None] = field(default_factory=dict, compare=False, repr=False)
+    _found: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
+    _folders: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
-    def _real_root(self) -> Path:
-        return self.root.resolve()
+    def _real_root(self) -> str:
+        return os.path.realpath(self.root)
 
-    def _inside(self, path: str) -> Path | None:
+    def _within(self, real: str) -> bool:
+        root = self._real_root
+        return real == root or real.startswith(root.rstrip("/") + "/")
+
+    def _folder(self, folder: str) -> str | None:
+        """Where ``folder`` (relative to the root) really is, when that is inside."""
+        if folder not in self._folders:
+            real = os.path.realpath(os.path.join(self.root, folder)) if folder \
+                else self._real_root
+            self._folders[folder] = real if self._within(real) else None
+        return self._folders[folder]
+
+    def _inside(self, path: str) -> str | None:
         if path in self._found:
             return self._found[path]
-        joined = self.root / path
-        try:
-            os.lstat(joined)
-        except OSError:  # nothing there: whether it would lead out does not matter
-            self._found[path] = None
-            return None
-        full = Path(os.path.realpath(joined))
-        found = self._found[path] = full if full.is_relative_to(self._real_root) else None
+        folder, name = posixpath.split(path)
+        real_folder = self._folder(folder)
+        found: str | None = None
+        if real_folder is not None and name not in ("", ".", ".."):
+            full = os.path.join(real_folder, name)
+            try:
+                mode = os.lstat(full).st_mode
+            except OSError:  # nothing there: whether it would lead out does not matter
+                mode = None
+            if mode is not None:
+                real = os.path.realpath(full) if stat.S_ISLNK(mode) else full
+                found = real if self._within(real) else None
+        self._found[path] = found
         return found
 
     def read(self, path: str) -> bytes | None:
         full = self._inside(path)
-        if full is None or not full.is_file():
+        if full is None:
             return None
         try:
-            return full.read_bytes()
-        except OSError:
+            with open(full, "rb") as handle:
+                return handle.read()
+        except OSError:  # a folder, or gone since
             return None
 
     def exists(self, path: str) -> bool:
         full = self._inside(path)
-        return full is not None and full.exists()
+        return full is not None and os.path.exists(full)
 
 
 def _inside(base: str, ref: str, root: Path) -> str | None:
