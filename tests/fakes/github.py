@@ -3,7 +3,7 @@
 ``GET /repos/{owner}/{repo}/commits/{sha}/pulls`` and ``GET /repos/{owner}/{repo}/pulls/{n}``;
 an issue's comments: ``GET`` and ``POST /repos/{owner}/{repo}/issues/{n}/comments`` (paged
 by ``per_page`` and ``page``) and ``PATCH /repos/{owner}/{repo}/issues/comments/{id}``;
-an issue's events (``labeled``, ``unlabeled``), the repository's push activity, a
+the repository itself, an issue's events (``labeled``, ``unlabeled``), the repository's push activity, a
 collaborator's permission, a team membership, commit statuses;
 with a bearer token check; ``fail_with`` makes it answer an error status, ``delay`` slow.
 """
@@ -64,7 +64,7 @@ class FakeGitHub:
                     return None
                 if parts[0] == "orgs":
                     return parts
-                if parts[:3] != ["repos", *fake.repo.split("/")][:3] or len(parts) < 4:
+                if parts[:3] != ["repos", *fake.repo.split("/")][:3] or len(parts) < 3:
                     self._json(404, {"message": "Not Found"})
                     return None
                 return parts
@@ -76,6 +76,9 @@ class FakeGitHub:
             def do_POST(self) -> None:
                 parts = self._parts()
                 if parts is None:
+                    return
+                if len(parts) < 4:
+                    self._json(404, {"message": "Not Found"})
                     return
                 if parts[3] == "statuses" and len(parts) == 5:
                     fake.writes.append(("POST", self.path))
@@ -105,6 +108,9 @@ class FakeGitHub:
                 parts = self._parts()
                 if parts is None:
                     return
+                if len(parts) < 4:
+                    self._json(404, {"message": "Not Found"})
+                    return
                 if parts[3:5] == ["issues", "comments"] and len(parts) == 6:
                     body = self._body()
                     for comment in (c for cs in fake.comments.values() for c in cs):
@@ -121,7 +127,9 @@ class FakeGitHub:
                     return
                 query = dict(q.split("=", 1) for q in self.path.partition("?")[2].split("&")
                              if "=" in q)
-                if parts[0] == "orgs":  # orgs/ORG/teams/TEAM/memberships/USER
+                if len(parts) == 3:  # the repository itself
+                    self._json(200, {"full_name": fake.repo, "private": True})
+                elif parts[0] == "orgs":  # orgs/ORG/teams/TEAM/memberships/USER
                     members = fake.teams.get(f"{parts[1]}/{parts[3]}", set())
                     if len(parts) == 6 and parts[5] in members:
                         self._json(200, {"state": "active", "role": "member"})

@@ -1,5 +1,6 @@
 """``chatops drift``: where this host differs from Git and its last good deploys, read
-here (the engine, the run history, the checkout); exit 1 when it does."""
+here (the engine, the run history, the checkout); exit 1 when it does. ``chatops
+doctor``: whether this host is ready to deploy; exit 1 when it is not."""
 
 from __future__ import annotations
 
@@ -50,3 +51,18 @@ def drift_command(repo_path: Path | None, *, json_output: bool) -> int:
             where = d.stack or "repository"
             sys.stdout.write(f"  ✗ {where}: {d.kind}: {d.message}\n")
     return 1 if found else 0
+
+
+def doctor_command(*, json_output: bool) -> int:
+    """Every check of ``application.doctor``, one line each; 1 when one fails."""
+    from chatops.application.doctor import examine
+
+    found = asyncio.run(examine(current_settings()))
+    if json_output:
+        sys.stdout.write(json.dumps([{"check": f.check, "ok": f.ok, "message": f.message}
+                                     for f in found], indent=2) + "\n")
+    else:
+        sys.stdout.write("".join(f.line() + "\n" for f in found))
+        bad = sum(f.ok is False for f in found)
+        sys.stdout.write(f"{bad} problem(s) to fix\n" if bad else "this host is ready\n")
+    return 1 if any(f.ok is False for f in found) else 0

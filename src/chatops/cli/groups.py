@@ -231,4 +231,14 @@ def notify_test(target: str | None) -> None:
     raise SystemExit(notify_test_command(target))
 
 
-GROUPS = (chat, secrets, traffic, keys, users, audit, notify)
+@click.command()
+@_format_option
+def doctor(output: str) -> None:
+    """Check this host: engine, Compose, the repository and its remote, the state folder,
+    proxies, forge and clock, chat; one line each, with what to fix (exit 1 if any)."""
+    from chatops.cli.drift import doctor_command
+
+    raise SystemExit(doctor_command(json_output=output == "json"))
+
+
+GROUPS = (chat, secrets, traffic, keys, users, audit, notify, doctor)

@@ -5,6 +5,7 @@ setting and the permission the token lacks)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import re
@@ -120,6 +121,9 @@ class Forge(Protocol):
     async def member_of(self, user: str, group: str) -> bool:
         """Whether ``user`` belongs to ``group`` (a team ``ORG/TEAM``, a GitLab group)."""
 
+    async def reachable(self) -> datetime | None:
+        """The repository read with the token; the forge's clock when it said it."""
+
     async def upsert_comment(self, number: int, marker: str, body: str) -> tuple[int, bool]:
         """Create or update chatops's comment (found by ``marker``); (its id, created)."""
 
@@ -166,6 +170,8 @@ class ForgeAPI:
         self.timeout = timeout
         self._headers = {"Accept": "application/json", "User-Agent": "chatops", **headers}
         self.requests = 0  # asked so far (tests count them)
+        self.repo_path = ""  # the repository's own endpoint (``reachable`` asks it)
+        self.last_date: datetime | None = None  # the forge's clock, at its last answer
 
     async def _get(self, path: str, needs: str = "read access to the repository",
                    missing: str | None = None) -> Any:
@@ -187,6 +193,10 @@ class ForgeAPI:
             raise self.error(f"{self.forge} did not answer within {self.timeout:g}s") from None
         except httpx.HTTPError as exc:
             raise self.error(f"{self.forge} cannot be reached: {type(exc).__name__}") from None
+        from email.utils import parsedate_to_datetime  # noqa: PLC0415
+
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            self.last_date = parsedate_to_datetime(resp.headers.get("date", ""))
         if resp.status_code in (401, 403):
             where = path.split("?", maxsplit=1)[0]
             raise self.error(f"{self.forge} refused the token ({resp.status_code}) for "
@@ -204,6 +214,13 @@ class ForgeAPI:
             return resp.json()
         except ValueError:
             raise self.error(f"{self.forge} answered something that is not JSON") from None
+
+    async def reachable(self) -> datetime | None:
+        """Whether the repository can be read with the token (the error says why not);
+        the forge's clock (its ``Date`` header) when it sent one."""
+        await self._request("GET", self.repo_path, needs="read access to the repository",
+                            missing=f"the repository {self.repo_path}")
+        return self.last_date
 
     def _object(self, found: Any, what: str) -> dict[str, Any]:
         if not isinstance(found, dict):

@@ -62,6 +62,7 @@ class Gitea(ForgeAPI):
         super().__init__(api if api.endswith("/api/v1") else f"{api}/api/v1",
                          {"Authorization": f"token {token}"}, timeout)
         self.repo = repo
+        self.repo_path = f"/repos/{repo}"
 
     def _pull(self, found: dict[str, Any]) -> PullRequest:
         head = found.get("head") or {}

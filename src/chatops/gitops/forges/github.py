@@ -66,6 +66,7 @@ class GitHub(ForgeAPI):
                                "Authorization": f"Bearer {token}",
                                "X-GitHub-Api-Version": API_VERSION}, timeout)
         self.repo = repo
+        self.repo_path = f"/repos/{repo}"
 
     async def merged_pull_request(self, sha: str, branch: str) -> PullRequest | None:
         """The pull request that merged ``sha`` into ``branch`` (else the best candidate)."""

@@ -64,7 +64,7 @@ class GitLab(ForgeAPI):
         super().__init__(api if api.endswith("/api/v4") else f"{api}/api/v4",
                          {"PRIVATE-TOKEN": token}, timeout)
         self.repo = repo
-        self.project = f"/projects/{quote(repo, safe='')}"
+        self.project = self.repo_path = f"/projects/{quote(repo, safe='')}"
         self._users: dict[str, int | None] = {}
 
     def _pull(self, found: dict[str, Any]) -> PullRequest:
