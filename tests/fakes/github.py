@@ -3,8 +3,8 @@
 ``GET /repos/{owner}/{repo}/commits/{sha}/pulls`` and ``GET /repos/{owner}/{repo}/pulls/{n}``;
 an issue's comments: ``GET`` and ``POST /repos/{owner}/{repo}/issues/{n}/comments`` (paged
 by ``per_page`` and ``page``) and ``PATCH /repos/{owner}/{repo}/issues/comments/{id}``;
-the repository itself, an issue's events (``labeled``, ``unlabeled``), the repository's push activity, a
-collaborator's permission, a team membership, commit statuses;
+the repository itself, an issue's events (``labeled``, ``unlabeled``), the repository's
+push activity, a collaborator's permission, a team membership, commit statuses;
 with a bearer token check; ``fail_with`` makes it answer an error status, ``delay`` slow.
 """
 
