@@ -40,13 +40,18 @@ GRANT_SECONDS = 300.0
 
 
 async def allowed(forge: Forge, user: str, rules: tuple[str, ...],
-                  granted: dict[tuple[str, str], float] | None = None) -> bool:
+                  granted: dict[tuple[str, str], float] | None = None,
+                  merged_by: str | None = None) -> bool:
     """Whether ``user`` matches one of ``rules``; what the forge confirms is kept in
-    ``granted`` for ``GRANT_SECONDS`` (a refusal is always asked again)."""
+    ``granted`` for ``GRANT_SECONDS`` (a refusal is always asked again). Who merged the
+    pull request has write permission (every forge requires it to merge), so that is
+    not asked of the forge."""
     now = time.monotonic()
     for rule in rules:
         kind, _, value = rule.partition(":")
         if kind == "user" and user.lower() == value.lower():
+            return True
+        if rule == "permission:write" and merged_by and user.lower() == merged_by.lower():
             return True
         if granted is not None and granted.get((user, rule), 0.0) > now:
             return True
@@ -79,6 +84,6 @@ async def labeller_problem(forge: Forge, pr: PullRequest, history: LabelHistory,
         return (f"{who} at {added.at:%Y-%m-%d %H:%M:%S %Z}, before the last push "
                 f"({history.pushed_at:%Y-%m-%d %H:%M:%S %Z}); a push after approval voids "
                 "it: add the label again")
-    if not await allowed(forge, added.actor, rules, granted):
+    if not await allowed(forge, added.actor, rules, granted, pr.merged_by):
         return f"{who}, who does not match label_by ({', '.join(rules)})"
     return None
