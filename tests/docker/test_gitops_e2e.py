@@ -111,3 +111,31 @@ def test_labelled_merge_deploys_and_unlabelled_is_refused(engine, images, tmp_pa
         proc.wait(60)
         github.stop()
         docker("compose", "-p", stack, "down", "-t", "1", check=False)
+
+
+def test_a_run_on_the_host_tells_the_forge_its_outcome(cli, engine, images, tmp_path: Path,
+                                                       monkeypatch) -> None:
+    """``chatops run --sha`` in its own process (no service): the commit status is pending,
+    then success, before the command exits."""
+    stack, port = f"st-{uuid.uuid4().hex[:8]}", free_port()
+    name = f"deploy_{stack.replace('-', '_')}"
+    world = World.create(tmp_path, {
+        f"stacks/{stack}/docker-compose.yml": compose(stack, images("v1"), port),
+        "chatops/policy.yaml": LOOPBACK_POLICY,
+        f"chatops/intents/{name}.yaml": intent(stack, port)})
+    sha = git(world.dev, "rev-parse", "HEAD")
+    github = FakeGitHub().start()
+    github.merged_pr(3, sha, labels=["approved-by-gemini"])
+    for key, value in {"CHATOPS_FORGE_REPO": github.repo, "CHATOPS_FORGE_TOKEN": github.token,
+                       "CHATOPS_FORGE_URL": github.api, "APPROVED_LABEL": "approved-by-gemini",
+                       "CHATOPS_STABILITY_WINDOW": "0.5s"}.items():
+        monkeypatch.setenv(key, value)
+    try:
+        result = cli("run", name, "--repo", str(world.host), "--sha", sha, "--local")
+        assert result.code == 0, result.out + result.err
+        states = [(body["context"], body["state"]) for s, body in github.statuses if s == sha]
+        assert states == [(f"chatops/deploy/{name}", "pending"),
+                          (f"chatops/deploy/{name}", "success")]
+    finally:
+        github.stop()
+        docker("compose", "-p", stack, "down", "-t", "1", check=False)

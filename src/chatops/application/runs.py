@@ -34,6 +34,9 @@ class Runs(Recording):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.approvals = Approvals(self, self.announcers)
+        #: Commit statuses being told, by run (a command waits for those of the runs
+        #: that ended before it exits).
+        self.reporting: dict[str, asyncio.Task[None]] = {}
 
     async def run(self, caller: Caller, ask: RunAsk) -> Started | Planned:
         """Run intent ``ask.name`` (or plan it), with every check first."""
@@ -146,9 +149,11 @@ class Runs(Recording):
     def _report(self, run_id: str, decision: RunDecision) -> None:
         """The run's commit status on the forge, pending now, its outcome at its end."""
         if self.ctx.forge is not None and decision.sha is not None:
-            self.spawn(report_status(self.ctx.forge, self.store, self.ended, run_id,
-                                     intent=decision.intent.name, sha=decision.sha,
-                                     public_url=self.ctx.runtime.settings.public_url))
+            task = self.spawn(report_status(self.ctx.forge, self.store, self.ended, run_id,
+                                            intent=decision.intent.name, sha=decision.sha,
+                                            public_url=self.ctx.runtime.settings.public_url))
+            self.reporting[run_id] = task
+            task.add_done_callback(lambda _: self.reporting.pop(run_id, None))
 
     def _replay(self, caller: Caller, ask: RunAsk) -> Started | None:
         assert ask.idempotency_key is not None  # noqa: S101 - checked by the caller

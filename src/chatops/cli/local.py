@@ -94,6 +94,14 @@ class Local:
         try:
             yield local
         finally:
+            # What the run left to say elsewhere (its commit status on the forge), briefly.
+            ended = []
+            for run_id, task in list(deploys.reporting.items()):
+                with contextlib.suppress(ChatopsError):
+                    if deploys.store.get_run(run_id, detail=False).status.final:
+                        ended.append(task)
+            if ended:
+                await asyncio.wait(ended, timeout=NOTIFY_BUDGET)
             await local.notifications.deliver(NOTIFY_BUDGET)
             await engine.close()
             with contextlib.suppress(ChatopsError):
