@@ -42,12 +42,20 @@ class GitOpsRepo:
         return self.root / STACKS_DIR
 
     def intent_files(self) -> list[Path]:
+        self._has_intents()
+        return intent_files_in(self.intents_dir)
+
+    def intent_stamps(self) -> tuple[tuple[str, int, int], ...]:
+        """(name, modification time, size) of each intent file, sorted by name."""
+        self._has_intents()
+        return intent_stamps_in(self.intents_dir)
+
+    def _has_intents(self) -> None:
         if not self.intents_dir.is_dir():
             raise RepoError(
                 f"no intents folder at {self.intents_dir} (expected chatops/intents/ in the "
                 "GitOps repository; set --repo or CHATOPS_REPO)"
             )
-        return intent_files_in(self.intents_dir)
 
     def intent_path(self, name: str) -> Path:
         """The file of intent ``name``; never a path outside the intents folder."""
@@ -82,12 +90,22 @@ class GitOpsRepo:
         return path if path.is_absolute() else self.root / path
 
 
+def _is_intent(entry: os.DirEntry[str]) -> bool:
+    # scandir reads the file type from the directory entry: no stat per file.
+    return entry.name.endswith(INTENT_SUFFIXES) and not entry.name.startswith(".") \
+        and entry.is_file()
+
+
 def intent_files_in(folder: Path) -> list[Path]:
     """The intent files directly in ``folder``, sorted by name."""
-    # scandir reads the file type from the directory entry: no stat per file.
     with os.scandir(folder) as entries:
-        names = sorted(
-            e.name for e in entries
-            if e.name.endswith(INTENT_SUFFIXES) and not e.name.startswith(".") and e.is_file()
-        )
+        names = sorted(e.name for e in entries if _is_intent(e))
     return [folder / name for name in names]
+
+
+def intent_stamps_in(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """Each intent file's name, modification time and size, sorted by name: whether any
+    changed (one directory read, one stat a file)."""
+    with os.scandir(folder) as entries:
+        return tuple(sorted((e.name, st.st_mtime_ns, st.st_size) for e in entries
+                            if _is_intent(e) for st in (e.stat(),)))

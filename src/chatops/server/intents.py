@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,20 +19,11 @@ from chatops.errors import (
     InvalidIntentNameError,
     UnsupportedMediaTypeError,
 )
-from chatops.intents.loader import INTENT_SUFFIXES, parse_intent
+from chatops.intents.loader import parse_intent
 from chatops.intents.model import NAME_RE
 from chatops.planning.render import plan_to_dict
 from chatops.server import models as m
 from chatops.server.context import ERRORS, YAML_TYPES, _media, _need
-
-
-def folder_stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
-    """Each intent file's name, modification time and size: what the list is made from
-    (one directory read, one stat a file)."""
-    with os.scandir(folder) as entries:
-        return tuple(sorted((e.name, st.st_mtime_ns, st.st_size) for e in entries
-                            if e.name.endswith(INTENT_SUFFIXES) and not e.name.startswith(".")
-                            and e.is_file() for st in (e.stat(),)))
 
 
 class Listing:
@@ -48,12 +38,11 @@ class Listing:
 
     def answer(self) -> bytes:
         repo = self.s.deploys.ctx.repo
-        files = repo.intent_files()  # no intents folder: RepoError, 503
-        stamp = folder_stamp(repo.intents_dir)
+        stamp = repo.intent_stamps()  # no intents folder: RepoError, 503
         if stamp != self.stamp:
-            stamps = {name: (mtime, size) for name, mtime, size in stamp}
-            parts = [self.entry(path, stamps.get(path.name, (0, 0))) for path in files]
-            for gone in set(self.entries) - set(stamps):
+            parts = [self.entry(repo.intents_dir / name, (mtime, size))
+                     for name, mtime, size in stamp]
+            for gone in set(self.entries) - {name for name, _, _ in stamp}:
                 del self.entries[gone]
             self.stamp, self.body = stamp, b'{"intents":[' + b",".join(parts) + b"]}"
         return self.body
