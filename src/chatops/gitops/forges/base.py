@@ -9,7 +9,7 @@ import contextlib
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -54,6 +54,25 @@ class PullRequest:
     def from_dict(cls, data: Mapping[str, Any]) -> PullRequest:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**{**known, "labels": tuple(known.get("labels") or ())})
+
+
+def pull_request_of(found: Mapping[str, Any], repo: str) -> PullRequest:
+    """A pull request as GitHub, Gitea and Forgejo describe one (``repo``: the head's
+    repository when the answer does not name it)."""
+    head = found.get("head") or {}
+    return PullRequest(
+        number=int(found.get("number") or 0),
+        title=str(found.get("title") or "")[:200],
+        author=str((found.get("user") or {}).get("login") or ""),
+        merged_by=(found.get("merged_by") or {}).get("login"),
+        labels=tuple(str(lb.get("name")) for lb in found.get("labels") or []
+                     if isinstance(lb, dict)),
+        base=str((found.get("base") or {}).get("ref") or ""),
+        merged=bool(found.get("merged") or found.get("merged_at")),
+        state=str(found.get("state") or ""), url=str(found.get("html_url") or ""),
+        head=str(head.get("sha") or ""), head_ref=str(head.get("ref") or ""),
+        head_repo=str((head.get("repo") or {}).get("full_name") or repo),
+        opened_at=str(found.get("created_at") or ""))
 
 
 @dataclass(frozen=True)
@@ -221,6 +240,43 @@ class ForgeAPI:
         await self._request("GET", self.repo_path, needs="read access to the repository",
                             missing=f"the repository {self.repo_path}")
         return self.last_date
+
+    async def _pages(self, path: Callable[[int], str], *, size: int, pages: int,
+                     needs: str, missing: str, what: str
+                     ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Each page of a paged list (``path`` of each page number), up to ``pages``; a
+        page asked only when the one before was full and the caller reads on."""
+        for page in range(1, pages + 1):
+            found = self._list(await self._get(path(page), needs, missing=missing), what)
+            yield found
+            if len(found) < size:
+                return
+
+    async def _all(self, path: Callable[[int], str], *, size: int, pages: int, needs: str,
+                   missing: str, what: str) -> list[dict[str, Any]]:
+        """Every item of a paged list (``_pages``)."""
+        return [item async for found in self._pages(path, size=size, pages=pages,
+                                                     needs=needs, missing=missing, what=what)
+                for item in found]
+
+    async def _upsert(self, *, listed: Callable[[int], str], edit: Callable[[int], str],
+                      edit_method: str, create: str, size: int, pages: int, marker: str,
+                      body: str, needs: str, missing: str, what: str) -> tuple[int, bool]:
+        """Update chatops's own comment (``what``: a comment, GitLab's note), found by
+        ``marker`` among those ``listed``, or add one: (its id, whether it was created)."""
+        async for found in self._pages(listed, size=size, pages=pages, needs=needs,
+                                       missing=missing, what=f"the {what}s"):
+            mine = next((i for i in found if marker in str(i.get("body") or "")), None)
+            if mine is not None:
+                cid = int(mine["id"])
+                await self._request(edit_method, edit(cid), {"body": body}, needs=needs,
+                                    missing=f"the {what}")
+                return cid, False
+        made = self._object(await self._request("POST", create, {"body": body}, needs=needs,
+                                                missing=missing), f"the new {what}")
+        if "id" not in made:
+            raise self.error(f"{self.forge}'s answer for the new {what} has no id")
+        return int(made["id"]), True
 
     def _object(self, found: Any, what: str) -> dict[str, Any]:
         if not isinstance(found, dict):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from chatops.errors import ConfigError, ForgeError
@@ -35,6 +35,7 @@ from chatops.gitops.forges.base import (
     json_body,
     parse_time,
     pull_of,
+    pull_request_of,
     push_of,
 )
 from chatops.gitops.forges.github import REPO_RE
@@ -64,48 +65,29 @@ class Gitea(ForgeAPI):
         self.repo = repo
         self.repo_path = f"/repos/{repo}"
 
-    def _pull(self, found: dict[str, Any]) -> PullRequest:
-        head = found.get("head") or {}
-        return PullRequest(
-            number=int(found.get("number") or 0),
-            title=str(found.get("title") or "")[:200],
-            author=str((found.get("user") or {}).get("login") or ""),
-            merged_by=(found.get("merged_by") or {}).get("login"),
-            labels=tuple(str(lb.get("name")) for lb in found.get("labels") or []
-                         if isinstance(lb, dict)),
-            base=str((found.get("base") or {}).get("ref") or ""),
-            merged=bool(found.get("merged")), state=str(found.get("state") or ""),
-            url=str(found.get("html_url") or ""), head=str(head.get("sha") or ""),
-            head_ref=str(head.get("ref") or ""),
-            head_repo=str((head.get("repo") or {}).get("full_name") or self.repo),
-            opened_at=str(found.get("created_at") or ""))
-
     async def merged_pull_request(self, sha: str, branch: str) -> PullRequest | None:
         found = await self._get(f"/repos/{self.repo}/commits/{sha}/pull",
                                 "read access to the repository (read:repository)")
-        return None if found is None else self._pull(self._object(found, "the commit's "
-                                                                   "pull request"))
+        return None if found is None else pull_request_of(
+            self._object(found, "the commit's pull request"), self.repo)
 
     async def label_history(self, pr: PullRequest) -> LabelHistory:
         start, events, pushes = self.requests, list[LabelEvent](), []
-        for page in range(1, 21):
-            found = self._list(await self._get(
-                f"/repos/{self.repo}/issues/{pr.number}/timeline?page={page}&limit={PAGE}",
-                "read access to issues (read:issue)", missing=f"pull request #{pr.number}"),
-                "the pull request's timeline")
-            for entry in found:
-                kind, at = entry.get("type"), parse_time(entry.get("created_at"))
-                if at is None:
-                    continue
-                if kind == "label":
-                    events.append(LabelEvent(
-                        str((entry.get("label") or {}).get("name") or ""),
-                        str((entry.get("user") or {}).get("login") or ""),
-                        str(entry.get("body") or "") == "1", at))
-                elif kind == "pull_push":
-                    pushes.append(at)
-            if len(found) < PAGE:
-                break
+        for entry in await self._all(
+                lambda page: f"/repos/{self.repo}/issues/{pr.number}/timeline?page={page}"
+                f"&limit={PAGE}", size=PAGE, pages=20, needs="read access to issues "
+                "(read:issue)", missing=f"pull request #{pr.number}",
+                what="the pull request's timeline"):
+            kind, at = entry.get("type"), parse_time(entry.get("created_at"))
+            if at is None:
+                continue
+            if kind == "label":
+                events.append(LabelEvent(
+                    str((entry.get("label") or {}).get("name") or ""),
+                    str((entry.get("user") or {}).get("login") or ""),
+                    str(entry.get("body") or "") == "1", at))
+            elif kind == "pull_push":
+                pushes.append(at)
         # No push since it was opened: the head came with the pull request.
         pushed = max(pushes) if pushes else parse_time(pr.opened_at)
         return LabelHistory(tuple(events), pushed, requests=self.requests - start)
@@ -149,26 +131,13 @@ class Gitea(ForgeAPI):
         return int(made["number"]), str(made.get("html_url") or "")
 
     async def upsert_comment(self, number: int, marker: str, body: str) -> tuple[int, bool]:
-        needs = "write access to issues (write:issue)"
-        for page in range(1, 21):
-            found = self._list(await self._get(
-                f"/repos/{self.repo}/issues/{number}/comments?page={page}&limit={PAGE}",
-                needs, missing=f"pull request #{number}"), "the comments")
-            for comment in found:
-                if marker in str(comment.get("body") or ""):
-                    cid = int(comment["id"])
-                    await self._request("PATCH", f"/repos/{self.repo}/issues/comments/{cid}",
-                                        {"body": body}, needs=needs, missing="the comment")
-                    return cid, False
-            if len(found) < PAGE:
-                break
-        made = self._object(await self._request(
-            "POST", f"/repos/{self.repo}/issues/{number}/comments", {"body": body},
-            needs=needs, missing=f"pull request #{number}"), "the new comment")
-        if "id" not in made:
-            raise ForgeError(f"{self.forge}'s answer for the new comment has no id")
-        return int(made["id"]), True
-
+        issues = f"/repos/{self.repo}/issues"
+        return await self._upsert(
+            listed=lambda page: f"{issues}/{number}/comments?page={page}&limit={PAGE}",
+            edit=lambda cid: f"{issues}/comments/{cid}", edit_method="PATCH",
+            create=f"{issues}/{number}/comments", size=PAGE, pages=20, marker=marker,
+            body=body, needs="write access to issues (write:issue)",
+            missing=f"pull request #{number}", what="comment")
 
 
 def delivery(headers: Mapping[str, str], body: bytes, secret: bytes,

@@ -37,6 +37,7 @@ from chatops.gitops.forges.base import (
     json_body,
     parse_time,
     pull_of,
+    pull_request_of,
     push_of,
 )
 
@@ -81,39 +82,21 @@ class GitHub(ForgeAPI):
         detail = self._object(await self._get(
             f"/repos/{self.repo}/pulls/{number}", "read access to pull requests",
             missing=f"pull request #{number}"), f"pull request #{number}")
-        head = detail.get("head") or {}
-        return PullRequest(
-            number=number,
-            title=str(detail.get("title") or "")[:200],
-            author=str((detail.get("user") or {}).get("login") or ""),
-            merged_by=(detail.get("merged_by") or {}).get("login"),
-            labels=tuple(str(lb.get("name")) for lb in detail.get("labels") or []
-                         if isinstance(lb, dict)),
-            base=str((detail.get("base") or {}).get("ref") or ""),
-            merged=bool(detail.get("merged") or detail.get("merged_at")),
-            state=str(detail.get("state") or ""),
-            url=str(detail.get("html_url") or ""),
-            head=str(head.get("sha") or ""), head_ref=str(head.get("ref") or ""),
-            head_repo=str((head.get("repo") or {}).get("full_name") or self.repo),
-            opened_at=str(detail.get("created_at") or ""),
-        )
+        return pull_request_of({**detail, "number": number}, self.repo)
 
     async def label_history(self, pr: PullRequest) -> LabelHistory:
         start, events = self.requests, list[LabelEvent]()
-        for page in range(1, 11):
-            found = self._list(await self._get(
-                f"/repos/{self.repo}/issues/{pr.number}/events?per_page=100&page={page}",
-                "read access to issues and pull requests",
-                missing=f"pull request #{pr.number}"), "the pull request's events")
-            for event in found:
-                kind, at = event.get("event"), parse_time(event.get("created_at"))
-                if kind in ("labeled", "unlabeled") and at is not None:
-                    events.append(LabelEvent(
-                        str((event.get("label") or {}).get("name") or ""),
-                        str((event.get("actor") or {}).get("login") or ""),
-                        kind == "labeled", at))
-            if len(found) < 100:
-                break
+        for event in await self._all(
+                lambda page: f"/repos/{self.repo}/issues/{pr.number}/events?per_page=100"
+                f"&page={page}", size=100, pages=10,
+                needs="read access to issues and pull requests",
+                missing=f"pull request #{pr.number}", what="the pull request's events"):
+            kind, at = event.get("event"), parse_time(event.get("created_at"))
+            if kind in ("labeled", "unlabeled") and at is not None:
+                events.append(LabelEvent(
+                    str((event.get("label") or {}).get("name") or ""),
+                    str((event.get("actor") or {}).get("login") or ""),
+                    kind == "labeled", at))
         pushed = None
         if pr.head_ref:
             activity = self._list(await self._get(
@@ -174,26 +157,13 @@ class GitHub(ForgeAPI):
     async def upsert_comment(self, number: int, marker: str, body: str) -> tuple[int, bool]:
         """Update the comment on pull request ``number`` that holds ``marker`` (chatops's
         own), or add one: (its id, whether it was created)."""
-        needs = "write access to issues and pull requests"
-        for page in range(1, 11):
-            found = self._list(await self._get(
-                f"/repos/{self.repo}/issues/{number}/comments?per_page=100&page={page}",
-                needs, missing=f"pull request #{number}"), "the comments")
-            for comment in found:
-                if marker in str(comment.get("body") or ""):
-                    cid = int(comment["id"])
-                    await self._request("PATCH", f"/repos/{self.repo}/issues/comments/{cid}",
-                                        {"body": body}, needs=needs, missing="the comment")
-                    return cid, False
-            if len(found) < 100:
-                break
-        made = self._object(await self._request(
-            "POST", f"/repos/{self.repo}/issues/{number}/comments", {"body": body},
-            needs=needs, missing=f"pull request #{number}"), "the new comment")
-        if "id" not in made:
-            raise GitHubError("GitHub's answer for the new comment has no id")
-        return int(made["id"]), True
-
+        issues = f"/repos/{self.repo}/issues"
+        return await self._upsert(
+            listed=lambda page: f"{issues}/{number}/comments?per_page=100&page={page}",
+            edit=lambda cid: f"{issues}/comments/{cid}", edit_method="PATCH",
+            create=f"{issues}/{number}/comments", size=100, pages=10, marker=marker,
+            body=body, needs="write access to issues and pull requests",
+            missing=f"pull request #{number}", what="comment")
 
 
 def delivery(headers: Mapping[str, str], body: bytes, secret: bytes,

@@ -93,20 +93,17 @@ class GitLab(ForgeAPI):
     async def label_history(self, pr: PullRequest) -> LabelHistory:
         start, events = self.requests, list[LabelEvent]()
         mr = f"{self.project}/merge_requests/{pr.number}"
-        for page in range(1, 11):
-            found = self._list(await self._get(
-                f"{mr}/resource_label_events?per_page=100&page={page}", "the read_api scope",
-                missing=f"merge request !{pr.number}"), "the label events")
-            for event in found:
-                at, user = parse_time(event.get("created_at")), event.get("user") or {}
-                if at is not None and event.get("action") in ("add", "remove"):
-                    events.append(LabelEvent(
-                        str((event.get("label") or {}).get("name") or ""),
-                        str(user.get("username") or ""), event.get("action") == "add", at))
-                if isinstance(user.get("id"), int):  # no lookup of the labeller by name
-                    self._users[str(user.get("username"))] = user["id"]
-            if len(found) < 100:
-                break
+        for event in await self._all(
+                lambda page: f"{mr}/resource_label_events?per_page=100&page={page}",
+                size=100, pages=10, needs="the read_api scope",
+                missing=f"merge request !{pr.number}", what="the label events"):
+            at, user = parse_time(event.get("created_at")), event.get("user") or {}
+            if at is not None and event.get("action") in ("add", "remove"):
+                events.append(LabelEvent(
+                    str((event.get("label") or {}).get("name") or ""),
+                    str(user.get("username") or ""), event.get("action") == "add", at))
+            if isinstance(user.get("id"), int):  # no lookup of the labeller by name
+                self._users[str(user.get("username"))] = user["id"]
         versions = self._list(await self._get(f"{mr}/versions", "the read_api scope",
                                               missing=f"merge request !{pr.number}"),
                               "the merge request's versions")
@@ -156,26 +153,12 @@ class GitLab(ForgeAPI):
         return int(made["iid"]), str(made.get("web_url") or "")
 
     async def upsert_comment(self, number: int, marker: str, body: str) -> tuple[int, bool]:
-        notes, needs = f"{self.project}/merge_requests/{number}/notes", "the api scope"
-        for page in range(1, 11):
-            found = self._list(await self._get(f"{notes}?per_page=100&page={page}", needs,
-                                               missing=f"merge request !{number}"),
-                               "the notes")
-            for note in found:
-                if marker in str(note.get("body") or ""):
-                    nid = int(note["id"])
-                    await self._request("PUT", f"{notes}/{nid}", {"body": body},
-                                        needs=needs, missing="the note")
-                    return nid, False
-            if len(found) < 100:
-                break
-        made = self._object(await self._request("POST", notes, {"body": body}, needs=needs,
-                                                missing=f"merge request !{number}"),
-                            "the new note")
-        if "id" not in made:
-            raise ForgeError("GitLab's answer for the new note has no id")
-        return int(made["id"]), True
-
+        notes = f"{self.project}/merge_requests/{number}/notes"
+        return await self._upsert(
+            listed=lambda page: f"{notes}?per_page=100&page={page}",
+            edit=lambda nid: f"{notes}/{nid}", edit_method="PUT", create=notes, size=100,
+            pages=10, marker=marker, body=body, needs="the api scope",
+            missing=f"merge request !{number}", what="note")
 
 
 def merge_request_of(payload: Any, branch: str) -> PullEvent | str:
