@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from chatops.engine.environment import child_env
 from chatops.errors import ChatopsError
 from chatops.gitops.forges import forge_of
+from chatops.gitops.git import Git
 from chatops.gitops.sync import RepoSync
 from chatops.repo import GitOpsRepo
 from chatops.settings import Settings
@@ -58,12 +60,11 @@ async def engine(settings: Settings) -> list[Finding]:
     return [Finding("engine", True, "the Docker engine answers")]
 
 
-def _run(argv: list[str], cwd: Path | None = None, timeout: float = 20.0
-         ) -> tuple[int, str]:
+def _run(argv: list[str], timeout: float = 20.0) -> tuple[int, str]:
+    """A tool's exit status and output (its environment: the allowlist every child gets)."""
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=cwd,  # noqa: S603
-                              timeout=timeout, stdin=subprocess.DEVNULL,
-                              env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        done = subprocess.run(argv, capture_output=True, text=True, check=False,  # noqa: S603
+                              timeout=timeout, stdin=subprocess.DEVNULL, env=child_env())
     except (OSError, subprocess.TimeoutExpired) as exc:
         return 127, str(exc)
     return done.returncode, (done.stdout + done.stderr).strip()
@@ -97,17 +98,19 @@ async def repository(settings: Settings) -> list[Finding]:
                              "GitOps repository there, so deploys come from Git"))
         return found
     sync = RepoSync(root, settings.git_remote, settings.deploy_branch)
-    code, url = await asyncio.to_thread(
-        _run, ["git", "-C", str(root), "remote", "get-url", settings.git_remote])
-    if code != 0:
+    git = Git(root, timeout=20.0)
+    named = await asyncio.to_thread(git.run, "remote", "get-url", settings.git_remote,
+                                    check=False)
+    url = named.stdout.strip()
+    if named.returncode != 0:
         found.append(Finding("remote", False, f"the checkout has no remote "
                              f"{settings.git_remote!r}: git remote add {settings.git_remote}"
                              " URL, or set CHATOPS_GIT_REMOTE"))
         return found
-    code, out = await asyncio.to_thread(
-        _run, ["git", "-C", str(root), "ls-remote", "--heads", settings.git_remote,
-               settings.deploy_branch])
-    if code != 0:
+    listed = await asyncio.to_thread(git.run, "ls-remote", "--heads", settings.git_remote,
+                                     settings.deploy_branch, check=False)
+    out = (listed.stdout + listed.stderr).strip()
+    if listed.returncode != 0:
         found.append(Finding("remote", False, f"{settings.git_remote} ({url}) cannot be "
                              f"read: {out.splitlines()[-1] if out else 'no answer'}: check "
                              "the URL, the deploy key or the network"))
