@@ -21,6 +21,7 @@ import pytest
 
 from chatops.gitops.sync import RepoSync
 from tests.api.conftest import INTENT
+from tests.api.test_webhook import wait_runs
 from tests.fakes.forges import FakeGitea, FakeGitLab
 from tests.fakes.github import FakeGitHub
 from tests.unit.test_gitops import World, git
@@ -113,16 +114,6 @@ def world(tmp_path: Path) -> World:
 
 def served(make_api, world: World, stand: Stand, **extra: Any):
     return make_api(repo=world.host, **{**stand.settings(), **extra})
-
-
-def wait_runs(api, count: int, timeout: float = 10) -> list[dict]:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        runs = api.get("/runs").json()["runs"]
-        if len(runs) >= count and all(r["status"] not in ("queued", "running") for r in runs):
-            return runs
-        time.sleep(0.1)
-    raise AssertionError("runs did not finish")
 
 
 def merge(world: World, stand: Stand, number: int, **labelled: Any) -> tuple[str, str]:

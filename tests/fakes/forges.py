@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.loopback import JsonHandler
 
 USERS = {"dev": 11, "reviewer": 12, "outsider": 13, "lead": 14}
 
@@ -38,18 +40,7 @@ class _Forge:
         self.deny: set[str] = set()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                return
-
-            def _json(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _serve(self, method: str) -> None:
                 fake.requests.append(f"{method} {self.path}")
                 url = urlsplit(self.path)

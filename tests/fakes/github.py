@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.loopback import JsonHandler
 
 
 class FakeGitHub:
@@ -37,18 +39,7 @@ class FakeGitHub:
         self.deny: set[str] = set()  # path parts the token may not use (403)
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                return
-
-            def _json(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _parts(self) -> list[str] | None:
                 fake.requests.append(self.path)
                 time.sleep(fake.delay)

@@ -41,7 +41,7 @@ class Recorder:
                 self.end_headers()
                 self.wfile.write(answer)
 
-            do_POST = do_PATCH = do_PUT = do_GET = _record  # noqa: N815 - the http.server names
+            do_POST = do_PATCH = do_PUT = do_GET = _record
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
