@@ -203,3 +203,29 @@ def test_other_forges_get_a_revert_pushed_by_git_and_a_failure_status(
         service.stop()
         forge.stop()
         docker("compose", "-p", stack, "down", "-t", "1", check=False)
+
+
+def test_pull_mode_refuses_a_force_pushed_branch_once(engine, tmp_path: Path) -> None:
+    """A branch rewritten under the deployed commit: refused as a pushed one is (the same
+    check, in ``deploy_push``), once, and the checkout stays where it was."""
+    world = World.create(tmp_path, {"chatops/intents/deploy_web.yaml":
+                                    "label_required: approved\naction: rollout\nstack: web\n",
+                                    "stacks/web/docker-compose.yml":
+                                    "services:\n  web:\n    image: nginx:1\n"})
+    deployed = git(world.host, "rev-parse", "HEAD")
+    service = served.start(world.host, tmp_path / "state",
+                           env={"CHATOPS_POLL_INTERVAL": "1s"})
+    try:
+        git(world.dev, "commit", "-q", "--amend", "-m", "rewritten")
+        git(world.dev, "push", "-q", "-f", "origin", "HEAD:main")
+        until(lambda: any((r["reason"] or "").startswith("force_push_refused")
+                          for r in audit(service)))
+        time.sleep(2.5)  # more polls
+        refusals = [r for r in audit(service)
+                    if (r["reason"] or "").startswith("force_push_refused")]
+        assert len(refusals) == 1, refusals
+        assert "which does not contain it" in refusals[0]["reason"]
+        assert git(world.host, "rev-parse", "HEAD") == deployed
+        assert service.get("/runs").json()["runs"] == []
+    finally:
+        service.stop()

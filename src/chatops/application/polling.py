@@ -3,7 +3,8 @@ brings, for hosts that no webhook can reach. A new branch head is handled like a
 from the checkout's commit to it (``Pushes.deploy_push``: the same checks in the same
 order: replay, window, the affected intents, each one's approval on the forge, a clean
 checkout), and once: a head refused or deployed is not tried again until the branch
-moves. A branch that moved backwards or sideways (force-pushed) is refused.
+moves. A branch that moved backwards or sideways (force-pushed) is refused, as a pushed
+one is.
 
 Fetching is watched: ``fetch_alert_after`` failures in a row raise one alert, and the
 first fetch that works again one recovery message; ``fetches`` keeps when the last one
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from chatops.application.asks import Push
 from chatops.application.caller import Caller
 from chatops.application.pushes import Pushes
-from chatops.errors import ChatopsError, ForcePushRefusedError, GitError
+from chatops.errors import ChatopsError, GitError
 from chatops.notify.messages import fetch_message
 
 
@@ -54,14 +55,7 @@ class Polling(Pushes):
         here = await asyncio.to_thread(sync.head)
         if head in (here, self._tried):
             return "up to date" if head == here else f"{head[:12]} was handled already"
-        self._tried = head
-        if not await asyncio.to_thread(sync.is_ancestor, here, head):
-            err = ForcePushRefusedError(
-                f"{sync.remote}/{sync.branch} moved to {head[:12]}, which does not contain "
-                f"the deployed {here[:12]} (force-pushed?); pull mode deploys forward "
-                "only: deploy a commit by hand")
-            self._record(caller, "refused", err.status, reason=f"{err.code}: {err.message}")
-            return f"refused: {err.message}"
+        self._tried = head  # a head that is not a fast-forward is refused by deploy_push
         author = await asyncio.to_thread(
             lambda: sync.git.out("log", "-1", "--format=%an", head) or "unknown")
         push = Push(ref=f"refs/heads/{sync.branch}", before=here, after=head,

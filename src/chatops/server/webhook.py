@@ -43,6 +43,7 @@ def _checked(s: Services, forge: str, request: Request, raw: bytes) -> Delivery:
     headers = {k.lower(): v for k, v in request.headers.items()}
     delivery = FORGES[forge].delivery(headers, raw, secret.get_secret_value().encode(),
                                       s.runtime.settings.deploy_branch)
+    # GitHub's ids are kept bare, as releases before the other forges kept them.
     if not s.runtime.store.first_delivery(f"{forge}:{delivery.id}"
                                           if forge != "github" else delivery.id):
         raise ReplayedDeliveryError(f"delivery {delivery.id} was received before; refused "
