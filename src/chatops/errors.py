@@ -396,6 +396,13 @@ class PolicyRefusedError(ForbiddenError):
     code = "policy_refused"
 
 
+class PreviewRefusedError(ForbiddenError):
+    """A pull request's preview cannot run: its label, its source, its compose file, or
+    no room (ports, CHATOPS_PREVIEW_MAX)."""
+
+    code = "preview_refused"
+
+
 class OidcNoScopeError(ForbiddenError):
     """The identity provider vouched for a person whose groups map to no scope."""
 

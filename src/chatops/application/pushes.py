@@ -130,7 +130,8 @@ class Pushes(Runs):
                 plan = await asyncio.to_thread(
                     lambda: plan_pull_request(sync, self.ctx.repo, self.ctx.plan,
                                               number=number, base=since, head=head))
-            published = await publish(forge, plan)
+            self.store.keep_plan_comment(number, plan.comment())
+            published = await publish(forge, plan, self.comment_extra(number))
             self._record(caller, "accepted", 202, reason=published.text(plan))
             return plan, published
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from chatops.application.caller import Auditor, Caller
 from chatops.application.context import Context
@@ -22,6 +22,11 @@ from chatops.store.sqlite import RunStore
 T = TypeVar("T")
 
 
+class Announce(Protocol):
+    def __call__(self, message: ChatMessage, event: str,
+                 tags: Sequence[str] | None = None) -> None: ...
+
+
 @dataclass
 class Recording:
     ctx: Context
@@ -31,11 +36,17 @@ class Recording:
     announcers: list[Announcer] = field(default_factory=list)  # bots that ask for approvals
     parents: dict[str, asyncio.Task[Any]] = field(default_factory=dict)  # rolling deploys
     #: Tells every notification target something that is not a run's outcome (a fetch
-    #: failing, its recovery): (message, event name). Nothing, when none is configured.
-    announce: Callable[[ChatMessage, str], None] = field(default=lambda message, event: None)
+    #: failing, its recovery, a preview): (message, event name, and the intent's notify
+    #: tags when it is an intent's). Nothing, when none is configured.
+    announce: Announce = field(default=lambda message, event, tags=None: None)
 
     def __post_init__(self) -> None:
         """What a use case holds beside the record is set up by it (``Runs``)."""
+
+    def comment_extra(self, number: int) -> str:
+        """What pull request ``number``'s comment shows below its plan (its previews)."""
+        del number
+        return ""
 
     @property
     def store(self) -> RunStore:

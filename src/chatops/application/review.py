@@ -178,8 +178,10 @@ class Published:
                 f"({len(plan.intents)} intent(s) at {plan.head[:12]})")
 
 
-async def publish(forge: Forge, plan: PullRequestPlan) -> Published:
-    cid, created = await forge.upsert_comment(plan.number, MARKER, plan.comment())
+async def publish(forge: Forge, plan: PullRequestPlan, extra: str = "") -> Published:
+    """The plan comment, and ``extra`` below it (the pull request's previews)."""
+    cid, created = await forge.upsert_comment(plan.number, MARKER, plan.comment()
+                                              + (f"\n\n{extra}" if extra else ""))
     return Published(cid, created)
 
 

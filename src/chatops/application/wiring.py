@@ -62,11 +62,16 @@ class Notifications:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.outbox.deliver_due(self.targets), budget)
 
-    def announce(self, message: ChatMessage, event: str) -> None:
-        """``message`` to every target that takes chat messages (a fetch failing, ...)."""
+    def announce(self, message: ChatMessage, event: str,
+                 tags: Sequence[str] | None = None) -> None:
+        """``message`` to every target that takes chat messages (a fetch failing, ...);
+        with ``tags`` (an intent's ``notify``), only the untagged targets and those."""
         if self.outbox is None:
             return
         for name, target in self.targets.items():
+            tag = getattr(target, "tag", None)
+            if tags is not None and tag is not None and tag not in tags:
+                continue
             payload = target.for_security(message)
             if payload is not None:
                 self.outbox.put(name, event, payload)

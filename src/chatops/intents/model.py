@@ -43,6 +43,7 @@ from chatops.intents.fields import (
     name_problem,
 )
 from chatops.intents.hooks import Hooks
+from chatops.intents.preview import Preview
 from chatops.intents.traffic import DRIVERS, SmokeCheck, Traffic
 
 __all__ = [
@@ -191,6 +192,10 @@ class IntentDoc(_Strict):
         default="alert", description="on drift from the last good deploy: alert (tell, once "
         "per drift), heal (tell, and run this intent again to put it back, once per "
         "drift, never after a failed or rolled-back run), or off")
+    preview: Preview | None = Field(
+        default=None, description="a pull request labelled for previews gets this "
+        "document's stack started as STACK-pr-N from its head, reached through the preview "
+        "proxy at pr-N.CHATOPS_PREVIEW_DOMAIN")
 
     @property
     def rollback_enabled(self) -> bool:
@@ -218,6 +223,13 @@ def _host_rules(doc: IntentDoc) -> list[tuple[str, str]]:
         if doc.host is not None or doc.hosts:
             problems.append(("host", "engine swarm deploys through this machine's engine "
                              "(a manager); named hosts are for compose"))
+    if doc.preview is not None and (doc.engine != "compose" or doc.host or doc.hosts
+                                    or doc.action not in ("rollout", "up")):
+        problems.append(("preview", "previews run with Compose on this machine's engine, "
+                         "for action rollout or up"))
+    if doc.preview is not None and doc.preview.service is None and doc.service is None:
+        problems.append(("preview.service", "name the service the preview's URL reaches "
+                         "(the intent names none)"))
     if doc.host is not None and doc.hosts:
         problems.append(("hosts", "give host (one) or hosts (a rolling deploy), not both"))
     if len(set(doc.hosts)) != len(doc.hosts):

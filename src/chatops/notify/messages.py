@@ -169,6 +169,13 @@ def drift_message(where: str, items: list[tuple[str, str]], *, healing: str | No
     return _compose(escape(headline, 300), verbatim(headline, 300), sections, "warning")
 
 
+def preview_message(headline: str, fields: list[tuple[str, str]], level: str
+                    ) -> ChatMessage:
+    """A pull request's preview created, updated or removed."""
+    return _compose(escape(headline, 300), verbatim(headline, 300),
+                    [(name, plain(value, 300)) for name, value in fields], level)
+
+
 def containers_message(where: str, lines: list[str], logs: list[str], *,
                        recovered: bool = False) -> ChatMessage:
     """Containers that died, turned unhealthy, crash-loop or were OOM-killed outside a

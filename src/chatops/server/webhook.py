@@ -15,6 +15,7 @@ gets the plan of every intent it affects as one comment, updated on each push
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -86,13 +87,9 @@ def register_webhook(api: FastAPI, s: Services) -> None:
         caller = Caller(via="webhook", permissions=Trusted(key), client=client,
                         request_id=request_id, endpoint=endpoint)
         if isinstance(what, PullEvent):
-            plan, published = await s.deploys.review(caller, what.number, what.base,
-                                                     what.head, what.branch)
-            request.scope["state"]["audited"] = True
-            return JSONResponse({"pull_request": what.number, "sha": what.head,
-                                 "intents": [r.name for r in plan.intents],
-                                 "comment": published.comment_id,
-                                 "created": published.created}, status_code=202)
+            answer = await _pull_request(s, caller, what, done)
+            request.scope["state"]["audited"] = True  # by the use cases, or by done
+            return answer
         branch = s.runtime.settings.deploy_branch
         if what.ref != f"refs/heads/{branch}":
             return done(202, {"ignored": f"push to {what.ref}"}, "ignored",
@@ -102,6 +99,27 @@ def register_webhook(api: FastAPI, s: Services) -> None:
         full, order = await s.deploys.deploy_push(caller, _push(what, delivery.id))
         request.scope["state"]["audited"] = True
         return JSONResponse({"sha": full, "intents": order}, status_code=202)
+
+
+async def _pull_request(s: Services, caller: Caller, what: PullEvent,
+                        done: Callable[[int, dict[str, Any], str, str], JSONResponse]
+                        ) -> JSONResponse:
+    """Plan it when its commits changed (one comment, updated on each push); hand it to
+    its previews when they are on (``CHATOPS_PREVIEW_DOMAIN``)."""
+    name = f"pull request #{what.number} {what.action}"
+    if not what.planned and not s.deploys.previews_on:
+        return done(202, {"ignored": name}, "ignored", name)
+    body: dict[str, Any] = {"pull_request": what.number, "sha": what.head}
+    if what.planned:
+        plan, published = await s.deploys.review(caller, what.number, what.base,
+                                                 what.head, what.branch)
+        body.update(intents=[r.name for r in plan.intents], comment=published.comment_id,
+                    created=published.created)
+    if s.deploys.previews_on:
+        body["previews"] = s.deploys.preview_event(caller, what)
+        if not what.planned:
+            return done(202, body, "accepted", f"{name}: previews {body['previews']}")
+    return JSONResponse(body, status_code=202)
 
 
 def _push(what: PushEvent, delivery: str) -> Push:

@@ -173,12 +173,34 @@ class TrafficSettings(Section):
     npm_url: OptionalText = Field(default=None, pattern=r"^https?://")  # Nginx Proxy Manager
     npm_email: str | None = None
     npm_password: SecretStr | None = None
-
+    #: Previews per pull request: each answers at pr-N.DOMAIN through this proxy.
+    preview_domain: OptionalText = Field(default=None, pattern=r"^[a-z0-9]([a-z0-9.-]*"
+                                         r"[a-z0-9])?$")
+    preview_proxy: str = Field(default="haproxy", pattern=r"^(haproxy|traefik)$")
+    #: HOST:PORT of the proxy's preview frontend (HAProxy) or entry point (Traefik).
+    preview_listen: OptionalText = Field(default=None, pattern=r"^.+:\d{1,5}$")
+    #: Loopback ports previews are published on, FIRST-LAST (one per preview).
+    preview_ports: str = Field(default="18000-18099", pattern=r"^\d{1,5}-\d{1,5}$")
+    preview_max: int = Field(default=10, ge=1, le=500)  # at most this many at once
+    preview_label: str = Field(default="preview", pattern=r"^[^\r\n\t]{1,50}$")
 
     @field_validator("npm_email", "npm_password", mode="before")
     @classmethod
     def _unset(cls, value: object) -> object:
         return blank(value)
+
+    @field_validator("preview_ports")
+    @classmethod
+    def _range(cls, value: str) -> str:
+        first, last = (int(p) for p in value.split("-"))
+        if not 1024 <= first <= last <= 65535:
+            raise ValueError("expected FIRST-LAST with 1024 <= FIRST <= LAST <= 65535")
+        return value
+
+    @property
+    def preview_port_range(self) -> range:
+        first, last = (int(p) for p in self.preview_ports.split("-"))
+        return range(first, last + 1)
 
 
 

@@ -133,6 +133,26 @@ CREATE TABLE IF NOT EXISTS commit_outcomes (
     at TEXT NOT NULL,
     PRIMARY KEY (sha, intent)
 );
+CREATE TABLE IF NOT EXISTS previews (
+    number INTEGER NOT NULL,
+    stack TEXT NOT NULL,
+    intent TEXT NOT NULL,
+    project TEXT NOT NULL,
+    head TEXT NOT NULL,
+    port INTEGER NOT NULL UNIQUE,
+    hosts TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    PRIMARY KEY (number, stack)
+);
+CREATE TABLE IF NOT EXISTS plan_comments (
+    number INTEGER PRIMARY KEY,
+    body TEXT NOT NULL,
+    at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS webhook_pushes (
     ref TEXT NOT NULL,
     before TEXT NOT NULL,

@@ -97,28 +97,7 @@ class HAProxy:
 
     async def command(self, line: str) -> str:
         """Send one command line (``;`` between commands) and read the whole answer."""
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_unix_connection(str(self.socket)), TIMEOUT)
-        except (OSError, TimeoutError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) else "timed out"
-            raise self._away(f"(CHATOPS_HAPROXY_SOCKET) does not answer: {why}") from None
-        try:
-            writer.write(line.encode() + b"\n")
-            await writer.drain()
-            data = await asyncio.wait_for(reader.read(), TIMEOUT)
-        except (OSError, TimeoutError) as exc:
-            raise self._away(f"stopped answering during {line.split(';', maxsplit=1)[0]!r}: "
-                             f"{type(exc).__name__}") from None
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-        return data.decode("utf-8", "replace")
-
-    def _away(self, what: str) -> ProxyUnavailableError:
-        return ProxyUnavailableError(f"HAProxy's runtime API at {self.socket} {what}",
-                                     field="CHATOPS_HAPROXY_SOCKET")
+        return await runtime_command(self.socket, line)
 
     async def _stats(self) -> list[dict[str, str]]:
         text = await self.command("show stat")
@@ -245,6 +224,34 @@ class HAProxy:
 
     def _persist(self, live: str | None, *, paused: bool = False) -> None:
         write_atomically(self.config_path, render(self.backend, live, paused=paused))
+
+
+def _away(socket: Path, what: str) -> ProxyUnavailableError:
+    return ProxyUnavailableError(f"HAProxy's runtime API at {socket} {what}",
+                                 field="CHATOPS_HAPROXY_SOCKET")
+
+
+async def runtime_command(socket: Path, line: str) -> str:
+    """Send one command line to HAProxy's runtime API (``;`` between commands) and read
+    the whole answer."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(str(socket)), TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "timed out"
+        raise _away(socket, f"(CHATOPS_HAPROXY_SOCKET) does not answer: {why}") from None
+    try:
+        writer.write(line.encode() + b"\n")
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise _away(socket, f"stopped answering during {line.split(';', maxsplit=1)[0]!r}: "
+                    f"{type(exc).__name__}") from None
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    return data.decode("utf-8", "replace")
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -84,6 +84,37 @@ def render(backend: Backend, entry_point: str, live: str | None, *,
     return "\n".join(lines) + "\n"
 
 
+async def api_get(http: Any, api: str, path: str) -> Any:
+    """``GET path`` of Traefik's API (``CHATOPS_TRAEFIK_API``): JSON, the text of
+    ``/metrics``, or None for a 404."""
+    import httpx  # noqa: PLC0415
+
+    try:
+        resp = await http.get(api + path)
+    except httpx.HTTPError as exc:
+        raise ProxyUnavailableError(
+            f"Traefik's API at {api} (CHATOPS_TRAEFIK_API) does not answer: "
+            f"{type(exc).__name__}", field="CHATOPS_TRAEFIK_API") from None
+    if resp.status_code == 404:
+        return None
+    if resp.status_code != 200:
+        raise TrafficError(f"Traefik's API answered {resp.status_code} to GET {path}")
+    return resp.text if path == "/metrics" else resp.json()
+
+
+async def entry_point_at(http: Any, api: str, listen: str | None, field: str) -> str:
+    """The name of Traefik's entry point on ``listen`` (the setting ``field`` names it)."""
+    points = await api_get(http, api, "/api/entrypoints") or []
+    found = [p["name"] for p in points if p.get("address") == listen]
+    if not found:
+        known = ", ".join(f"{p.get('name')} ({p.get('address')})" for p in points)
+        raise TrafficError(
+            f"Traefik has no entry point on {listen} ({field}); add "
+            f"--entryPoints.NAME.address={listen} to its static configuration "
+            f"(it has: {known or 'none'})", field=field)
+    return str(found[0])
+
+
 class Traefik:
     def __init__(self, backend: Backend, directory: Path, api: str) -> None:
         self.backend = backend
@@ -101,32 +132,12 @@ class Traefik:
         return self.directory / f"{self.backend.name}.yml"
 
     async def _get(self, path: str) -> Any:
-        import httpx  # noqa: PLC0415
-
-        try:
-            resp = await self._http.get(self.api + path)
-        except httpx.HTTPError as exc:
-            raise ProxyUnavailableError(
-                f"Traefik's API at {self.api} (CHATOPS_TRAEFIK_API) does not answer: "
-                f"{type(exc).__name__}", field="CHATOPS_TRAEFIK_API") from None
-        if resp.status_code == 404:
-            return None
-        if resp.status_code != 200:
-            raise TrafficError(f"Traefik's API answered {resp.status_code} to GET {path}")
-        return resp.text if path == "/metrics" else resp.json()
+        return await api_get(self._http, self.api, path)
 
     async def entry_point(self) -> str:
         if self._entry_point is None:
-            points = await self._get("/api/entrypoints") or []
-            listen = self.backend.listen
-            found = [p["name"] for p in points if p.get("address") == listen]
-            if not found:
-                known = ", ".join(f"{p.get('name')} ({p.get('address')})" for p in points)
-                raise TrafficError(
-                    f"Traefik has no entry point on {listen} (traffic.listen); add "
-                    f"--entryPoints.NAME.address={listen} to its static configuration "
-                    f"(it has: {known or 'none'})", field="traffic.listen")
-            self._entry_point = found[0]
+            self._entry_point = await entry_point_at(self._http, self.api,
+                                                     self.backend.listen, "traffic.listen")
         return self._entry_point
 
     async def _service(self) -> dict[str, Any] | None:

@@ -111,6 +111,19 @@ class PullEvent:
     base: str | None
     head: str
     branch: str | None
+    #: What happened, as chatops reads it: ``opened`` (or reopened), ``pushed``,
+    #: ``labels`` (a label added or removed), ``closed`` (or merged).
+    kind: str = "opened"
+    action: str = "opened"  # the forge's own word for it
+    labels: tuple[str, ...] = ()
+    author: str = ""
+    fork: bool = False  # the head branch is in another repository
+    title: str = ""
+
+    @property
+    def planned(self) -> bool:
+        """Whether the plan comment is (re)written for it: its commits changed."""
+        return self.kind in ("opened", "pushed")
 
 
 @dataclass(frozen=True)
@@ -318,9 +331,10 @@ def push_of(payload: Any, actor: str, forced: bool = False) -> PushEvent:
                               "are needed)")
 
 
-def pull_of(payload: Any, branch: str, actions: tuple[str, ...]) -> PullEvent | str:
+def pull_of(payload: Any, branch: str, kinds: Mapping[str, str]) -> PullEvent | str:
     """A GitHub-shaped ``pull_request`` payload (GitHub, Gitea, Forgejo): the pull request
-    to plan, or why the event is ignored."""
+    and what happened to it (``kinds``: the forge's action to chatops's word), or why the
+    event is ignored."""
     try:
         action = str(payload["action"])
         pr = payload["pull_request"]
@@ -333,11 +347,19 @@ def pull_of(payload: Any, branch: str, actions: tuple[str, ...]) -> PullEvent | 
                                   "pull_request.base and .head with sha and ref)") from None
     if not SHA40.match(base_sha) or not SHA40.match(head_sha) or not 0 < number < 10**9:
         raise InvalidPayloadError("pull_request.base.sha and .head.sha must be commit ids")
-    if action not in actions:
+    if action not in kinds:
         return f"pull request #{number} {action}"
     if base_ref != branch:
         return f"pull request #{number} into {base_ref}, not {branch}"
-    return PullEvent(number, base_sha, head_sha, str(head_ref) if head_ref else None)
+    repos = [str((side.get("repo") or {}).get("full_name") or "")
+             for side in (base, head) if isinstance(side, Mapping)]
+    return PullEvent(
+        number, base_sha, head_sha, str(head_ref) if head_ref else None, kind=kinds[action],
+        action=action, labels=tuple(str(lb.get("name")) for lb in pr.get("labels") or []
+                                    if isinstance(lb, Mapping)),
+        author=str((pr.get("user") or {}).get("login") or ""),
+        fork=len(repos) == 2 and all(repos) and repos[0] != repos[1],
+        title=str(pr.get("title") or "")[:200])
 
 
 def json_body(raw: bytes) -> Any:

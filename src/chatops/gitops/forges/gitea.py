@@ -43,7 +43,8 @@ from chatops.gitops.forges.github import REPO_RE
 if TYPE_CHECKING:
     from chatops.settings import Settings
 
-PULL_ACTIONS = ("opened", "reopened", "synchronized")
+PULL_ACTIONS = {"opened": "opened", "reopened": "opened", "synchronized": "pushed",
+                "label_updated": "labels", "label_cleared": "labels", "closed": "closed"}
 PAGE = 50
 
 

@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 
 REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 API_VERSION = "2022-11-28"
-PULL_ACTIONS = ("opened", "reopened", "synchronize")
+PULL_ACTIONS = {"opened": "opened", "reopened": "opened", "synchronize": "pushed",
+                "labeled": "labels", "unlabeled": "labels", "closed": "closed"}
 
 
 def sign(secret: bytes, body: bytes) -> str:

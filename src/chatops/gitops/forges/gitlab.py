@@ -174,12 +174,23 @@ def merge_request_of(payload: Any, branch: str) -> PullEvent | str:
                                  "with iid, target_branch and last_commit.id)") from None
     if not SHA40.match(head) or not 0 < number < 10**9:
         raise InvalidPayloadError("object_attributes.last_commit.id must be a commit id")
-    if action not in ("open", "reopen", "update") or (action == "update"
-                                                      and not attrs.get("oldrev")):
+    kind = {"open": "opened", "reopen": "opened", "close": "closed",
+            "merge": "closed"}.get(action)
+    if action == "update":  # new commits, or its labels changed (else: ignored)
+        changes = payload.get("changes") if isinstance(payload.get("changes"), Mapping) else {}
+        kind = "pushed" if attrs.get("oldrev") else "labels" if changes.get("labels") else None
+    if kind is None:
         return f"merge request !{number} {action or 'changed'}"
     if target != branch:
         return f"merge request !{number} into {target}, not {branch}"
-    return PullEvent(number, None, head, str(source) if source else None)
+    source_id, target_id = attrs.get("source_project_id"), attrs.get("target_project_id")
+    return PullEvent(
+        number, None, head, str(source) if source else None, kind=kind, action=action,
+        labels=tuple(str(lb.get("title")) for lb in payload.get("labels") or []
+                     if isinstance(lb, Mapping)),
+        author=str((payload.get("user") or {}).get("username") or ""),
+        fork=source_id is not None and target_id is not None and source_id != target_id,
+        title=str(attrs.get("title") or "")[:200])
 
 
 def delivery(headers: Mapping[str, str], body: bytes, secret: bytes,

@@ -87,3 +87,24 @@ async def labeller_problem(forge: Forge, pr: PullRequest, history: LabelHistory,
     if not await allowed(forge, added.actor, rules, granted, pr.merged_by):
         return f"{who}, who does not match label_by ({', '.join(rules)})"
     return None
+
+
+async def previewer_problem(forge: Forge, pr: PullRequest, history: LabelHistory,
+                            label: str, *, rules: tuple[str, ...],
+                            granted: dict[tuple[str, str], float] | None = None
+                            ) -> str | None:
+    """Why the preview label on ``pr`` does not let it run a preview, or None: it must
+    be added by someone ``rules`` allow who is not the author (never the author alone).
+    A push after it redeploys the preview (what a preview runs is sandboxed by the
+    compose policy with no exception, and gets none of production's secrets)."""
+    added = last_added(history, label)
+    where = f"on pull request #{pr.number}"
+    if added is None:
+        return (f"{forge.forge} has no record of who added the label {label!r} {where}: "
+                "remove it and add it again")
+    who = f"the label {label!r} {where} was added by {added.actor}"
+    if added.actor.lower() == pr.author.lower():
+        return f"{who}, the pull request's author; a preview needs someone else's label"
+    if not await allowed(forge, added.actor, rules, granted):
+        return f"{who}, who does not match label_by ({', '.join(rules)})"
+    return None
