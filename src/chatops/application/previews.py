@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -36,13 +35,13 @@ from chatops.intents.model import IntentDoc
 from chatops.notify.messages import ChatMessage, preview_message
 from chatops.policy import intent_violations
 from chatops.previews import compose, runner
+from chatops.previews.listing import comment_section, free_port
 from chatops.previews.routes import Router, router_for
 from chatops.store.previews import PreviewRow
 
 PREVIEWER = Caller(via="preview", permissions=Trusted("previews"), client="previews",
                    method="PREVIEW", endpoint="(previews)")
 STATUS = "chatops/preview/{stack}"
-MARK = "<!-- chatops:previews -->"
 
 
 @dataclass(frozen=True)
@@ -149,19 +148,8 @@ class Previewing(Recording):
 
     def preview_section(self, number: int) -> str:
         """The previews part of pull request ``number``'s comment ('' with none)."""
-        rows, notes = self.store.previews(number), self._notes.get(number, {})
-        if not rows and not notes:
-            return ""
-        out = [MARK, "#### Previews", "", "| stack | address | state | head | removed at |",
-               "| --- | --- | --- | --- | --- |"]
-        for row in rows:
-            mark = {"up": "✅ up", "failed": "❌ failed", "starting": "⏳ starting"}
-            out.append(f"| {row.stack} | {self._url(row.hosts[-1])} | "
-                       f"{mark.get(row.state, row.state)} | `{row.head[:12]}` | "
-                       f"{row.expires_at} |")
-        out += [f"- ❌ `{r.stack}`: {r.reason}" for r in rows if r.state == "failed"]
-        out += [f"- ⛔ `{stack}`: {why}" for stack, why in sorted(notes.items())]
-        return "\n".join(out)
+        return comment_section(self.store.previews(number), self._notes.get(number, {}),
+                               self.preview_url)
 
     # -- the work ----------------------------------------------------------------------
 
@@ -283,8 +271,11 @@ class Previewing(Recording):
         assert preview is not None  # noqa: S101 - a target has one
         view = await asyncio.to_thread(self.ctx.view, event.head)
         assert view.tree is not None  # noqa: S101 - read_commit gives its tree
+        sync = self.ctx.sync()
+        base = await asyncio.to_thread(sync.tree, sync.tracking)  # the branch's policy
         refused = [v.text() for v in intent_violations(target.intent, self.ctx.repo,
-                                                       view.tree, preview=True)]
+                                                       view.tree, preview=True,
+                                                       policy_tree=base)]
         if refused:
             raise PreviewRefusedError("the compose policy refuses it (no exception for a "
                                       "preview): " + "; ".join(refused[:5]),
@@ -348,7 +339,7 @@ class Previewing(Recording):
                                f"answered {status or 'nothing'} within {timeout:g}s")
             return
         self.store.save_preview(replace(row, state="up"))
-        url = self._url(row.hosts[-1])
+        url = self.preview_url(row.hosts[-1])
         verb = "updated" if existing else "created"
         self._record(caller, f"preview_{verb}", 201, intent=row.intent,
                      reason=f"pull request #{number}: {row.project} at {event.head[:12]} "
@@ -401,12 +392,13 @@ class Previewing(Recording):
                 f"{running} previews run already (CHATOPS_PREVIEW_MAX={settings.preview_max})"
                 f"; {stack} of #{number} is refused, none is evicted: close a pull request "
                 "or run 'chatops previews destroy N'", field="CHATOPS_PREVIEW_MAX")
-        for port in settings.preview_port_range:
-            if port not in taken and _port_free(port):
-                return port
-        raise PreviewRefusedError(
-            f"no free port in CHATOPS_PREVIEW_PORTS ({settings.preview_ports}): {len(taken)} "
-            "previews and other programs hold them all", field="CHATOPS_PREVIEW_PORTS")
+        port = free_port(settings.preview_port_range, taken)
+        if port is None:
+            raise PreviewRefusedError(
+                f"no free port in CHATOPS_PREVIEW_PORTS ({settings.preview_ports}): "
+                f"{len(taken)} previews and other programs hold them all",
+                field="CHATOPS_PREVIEW_PORTS")
+        return port
 
     def _hosts(self, number: int, stack: str) -> tuple[str, ...]:
         domain = self.ctx.runtime.settings.preview_domain
@@ -414,7 +406,7 @@ class Previewing(Recording):
         taken = any(short in r.hosts for r in self.store.previews(number))
         return (f"{stack}.pr-{number}.{domain}",) + (() if taken else (short,))
 
-    def _url(self, host: str) -> str:
+    def preview_url(self, host: str) -> str:
         port = (self.ctx.runtime.settings.preview_listen or ":80").rsplit(":", 1)[1]
         return f"http://{host}" + ("" if port == "80" else f":{port}")
 
@@ -442,15 +434,6 @@ class Previewing(Recording):
     def _tell(self, doc: IntentDoc, message: ChatMessage) -> None:
         """To the targets the intent's ``notify`` names (and the untagged ones)."""
         self.announce(message, "preview", tuple(doc.notify))
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _remove_tree(root: object) -> None:

@@ -241,4 +241,35 @@ def doctor(output: str) -> None:
     raise SystemExit(doctor_command(json_output=output == "json"))
 
 
-GROUPS = (chat, secrets, traffic, keys, users, audit, notify, doctor)
+@click.group(invoke_without_command=True)
+@_format_option
+@click.pass_context
+def previews(ctx: click.Context, output: str) -> None:
+    """The previews of pull requests the service runs (list them, or a subcommand)."""
+    if ctx.invoked_subcommand is None:
+        from chatops.cli.previews import list_command
+
+        raise SystemExit(list_command(json_output=output == "json"))
+
+
+@previews.command("destroy")
+@click.argument("number", type=click.IntRange(1, 999_999_999))
+def previews_destroy(number: int) -> None:
+    """Remove every preview of pull request NUMBER now (containers, volumes, networks,
+    routes)."""
+    from chatops.cli.previews import destroy_command
+
+    raise SystemExit(destroy_command(number))
+
+
+@previews.command("config")
+@click.option("--write", is_flag=True, help="Write the files (else print them).")
+def previews_config(write: bool) -> None:
+    """The file the preview proxy loads once (CHATOPS_PREVIEW_PROXY): HAProxy's frontend
+    and backends over CHATOPS_PREVIEW_PORTS; Traefik needs none."""
+    from chatops.cli.previews import config_command
+
+    raise SystemExit(config_command(write=write))
+
+
+GROUPS = (chat, secrets, traffic, keys, users, audit, notify, doctor, previews)

@@ -5,6 +5,7 @@ runs beside production, when the pull request carries the preview label.
 preview:
   service: web            # the service the preview's URL reaches (default: the intent's)
   port: 8080              # its port inside the container
+  network: own            # own (a network of its own) or host (with port_env)
   path: /health           # what must answer (below 500) before the preview counts
   env: {APP_ENV: preview} # variables for every service (and Compose interpolation)
   leave_out: [db]         # services not started (databases you don't want copied)
@@ -23,7 +24,7 @@ files are left out, and each Compose ``secrets``/``configs`` file takes its valu
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -52,6 +53,13 @@ class Preview(_Strict):
         "intent's service)")
     port: int = Field(ge=1, le=65535, description="that service's port inside its "
                       "container")
+    network: Literal["own", "host"] = Field(
+        default="own", description="own: a network of the preview's own, the port "
+        "published on loopback; host: host networking, the service told its port in "
+        "port_env (only where chatops/policy.yaml sets preview_host_network)")
+    port_env: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", description="with "
+        "network host: the variable that gives the service the port to listen on")
     path: str = Field(default="/", pattern=r"^/[^\s]*$", max_length=500,
                       description="what must answer below 500, through the proxy, before "
                       "the preview counts as up")
@@ -79,6 +87,9 @@ class Preview(_Strict):
             raise ValueError("ttl is at most 30d")
         if self.ttl < 60:
             raise ValueError("ttl is at least 1m")
+        if self.network == "host" and self.port_env is None:
+            raise ValueError("network host needs port_env: the variable that tells the "
+                             "service which port to listen on")
         if self.service is not None and self.service in self.leave_out:
             raise ValueError(f"service {self.service} is the one the URL reaches; it cannot "
                              "be left out")

@@ -122,11 +122,13 @@ def compose_violations(tree: Tree, file: str, *, stack: str, policy: Policy,
 
 
 def intent_violations(intent: IntentFile, repo: GitOpsRepo, tree: Tree, *,
-                      preview: bool = False) -> list[Violation]:
+                      preview: bool = False, policy_tree: Tree | None = None
+                      ) -> list[Violation]:
     """What the policy refuses in the compose files ``intent`` acts on (a preview gets no
-    exception). ``PolicyError`` when the policy file is invalid or the intent names an
-    exception it does not have."""
-    policy = load_policy(tree.read(POLICY_FILE))
+    exception), the policy read from ``policy_tree`` (default ``tree``: a preview reads
+    it from the deploy branch, never from its own pull request). ``PolicyError`` when the
+    policy file is invalid or the intent names an exception it does not have."""
+    policy = load_policy((policy_tree or tree).read(POLICY_FILE))
     out: list[Violation] = []
     for doc in intent.documents:
         names = None if preview else tuple(doc.policy_exceptions)

@@ -58,6 +58,10 @@ class Policy(_Strict):
                                   "besides the stack's own folder")
     forbid_root_user: bool = Field(default=False, description="refuse user: root")
     exceptions: list[PolicyException] = Field(default_factory=list)
+    preview_host_network: bool = Field(
+        default=False, description="previews may use host networking (preview.network: "
+        "host), for an engine without a bridge; read from the deploy branch, never from "
+        "the pull request")
 
     def exception(self, name: str) -> PolicyException | None:
         return next((e for e in self.exceptions if e.name == name), None)
@@ -66,8 +70,9 @@ class Policy(_Strict):
                 ) -> str | None:
         """The exception that lifts ``rule`` here: one among ``names`` or one that is
         ``always``; None for a preview (``names`` None) or when there is none."""
-        if names is None:
-            return None
+        if names is None:  # a preview: no exception, only what the policy itself says
+            return "preview_host_network" if rule == "host_network" and \
+                self.preview_host_network else None
         for found in self.exceptions:
             if (found.always or found.name in names) and rule in found.allow \
                     and found.match.covers(stack, service):

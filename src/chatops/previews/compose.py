@@ -109,7 +109,7 @@ def _service(file: str, name: str, body: Any, preview: Preview, gone: set[str], 
     extends = body.get("extends")
     if isinstance(extends, Mapping) and extends.get("file"):
         raise _refuse(file, f"{where}.extends", "extends from another file is refused")
-    mode = str(body.get("network_mode") or "")
+    mode = "" if preview.network == "host" else str(body.get("network_mode") or "")
     if mode.startswith("container:") or (mode.startswith("service:")
                                         and mode.split(":", 1)[1] in gone):
         raise _refuse(file, f"{where}.network_mode", f"{mode} leaves the preview")
@@ -139,7 +139,14 @@ def _service(file: str, name: str, body: Any, preview: Preview, gone: set[str], 
     resources["limits"] = {"cpus": f"{preview.cpus:g}", "memory": preview.memory}
     deploy["resources"] = resources
     kept["deploy"] = deploy
-    if port is not None:
+    if preview.network == "own" and str(kept.get("network_mode", "")).startswith("host"):
+        del kept["network_mode"]  # its own network, whatever production uses
+    if preview.network == "host":
+        kept["network_mode"] = "host"  # the policy allowed it (preview_host_network)
+        if port is not None and preview.port_env:
+            env[preview.port_env] = str(port)
+            kept["environment"] = env
+    elif port is not None:
         kept["ports"] = [f"127.0.0.1:{port}:{preview.port}"]
     return kept
 

@@ -49,8 +49,10 @@ from chatops.server.intents import register_intents
 from chatops.server.keys import KeyRing
 from chatops.server.openapi import install as install_openapi
 from chatops.server.orchestrate import register_orchestrate, summary_of
+from chatops.server.previews import register_previews
 from chatops.server.schedules import (
     poll_loop,
+    preview_loop,
     reconcile_loop,
     register_schedules,
     schedule_loop,
@@ -174,6 +176,8 @@ def _watchers(loop: asyncio.AbstractEventLoop, deploys: Deploys, engine: Engine,
     if settings.reconcile_interval:
         tasks.append(loop.create_task(reconcile_loop(deploys, engine,
                                                      settings.reconcile_interval)))
+    if settings.preview_domain:
+        tasks.append(loop.create_task(preview_loop(deploys)))
     if settings.watch_events:
         for host in [None, *settings.hosts]:
             watcher = Watcher(engine, deploys.ctx.queue, deploys.announce,
@@ -192,6 +196,7 @@ def _register_surfaces(api: FastAPI, s: Services, scheduler: Scheduler,
     register_schedules(api, s, scheduler)
     register_pages(api, s, lockout)
     register_intents(api, s)
+    register_previews(api, s)
 
 
 def _register_routes(api: FastAPI, s: Services) -> None:  # noqa: PLR0915 - one route each

@@ -130,6 +130,34 @@ class IntentSummary(BaseModel):
     errors: list[dict[str, Any]] = []
 
 
+class Preview(BaseModel):
+    number: int
+    stack: str
+    intent: str
+    project: str
+    head: str
+    port: int
+    hosts: list[str]
+    url: str
+    state: str
+    reason: str
+    created_at: str
+    updated_at: str
+    expires_at: str
+    age_seconds: int
+    containers: int
+    running: int
+
+
+class PreviewList(BaseModel):
+    previews: list[Preview]
+
+
+class PreviewsRemoved(BaseModel):
+    pull_request: int
+    removed: list[str]
+
+
 class IntentList(BaseModel):
     intents: list[IntentSummary]
 

@@ -123,3 +123,13 @@ async def reconcile_loop(deploys: Deploys, engine: Engine, every: float) -> None
             pass  # recorded by the use case
         except Exception as exc:  # a pass that broke must not end reconciling
             sys.stderr.write(f"chatops: reconcile: {type(exc).__name__}: {exc}\n")
+
+
+async def preview_loop(deploys: Deploys, every: float = 30.0) -> None:
+    """Previews whose ``ttl`` passed are removed (checked every ``every`` seconds)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await deploys.expire_previews()
+        except Exception as exc:  # a pass that broke must not end the expiry
+            sys.stderr.write(f"chatops: previews: {type(exc).__name__}: {exc}\n")
