@@ -83,8 +83,6 @@ class Preview(_Strict):
 
     @model_validator(mode="after")
     def _sane(self) -> Preview:
-        if self.ttl > 30 * 86400:
-            raise ValueError("ttl is at most 30d")
         if self.ttl < 60:
             raise ValueError("ttl is at least 1m")
         if self.network == "host" and self.port_env is None:
