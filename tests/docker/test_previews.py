@@ -76,7 +76,8 @@ def _ports(count: int) -> tuple[int, int]:
 
 
 class Setup:
-    def __init__(self, tmp: Path, images: Images, proxy: str, *, ports: int = 4) -> None:
+    def __init__(self, tmp: Path, images: Images, proxy: str, *, ports: int = 4,
+                 most: int = 2) -> None:
         self.tmp, self.proxy = tmp, proxy
         self.stack = f"pv{uuid.uuid4().hex[:8]}"
         self.prod_port = free_port()
@@ -96,7 +97,7 @@ class Setup:
             "CHATOPS_GITHUB_WEBHOOK_SECRET": SECRET, "CHATOPS_PREVIEW_DOMAIN": DOMAIN,
             "CHATOPS_PREVIEW_PROXY": proxy,
             "CHATOPS_PREVIEW_LISTEN": f"127.0.0.1:{self.listen}",
-            "CHATOPS_PREVIEW_PORTS": f"{first}-{last}", "CHATOPS_PREVIEW_MAX": "2"}
+            "CHATOPS_PREVIEW_PORTS": f"{first}-{last}", "CHATOPS_PREVIEW_MAX": str(most)}
         self.haproxy: Any = None
         self.traefik: Any = None
         if proxy == "haproxy":
@@ -203,7 +204,7 @@ class Setup:
 
     def close(self) -> None:
         self.service.stop()
-        for project in [f"{self.stack}-pr-{n}" for n in (7, 8, 9)] + [self.stack]:
+        for project in [f"{self.stack}-pr-{n}" for n in range(1, 40)] + [self.stack]:
             docker("compose", "-p", project, "down", "-v", "--timeout", "1", check=False)
         if self.haproxy is not None:
             self.haproxy.stop()
@@ -259,7 +260,8 @@ def test_a_labelled_pull_request_gets_a_preview_that_a_push_updates_and_closing_
         newer = s.push_branch(s.compose(s.v1, "    labels: {pushed: again}\n"))
         assert s.event("synchronize", number, newer).status_code == 202
         (updated,) = s.settled(number, newer)
-        assert updated["state"] == "up" and updated["port"] == preview["port"]
+        assert updated["state"] == "up"
+        assert updated["port"] == preview["port"]
         assert s.through_proxy(f"pr-{number}.{DOMAIN}") == (200, "v1")
 
         # Closed: every container, volume, network and route gone.
@@ -270,8 +272,8 @@ def test_a_labelled_pull_request_gets_a_preview_that_a_push_updates_and_closing_
         assert s.through_proxy(f"pr-{number}.{DOMAIN}")[0] == 404
         assert not (s.tmp / "state" / "previews" / project).exists()
     # Production served all along; the checkout never moved.
-    assert production.answers and all(a == "200 v1" for a in production.answers), \
-        [a for a in production.answers if a != "200 v1"][:5]
+    assert production.answers
+    assert [a for a in production.answers if a != "200 v1"] == []
     assert git(s.world.host, "rev-parse", "HEAD") == host_head
     records = s.service.get("/audit?limit=1000").json()["records"]
     decisions = [r["decision"] for r in records]
@@ -290,7 +292,8 @@ def test_refused_previews_start_nothing_and_say_why(engine: None, images: Images
         assert s.event("opened", 7, bad).status_code == 202
         text = _wait_comment(s, 7, "#### Previews")
         assert "the compose policy refuses it" in text
-        assert "privileged" in text and "docker_socket" in text
+        assert "privileged" in text
+        assert "docker_socket" in text
         assert s.traces(f"{s.stack}-pr-7")["containers"] == 0
         assert s.previews() == []
 

@@ -50,10 +50,13 @@ def test_the_preview_keeps_nothing_of_productions() -> None:
                                   memory="128m", cpus=0.25),
                   service="web", number=12, port=18003)
     data = yaml.safe_load(done.text)
-    assert "name" not in data and "networks" not in data
+    assert "name" not in data
+    assert "networks" not in data
     web = data["services"]["web"]
     assert set(data["services"]) == {"web", "db"}  # cache left out
-    assert "container_name" not in web and "env_file" not in web and "networks" not in web
+    assert "container_name" not in web
+    assert "env_file" not in web
+    assert "networks" not in web
     assert web["ports"] == ["127.0.0.1:18003:8080"]
     assert web["depends_on"] == ["db"]
     assert web["environment"] == {"MODE": "preview", "KEEP": None}
@@ -90,7 +93,7 @@ def test_what_would_reach_production_is_refused(extra: str, field: str) -> None:
 
 
 def test_a_secret_without_the_previews_own_value_is_refused() -> None:
-    with pytest.raises(PreviewRefusedError, match="preview.secrets.db_password"):
+    with pytest.raises(PreviewRefusedError, match=r"preview\.secrets\.db_password"):
         render(COMPOSE, file="c.yml", preview=preview(secrets={}), service="web",
                number=1, port=18000)
 
@@ -125,4 +128,5 @@ def test_the_comment_lists_previews_and_refusals_and_ports_are_taken_in_order() 
     assert comment_section([], {}, str) == ""
     assert free_port(range(1, 1), set()) is None
     found = free_port(range(20000, 60000), {20000})
-    assert found is not None and found > 20000
+    assert found is not None
+    assert found > 20000
