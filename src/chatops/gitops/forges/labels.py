@@ -35,6 +35,17 @@ def last_added(history: LabelHistory, label: str) -> LabelEvent | None:
     return found
 
 
+def _addition(forge: Forge, pr: PullRequest, history: LabelHistory, label: str
+              ) -> tuple[LabelEvent, str] | str:
+    """The addition of ``label`` in force and who made it, in words; or why none is."""
+    added = last_added(history, label)
+    where = f"on pull request #{pr.number}"
+    if added is None:
+        return (f"{forge.forge} has no record of who added the label {label!r} {where}: "
+                "remove it and add it again")
+    return added, f"the label {label!r} {where} was added by {added.actor}"
+
+
 #: How long a permission or membership the forge confirmed is taken as still true.
 GRANT_SECONDS = 300.0
 
@@ -67,12 +78,10 @@ async def labeller_problem(forge: Forge, pr: PullRequest, history: LabelHistory,
                            label: str, *, rules: tuple[str, ...], self_approve: bool,
                            granted: dict[tuple[str, str], float] | None = None) -> str | None:
     """Why the label on ``pr`` does not count as approval, or None."""
-    added = last_added(history, label)
-    where = f"on pull request #{pr.number}"
-    if added is None:
-        return (f"{forge.forge} has no record of who added the label {label!r} {where}: "
-                "remove it and add it again")
-    who = f"the label {label!r} {where} was added by {added.actor}"
+    found = _addition(forge, pr, history, label)
+    if isinstance(found, str):
+        return found
+    added, who = found
     if added.actor.lower() == pr.author.lower() and not self_approve:
         return (f"{who}, the pull request's author; someone else must approve (or set "
                 "self_approve: true in the intent)")
@@ -97,12 +106,10 @@ async def previewer_problem(forge: Forge, pr: PullRequest, history: LabelHistory
     be added by someone ``rules`` allow who is not the author (never the author alone).
     A push after it redeploys the preview (what a preview runs is sandboxed by the
     compose policy with no exception, and gets none of production's secrets)."""
-    added = last_added(history, label)
-    where = f"on pull request #{pr.number}"
-    if added is None:
-        return (f"{forge.forge} has no record of who added the label {label!r} {where}: "
-                "remove it and add it again")
-    who = f"the label {label!r} {where} was added by {added.actor}"
+    found = _addition(forge, pr, history, label)
+    if isinstance(found, str):
+        return found
+    added, who = found
     if added.actor.lower() == pr.author.lower():
         return f"{who}, the pull request's author; a preview needs someone else's label"
     if not await allowed(forge, added.actor, rules, granted):
