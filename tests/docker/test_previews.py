@@ -256,8 +256,11 @@ def test_a_labelled_pull_request_gets_a_preview_that_a_push_updates_and_closing_
                     and b["context"] == f"chatops/preview/{s.stack}"]
         assert [b["state"] for b in statuses] == ["pending", "success"]
 
-        # A push: the same preview, now at the new head.
+        # Two pushes in quick succession: the last one wins, the first is applied whole
+        # or not at all (superseded while it waited); the same preview, at the new head.
+        between = s.push_branch(s.compose(s.v2, "    labels: {pushed: once}\n"))
         newer = s.push_branch(s.compose(s.v1, "    labels: {pushed: again}\n"))
+        assert s.event("synchronize", number, between).status_code == 202
         assert s.event("synchronize", number, newer).status_code == 202
         (updated,) = s.settled(number, newer)
         assert updated["state"] == "up"

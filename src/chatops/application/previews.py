@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -21,12 +22,7 @@ from chatops.application.caller import Caller, Trusted
 from chatops.application.recording import Recording
 from chatops.approvers import DEFAULT_LABEL_BY
 from chatops.engine.base import Engine
-from chatops.errors import (
-    ChatopsError,
-    GitError,
-    PreviewRefusedError,
-    UnavailableError,
-)
+from chatops.errors import ChatopsError, GitError, PreviewRefusedError, UnavailableError
 from chatops.gitops.affected import affected_by
 from chatops.gitops.forges import Forge, PullEvent, PullRequest
 from chatops.gitops.forges.labels import previewer_problem
@@ -35,7 +31,7 @@ from chatops.intents.model import IntentDoc
 from chatops.notify.messages import ChatMessage, preview_message
 from chatops.policy import intent_violations
 from chatops.previews import compose, runner
-from chatops.previews.listing import comment_section, free_port
+from chatops.previews.listing import comment_section, free_port, hosts_for, url_of
 from chatops.previews.routes import Router, router_for
 from chatops.store.previews import PreviewRow
 
@@ -130,6 +126,19 @@ class Previewing(Recording):
             await self._publish(number)
             return [r.project for r in rows]
 
+    async def preview_list(self) -> list[dict[str, object]]:
+        """Every preview with its address, age and containers (the API, the CLI and the
+        dashboard show the same)."""
+        now, out = _now(), []
+        for row in self.store.previews():
+            containers = await self._engine().containers(row.project)
+            created = datetime.fromisoformat(row.created_at.replace("Z", "+00:00"))
+            out.append({**row.as_dict(), "url": self.preview_url(row.hosts[-1]),
+                        "age_seconds": int((now - created).total_seconds()),
+                        "containers": len(containers),
+                        "running": sum(1 for c in containers if c.running)})
+        return out
+
     async def expire_previews(self, caller: Caller = PREVIEWER) -> list[str]:
         """Remove the previews whose ``ttl`` has passed; the projects removed."""
         now, gone = _iso(_now()), []
@@ -218,7 +227,7 @@ class Previewing(Recording):
         head, read from Git objects (fetched first; the checkout never moves)."""
         sync = self.ctx.sync()
         async with self.ctx.checkout_lock:
-            await asyncio.to_thread(sync.fetch)
+            await asyncio.to_thread(sync.fetch)  # the branch's policy, as it is now
             if not await asyncio.to_thread(sync.has_commit, event.head):
                 await asyncio.to_thread(sync.fetch_pull, event.number, event.branch)
             if not await asyncio.to_thread(sync.has_commit, event.head):
@@ -299,7 +308,8 @@ class Previewing(Recording):
         row = existing or PreviewRow(
             number=number, stack=stack, intent=target.intent.name,
             project=compose.project_name(stack, number), head=event.head, port=port,
-            hosts=self._hosts(number, stack), state="starting", reason="",
+            hosts=hosts_for(self.ctx.runtime.settings.preview_domain or "", number,
+                            stack, self.store.previews(number)), state="starting", reason="",
             created_at=_iso(now), updated_at=_iso(now),
             expires_at=_iso(now + timedelta(seconds=preview.ttl)))
         row = replace(row, head=event.head, state="starting", reason="")
@@ -365,7 +375,7 @@ class Previewing(Recording):
             await self.router().remove(row.hosts, row.port)
         found = next(iter(root.rglob(runner.FILE)), None) if root.exists() else None
         await runner.down(self._engine(), settings.compose_command, row.project, found)
-        await asyncio.to_thread(_remove_tree, root)
+        await asyncio.to_thread(shutil.rmtree, root, ignore_errors=True)
         self.store.drop_preview(row.number, row.stack)
         self._record(caller, "preview_removed", 200, intent=row.intent,
                      reason=f"pull request #{row.number}: {row.project} removed: {why}")
@@ -400,15 +410,8 @@ class Previewing(Recording):
                 field="CHATOPS_PREVIEW_PORTS")
         return port
 
-    def _hosts(self, number: int, stack: str) -> tuple[str, ...]:
-        domain = self.ctx.runtime.settings.preview_domain
-        short = f"pr-{number}.{domain}"
-        taken = any(short in r.hosts for r in self.store.previews(number))
-        return (f"{stack}.pr-{number}.{domain}",) + (() if taken else (short,))
-
     def preview_url(self, host: str) -> str:
-        port = (self.ctx.runtime.settings.preview_listen or ":80").rsplit(":", 1)[1]
-        return f"http://{host}" + ("" if port == "80" else f":{port}")
+        return url_of(self.ctx.runtime.settings.preview_listen, host)
 
     async def _status(self, sha: str, stack: str, state: str, description: str,
                       url: str | None) -> None:
@@ -434,12 +437,6 @@ class Previewing(Recording):
     def _tell(self, doc: IntentDoc, message: ChatMessage) -> None:
         """To the targets the intent's ``notify`` names (and the untagged ones)."""
         self.announce(message, "preview", tuple(doc.notify))
-
-
-def _remove_tree(root: object) -> None:
-    import shutil  # noqa: PLC0415
-
-    shutil.rmtree(str(root), ignore_errors=True)
 
 
 __all__ = ["PREVIEWER", "Previewing"]

@@ -27,6 +27,21 @@ def comment_section(rows: list[PreviewRow], notes: Mapping[str, str],
     return "\n".join(out)
 
 
+def hosts_for(domain: str, number: int, stack: str, rows: list[PreviewRow]
+              ) -> tuple[str, ...]:
+    """A new preview's names: ``STACK.pr-N.DOMAIN``, and ``pr-N.DOMAIN`` for the pull
+    request's first (it keeps it while it lives)."""
+    short = f"pr-{number}.{domain}"
+    taken = any(short in r.hosts for r in rows)
+    return (f"{stack}.{short}",) + (() if taken else (short,))
+
+
+def url_of(listen: str | None, host: str) -> str:
+    """How people reach ``host`` through the proxy on ``listen``."""
+    port = (listen or ":80").rsplit(":", 1)[1]
+    return f"http://{host}" + ("" if port == "80" else f":{port}")
+
+
 def free_port(ports: Iterable[int], taken: set[int]) -> int | None:
     """The first port of ``ports`` no preview holds and nothing listens on (loopback)."""
     for port in ports:

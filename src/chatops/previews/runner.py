@@ -107,4 +107,4 @@ async def probe(listen: str, host: str, path: str, deadline: float) -> int:
                 status = 0
             if 0 < status < 500 or time.monotonic() > deadline:
                 return status
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.02)

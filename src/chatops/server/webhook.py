@@ -15,6 +15,7 @@ gets the plan of every intent it affects as one comment, updated on each push
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -110,15 +111,16 @@ async def _pull_request(s: Services, caller: Caller, what: PullEvent,
     if not what.planned and not s.deploys.previews_on:
         return done(202, {"ignored": name}, "ignored", name)
     body: dict[str, Any] = {"pull_request": what.number, "sha": what.head}
-    if what.planned:
-        plan, published = await s.deploys.review(caller, what.number, what.base,
-                                                 what.head, what.branch)
-        body.update(intents=[r.name for r in plan.intents], comment=published.comment_id,
-                    created=published.created)
     if s.deploys.previews_on:
         body["previews"] = s.deploys.preview_event(caller, what)
         if not what.planned:
             return done(202, body, "accepted", f"{name}: previews {body['previews']}")
+        await asyncio.sleep(0)  # the preview reads Git first; the comment can wait
+
+    plan, published = await s.deploys.review(caller, what.number, what.base, what.head,
+                                             what.branch)
+    body.update(intents=[r.name for r in plan.intents], comment=published.comment_id,
+                created=published.created)
     return JSONResponse(body, status_code=202)
 
 

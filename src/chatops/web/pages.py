@@ -177,7 +177,8 @@ class Dashboard:
                                   self.s.engine)
         found = {v.stack: stack_drift(v, self.store) for v in views}
         return self.page(request, "stacks.html", session=session, stacks=views,
-                         invalid=invalid, found=found)
+                         invalid=invalid, found=found,
+                         previews=await self.s.deploys.preview_list())
 
     async def runs(self, request: Request, session: Session) -> HTMLResponse:
         _need(session, "read")
