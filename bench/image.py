@@ -3,11 +3,12 @@ gzip-compressed as a registry stores its layers) against the 200 MB target, and 
 from ``docker run`` to ``/healthz`` answering (median of several starts) against 3 s.
 
 Run: ``.venv/bin/python bench/image.py [IMAGE]`` (default: builds ``chatops:bench`` from
-the Dockerfile on the local base of scripts/base-image.sh)."""
+the Dockerfile on the local base: scripts/image.sh --local-base)."""
 
 from __future__ import annotations
 
 import gzip
+import os
 import statistics
 import subprocess
 import sys
@@ -61,9 +62,8 @@ def start_time(image: str) -> float:
 def main() -> None:
     image = sys.argv[1] if len(sys.argv) > 1 else "chatops:bench"
     if len(sys.argv) < 2:
-        subprocess.run([str(ROOT / "scripts" / "base-image.sh")], check=True)
-        docker("build", "-q", "--network", "host", "--build-arg",
-               "BASE=chatops-base:bookworm", "-t", image, str(ROOT))
+        subprocess.run([str(ROOT / "scripts" / "image.sh"), "--local-base", image],
+                       check=True, env={**os.environ, "PYTHON": sys.executable})
     size = int(docker("image", "inspect", "-f", "{{.Size}}", image))
     base = int(docker("image", "inspect", "-f", "{{.Size}}", "chatops-base:bookworm"))
     packed = compressed(image)

@@ -22,7 +22,8 @@ debootstrap --variant=minbase --include=ca-certificates bookworm "$root/rootfs" 
   || { tail -20 "$root/log" >&2; exit 1; }
 # As the slim image: no package caches or lists, no docs, man pages or translations, and
 # dpkg told to leave them out of what is installed later.
-rm -rf "$root"/rootfs/var/cache/apt/archives/*.deb "$root"/rootfs/var/lib/apt/lists/* \
+rm -rf "$root"/rootfs/var/cache/apt/archives/*.deb "$root"/rootfs/var/cache/apt/*.bin \
+  "$root"/rootfs/var/lib/apt/lists/* \
   "$root"/rootfs/usr/share/doc/* "$root"/rootfs/usr/share/man/* "$root"/rootfs/usr/share/info/* \
   "$root"/rootfs/usr/share/locale/* "$root"/rootfs/var/log/*.log "$root"/rootfs/var/cache/debconf/*-old
 cat >"$root/rootfs/etc/dpkg/dpkg.cfg.d/docker" <<'CFG'
