@@ -8,6 +8,7 @@ the Dockerfile on the local base: scripts/image.sh --local-base)."""
 from __future__ import annotations
 
 import gzip
+import secrets
 import os
 import statistics
 import subprocess
@@ -20,6 +21,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = 5
+DEMO = ROOT / "examples" / "demo"
 
 
 def docker(*args: str) -> str:
@@ -45,8 +47,8 @@ def start_time(image: str) -> float:
     name = f"chatops-bench-{uuid.uuid4().hex[:8]}"
     start = time.monotonic()
     docker("run", "-d", "--name", name, "--network", "host", "-e", f"CHATOPS_PORT={port}",
-           "-e", "CHATOPS_HOST=127.0.0.1", "-e", "CHATOPS_API_KEY=" + "k" * 40,
-           "-e", "CHATOPS_REPO=/tmp", image)
+           "-e", "CHATOPS_HOST=127.0.0.1", "-e", "CHATOPS_API_KEY=" + secrets.token_urlsafe(32),
+           "-e", f"CHATOPS_REPO={DEMO}", "-v", f"{DEMO}:{DEMO}:ro", image)
     try:
         while time.monotonic() - start < 60:
             try:
