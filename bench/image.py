@@ -8,8 +8,8 @@ the Dockerfile on the local base: scripts/image.sh --local-base)."""
 from __future__ import annotations
 
 import gzip
-import secrets
 import os
+import secrets
 import statistics
 import subprocess
 import sys
