@@ -1,4 +1,4 @@
-"""Every kind of thing chatops can be extended with has one registry, and the README's
+"""Every kind of thing chatops can be extended with has one registry, and the docs'
 table of registries names the same members: a kind added without its documentation, or
 documented but never registered, fails here."""
 
@@ -21,13 +21,13 @@ from chatops.runner.strategies import REGISTRY as RUNNERS
 from chatops.secrets.providers import PROVIDERS
 from chatops.traffic import DRIVERS
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+LAYOUT = Path(__file__).resolve().parents[2] / "docs" / "layout.md"
 
 
 def documented() -> dict[str, set[str]]:
-    """The README's registry table: kind -> the names it lists (in backticks)."""
-    text = README.read_text(encoding="utf-8")
-    section = text.split("### Registries: adding a kind", 1)[1].split("\n## ", 1)[0]
+    """The docs' registry table (docs/layout.md): kind -> the names it lists."""
+    text = LAYOUT.read_text(encoding="utf-8")
+    section = text.split("## Registries: adding a kind", 1)[1].split("\n# ", 1)[0]
     rows: dict[str, set[str]] = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]

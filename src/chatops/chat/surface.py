@@ -39,7 +39,7 @@ class ChatSurface:
     """One platform's ``POST /chat/{name}``."""
 
     name: ClassVar[str]
-    summary: ClassVar[str]  # one line for the README's table
+    summary: ClassVar[str]  # one line for the docs' registry table (docs/layout.md)
     #: Its requests' media type, for the OpenAPI document. (The identities a grant may
     #: name, ``name:user:ID`` and its groups, are in ``identities.IDENTITY_KINDS``.)
     content_type: ClassVar[str] = "application/json"

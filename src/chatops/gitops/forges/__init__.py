@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ForgeKind:
     name: str
-    summary: str  # one line for the README's table
+    summary: str  # one line for the docs' registry table (docs/layout.md)
     #: The forge's client, from settings that name its repository and token.
     client: Callable[[Settings], Forge]
     #: A webhook delivery verified with the secret and read (headers, body, secret,

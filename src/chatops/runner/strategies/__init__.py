@@ -28,7 +28,7 @@ Outcome = tuple[RunStatus, str, dict[str, Any] | None]
 @dataclass(frozen=True, kw_only=True)
 class Strategy:
     name: str  # ``StepPlan.runs_as``
-    summary: str  # one line for the README's table
+    summary: str  # one line for the docs' registry table (docs/layout.md)
     run: Callable[[StepIO, str, str, StepPlan], Awaitable[Outcome]]
 
 

@@ -29,7 +29,7 @@ class Provider(Protocol):
 @dataclass(frozen=True)
 class ProviderKind:
     name: str
-    summary: str  # one line for the README's table
+    summary: str  # one line for the docs' registry table (docs/layout.md)
     #: The provider, from the settings; ``SecretError`` says which setting it lacks.
     build: Callable[[Settings], Provider]
 
