@@ -29,7 +29,8 @@ from chatops.gitops.forges.labels import previewer_problem
 from chatops.intents.loader import IntentFile
 from chatops.intents.model import IntentDoc
 from chatops.notify.messages import ChatMessage, preview_message
-from chatops.policy import intent_violations
+from chatops.planning.uses import CommitTree
+from chatops.policy import POLICY_FILE, intent_violations
 from chatops.previews import compose, runner
 from chatops.previews.listing import comment_section, free_port, hosts_for, url_of
 from chatops.previews.routes import Router, router_for
@@ -281,7 +282,8 @@ class Previewing(Recording):
         view = await asyncio.to_thread(self.ctx.view, event.head)
         assert view.tree is not None  # noqa: S101 - read_commit gives its tree
         sync = self.ctx.sync()
-        base = await asyncio.to_thread(sync.tree, sync.tracking)  # the branch's policy
+        # The policy as the deploy branch has it, never as the pull request does.
+        base = CommitTree(sync.show, sync.tracking, (POLICY_FILE,))
         refused = [v.text() for v in intent_violations(target.intent, self.ctx.repo,
                                                        view.tree, preview=True,
                                                        policy_tree=base)]

@@ -29,7 +29,8 @@ def materialize(sync: RepoSync, head: str, folder: str, dest: Path, *, rendered:
     ``dest`` (replaced whole), less ``.env`` and encrypted files; then the rendered compose
     file beside ``compose_file`` and the preview's own files. Returns the rendered file."""
     prefix = folder.rstrip("/") + "/" if folder not in ("", ".") else ""
-    paths = [p for p in sync.all_files_at(head) if p.startswith(prefix)]
+    listed = sync.git.out("ls-tree", "-r", "--name-only", head, "--", prefix or ".")
+    paths = [p for p in listed.splitlines() if p.startswith(prefix)]
     if len(paths) > MAX_FILES:
         raise PreviewRefusedError(f"{folder} holds {len(paths)} files at {head[:12]}; a "
                                   f"preview takes at most {MAX_FILES}", field="stack")
