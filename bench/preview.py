@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.docker.conftest import Images, docker, free_port
 from tests.docker.test_previews import COMPOSE, DOMAIN, Setup
 
-RUNS = 3
+RUNS = 5
 
 
 def until(check, deadline: float = 120.0) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ from pydantic import Field
 from chatops.durations import format_duration
 from chatops.health.registry import Check, GateContext, GateKind, GateResult, Slot, poll, register
 from chatops.intents.fields import Duration, StatusRange, Url
+from chatops.tls import tls_context
 
 
 class HttpCheck(Check):
@@ -36,7 +37,7 @@ async def run(check: HttpCheck, ctx: GateContext) -> GateResult:
 
     lo, hi = check.status
     async with httpx.AsyncClient(timeout=check.timeout, follow_redirects=False,
-                                 trust_env=False) as client:
+                                 trust_env=False, verify=tls_context()) as client:
 
         async def attempt(_: float) -> tuple[bool, str]:
             try:

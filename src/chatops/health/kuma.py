@@ -29,6 +29,7 @@ from chatops.health.registry import (
     register,
 )
 from chatops.intents.fields import Duration, Url, _intent_name
+from chatops.tls import tls_context
 
 UP, DOWN, PENDING, MAINTENANCE = 1, 0, 2, 3
 _NAMES = {UP: "UP", DOWN: "DOWN", PENDING: "PENDING", MAINTENANCE: "MAINTENANCE"}
@@ -88,7 +89,7 @@ async def kuma_gate(check: KumaCheck, default_url: str | None, description: str,
     import httpx  # noqa: PLC0415 - only steps with a Kuma gate pay for importing it
 
     base = (check.url or default_url or "").rstrip("/")
-    async with httpx.AsyncClient(timeout=10.0, trust_env=False) as client:
+    async with httpx.AsyncClient(timeout=10.0, trust_env=False, verify=tls_context()) as client:
 
         async def attempt(_: float) -> tuple[bool, str]:
             if not base:

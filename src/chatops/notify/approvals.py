@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chatops.planning.images import ImageChange
+from chatops.tls import tls_context
 
 if TYPE_CHECKING:
     pass
@@ -105,7 +106,8 @@ class Bot:
         import httpx  # noqa: PLC0415 - only when a bot is configured
 
         try:
-            async with httpx.AsyncClient(timeout=TIMEOUT, trust_env=False) as client:
+            async with httpx.AsyncClient(timeout=TIMEOUT, trust_env=False,
+                                         verify=tls_context()) as client:
                 resp = await client.request(method, url, json=body,
                                             headers={"Authorization": auth})
                 data = resp.json() if resp.content else {}

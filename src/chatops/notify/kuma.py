@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from chatops.notify.messages import ChatMessage
 from chatops.notify.outbox import Delivery
 from chatops.notify.targets import RunNotice
+from chatops.tls import tls_context
 
 if TYPE_CHECKING:
     from chatops.notify.targets import Target
@@ -61,7 +62,8 @@ class KumaPush:
 
         params = {k: str(payload[k]) for k in ("status", "msg", "ping")}
         try:
-            async with httpx.AsyncClient(timeout=self.timeout, trust_env=False) as client:
+            async with httpx.AsyncClient(timeout=self.timeout, trust_env=False,
+                                         verify=tls_context()) as client:
                 resp = await client.get(self.url, params=params)
         except httpx.HTTPError as exc:
             return Delivery(False, f"Uptime Kuma push failed: {type(exc).__name__}")

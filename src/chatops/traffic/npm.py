@@ -17,6 +17,7 @@ from typing import Any
 
 from chatops.errors import ConfigError, ProxyUnavailableError, TrafficError
 from chatops.settings import Settings
+from chatops.tls import tls_context
 from chatops.traffic.base import Backend, Counters, DriverKind, Routing, register
 
 TIMEOUT = 10.0
@@ -39,7 +40,7 @@ class NginxProxyManager:
         self.url = url.rstrip("/")
         self._email, self._password = email, password
         self._token: str | None = None
-        self._http = httpx.AsyncClient(timeout=TIMEOUT, trust_env=False)
+        self._http = httpx.AsyncClient(timeout=TIMEOUT, trust_env=False, verify=tls_context())
         if backend.proxy_host is None:  # the intent model requires it for npm
             raise ConfigError("traffic.proxy_host is needed for npm", field="traffic.proxy_host")
         self.host_id = backend.proxy_host

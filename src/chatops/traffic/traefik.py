@@ -24,6 +24,7 @@ from typing import Any
 
 from chatops.errors import ConfigError, ProxyUnavailableError, TrafficError
 from chatops.settings import Settings
+from chatops.tls import tls_context
 from chatops.traffic.base import (
     SLOTS,
     Backend,
@@ -125,7 +126,7 @@ class Traefik:
         self._failed = 0
         import httpx  # noqa: PLC0415 - only Traefik users pay for it here
 
-        self._http = httpx.AsyncClient(timeout=TIMEOUT, trust_env=False)
+        self._http = httpx.AsyncClient(timeout=TIMEOUT, trust_env=False, verify=tls_context())
 
     @property
     def config_path(self) -> Path:

@@ -21,6 +21,7 @@ from chatops.errors import (
     InvalidPayloadError,
     RequestError,
 )
+from chatops.tls import tls_context
 
 if TYPE_CHECKING:
     from chatops.settings import Settings
@@ -218,7 +219,8 @@ class ForgeAPI:
 
         self.requests += 1
         try:
-            async with httpx.AsyncClient(timeout=self.timeout, trust_env=False) as client:
+            async with httpx.AsyncClient(timeout=self.timeout, trust_env=False,
+                                         verify=tls_context()) as client:
                 resp = await client.request(method, f"{self.api}{path}",
                                             headers=self._headers, json=body)
         except httpx.TimeoutException:

@@ -36,6 +36,7 @@ from chatops.runner.snapshot import take_snapshot
 from chatops.runner.state import StepState
 from chatops.runner.strategies import Outcome, Strategy, register
 from chatops.store.records import RunStatus
+from chatops.tls import tls_context
 from chatops.traffic.base import Driver, Routing, other
 
 if TYPE_CHECKING:
@@ -296,7 +297,7 @@ class BlueGreen(SlotStep):
         import httpx  # noqa: PLC0415 - only blue-green steps with smoke checks pay for it
 
         base = f"http://{self.traffic.host}:{getattr(self.traffic.ports, slot)}"
-        async with httpx.AsyncClient(base_url=base, trust_env=False,
+        async with httpx.AsyncClient(base_url=base, trust_env=False, verify=tls_context(),
                                      follow_redirects=False) as client:
             for check in self.traffic.smoke:
                 ok, detail, took = await smoke_one(client, check)

@@ -4,19 +4,13 @@ way to ask and to say why an answer cannot be used, naming the reference."""
 
 from __future__ import annotations
 
-import ssl
-from functools import cache
 from typing import Any
 
 import httpx
 
 from chatops.errors import SecretError
 from chatops.secrets.references import Reference
-
-
-@cache
-def tls_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
+from chatops.tls import tls_context
 
 
 def client(base_url: str, timeout: float) -> httpx.Client:
