@@ -11,13 +11,13 @@ from chatops.clock import Clock, SystemClock
 from chatops.engine.base import Engine
 from chatops.locks import Locks
 from chatops.masking import Masker
-from chatops.runner.executor import Executor
-from chatops.runner.secrets import RunSecrets
 from chatops.settings import Settings
 from chatops.store.sqlite import RunStore
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a command that only reads the history does not import the runner
     from chatops.intents.traffic import Traffic
+    from chatops.runner.executor import Executor
+    from chatops.runner.secrets import RunSecrets
     from chatops.traffic.base import Driver
 
 
@@ -60,6 +60,8 @@ class Runtime:
         return RoutedEngine(local, self.settings.hosts, self.settings.paths.hosts)
 
     def executor(self, engine: Engine, sinks: Sequence[ev.Sink] = ()) -> Executor:
+        from chatops.runner.executor import Executor  # noqa: PLC0415
+
         return Executor(engine=engine, store=self.store, locks=self.locks, clock=self.clock,
                         compose_command=self.settings.compose_command, sinks=sinks,
                         kuma_url=self.settings.kuma_url, traffic=self.traffic,
@@ -68,6 +70,7 @@ class Runtime:
     def secrets(self) -> RunSecrets:
         """SOPS files for runs: this host's age identities (read when a file needs them),
         the tmpfs they are staged on, and where used files are kept encrypted."""
+        from chatops.runner.secrets import RunSecrets  # noqa: PLC0415
         from chatops.secrets.keys import key_files, load_keys  # noqa: PLC0415
         from chatops.secrets.providers import Resolver  # noqa: PLC0415
         from chatops.secrets.staging import tmp_root  # noqa: PLC0415

@@ -346,7 +346,7 @@ def runs(  # noqa: PLR0917 - Click passes options positionally
             raise SystemExit(found)
         raise SystemExit(print_runs(found, json_output=output == "json",
                                     where=f"service pid {client.pid}"))
-    from chatops.cli.running import runs_command
+    from chatops.cli.views import runs_command
 
     raise SystemExit(runs_command(intent=intent, stack=stack, status=status, limit=limit,
                                   json_output=output == "json"))

@@ -176,21 +176,6 @@ def _progress(settings: Settings, live_rows: list[str] | None) -> Iterator[list[
         yield sinks
 
 
-def runs_command(*, intent: str | None, stack: str | None, status: str | None, limit: int,
-                 json_output: bool) -> int:
-    from chatops.cli.views import print_runs
-
-    settings = current_settings()
-    runtime = Runtime.open(settings)
-    try:
-        records = runtime.store.list_runs(intent=intent, stack=stack, status=status,
-                                          limit=limit)
-    finally:
-        runtime.close()
-    return print_runs([r.as_dict(detail=False) for r in records], json_output=json_output,
-                      where=str(settings.paths.db))
-
-
 def logs_command(run_id: str, *, follow: bool) -> int:
     settings = current_settings()
     runtime = Runtime.open(settings)

@@ -71,3 +71,19 @@ def _took(record: dict[str, Any]) -> str:
         seconds = (datetime.fromisoformat(record["ended_at"])
                    - datetime.fromisoformat(record["started_at"])).total_seconds()
     return f"{seconds:.1f}s" if seconds is not None else ""
+
+
+def runs_command(*, intent: str | None, stack: str | None, status: str | None, limit: int,
+                 json_output: bool) -> int:
+    from chatops.cli.config import current_settings
+    from chatops.runtime import Runtime
+
+    settings = current_settings()
+    runtime = Runtime.open(settings)
+    try:
+        records = runtime.store.list_runs(intent=intent, stack=stack, status=status,
+                                          limit=limit)
+    finally:
+        runtime.close()
+    return print_runs([r.as_dict(detail=False) for r in records], json_output=json_output,
+                      where=str(settings.paths.db))

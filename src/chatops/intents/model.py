@@ -103,7 +103,7 @@ class IntentDoc(_Strict):
 
     model_config = ConfigDict(
         extra="forbid", strict=True, frozen=True, json_schema_extra=_action_rules,
-        title="chatops intent document",
+        title="chatops intent document", defer_build=True,
     )
 
     label_required: Label = Field(

@@ -20,7 +20,7 @@ DEFAULT_ROOTS = ("/srv", "/opt", "/mnt", "/media", "/data")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Match(_Strict):

@@ -16,7 +16,7 @@ from chatops.settings.values import blank, table
 class ChatGrant(BaseModel):
     """What one chat identity may do: the same scopes as an API key's."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     scopes: tuple[Literal["run", "rollback", "read", "approve"], ...] = ("read",)
     intents: str = Field(default="*", min_length=1, max_length=200)

@@ -37,7 +37,7 @@ from chatops.settings.values import (
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class DeploySettings(Section):
