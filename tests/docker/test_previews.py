@@ -24,6 +24,7 @@ import pytest
 
 from chatops.gitops.forges.github import sign
 from tests import served
+from tests.api.test_dashboard import add_user, sign_in
 from tests.docker.bluegreen import Watcher
 from tests.docker.conftest import Images, docker, free_port, wait_for_http
 from tests.fakes.github import FakeGitHub
@@ -123,6 +124,7 @@ class Setup:
                      str(self.world.host / "stacks" / self.stack / "docker-compose.yml")]
         docker(*self.prod, "up", "-d", "--wait")
         wait_for_http(f"http://127.0.0.1:{self.prod_port}/version", "v1")
+        assert add_user(tmp / "state", "ann", "read").returncode == 0
         self.service = served.start(self.world.host, tmp / "state", env=self.env)
         self.base = git(self.world.dev, "rev-parse", "HEAD")
 
@@ -243,15 +245,11 @@ def test_a_labelled_pull_request_gets_a_preview_that_a_push_updates_and_closing_
         assert s.through_proxy(f"pr-{number}.{DOMAIN}") == (200, "v2")
         assert s.through_proxy(f"{s.stack}.pr-{number}.{DOMAIN}") == (200, "v2")
         assert s.through_proxy(f"pr-99.{DOMAIN}")[0] == 404
-        # Its own limits and variables, none of production's.
-        inspect = json.loads(docker("inspect", f"{project}-web-1").stdout)[0]
-        assert inspect["HostConfig"]["Memory"] == 64 * 2**20
-        assert inspect["HostConfig"]["NanoCpus"] == 500_000_000
-        assert "GREETING=preview" in inspect["Config"]["Env"]
-        assert inspect["Config"]["Labels"]["chatops.preview"] == str(number)
+        _its_own_limits_and_variables(project, number)
         comment = s.comment(number)
         assert "#### Previews" in comment
         assert f"| {s.stack} | http://pr-{number}.{DOMAIN}:{s.listen} | ✅ up |" in comment
+        _the_dashboard_lists_it(s, number)
         statuses = [b for sha, b in s.github.statuses if sha == head
                     and b["context"] == f"chatops/preview/{s.stack}"]
         assert [b["state"] for b in statuses] == ["pending", "success"]
@@ -333,6 +331,24 @@ def test_refused_previews_start_nothing_and_say_why(engine: None, images: Images
         assert s.traces(f"{s.stack}-pr-9")["containers"] == 0
     finally:
         s.close()
+
+
+def _its_own_limits_and_variables(project: str, number: int) -> None:
+    """The preview block's limits and variables, none of production's."""
+    inspect = json.loads(docker("inspect", f"{project}-web-1").stdout)[0]
+    assert inspect["HostConfig"]["Memory"] == 64 * 2**20
+    assert inspect["HostConfig"]["NanoCpus"] == 500_000_000
+    assert "GREETING=preview" in inspect["Config"]["Env"]
+    assert inspect["Config"]["Labels"]["chatops.preview"] == str(number)
+
+
+def _the_dashboard_lists_it(s: Setup, number: int) -> None:
+    """With its address, age and containers."""
+    browser, _ = sign_in(s.service)
+    page = browser.get("/ui/stacks").text
+    assert "Previews of pull requests" in page
+    assert f'<a href="http://pr-{number}.{DOMAIN}:{s.listen}">' in page
+    assert "1/1 running" in page
 
 
 def _wait_comment(s: Setup, number: int, needle: str, deadline: float = 60) -> str:
