@@ -17,6 +17,7 @@ from chatops.intents.model import STRATEGIES
 from chatops.intents.traffic import DRIVERS as DRIVER_TRAITS
 from chatops.notify.configured import FORMATS
 from chatops.policy.rules import RULES
+from chatops.previews import ROUTERS
 from chatops.runner.strategies import REGISTRY as RUNNERS
 from chatops.secrets.providers import PROVIDERS
 from chatops.traffic import DRIVERS
@@ -46,8 +47,9 @@ def documented() -> dict[str, set[str]]:
     ("forge", set(FORGES)),
     ("secret provider", set(PROVIDERS)),
     ("compose policy rule", set(RULES)),
+    ("preview router", set(ROUTERS)),
 ])
-def test_each_registry_and_the_readme_list_the_same_names(kind: str, names: set[str]) -> None:
+def test_each_registry_and_the_docs_list_the_same_names(kind: str, names: set[str]) -> None:
     assert documented()[kind] == names
 
 

@@ -31,9 +31,8 @@ from chatops.intents.model import IntentDoc
 from chatops.notify.messages import ChatMessage, preview_message
 from chatops.planning.uses import CommitTree
 from chatops.policy import POLICY_FILE, intent_violations
-from chatops.previews import compose, runner
+from chatops.previews import Router, compose, router_for, runner
 from chatops.previews.listing import comment_section, free_port, hosts_for, url_of
-from chatops.previews.routes import Router, router_for
 from chatops.store.previews import PreviewRow
 
 PREVIEWER = Caller(via="preview", permissions=Trusted("previews"), client="previews",

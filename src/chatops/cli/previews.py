@@ -60,7 +60,7 @@ def destroy_command(number: int) -> int:
 
 def config_command(*, write: bool) -> int:
     from chatops.errors import ChatopsError
-    from chatops.previews.routes import ROUTERS, router_for
+    from chatops.previews import ROUTERS, router_for
     from chatops.traffic.haproxy import write_atomically
 
     settings = current_settings()

@@ -1,7 +1,7 @@
 """How a preview is reached: the proxy in front of every preview sends a request whose
 ``Host`` is one of a preview's names to that preview's loopback port. One router per
 proxy (``CHATOPS_PREVIEW_PROXY``), found by name in ``ROUTERS``; each module of this
-package registers its own."""
+package registers its own (the package imports them all)."""
 
 from __future__ import annotations
 
@@ -55,17 +55,6 @@ def listen_of(settings: Settings) -> str:
         raise ConfigError("CHATOPS_PREVIEW_LISTEN is not set: the HOST:PORT the proxy "
                           "takes previews' requests on", field="CHATOPS_PREVIEW_LISTEN")
     return settings.preview_listen
-
-
-def router_for(settings: Settings) -> Router:
-    from chatops.previews import haproxy, traefik  # noqa: F401, PLC0415 - they register
-
-    kind = ROUTERS.get(settings.preview_proxy)
-    if kind is None:
-        raise ConfigError(f"CHATOPS_PREVIEW_PROXY: unknown proxy {settings.preview_proxy!r};"
-                          " known: " + ", ".join(sorted(ROUTERS)),
-                          field="CHATOPS_PREVIEW_PROXY")
-    return kind.build(settings)
 
 
 def backend(port: int) -> str:
