@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.docker.conftest import Images, docker, free_port
-from tests.docker.test_previews import COMPOSE, DOMAIN, Setup
+from tests.docker.conftest import Images, demo_compose, docker, free_port
+from tests.docker.test_previews import DOMAIN, Setup
 
 RUNS = 5
 
@@ -47,7 +47,7 @@ def plain_up(tmp: Path, image: str) -> float:
     port = free_port()
     file = tmp / f"plain-{port}" / "docker-compose.yml"
     file.parent.mkdir(parents=True)
-    file.write_text(COMPOSE.format(image=image, port=port))
+    file.write_text(demo_compose(image, port))
     start = time.monotonic()
     docker("compose", "-p", f"plain{port}", "-f", str(file), "up", "-d", "--wait")
     until(lambda: answers(f"http://127.0.0.1:{port}/version"))

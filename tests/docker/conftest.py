@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -105,6 +104,16 @@ def docker(
     return done
 
 
+def demo_compose(image: str, port: int, *, name: str | None = None,
+                 service: str = "web") -> str:
+    """A compose file of the harness's demo image on loopback: host networking, the port
+    in ``PORT``, and ``init`` (busybox as PID 1 ignores SIGTERM: every stop would take
+    10 s)."""
+    head = f"name: {name}\n" if name else ""
+    return (f"{head}services:\n  {service}:\n    image: {image}\n    network_mode: host\n"
+            f"    init: true\n    environment:\n      PORT: \"{port}\"\n")
+
+
 @dataclass
 class DemoStack:
     """A one-service stack of the busybox demo image, on a free loopback port."""
@@ -131,16 +140,8 @@ class DemoStack:
         # init: busybox as PID 1 ignores SIGTERM, so every stop would take 10 s.
         self.dir.mkdir(parents=True, exist_ok=True)
         allow_loopback(self.root)
-        self.compose_file.write_text(textwrap.dedent(f"""\
-            name: {self.name}
-            services:
-              {self.service}:
-                image: {image}
-                network_mode: host
-                init: true
-                environment:
-                  PORT: "{self.port}"
-            """))
+        self.compose_file.write_text(demo_compose(image, self.port, name=self.name,
+                                                  service=self.service))
 
     def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return docker("compose", "-f", str(self.compose_file), *args, check=check)

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.docker.conftest import Images, docker, free_port, wait_for_http
+from tests.docker.conftest import Images, demo_compose, docker, free_port, wait_for_http
 from tests.policy_kit import LOOPBACK_POLICY
 from tests.unit.test_gitops import World
 
@@ -46,9 +46,7 @@ def test_the_image_deploys_a_stack_through_the_mounted_socket(image: str, images
                                                                tmp_path: Path) -> None:
     stack, port, api = f"img{uuid.uuid4().hex[:8]}", free_port(), free_port()
     world = World.create(tmp_path, {
-        f"stacks/{stack}/docker-compose.yml":
-            f"services:\n  web:\n    image: {images('v2')}\n    network_mode: host\n"
-            f"    init: true\n    environment:\n      PORT: \"{port}\"\n",
+        f"stacks/{stack}/docker-compose.yml": demo_compose(images("v2"), port),
         f"chatops/intents/rollout_{stack}.yaml":
             f"label_required: approved\naction: rollout\nstack: {stack}\n",
         "chatops/policy.yaml": LOOPBACK_POLICY})

@@ -26,22 +26,13 @@ from chatops.gitops.forges.github import sign
 from tests import served
 from tests.api.test_dashboard import add_user, sign_in
 from tests.docker.bluegreen import Watcher
-from tests.docker.conftest import Images, docker, free_port, wait_for_http
+from tests.docker.conftest import Images, demo_compose, docker, free_port, wait_for_http
 from tests.fakes.github import FakeGitHub
 from tests.policy_kit import LOOPBACK_POLICY
 from tests.unit.test_gitops import World, git
 
 SECRET = "preview-secret-" + uuid.uuid4().hex
 DOMAIN = "preview.test"
-COMPOSE = """\
-services:
-  web:
-    image: {image}
-    network_mode: host
-    init: true
-    environment:
-      PORT: "{port}"
-"""
 INTENT = """\
 label_required: approved
 action: rollout
@@ -84,8 +75,7 @@ class Setup:
         self.prod_port = free_port()
         self.v1, self.v2 = images("v1"), images("v2")
         self.world = World.create(tmp, {
-            f"stacks/{self.stack}/docker-compose.yml": COMPOSE.format(image=self.v1,
-                                                                      port=self.prod_port),
+            f"stacks/{self.stack}/docker-compose.yml": demo_compose(self.v1, self.prod_port),
             f"stacks/{self.stack}/static/hello.txt": "hi\n",
             f"chatops/intents/rollout_{self.stack}.yaml": INTENT.format(stack=self.stack),
             "chatops/policy.yaml": LOOPBACK_POLICY + "preview_host_network: true\n"})
@@ -142,7 +132,7 @@ class Setup:
 
     def compose(self, image: str, extra: str = "") -> dict[str, str]:
         return {f"stacks/{self.stack}/docker-compose.yml":
-                COMPOSE.format(image=image, port=self.prod_port) + extra}
+                demo_compose(image, self.prod_port) + extra}
 
     def label(self, number: int, by: str = "reviewer") -> None:
         self.github.events[number] = [{"id": 1, "event": "labeled", "actor": {"login": by},
