@@ -44,7 +44,7 @@ preview:
   port_env: PORT
   path: /version
   env: {{GREETING: preview}}
-  ttl: 1h
+  ttl: {ttl}
   cpus: 0.5
   memory: 64m
 """
@@ -69,7 +69,7 @@ def _ports(count: int) -> tuple[int, int]:
 
 class Setup:
     def __init__(self, tmp: Path, images: Images, proxy: str, *, ports: int = 4,
-                 most: int = 2) -> None:
+                 most: int = 2, ttl: str = "1h") -> None:
         self.tmp, self.proxy = tmp, proxy
         self.stack = f"pv{uuid.uuid4().hex[:8]}"
         self.prod_port = free_port()
@@ -77,7 +77,7 @@ class Setup:
         self.world = World.create(tmp, {
             f"stacks/{self.stack}/docker-compose.yml": demo_compose(self.v1, self.prod_port),
             f"stacks/{self.stack}/static/hello.txt": "hi\n",
-            f"chatops/intents/rollout_{self.stack}.yaml": INTENT.format(stack=self.stack),
+            f"chatops/intents/rollout_{self.stack}.yaml": INTENT.format(stack=self.stack, ttl=ttl),
             "chatops/policy.yaml": LOOPBACK_POLICY + "preview_host_network: true\n"})
         self.github = FakeGitHub().start()
         self.listen = free_port()
@@ -349,3 +349,22 @@ def _wait_comment(s: Setup, number: int, needle: str, deadline: float = 60) -> s
             return str(found[0]["body"])
         time.sleep(0.2)
     raise AssertionError(f"#{number}: no {needle!r} in {s.github.comments.get(number)}")
+
+
+def test_a_preview_is_removed_when_its_ttl_passes(engine: None, images: Images,
+                                                 tmp_path: Path) -> None:
+    s = Setup(tmp_path, images, "haproxy", ttl="10s")
+    try:
+        s.label(5)
+        head = s.push_branch(s.compose(s.v2))
+        s.event("opened", 5, head)
+        (preview,) = s.settled(5, head)
+        assert preview["state"] == "up"
+        assert s.settled(5, None, deadline=60) == []  # the service's sweep, every 5 s
+        assert s.traces(f"{s.stack}-pr-5") == {"containers": 0, "volumes": 0, "networks": 0}
+        assert s.through_proxy(f"pr-5.{DOMAIN}")[0] == 404
+        assert "its ttl passed" in " ".join(
+            r["reason"] for r in s.service.get("/audit?limit=1000").json()["records"]
+            if r["decision"] == "preview_removed")
+    finally:
+        s.close()

@@ -112,7 +112,7 @@ def test_the_preview_block_is_checked() -> None:
         Preview.model_validate({"port": 80, "network": "host"})
     with pytest.raises(ValueError, match="at most 7d"):
         Preview.model_validate({"port": 80, "ttl": "60d"})
-    with pytest.raises(ValueError, match="at least 1m"):
+    with pytest.raises(ValueError, match="at least 10s"):
         Preview.model_validate({"port": 80, "ttl": "5s"})
     with pytest.raises(ValueError, match="256m"):
         Preview.model_validate({"port": 80, "memory": "lots"})

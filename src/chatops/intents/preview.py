@@ -83,8 +83,8 @@ class Preview(_Strict):
 
     @model_validator(mode="after")
     def _sane(self) -> Preview:
-        if self.ttl < 60:
-            raise ValueError("ttl is at least 1m")
+        if self.ttl < 10:
+            raise ValueError("ttl is at least 10s")
         if self.network == "host" and self.port_env is None:
             raise ValueError("network host needs port_env: the variable that tells the "
                              "service which port to listen on")

@@ -125,7 +125,7 @@ async def reconcile_loop(deploys: Deploys, engine: Engine, every: float) -> None
             sys.stderr.write(f"chatops: reconcile: {type(exc).__name__}: {exc}\n")
 
 
-async def preview_loop(deploys: Deploys, every: float = 30.0) -> None:
+async def preview_loop(deploys: Deploys, every: float = 5.0) -> None:
     """Previews whose ``ttl`` passed are removed (checked every ``every`` seconds)."""
     while True:
         await asyncio.sleep(every)
