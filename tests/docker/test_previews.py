@@ -28,6 +28,7 @@ from tests.api.test_dashboard import add_user, sign_in
 from tests.docker.bluegreen import Watcher
 from tests.docker.conftest import Images, demo_compose, docker, free_port, wait_for_http
 from tests.fakes.github import FakeGitHub
+from tests.fakes.json_target import JsonTarget
 from tests.policy_kit import LOOPBACK_POLICY
 from tests.unit.test_gitops import World, git
 
@@ -38,6 +39,7 @@ label_required: approved
 action: rollout
 stack: {stack}
 service: web
+notify: [previews]
 preview:
   port: 8080
   network: host
@@ -69,7 +71,8 @@ def _ports(count: int) -> tuple[int, int]:
 
 class Setup:
     def __init__(self, tmp: Path, images: Images, proxy: str, *, ports: int = 4,
-                 most: int = 2, ttl: str = "1h") -> None:
+                 most: int = 2, ttl: str = "1h", env: dict[str, str] | None = None
+                 ) -> None:
         self.tmp, self.proxy = tmp, proxy
         self.stack = f"pv{uuid.uuid4().hex[:8]}"
         self.prod_port = free_port()
@@ -88,7 +91,8 @@ class Setup:
             "CHATOPS_GITHUB_WEBHOOK_SECRET": SECRET, "CHATOPS_PREVIEW_DOMAIN": DOMAIN,
             "CHATOPS_PREVIEW_PROXY": proxy,
             "CHATOPS_PREVIEW_LISTEN": f"127.0.0.1:{self.listen}",
-            "CHATOPS_PREVIEW_PORTS": f"{first}-{last}", "CHATOPS_PREVIEW_MAX": str(most)}
+            "CHATOPS_PREVIEW_PORTS": f"{first}-{last}", "CHATOPS_PREVIEW_MAX": str(most),
+            **(env or {})}
         self.haproxy: Any = None
         self.traefik: Any = None
         if proxy == "haproxy":
@@ -353,7 +357,9 @@ def _wait_comment(s: Setup, number: int, needle: str, deadline: float = 60) -> s
 
 def test_a_preview_is_removed_when_its_ttl_passes(engine: None, images: Images,
                                                  tmp_path: Path) -> None:
-    s = Setup(tmp_path, images, "haproxy", ttl="10s")
+    heard, other = JsonTarget(), JsonTarget()  # the intent's notify tag, and another
+    s = Setup(tmp_path, images, "haproxy", ttl="10s", env={
+        "CHATOPS_NOTIFY_URLS": f"previews={heard.url} ops={other.url}"})
     try:
         s.label(5)
         head = s.push_branch(s.compose(s.v2))
@@ -366,5 +372,11 @@ def test_a_preview_is_removed_when_its_ttl_passes(engine: None, images: Images,
         assert "its ttl passed" in " ".join(
             r["reason"] for r in s.service.get("/audit?limit=1000").json()["records"]
             if r["decision"] == "preview_removed")
+        # Announced where the intent's notify says, and nowhere else.
+        heard.wait_for(f"PREVIEW CREATED: {s.stack} of pull request #5")
+        heard.wait_for(f"PREVIEW REMOVED: {s.stack} of pull request #5")
+        assert not any("PREVIEW" in json.dumps(b) for b in other.received)
     finally:
         s.close()
+        heard.server.shutdown()
+        other.server.shutdown()
