@@ -316,15 +316,28 @@ def test_refused_previews_start_nothing_and_say_why(engine: None, images: Images
         assert "CHATOPS_PREVIEW_PORTS" in _wait_comment(s, 8, "no free port")
         assert [p["number"] for p in s.previews()] == [9]
 
-        # Removed by hand, through the CLI's API.
-        gone = httpx.delete(f"{s.service.url}/previews/9",
-                            headers={"X-API-Key": served.KEY}, timeout=60)
-        assert gone.status_code == 200, gone.text
-        assert gone.json()["removed"] == [f"{s.stack}-pr-9"]
+        # Listed and removed by hand, with the CLI through the service's socket.
+        listed = _cli(s, "previews")
+        assert listed.returncode == 0, listed.stderr
+        assert f"#9     {s.stack}" in listed.stdout
+        assert f"http://pr-9.{DOMAIN}:{s.listen}" in listed.stdout
+        gone = _cli(s, "previews", "destroy", "9")
+        assert gone.returncode == 0, gone.stderr
+        assert f"removed the previews of pull request #9: {s.stack}-pr-9" in gone.stdout
         assert s.previews() == []
+        again = httpx.delete(f"{s.service.url}/previews/9",
+                             headers={"X-API-Key": served.KEY}, timeout=60)
+        assert again.status_code == 403
+        assert again.json()["error"]["message"] == "pull request #9 has no preview"
         assert s.traces(f"{s.stack}-pr-9")["containers"] == 0
     finally:
         s.close()
+
+
+def _cli(s: Setup, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "chatops", *args], capture_output=True,
+                          text=True, timeout=120, check=False,
+                          env={**os.environ, "CHATOPS_STATE_DIR": str(s.tmp / "state")})
 
 
 def _its_own_limits_and_variables(project: str, number: int) -> None:
