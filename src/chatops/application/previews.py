@@ -172,6 +172,11 @@ class Previewing(Recording):
             except Exception as exc:  # one broken event must not end the pull request's
                 sys.stderr.write(f"chatops: preview of #{number}: {type(exc).__name__}: "
                                  f"{exc}\n")
+        # Nothing is kept for a pull request without previews (a long-lived service).
+        if self._workers.get(number) is asyncio.current_task():
+            del self._workers[number]
+        if not self.store.previews(number) and not self._notes.get(number):
+            self._notes.pop(number, None)
 
     def router(self) -> Router:
         if self._router is None:
