@@ -368,10 +368,10 @@ def _wait_comment(s: Setup, number: int, needle: str, deadline: float = 60) -> s
     raise AssertionError(f"#{number}: no {needle!r} in {s.github.comments.get(number)}")
 
 
-def test_a_preview_is_removed_when_its_ttl_passes(engine: None, images: Images,
-                                                 tmp_path: Path) -> None:
+def test_one_preview_too_many_is_refused_and_one_whose_ttl_passes_is_removed(
+        engine: None, images: Images, tmp_path: Path) -> None:
     heard, other = JsonTarget(), JsonTarget()  # the intent's notify tag, and another
-    s = Setup(tmp_path, images, "haproxy", ttl="10s", env={
+    s = Setup(tmp_path, images, "haproxy", ttl="10s", most=1, env={
         "CHATOPS_NOTIFY_URLS": f"previews={heard.url} ops={other.url}"})
     try:
         s.label(5)
@@ -379,6 +379,11 @@ def test_a_preview_is_removed_when_its_ttl_passes(engine: None, images: Images,
         s.event("opened", 5, head)
         (preview,) = s.settled(5, head)
         assert preview["state"] == "up"
+        # One at most: the next is refused, naming the setting; the first is not evicted.
+        s.label(6)
+        s.event("opened", 6, head)
+        assert "CHATOPS_PREVIEW_MAX=1" in _wait_comment(s, 6, "#### Previews")
+        assert [p["number"] for p in s.previews()] == [5]
         assert s.settled(5, None, deadline=60) == []  # the service's sweep, every 5 s
         assert s.traces(f"{s.stack}-pr-5") == {"containers": 0, "volumes": 0, "networks": 0}
         assert s.through_proxy(f"pr-5.{DOMAIN}")[0] == 404
