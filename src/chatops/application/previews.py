@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import posixpath
 import shutil
 import sys
 import time
@@ -20,9 +21,10 @@ from datetime import UTC, datetime, timedelta
 
 from chatops.application.caller import Caller, Trusted
 from chatops.application.recording import Recording
+from chatops.application.review import MARKER
 from chatops.approvers import DEFAULT_LABEL_BY
 from chatops.engine.base import Engine
-from chatops.errors import ChatopsError, GitError, PreviewRefusedError, UnavailableError
+from chatops.errors import ChatopsError, PreviewRefusedError, UnavailableError
 from chatops.gitops.affected import affected_by
 from chatops.gitops.forges import Forge, PullEvent, PullRequest
 from chatops.gitops.forges.labels import previewer_problem
@@ -232,16 +234,9 @@ class Previewing(Recording):
         head, read from Git objects (fetched first; the checkout never moves)."""
         sync = self.ctx.sync()
         async with self.ctx.checkout_lock:
-            await asyncio.to_thread(sync.fetch)  # the branch's policy, as it is now
-            if not await asyncio.to_thread(sync.has_commit, event.head):
-                await asyncio.to_thread(sync.fetch_pull, event.number, event.branch)
-            if not await asyncio.to_thread(sync.has_commit, event.head):
-                raise GitError(f"commit {event.head[:12]} of pull request #{event.number} "
-                               "cannot be fetched", field="head")
-            base = event.base
-            if base is None:  # GitLab does not say: from where it leaves the branch
-                base = await asyncio.to_thread(sync.git.out, "merge-base", sync.tracking,
-                                               event.head)
+            # Fetched each time: the branch's policy, as it is now.
+            base = await asyncio.to_thread(sync.pull_request_range, event.number,
+                                           event.head, event.branch, event.base)
             view = await asyncio.to_thread(self.ctx.view, event.head)
             changed = await asyncio.to_thread(sync.changed_files, base, event.head)
         assert view.tree is not None  # noqa: S101 - read_commit gives its tree
@@ -321,22 +316,23 @@ class Previewing(Recording):
         row = replace(row, head=event.head, state="starting", reason="")
         self.store.save_preview(row)  # holds its port from here
         try:
-            await self._bring_up(caller, event, target, row, rendered,
-                              existing=existing is not None)
+            await self._bring_up(caller, event, target, row, rendered, file=file,
+                                 existing=existing is not None)
         except ChatopsError as exc:
             await self._failed(caller, event, row, exc.message)
 
     async def _bring_up(self, caller: Caller, event: PullEvent, target: Target,
-                     row: PreviewRow, rendered: compose.Rendered, *, existing: bool) -> None:
+                        row: PreviewRow, rendered: compose.Rendered, *, file: str,
+                        existing: bool) -> None:
+        """Its files, ``up --wait``, its route and its probe; ``file``: its compose file,
+        relative to the repository."""
         settings, number, stack = self.ctx.runtime.settings, event.number, target.stack
         preview = target.doc.preview
         assert preview is not None  # noqa: S101 - a target has one
-        path = self.ctx.repo.compose_path(target.doc)
-        file = path.relative_to(self.ctx.repo.root).as_posix()
         await self._status(event.head, stack, "pending", f"preview of {stack} starting",
                            None)
         root = settings.paths.root / "previews" / row.project
-        folder = path.parent.relative_to(self.ctx.repo.root).as_posix()
+        folder = posixpath.dirname(file)
         compose_file = await asyncio.to_thread(
             lambda: runner.materialize(self.ctx.sync(), event.head, folder, root,
                                        rendered=rendered, compose_file=file,
@@ -432,8 +428,6 @@ class Previewing(Recording):
         forge = self.ctx.forge
         if forge is None:
             return
-        from chatops.application.review import MARKER  # noqa: PLC0415
-
         plan = self.store.plan_comment(number) or f"{MARKER}\n### chatops"
         section = self.preview_section(number)
         with contextlib.suppress(ChatopsError):

@@ -117,16 +117,8 @@ class Pushes(Runs):
                                        "comment plans on pull requests")
             sync = self.ctx.sync()
             async with self.ctx.checkout_lock:  # one git process at a time here
-                await asyncio.to_thread(sync.fetch)
-                if not await asyncio.to_thread(sync.has_commit, head):
-                    await asyncio.to_thread(sync.fetch_pull, number, branch)
-                if not await asyncio.to_thread(sync.has_commit, head):
-                    raise GitError(f"commit {head[:12]} of pull request #{number} cannot be "
-                                   "fetched", field="head")
-                if base is None:
-                    base = await asyncio.to_thread(sync.git.out, "merge-base", sync.tracking,
-                                                   head)
-                since = base
+                since = await asyncio.to_thread(sync.pull_request_range, number, head,
+                                                branch, base)
                 plan = await asyncio.to_thread(
                     lambda: plan_pull_request(sync, self.ctx.repo, self.ctx.plan,
                                               number=number, base=since, head=head))

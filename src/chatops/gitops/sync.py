@@ -75,6 +75,19 @@ class RepoSync:
         raise GitUnreachableError(f"cannot fetch pull request #{number} from remote "
                                   f"{self.remote!r}")
 
+    def pull_request_range(self, number: int, head: str, branch: str | None,
+                           base: str | None) -> str:
+        """The deploy branch fetched, then pull request ``number``'s ``head`` when it is
+        not here yet; the commit its change starts from (``base``, or where it leaves the
+        deploy branch when the forge does not say: GitLab)."""
+        self.fetch()
+        if not self.has_commit(head):
+            self.fetch_pull(number, branch)
+        if not self.has_commit(head):
+            raise GitError(f"commit {head[:12]} of pull request #{number} cannot be fetched",
+                           field="head")
+        return base if base is not None else self.git.out("merge-base", self.tracking, head)
+
     def push_commit(self, tree: str, parent: str, message: str, branch: str) -> str:
         """A commit of ``tree`` on ``parent`` (made from Git objects: the checkout does not
         move), pushed to the remote as ``branch``; its id."""
