@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -26,6 +25,8 @@ class SystemClock:
         return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
+        import asyncio  # noqa: PLC0415 - a validation never sleeps: kept off its imports
+
         await asyncio.sleep(seconds)
 
 
@@ -46,4 +47,6 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self._mono += max(0.0, seconds)
         self.slept += max(0.0, seconds)
+        import asyncio  # noqa: PLC0415
+
         await asyncio.sleep(0)

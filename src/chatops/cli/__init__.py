@@ -16,14 +16,15 @@ def run(argv: Sequence[str]) -> int:
         # The fast path: no Typer, no pydantic, for scripts that probe the version.
         sys.stdout.write(f"chatops {__version__}\n")
         return 0
-    from chatops.cli.fast import through_the_service
+    if args[:1] in (["run"], ["runs"]):  # what a running service may answer alone
+        from chatops.cli.fast import through_the_service
 
-    fast = through_the_service(args)
-    if fast is not None:
-        return fast
-    # chatops registers no pydantic plugins, and scanning every installed package for
-    # them costs more start-up time than validating a hundred intent files.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+        fast = through_the_service(args)
+        if fast is not None:
+            return fast
+    from chatops.startup import without_pydantic_plugins
+
+    without_pydantic_plugins()
     try:
         from chatops.cli.app import app
 

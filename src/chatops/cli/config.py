@@ -3,15 +3,21 @@ and ``CHATOPS_CONFIG`` (as the service reads them), and shared by everything it 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from chatops.settings import Settings
+if TYPE_CHECKING:
+    from chatops.settings import Settings
 
 KEY = "chatops.settings"
 
 
 def current_settings() -> Settings:
-    """This invocation's settings (a fresh read outside a Click command)."""
+    """This invocation's settings (a fresh read outside a Click command). Imported when
+    first asked: ``chatops validate`` of a folder never reads them."""
+    from chatops.settings import Settings
+
     ctx = click.get_current_context(silent=True)
     if ctx is None:
         return Settings.load()

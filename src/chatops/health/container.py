@@ -9,12 +9,11 @@ with one, the probes stand in for the window while exits and restarts are watche
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from chatops.durations import format_duration
-from chatops.engine.base import ContainerState
 from chatops.errors import EngineError
 from chatops.health.registry import (
     Check,
@@ -28,6 +27,9 @@ from chatops.health.registry import (
     register,
 )
 from chatops.intents.fields import Duration, Service
+
+if TYPE_CHECKING:
+    from chatops.engine.base import ContainerState
 
 CONTAINER_POLL = 0.05
 

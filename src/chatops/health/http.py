@@ -9,7 +9,6 @@ from pydantic import Field
 from chatops.durations import format_duration
 from chatops.health.registry import Check, GateContext, GateKind, GateResult, Slot, poll, register
 from chatops.intents.fields import Duration, StatusRange, Url
-from chatops.tls import tls_context
 
 
 class HttpCheck(Check):
@@ -34,6 +33,8 @@ def describe(check: HttpCheck) -> str:
 
 async def run(check: HttpCheck, ctx: GateContext) -> GateResult:
     import httpx  # noqa: PLC0415 - only steps with an HTTP gate pay for importing it
+
+    from chatops.tls import tls_context  # noqa: PLC0415
 
     lo, hi = check.status
     async with httpx.AsyncClient(timeout=check.timeout, follow_redirects=False,

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from chatops.clock import Clock
 from chatops.durations import format_duration
 from chatops.health.registry import (
     Check,
@@ -29,7 +28,9 @@ from chatops.health.registry import (
     register,
 )
 from chatops.intents.fields import Duration, Url, _intent_name
-from chatops.tls import tls_context
+
+if TYPE_CHECKING:
+    from chatops.clock import Clock
 
 UP, DOWN, PENDING, MAINTENANCE = 1, 0, 2, 3
 _NAMES = {UP: "UP", DOWN: "DOWN", PENDING: "PENDING", MAINTENANCE: "MAINTENANCE"}
@@ -87,6 +88,8 @@ def badge_status(svg: str) -> str | None:
 async def kuma_gate(check: KumaCheck, default_url: str | None, description: str,
                     clock: Clock, *, since: datetime) -> GateResult:
     import httpx  # noqa: PLC0415 - only steps with a Kuma gate pay for importing it
+
+    from chatops.tls import tls_context  # noqa: PLC0415
 
     base = (check.url or default_url or "").rstrip("/")
     async with httpx.AsyncClient(timeout=10.0, trust_env=False, verify=tls_context()) as client:

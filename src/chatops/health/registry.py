@@ -9,15 +9,18 @@ so adding a kind is one module and its tests.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chatops.clock import Clock
-from chatops.engine.base import Engine
 from chatops.intents.fields import Duration, _Strict
+
+if TYPE_CHECKING:  # reading an intent needs neither an event loop nor an engine
+    import asyncio
+
+    from chatops.clock import Clock
+    from chatops.engine.base import Engine
 
 
 class Check(_Strict):
@@ -157,6 +160,8 @@ async def _pause(clock: Clock, seconds: float, wake: asyncio.Event | None) -> No
     if wake is None or wake.is_set():
         await clock.sleep(seconds)
         return
+    import asyncio  # noqa: PLC0415
+
     sleeping = asyncio.ensure_future(clock.sleep(seconds))
     woken = asyncio.ensure_future(wake.wait())
     _, pending = await asyncio.wait({sleeping, woken}, return_when=asyncio.FIRST_COMPLETED)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 from pydantic import Field
@@ -25,6 +24,8 @@ def describe(check: TcpCheck) -> str:
 
 
 async def run(check: TcpCheck, ctx: GateContext) -> GateResult:
+    import asyncio  # noqa: PLC0415 - reading an intent needs no event loop
+
     host, _, port = check.tcp.rpartition(":")
     host = host.strip("[]")
     clock = ctx.clock

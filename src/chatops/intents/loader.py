@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,14 @@ from chatops.errors import IntentError
 from chatops.health import REGISTRY
 from chatops.intents.approval import Approval
 from chatops.intents.model import ACTIONS, HEALTH_KINDS, IntentDoc, check_action_rules, name_problem
-from chatops.intents.yamlsafe import Document, decode, format_path, leading_comment, load_documents
+from chatops.intents.yamlsafe import (
+    MAX_FILE_BYTES,
+    Document,
+    decode,
+    format_path,
+    leading_comment,
+    load_documents,
+)
 from chatops.problems import Problem
 
 INTENT_SUFFIXES = (".yaml", ".yml")
@@ -72,7 +80,10 @@ def load_intent_file(path: Path, label: str | None = None) -> IntentFile:
     label = label or path.name
     try:
         with path.open("rb") as fh:
-            raw = fh.read(1024 * 1024 + 1)
+            # Read what is there (one more byte than allowed at most: decode refuses it),
+            # never allocating the whole limit for a small file.
+            size = os.fstat(fh.fileno()).st_size
+            raw = fh.read(min(size, MAX_FILE_BYTES) + 1)
     except FileNotFoundError:
         raise IntentError([Problem(file=label, message="no such file")]) from None
     except IsADirectoryError:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import yaml
 
 from chatops.intents.loader import INTENT_SUFFIXES, IntentFile
-from chatops.repo import INTENTS_DIR, STACKS_DIR, GitOpsRepo
+from chatops.repo import COMPOSE_FILE, INTENTS_DIR, STACKS_DIR, GitOpsRepo
 
 MAX_COMPOSE_BYTES = 4 * 1024 * 1024
 MAX_COMPOSE_FILES = 64  # include/extends chains followed per intent
@@ -130,11 +130,12 @@ def _inside(base: str, ref: str, root: Path) -> str | None:
     repository, or None when it is outside it."""
     if not ref or "\x00" in ref:
         return None
-    if ref.startswith("/"):
-        try:
-            rel = Path(posixpath.normpath(ref)).relative_to(root).as_posix()
-        except ValueError:
+    if ref.startswith("/"):  # strings, not Paths: a thousand intents are checked at once
+        top = str(root).rstrip("/") + "/"
+        rel = posixpath.normpath(ref) + "/"
+        if not rel.startswith(top):
             return None
+        rel = rel[len(top):].rstrip("/")
     else:
         rel = posixpath.normpath(posixpath.join(base, ref))
     if rel in (".", "") or rel == ".." or rel.startswith("../"):
@@ -212,7 +213,8 @@ def files_used(intent: IntentFile, repo: GitOpsRepo, tree: Tree) -> dict[str, st
     queue: list[tuple[str, str]] = []
     for doc in intent.documents:
         used.setdefault(f"{STACKS_DIR}/{doc.stack}", f"the folder of stack {doc.stack}")
-        compose = _inside("", str(repo.compose_path(doc)), repo.root)
+        written = doc.compose or f"{STACKS_DIR}/{doc.stack}/{COMPOSE_FILE}"
+        compose = _inside("", written, repo.root)  # as repo.compose_path, without Paths
         if compose is not None:
             queue.append((compose, f"the compose file of stack {doc.stack}"))
         for hook in (*doc.hooks.pre_deploy, *doc.hooks.post_deploy, *doc.hooks.on_failure):

@@ -121,8 +121,9 @@ def validate_paths(
 
 def _cross_check(report: Report) -> None:
     by_name: dict[str, list[FileResult]] = {}
+    stems = {id(r): r.intent.name if r.intent else r.path.stem for r in report.files}
     for result in report.files:
-        by_name.setdefault(result.path.stem, []).append(result)
+        by_name.setdefault(stems[id(result)], []).append(result)
     for name, same in by_name.items():
         if len(same) > 1:
             labels = ", ".join(r.label for r in same)
@@ -136,7 +137,7 @@ def _cross_check(report: Report) -> None:
     # A dependency may live beside the file even when only the file was named.
     for folder in {r.path.parent for r in report.files} - report.folders:
         known.update(p.stem for p in intent_files_in(folder))
-    intents = {r.path.stem: r for r in report.files if r.intent is not None}
+    intents = {r.intent.name: r for r in report.files if r.intent is not None}
     deps = {name: r.intent.depends_on for name, r in intents.items() if r.intent}
     for name, dep in missing_dependencies(deps, known):
         result = intents[name]
