@@ -33,12 +33,15 @@ so the client sees the answer instead of a reset), up to a small budget.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 if TYPE_CHECKING:
@@ -71,52 +74,113 @@ class HttpLimits:
         return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
 
+_PHRASES = {401: "Unauthorized", 403: "Forbidden", 408: "Request Timeout",
+            413: "Content Too Large", 414: "URI Too Long", 422: "Unprocessable Content",
+            429: "Too Many Requests", 431: "Request Header Fields Too Large",
+            503: "Service Unavailable"}
+
+
 @dataclass(frozen=True)
 class Refusal:
+    """The service's JSON error, whoever answers it: the connection (at accept or while
+    the head arrives) or the guard (server/guard.py, before routing)."""
+
     status: int
     code: str
     message: str
     retry_after: int | None = None
     hold: float = 0.0  # at accept: seconds the connection is held, unread, before this
+    request_id: str | None = None
+    key_name: str | None = None  # the key that was sent, when it matched one
 
-    def response(self) -> bytes:
-        body = json.dumps({"error": {"code": self.code, "message": self.message}}).encode()
-        phrase = {403: "Forbidden", 408: "Request Timeout", 414: "URI Too Long",
-                  429: "Too Many Requests", 431: "Request Header Fields Too Large",
-                  503: "Service Unavailable"}.get(self.status, "Error")
-        head = [f"HTTP/1.1 {self.status} {phrase}", "content-type: application/json",
-                f"content-length: {len(body)}", "connection: close"]
+    def body(self) -> bytes:
+        return _body(self.code, self.message)
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The response's headers (its body is ``body()``)."""
+        out = [(b"content-type", b"application/json"),
+               (b"content-length", b"%d" % len(self.body()))]
+        if self.request_id is not None:
+            out.append((b"x-request-id", self.request_id.encode()))
         if self.retry_after is not None:
-            head.append(f"retry-after: {self.retry_after}")
-        return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+            out.append((b"retry-after", b"%d" % self.retry_after))
+        return out
+
+    def response(self, *, keep_alive: bool = False) -> bytes:
+        """The whole response, as bytes to write (the same headers as ``headers``)."""
+        head = _head(self.status, self.code, self.message)
+        if self.request_id is not None:
+            head += b"x-request-id: " + self.request_id.encode() + b"\r\n"
+        if self.retry_after is not None:
+            head += b"retry-after: %d\r\n" % self.retry_after
+        if not keep_alive:
+            head += b"connection: close\r\n"
+        return head + b"\r\n" + _body(self.code, self.message)
+
+
+@functools.lru_cache(maxsize=1024)
+def _body(code: str, message: str) -> bytes:
+    """A refusal's body, made once for each distinct refusal (a flood repeats one)."""
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+@functools.lru_cache(maxsize=1024)
+def _head(status: int, code: str, message: str) -> bytes:
+    return (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            % (status, _PHRASES.get(status, "Error").encode(), len(_body(code, message))))
 
 
 #: Decides at accept from the peer address alone: a refusal, or None to go on. It is
 #: also told whether the address is a trusted proxy (then only the guard can decide).
 Admit = Callable[[str], Refusal | None]
 IsProxy = Callable[[str], bool]
+#: A refused request's declared body is read and dropped up to this size (the connection
+#: is kept); past it, or chunked, the refusal closes the connection instead.
+DROP_BODY_BYTES = 64 * 1024
+
+
+class Verdict(Protocol):
+    """What the guard's checks before routing decided (server/guard.py, ``Screened``)."""
+
+    @property
+    def refusal(self) -> Refusal | None: ...
+
+
+#: The guard's checks before routing: (method, path, query, headers, peer) to a verdict,
+#: any refusal counted and audited already.
+Screen = Callable[[str, str, bytes, list[tuple[bytes, bytes]], str], Verdict]
 
 
 def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
                      on_refusal: Callable[[Refusal, str], None] | None = None,
-                     ) -> type[HttpToolsProtocol]:
-    """The protocol class to give ``uvicorn.Config(http=...)``."""
+                     screen: Screen | None = None) -> type[HttpToolsProtocol]:
+    """The protocol class to give ``uvicorn.Config(http=...)``. With ``screen``, a
+    request's head is screened as soon as it has arrived, and a refusal is answered
+    here, on the spot, without starting the application: a flood of bad keys costs a
+    parse, the checks and one write each."""
     per_address: dict[str, int] = {}
     reserve = max(16, limits.max_connections // 8)
+    #: How often each connection's deadlines are checked: one timer a connection, not
+    #: one per request and phase (a flood of small requests pays for none).
+    tick = max(0.05, min(1.0, limits.head_timeout, limits.body_timeout) / 4)
 
     class BoundedHttp(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._peer = ""
             self._counted = False
-            self._head_timer: asyncio.TimerHandle | None = None
+            self._watch: asyncio.TimerHandle | None = None
             self._linger: asyncio.TimerHandle | None = None
             self._discarding = False
             self._local = False
             self._dropped = 0
-            self._body_timer: asyncio.TimerHandle | None = None
+            self._head_since = 0.0  # the connection's start, then each head's first byte
+            self._served = False  # a request's head arrived on this connection
+            self._idle_since: float | None = None  # answered, and nothing new since
+            self._in_body = False
             self._body_start = 0.0
             self._body_bytes = 0
+            self._answered = False  # refused on the spot: its body is read and dropped
             self._new_head()
 
         def _new_head(self) -> None:
@@ -135,7 +199,7 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
             if self._local:
                 self.client = ("local", 0)
                 self._peer = "local"
-                self._arm_head_timer()
+                self._start_watch()
                 return
             if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
                 # asyncio sets this only for sockets made with proto IPPROTO_TCP, and the
@@ -174,13 +238,13 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
             if not proxy:
                 per_address[self._peer] = per_address.get(self._peer, 0) + 1
                 self._counted = True
-            self._arm_head_timer()
+            self._start_watch()
 
         def connection_lost(self, exc: Exception | None) -> None:
-            for timer in (self._head_timer, self._linger, self._body_timer):
+            for timer in (self._watch, self._linger):
                 if timer is not None:
                     timer.cancel()
-            self._head_timer = self._linger = self._body_timer = None
+            self._watch = self._linger = None
             if self._counted:
                 self._counted = False
                 left = per_address.get(self._peer, 1) - 1
@@ -192,19 +256,32 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
 
         # -- the request head -----------------------------------------------------
 
-        def _arm_head_timer(self) -> None:
-            if self._head_timer is None:
-                self._head_timer = self.loop.call_later(limits.head_timeout, self._head_late)
+        def _start_watch(self) -> None:
+            self._head_since = self.loop.time()
+            self._watch = self.loop.call_later(tick, self._check)
 
-        def _head_late(self) -> None:
-            self._head_timer = None
-            if self._discarding or self.transport.is_closing() or not self._in_head:
+        def _check(self) -> None:
+            """The deadlines of whatever the connection is doing: a head that does not
+            arrive in time, a body too slow or too late, an idle keep-alive."""
+            self._watch = None
+            if self._discarding or self.transport.is_closing():
                 return
-            if self._head_bytes == 0:  # nothing of a request yet: an idle connection
-                self.transport.close()
+            now = self.loop.time()
+            if self._in_head and self._head_bytes == 0 and self._served:
+                if self._idle_since is not None and self._idle() and \
+                        now - self._idle_since >= self.timeout_keep_alive:
+                    self.transport.close()  # idle between requests, as uvicorn would
+                    return
+            elif self._in_head and now - self._head_since >= limits.head_timeout:
+                if self._head_bytes == 0:  # nothing of a request yet: an idle connection
+                    self.transport.close()
+                    return
+                self._refuse(Refusal(408, "request_timeout", "the request head did not "
+                                     f"arrive within {limits.head_timeout:g} s"), linger=False)
                 return
-            self._refuse(Refusal(408, "request_timeout", "the request head did not arrive "
-                                 f"within {limits.head_timeout:g} s"), linger=False)
+            elif self._in_body and self._body_late(now):
+                return
+            self._watch = self.loop.call_later(tick, self._check)
 
         def data_received(self, data: bytes) -> None:
             if self._discarding:
@@ -212,13 +289,15 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
                 if self._dropped > LINGER_BYTES:
                     self.transport.abort()
                 return
+            self._idle_since = None
             if self._in_head:
-                self._arm_head_timer()
+                if self._head_bytes == 0 and self._served:
+                    self._head_since = self.loop.time()  # the next head's deadline starts
                 refusal = self._account(data)
                 if refusal is not None:
                     self._refuse(refusal, linger=True)
                     return
-            elif self._body_timer is not None:
+            elif self._in_body:
                 self._body_bytes += len(data)
             super().data_received(data)
 
@@ -252,30 +331,68 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
 
         def on_headers_complete(self) -> None:
             self._in_head = False
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
-            if self._has_body():
+            self._served = True
+            body = self._declared_body()
+            if body:
+                self._in_body = True
                 self._body_start = self.loop.time()
                 self._body_bytes = 0
-                self._body_timer = self.loop.call_later(
-                    min(RATE_GRACE, limits.body_timeout), self._body_check)
+            if screen is not None and self._may_answer_now():
+                verdict = self._screen(screen)
+                if verdict.refusal is not None:
+                    self._answer(verdict.refusal, keep=body <= DROP_BODY_BYTES)
+                    return
+                self.scope["state"]["screened"] = verdict
             super().on_headers_complete()
 
-        def _has_body(self) -> bool:
+        def _declared_body(self) -> int:
+            """The body's declared size (0: none); chunked counts as unbounded."""
             for name, value in self.headers:
                 if name == b"transfer-encoding":
-                    return True
-                if name == b"content-length" and value.strip(b" \t0"):
-                    return True
-            return False
+                    return DROP_BODY_BYTES + 1
+                if name == b"content-length":
+                    digits = value.strip(b" \t")
+                    return int(digits) if digits.isdigit() else DROP_BODY_BYTES + 1
+            return 0
 
-        def _body_check(self) -> None:
-            """The body's deadline and its minimum rate; checked each second."""
-            self._body_timer = None
-            if self._discarding or self.transport.is_closing() or self._in_head:
+        def _idle(self) -> bool:
+            """No request of this connection is waiting for its answer."""
+            return not self.pipeline and (self.cycle is None or self.cycle.response_complete)
+
+        def _may_answer_now(self) -> bool:
+            """Whether a refusal may be written now: no earlier request of this
+            connection still waits for its answer (pipelining keeps the order), no
+            ``Expect: 100-continue`` or upgrade, and not HEAD (answered without a body)."""
+            return not self._local and self._idle() and not self.expect_100_continue \
+                and not self.parser.should_upgrade() and self.parser.get_method() != b"HEAD"
+
+        def _screen(self, screen: Screen) -> Verdict:
+            method = self.parser.get_method().decode("ascii")
+            url = httptools.parse_url(self.url)
+            path = url.path.decode("ascii")  # as uvicorn reads it for the application
+            if "%" in path:
+                path = unquote(path)
+            return screen(method, path, url.query or b"", self.headers, self._peer)
+
+        def _answer(self, refusal: Refusal, *, keep: bool) -> None:
+            """Write the guard's refusal now. A small declared body is then read and
+            dropped and the connection kept; otherwise it is closed (lingering)."""
+            if keep and self.parser.should_keep_alive():
+                self.transport.write(refusal.response(keep_alive=True))
+                self._answered = True
+                self.server_state.total_requests += 1
+                self._idle_since = self.loop.time()  # the keep-alive's idle time starts
                 return
-            elapsed = self.loop.time() - self._body_start
+            self._close_with(refusal.response(), linger=True)
+
+        def on_body(self, body: bytes) -> None:
+            if not self._answered:
+                super().on_body(body)
+
+        def _body_late(self, now: float) -> bool:
+            """The body's deadline and its minimum rate (after a grace second): True
+            when it was refused for either."""
+            elapsed = now - self._body_start
             if elapsed >= limits.body_timeout:
                 why = f"the request body did not arrive within {limits.body_timeout:g} s"
             elif elapsed >= RATE_GRACE and \
@@ -283,18 +400,22 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
                 why = (f"the request body arrived slower than {limits.body_min_rate} bytes "
                        "a second")
             else:
-                self._body_timer = self.loop.call_later(
-                    min(1.0, limits.body_timeout - elapsed), self._body_check)
-                return
-            if self.cycle is not None:  # the guard and the route: refused here, once
-                self.cycle.scope.setdefault("state", {})["audited"] = True
+                return False
+            if self.cycle is not None and not self._answered:  # the guard and the route:
+                self.cycle.scope.setdefault("state", {})["audited"] = True  # refused here
             self._refuse(Refusal(408, "request_timeout", why), linger=False)
+            return True
+
+        def on_response_complete(self) -> None:
+            self._idle_since = self.loop.time()
+            super().on_response_complete()
 
         def on_message_complete(self) -> None:
-            if self._body_timer is not None:
-                self._body_timer.cancel()
-                self._body_timer = None
-            super().on_message_complete()
+            self._in_body = False
+            if self._answered:
+                self._answered = False
+            else:
+                super().on_message_complete()
             self._new_head()
 
         # -- refusing ----------------------------------------------------------------
@@ -302,12 +423,12 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
         def _refuse(self, refusal: Refusal, *, linger: bool) -> None:
             if on_refusal is not None:
                 on_refusal(refusal, self._peer)
+            self._close_with(refusal.response(), linger=linger)
+
+        def _close_with(self, response: bytes, *, linger: bool) -> None:
             self._discarding = True
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
             transport = self.transport
-            transport.write(refusal.response())
+            transport.write(response)
             if linger and transport.can_write_eof():
                 transport.write_eof()
                 self._linger = self.loop.call_later(LINGER_SECONDS, transport.close)

@@ -1,18 +1,25 @@
 """Who may call: checked before routing and before the body is read.
 
-In order, each refusal audited and counted: the client address against the allowlist
-(``X-Forwarded-For`` believed only from a trusted proxy), a lockout for addresses that
-sent too many bad keys, the per-address rate limit, the API key, the per-key rate limit.
-Scope and label checks need the intent, so the endpoints make them.
+In order, each refusal audited and counted (alike refusals share one record, with a
+count): the client address against the allowlist (``X-Forwarded-For`` believed only from
+a trusted proxy), a lockout for addresses that sent too many bad keys, the per-address
+rate limit, the declared body size, repeated query parameters, then (except for probes,
+signed webhooks and the dashboard) the API key and the per-key rate limit; last, for
+clients behind a trusted proxy, how many of their requests are under way. ``screen``
+makes these checks as soon as a request's head has arrived, and the connection answers
+its refusal at once, without starting the application (server/connections.py). Scope
+and label checks need the intent, so the endpoints make them.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
+import itertools
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -22,7 +29,7 @@ from chatops.errors import BodyTooLargeError, StoreError
 from chatops.gitops.forges import FORGES
 from chatops.ratelimit import Lockout, RateLimiter, retry_after
 from chatops.server.connections import Refusal
-from chatops.server.keys import KeyRing
+from chatops.server.keys import ApiKey, KeyRing
 from chatops.settings import Network
 from chatops.store.audit import AuditLog
 
@@ -42,13 +49,32 @@ _CACHE_LIMIT = 10_000
 #: How long a connection from an address locked out for trickling waits, unread, for its
 #: 429: it comes back every few seconds instead of many times a second.
 TARPIT_SECONDS = 5.0
-#: How the guard answers a refusal: (status, code, message, key name, retry after).
-Refuse = Callable[..., Awaitable[None]]
 _OWS = (b" ", b"\t")
 
 
-def error_body(code: str, message: str) -> bytes:
-    return json.dumps({"error": {"code": code, "message": message}}).encode()
+_PREFIX = secrets.token_hex(4)
+_SERIAL = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A request's id when it sent none: unique in this service's life (a random prefix
+    and a serial), and without a system call for randomness on each request."""
+    return f"{_PREFIX}{next(_SERIAL):08x}"
+
+
+@dataclass(slots=True)
+class Screened:
+    """What the checks before routing decided of one request: a refusal (counted and
+    audited already), a path open without a key, or the caller's key."""
+
+    method: str
+    path: str
+    client: str
+    request_id: str
+    headers: dict[bytes, bytes]
+    refusal: Refusal | None = None
+    open: bool = False
+    key: ApiKey | None = None
 
 
 class Guard:
@@ -141,122 +167,89 @@ class Guard:
         self.audit.refusal(client=peer, method="-", endpoint="(connection)",
                            reason=refusal.code, status=refusal.status, request_id="-")
 
-    def client_address(self, scope: Scope, headers: dict[bytes, bytes]) -> str:
-        peer = (scope.get("client") or ("unknown", 0))[0]
+    def client_address(self, peer: str, headers: dict[bytes, bytes]) -> str:
         forwarded = headers.get(b"x-forwarded-for")
         if forwarded is None or not self._in(self._trusted, self.proxies, peer):
-            return str(peer)
+            return peer
         # Walk from the right: the first hop that is not a trusted proxy is the client.
         hops = [h.strip() for h in forwarded.decode("latin-1").split(",") if h.strip()]
         for hop in reversed(hops):
             if not self._in(self._trusted, self.proxies, hop):
                 return hop
-        return hops[0] if hops else str(peer)
+        return hops[0] if hops else peer
 
-    async def __call__(  # noqa: PLR0915 - one linear pipeline of checks, kept in order
-        self, scope: Scope, receive: Receive, send: Send,
-    ) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        # A header's value does not include the whitespace around it (RFC 9110, 5.5):
-        # read it the same way for every header and every way of passing the key.
-        raw = scope["headers"]
+    # -- before routing: the connection's fast path and the ASGI app alike ----------
+
+    def _refusal(self, screened: Screened, status: int, code: str, message: str, *,
+                 wait: float | None = None,
+                 key_name: str | None = None) -> Screened:
+        """``screened`` refused: counted and audited (alike refusals share a record)."""
+        self._counter(code).inc()
+        if self.on_refusal is not None:
+            self.on_refusal(code, screened.client)
+        self.audit.refusal(client=screened.client, method=screened.method,
+                           endpoint=screened.path, reason=code,
+                           status=status, request_id=screened.request_id, key_name=key_name)
+        screened.refusal = Refusal(
+            status, code, message, request_id=screened.request_id, key_name=key_name,
+            retry_after=None if wait is None else max(1, math.ceil(wait)))
+        return screened
+
+    def screen(self, method: str, path: str, query: bytes, raw: list[tuple[bytes, bytes]],
+               peer: str) -> Screened:
+        """Every check made before routing, in order, with what each refusal says.
+
+        The connection calls this as soon as a request's head has arrived, and answers
+        a refusal itself, at once (server/connections.py); the ASGI app calls it for the
+        requests the connection did not screen. ``raw`` (the head's headers) loses the
+        whitespace around each value, as a header's value does not include it (RFC 9110,
+        5.5), so every way of passing the key reads the same."""
         if any(v[:1] in _OWS or v[-1:] in _OWS for _, v in raw):
-            scope["headers"] = raw = [(n, v.strip(b" \t")) for n, v in raw]
+            raw[:] = [(n, v.strip(b" \t")) for n, v in raw]
         headers = dict(raw)
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or \
-            secrets.token_hex(8)
-        client = self.client_address(scope, headers)
-        path = scope["path"]
-        state = scope.setdefault("state", {})
-        state["client"] = client
-        state["request_id"] = request_id
-
-        async def refuse(status: int, code: str, message: str, *, key_name: str | None = None,
-                         wait: float | None = None) -> None:
-            self._counter(code).inc()
-            if self.on_refusal is not None:
-                self.on_refusal(code, client)
-            self.audit.refusal(client=client, method=scope["method"], endpoint=path,
-                               reason=code, status=status, request_id=request_id,
-                               key_name=key_name)
-            extra = [(b"retry-after", retry_after(wait).encode())] if wait is not None else []
-            body = error_body(code, message)
-            await send({"type": "http.response.start", "status": status, "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", request_id.encode()), *extra]})
-            await send({"type": "http.response.body", "body": body})
-
-        if state.get("local_socket"):
-            await self._local(scope, receive, send, headers)
-            return
+            new_request_id()
+        client = self.client_address(peer, headers)
+        seen = Screened(method=method, path=path, client=client, request_id=request_id,
+                        headers=headers)
         if not self._in(self._allowed, self.allowlist, client):
-            await refuse(403, "address_not_allowed",
-                         f"client address {client} is not in the allowlist")
-            return
+            return self._refusal(seen, 403, "address_not_allowed",
+                                 f"client address {client} is not in the allowlist")
         locked = self.lockout.locked(client)
         if locked:
-            await refuse(429, "locked_out", "too many bad API keys from this address; "
-                         f"locked out for {retry_after(locked)} s", wait=locked)
-            return
+            return self._refusal(seen, 429, "locked_out", "too many bad API "
+                                 f"keys from this address; locked out for "
+                                 f"{retry_after(locked)} s", wait=locked)
         wait = self.per_address.take(client)
         if wait:
-            await refuse(429, "rate_limited", "too many requests from this address",
-                         wait=wait)
-            return
+            return self._refusal(seen, 429, "rate_limited",
+                                 "too many requests from this address", wait=wait)
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await refuse(413, "body_too_large",
-                         f"request body is larger than {self.max_body} bytes")
-            return
-        repeated = _repeated_parameter(scope.get("query_string", b""))
+            return self._refusal(seen, 413, "body_too_large",
+                                 f"request body is larger than {self.max_body} bytes")
+        repeated = _repeated_parameter(query)
         if repeated is not None:
-            await refuse(422, "invalid_request", f"query parameter {repeated!r} is given more "
-                         "than once; every parameter takes one value")
-            return
-        proxied = client != (scope.get("client") or ("unknown", 0))[0]
-        if proxied:
-            held = self._inflight.get(client, 0)
-            if held >= self.max_per_address:
-                await refuse(429, "too_many_connections", "too many requests under way from "
-                             "this address", wait=1.0)
-                return
-            self._inflight[client] = held + 1
-        try:
-            await self._route(scope, receive, send, headers, client, refuse)
-        finally:
-            if proxied:
-                left = self._inflight.get(client, 1) - 1
-                if left > 0:
-                    self._inflight[client] = left
-                else:
-                    self._inflight.pop(client, None)
-
-    async def _route(  # noqa: PLR0917 - private; the request's parts, read once
-        self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes],
-        client: str, refuse: Refuse,
-    ) -> None:
-        """The checks that need a key, then the routes."""
-        path, state = scope["path"], scope["state"]
+            return self._refusal(seen, 422, "invalid_request",
+                                 f"query parameter {repeated!r} is given more than once; "
+                                 "every parameter takes one value")
         if path in OPEN_PATHS or path == "/ui" or path.startswith("/ui/"):
-            # The dashboard signs its people in with a password and a session cookie
-            # (chatops.web), and records what they do itself.
-            if scope["method"] == "HEAD":
-                await self.app({**scope, "method": "GET"}, self._limited(receive),
-                               head_only(send))
-            else:
-                await self.app(scope, self._limited(receive), send)
-            return
+            # Probes and signed webhooks need no key; the dashboard signs its people in
+            # with a password and a session cookie (chatops.web) and records what they do.
+            seen.open = True
+            return seen
+        return self._key_checks(seen)
+
+    def _key_checks(self, seen: Screened) -> Screened:
+        headers, client = seen.headers, seen.client
         token = headers.get(b"x-api-key")
         if token is None:
             auth = headers.get(b"authorization", b"")
             if auth[:7].lower() == b"bearer ":
                 token = auth[7:].strip()
         if not token:
-            await refuse(401, "missing_key", "send the API key in the X-API-Key header")
-            return
+            return self._refusal(seen, 401, "missing_key",
+                                 "send the API key in the X-API-Key header")
         refresh = getattr(self.keys, "refresh", None)
         if refresh is not None:
             refresh()
@@ -268,20 +261,75 @@ class Guard:
                     self.on_refusal(event, client)
                 if event == "key_spray":
                     self.audit.record(
-                        client=client, method=scope["method"], endpoint=path,
-                        decision="alert", status=401, request_id=state["request_id"],
+                        client=client, method=seen.method, endpoint=seen.path,
+                        decision="alert", status=401, request_id=seen.request_id,
                         reason=f"key_spray: more than {self.lockout.budget} wrong API keys "
                         f"within {self.lockout.window:g} s across addresses; every address "
                         "sending a wrong key is now locked out at once")
-            await refuse(401, "invalid_key", "the API key is not valid")
-            return
+            return self._refusal(seen, 401, "invalid_key",
+                                 "the API key is not valid")
         wait = self.per_key.take(key.name)
         if wait:
-            await refuse(429, "rate_limited", f"too many requests with key {key.name!r}",
-                         key_name=key.name, wait=wait)
+            return self._refusal(seen, 429, "rate_limited",
+                                 f"too many requests with key {key.name!r}",
+                                 key_name=key.name, wait=wait)
+        seen.key = key
+        return seen
+
+    # -- the ASGI app ------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        state["key"] = key
-        await self._pass(scope, receive, send, client=client, key_name=key.name)
+        state = scope.setdefault("state", {})
+        if state.get("local_socket"):
+            await self._local(scope, receive, send)
+            return
+        peer = str((scope.get("client") or ("unknown", 0))[0])
+        screened = state.pop("screened", None)
+        if not isinstance(screened, Screened):  # not screened by the connection
+            screened = self.screen(scope["method"], scope["path"],
+                                   scope.get("query_string", b""), scope["headers"], peer)
+        state["client"] = client = screened.client
+        state["request_id"] = screened.request_id
+        if screened.refusal is not None:
+            await send_refusal(send, screened.refusal)
+            return
+        proxied = client != peer
+        if proxied:
+            held = self._inflight.get(client, 0)
+            if held >= self.max_per_address:
+                refusal = self._refusal(
+                    screened, 429, "too_many_connections",
+                    "too many requests under way from this address", wait=1.0).refusal
+                if refusal is not None:
+                    await send_refusal(send, refusal)
+                return
+            self._inflight[client] = held + 1
+        try:
+            await self._route(scope, receive, send, screened)
+        finally:
+            if proxied:
+                left = self._inflight.get(client, 1) - 1
+                if left > 0:
+                    self._inflight[client] = left
+                else:
+                    self._inflight.pop(client, None)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send,
+                     screened: Screened) -> None:
+        if screened.open:
+            if scope["method"] == "HEAD":
+                await self.app({**scope, "method": "GET"}, self._limited(receive),
+                               head_only(send))
+            else:
+                await self.app(scope, self._limited(receive), send)
+            return
+        key = screened.key
+        assert key is not None  # noqa: S101 - screen passes a request with a key or open
+        scope["state"]["key"] = key
+        await self._pass(scope, receive, send, client=screened.client, key_name=key.name)
 
     async def _pass(self, scope: Scope, receive: Receive, send: Send, *, client: str,
                     key_name: str) -> None:
@@ -293,13 +341,10 @@ class Guard:
                 self.audit.flush()
             except StoreError:
                 self._counter("audit_unavailable").inc()
-                body = error_body("audit_unavailable", "the audit trail cannot be written; "
-                                  "nothing is done until it can (the service log says why)")
-                await send({"type": "http.response.start", "status": 503, "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", state["request_id"].encode())]})
-                await send({"type": "http.response.body", "body": body})
+                await send_refusal(send, Refusal(
+                    503, "audit_unavailable", "the audit trail cannot be written; nothing "
+                    "is done until it can (the service log says why)",
+                    request_id=state["request_id"]))
                 self.audit.refusal(client=client, method=scope["method"], endpoint=path,
                                    reason="audit_unavailable", status=503,
                                    request_id=state["request_id"], key_name=key_name)
@@ -325,11 +370,14 @@ class Guard:
                                   status=status, request_id=state["request_id"],
                                   key_name=key_name)
 
-    async def _local(self, scope: Scope, receive: Receive, send: Send,
-                     headers: dict[bytes, bytes]) -> None:
+    async def _local(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A request on the service's unix socket: the host's operator (the CLI), who
         names themself; recorded like any caller, as ``via cli``."""
         state = scope["state"]
+        headers = dict(scope["headers"])
+        state["client"] = "local"
+        state["request_id"] = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or \
+            new_request_id()
         name = headers.get(b"x-chatops-actor", b"").decode("latin-1")
         name = "".join(c for c in name if c.isalnum() or c in "._-@")[:64] or "local"
         override = headers.get(b"x-chatops-override-window", b"") == b"1"
@@ -383,3 +431,9 @@ def head_only(send: Send) -> Send:
         await send(message)
 
     return wrapped
+
+
+async def send_refusal(send: Send, refusal: Refusal) -> None:
+    await send({"type": "http.response.start", "status": refusal.status,
+                "headers": refusal.headers()})
+    await send({"type": "http.response.body", "body": refusal.body()})

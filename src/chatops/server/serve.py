@@ -129,5 +129,5 @@ def uvicorn_config(app: Guard, settings: Settings) -> uvicorn.Config:
         # httptools' parser, with limits on the request head, deadlines, connection caps
         # and the allowlist at accept (server/connections.py).
         http=bounded_protocol(HttpLimits.of(settings), app.admit, app.is_proxy,
-                              app.connection_refused),
+                              app.connection_refused, app.screen),
     )

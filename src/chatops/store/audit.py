@@ -3,10 +3,12 @@
 Each record stores the SHA-256 of its own fields and of the record before it, so editing
 or deleting any record breaks the chain from there on; the head (last sequence number
 and hash) is also kept beside the database, so cutting records off the end is caught.
-Records are written in batches. Refusals made before the key is known (bad or missing
-keys, addresses, limits) that are alike in every field are counted into one record per
-batch (``count``, with the first request id), so a flood of bad keys costs a few records
-a second instead of one each; records that start a run are written before the answer.
+Records are written in batches, every 25 ms when there is one to write. Refusals made
+before the key is known (bad or missing keys, addresses, limits) that are alike in every
+field are counted into one record (``count``, with the first request id) for up to a
+second (``REFUSAL_WINDOW``): while only refusals wait, the batch waits that long, so a
+flood of bad keys costs a few records a second instead of one each, and no write at all
+between them; records that start a run are written before the answer.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from chatops.store.connect import open_sqlite
 FIELDS = ("ts", "client", "key_name", "method", "endpoint", "intent", "decision", "reason",
           "status", "run_id", "request_id", "count")
 GENESIS = "0" * 64
+#: How long refusals alone wait to be written (alike ones counted into one record).
+REFUSAL_WINDOW = 1.0
 _COLUMNS = ", ".join(FIELDS)
 _INSERT = f"INSERT INTO audit (seq, {_COLUMNS}, prev_hash, hash) VALUES ({', '.join('?' * (len(FIELDS) + 3))})"  # noqa: E501, S608
 _TAIL = f"SELECT seq, {_COLUMNS}, hash FROM audit WHERE seq > ? ORDER BY seq DESC LIMIT ?"  # noqa: S608
@@ -73,6 +77,8 @@ class AuditLog:
         self._pending: list[dict[str, Any]] = []
         self._alike: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._urgent = False  # a record other than a refusal waits: written at the next tick
+        self._written_at = time.monotonic()
         self._db = open_sqlite(path, _SCHEMA, "audit trail")
         try:
             row = self._db.execute(
@@ -94,6 +100,7 @@ class AuditLog:
                  "run_id": run_id, "request_id": request_id, "count": 1}
         with self._lock:
             self._pending.append(entry)
+            self._urgent = True
         if flush:
             self.flush()
 
@@ -120,6 +127,8 @@ class AuditLog:
         with self._lock:
             batch, self._pending = self._pending, []
             self._alike = {}
+            self._urgent = False
+            self._written_at = time.monotonic()
             if not batch:
                 if self.failing is None:
                     return
@@ -165,11 +174,20 @@ class AuditLog:
             raise
         self._seq, self._prev = seq, prev
 
+    def due(self) -> bool:
+        """Whether the pending records should be written now (see the module's text)."""
+        if self.failing is not None:
+            return True  # a failing trail is tried again at each tick
+        if not self._pending:
+            return False
+        return self._urgent or time.monotonic() - self._written_at >= REFUSAL_WINDOW
+
     async def run_flusher(self, every: float = 0.025) -> None:
         while True:
             await asyncio.sleep(every)
-            with contextlib.suppress(StoreError):
-                await asyncio.to_thread(self.flush)
+            if self.due():
+                with contextlib.suppress(StoreError):
+                    await asyncio.to_thread(self.flush)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.run_flusher())
