@@ -38,7 +38,7 @@ import json
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import unquote
 
 import httptools
@@ -80,10 +80,10 @@ _PHRASES = {401: "Unauthorized", 403: "Forbidden", 408: "Request Timeout",
             503: "Service Unavailable"}
 
 
-@dataclass(frozen=True)
-class Refusal:
+class Refusal(NamedTuple):
     """The service's JSON error, whoever answers it: the connection (at accept or while
-    the head arrives) or the guard (server/guard.py, before routing)."""
+    the head arrives) or the guard (server/guard.py, before routing). A tuple: a flood
+    of refusals makes one each, and a tuple is the cheapest thing to make."""
 
     status: int
     code: str

@@ -204,9 +204,10 @@ class Guard:
         requests the connection did not screen. ``raw`` (the head's headers) loses the
         whitespace around each value, as a header's value does not include it (RFC 9110,
         5.5), so every way of passing the key reads the same."""
-        if any(v[:1] in _OWS or v[-1:] in _OWS for _, v in raw):
-            raw[:] = [(n, v.strip(b" \t")) for n, v in raw]
         headers = dict(raw)
+        if any(v[:1] in _OWS or v[-1:] in _OWS for v in headers.values()):
+            raw[:] = [(n, v.strip(b" \t")) for n, v in raw]
+            headers = dict(raw)
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or \
             new_request_id()
         client = self.client_address(peer, headers)
