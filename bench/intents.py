@@ -9,7 +9,8 @@ Prints, medians of ``--calls`` requests each (after one to warm up):
     file parsed again: the cost of reading them all, the baseline);
   the same after one file changed (only that file is read again);
   a dry run of one intent (target <= 3 ms);
-and the service's start to ready with that many intents (target <= 0.8 s).
+and the service's start to ready with that many intents, median of ``--starts``
+(target <= 0.8 s).
 """
 
 from __future__ import annotations
@@ -42,21 +43,33 @@ def timed(call: object, n: int) -> float:
     return statistics.median(times)
 
 
+def start_several(repo: Path, state: Path, count: int) -> tuple[served.Service, list[float]]:
+    """Start the service ``count`` times, timing each start to ready; the last one is
+    left running."""
+    starts: list[float] = []
+    while True:
+        began = time.perf_counter()
+        service = served.start(repo, state, env={"APPROVED_LABEL": "approved-by-gemini",
+                                                 "CHATOPS_RATE_PER_KEY": "100000",
+                                                 "CHATOPS_BURST_PER_KEY": "100000"})
+        starts.append(time.perf_counter() - began)
+        if len(starts) >= count:
+            return service, starts
+        service.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--calls", type=int, default=25)
+    parser.add_argument("--starts", type=int, default=5, help="starts measured (median)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="chatops-bench-intents-") as tmp:
         repo = Path(tmp) / "repo"
         docs = generate(repo / "chatops" / "intents", args.count)
         allow_loopback(repo)
-        began = time.perf_counter()
-        service = served.start(repo, Path(tmp) / "state",
-                               env={"APPROVED_LABEL": "approved-by-gemini",
-                                    "CHATOPS_RATE_PER_KEY": "100000",
-                                    "CHATOPS_BURST_PER_KEY": "100000"})
-        ready = time.perf_counter() - began
+        service, starts = start_several(repo, Path(tmp) / "state", args.starts)
+        ready = statistics.median(starts)
         try:
             client = httpx.Client(base_url=service.url, headers={"X-API-Key": served.KEY},
                                   timeout=60)
@@ -106,7 +119,8 @@ def main() -> int:
     print(f"  POST /run dry run of one intent              {dry * 1000:8.1f} ms  "
           f"(target <= 3 ms: {verdict(dry <= 0.003)})")
     print(f"  chatops serve start to ready                 {ready:8.2f} s   "
-          f"(target <= 0.8 s: {verdict(ready <= 0.8)})")
+          f"(target <= 0.8 s: {verdict(ready <= 0.8)}; median of {len(starts)}, "
+          f"{min(starts):.2f}-{max(starts):.2f} s)")
     return 0
 
 

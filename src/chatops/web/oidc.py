@@ -36,7 +36,6 @@ from chatops.tls import tls_context
 from chatops.web.users import SCOPES, SESSION_COOKIE, SESSION_HOURS, Session, UserStore, same
 
 if TYPE_CHECKING:
-    from jinja2 import Environment
 
     from chatops.application.wiring import Services
     from chatops.settings import Settings
@@ -89,7 +88,7 @@ class Pages(Protocol):
 
     s: Services
     users: UserStore
-    env: Environment
+    globals: dict[str, Any]  # given to every template
 
     def page(self, request: Request, template: str, status: int = 200,
              session: Session | None = None, **values: Any) -> HTMLResponse: ...
@@ -230,7 +229,7 @@ def register_oidc(api: FastAPI, ui: Pages, next_of: Any, secure: Any) -> None:
     if not settings.oidc_issuer:
         return
     oidc = OidcSignIn(settings)
-    ui.env.globals["OIDC"] = True
+    ui.globals["OIDC"] = True
 
     async def refused(request: Request, exc: ChatopsError) -> Response:
         request.scope["state"]["audited"] = True

@@ -17,11 +17,12 @@ grows live (htmx's SSE extension over ``/ui/runs/{id}/stream``).
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlencode
 from zoneinfo import ZoneInfo
 
@@ -49,6 +50,9 @@ from chatops.web import views
 from chatops.web.oidc import register_oidc
 from chatops.web.users import SESSION_COOKIE, Session, UserStore, same
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
 LOGIN_COOKIE = "chatops_login"
 PAGE = 50
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -63,8 +67,12 @@ class Dashboard:
         self.lockout = lockout
         self.users = UserStore(s.settings.paths.db)
         s.closing.append(self.users.close)
-        self.env = views.environment()
         self.store = s.runtime.store
+        self.globals: dict[str, Any] = {}  # for every template (set before the first page)
+
+    @functools.cached_property
+    def env(self) -> Environment:
+        return views.environment(self.globals)
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -116,9 +124,9 @@ class Dashboard:
                          status: int = 200) -> HTMLResponse:
         token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
         response = self.page(request, "login.html", status, login_csrf=token, error=error,
-                             next=_safe_next(request.query_params.get("next")))
+                             next=views.safe_next(request.query_params.get("next")))
         response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict",
-                            secure=_secure(request), path="/ui")
+                            secure=views.secure(request), path="/ui")
         return response
 
     async def login(self, request: Request) -> Response:
@@ -144,9 +152,9 @@ class Dashboard:
         self.s.audit.record(client=client, method="POST", endpoint="/ui/login",
                             decision="allowed", status=303, request_id=request_id,
                             key_name=user.name, reason=f"signed in as {user.name}")
-        response = RedirectResponse(_safe_next(fields.get("next")), status_code=303)
+        response = RedirectResponse(views.safe_next(fields.get("next")), status_code=303)
         response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
-                            secure=_secure(request), path="/ui",
+                            secure=views.secure(request), path="/ui",
                             max_age=12 * 3600)
         response.delete_cookie(LOGIN_COOKIE, path="/ui")
         return response
@@ -364,19 +372,6 @@ def _need(session: Session, scope: str) -> None:
         raise ScopeDeniedError(f"user {session.user.name!r} lacks the {scope!r} scope")
 
 
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or \
-        request.headers.get("x-forwarded-proto", "") == "https"
-
-
-def _safe_next(value: str | None) -> str:
-    """Where to go after signing in: a dashboard path only (never another site)."""
-    if value and value.startswith("/ui/") and not any(bad in value for bad in
-                                                      ("//", "\\", "..")):
-        return value[:500]
-    return "/ui/stacks"
-
-
 #: Every page of the dashboard: (method, path, Dashboard method, its extra arguments).
 #: Each but the sign-in needs a session; each refusal is audited.
 PAGES: tuple[tuple[str, ...], ...] = (
@@ -444,6 +439,6 @@ def register_pages(api: FastAPI, s: Services, lockout: Lockout) -> None:
     for method, path, handler, *extra in PAGES:
         page(method, path, getattr(ui, handler), *extra,
              signed_in=path != "/ui/login")
-    register_oidc(api, ui, _safe_next, _secure)
+    register_oidc(api, ui, views.safe_next, views.secure)
 
 __all__ = ["SESSION_COOKIE", "register_pages"]

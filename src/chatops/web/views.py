@@ -6,17 +6,23 @@ from __future__ import annotations
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from typing import TYPE_CHECKING, Any
 
 from chatops.store.records import RunRecord
 from chatops.store.summaries import traffic_summary
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+    from starlette.requests import Request
+
 HERE = Path(str(resources.files("chatops.web")))
 
 
-def environment() -> Environment:
+def environment(extra: dict[str, Any]) -> Environment:
+    """Made when the first page is drawn: a service nobody browses never imports Jinja2.
+    ``extra``: more globals for every template."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: PLC0415
+
     env = Environment(loader=FileSystemLoader(HERE / "templates"),
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
                       lstrip_blocks=True)
@@ -29,7 +35,22 @@ def environment() -> Environment:
                             "rollback_failed": "⚠", "interrupted": "■", "running": "…",
                             "queued": "…", "awaiting_approval": "?", "denied": "✗",
                             "expired": "–", "superseded": "»"}
+    env.globals.update(extra)
     return env
+
+
+def secure(request: Request) -> bool:
+    """Whether the browser reached the dashboard over HTTPS (itself, or a proxy's)."""
+    return request.url.scheme == "https" or \
+        request.headers.get("x-forwarded-proto", "") == "https"
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go after signing in: a dashboard path only (never another site)."""
+    if value and value.startswith("/ui/") and not any(bad in value for bad in
+                                                      ("//", "\\", "..")):
+        return value[:500]
+    return "/ui/stacks"
 
 
 def iso(when: datetime | None) -> str:
