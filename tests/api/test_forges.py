@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -253,6 +254,47 @@ def test_the_label_history_is_read_once_per_pull_request_and_head(
     extra = [r for r in stand.fake.requests
              if any(part in r for part in (*who, "/collaborators/", "/members/"))]
     assert len(extra) == len(who), stand.fake.requests
+
+
+#: Where each forge says when a head was pushed, when that is a request of its own.
+PUSH_TIME = {"github": "/activity", "gitea": None, "gitlab": "/versions"}
+HISTORY = {"github": "/events", "gitea": "/timeline", "gitlab": "/resource_label_events"}
+
+
+def test_a_head_seen_in_a_pull_request_event_needs_no_request_for_its_push_time(
+        make_api, world: World, stand: Stand) -> None:
+    api = served(make_api, world, stand)
+    before = RepoSync(world.host).head()
+    after = world.commit({"stacks/web/docker-compose.yml": COMPOSE.format(tag="v2")})
+    opened = stand.deliver(api, "pull_request", stand.pull(22, before, after, opened=True))
+    assert opened.status_code == 202, opened.text
+    # Labelled (by the reviewer who merged it) well after chatops saw the head.
+    later = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stand.fake.merged_pr(22, after, labels=["approved"], labelled_at=later)
+    stand.fake.requests.clear()
+    resp = stand.deliver(api, "push", stand.push(before, after))
+    assert resp.status_code == 202, resp.text
+    wait_runs(api, 1)
+    asked = [r for r in stand.fake.requests if HISTORY[stand.kind] in r]
+    assert len(asked) == 1, stand.fake.requests  # the one request the check adds
+    push_time = PUSH_TIME[stand.kind]
+    assert push_time is None or not [r for r in stand.fake.requests if push_time in r]
+
+
+def test_a_label_older_than_the_sighting_is_checked_against_the_forges_push_time(
+        make_api, world: World, stand: Stand) -> None:
+    api = served(make_api, world, stand)
+    before = RepoSync(world.host).head()
+    after = world.commit({"stacks/web/docker-compose.yml": COMPOSE.format(tag="v2")})
+    assert stand.deliver(api, "pull_request",
+                         stand.pull(23, before, after, opened=True)).status_code == 202
+    # Labelled an hour after the push, days before chatops saw the head: the forge says.
+    stand.fake.merged_pr(23, after, labels=["approved"])
+    stand.fake.requests.clear()
+    assert stand.deliver(api, "push", stand.push(before, after)).status_code == 202
+    wait_runs(api, 1)
+    push_time = PUSH_TIME[stand.kind]
+    assert push_time is None or [r for r in stand.fake.requests if push_time in r]
 
 
 def test_the_plan_comment_is_made_once_then_edited(make_api, world: World,

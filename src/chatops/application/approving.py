@@ -5,6 +5,7 @@ names no commit can go on while the forge is down, on what it approved before.""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from chatops.errors import ForgeError, LabelNotApprovedError, UnavailableError
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 
 #: How the notes of a run decided without the forge end (the run's log says so too).
 APPROVAL_FALLBACK = " (the forge did not answer)"
+#: How far the forge's clock and this host's may differ: a head seen at T counts as
+#: pushed by T plus this.
+CLOCK_SKEW = timedelta(seconds=60)
 
 
 async def approval(ctx: Context, intent: IntentFile, full: str,
@@ -89,9 +93,17 @@ async def labelled(ctx: Context, forge: Forge, pr: PullRequest, label: str, *,
     key = (pr.number, pr.head, label, rules, self_approve)
     if key in ctx._labelled:
         return None
-    history = await forge.label_history(pr)
+    # A head chatops saw in a pull request event was pushed by then (give or take the
+    # two clocks): the forge need not be asked when. If that bound makes the label look
+    # older than the push, the forge is asked after all.
+    seen = ctx.runtime.store.head_seen(pr.number, pr.head)
+    history = await forge.label_history(pr, None if seen is None else seen + CLOCK_SKEW)
     problem = await labeller_problem(forge, pr, history, label, rules=rules,
                                      self_approve=self_approve, granted=ctx._granted)
+    if problem is not None and not history.from_forge:
+        history = await forge.label_history(pr)
+        problem = await labeller_problem(forge, pr, history, label, rules=rules,
+                                         self_approve=self_approve, granted=ctx._granted)
     if problem is None:
         ctx._labelled[key] = None
         while len(ctx._labelled) > 256:

@@ -29,6 +29,7 @@ from chatops.errors import (
 )
 from chatops.gitops.affected import affected_intents
 from chatops.gitops.commits import CommitView
+from chatops.gitops.forges.base import SHA40
 from chatops.store.database import utcnow
 from chatops.store.records import RunRecord, RunStatus
 
@@ -115,6 +116,8 @@ class Pushes(Runs):
             if forge is None:
                 raise UnavailableError("set CHATOPS_FORGE_REPO and CHATOPS_FORGE_TOKEN to "
                                        "comment plans on pull requests")
+            if SHA40.match(head):  # seen now, so pushed by now (approving.labelled)
+                self.store.saw_head(number, head)
             sync = self.ctx.sync()
             async with self.ctx.checkout_lock:  # one git process at a time here
                 since = await asyncio.to_thread(sync.pull_request_range, number, head,

@@ -1,10 +1,12 @@
-"""The previews that run now, one row per pull request and stack, and the plan comment
-each pull request last got (its previews' state is added below it)."""
+"""The previews that run now, one row per pull request and stack, the plan comment each
+pull request last got (its previews' state is added below it), and the head chatops last
+saw each pull request at, with when it first saw it there."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from chatops.store.database import Database, utcnow
@@ -65,3 +67,17 @@ class PreviewRows(Database):
     def plan_comment(self, number: int) -> str | None:
         rows = self._query("SELECT body FROM plan_comments WHERE number=?", (number,))
         return str(rows[0]["body"]) if rows else None
+
+    def saw_head(self, number: int, head: str) -> None:
+        """Pull request ``number`` is at ``head`` now (the first sighting is kept)."""
+        with self._tx() as db:
+            db.execute("INSERT INTO pull_heads VALUES (?,?,?) ON CONFLICT(number) DO UPDATE "
+                       "SET head=excluded.head, seen_at=excluded.seen_at "
+                       "WHERE pull_heads.head != excluded.head", (number, head, utcnow()))
+
+    def head_seen(self, number: int, head: str) -> datetime | None:
+        """When chatops first saw ``head`` as pull request ``number``'s latest head, if
+        that is still the latest it saw (so it was pushed by then)."""
+        rows = self._query("SELECT seen_at FROM pull_heads WHERE number=? AND head=?",
+                           (number, head))
+        return datetime.fromisoformat(str(rows[0]["seen_at"])) if rows else None

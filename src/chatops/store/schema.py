@@ -153,6 +153,11 @@ CREATE TABLE IF NOT EXISTS plan_comments (
     body TEXT NOT NULL,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pull_heads (
+    number INTEGER PRIMARY KEY,
+    head TEXT NOT NULL,
+    seen_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS webhook_pushes (
     ref TEXT NOT NULL,
     before TEXT NOT NULL,

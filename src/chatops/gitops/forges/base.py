@@ -92,6 +92,9 @@ class LabelHistory:
     events: tuple[LabelEvent, ...]
     pushed_at: datetime | None
     requests: int = 0  # how many forge requests it took
+    #: Whether ``pushed_at`` is the forge's word (False: the bound chatops gave,
+    #: ``label_history(pushed_by=...)``, from seeing the head itself).
+    from_forge: bool = True
 
 
 @dataclass(frozen=True)
@@ -145,8 +148,11 @@ class Forge(Protocol):
     async def merged_pull_request(self, sha: str, branch: str) -> PullRequest | None:
         """The pull request that merged ``sha`` into ``branch``, or None."""
 
-    async def label_history(self, pr: PullRequest) -> LabelHistory:
-        """Who added and removed which label when, and when the head was last pushed."""
+    async def label_history(self, pr: PullRequest, pushed_by: datetime | None = None
+                            ) -> LabelHistory:
+        """Who added and removed which label when, and when the head was last pushed.
+        ``pushed_by``: a time the head was surely pushed by (chatops saw it); a forge
+        that needs a request of its own for the push time takes that instead."""
 
     async def permission(self, user: str) -> str:
         """``user``'s permission on the repository, one of ``LEVELS``."""

@@ -41,6 +41,8 @@ from chatops.gitops.forges.base import (
 from chatops.gitops.forges.github import REPO_RE
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from chatops.settings import Settings
 
 PULL_ACTIONS = {"opened": "opened", "reopened": "opened", "synchronized": "pushed",
@@ -72,7 +74,9 @@ class Gitea(ForgeAPI):
         return None if found is None else pull_request_of(
             self._object(found, "the commit's pull request"), self.repo)
 
-    async def label_history(self, pr: PullRequest) -> LabelHistory:
+    async def label_history(self, pr: PullRequest, pushed_by: datetime | None = None
+                            ) -> LabelHistory:
+        # The timeline has the pushes too: one request either way (``pushed_by`` unused).
         start, events, pushes = self.requests, list[LabelEvent](), []
         for entry in await self._all(
                 lambda page: f"/repos/{self.repo}/issues/{pr.number}/timeline?page={page}"

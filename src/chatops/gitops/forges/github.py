@@ -42,6 +42,8 @@ from chatops.gitops.forges.base import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from chatops.settings import Settings
 
 REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -85,7 +87,8 @@ class GitHub(ForgeAPI):
             missing=f"pull request #{number}"), f"pull request #{number}")
         return pull_request_of({**detail, "number": number}, self.repo)
 
-    async def label_history(self, pr: PullRequest) -> LabelHistory:
+    async def label_history(self, pr: PullRequest, pushed_by: datetime | None = None
+                            ) -> LabelHistory:
         start, events = self.requests, list[LabelEvent]()
         for event in await self._all(
                 lambda page: f"/repos/{self.repo}/issues/{pr.number}/events?per_page=100"
@@ -98,8 +101,8 @@ class GitHub(ForgeAPI):
                     str((event.get("label") or {}).get("name") or ""),
                     str((event.get("actor") or {}).get("login") or ""),
                     kind == "labeled", at))
-        pushed = None
-        if pr.head_ref:
+        pushed = pushed_by
+        if pr.head_ref and pushed_by is None:
             activity = self._list(await self._get(
                 f"/repos/{pr.head_repo or self.repo}/activity?ref="
                 f"{quote('refs/heads/' + pr.head_ref, safe='')}&activity_type=push"
@@ -109,7 +112,8 @@ class GitHub(ForgeAPI):
             times = [t for a in activity if a.get("after") == pr.head
                      if (t := parse_time(a.get("timestamp"))) is not None]
             pushed = max(times) if times else None
-        return LabelHistory(tuple(events), pushed, requests=self.requests - start)
+        return LabelHistory(tuple(events), pushed, requests=self.requests - start,
+                            from_forge=pushed_by is None)
 
     async def permission(self, user: str) -> str:
         found = await self._get(f"/repos/{self.repo}/collaborators/{quote(user)}/permission",

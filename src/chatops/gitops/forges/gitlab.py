@@ -41,6 +41,8 @@ from chatops.gitops.forges.base import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from chatops.settings import Settings
 
 PROJECT_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
@@ -90,7 +92,8 @@ class GitLab(ForgeAPI):
                    reverse=True)
         return self._pull(found[0]) if found else None
 
-    async def label_history(self, pr: PullRequest) -> LabelHistory:
+    async def label_history(self, pr: PullRequest, pushed_by: datetime | None = None
+                            ) -> LabelHistory:
         start, events = self.requests, list[LabelEvent]()
         mr = f"{self.project}/merge_requests/{pr.number}"
         for event in await self._all(
@@ -104,6 +107,9 @@ class GitLab(ForgeAPI):
                     str(user.get("username") or ""), event.get("action") == "add", at))
             if isinstance(user.get("id"), int):  # no lookup of the labeller by name
                 self._users[str(user.get("username"))] = user["id"]
+        if pushed_by is not None:
+            return LabelHistory(tuple(events), pushed_by, requests=self.requests - start,
+                                from_forge=False)
         versions = self._list(await self._get(f"{mr}/versions", "the read_api scope",
                                               missing=f"merge request !{pr.number}"),
                               "the merge request's versions")
