@@ -9,6 +9,7 @@ with one, the probes stand in for the window while exits and restarts are watche
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -29,6 +30,7 @@ from chatops.health.registry import (
 from chatops.intents.fields import Duration, Service
 
 if TYPE_CHECKING:
+    from chatops.clock import Clock
     from chatops.engine.base import ContainerState
 
 CONTAINER_POLL = 0.05
@@ -79,6 +81,17 @@ def _container_problems(
     return waiting, None
 
 
+def _started(containers: list[ContainerState], clock: Clock) -> float | None:
+    """When the last of ``containers`` started, on ``clock``'s monotonic scale (the
+    engine's start time, not when a poll first saw them), or None when one does not say."""
+    try:
+        last = max(datetime.fromisoformat(c.started_at) for c in containers)
+    except (ValueError, TypeError):  # none, or one without a (zoned) start time: from now
+        return None
+    now = clock.monotonic()
+    return min(now, now - (clock.now() - last).total_seconds())
+
+
 async def run(check: ContainerCheck, ctx: GateContext) -> GateResult:
     """Containers running (healthy where asked), steady for ``stable_for``; or, for the
     implicit gate beside probes, watched until the probes passed."""
@@ -108,7 +121,8 @@ async def run(check: ContainerCheck, ctx: GateContext) -> GateResult:
         if waiting:
             steady_since = None
             return False, "; ".join(waiting)
-        steady_since = steady_since if steady_since is not None else now
+        if steady_since is None:  # steady since the last of them started, not since seen
+            steady_since = _started(containers, clock) or now
         if until is not None:
             if until.is_set():
                 return True, f"running, no restart while the other gates ran ({counts})"
