@@ -113,8 +113,9 @@ def back_on(stack: str, image: str) -> bool:
     return now.startswith(image)
 
 
-def crash_by_hand(file: Path, stack: str, good: str) -> float:
-    """Seconds from the first failed task to Swarm's own rollback completed."""
+def crash_by_hand(file: Path, stack: str, good: str) -> float | None:
+    """Seconds from the first failed task to Swarm's own rollback completed; None when
+    Swarm paused its own rollback instead (then the good image is deployed again here)."""
     began = time.time()
     docker("stack", "deploy", "-c", str(file), "--with-registry-auth", "--resolve-image",
            "always", stack)
@@ -123,8 +124,16 @@ def crash_by_hand(file: Path, stack: str, good: str) -> float:
                                    "{{json .UpdateStatus}}") or "null") or {}
         if status.get("State") == "rollback_completed" and back_on(stack, good):
             return time.time() - first_failure(stack, f"{DEMO}:crash", began)
-        if time.time() - began > 120:
-            raise SystemExit(f"Swarm did not roll back within 120 s: {status}")
+        if status.get("State") == "rollback_paused" or time.time() - began > 120:
+            print(f"  by hand: Swarm's own rollback stopped: {status}", flush=True)
+            text = file.read_text()
+            file.write_text(text.replace(f"{DEMO}:crash", good))
+            docker("stack", "deploy", "-c", str(file), stack)
+            while not back_on(stack, good):
+                time.sleep(0.2)
+            time.sleep(5)  # settled again
+            file.write_text(text)
+            return None
         time.sleep(0.1)
 
 
@@ -138,7 +147,9 @@ def crashes(  # noqa: PLR0917 - the bench's own parts, named at its one call
     ours, hand = [], []
     for _ in range(count):
         write(files["hand"], f"{DEMO}:crash", base + 1)
-        hand.append(crash_by_hand(files["hand"], stacks["hand"], good))  # good again
+        took = crash_by_hand(files["hand"], stacks["hand"], good)  # good again
+        if took is not None:
+            hand.append(took)
         write(files["chatops"], f"{DEMO}:crash", base)
         began = time.time()
         done = subprocess.run(run, env=env, capture_output=True, text=True, check=False)
@@ -161,12 +172,18 @@ def report(ours: list[float], hand: list[float], crash_ours: list[float],
     print(f"{'by hand: stack deploy + polling UpdateStatus':48}{theirs:>8.2f}s")
     print(f"{'chatops run (pins, deploy, UpdateStatus, gate)':48}{mine:>8.2f}s"
           f"{mine / theirs:>8.2f}x   (target <= 1.2x)")
-    c_mine, c_theirs = statistics.median(crash_ours), statistics.median(crash_hand)
+    c_mine = statistics.median(crash_ours)
     print(f"\nA crashing image, from its first failed task to the old image back, medians "
           f"of {len(crash_ours)}\n")
-    print(f"{'by hand: Swarm failure_action rollback':48}{c_theirs:>8.2f}s")
+    if crash_hand:
+        c_theirs = statistics.median(crash_hand)
+        print(f"{'by hand: Swarm failure_action rollback':48}{c_theirs:>8.2f}s"
+              f"   ({len(crash_hand)} of {len(crash_ours)} rolled back by Swarm)")
+    else:
+        print(f"{'by hand: Swarm failure_action rollback':48}  Swarm paused its own "
+              f"rollback each time ({len(crash_ours)})")
     print(f"{'chatops run (tasks read, back to the digest)':48}{c_mine:>8.2f}s"
-          f"{c_mine / c_theirs:>8.2f}x   (target <= 5 s)")
+          f"   (target <= 5 s: {'met' if c_mine <= 5 else 'NOT met'})")
 
 
 

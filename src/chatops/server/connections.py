@@ -17,6 +17,9 @@ needs, each enforced while the bytes arrive:
   for long); the refusal is audited here, once, and the request's own handler is told
   (``state["audited"]``), so a client that goes away leaves no error behind;
 - keep-alive connections idle longer than uvicorn's ``timeout_keep_alive`` are closed;
+- with the guard's ``screen``: the checks before routing, made when a head has arrived,
+  and a refusal answered on the spot without starting the application (the connection
+  is kept: a small body is read and dropped);
 - an address locked out is answered 429 at accept (it costs an accept, not a request);
   one locked out for heads and bodies that did not arrive in time is held unread first
   (``Refusal.hold``), so it comes back seldom.
@@ -27,7 +30,8 @@ they skip the address checks and are marked ``local_socket`` for the guard.
 
 A refusal is written as the service's JSON error, then the connection is half-closed and
 the rest of what the client sends is read and dropped for a moment (a lingering close,
-so the client sees the answer instead of a reset), up to a small budget.
+so the client sees the answer instead of a reset), up to a small budget. The deadlines
+are checked by one timer a connection, every quarter of the shortest (at most a second).
 """
 
 from __future__ import annotations
@@ -162,7 +166,7 @@ def bounded_protocol(limits: HttpLimits, admit: Admit, is_proxy: IsProxy,
     reserve = max(16, limits.max_connections // 8)
     #: How often each connection's deadlines are checked: one timer a connection, not
     #: one per request and phase (a flood of small requests pays for none).
-    tick = max(0.05, min(1.0, limits.head_timeout, limits.body_timeout) / 4)
+    tick = max(0.05, min(1.0, limits.head_timeout / 4, limits.body_timeout / 4))
 
     class BoundedHttp(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
