@@ -10,7 +10,8 @@
   A service that is new, or whose image did not change, must have its tasks running.
 - **Then the gates**, as for Compose. On any failure, every changed service goes back
   to the digest the snapshot recorded (``docker service update --image``), each update
-  waited for, and the gates run again.
+  waited for until every replica runs that digest again (not through Swarm's monitor
+  period), and the gates run again.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from chatops.planning.steps import StepPlan
     from chatops.runner.state import StepIO
 
-POLL = 0.25
+POLL = 0.1  # the engine's API on its socket: cheap to ask often
 FAILED_STATES = ("paused", "rollback_started", "rollback_paused", "rollback_completed")
 #: A task in one of these states did not run (Docker's task states).
 TASK_FAILED = ("failed", "rejected", "orphaned")
@@ -257,9 +258,12 @@ class SwarmStep:
                         if crash is not None:
                             raise StepFailedError(f"a new task of {name} failed: {crash}")
                     if name in updated and name in before:
+                        if phase == "rollback" and await self._back(service, target):
+                            # Every replica runs the old image again (by this update, or
+                            # Swarm's own rollback): its monitor period is not waited
+                            # out, the health gates that follow check the service.
+                            continue
                         if since_update == started.get(name) or not state:
-                            if phase == "rollback" and await self._back(service, target):
-                                continue  # Swarm's own rollback put it back already
                             waiting.append(f"{name}: no update yet")
                             continue
                         if state in FAILED_STATES:
