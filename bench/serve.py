@@ -220,6 +220,9 @@ def main() -> int:  # noqa: PLR0915 - a script: each figure in the order it is p
         ok = rps / w_rps >= 0.14 and lat <= 15
         print(f"    {label}: target >= 0.14x webhook and p99 <= 15 ms: "
               f"{'met' if ok else 'NOT met'}")
+        ok = rps / w_rps >= 0.5 and lat < w_p99
+        print(f"    {label}: speed issue's target >= 0.5x webhook, p99 below webhook's: "
+              f"{'met' if ok else 'NOT met'}")
     if legit:
         good = statuses.count(200)
         print(f"\n  the flood again, with a good client calling from 127.0.0.2: {f_rps:.0f} req/s,"
