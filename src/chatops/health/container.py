@@ -108,7 +108,7 @@ async def run(check: ContainerCheck, ctx: GateContext) -> GateResult:
     steady_since: float | None = None
     restarts: dict[str, int] = {}
 
-    async def attempt(_: float) -> tuple[bool, str]:
+    async def attempt(deadline: float) -> tuple[bool, str]:
         nonlocal steady_since
         try:
             containers = await ctx.engine.containers(ctx.project or "", list(wanted))
@@ -127,8 +127,13 @@ async def run(check: ContainerCheck, ctx: GateContext) -> GateResult:
             if until.is_set():
                 return True, f"running, no restart while the other gates ran ({counts})"
             return False, "waiting for the other gates"
-        if now - steady_since >= check.stable_for:
+        left = check.stable_for - (now - steady_since)
+        if left <= 1e-3:  # (a millisecond: what a clock's rounding may leave)
             return True, f"running and steady for {check.stable_for:g}s ({counts})"
+        if left < CONTAINER_POLL and now + left < deadline:
+            # The window ends before the next look would: look again right at its end.
+            await clock.sleep(left)
+            return await attempt(deadline)
         return False, "not yet steady"
 
     return await poll(attempt, kind="container", description=ctx.description,
