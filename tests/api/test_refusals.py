@@ -148,3 +148,30 @@ def test_refusals_on_the_spot_are_each_counted_in_the_audit_trail(service: Servi
     assert all(r["endpoint"] == "/run" and r["client"] == "127.0.0.1" for r in refused)
     metrics = service.get("/metrics", key=None).text
     assert 'chatops_rejected_requests_total{reason="invalid_key"} 40.0' in metrics
+
+
+def test_an_address_locked_out_for_bad_keys_is_answered_429_on_each_request(
+        tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "chatops" / "intents").mkdir(parents=True)
+    locked = start(repo, tmp_path / "state", env={"CHATOPS_LOCKOUT_FAILURES": "3"})
+    try:
+        with socket.create_connection(("127.0.0.1", locked.port), timeout=10) as conn:
+            reader = Reader(conn)
+            for _ in range(3):
+                conn.sendall(request("GET", "/runs", "wrong-key"))
+                assert reader.response()[0] == 401
+            conn.sendall(request("GET", "/runs", KEY))  # even the good key, now
+            status, headers, answer = reader.response()
+            assert (status, json.loads(answer)["error"]["code"]) == (429, "locked_out")
+            assert int(headers["retry-after"]) >= 1
+        # A new connection from the address is let in, and answered the same, request by
+        # request; another address is not locked out.
+        with socket.create_connection(("127.0.0.1", locked.port), timeout=10) as conn:
+            reader = Reader(conn)
+            for _ in range(2):
+                conn.sendall(request("GET", "/runs", KEY))
+                assert reader.response()[0] == 429
+        assert locked.get("/runs", source="127.0.0.2").status_code == 200
+    finally:
+        locked.stop()

@@ -20,9 +20,9 @@ needs, each enforced while the bytes arrive:
 - with the guard's ``screen``: the checks before routing, made when a head has arrived,
   and a refusal answered on the spot without starting the application (the connection
   is kept: a small body is read and dropped);
-- an address locked out is answered 429 at accept (it costs an accept, not a request);
-  one locked out for heads and bodies that did not arrive in time is held unread first
-  (``Refusal.hold``), so it comes back seldom.
+- an address locked out for heads and bodies that did not arrive in time is held unread
+  at accept (``Refusal.hold``), then answered 429, so it comes back seldom (one locked out
+  for bad keys is answered by the guard's ``screen``, below, request by request);
 
 Connections on the service's unix socket (``$CHATOPS_STATE_DIR/chatops.sock``, mode 0600:
 the file permission is the credential, as with the Docker socket) are the host's own:

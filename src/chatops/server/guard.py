@@ -134,18 +134,19 @@ class Guard:
         return bool(self.proxies) and self._in(self._trusted, self.proxies, peer)
 
     def admit(self, peer: str) -> Refusal | None:
-        """The allowlist and the lockout, applied to a connection whose peer address
-        alone decides: a locked-out address costs an accept, not a request."""
+        """Applied to a connection whose peer address alone decides, before a byte is
+        read: the allowlist, and the lockout of an address that trickled heads or bodies
+        (held unread, then answered). An address locked out for bad keys is let in: each
+        of its requests is answered 429 as soon as its head arrives (``screen``), on the
+        same connection, which costs less than a connection refused and opened again."""
         if not self._in(self._allowed, self.allowlist, peer):
             return Refusal(403, "address_not_allowed",
                            f"client address {peer} is not in the allowlist")
         locked = self.lockout.locked(peer)
-        if locked:
-            slow = self._trickled.get(peer, 0.0) > time.monotonic()
+        if locked and self._trickled.get(peer, 0.0) > time.monotonic():
             return Refusal(429, "locked_out", "this address is locked out for "
-                           f"{retry_after(locked)} s (too many bad API keys, or requests "
-                           "that did not arrive in time)", retry_after=int(retry_after(locked)),
-                           hold=TARPIT_SECONDS if slow else 0.0)
+                           f"{retry_after(locked)} s (requests that did not arrive in "
+                           "time)", retry_after=int(retry_after(locked)), hold=TARPIT_SECONDS)
         return None
 
     def connection_refused(self, refusal: Refusal, peer: str) -> None:
