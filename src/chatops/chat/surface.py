@@ -24,7 +24,7 @@ from chatops.chat.signatures import SKEW
 from chatops.errors import ChatopsError, ReplayedChatRequestError
 from chatops.notify.approvals import Announcer, Bot, parse_button
 from chatops.ratelimit import RateLimiter
-from chatops.tls import tls_context
+from chatops.tls import async_client
 
 if TYPE_CHECKING:
     from chatops.application.deploys import Deploys
@@ -95,8 +95,7 @@ class ChatSurface:
         import httpx  # noqa: PLC0415
 
         try:
-            async with httpx.AsyncClient(timeout=FOLLOW_TIMEOUT, trust_env=False,
-                                         verify=tls_context()) as client:
+            async with async_client(timeout=FOLLOW_TIMEOUT) as client:
                 await client.request(method, url, json=body)
         except httpx.HTTPError:
             return  # the chat message stays as it was; the run history has the outcome

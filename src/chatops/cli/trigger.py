@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from chatops.tls import tls_context
+from chatops import tls
 
 EXIT = {"succeeded": 0, "failed": 1, "rolled_back": 2, "rollback_failed": 3,
         "interrupted": 130}
@@ -57,7 +57,7 @@ def trigger(name: str, url: str, *, sha: str | None, wait: bool, timeout: float)
         body["sha"] = sha
     deadline = time.monotonic() + timeout
     try:
-        with httpx.Client(timeout=30.0, trust_env=False, verify=tls_context()) as client:
+        with tls.client(timeout=30.0) as client:
             resp = client.post(f"{base}/run", headers=headers, content=json.dumps(body))
             if resp.status_code != 200:
                 try:

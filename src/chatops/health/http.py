@@ -34,11 +34,10 @@ def describe(check: HttpCheck) -> str:
 async def run(check: HttpCheck, ctx: GateContext) -> GateResult:
     import httpx  # noqa: PLC0415 - only steps with an HTTP gate pay for importing it
 
-    from chatops.tls import tls_context  # noqa: PLC0415
+    from chatops.tls import async_client  # noqa: PLC0415
 
     lo, hi = check.status
-    async with httpx.AsyncClient(timeout=check.timeout, follow_redirects=False,
-                                 trust_env=False, verify=tls_context()) as client:
+    async with async_client(timeout=check.timeout, follow_redirects=False) as client:
 
         async def attempt(_: float) -> tuple[bool, str]:
             try:

@@ -89,10 +89,10 @@ async def kuma_gate(check: KumaCheck, default_url: str | None, description: str,
                     clock: Clock, *, since: datetime) -> GateResult:
     import httpx  # noqa: PLC0415 - only steps with a Kuma gate pay for importing it
 
-    from chatops.tls import tls_context  # noqa: PLC0415
+    from chatops.tls import async_client  # noqa: PLC0415
 
     base = (check.url or default_url or "").rstrip("/")
-    async with httpx.AsyncClient(timeout=10.0, trust_env=False, verify=tls_context()) as client:
+    async with async_client(timeout=10.0) as client:
 
         async def attempt(_: float) -> tuple[bool, str]:
             if not base:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chatops.planning.images import ImageChange
-from chatops.tls import tls_context
+from chatops.tls import async_client
 
 if TYPE_CHECKING:
     pass
@@ -106,8 +106,7 @@ class Bot:
         import httpx  # noqa: PLC0415 - only when a bot is configured
 
         try:
-            async with httpx.AsyncClient(timeout=TIMEOUT, trust_env=False,
-                                         verify=tls_context()) as client:
+            async with async_client(timeout=TIMEOUT) as client:
                 resp = await client.request(method, url, json=body,
                                             headers={"Authorization": auth})
                 data = resp.json() if resp.content else {}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from chatops.notify.messages import ChatMessage
 from chatops.notify.outbox import Delivery
 from chatops.notify.targets import RunNotice
-from chatops.tls import tls_context
+from chatops.tls import async_client
 
 if TYPE_CHECKING:
     from chatops.notify.targets import Target
@@ -62,8 +62,7 @@ class KumaPush:
 
         params = {k: str(payload[k]) for k in ("status", "msg", "ping")}
         try:
-            async with httpx.AsyncClient(timeout=self.timeout, trust_env=False,
-                                         verify=tls_context()) as client:
+            async with async_client(timeout=self.timeout) as client:
                 resp = await client.get(self.url, params=params)
         except httpx.HTTPError as exc:
             return Delivery(False, f"Uptime Kuma push failed: {type(exc).__name__}")

@@ -16,7 +16,7 @@ from chatops.engine.base import CommandResult, Engine
 from chatops.errors import EngineError, PreviewRefusedError
 from chatops.gitops.sync import RepoSync
 from chatops.previews.compose import OWN, Rendered
-from chatops.tls import tls_context
+from chatops.tls import async_client
 
 FILE = "chatops-preview.yml"
 ENV_FILE = f"{OWN}/env"
@@ -100,7 +100,7 @@ async def probe(listen: str, host: str, path: str, deadline: float) -> int:
     import httpx  # noqa: PLC0415
 
     status = 0
-    async with httpx.AsyncClient(timeout=5, trust_env=False, verify=tls_context()) as http:
+    async with async_client(timeout=5) as http:
         while True:
             try:
                 status = (await http.get(f"http://{listen}{path}",

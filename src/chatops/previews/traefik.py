@@ -14,7 +14,7 @@ from typing import Any
 from chatops.errors import ConfigError, TrafficError
 from chatops.previews.routes import RouterKind, backend, listen_of, register
 from chatops.settings import Settings
-from chatops.tls import tls_context
+from chatops.tls import async_client
 from chatops.traffic.haproxy import write_atomically
 from chatops.traffic.traefik import CONFIRM, POLL, TIMEOUT, api_get, entry_point_at
 
@@ -44,9 +44,7 @@ class TraefikRoutes:
         self.directory = directory
         self.api = api.rstrip("/")
         self.listen = listen
-        import httpx  # noqa: PLC0415
-
-        self._http = httpx.AsyncClient(timeout=TIMEOUT, trust_env=False, verify=tls_context())
+        self._http = async_client(timeout=TIMEOUT)
 
     def configuration(self) -> list[tuple[str, str]]:
         return []

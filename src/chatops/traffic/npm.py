@@ -17,7 +17,7 @@ from typing import Any
 
 from chatops.errors import ConfigError, ProxyUnavailableError, TrafficError
 from chatops.settings import Settings
-from chatops.tls import tls_context
+from chatops.tls import async_client
 from chatops.traffic.base import Backend, Counters, DriverKind, Routing, register
 
 TIMEOUT = 10.0
@@ -34,13 +34,12 @@ def nginx_text(text: str) -> str:
 
 class NginxProxyManager:
     def __init__(self, backend: Backend, url: str, email: str, password: str) -> None:
-        import httpx  # noqa: PLC0415 - only NPM users pay for it here
 
         self.backend = backend
         self.url = url.rstrip("/")
         self._email, self._password = email, password
         self._token: str | None = None
-        self._http = httpx.AsyncClient(timeout=TIMEOUT, trust_env=False, verify=tls_context())
+        self._http = async_client(timeout=TIMEOUT)
         if backend.proxy_host is None:  # the intent model requires it for npm
             raise ConfigError("traffic.proxy_host is needed for npm", field="traffic.proxy_host")
         self.host_id = backend.proxy_host

@@ -24,7 +24,7 @@ from typing import Any
 
 from chatops.errors import ConfigError, ProxyUnavailableError, TrafficError
 from chatops.settings import Settings
-from chatops.tls import tls_context
+from chatops.tls import async_client
 from chatops.traffic.base import (
     SLOTS,
     Backend,
@@ -124,9 +124,7 @@ class Traefik:
         self._entry_point: str | None = None
         self._seen: dict[str, tuple[float, float]] = {}  # slot -> (total, since)
         self._failed = 0
-        import httpx  # noqa: PLC0415 - only Traefik users pay for it here
-
-        self._http = httpx.AsyncClient(timeout=TIMEOUT, trust_env=False, verify=tls_context())
+        self._http = async_client(timeout=TIMEOUT)
 
     @property
     def config_path(self) -> Path:

@@ -32,7 +32,7 @@ from chatops.errors import (
     OidcRefusedError,
     OidcUnavailableError,
 )
-from chatops.tls import tls_context
+from chatops.tls import async_client
 from chatops.web.users import SCOPES, SESSION_COOKIE, SESSION_HOURS, Session, UserStore, same
 
 if TYPE_CHECKING:
@@ -133,8 +133,7 @@ class OidcSignIn:
         if self._discovery is not None and self._discovery[0] > time.monotonic():
             return self._discovery[1], self._discovery[2]
         try:
-            async with httpx.AsyncClient(timeout=10.0, trust_env=False,
-                                         verify=tls_context()) as client:
+            async with async_client(timeout=10.0) as client:
                 meta = (await client.get(f"{self.issuer}/.well-known/openid-configuration")
                         ).raise_for_status().json()
                 jwks = (await client.get(meta["jwks_uri"])).raise_for_status().json()

@@ -26,7 +26,7 @@ from chatops.chat.surface import TALLY, ChatSurface, follow
 from chatops.errors import BadSignatureError, InvalidPayloadError, NotFoundError
 from chatops.notify.approvals import ApprovalNotice, Bot, button_id
 from chatops.store.records import RunStatus
-from chatops.tls import tls_context
+from chatops.tls import async_client
 
 if TYPE_CHECKING:
     from chatops.application.deploys import Deploys
@@ -88,8 +88,7 @@ class SlackDirectory:
         import httpx  # noqa: PLC0415 - only with Slack configured
 
         try:
-            async with httpx.AsyncClient(timeout=5.0, trust_env=False,
-                                         verify=tls_context()) as client:
+            async with async_client(timeout=5.0) as client:
                 resp = await client.get(f"{self.api}/usergroups.list",
                                         params={"include_users": "true"},
                                         headers={"Authorization": f"Bearer {self.token}"})

@@ -21,7 +21,7 @@ from chatops.errors import (
     InvalidPayloadError,
     RequestError,
 )
-from chatops.tls import tls_context
+from chatops.tls import async_client
 
 if TYPE_CHECKING:
     from chatops.settings import Settings
@@ -225,8 +225,7 @@ class ForgeAPI:
 
         self.requests += 1
         try:
-            async with httpx.AsyncClient(timeout=self.timeout, trust_env=False,
-                                         verify=tls_context()) as client:
+            async with async_client(timeout=self.timeout) as client:
                 resp = await client.request(method, f"{self.api}{path}",
                                             headers=self._headers, json=body)
         except httpx.TimeoutException:

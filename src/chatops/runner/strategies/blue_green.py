@@ -36,7 +36,7 @@ from chatops.runner.snapshot import take_snapshot
 from chatops.runner.state import StepState
 from chatops.runner.strategies import Outcome, Strategy, register
 from chatops.store.records import RunStatus
-from chatops.tls import tls_context
+from chatops.tls import async_client
 from chatops.traffic.base import Driver, Routing, other
 
 if TYPE_CHECKING:
@@ -294,11 +294,8 @@ class BlueGreen(SlotStep):
     async def _smoke(self, slot: str) -> str | None:
         if not self.traffic.smoke:
             return None
-        import httpx  # noqa: PLC0415 - only blue-green steps with smoke checks pay for it
-
         base = f"http://{self.traffic.host}:{getattr(self.traffic.ports, slot)}"
-        async with httpx.AsyncClient(base_url=base, trust_env=False, verify=tls_context(),
-                                     follow_redirects=False) as client:
+        async with async_client(base_url=base, follow_redirects=False) as client:
             for check in self.traffic.smoke:
                 ok, detail, took = await smoke_one(client, check)
                 description = f"smoke: {check.method} {base}{check.path}"

@@ -8,13 +8,14 @@ from typing import Any
 
 import httpx
 
+from chatops import tls
 from chatops.errors import SecretError
 from chatops.secrets.references import Reference
-from chatops.tls import tls_context
 
 
 def client(base_url: str, timeout: float) -> httpx.Client:
-    return httpx.Client(base_url=base_url, timeout=timeout, verify=tls_context())
+    # The environment's proxy settings are taken, as a secret provider's client always did.
+    return tls.client(base_url=base_url, timeout=timeout, trust_env=True)
 
 
 def request_json(client: httpx.Client, ref: Reference, method: str, path: str, *,
