@@ -84,10 +84,14 @@ class GitOpsRepo:
 
     def compose_path(self, doc: IntentDoc) -> Path:
         """The compose file a document acts on (pure path arithmetic, no I/O)."""
-        if doc.compose is None:
-            return self.stacks_dir / doc.stack / COMPOSE_FILE
-        path = Path(doc.compose)
+        path = Path(compose_ref(doc))
         return path if path.is_absolute() else self.root / path
+
+
+def compose_ref(doc: IntentDoc) -> str:
+    """The compose file a document acts on, as written: absolute, or relative to the
+    repository (``stacks/STACK/docker-compose.yml`` when it names none)."""
+    return doc.compose or f"{STACKS_DIR}/{doc.stack}/{COMPOSE_FILE}"
 
 
 def _is_intent(entry: os.DirEntry[str]) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import yaml
 
 from chatops.intents.loader import INTENT_SUFFIXES, IntentFile
-from chatops.repo import COMPOSE_FILE, INTENTS_DIR, STACKS_DIR, GitOpsRepo
+from chatops.repo import INTENTS_DIR, STACKS_DIR, GitOpsRepo, compose_ref
 
 MAX_COMPOSE_BYTES = 4 * 1024 * 1024
 MAX_COMPOSE_FILES = 64  # include/extends chains followed per intent
@@ -213,8 +213,7 @@ def files_used(intent: IntentFile, repo: GitOpsRepo, tree: Tree) -> dict[str, st
     queue: list[tuple[str, str]] = []
     for doc in intent.documents:
         used.setdefault(f"{STACKS_DIR}/{doc.stack}", f"the folder of stack {doc.stack}")
-        written = doc.compose or f"{STACKS_DIR}/{doc.stack}/{COMPOSE_FILE}"
-        compose = _inside("", written, repo.root)  # as repo.compose_path, without Paths
+        compose = _inside("", compose_ref(doc), repo.root)
         if compose is not None:
             queue.append((compose, f"the compose file of stack {doc.stack}"))
         for hook in (*doc.hooks.pre_deploy, *doc.hooks.post_deploy, *doc.hooks.on_failure):

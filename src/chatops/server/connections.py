@@ -95,7 +95,6 @@ class Refusal(NamedTuple):
     retry_after: int | None = None
     hold: float = 0.0  # at accept: seconds the connection is held, unread, before this
     request_id: str | None = None
-    key_name: str | None = None  # the key that was sent, when it matched one
 
     def body(self) -> bytes:
         return _body(self.code, self.message)
@@ -111,27 +110,18 @@ class Refusal(NamedTuple):
         return out
 
     def response(self, *, keep_alive: bool = False) -> bytes:
-        """The whole response, as bytes to write (the same headers as ``headers``)."""
-        head = _head(self.status, self.code, self.message)
-        if self.request_id is not None:
-            head += b"x-request-id: " + self.request_id.encode() + b"\r\n"
-        if self.retry_after is not None:
-            head += b"retry-after: %d\r\n" % self.retry_after
+        """The whole response, as bytes to write: ``headers`` and ``body``."""
+        lines = [b"HTTP/1.1 %d %s" % (self.status, _PHRASES.get(self.status, "Error").encode()),
+                 *(name + b": " + value for name, value in self.headers())]
         if not keep_alive:
-            head += b"connection: close\r\n"
-        return head + b"\r\n" + _body(self.code, self.message)
+            lines.append(b"connection: close")
+        return b"\r\n".join(lines) + b"\r\n\r\n" + self.body()
 
 
 @functools.lru_cache(maxsize=1024)
 def _body(code: str, message: str) -> bytes:
     """A refusal's body, made once for each distinct refusal (a flood repeats one)."""
     return json.dumps({"error": {"code": code, "message": message}}).encode()
-
-
-@functools.lru_cache(maxsize=1024)
-def _head(status: int, code: str, message: str) -> bytes:
-    return (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
-            % (status, _PHRASES.get(status, "Error").encode(), len(_body(code, message))))
 
 
 #: Decides at accept from the peer address alone: a refusal, or None to go on. It is

@@ -191,9 +191,8 @@ class Guard:
         self.audit.refusal(client=screened.client, method=screened.method,
                            endpoint=screened.path, reason=code,
                            status=status, request_id=screened.request_id, key_name=key_name)
-        screened.refusal = Refusal(
-            status, code, message, request_id=screened.request_id, key_name=key_name,
-            retry_after=None if wait is None else max(1, math.ceil(wait)))
+        screened.refusal = Refusal(status, code, message, request_id=screened.request_id,
+                                   retry_after=None if wait is None else max(1, math.ceil(wait)))
         return screened
 
     def screen(self, method: str, path: str, query: bytes, raw: list[tuple[bytes, bytes]],

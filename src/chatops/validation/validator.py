@@ -121,9 +121,9 @@ def validate_paths(
 
 def _cross_check(report: Report) -> None:
     by_name: dict[str, list[FileResult]] = {}
-    stems = {id(r): r.intent.name if r.intent else r.path.stem for r in report.files}
     for result in report.files:
-        by_name.setdefault(stems[id(result)], []).append(result)
+        name = result.intent.name if result.intent else result.path.stem
+        by_name.setdefault(name, []).append(result)
     for name, same in by_name.items():
         if len(same) > 1:
             labels = ", ".join(r.label for r in same)

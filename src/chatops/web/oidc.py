@@ -36,7 +36,6 @@ from chatops.tls import async_client
 from chatops.web.users import SCOPES, SESSION_COOKIE, SESSION_HOURS, Session, UserStore, same
 
 if TYPE_CHECKING:
-
     from chatops.application.wiring import Services
     from chatops.settings import Settings
 
