@@ -6,16 +6,31 @@ machines, more than validating a hundred intent files) only to read
 ``PYDANTIC_DISABLE_PLUGINS`` and find nothing to load. ``without_pydantic_plugins`` sets
 that variable (unless the user set it) and, when it says ``__all__``, gives pydantic
 the answer ("no plugins") before it looks.
+
+httpx imports its own command line (``httpx._main``: click, rich, pygments' lexers,
+about 50 ms) whenever those happen to be installed, as they are beside chatops.
+``without_httpx_cli`` makes that optional import fail, as httpx expects when they are
+absent; chatops never runs httpx's command line.
+
+Importing what a command needs makes about a million objects, nearly all kept for the
+life of the process; the cyclic garbage collector's default thresholds walk them again
+and again while they are made (about 50 ms of a ``chatops run``), and once more as the
+process exits. ``few_collections`` raises the thresholds while a command starts;
+``settled`` moves what start-up made out of the collector's sight and gives a
+long-lived process (the service) the default thresholds back.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import types
 from collections.abc import Iterable
 
 _LOADER = "pydantic.plugin._loader"
+_HTTPX_CLI = "httpx._main"
+_DEFAULT_THRESHOLDS = gc.get_threshold()
 
 
 def _no_plugins() -> Iterable[object]:
@@ -29,3 +44,17 @@ def without_pydantic_plugins() -> None:
     loader = types.ModuleType(_LOADER, "No pydantic plugins: chatops registers none.")
     loader.get_plugins = _no_plugins  # type: ignore[attr-defined]
     sys.modules[_LOADER] = loader
+
+
+def without_httpx_cli() -> None:
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault(_HTTPX_CLI, None)  # type: ignore[arg-type]
+
+
+def few_collections() -> None:
+    gc.set_threshold(50_000, 20, 100)
+
+
+def settled() -> None:
+    gc.freeze()
+    gc.set_threshold(*_DEFAULT_THRESHOLDS)

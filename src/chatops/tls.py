@@ -4,7 +4,11 @@ a health gate or a forge request should not pay that each time; it trusts the sy
 certificate authorities, Debian's ca-certificates and whatever the host added with
 update-ca-certificates), and no proxy, netrc or CA taken from the environment
 (``trust_env=False``: a request goes where the intent or the setting says). httpx is
-imported by the first client, never by a command that makes none."""
+imported by the first client, never by a command that makes none.
+
+A client that will only request ``http://`` URLs (a health gate on plain HTTP, which
+follows no redirect) is made with ``tls=False``: its context trusts no certificate
+authority, so it costs nothing to make and could never complete a TLS handshake."""
 
 from __future__ import annotations
 
@@ -21,12 +25,19 @@ def tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def async_client(**options: Any) -> httpx.AsyncClient:
-    """``httpx.AsyncClient(**options)``, with the process's TLS context and without the
-    environment's proxies (unless ``options`` say otherwise)."""
+@cache
+def no_tls_context() -> ssl.SSLContext:
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, and trusts no one
+
+
+def async_client(*, tls: bool = True, **options: Any) -> httpx.AsyncClient:
+    """``httpx.AsyncClient(**options)``, with the process's TLS context (or, without
+    ``tls``, one that trusts no one) and without the environment's proxies (unless
+    ``options`` say otherwise)."""
     import httpx  # noqa: PLC0415
 
-    return httpx.AsyncClient(**{"trust_env": False, "verify": tls_context(), **options})
+    verify = tls_context() if tls else no_tls_context()
+    return httpx.AsyncClient(**{"trust_env": False, "verify": verify, **options})
 
 
 def client(**options: Any) -> httpx.Client:

@@ -16,14 +16,15 @@ def run(argv: Sequence[str]) -> int:
         # The fast path: no Typer, no pydantic, for scripts that probe the version.
         sys.stdout.write(f"chatops {__version__}\n")
         return 0
+    from chatops.startup import without_httpx_cli, without_pydantic_plugins
+
+    without_httpx_cli()
     if args[:1] in (["run"], ["runs"]):  # what a running service may answer alone
         from chatops.cli.fast import through_the_service
 
         fast = through_the_service(args)
         if fast is not None:
             return fast
-    from chatops.startup import without_pydantic_plugins
-
     without_pydantic_plugins()
     try:
         from chatops.cli.app import app
@@ -53,8 +54,13 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main() -> None:
+    from chatops.startup import few_collections, settled
+
+    few_collections()
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="replace")
-    sys.exit(run(sys.argv[1:]))
+    code = run(sys.argv[1:])
+    settled()  # nothing left to collect that the exit would not free
+    sys.exit(code)

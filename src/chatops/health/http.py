@@ -37,7 +37,9 @@ async def run(check: HttpCheck, ctx: GateContext) -> GateResult:
     from chatops.tls import async_client  # noqa: PLC0415
 
     lo, hi = check.status
-    async with async_client(timeout=check.timeout, follow_redirects=False) as client:
+    plain = urlsplit(check.http).scheme == "http"
+    async with async_client(tls=not plain, timeout=check.timeout,
+                            follow_redirects=False) as client:
 
         async def attempt(_: float) -> tuple[bool, str]:
             try:
