@@ -42,6 +42,19 @@ def compressed(image: str) -> int:
     return total
 
 
+PARTS = {"the Docker CLI": "/usr/local/bin/docker",
+         "Compose": "/usr/local/lib/docker/cli-plugins/docker-compose",
+         "chatops and its Python packages": "/opt/chatops"}
+
+
+def parts(image: str) -> dict[str, float]:
+    """MB of each named part inside the image (the rest is the system: Python, Git, SSH)."""
+    out = docker("run", "--rm", "--entrypoint", "du", image, "-sk", *PARTS.values())
+    sizes = {path: int(kb) * 1024 / 1e6 for kb, path in (line.split("\t") for line in
+                                                         out.splitlines())}
+    return {name: sizes[path] for name, path in PARTS.items()}
+
+
 def start_time(image: str) -> float:
     port = 20000 + int(uuid.uuid4().int % 20000)
     name = f"chatops-bench-{uuid.uuid4().hex[:8]}"
@@ -73,6 +86,7 @@ def main() -> None:
     print(f"image {image}: {size / 1e6:.0f} MB as docker images shows it ({packed / 1e6:.0f} "
           f"MB gzip-compressed), against the 200 MB target: {size / 200e6:.2f}x "
           f"(the Debian base alone: {base / 1e6:.0f} MB)")
+    print("  of which " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in parts(image).items()))
     print(f"docker run → /healthz answering: {statistics.median(times):.2f} s (median of "
           f"{RUNS}; target 3 s: {statistics.median(times) / 3:.2f}x)")
 
