@@ -45,7 +45,10 @@ class Runtime:
         from chatops.secrets.staging import sweep, tmp_root  # noqa: PLC0415
 
         sweep(tmp_root(self.settings.secrets_tmp, self.settings.state_dir))
-        return self.store.recover_interrupted(self.locks.run_alive)
+        store = self.store
+        # A run handed to the next chatops (a self-upgrade) lives on in that one.
+        return store.recover_interrupted(
+            lambda run_id: self.locks.run_alive(run_id) or store.handing_off(run_id))
 
     def engine(self) -> Engine:
         """This machine's engine, and each named host's when CHATOPS_HOSTS names some

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -173,6 +174,24 @@ class Images:
     def cleanup(self) -> None:
         for ref in self.made:
             docker("rmi", ref, check=False)
+
+
+UID = 10001  # the image's chatops user
+
+
+@pytest.fixture(scope="session")
+def image(engine: None) -> Iterator[str]:
+    """chatops's image, built once from the Dockerfile on a Debian base made here."""
+    tag = f"chatops-test:{uuid.uuid4().hex[:10]}"
+    root = Path(__file__).resolve().parents[2]
+    built = subprocess.run([str(root / "scripts" / "image.sh"), "--local-base", tag],
+                           capture_output=True, text=True, timeout=1800, check=False,
+                           env={**os.environ, "PYTHON": sys.executable})
+    assert built.returncode == 0, (built.stdout + built.stderr)[-4000:]
+    try:
+        yield tag
+    finally:
+        docker("rmi", "-f", tag, check=False)
 
 
 @pytest.fixture

@@ -8,38 +8,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.docker.conftest import Images, demo_compose, docker, free_port, wait_for_http
+from tests.docker.conftest import UID, Images, demo_compose, docker, free_port, wait_for_http
 from tests.policy_kit import LOOPBACK_POLICY
 from tests.unit.test_gitops import World
-
-ROOT = Path(__file__).resolve().parents[2]
-UID = 10001  # the image's chatops user
-
-
-def _build(tag: str) -> None:
-    built = subprocess.run([str(ROOT / "scripts" / "image.sh"), "--local-base", tag],
-                           capture_output=True, text=True, timeout=1800, check=False,
-                           env={**os.environ, "PYTHON": sys.executable})
-    assert built.returncode == 0, (built.stdout + built.stderr)[-4000:]
-
-
-@pytest.fixture(scope="module")
-def image(engine: None) -> Iterator[str]:
-    tag = f"chatops-test:{uuid.uuid4().hex[:10]}"
-    _build(tag)
-    try:
-        yield tag
-    finally:
-        docker("rmi", "-f", tag, check=False)
 
 
 def test_the_image_deploys_a_stack_through_the_mounted_socket(image: str, images: Images,

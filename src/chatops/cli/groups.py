@@ -272,4 +272,14 @@ def previews_config(write: bool) -> None:
     raise SystemExit(config_command(write=write))
 
 
-GROUPS = (chat, secrets, traffic, keys, users, audit, notify, doctor, previews)
+@click.command(hidden=True)
+@click.argument("run_id")
+def handoff(run_id: str) -> None:
+    """A self-upgrade's helper: recreate chatops's service for run RUN_ID, and put the old
+    image back unless the new chatops reports healthy. The old service starts it."""
+    from chatops.cli.handoff import handoff_command
+
+    raise SystemExit(handoff_command(run_id))
+
+
+GROUPS = (chat, secrets, traffic, keys, users, audit, notify, doctor, previews, handoff)

@@ -76,8 +76,8 @@ Action = Literal["rollout", "scale", "restart", "pull", "up", "stop", "down", "r
 RUNNING_ACTIONS = frozenset({"rollout", "scale", "restart", "up", "rollback"})
 #: Actions whose failure can be undone from a snapshot.
 ROLLBACK_ACTIONS = frozenset({"rollout", "scale", "restart", "up", "rollback"})
-STRATEGIES = ("recreate", "blue-green", "canary")
-Strategy = Literal["recreate", "blue-green", "canary"]
+STRATEGIES = ("recreate", "blue-green", "canary", "self-upgrade")
+Strategy = Literal["recreate", "blue-green", "canary", "self-upgrade"]
 #: Actions a blue-green service can take: a new version into the idle slot, or back.
 BLUE_GREEN_ACTIONS = frozenset({"rollout", "rollback"})
 
@@ -143,8 +143,10 @@ class IntentDoc(_Strict):
         default_factory=lambda: list(NOTIFY_EVENTS),
         description="which outcomes are announced (default: all)")
     strategy: Strategy = Field(
-        default="recreate", description="recreate (stop, then start the new version) or "
-        "blue-green (start it beside the old one, gate it, switch traffic in the proxy)")
+        default="recreate", description="recreate (stop, then start the new version), "
+        "blue-green (start it beside the old one, gate it, switch traffic in the proxy), "
+        "canary, or self-upgrade (chatops's own service: a helper container recreates it "
+        "and puts the old image back if the new one does not come up healthy)")
     traffic: Traffic | None = Field(
         default=None, description="blue-green: the proxy, the stable address and the "
         "slots' ports")
@@ -247,9 +249,11 @@ def _strategy_rules(doc: IntentDoc) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = _host_rules(doc)
     if doc.canary is not None and doc.strategy != "canary":
         problems.append(("canary", "only applies to strategy canary"))
-    if doc.strategy == "recreate":
+    if doc.strategy in ("recreate", "self-upgrade"):
         if doc.traffic is not None:
             problems.append(("traffic", "only applies to strategies blue-green and canary"))
+        if doc.strategy == "self-upgrade":
+            problems.extend(_self_upgrade_rules(doc))
         return problems
     if doc.action not in BLUE_GREEN_ACTIONS:
         problems.append(("strategy", f"{doc.strategy} applies to action rollout (and "
@@ -273,6 +277,17 @@ def _strategy_rules(doc: IntentDoc) -> list[tuple[str, str]]:
             problems.append(("traffic.driver", f"{traits.title} cannot weight traffic "
                              f"between two slots: a canary needs {weighted} (or use "
                              "strategy blue-green)"))
+    return problems
+
+
+def _self_upgrade_rules(doc: IntentDoc) -> list[tuple[str, str]]:
+    problems = []
+    if doc.action != "rollout":
+        problems.append(("strategy", f"self-upgrade applies to action rollout, not "
+                         f"{doc.action}"))
+    if doc.service is None:
+        problems.append(("service", "strategy self-upgrade needs the service chatops "
+                         "itself runs as"))
     return problems
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from chatops.durations import format_duration
@@ -358,6 +358,12 @@ def _plan_doc(
         runs_as = "replica-canary"
     else:
         commands = _commands(doc, file, ctx)
+        if doc.strategy == "self-upgrade":
+            runs_as = doc.strategy
+            commands = tuple(replace(cmd, description=f"{cmd.description}, run by a helper "
+                                     "container on the old image, which puts the old image "
+                                     "back if the new chatops does not report healthy")
+                             if cmd.mutating else cmd for cmd in commands)
     mutating = any(cmd.mutating for cmd in commands)
     return StepPlan(
         index=index,

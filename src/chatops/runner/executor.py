@@ -30,7 +30,7 @@ from chatops.runner.hooks import hook_env, run_hooks
 from chatops.runner.project import ComposeConfigError, config_argv, parse_config, reading_key
 from chatops.runner.secrets import RunSecrets
 from chatops.runner.snapshot import folder_hashes, take_snapshot
-from chatops.runner.state import StepFailedError, StepState
+from chatops.runner.state import HandoffSignal, StepFailedError, StepState
 from chatops.runner.strategies import strategy_for
 from chatops.store.database import utcnow
 from chatops.store.records import RunStatus
@@ -189,14 +189,17 @@ class Executor:
             status, reason = RunStatus.interrupted, (
                 "interrupted (signal or shutdown) while running; no rollback was attempted")
             raise
+        except HandoffSignal:
+            status, reason = RunStatus.running, "handed over to the next chatops"
         except ChatopsError as exc:
             status, reason = RunStatus.failed, exc.message
         except Exception as exc:  # no audit record is lost, whatever went wrong
             status, reason = RunStatus.failed, f"internal error: {type(exc).__name__}: {exc}"
         finally:
-            self.store.finish_run(run_id, status, reason)
-            self.emit(run_id, intent, ev.RUN_FINISHED, status=str(status), reason=reason,
-                       refused=refused)
+            if status is not RunStatus.running:  # else the next chatops finishes it
+                self.store.finish_run(run_id, status, reason)
+                self.emit(run_id, intent, ev.RUN_FINISHED, status=str(status),
+                          reason=reason, refused=refused)
             self._clients.pop(run_id, None)
             self._context.pop(run_id, None)
             liveness.release()

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from chatops import __version__
 from chatops.application.context import Rules
 from chatops.application.deploys import Deploys, Planned, RunAsk, Started
+from chatops.application.handoffs import handoff_loop
 from chatops.application.metrics import Metrics
 from chatops.application.stream import follow_run
 from chatops.application.watching import Watcher
@@ -169,8 +170,9 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
 def _watchers(loop: asyncio.AbstractEventLoop, deploys: Deploys, engine: Engine,
               settings: Settings) -> list[asyncio.Task[None]]:
     """Pull mode's polls, the drift passes and each engine's event watcher, as the
-    settings ask for them."""
-    tasks = []
+    settings ask for them; and the self-upgrades this service is to finish."""
+    tasks = [loop.create_task(handoff_loop(deploys.ctx.queue.executor, engine,
+                                           deploys.ctx.runtime.clock))]
     if settings.poll_interval:
         tasks.append(loop.create_task(poll_loop(deploys, settings.poll_interval)))
     if settings.reconcile_interval:

@@ -153,6 +153,14 @@ CREATE TABLE IF NOT EXISTS plan_comments (
     body TEXT NOT NULL,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS handoffs (
+    run_id TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    container TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS pull_heads (
     number INTEGER PRIMARY KEY,
     head TEXT NOT NULL,

@@ -19,6 +19,7 @@ from typing import Any
 from chatops.errors import RunNotFoundError
 from chatops.masking import Masker
 from chatops.store.database import utcnow
+from chatops.store.handoffs import HandoffRows
 from chatops.store.previews import PreviewRows
 from chatops.store.records import RunRecord, RunStatus
 from chatops.store.replays import Replays
@@ -30,7 +31,7 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-class RunStore(Replays, PreviewRows):
+class RunStore(Replays, PreviewRows, HandoffRows):
     """The run history. Every text it is given passes ``masker`` first: no secret the
     service knows is written (and so shown by the API, the pages or chat)."""
 
