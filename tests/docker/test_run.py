@@ -537,3 +537,26 @@ def test_each_run_is_pushed_to_uptime_kuma_and_a_down_target_never_holds_a_deplo
         box.close()
     finally:
         kuma.stop()
+
+
+def test_a_self_upgrade_outside_chatops_own_container_changes_nothing(
+        cli, demo_stack: DemoStack, images) -> None:
+    serve_v1(demo_stack, cli)
+    before = demo_stack.compose("ps", "-q").stdout.split()
+    demo_stack.write(images("v2"))
+    intent(demo_stack, "upgrade", extra="strategy: self-upgrade\n")
+
+    result = cli("run", "--repo", str(demo_stack.root), "upgrade")
+
+    assert result.code != 0
+    run = last_run(demo_stack)
+    assert run.status == "failed"
+    assert "this chatops runs in no container, not in service web" in (run.reason or "")
+    assert "nothing was changed" in (run.reason or "")
+    assert demo_stack.compose("ps", "-q").stdout.split() == before  # the same container
+    assert http_get(demo_stack.url + "/version")[1].strip() == "v1"
+    store = store_of()
+    try:
+        assert store.handoff(run.id) is None  # nothing was handed to a helper
+    finally:
+        store.close()

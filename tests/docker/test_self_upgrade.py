@@ -145,7 +145,8 @@ def test_chatops_upgrades_itself_and_rolls_itself_back(image: str, tmp_path: Pat
         assert _running_image(project) == _image_id(v2)
         log = httpx.get(f"http://127.0.0.1:{api}/runs/{run_id}/log",
                         headers={"X-API-Key": key}, timeout=10).text
-        assert "upgrade helper" in log and "finishes this run" in log, log[-3000:]
+        assert "upgrade helper" in log, log[-3000:]
+        assert "finishes this run" in log, log[-3000:]
 
         _sync(world, {stack: _compose(broken, project, api, host, key)})
         run_id = _upgrade(api, key)

@@ -240,3 +240,15 @@ def test_errors_in_later_documents_are_numbered() -> None:
     p = one(BASE + "---\n" + BASE + "---\n" + BASE.replace("rollout", "rollot"))
     assert (p.doc, p.docs, p.line) == (3, 3, 10)
     assert p.render().startswith("intent.yaml (doc 3/3): action: expected one of")
+
+
+def test_a_self_upgrade_names_the_service_it_rolls_out() -> None:
+    p = one(BASE + "strategy: self-upgrade\n")
+    assert (p.field, p.message) == (
+        "service", "strategy self-upgrade needs the service chatops itself runs as")
+    p = one("label_required: a\naction: restart\nstack: chatops\nservice: chatops\n"
+            "strategy: self-upgrade\n")
+    assert (p.field, p.message) == (
+        "strategy", "self-upgrade applies to action rollout, not restart")
+    upgrade = load(BASE + "service: chatops\nstrategy: self-upgrade\n")
+    assert upgrade.documents[0].strategy == "self-upgrade"

@@ -13,10 +13,10 @@ def test_example_repo_validates_with_the_seeds_exact_output(cli) -> None:
     result = cli("validate", "--repo", str(EXAMPLE_REPO))
     assert result.code == 0
     lines = result.out.splitlines()
-    assert lines[0] == "Validating 6 intent files..."
+    assert lines[0] == "Validating 7 intent files..."
     assert "  ✓ rollout_stack_media.yaml (doc 1/1): rollout on stack-media" in lines
     assert "  ✓ rollout_all_stacks.yaml (doc 2/3): rollout on stack-media" in lines
-    assert lines[-1] == "✅ All 6 intent files are valid!"
+    assert lines[-1] == "✅ All 7 intent files are valid!"
     assert result.err == ""
 
 
@@ -24,7 +24,7 @@ def test_repo_comes_from_chatops_repo_env(cli, monkeypatch) -> None:
     monkeypatch.setenv("CHATOPS_REPO", str(EXAMPLE_REPO))
     result = cli("validate")
     assert result.code == 0
-    assert result.out.startswith("Validating 6 intent files...")
+    assert result.out.startswith("Validating 7 intent files...")
 
 
 def test_default_repo_is_the_current_directory(cli, monkeypatch) -> None:

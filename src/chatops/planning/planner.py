@@ -201,6 +201,17 @@ def _rollback(doc: IntentDoc, file: Path, ctx: PlanContext) -> RollbackPlan | No
             commands=(),
             regate=False,
         )
+    if doc.strategy == "self-upgrade":
+        return RollbackPlan(
+            description="the helper container tags the image chatops ran before as "
+            f"the reference the file uses and recreates {what} on it; the chatops that "
+            "comes back closes the run as rolled back",
+            commands=(Command(c.up(cmd, file, svc), f"recreate {what} on the old image",
+                              t, True),),
+            retag="the old chatops's image ID, tagged again as the reference the compose "
+            "file uses (Engine API), so Compose recreates from it without pulling",
+            regate=False,
+        )
     if doc.action == "rollback":
         return RollbackPlan(
             description="if the older images fail their health gates, put back what ran "
