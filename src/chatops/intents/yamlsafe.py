@@ -29,7 +29,24 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: How each plain value resolved (str, int, bool, null...), shared by every file read:
+#: intent files repeat the same keys and values, and resolving one runs the resolvers'
+#: regular expressions. The safe loader has no path resolvers, so the answer depends on
+#: the value alone.
+_RESOLVED: dict[tuple[Any, Any, tuple[bool, bool]], str] = {}
+_RESOLVED_MAX = 8192
+
+
+class _Loader(_SafeLoader):  # type: ignore[misc]
+    def resolve(self, kind: Any, value: Any, implicit: tuple[bool, bool]) -> str:
+        key = (kind, value, implicit)
+        tag = _RESOLVED.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(_RESOLVED) < _RESOLVED_MAX:
+                _RESOLVED[key] = tag
+        return tag
 _SCALARS = yaml.constructor.SafeConstructor.yaml_constructors
 
 Path_ = tuple[str | int, ...]
@@ -155,9 +172,10 @@ class _Builder:
                 )
                 continue
             explicit[key] = key_node
-            self.doc.positions[(*path, _key(key))] = (mark.line + 1, mark.column + 1)
+            where = (*path, _key(key))
+            self.doc.positions[where] = (mark.line + 1, mark.column + 1)
             self.nodes += 1
-            result[key] = self.build(value_node, (*path, _key(key)), depth + 1)
+            result[key] = self.build(value_node, where, depth + 1)
         if merged:
             base: dict[object, object] = {}
             for source in merged:
@@ -179,6 +197,9 @@ class _Builder:
 
 
 def _key(key: object) -> str | int:
+    kind = type(key)
+    if kind is str or kind is int:  # nearly every key: no isinstance over a union
+        return key  # type: ignore[return-value]
     return key if isinstance(key, str | int) and not isinstance(key, bool) else str(key)
 
 
