@@ -142,6 +142,7 @@ def test_chatops_upgrades_itself_and_rolls_itself_back(image: str, tmp_path: Pat
         run_id = _upgrade(api, key)
         record = _ended(api, key, run_id)
         assert record["status"] == "succeeded", record
+        print(f"self-upgrade: the run took {record.get('duration')} s")
         assert _running_image(project) == _image_id(v2)
         log = httpx.get(f"http://127.0.0.1:{api}/runs/{run_id}/log",
                         headers={"X-API-Key": key}, timeout=10).text
@@ -152,6 +153,7 @@ def test_chatops_upgrades_itself_and_rolls_itself_back(image: str, tmp_path: Pat
         run_id = _upgrade(api, key)
         record = _ended(api, key, run_id)
         assert record["status"] == "rolled_back", record
+        print(f"self-upgrade rolled back: the run took {record.get('duration')} s")
         assert "exited" in str(record["reason"]), record
         _answers(api)
         assert _running_image(project) == _image_id(v2)  # the old image, back in place

@@ -92,6 +92,8 @@ class RunManager:
         finally:
             for lock in held:
                 lock.release()
+        if not outcome.status.final:  # handed to the next chatops, which ends it
+            return outcome
         self.metrics.runs.labels(request.plan.intent, str(outcome.status)).inc()
         record = self.executor.store.get_run(outcome.run_id, detail=False)
         if record.duration is not None:
