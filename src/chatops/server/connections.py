@@ -111,11 +111,26 @@ class Refusal(NamedTuple):
 
     def response(self, *, keep_alive: bool = False) -> bytes:
         """The whole response, as bytes to write: ``headers`` and ``body``."""
-        lines = [b"HTTP/1.1 %d %s" % (self.status, _PHRASES.get(self.status, "Error").encode()),
-                 *(name + b": " + value for name, value in self.headers())]
-        if not keep_alive:
-            lines.append(b"connection: close")
-        return b"\r\n".join(lines) + b"\r\n\r\n" + self.body()
+        head, tail = _framing(self.status, self.code, self.message, self.retry_after,
+                              keep_alive)
+        if self.request_id is None:
+            return head + tail
+        return b"%sx-request-id: %s\r\n%s" % (head, self.request_id.encode(), tail)
+
+
+@functools.lru_cache(maxsize=1024)
+def _framing(status: int, code: str, message: str, retry_after: int | None,
+             keep_alive: bool) -> tuple[bytes, bytes]:
+    """A refusal's response around its request id (the one part a flood does not
+    repeat), made once: its status line and first headers, then the rest and the body,
+    as ``Refusal.headers`` and ``Refusal.body`` say."""
+    body = _body(code, message)
+    head = (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            % (status, _PHRASES.get(status, "Error").encode(), len(body)))
+    tail = b"retry-after: %d\r\n" % retry_after if retry_after is not None else b""
+    if not keep_alive:
+        tail += b"connection: close\r\n"
+    return head, tail + b"\r\n" + body
 
 
 @functools.lru_cache(maxsize=1024)

@@ -49,7 +49,7 @@ _CACHE_LIMIT = 10_000
 #: How long a connection from an address locked out for trickling waits, unread, for its
 #: 429: it comes back every few seconds instead of many times a second.
 TARPIT_SECONDS = 5.0
-_OWS = (b" ", b"\t")
+_OWS = (0x20, 0x09)  # optional whitespace around a header value: space, tab
 
 
 _PREFIX = secrets.token_hex(4)
@@ -205,7 +205,7 @@ class Guard:
         whitespace around each value, as a header's value does not include it (RFC 9110,
         5.5), so every way of passing the key reads the same."""
         headers = dict(raw)
-        if any(v[:1] in _OWS or v[-1:] in _OWS for v in headers.values()):
+        if any(v and (v[0] in _OWS or v[-1] in _OWS) for v in headers.values()):
             raw[:] = [(n, v.strip(b" \t")) for n, v in raw]
             headers = dict(raw)
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or \
