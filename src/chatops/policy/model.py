@@ -7,6 +7,7 @@ the rules it lifts. An intent opts into an exception by naming it
 
 from __future__ import annotations
 
+import functools
 from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -85,10 +86,17 @@ def load_policy(raw: bytes | None) -> Policy:
     default). ``PolicyError`` naming the file and field otherwise."""
     if raw is None:
         return Policy()
+    return _parsed(raw)
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(raw: bytes) -> Policy:
+    """A policy file's content, read once (every run's decision reads the file; an
+    invalid one raises, and is read again next time)."""
     import yaml  # noqa: PLC0415
 
     try:
-        data = yaml.safe_load(raw) or {}
+        data = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise PolicyError(f"{POLICY_FILE} is not YAML: {exc}", field=POLICY_FILE) from None
     if not isinstance(data, dict):

@@ -52,6 +52,7 @@ from chatops.server.openapi import install as install_openapi
 from chatops.server.orchestrate import register_orchestrate, summary_of
 from chatops.server.previews import register_previews
 from chatops.server.schedules import (
+    IntentSchedules,
     poll_loop,
     preview_loop,
     reconcile_loop,
@@ -113,7 +114,8 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
         sender = (loop.create_task(outbox.run(targets))
                   if outbox is not None and targets else None)
         digester = loop.create_task(digest.run()) if digest is not None else None
-        scheduling = loop.create_task(schedule_loop(services, scheduler))
+        scheduling = loop.create_task(schedule_loop(services, scheduler,
+                                                    IntentSchedules(services)))
         reaping = loop.create_task(standby_loop(deploys))
         watching = _watchers(loop, deploys, engine, settings)
         # Everything built so far lives as long as the process: keep the collector off it.
@@ -195,7 +197,7 @@ def _register_surfaces(api: FastAPI, s: Services, scheduler: Scheduler,
     register_webhook(api, s)
     register_chat(api, s)
     register_orchestrate(api, s)
-    register_schedules(api, s, scheduler)
+    register_schedules(api, s, scheduler, IntentSchedules(s))
     register_pages(api, s, lockout)
     register_intents(api, s)
     register_previews(api, s)

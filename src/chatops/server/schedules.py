@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,23 +24,38 @@ SCHEDULER = Caller(via="schedule", permissions=Trusted("scheduler"), client="sch
                    method="SCHEDULE", endpoint="schedule")
 
 
-def intent_schedules(s: Services) -> dict[str, str]:
-    found: dict[str, str] = {}
-    try:
-        paths = s.deploys.ctx.repo.intent_files()
-    except ChatopsError:
-        return found
-    for path in paths:
+class IntentSchedules:
+    """Each scheduled intent's cron, read again only when an intent file changed (one
+    directory read tells): the loop asks at every tick, and with a thousand intents
+    reading them all each time kept a thread busy, and the requests waiting on it."""
+
+    def __init__(self, s: Services) -> None:
+        self.s = s
+        self.stamp: tuple[tuple[str, int, int], ...] | None = None
+        self.found: dict[str, str] = {}
+
+    def read(self) -> dict[str, str]:
+        repo = self.s.deploys.ctx.repo
         try:
-            intent = s.deploys.ctx.load(path.stem)
+            stamp = repo.intent_stamps()
         except ChatopsError:
-            continue  # an invalid intent has no schedule
-        if intent.schedule:
-            found[intent.name] = intent.schedule
-    return found
+            return {}
+        if stamp == self.stamp:
+            return self.found
+        found: dict[str, str] = {}
+        for name, _, _ in stamp:
+            try:
+                intent = self.s.deploys.ctx.load(Path(name).stem)
+            except ChatopsError:
+                continue  # an invalid intent has no schedule
+            if intent.schedule:
+                found[intent.name] = intent.schedule
+        self.stamp, self.found = stamp, found
+        return found
 
 
-async def schedule_loop(s: Services, scheduler: Scheduler) -> None:
+async def schedule_loop(s: Services, scheduler: Scheduler, schedules: IntentSchedules
+                        ) -> None:
     refused: set[str] = set()  # fires the use case refused and recorded already
 
     async def start(name: str) -> str:
@@ -52,7 +68,7 @@ async def schedule_loop(s: Services, scheduler: Scheduler) -> None:
     while True:
         with contextlib.suppress(ChatopsError):
             # Read off the event loop: with a thousand intents, requests go on meanwhile.
-            scheduler.load(await asyncio.to_thread(intent_schedules, s))
+            scheduler.load(await asyncio.to_thread(schedules.read))
             refused.clear()
             for intent, decision in await scheduler.tick(start, s.deploys.ctx.queue.
                                                          running_intent):
@@ -74,14 +90,15 @@ async def standby_loop(deploys: Deploys) -> None:
             await deploys.reap_standby(HOUSEKEEPER)
 
 
-def register_schedules(api: FastAPI, s: Services, scheduler: Scheduler) -> None:
+def register_schedules(api: FastAPI, s: Services, scheduler: Scheduler,
+                       schedules: IntentSchedules) -> None:
     @api.get("/schedules", tags=["runs"], responses={
         401: {"model": m.ErrorBody}, 403: {"model": m.ErrorBody},
         429: {"model": m.ErrorBody}})
     async def list_schedules(request: Request) -> dict[str, Any]:
         """Scheduled intents with their next time, last fire and what was decided."""
         _need(request, "read")
-        scheduler.load(intent_schedules(s))
+        scheduler.load(schedules.read())
         return {"timezone": str(scheduler.tz), "missed_runs": scheduler.missed,
                 "schedules": [{"intent": st.intent, "cron": st.cron,
                                "next": st.next_fire.isoformat(),
