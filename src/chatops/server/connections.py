@@ -37,16 +37,16 @@ are checked by one timer a connection, every quarter of the shortest (at most a 
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from chatops.server.refusal import Refusal
 
 if TYPE_CHECKING:
     from chatops.settings import Settings
@@ -76,67 +76,6 @@ class HttpLimits:
     def of(cls, settings: Settings) -> HttpLimits:
         """The limits the settings name (each field is a setting of the same name)."""
         return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
-
-
-_PHRASES = {401: "Unauthorized", 403: "Forbidden", 408: "Request Timeout",
-            413: "Content Too Large", 414: "URI Too Long", 422: "Unprocessable Content",
-            429: "Too Many Requests", 431: "Request Header Fields Too Large",
-            503: "Service Unavailable"}
-
-
-class Refusal(NamedTuple):
-    """The service's JSON error, whoever answers it: the connection (at accept or while
-    the head arrives) or the guard (server/guard.py, before routing). A tuple: a flood
-    of refusals makes one each, and a tuple is the cheapest thing to make."""
-
-    status: int
-    code: str
-    message: str
-    retry_after: int | None = None
-    hold: float = 0.0  # at accept: seconds the connection is held, unread, before this
-    request_id: str | None = None
-
-    def body(self) -> bytes:
-        return _body(self.code, self.message)
-
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        """The response's headers (its body is ``body()``)."""
-        out = [(b"content-type", b"application/json"),
-               (b"content-length", b"%d" % len(self.body()))]
-        if self.request_id is not None:
-            out.append((b"x-request-id", self.request_id.encode()))
-        if self.retry_after is not None:
-            out.append((b"retry-after", b"%d" % self.retry_after))
-        return out
-
-    def response(self, *, keep_alive: bool = False) -> bytes:
-        """The whole response, as bytes to write: ``headers`` and ``body``."""
-        head, tail = _framing(self.status, self.code, self.message, self.retry_after,
-                              keep_alive)
-        if self.request_id is None:
-            return head + tail
-        return b"%sx-request-id: %s\r\n%s" % (head, self.request_id.encode(), tail)
-
-
-@functools.lru_cache(maxsize=1024)
-def _framing(status: int, code: str, message: str, retry_after: int | None,
-             keep_alive: bool) -> tuple[bytes, bytes]:
-    """A refusal's response around its request id (the one part a flood does not
-    repeat), made once: its status line and first headers, then the rest and the body,
-    as ``Refusal.headers`` and ``Refusal.body`` say."""
-    body = _body(code, message)
-    head = (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
-            % (status, _PHRASES.get(status, "Error").encode(), len(body)))
-    tail = b"retry-after: %d\r\n" % retry_after if retry_after is not None else b""
-    if not keep_alive:
-        tail += b"connection: close\r\n"
-    return head, tail + b"\r\n" + body
-
-
-@functools.lru_cache(maxsize=1024)
-def _body(code: str, message: str) -> bytes:
-    """A refusal's body, made once for each distinct refusal (a flood repeats one)."""
-    return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
 #: Decides at accept from the peer address alone: a refusal, or None to go on. It is

@@ -28,8 +28,8 @@ from chatops.application.metrics import Metrics
 from chatops.errors import BodyTooLargeError, StoreError
 from chatops.gitops.forges import FORGES
 from chatops.ratelimit import Lockout, RateLimiter, retry_after
-from chatops.server.connections import Refusal
 from chatops.server.keys import ApiKey, KeyRing
+from chatops.server.refusal import Refusal
 from chatops.settings import Network
 from chatops.store.audit import AuditLog
 
