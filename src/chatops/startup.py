@@ -17,7 +17,8 @@ life of the process; the cyclic garbage collector's default thresholds walk them
 and again while they are made (about 50 ms of a ``chatops run``), and once more as the
 process exits. ``few_collections`` raises the thresholds while a command starts;
 ``settled`` moves what start-up made out of the collector's sight and gives a
-long-lived process (the service) the default thresholds back.
+long-lived process (the service, once its application has started) the default
+thresholds back.
 """
 
 from __future__ import annotations

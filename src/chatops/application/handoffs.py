@@ -65,7 +65,7 @@ class Handoffs:
         adapter: TypeAdapter[Any] = TypeAdapter(HealthCheck)
         problems = []
         for gate in h.gates:
-            check = adapter.validate_python(gate["check"])
+            check = adapter.validate_python(gate)
             kind = kind_of(check)
             ctx = GateContext(clock=self.clock, engine=self.engine,
                               description=kind.describe(check), since=datetime.now(UTC),

@@ -29,7 +29,8 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: PyYAML's safe loader, the C one where PyYAML was built with libyaml.
+SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: How each plain value resolved (str, int, bool, null...), shared by every file read:
 #: intent files repeat the same keys and values, and resolving one runs the resolvers'
 #: regular expressions. The safe loader has no path resolvers, so the answer depends on
@@ -38,7 +39,7 @@ _RESOLVED: dict[tuple[Any, Any, tuple[bool, bool]], str] = {}
 _RESOLVED_MAX = 8192
 
 
-class _Loader(_SafeLoader):  # type: ignore[misc]
+class _Loader(SAFE_LOADER):  # type: ignore[misc]
     def resolve(self, kind: Any, value: Any, implicit: tuple[bool, bool]) -> str:
         key = (kind, value, implicit)
         tag = _RESOLVED.get(key)

@@ -95,8 +95,10 @@ def _parsed(raw: bytes) -> Policy:
     invalid one raises, and is read again next time)."""
     import yaml  # noqa: PLC0415
 
+    from chatops.intents.yamlsafe import SAFE_LOADER  # noqa: PLC0415
+
     try:
-        data = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # noqa: S506 - a safe loader
+        data = yaml.load(raw, Loader=SAFE_LOADER) or {}  # noqa: S506 - the safe loader
     except yaml.YAMLError as exc:
         raise PolicyError(f"{POLICY_FILE} is not YAML: {exc}", field=POLICY_FILE) from None
     if not isinstance(data, dict):

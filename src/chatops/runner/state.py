@@ -37,10 +37,6 @@ class HandoffSignal(Exception):  # noqa: N818 - not an error: the run goes on el
     """The run was handed to another chatops (a self-upgrade's helper, then the service
     that comes up): this process leaves it open, neither finished nor interrupted."""
 
-    def __init__(self, run_id: str) -> None:
-        super().__init__(run_id)
-        self.run_id = run_id
-
 
 class StepIO(Protocol):
     """The executor's services a strategy uses: the engine, the run history, commands

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import sys
@@ -62,6 +61,7 @@ from chatops.server.schedules import (
 )
 from chatops.server.webhook import register_webhook
 from chatops.settings import Settings
+from chatops.startup import settled
 from chatops.store.audit import AuditLog
 from chatops.store.records import RunRecord, RunStatus
 from chatops.web.pages import register_pages
@@ -118,8 +118,9 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
                                                     IntentSchedules(services)))
         reaping = loop.create_task(standby_loop(deploys))
         watching = _watchers(loop, deploys, engine, settings)
-        # Everything built so far lives as long as the process: keep the collector off it.
-        gc.freeze()
+        # Everything built so far lives as long as the process: keep the collector off
+        # it, and from here collect as usual (a command's start-up collects seldom).
+        settled()
         try:
             yield
         finally:

@@ -22,7 +22,6 @@ from chatops.server.connections import HttpLimits, bounded_protocol
 from chatops.server.guard import Guard
 from chatops.server.keys import ApiKey, KeyStore, ReloadingKeyRing, hash_token
 from chatops.settings import Settings
-from chatops.startup import settled
 from chatops.store.audit import AuditLog
 
 
@@ -85,7 +84,6 @@ def serve(settings: Settings) -> int:
             from None
     local = local_socket(settings.paths.socket)
     sys.stderr.write(f"  and on {settings.paths.socket} for chatops commands on this host\n")
-    settled()  # start-up is over: the service collects garbage as usual from here
     try:
         uvicorn.Server(config).run(sockets=[tcp, local])
     finally:

@@ -30,7 +30,8 @@ class Handoff:
     up: tuple[str, ...]  # the Compose command that recreates the service
     cwd: str  # where it runs (the stack's folder)
     deadline: float  # epoch seconds: the new service reports healthy by then
-    gates: list[dict[str, Any]] = field(default_factory=list)  # the intent's own checks
+    gates: list[dict[str, Any]] = field(default_factory=list)  # the intent's own checks,
+    # as written (each check's key names its kind)
     state: str = "handing_off"
     reason: str = ""
     container: str = ""  # the container the helper last made for the service

@@ -14,7 +14,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from chatops.errors import ChatopsError, EngineError
+from chatops.errors import EngineError
 from chatops.planning.steps import Command
 from chatops.runner.handoff import helper_argv, helper_name, own_container_id
 from chatops.runner.state import HandoffSignal, StepFailedError, StepState
@@ -33,11 +33,10 @@ START_ALLOWANCE = 60.0
 async def run(ex: StepIO, run_id: str, intent: str, step: StepPlan) -> Outcome:
     state = StepState(step)
     try:
-        handoff = await _decide(ex, run_id, intent, state)
+        handoff, own = await _decide(ex, run_id, intent, state)
     except (StepFailedError, EngineError) as exc:
         return RunStatus.failed, f"{exc.message} (nothing was changed)", state.before
     ex.store.hand_off(handoff)
-    own = own_container_id() or ""
     argv = helper_argv(run_id, own, handoff.old_image, ex.store.path.parent, os.getgroups())
     cmd = Command(argv, "start the upgrade's helper container (the old image)", 60, True)
     result = await ex.command(run_id, intent, step, cmd, "deploy", argv)
@@ -52,7 +51,9 @@ async def run(ex: StepIO, run_id: str, intent: str, step: StepPlan) -> Outcome:
     raise HandoffSignal(run_id)
 
 
-async def _decide(ex: StepIO, run_id: str, intent: str, state: StepState) -> Handoff:
+async def _decide(ex: StepIO, run_id: str, intent: str, state: StepState
+                  ) -> tuple[Handoff, str]:
+    """The handoff to record, and the container this chatops runs in."""
     step = state.step
     await ex.prepare(run_id, intent, state)
     assert state.project is not None  # noqa: S101 - set by prepare
@@ -71,14 +72,13 @@ async def _decide(ex: StepIO, run_id: str, intent: str, state: StepState) -> Han
         raise StepFailedError(f"{ref} is not on this host after the pull")
     up = [c for c in step.commands if c.mutating]
     if len(up) != 1:
-        raise ChatopsError("a self-upgrade recreates its service with one command")
+        raise StepFailedError("a self-upgrade recreates its service with one command")
     slowest = max((g.within for g in step.gates), default=0.0)
     return Handoff(
         run_id=run_id, intent=intent, project=project, service=service, image_ref=ref,
         old_image=mine[0].image_id, new_image=new_image, up=up[0].argv,
         cwd=str(step.compose.parent), deadline=time.time() + slowest + START_ALLOWANCE,
-        gates=[{"kind": g.kind, "check": g.check.model_dump(mode="json")}
-               for g in step.gates if not g.implicit])
+        gates=[g.check.model_dump(mode="json") for g in step.gates if not g.implicit]), own
 
 
 KIND = register(Strategy(name="self-upgrade", summary="chatops's own service: a helper "
