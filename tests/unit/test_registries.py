@@ -17,10 +17,10 @@ from chatops.intents.model import STRATEGIES
 from chatops.intents.traffic import DRIVERS as DRIVER_TRAITS
 from chatops.notify.configured import FORMATS
 from chatops.policy.rules import RULES
-from chatops.previews import ROUTERS
-from chatops.runner.strategies import REGISTRY as RUNNERS
+from chatops.previews import registered as routers
+from chatops.runner.strategies import registered
 from chatops.secrets.providers import PROVIDERS
-from chatops.traffic import DRIVERS
+from chatops.traffic import registered as drivers
 
 LAYOUT = Path(__file__).resolve().parents[2] / "docs" / "layout.md"
 
@@ -40,22 +40,22 @@ def documented() -> dict[str, set[str]]:
 
 @pytest.mark.parametrize(("kind", "names"), [
     ("health gate", set(GATES)),
-    ("way of running a step", set(RUNNERS)),
-    ("traffic driver", set(DRIVERS)),
+    ("way of running a step", set(registered())),
+    ("traffic driver", set(drivers())),
     ("chat platform", set(PLATFORMS)),
     ("notification target", set(FORMATS)),
     ("forge", set(FORGES)),
     ("secret provider", set(PROVIDERS)),
     ("compose policy rule", set(RULES)),
-    ("preview router", set(ROUTERS)),
+    ("preview router", set(routers())),
 ])
 def test_each_registry_and_the_docs_list_the_same_names(kind: str, names: set[str]) -> None:
     assert documented()[kind] == names
 
 
 def test_what_the_contract_names_is_what_the_code_implements() -> None:
-    assert set(DRIVER_TRAITS) == set(DRIVERS)
+    assert set(DRIVER_TRAITS) == set(drivers())
     assert set(IDENTITY_KINDS) == set(PLATFORMS)
     # every strategy an intent may name runs as itself (canary without traffic, and any
     # strategy on engine swarm, run as replica-canary and swarm)
-    assert set(STRATEGIES) <= set(RUNNERS)
+    assert set(STRATEGIES) <= set(registered())

@@ -243,11 +243,14 @@ def _rollback(doc: IntentDoc, file: Path, ctx: PlanContext) -> RollbackPlan | No
 def _blue_green(doc: IntentDoc, file: Path, ctx: PlanContext
                 ) -> tuple[tuple[Command, ...], BlueGreenPlan]:
     """The commands (for the idle slot, known at run time) and the phases after them."""
-    from chatops.traffic import DRIVERS  # noqa: PLC0415 - drivers import the planner's types
+    from chatops.traffic import driver_kind  # noqa: PLC0415 - drivers import the planner's types
 
     traffic, service = doc.traffic, doc.service
     assert traffic is not None  # noqa: S101 - check_action_rules
     assert service is not None  # noqa: S101
+    kind = driver_kind(traffic.driver)
+    assert kind is not None  # noqa: S101 - the intent model knows every driver
+    describe = kind.describe
     cmd, t = ctx.compose_command, doc.timeout
     idle = slots.slot_project(doc.stack, service, "<idle slot>")
     projects = {s: slots.slot_project(doc.stack, service, s) for s in ("blue", "green")}
@@ -280,15 +283,14 @@ def _blue_green(doc: IntentDoc, file: Path, ctx: PlanContext
         "before any traffic reaches it",
         *smoke,
         *_canary_phases(doc, traffic.driver),
-        f"switch {where} to the idle slot: {DRIVERS[traffic.driver].describe}",
+        f"switch {where} to the idle slot: {describe}",
         "the health gates again, through the stable address; on failure, switch back",
         f"drain the old slot up to {format_duration(traffic.drain)} (the proxy's open "
         "requests), then stop it",
         f"keep the old slot stopped for {format_duration(traffic.standby)}: "
         "'chatops rollback' switches back to it",
     )
-    return commands, BlueGreenPlan(traffic, projects, DRIVERS[traffic.driver].describe,
-                                   phases)
+    return commands, BlueGreenPlan(traffic, projects, describe, phases)
 
 
 def _swarm_step(doc: IntentDoc, index: int, count: int, file: Path,

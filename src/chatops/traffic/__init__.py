@@ -1,6 +1,8 @@
-"""Traffic drivers for blue-green deploys: the proxies chatops switches (see ``base``)."""
+"""Traffic drivers for blue-green deploys: the proxies chatops switches (see ``base``).
 
-from chatops.traffic import haproxy, npm, traefik
+Each driver's module (``haproxy``, ``npm``, ``traefik``) is imported when it is first
+needed: ``driver_for`` and ``driver_kind`` load one, ``registered`` all of them."""
+
 from chatops.traffic.base import (
     DRIVERS,
     SLOTS,
@@ -11,8 +13,10 @@ from chatops.traffic.base import (
     Routing,
     backend_for,
     driver_for,
+    driver_kind,
     other,
+    registered,
 )
 
 __all__ = ["DRIVERS", "SLOTS", "Backend", "Counters", "Driver", "DriverKind", "Routing",
-           "backend_for", "driver_for", "haproxy", "npm", "other", "traefik"]
+           "backend_for", "driver_for", "driver_kind", "other", "registered"]

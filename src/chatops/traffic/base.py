@@ -8,11 +8,13 @@ requests still open on a slot (to confirm a drain) and the requests that failed 
 record), and can hold a service in maintenance.
 
 Drivers are found by name in ``DRIVERS`` (see ``register``); each module of this package
-registers its own.
+is named after its driver, registers it, and is imported when a driver of that name is
+first needed (``driver_kind``), so a run that switches no traffic loads no proxy code.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -163,6 +165,21 @@ def register(kind: DriverKind) -> DriverKind:
     return kind
 
 
+def driver_kind(name: str) -> DriverKind | None:
+    """The driver named ``name`` (its module, named after it, imported on first use), or
+    None for a name the intent contract does not know."""
+    if name not in DRIVERS and name in TRAITS:
+        importlib.import_module(f"chatops.traffic.{name}")
+    return DRIVERS.get(name)
+
+
+def registered() -> dict[str, DriverKind]:
+    """Every driver the contract names, each module imported once."""
+    for name in TRAITS:
+        driver_kind(name)
+    return DRIVERS
+
+
 def backend_for(stack: str, service: str, traffic: Traffic) -> Backend:
     return Backend(
         stack=stack, service=service, listen=traffic.listen,
@@ -174,10 +191,10 @@ def backend_for(stack: str, service: str, traffic: Traffic) -> Backend:
 
 def driver_for(stack: str, service: str, traffic: Traffic, settings: Settings) -> Driver:
     """The driver an intent's ``traffic`` block names, built from this host's settings."""
-    kind = DRIVERS.get(traffic.driver)
+    kind = driver_kind(traffic.driver)
     if kind is None:  # the intent model refuses this already; settings may lag behind
         raise ConfigError(f"traffic.driver: unknown driver {traffic.driver!r}; known: "
-                          + ", ".join(sorted(DRIVERS)), field="traffic.driver")
+                          + ", ".join(sorted(registered())), field="traffic.driver")
     if TRAITS[traffic.driver].needs_listen and traffic.listen is None:
         raise ConfigError(f"traffic.listen is needed for {traffic.driver}: the stable "
                           "HOST:PORT clients use", field="traffic.listen")

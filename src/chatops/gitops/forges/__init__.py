@@ -9,12 +9,13 @@ delivery. A new forge is one module that implements it and one line here.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from chatops.errors import ConfigError
-from chatops.gitops.forges import gitea, github, gitlab
 from chatops.gitops.forges.base import (
     Delivery,
     Forge,
@@ -30,22 +31,32 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ForgeKind:
+    """A forge: its module (named after it, imported on first use) has ``client`` and
+    ``delivery``."""
+
     name: str
     summary: str  # one line for the docs' registry table (docs/layout.md)
-    #: The forge's client, from settings that name its repository and token.
-    client: Callable[[Settings], Forge]
-    #: A webhook delivery verified with the secret and read (headers, body, secret,
-    #: deploy branch).
-    delivery: Callable[[Mapping[str, str], bytes, bytes, str], Delivery]
+
+    def client(self, settings: Settings) -> Forge:
+        """The forge's client, from settings that name its repository and token."""
+        build: Callable[[Settings], Forge] = self._module().client
+        return build(settings)
+
+    def delivery(self, headers: Mapping[str, str], body: bytes, secret: bytes,
+                 branch: str) -> Delivery:
+        """A webhook delivery verified with the secret and read."""
+        read: Callable[[Mapping[str, str], bytes, bytes, str], Delivery] = \
+            self._module().delivery
+        return read(headers, body, secret, branch)
+
+    def _module(self) -> ModuleType:
+        return importlib.import_module(f"{__name__}.{self.name}")
 
 
 FORGES: dict[str, ForgeKind] = {
-    "github": ForgeKind("github", "GitHub and GitHub Enterprise (REST API)", github.client,
-                        github.delivery),
-    "gitea": ForgeKind("gitea", "Gitea, Forgejo and Codeberg (API v1)", gitea.client,
-                       gitea.delivery),
-    "gitlab": ForgeKind("gitlab", "GitLab, gitlab.com or self-managed (API v4)",
-                        gitlab.client, gitlab.delivery),
+    "github": ForgeKind("github", "GitHub and GitHub Enterprise (REST API)"),
+    "gitea": ForgeKind("gitea", "Gitea, Forgejo and Codeberg (API v1)"),
+    "gitlab": ForgeKind("gitlab", "GitLab, gitlab.com or self-managed (API v4)"),
 }
 
 

@@ -1,9 +1,11 @@
 """How a planned step runs: one module a way, each registered once by the name the
 planner gives the step (``StepPlan.runs_as``).
 
-Importing this package imports every module in it, and each registers its way of running
-(as the health-gate kinds do), so a new strategy is one module here plus its name in the
-intent contract. A strategy depends on ``runner.state`` (the executor's services as an
+A strategy's module is named after it (``blue-green`` is ``blue_green.py``) and imported
+when a step first runs that way, so a run that recreates loads neither proxies nor slots;
+``registered()`` imports them all (the docs' table, the tests). Each module registers its
+way of running, so a new strategy is one module here plus its name in the intent
+contract. A strategy depends on ``runner.state`` (the executor's services as an
 interface), never on the executor.
 """
 
@@ -43,10 +45,18 @@ def register(strategy: Strategy) -> Strategy:
 
 
 def strategy_for(step: StepPlan) -> Strategy:
-    return REGISTRY[step.runs_as]
+    """The way ``step`` runs, its module imported on first use."""
+    name = step.runs_as
+    if name not in REGISTRY:
+        importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
+    return REGISTRY[name]
 
 
-for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-    importlib.import_module(f"{__name__}.{_module}")  # each strategy module registers itself
+def registered() -> dict[str, Strategy]:
+    """Every strategy, each module imported (and registering itself) once."""
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        importlib.import_module(f"{__name__}.{module}")
+    return REGISTRY
 
-__all__ = ["REGISTRY", "Outcome", "Strategy", "register", "strategy_for"]
+
+__all__ = ["REGISTRY", "Outcome", "Strategy", "register", "registered", "strategy_for"]

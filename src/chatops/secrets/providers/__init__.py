@@ -9,12 +9,12 @@ the values for that run only.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from chatops.errors import SecretError
-from chatops.secrets.providers import command, infisical, vault
 from chatops.secrets.references import Reference
 
 if TYPE_CHECKING:
@@ -30,21 +30,28 @@ class Provider(Protocol):
 class ProviderKind:
     name: str
     summary: str  # one line for the docs' registry table (docs/layout.md)
-    #: The provider, from the settings; ``SecretError`` says which setting it lacks.
-    build: Callable[[Settings], Provider]
+    #: ``MODULE:FUNCTION`` of this package that builds the provider (imported on first use).
+    builder: str
+
+    def build(self, settings: Settings) -> Provider:
+        """The provider, from the settings; ``SecretError`` says which setting it lacks."""
+        module, function = self.builder.split(":")
+        make: Callable[[Settings], Provider] = getattr(
+            importlib.import_module(f"{__name__}.{module}"), function)
+        return make(settings)
 
 
 PROVIDERS: dict[str, ProviderKind] = {
     "vault": ProviderKind("vault", "HashiCorp Vault and OpenBao, KV v2 over HTTP (token "
-                          "or AppRole)", vault.build),
+                          "or AppRole)", "vault:build"),
     "bitwarden": ProviderKind("bitwarden", "Bitwarden Secrets Manager and Vaultwarden, "
-                              "through bws", command.bitwarden),
+                              "through bws", "command:bitwarden"),
     "1password": ProviderKind("1password", "1Password, through op (a service account)",
-                              command.onepassword),
+                              "command:onepassword"),
     "infisical": ProviderKind("infisical", "Infisical, its API with a machine identity",
-                              infisical.build),
+                              "infisical:build"),
     "command": ProviderKind("command", "any program that prints the value "
-                            "(CHATOPS_SECRET_COMMAND)", command.build),
+                            "(CHATOPS_SECRET_COMMAND)", "command:build"),
 }
 
 
