@@ -1,0 +1,175 @@
+"""The ``http`` gate against real servers on loopback: what it passes, what it fails, and
+the words it fails with."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+import pytest
+
+from chatops.clock import SystemClock
+from chatops.engine.docker import DockerEngine
+from chatops.health.http import HttpCheck, run
+from chatops.health.registry import GateContext, GateResult
+
+
+class Handler(BaseHTTPRequestHandler):
+    seen: ClassVar[list[dict[str, str]]] = []
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        return
+
+    def answer(self, status: int, body: bytes, kind: str = "text/plain") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        Handler.seen.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+        if self.path == "/ok":
+            self.answer(200, b"all good")
+        elif self.path == "/broken":
+            self.answer(500, b"database down")
+        elif self.path.startswith("/query"):
+            self.answer(200, self.path.encode())
+        elif self.path == "/latin":
+            self.answer(200, "Zürich bereit".encode("latin-1"), "text/plain; charset=latin-1")
+        elif self.path == "/chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (b"warming ", b"up ", b"ready"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+        elif self.path == "/slow":
+            time.sleep(1.0)
+            self.answer(200, b"late")
+        elif self.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", "/ok")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self.answer(404, b"")
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    Handler.seen.clear()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def gate(check: HttpCheck) -> GateResult:
+    ctx = GateContext(clock=SystemClock(), engine=DockerEngine(), description="http",
+                      since=datetime.now(UTC))
+    return asyncio.run(run(check, ctx))
+
+
+def check(url: str, **more: object) -> HttpCheck:
+    return HttpCheck.model_validate({"http": url, "within": 0.5, "interval": 0.05,
+                                     "timeout": 0.3, **more})
+
+
+def test_an_answer_in_the_status_range_passes(server: str) -> None:
+    result = gate(check(f"http://{server}/ok"))
+    assert result.ok, result.detail
+    assert result.detail == "answered 200"
+    assert Handler.seen[0]["host"] == server
+    assert Handler.seen[0]["connection"] == "close"
+
+
+def test_an_error_status_fails_naming_it(server: str) -> None:
+    result = gate(check(f"http://{server}/broken"))
+    assert not result.ok
+    assert result.detail == (f"GET http://{server}/broken did not pass within 0.5s; "
+                             "last: answered 500")
+    assert len(Handler.seen) > 2  # it kept trying until the deadline
+
+
+def test_a_redirect_is_not_followed(server: str) -> None:
+    result = gate(check(f"http://{server}/redirect", status=200))
+    assert not result.ok
+    assert result.detail.endswith("last: answered 302")
+    assert {s["path"] for s in Handler.seen} == {"/redirect"}
+
+
+def test_the_body_must_hold_the_text(server: str) -> None:
+    assert gate(check(f"http://{server}/ok", body="good")).ok
+    result = gate(check(f"http://{server}/ok", body="ready"))
+    assert not result.ok
+    assert result.detail.endswith("last: answered 200 without 'ready' in the body")
+
+
+def test_chunked_bodies_and_charsets_are_read(server: str) -> None:
+    assert gate(check(f"http://{server}/chunked", body="up ready")).ok
+    assert gate(check(f"http://{server}/latin", body="Zürich")).ok
+
+
+def test_the_query_is_sent(server: str) -> None:
+    assert gate(check(f"http://{server}/query?probe=1&x=%20", body="probe=1&x=%20")).ok
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth(server: str) -> None:
+    assert gate(check(f"http://ops:s%40fe@{server}/ok")).ok
+    assert Handler.seen[0]["authorization"] == "Basic " + base64.b64encode(
+        b"ops:s@fe").decode()
+    assert Handler.seen[0]["host"] == server  # never the credentials
+
+
+def test_a_slow_answer_counts_as_none(server: str) -> None:
+    result = gate(check(f"http://{server}/slow"))
+    assert not result.ok
+    assert result.detail.endswith("last: no answer within 300ms")
+
+
+def test_a_refused_connection_is_named() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, never listening: refused
+        result = gate(check(f"http://127.0.0.1:{port}/ok"))
+    assert not result.ok
+    assert "last: ConnectionRefusedError" in result.detail
+
+
+def test_a_server_that_is_not_http_is_named() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def garbage() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(1024)
+                conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+    threading.Thread(target=garbage, daemon=True).start()
+    try:
+        result = gate(check(f"http://127.0.0.1:{listener.getsockname()[1]}/"))
+    finally:
+        listener.close()
+    assert not result.ok
+    assert "last: RemoteProtocolError" in result.detail
+
+
+def test_https_to_a_server_that_speaks_no_tls_fails_naming_tls(server: str) -> None:
+    result = gate(check(f"https://{server}/ok"))  # plain HTTP behind an https URL
+    assert not result.ok
+    assert "last: SSLError: [SSL: WRONG_VERSION_NUMBER]" in result.detail
