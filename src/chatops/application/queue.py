@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
-from chatops.application.metrics import Metrics
+from chatops.application.metrics import Counts
 from chatops.errors import ShuttingDownError
 from chatops.locks import Locks
 from chatops.planning.steps import Plan
@@ -18,7 +18,7 @@ from chatops.runner.executor import Executor, RunOutcome, RunRequest
 
 
 class RunManager:
-    def __init__(self, executor: Executor, locks: Locks, metrics: Metrics,
+    def __init__(self, executor: Executor, locks: Locks, metrics: Counts,
                  max_parallel: int) -> None:
         self.executor = executor
         self.locks = locks
@@ -54,7 +54,7 @@ class RunManager:
                              parent_id=parent_id, run_id=run_id)
         request.run_id = self.executor.create(request)
         stacks = sorted({s.stack for s in plan.steps})
-        self.metrics.queue.inc()
+        self.metrics.queued(+1)
         task = asyncio.get_running_loop().create_task(self._run(request, stacks))
         self._tasks[request.run_id] = task
         self._intents[request.run_id] = plan.intent
@@ -76,16 +76,16 @@ class RunManager:
                 await lock.acquire()
                 held.append(lock)
             async with self._sem:
-                self.metrics.queue.dec()
+                self.metrics.queued(-1)
                 self._started.add(request.run_id)
-                self.metrics.running.inc()
+                self.metrics.running(+1)
                 try:
                     outcome = await self.executor.execute(request)
                 finally:
-                    self.metrics.running.dec()
+                    self.metrics.running(-1)
         except asyncio.CancelledError:
             if request.run_id not in self._started:
-                self.metrics.queue.dec()
+                self.metrics.queued(-1)
                 self.executor.abandon(request.run_id,
                                       "the service stopped before this queued run started")
             raise
@@ -94,10 +94,8 @@ class RunManager:
                 lock.release()
         if not outcome.status.final:  # handed to the next chatops, which ends it
             return outcome
-        self.metrics.runs.labels(request.plan.intent, str(outcome.status)).inc()
         record = self.executor.store.get_run(outcome.run_id, detail=False)
-        if record.duration is not None:
-            self.metrics.duration.labels(request.plan.intent).observe(record.duration)
+        self.metrics.finished(request.plan.intent, str(outcome.status), record.duration)
         return outcome
 
     async def wait(self, run_id: str, timeout: float) -> RunOutcome | None:

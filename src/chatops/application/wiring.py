@@ -15,7 +15,7 @@ from chatops import events as ev
 from chatops.application.caller import Auditor
 from chatops.application.context import Context, Rules
 from chatops.application.deploys import Deploys
-from chatops.application.metrics import Metrics
+from chatops.application.metrics import Counts, Metrics
 from chatops.application.queue import RunManager
 from chatops.application.stream import EventStream
 from chatops.engine.base import Engine
@@ -84,13 +84,14 @@ class Notifications:
 def build_deploys(runtime: Runtime, repo: GitOpsRepo, *, engine: Engine, audit: Auditor,
                   rules: Rules, forge: Forge | None, notifications: Notifications,
                   sinks: Sequence[ev.Sink] = (), max_parallel: int = 2,
-                  metrics: Metrics | None = None,
+                  metrics: Counts | None = None,
                   announcers: Sequence[Announcer] = ()) -> Deploys:
     """The use cases over a run queue whose runs report to ``sinks`` and are announced
-    to every notification target."""
+    to every notification target, counted in ``metrics`` (by default, not counted: only
+    the service exports metrics)."""
     stream = EventStream()
     executor = runtime.executor(engine, [*sinks, *notifications.sinks(runtime), stream])
-    queue = RunManager(executor, runtime.locks, metrics or Metrics(), max_parallel)
+    queue = RunManager(executor, runtime.locks, metrics or Counts(), max_parallel)
     return Deploys(Context(runtime, repo, rules, queue, forge), audit, stream,
                    announcers=list(announcers), announce=notifications.announce)
 
