@@ -14,9 +14,11 @@ import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.loopback import JsonHandler
 
 LABELS = {1: "Up", 0: "Down", 2: "Pending", 3: "Maintenance"}
 
@@ -34,16 +36,9 @@ class FakeKuma:
         self._stop = threading.Event()
         kuma = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                return
-
+        class Handler(JsonHandler):
             def _send(self, status: int, body: bytes, kind: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self._bytes(status, body, kind)
 
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)

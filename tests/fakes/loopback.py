@@ -1,4 +1,5 @@
-"""What every stand-in's HTTP handler shares: quiet, and JSON answers with their length."""
+"""What every stand-in's HTTP handler shares: quiet, and answers (JSON or any bytes)
+with their length."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ class JsonHandler(BaseHTTPRequestHandler):
         return
 
     def _json(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
+        self._bytes(status, json.dumps(body).encode(), "application/json")
+
+    def _bytes(self, status: int, data: bytes, kind: str) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
@@ -19,21 +19,15 @@ from chatops.clock import SystemClock
 from chatops.engine.docker import DockerEngine
 from chatops.health.http import HttpCheck, run
 from chatops.health.registry import GateContext, GateResult
+from tests.fakes.loopback import JsonHandler
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JsonHandler):
     seen: ClassVar[list[dict[str, str]]] = []
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, *args: object) -> None:
-        return
-
     def answer(self, status: int, body: bytes, kind: str = "text/plain") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self._bytes(status, body, kind)
 
     def do_GET(self) -> None:
         Handler.seen.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
