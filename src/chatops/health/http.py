@@ -8,10 +8,7 @@ httpx nor anyio (about 25 ms of its start on this project's machines).
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import contextlib
-from email.message import Message
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import Field
@@ -49,7 +46,11 @@ async def get(url: str) -> tuple[int, str]:
     """One ``GET url`` (``Connection: close``): the status and the body as text (decoded
     by its charset, else UTF-8). Raises ``OSError`` (refused, reset, TLS) or
     ``h11.ProtocolError``; the caller bounds the time."""
-    import h11  # noqa: PLC0415 - only steps with an HTTP gate pay for importing it
+    import asyncio  # noqa: PLC0415 - only a gate that runs pays for these
+    import base64  # noqa: PLC0415
+    from email.message import Message  # noqa: PLC0415
+
+    import h11  # noqa: PLC0415
 
     parts = urlsplit(url)
     secure = parts.scheme == "https"
@@ -103,6 +104,8 @@ async def get(url: str) -> tuple[int, str]:
 
 
 async def run(check: HttpCheck, ctx: GateContext) -> GateResult:
+    import asyncio  # noqa: PLC0415
+
     import h11  # noqa: PLC0415
 
     lo, hi = check.status
