@@ -167,3 +167,21 @@ def test_https_to_a_server_that_speaks_no_tls_fails_naming_tls(server: str) -> N
     result = gate(check(f"https://{server}/ok"))  # plain HTTP behind an https URL
     assert not result.ok
     assert "last: SSLError: [SSL: WRONG_VERSION_NUMBER]" in result.detail
+
+
+def test_an_ipv6_loopback_url_without_a_path_is_reached() -> None:
+    class Server6(ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+    Handler.seen.clear()
+    httpd = Server6(("::1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        port = httpd.server_address[1]
+        result = gate(check(f"http://[::1]:{port}", status=404))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert result.ok, result.detail
+    assert Handler.seen[0]["path"] == "/"
+    assert Handler.seen[0]["host"] == f"[::1]:{port}"
