@@ -360,3 +360,23 @@ def test_an_encrypted_compose_file_deploys_with_paths_as_they_were(
                                container(demo_stack)).stdout)
     assert labels["com.docker.compose.project"] == demo_stack.name
     assert DB_PASSWORD not in result.out + result.err
+
+
+def test_a_self_upgrade_of_a_stack_with_secrets_is_refused_before_anything_changes(
+        cli, demo_stack: DemoStack, images, kit: SopsKit) -> None:
+    write_stack(demo_stack, kit, images("v1"), version="kept-5e")
+    intent(demo_stack)
+    assert cli("run", "--repo", str(demo_stack.root), "deploy").code == 0
+    before = container(demo_stack)
+
+    write_stack(demo_stack, kit, images("v2"), version="never-served-6f")
+    intent(demo_stack, "upgrade", extra="strategy: self-upgrade\n")
+    result = cli("run", "--repo", str(demo_stack.root), "upgrade")
+
+    assert result.code != 0
+    run = last_run(demo_stack)
+    assert run.status == "failed"
+    assert "strategy self-upgrade cannot give chatops's own service its secrets" in run.reason
+    assert "nothing was changed" in run.reason
+    assert container(demo_stack) == before
+    assert wait_for_http(demo_stack.url + "/version", "kept-5e").strip() == "kept-5e"

@@ -5,8 +5,10 @@ own image, which recreates the service and, if the new chatops does not report h
 puts the old image back (``runner/handoff.py``). The run stays open; the chatops that
 comes up, new or old, finishes it (``application/handoffs.py``).
 
-Decided first: this chatops must run in a container of the intent's service, and the
-pull must succeed. Nothing is changed before the helper starts."""
+Decided first: the stack has no secrets to stage (a step's decrypted copies live only
+while this chatops runs it, and the helper recreates the service after it stopped), this
+chatops must run in a container of the intent's service, and the pull must succeed.
+Nothing is changed before the helper starts."""
 
 from __future__ import annotations
 
@@ -55,6 +57,12 @@ async def _decide(ex: StepIO, run_id: str, intent: str, state: StepState
                   ) -> tuple[Handoff, str]:
     """The handoff to record, and the container this chatops runs in."""
     step = state.step
+    if ex.run_context(run_id).get("secrets_dir") is not None:
+        raise StepFailedError(
+            "strategy self-upgrade cannot give chatops's own service its secrets: the "
+            "helper recreates it after this chatops stopped, and the decrypted copies end "
+            "with the step; keep chatops's settings in its env file outside Git "
+            "(chatops.env)")
     await ex.prepare(run_id, intent, state)
     assert state.project is not None  # noqa: S101 - set by prepare
     own = own_container_id()
