@@ -89,6 +89,17 @@ def files_holding(root: Path, needles: list[str]) -> list[str]:
     return found
 
 
+def deployed_then_changed(cli, stack: DemoStack, kit: SopsKit, images, *, version: str,
+                          changed: str) -> str:
+    """v1 deployed with its secrets (serving ``version``), then v2 written with new ones
+    (``changed``), not deployed; the container that serves v1."""
+    write_stack(stack, kit, images("v1"), version=version)
+    intent(stack)
+    assert cli("run", "--repo", str(stack.root), "deploy").code == 0
+    write_stack(stack, kit, images("v2"), version=changed)
+    return container(stack)
+
+
 def test_a_stack_with_encrypted_env_and_secrets_deploys_and_leaves_no_plain_text(
         cli, demo_stack: DemoStack, images, kit: SopsKit, tmp_path: Path) -> None:
     version = "sealed-v1-3b9e"
@@ -152,12 +163,8 @@ def test_a_failed_deploy_rolls_back_with_the_secrets_it_was_deployed_with(
 
 def test_a_tampered_secret_is_refused_before_anything_changes(
         cli, demo_stack: DemoStack, images, kit: SopsKit) -> None:
-    write_stack(demo_stack, kit, images("v1"), version="kept-1c")
-    intent(demo_stack)
-    assert cli("run", "--repo", str(demo_stack.root), "deploy").code == 0
-    before = container(demo_stack)
-
-    write_stack(demo_stack, kit, images("v2"), version="never-served-3d")
+    before = deployed_then_changed(cli, demo_stack, kit, images, version="kept-1c",
+                                   changed="never-served-3d")
     app_env = demo_stack.dir / "app.env"
     lines = app_env.read_text().splitlines(keepends=True)
     app_env.write_text("".join(lines[1:]))  # a value removed: the MAC no longer verifies
@@ -364,12 +371,8 @@ def test_an_encrypted_compose_file_deploys_with_paths_as_they_were(
 
 def test_a_self_upgrade_of_a_stack_with_secrets_is_refused_before_anything_changes(
         cli, demo_stack: DemoStack, images, kit: SopsKit) -> None:
-    write_stack(demo_stack, kit, images("v1"), version="kept-5e")
-    intent(demo_stack)
-    assert cli("run", "--repo", str(demo_stack.root), "deploy").code == 0
-    before = container(demo_stack)
-
-    write_stack(demo_stack, kit, images("v2"), version="never-served-6f")
+    before = deployed_then_changed(cli, demo_stack, kit, images, version="kept-5e",
+                                   changed="never-served-6f")
     intent(demo_stack, "upgrade", extra="strategy: self-upgrade\n")
     result = cli("run", "--repo", str(demo_stack.root), "upgrade")
 
