@@ -23,8 +23,10 @@ def traefik_or_skip() -> str:
 
 
 class Traefik:
-    def __init__(self, root: Path, listen: int) -> None:
+    def __init__(self, root: Path, listen: int, *, throttle: str | None = None) -> None:
         self.binary = traefik_or_skip()
+        #: ``providers.providersThrottleDuration``; None keeps Traefik's default (2 s).
+        self.throttle = throttle
         self.root = root
         self.dir = root / "dynamic"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -46,6 +48,8 @@ class Traefik:
                 "--providers.file.watch=true", "--metrics.prometheus=true",
                 "--metrics.prometheus.addServicesLabels=true", "--log.level=ERROR",
                 "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false",
+                *([f"--providers.providersThrottleDuration={self.throttle}"]
+                  if self.throttle is not None else []),
             ], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -4,8 +4,9 @@ chatops writes one file per blue-green service into the file provider's director
 (``CHATOPS_TRAEFIK_DIR``): a router on the entry point that listens on the intent's
 ``listen`` address, a weighted service over the two slots (the live one weight 1, the
 other 0), and a maintenance service with no server (Traefik answers it 503). Files are
-replaced in one rename; Traefik applies a change about two seconds later (its reload
-throttle), so every change is confirmed through its API (``CHATOPS_TRAEFIK_API``) before
+replaced in one rename; Traefik applies a change once its reload throttle has passed
+(``providers.providersThrottleDuration``: 2 s unless set lower, as docs/strategies.md
+advises), so every change is confirmed through its API (``CHATOPS_TRAEFIK_API``) before
 it counts.
 
 Traefik has no gauge of the requests open on one service: a drain is confirmed when the
