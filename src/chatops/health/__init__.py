@@ -8,16 +8,14 @@ key the check is written with names its kind).
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Discriminator, Tag
 
 from chatops.health.registry import REGISTRY, Check, GateKind, kind_of, register
+from chatops.kinds import import_all
 
-for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-    importlib.import_module(f"{__name__}.{_module}")  # each kind module registers itself
+import_all(__name__)  # each kind module registers itself: the intent model reads them all
 
 HEALTH_KINDS = tuple(REGISTRY)
 

@@ -5,10 +5,8 @@ need), and what is said of them (``listing``). The use cases are ``application.p
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from chatops.errors import ConfigError
+from chatops.kinds import import_all
 from chatops.previews.routes import ROUTERS, Router, RouterKind
 from chatops.settings import Settings
 
@@ -16,8 +14,7 @@ from chatops.settings import Settings
 def registered() -> dict[str, RouterKind]:
     """Every router: each module of this package imported once (a proxy's registers its
     router; the others register nothing)."""
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
+    import_all(__name__)
     return ROUTERS
 
 

@@ -14,7 +14,6 @@ first needed (``driver_kind``), so a run that switches no traffic loads no proxy
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from chatops.errors import ConfigError
 from chatops.intents.traffic import DRIVERS as TRAITS
+from chatops.kinds import import_kind
 
 if TYPE_CHECKING:
     from chatops.intents.traffic import Traffic
@@ -169,7 +169,7 @@ def driver_kind(name: str) -> DriverKind | None:
     """The driver named ``name`` (its module, named after it, imported on first use), or
     None for a name the intent contract does not know."""
     if name not in DRIVERS and name in TRAITS:
-        importlib.import_module(f"chatops.traffic.{name}")
+        import_kind("chatops.traffic", name)
     return DRIVERS.get(name)
 
 

@@ -8,9 +8,9 @@ kinds in ``identities.IDENTITY_KINDS``, which a test holds to the registry).
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import TYPE_CHECKING
+
+from chatops.kinds import import_all
 
 if TYPE_CHECKING:
     from chatops.chat.surface import ChatSurface
@@ -33,7 +33,6 @@ def announcers(settings: Settings) -> list[Announcer]:
             if (bot := platform.announcer(settings)) is not None]
 
 
-for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-    importlib.import_module(f"{__name__}.{_module}")  # each platform registers itself
+import_all(__name__)  # each platform registers itself
 
 __all__ = ["REGISTRY", "announcers", "register"]

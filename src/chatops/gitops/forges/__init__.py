@@ -9,10 +9,8 @@ delivery. A new forge is one module that implements it and one line here.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 from chatops.errors import ConfigError
@@ -24,6 +22,7 @@ from chatops.gitops.forges.base import (
     PullRequest,
     PushEvent,
 )
+from chatops.kinds import import_kind
 
 if TYPE_CHECKING:
     from chatops.settings import Settings
@@ -39,18 +38,15 @@ class ForgeKind:
 
     def client(self, settings: Settings) -> Forge:
         """The forge's client, from settings that name its repository and token."""
-        build: Callable[[Settings], Forge] = self._module().client
+        build: Callable[[Settings], Forge] = import_kind(__name__, self.name).client
         return build(settings)
 
     def delivery(self, headers: Mapping[str, str], body: bytes, secret: bytes,
                  branch: str) -> Delivery:
         """A webhook delivery verified with the secret and read."""
         read: Callable[[Mapping[str, str], bytes, bytes, str], Delivery] = \
-            self._module().delivery
+            import_kind(__name__, self.name).delivery
         return read(headers, body, secret, branch)
-
-    def _module(self) -> ModuleType:
-        return importlib.import_module(f"{__name__}.{self.name}")
 
 
 FORGES: dict[str, ForgeKind] = {

@@ -11,12 +11,11 @@ interface), never on the executor.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chatops.kinds import import_all, import_kind
 from chatops.store.records import RunStatus
 
 if TYPE_CHECKING:
@@ -46,16 +45,14 @@ def register(strategy: Strategy) -> Strategy:
 
 def strategy_for(step: StepPlan) -> Strategy:
     """The way ``step`` runs, its module imported on first use."""
-    name = step.runs_as
-    if name not in REGISTRY:
-        importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
-    return REGISTRY[name]
+    if step.runs_as not in REGISTRY:
+        import_kind(__name__, step.runs_as)
+    return REGISTRY[step.runs_as]
 
 
 def registered() -> dict[str, Strategy]:
     """Every strategy, each module imported (and registering itself) once."""
-    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-        importlib.import_module(f"{__name__}.{module}")
+    import_all(__name__)
     return REGISTRY
 
 

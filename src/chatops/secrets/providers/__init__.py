@@ -9,12 +9,12 @@ the values for that run only.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from chatops.errors import SecretError
+from chatops.kinds import import_kind
 from chatops.secrets.references import Reference
 
 if TYPE_CHECKING:
@@ -36,8 +36,7 @@ class ProviderKind:
     def build(self, settings: Settings) -> Provider:
         """The provider, from the settings; ``SecretError`` says which setting it lacks."""
         module, function = self.builder.split(":")
-        make: Callable[[Settings], Provider] = getattr(
-            importlib.import_module(f"{__name__}.{module}"), function)
+        make: Callable[[Settings], Provider] = getattr(import_kind(__name__, module), function)
         return make(settings)
 
 
