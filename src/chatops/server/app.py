@@ -99,12 +99,12 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
         sinks=[log_sink] if log_sink is not None else [],
         max_parallel=settings.max_parallel_stacks, metrics=metrics,
         announcers=announcers(settings))
-    queue = deploys.ctx.queue
     base = runtime.settings
     scheduler = Scheduler(base.paths.schedules, runtime.clock, timezone=base.timezone,
                           missed=base.missed_runs)
     services = Services(settings, runtime, deploys, audit, metrics, engine,
                         closing=[scheduler.close])
+    schedules = IntentSchedules(services, scheduler)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -114,8 +114,7 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
         sender = (loop.create_task(outbox.run(targets))
                   if outbox is not None and targets else None)
         digester = loop.create_task(digest.run()) if digest is not None else None
-        scheduling = loop.create_task(schedule_loop(services, scheduler,
-                                                    IntentSchedules(services)))
+        scheduling = loop.create_task(schedule_loop(services, schedules))
         reaping = loop.create_task(standby_loop(deploys))
         watching = _watchers(loop, deploys, engine, settings)
         # Everything built so far lives as long as the process: keep the collector off
@@ -128,7 +127,7 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
             reaping.cancel()
             for task in watching:
                 task.cancel()
-            stopped = await queue.shutdown(settings.shutdown_grace)
+            stopped = await deploys.ctx.queue.shutdown(settings.shutdown_grace)
             # Orchestrations and webhook sequences wait on runs that are now ended.
             for task in list(deploys.background):
                 task.cancel()
@@ -156,7 +155,7 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
     _register_routes(api, services)
     lockout = Lockout(settings.lockout_failures, settings.lockout_window,
                       settings.lockout_seconds, settings.key_failure_budget)
-    _register_surfaces(api, services, scheduler, lockout)
+    _register_surfaces(api, services, schedules, lockout)
     install_openapi(api, settings)
     return Guard(
         api, allowlist=settings.allowlist, proxies=settings.proxies, keys=keys, audit=audit,
@@ -191,14 +190,14 @@ def _watchers(loop: asyncio.AbstractEventLoop, deploys: Deploys, engine: Engine,
     return tasks
 
 
-def _register_surfaces(api: FastAPI, s: Services, scheduler: Scheduler,
+def _register_surfaces(api: FastAPI, s: Services, schedules: IntentSchedules,
                        lockout: Lockout) -> None:
     """The adapters beside the API's own routes: the webhook, chat, orchestration,
     schedules, and the dashboard (whose sign-in counts in the guard's lockout)."""
     register_webhook(api, s)
     register_chat(api, s)
     register_orchestrate(api, s)
-    register_schedules(api, s, scheduler, IntentSchedules(s))
+    register_schedules(api, schedules)
     register_pages(api, s, lockout)
     register_intents(api, s)
     register_previews(api, s)

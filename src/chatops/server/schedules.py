@@ -27,10 +27,13 @@ SCHEDULER = Caller(via="schedule", permissions=Trusted("scheduler"), client="sch
 class IntentSchedules:
     """Each scheduled intent's cron, read again only when an intent file changed (one
     directory read tells): the loop asks at every tick, and with a thousand intents
-    reading them all each time kept a thread busy, and the requests waiting on it."""
+    reading them all each time kept a thread busy, and the requests waiting on it. One
+    for the service: the loop and ``GET /schedules`` load what it read into its
+    ``scheduler``."""
 
-    def __init__(self, s: Services) -> None:
+    def __init__(self, s: Services, scheduler: Scheduler) -> None:
         self.s = s
+        self.scheduler = scheduler
         self.stamp: tuple[tuple[str, int, int], ...] | None = None
         self.found: dict[str, str] = {}
 
@@ -54,8 +57,8 @@ class IntentSchedules:
         return found
 
 
-async def schedule_loop(s: Services, scheduler: Scheduler, schedules: IntentSchedules
-                        ) -> None:
+async def schedule_loop(s: Services, schedules: IntentSchedules) -> None:
+    scheduler = schedules.scheduler
     refused: set[str] = set()  # fires the use case refused and recorded already
 
     async def start(name: str) -> str:
@@ -90,8 +93,8 @@ async def standby_loop(deploys: Deploys) -> None:
             await deploys.reap_standby(HOUSEKEEPER)
 
 
-def register_schedules(api: FastAPI, s: Services, scheduler: Scheduler,
-                       schedules: IntentSchedules) -> None:
+def register_schedules(api: FastAPI, schedules: IntentSchedules) -> None:
+    scheduler = schedules.scheduler
     @api.get("/schedules", tags=["runs"], responses={
         401: {"model": m.ErrorBody}, 403: {"model": m.ErrorBody},
         429: {"model": m.ErrorBody}})
