@@ -239,13 +239,13 @@ def bench_strategy(work: Path, setup: str, rollouts: int, clients: int,
 
 
 @contextlib.contextmanager
-def proxy(driver: str, root: Path, stack: Stack) -> Iterator[None]:
+def proxy(setup: str, root: Path, stack: Stack) -> Iterator[None]:
     """Start the real proxy (or the NPM stand-in over a real nginx) in front of ``stack``;
     its settings go into the stack's environment."""
-    if driver == "recreate":
+    if setup == "recreate":
         yield
         return
-    if driver == "haproxy":
+    if setup == "haproxy":
         from tests.proxies.haproxy import HAProxy
 
         haproxy = HAProxy(root)
@@ -256,13 +256,13 @@ def proxy(driver: str, root: Path, stack: Stack) -> Iterator[None]:
             yield
         finally:
             haproxy.stop()
-    elif driver in ("traefik", "traefik-0s"):
+    elif setup in ("traefik", "traefik-0s"):
         from tests.proxies.traefik import Traefik
 
         # Traefik's default reload throttle (2 s) delays every switch; docs/strategies.md
         # advises providers.providersThrottleDuration=0s on hosts where chatops switches.
         traefik = Traefik(root, stack.listen,
-                          throttle="0s" if driver == "traefik-0s" else None)
+                          throttle="0s" if setup == "traefik-0s" else None)
         stack.env.update(traefik.env())
         traefik.start()
         stack.chatops("traffic", "config", "web", "--repo", str(stack.root), "--write")

@@ -37,19 +37,16 @@ class FakeKuma:
         kuma = self
 
         class Handler(JsonHandler):
-            def _send(self, status: int, body: bytes, kind: str) -> None:
-                self._bytes(status, body, kind)
-
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 segs = parts.path.strip("/").split("/")
                 if segs[:3] == ["api", "status-page", "heartbeat"] and len(segs) == 4:
                     if segs[3] != kuma.slug:
-                        self._send(404, b'{"ok":false,"msg":"Not Found"}', "application/json")
+                        self._bytes(404, b'{"ok":false,"msg":"Not Found"}', "application/json")
                         return
                     body = {"heartbeatList": {str(m): b for m, b in kuma.beats.items()},
                             "uptimeList": {}}
-                    self._send(200, json.dumps(body).encode(), "application/json")
+                    self._bytes(200, json.dumps(body).encode(), "application/json")
                 elif segs[:2] == ["api", "badge"] and len(segs) == 4 and segs[3] == "status":
                     monitor = int(segs[2])
                     beats = kuma.beats.get(monitor) or []
@@ -57,7 +54,7 @@ class FakeKuma:
                     label = LABELS.get(status, "N/A") if status is not None else "N/A"
                     svg = (f'<svg xmlns="http://www.w3.org/2000/svg"><title>Status: {label}'
                            f"</title><text>{label}</text></svg>")
-                    self._send(200, svg.encode(), "image/svg+xml")
+                    self._bytes(200, svg.encode(), "image/svg+xml")
                 elif segs[:2] == ["api", "push"] and len(segs) == 3:
                     if kuma.push_answers:
                         status, headers = kuma.push_answers.pop(0)
@@ -71,9 +68,9 @@ class FakeKuma:
                         return
                     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                     kuma.pushes.append({"token": segs[2], **query})
-                    self._send(200, b'{"ok":true}', "application/json")
+                    self._bytes(200, b'{"ok":true}', "application/json")
                 else:
-                    self._send(404, b'{"ok":false}', "application/json")
+                    self._bytes(404, b'{"ok":false}', "application/json")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
