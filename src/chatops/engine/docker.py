@@ -10,6 +10,8 @@ from typing import Any
 
 from chatops.engine.base import CommandResult, ContainerState, OnLine
 from chatops.engine.docker_api import DockerAPI
+from chatops.engine.environment import child_env
+from chatops.engine.plugins import direct
 from chatops.engine.process import run_process
 
 
@@ -27,8 +29,11 @@ class DockerEngine:
         self, argv: Sequence[str], *, timeout: float, on_line: OnLine | None = None,
         env: Mapping[str, str] | None = None, cwd: str | None = None,
     ) -> CommandResult:
-        return await run_process(argv, timeout=timeout, on_line=on_line,
-                                 env={**self.env, **(env or {})}, cwd=cwd)
+        merged = {**self.env, **(env or {})}
+        done = await run_process(direct(argv, child_env(merged)), timeout=timeout,
+                                 on_line=on_line, env=merged, cwd=cwd)
+        done.argv = tuple(argv)  # the command as planned, recorded and shown
+        return done
 
     async def ping(self) -> None:
         await self.api.ping()
