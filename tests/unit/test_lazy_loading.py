@@ -29,12 +29,17 @@ NEVER_FOR_VALIDATE = ("asyncio", "httpx", "anyio", "h11", "prometheus_client", "
                       "chatops.gitops.forges.github", "chatops.secrets.providers.vault")
 
 
-def loaded(argv: list[str], cwd: Path) -> set[str]:
-    """The modules a ``chatops`` command imports, by Python's own import log."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATOPS_")}
+def loaded(argv: list[str], cwd: Path, *, code: int = 0, env: dict[str, str] | None = None,
+           says: str = "") -> set[str]:
+    """The modules a ``chatops`` command imports, by Python's own import log (the command
+    exits with ``code``, its error output ending with ``says``)."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CHATOPS_")},
+           **(env or {})}
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "chatops", *argv],
                           cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert done.returncode == code, done.stdout + done.stderr[-2000:]
+    told = [line for line in done.stderr.splitlines() if not line.startswith("import time:")]
+    assert "\n".join(told).endswith(says), told
     return {line.split("|")[2].strip() for line in done.stderr.splitlines()
             if line.startswith("import time:") and line.count("|") == 2}
 
@@ -55,3 +60,15 @@ def test_validate_loads_no_event_loop_client_or_registry_kind(repo: Path) -> Non
 def test_version_loads_none_of_chatops_beyond_its_command_line(repo: Path) -> None:
     modules = loaded(["--version"], repo)
     assert not {m for m in modules if m.startswith(("pydantic", "yaml", "chatops.intents"))}
+
+
+def test_a_run_without_a_service_starts_without_click(repo: Path, tmp_path: Path) -> None:
+    """``chatops run NAME`` with no service: read, checked and decided here, by the same
+    use case, without the command-line library (here refused by a freeze, the last check
+    before anything changes)."""
+    modules = loaded(["run", "web"], repo, code=4,
+                     env={"CHATOPS_STATE_DIR": str(tmp_path / "state"),
+                          "CHATOPS_FREEZE": "always"},
+                     says="a freeze is in force); --override-window deploys anyway")
+    assert "chatops.application.runs" in modules
+    assert not {m for m in modules if m == "click" or m.startswith("click.")}

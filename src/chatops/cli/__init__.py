@@ -19,14 +19,14 @@ def run(argv: Sequence[str]) -> int:
     from chatops.startup import without_httpx_cli, without_pydantic_plugins
 
     without_httpx_cli()
-    if args[:1] in (["run"], ["runs"]):  # what a running service may answer alone
-        from chatops.cli.fast import through_the_service
-
-        fast = through_the_service(args)
-        if fast is not None:
-            return fast
     without_pydantic_plugins()
     try:
+        if args[:1] in (["run"], ["runs"]):  # their usual forms need no Click
+            from chatops.cli.fast import without_click
+
+            fast = without_click(args)
+            if fast is not None:
+                return fast
         from chatops.cli.app import app
 
         app.main(args=args, prog_name="chatops", standalone_mode=True)

@@ -172,9 +172,9 @@ def run(  # noqa: PLR0917 - Click passes options positionally
         raise SystemExit(remote.run_names(client, list(names), dry_run=dry_run,
                                           rollback=not no_rollback, wait=not no_wait,
                                           sha=sha, keep_going=keep_going))
-    from chatops.cli.running import orchestrate_command, run_command
+    from chatops.cli.running import has_dependencies, orchestrate_command, run_command
 
-    if len(names) > 1 or (not dry_run and _has_dependencies(names[0], repo)):
+    if len(names) > 1 or (not dry_run and has_dependencies(names[0], repo)):
         if sha is not None or sync:
             raise click.UsageError("--sha and --sync take one intent")
         raise SystemExit(orchestrate_command(list(names), repo, rollback=not no_rollback,
@@ -184,16 +184,6 @@ def run(  # noqa: PLR0917 - Click passes options positionally
     raise SystemExit(run_command(names[0], repo, dry_run=dry_run, rollback=not no_rollback,
                                  wait=not no_wait, sha=sha, sync=sync,
                                  override_window=override_window))
-
-
-def _has_dependencies(name: str, repo: Path | None) -> bool:
-    from chatops.errors import ChatopsError
-    from chatops.repo import GitOpsRepo
-
-    try:
-        return bool(GitOpsRepo.discover(repo).load_intent(name).depends_on)
-    except ChatopsError:
-        return False  # run_command reports it
 
 
 @app.command()

@@ -3,9 +3,8 @@ and ``CHATOPS_CONFIG`` (as the service reads them), and shared by everything it 
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
-
-import click
 
 if TYPE_CHECKING:
     from chatops.settings import Settings
@@ -14,11 +13,13 @@ KEY = "chatops.settings"
 
 
 def current_settings() -> Settings:
-    """This invocation's settings (a fresh read outside a Click command). Imported when
-    first asked: ``chatops validate`` of a folder never reads them."""
+    """This invocation's settings (a fresh read outside a Click command: Click not even
+    imported, as for ``chatops run NAME``). Imported when first asked: ``chatops
+    validate`` of a folder never reads them."""
     from chatops.settings import Settings
 
-    ctx = click.get_current_context(silent=True)
+    click = sys.modules.get("click")
+    ctx = None if click is None else click.get_current_context(silent=True)
     if ctx is None:
         return Settings.load()
     root = ctx.find_root()

@@ -1,12 +1,14 @@
-"""The commands a running service answers, without importing Click: ``chatops run NAME``
-and ``chatops runs`` in their usual forms cost the service's time and little more. The
-requests and the output are the Click commands' own; any other form (another option,
-``--local``, ``--help``, a value out of range) is left to Click (None)."""
+"""``chatops run NAME`` and ``chatops runs`` in their usual forms, without importing
+Click: through a running service they cost the service's time and little more, and
+``chatops run NAME`` with no service (or ``--local``) starts its run here sooner. The
+requests, the runs and the output are the Click commands' own; any other form (another
+option, several names or an intent with ``depends_on``, ``--help``, a value out of range)
+is left to Click (None)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from chatops.cli.client import ServiceClient
 
@@ -41,11 +43,19 @@ def read_options(args: Iterable[str], valued: Iterable[str], flags: Iterable[str
     return values, seen, words
 
 
-def through_the_service(args: list[str]) -> int | None:
-    if len(args) < 1 or args[0] not in ("run", "runs"):
-        return None
+def without_click(args: list[str]) -> int | None:
+    """The exit code of ``args`` run here, or None for Click to run them."""
+    if args[:1] == ["run"]:
+        return _run(args[1:])
+    if args[:1] == ["runs"]:
+        return _runs(args[1:])
+    return None
+
+
+def _served(call: Callable[[], int]) -> int:
+    """A command the service answers: its exit code, or why the service did not."""
     try:
-        return _run(args[1:]) if args[0] == "run" else _runs(args[1:])
+        return call()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
@@ -55,25 +65,30 @@ def through_the_service(args: list[str]) -> int | None:
 
 
 def _run(args: list[str]) -> int | None:
-    """``chatops run NAME [--repo DIR] [--sha SHA] [--no-wait] [--no-rollback]``."""
-    read = read_options(args, ("--sha", "--repo"), ("--no-wait", "--no-rollback"))
+    """``chatops run NAME [--repo DIR] [--sha SHA] [--no-wait] [--no-rollback] [--local]``."""
+    read = read_options(args, ("--sha", "--repo"), ("--no-wait", "--no-rollback", "--local"))
     if read is None or len(read[2]) != 1:
-        return None  # a graph of intents, or another form: Click decides
+        return None  # several intents, or another form: Click decides
     values, flags, (name,) = read
     from pathlib import Path
 
     from chatops.cli.client import connect
 
-    repo = values.get("--repo")
-    client = connect(local=False, repo=Path(repo) if repo else None, intent=name)
-    if client is None:
-        return None
-    from chatops.cli import remote
+    repo = Path(values["--repo"]) if "--repo" in values else None
+    rollback, wait, sha = "--no-rollback" not in flags, "--no-wait" not in flags, \
+        values.get("--sha")
+    client = connect(local="--local" in flags, repo=repo, intent=name)
+    if client is not None:
+        from chatops.cli import remote
 
-    return remote.run_names(client, [name], dry_run=False,
-                            rollback="--no-rollback" not in flags,
-                            wait="--no-wait" not in flags, sha=values.get("--sha"),
-                            keep_going=False)
+        return _served(lambda: remote.run_names(client, [name], dry_run=False,
+                                                rollback=rollback, wait=wait, sha=sha,
+                                                keep_going=False))
+    from chatops.cli.running import has_dependencies, run_command
+
+    if has_dependencies(name, repo):
+        return None  # a graph: Click's orchestration
+    return run_command(name, repo, dry_run=False, rollback=rollback, wait=wait, sha=sha)
 
 
 def _runs(args: list[str]) -> int | None:
@@ -92,7 +107,7 @@ def _runs(args: list[str]) -> int | None:
     client = connect(local=False)
     if client is None:
         return None
-    return _print(client, values, int(limit), output == "json")
+    return _served(lambda: _print(client, values, int(limit), output == "json"))
 
 
 def _print(client: ServiceClient, values: dict[str, str], limit: int, json_output: bool

@@ -26,6 +26,7 @@ from chatops.notify.approvals import Announcer
 from chatops.repo import GitOpsRepo
 from chatops.runtime import Runtime
 from chatops.settings import Settings
+from chatops.startup import settled
 from chatops.store.audit import AuditLog
 from chatops.store.records import RunStatus
 
@@ -91,6 +92,7 @@ class Local:
             notifications=notifications, sinks=sinks, max_parallel=settings.max_parallel,
             announcers=_bots(settings))
         local = cls(deploys, notifications, engine, audit, runtime)
+        settled()  # started: what the run makes from now on is collected as usual
         try:
             yield local
         finally:

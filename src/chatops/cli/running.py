@@ -30,6 +30,15 @@ def _log_target(settings: Settings) -> tuple[Path | None, bool]:
     return settings.paths.log, False
 
 
+def has_dependencies(name: str, repo: Path | None) -> bool:
+    """Whether intent ``name`` runs as a graph (its ``depends_on``); an intent that cannot
+    be read is for the run to report."""
+    try:
+        return bool(GitOpsRepo.discover(repo).load_intent(name).depends_on)
+    except ChatopsError:
+        return False
+
+
 def run_command(name: str, repo: Path | None, *, dry_run: bool, rollback: bool,
                 wait: bool, sha: str | None = None, sync: bool = False,
                 override_window: bool = False) -> int:
