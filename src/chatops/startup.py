@@ -19,16 +19,24 @@ ones), and once more as the process exits. ``few_collections`` turns collection 
 while a command starts; ``settled`` moves what start-up made out of the collector's
 sight and turns collection back on, at the default thresholds. A command that goes on
 running calls it once it has started (the service once its application has, a local
-run once its use cases are wired); a short one, as it exits.
+run once its use cases are wired).
+
+A command ends with ``exit_now``: what it registered to run at exit runs (the log's
+handlers are flushed and closed there), its output is flushed, and the process ends
+without taking apart, one by one, the objects start-up made (about 8 ms of a ``chatops
+run``): the system frees them at once.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import gc
 import os
 import sys
 import types
 from collections.abc import Iterable
+from typing import NoReturn
 
 _LOADER = "pydantic.plugin._loader"
 _HTTPX_CLI = "httpx._main"
@@ -61,3 +69,11 @@ def settled() -> None:
     gc.freeze()
     gc.set_threshold(*_DEFAULT_THRESHOLDS)
     gc.enable()
+
+
+def exit_now(code: int) -> NoReturn:
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe has nothing to say
+            stream.flush()
+    os._exit(code)

@@ -54,13 +54,11 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main() -> None:
-    from chatops.startup import few_collections, settled
+    from chatops.startup import exit_now, few_collections
 
     few_collections()
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="replace")
-    code = run(sys.argv[1:])
-    settled()  # nothing left to collect that the exit would not free
-    sys.exit(code)
+    exit_now(run(sys.argv[1:]))
