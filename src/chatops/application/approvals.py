@@ -30,7 +30,6 @@ from chatops import events as ev
 from chatops.application.caller import Caller
 from chatops.application.context import Context
 from chatops.application.decisions import RunDecision, moved_checkout, window
-from chatops.application.review import image_changes_between
 from chatops.application.stream import EventStream
 from chatops.durations import format_duration
 from chatops.errors import (
@@ -41,6 +40,7 @@ from chatops.errors import (
     ScopeDeniedError,
     SelfApprovalError,
 )
+from chatops.gitops.commits import image_changes_between
 from chatops.intents.approval import Approval
 from chatops.notify.approvals import Announcer, ApprovalNotice
 from chatops.planning.images import ImageChange

@@ -12,7 +12,6 @@ from chatops.application.asks import Push
 from chatops.application.caller import Caller
 from chatops.application.decisions import RunDecision, policy_passed, window
 from chatops.application.review import (
-    ZERO_SHA,
     Published,
     PullRequestPlan,
     changed_between,
@@ -30,6 +29,7 @@ from chatops.errors import (
 from chatops.gitops.affected import affected_intents
 from chatops.gitops.commits import CommitView
 from chatops.gitops.forges.base import SHA40
+from chatops.gitops.git import ZERO_SHA
 from chatops.store.database import utcnow
 from chatops.store.records import RunRecord, RunStatus
 

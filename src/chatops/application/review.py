@@ -17,12 +17,13 @@ from pathlib import Path
 
 from chatops.errors import ChatopsError
 from chatops.gitops.affected import affected_by
-from chatops.gitops.commits import read_commit
+from chatops.gitops.commits import image_changes_between, read_commit
 from chatops.gitops.forges import Forge
+from chatops.gitops.git import ZERO_SHA
 from chatops.gitops.sync import RepoSync
 from chatops.intents.graph import topological_order
 from chatops.intents.loader import IntentFile
-from chatops.planning.images import ImageChange, image_changes
+from chatops.planning.images import ImageChange
 from chatops.planning.render import render_text
 from chatops.planning.steps import Plan
 from chatops.planning.uses import Tree
@@ -31,7 +32,6 @@ from chatops.repo import GitOpsRepo
 from chatops.secrets.changes import secret_changes
 
 MARKER = "<!-- chatops:plan -->"
-ZERO_SHA = "0" * 40
 COMMENT_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters
 
 
@@ -40,20 +40,6 @@ def changed_between(sync: RepoSync, base: str, head: str) -> list[str]:
     if base == ZERO_SHA:
         return sync.all_files_at(head)
     return sync.changed_files(base, head)
-
-
-def image_changes_between(sync: RepoSync, repo: GitOpsRepo, intent: IntentFile,
-                          old: str | None, new: str) -> tuple[ImageChange, ...]:
-    """The image changes of ``intent``'s compose files from commit ``old`` to ``new``."""
-    found: list[ImageChange] = []
-    for doc in intent.documents:
-        path = repo.compose_path(doc)
-        if not path.is_relative_to(repo.root):
-            continue  # outside the repository: Git does not know its history
-        rel = path.relative_to(repo.root).as_posix()
-        before = sync.show(old, rel) if old and old != ZERO_SHA else None
-        found += image_changes(before, sync.show(new, rel), doc.service)
-    return tuple(found)
 
 
 def secrets_between(sync: RepoSync, base: str, head: str, files: Iterable[str]

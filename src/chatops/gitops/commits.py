@@ -4,7 +4,9 @@ a commit (``POST /run``, the push webhook, chat, the scheduler, the dashboard) r
 A ``CommitView`` is made from Git objects (nothing in the checkout moves): the list of
 files at the commit (one ``git ls-tree``), every intent file's bytes (one ``git cat-file
 --batch``), each intent parsed once. A commit never changes, so a view is kept and
-shared by every run, plan and push of that commit.
+shared by every run, plan and push of that commit. ``image_changes_between`` reads an
+intent's compose files at two commits for the image changes from one to the other (what
+an approval request and the plan comment show).
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from chatops.errors import IntentError, IntentNotFoundError
+from chatops.gitops.git import ZERO_SHA
 from chatops.gitops.sync import RepoSync
 from chatops.intents.fields import NAME_RE
 from chatops.intents.loader import IntentFile, parse_intent
+from chatops.planning.images import ImageChange, image_changes
 from chatops.planning.uses import CommitTree
+from chatops.repo import GitOpsRepo
 
 INTENTS = "chatops/intents"
 
@@ -63,3 +68,17 @@ def read_commit(sync: RepoSync, sha: str) -> CommitView:
         except IntentError as exc:
             invalid[name] = exc
     return CommitView(sha, files, intents, invalid, CommitTree(sync.show, sha, files))
+
+
+def image_changes_between(sync: RepoSync, repo: GitOpsRepo, intent: IntentFile,
+                          old: str | None, new: str) -> tuple[ImageChange, ...]:
+    """The image changes of ``intent``'s compose files from commit ``old`` to ``new``."""
+    found: list[ImageChange] = []
+    for doc in intent.documents:
+        path = repo.compose_path(doc)
+        if not path.is_relative_to(repo.root):
+            continue  # outside the repository: Git does not know its history
+        rel = path.relative_to(repo.root).as_posix()
+        before = sync.show(old, rel) if old and old != ZERO_SHA else None
+        found += image_changes(before, sync.show(new, rel), doc.service)
+    return tuple(found)

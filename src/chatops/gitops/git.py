@@ -11,6 +11,8 @@ from chatops.engine.environment import child_env
 from chatops.errors import CheckoutDirtyError, GitError, GitUnreachableError
 
 SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
+#: The null object id: the old head of a branch created, the new head of one deleted.
+ZERO_SHA = "0" * 40
 GIT_TIMEOUT = 120.0
 
 

@@ -27,7 +27,7 @@ from chatops.application.deploys import Push
 from chatops.application.wiring import Services
 from chatops.errors import NotFoundError, ReplayedDeliveryError, UnavailableError
 from chatops.gitops.forges import FORGES, Delivery, PullEvent, PushEvent
-from chatops.gitops.forges.base import ZERO_SHA
+from chatops.gitops.git import ZERO_SHA
 from chatops.server import models as m
 from chatops.server.context import _ctx
 

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from chatops.settings import Settings
 
 SHA40 = re.compile(r"^[0-9a-f]{40}$")
-ZERO_SHA = "0" * 40
 
 
 @dataclass(frozen=True)
