@@ -66,6 +66,8 @@ def few_collections() -> None:
 
 
 def settled() -> None:
+    if gc.isenabled():
+        return  # not started by ``few_collections`` (a test, a program embedding chatops)
     gc.freeze()
     gc.set_threshold(*_DEFAULT_THRESHOLDS)
     gc.enable()
