@@ -77,8 +77,9 @@ def _run(args: list[str]) -> int | None:
     repo = Path(values["--repo"]) if "--repo" in values else None
     if repo is not None and repo.is_file():
         return None  # Click's usage error, as for every command's --repo
-    rollback, wait, sha = "--no-rollback" not in flags, "--no-wait" not in flags, \
-        values.get("--sha")
+    rollback = "--no-rollback" not in flags
+    wait = "--no-wait" not in flags
+    sha = values.get("--sha")
     client = connect(local="--local" in flags, repo=repo, intent=name)
     if client is not None:
         from chatops.cli import remote

@@ -118,7 +118,7 @@ def create_app(settings: Settings, *, runtime: Runtime, engine: Engine,
         reaping = loop.create_task(standby_loop(deploys))
         watching = _watchers(loop, deploys, engine, settings)
         # Everything built so far lives as long as the process: keep the collector off
-        # it, and from here collect as usual (a command's start-up collects seldom).
+        # it, and from here collect as usual (a command starts with the collector off).
         settled()
         try:
             yield
