@@ -5,8 +5,9 @@ it imports nothing of chatops."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 RUN_QUEUED = "run_queued"
 RUN_AWAITING = "run_awaiting_approval"  # held until its approvers say yes
@@ -24,8 +25,7 @@ CANARY_WAITING = "canary_waiting"  # a canary step holds until a person promotes
 RUN_FINISHED = "run_finished"
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(Struct, frozen=True):
     kind: str
     run_id: str
     intent: str

@@ -3,11 +3,10 @@ is known: what ``IntentError`` carries, and what ``chatops validate`` prints."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(Struct, frozen=True):
     """One thing wrong with an intent file, located as precisely as it is known."""
 
     file: str

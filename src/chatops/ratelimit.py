@@ -6,19 +6,18 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 MAX_TRACKED = 50_000
 
 
-@dataclass
-class Bucket:
+class Bucket(Struct):
     tokens: float
     stamp: float
 
 
-@dataclass
-class RateLimiter:
+class RateLimiter(Struct):
     rate: float
     burst: int
     clock: Callable[[], float] = time.monotonic
@@ -41,8 +40,7 @@ class RateLimiter:
         return (1.0 - bucket.tokens) / self.rate
 
 
-@dataclass
-class Lockout:
+class Lockout(Struct):
     """Per address: ``failures`` bad keys within ``window`` lock it out for ``duration``.
 
     Across addresses: more than ``budget`` bad keys within ``window`` is a spray (many

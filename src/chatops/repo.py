@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from msgspec import Struct
 
 from chatops.errors import IntentNotFoundError, RepoError
 from chatops.intents.loader import INTENT_SUFFIXES, IntentFile, load_intent_file
@@ -16,8 +17,7 @@ STACKS_DIR = PurePosixPath("stacks")
 COMPOSE_FILE = "docker-compose.yml"
 
 
-@dataclass(frozen=True)
-class GitOpsRepo:
+class GitOpsRepo(Struct, frozen=True):
     """A checkout holding ``chatops/intents/*.yaml`` and ``stacks/<stack>/docker-compose.yml``."""
 
     root: Path

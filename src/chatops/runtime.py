@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from chatops import events as ev
 from chatops.clock import Clock, SystemClock
@@ -21,8 +22,7 @@ if TYPE_CHECKING:  # a command that only reads the history does not import the r
     from chatops.traffic.base import Driver
 
 
-@dataclass
-class Runtime:
+class Runtime(Struct):
     settings: Settings
     store: RunStore
     locks: Locks

@@ -8,23 +8,22 @@ several separated by ``;``; ``always`` freezes everything).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+
+from msgspec import Struct
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SPAN = re.compile(r"^(?P<days>[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3})?)*)\s+"
                    r"(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})$")
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(Struct, frozen=True):
     days: frozenset[int]
     start: time
     end: time  # exclusive; 24:00 is written 00:00 of the next day: use 23:59
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(Struct, frozen=True):
     windows: tuple[Window, ...] = ()
     freezes: tuple[tuple[date, date], ...] = ()
     always_frozen: bool = False

@@ -22,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
+
+from msgspec import Struct
 
 from chatops import events as ev
 from chatops.application.caller import Caller
@@ -70,8 +71,7 @@ SETTLED = {RunStatus.denied: "⛔ denied", RunStatus.expired: "⌛ expired",
            RunStatus.superseded: "⏭️ superseded", RunStatus.interrupted: "⏹️ interrupted"}
 
 
-@dataclass(frozen=True)
-class Tally:
+class Tally(Struct, frozen=True):
     """The words given on a run so far."""
 
     approved: tuple[str, ...]
@@ -90,8 +90,7 @@ class Tally:
         return done + (f": {', '.join(self.approved)}" if self.approved else "")
 
 
-@dataclass(frozen=True)
-class Vote:
+class Vote(Struct, frozen=True):
     """What one approver's word did: the run as it is now, and whether it counted."""
 
     record: RunRecord
@@ -109,8 +108,7 @@ class Vote:
         return f"{head}: {self.tally.text()}{again}"
 
 
-@dataclass(frozen=True)
-class Held:
+class Held(Struct, frozen=True):
     """A run held for its approvals, and what it needs to start once approved."""
 
     caller: Caller

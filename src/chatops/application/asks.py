@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from chatops.planning.steps import Plan
 from chatops.runner.orchestrator import Summary
 from chatops.store.records import RunRecord
 
 
-@dataclass(frozen=True)
-class RunAsk:
+class RunAsk(Struct, frozen=True):
     """A request to run one intent, as every surface asks it."""
 
     name: str
@@ -32,8 +32,7 @@ class RunAsk:
             f"{self.name}\0{self.sha}\0{self.dry_run}\0{self.queue}".encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class Started:
+class Started(Struct, frozen=True):
     """An accepted run: its record and its plan, or the same again for a retry."""
 
     record: RunRecord
@@ -41,8 +40,7 @@ class Started:
     replay: bool = False
 
 
-@dataclass(frozen=True)
-class Planned:
+class Planned(Struct, frozen=True):
     """A dry run: the plan, nothing changed."""
 
     intent: str
@@ -50,8 +48,7 @@ class Planned:
     sha: str | None = None  # the commit it was planned at (read from Git objects)
 
 
-@dataclass
-class Orchestration:
+class Orchestration(Struct):
     """A graph of runs: its order and plans; once started, its parent run and the task
     that ends with its summary."""
 
@@ -66,8 +63,7 @@ class Orchestration:
         return await asyncio.wait_for(asyncio.shield(self.task), timeout)
 
 
-@dataclass(frozen=True)
-class Push:
+class Push(Struct, frozen=True):
     """A push to deploy, from GitHub's webhook, checked and signed already."""
 
     ref: str

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
+
+from msgspec import Struct
 
 
 class Permissions(Protocol):
@@ -95,8 +96,7 @@ def _reach(who: str, scopes: Iterable[str], need: tuple[str, str, str],
     return None
 
 
-@dataclass(frozen=True)
-class Trusted:
+class Trusted(Struct, frozen=True):
     """The permissions of a part of the service itself (the scheduler, a signed
     webhook): every intent and scope, but never outside a deploy window."""
 
@@ -114,8 +114,7 @@ class Trusted:
         return f"{self.name} never approves a run: people do"
 
 
-@dataclass(frozen=True)
-class Operator:
+class Operator(Struct, frozen=True):
     """Someone on the host (the CLI, or the service's socket, whose file permission is
     the credential): every intent and scope; outside a deploy window only when they say
     so (``--override-window``)."""
@@ -135,8 +134,7 @@ class Operator:
         return None  # whoever may deploy by hand on the host may approve
 
 
-@dataclass(frozen=True)
-class Caller:
+class Caller(Struct, frozen=True):
     """Who asks: the surface (``via``: api, webhook, schedule, cli), their name as the
     run history and the audit trail show it, their address, and how to record it."""
 

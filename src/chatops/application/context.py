@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from msgspec import Struct, field
 
 from chatops.application.queue import RunManager
 from chatops.approvers import ANY, DEFAULT_LABEL_BY
@@ -28,8 +29,7 @@ from chatops.settings import Settings
 VIEWS_KEPT = 16
 
 
-@dataclass(frozen=True)
-class Rules:
+class Rules(Struct, frozen=True):
     """The service's approval rules, from its settings."""
 
     labels: frozenset[str] = frozenset()  # approved labels, when no forge decides
@@ -47,8 +47,7 @@ class Rules:
                    else tuple(settings.label_by.split(",")))
 
 
-@dataclass
-class Context:
+class Context(Struct):
     """What the decisions read: the run history and settings, the repository, the forge."""
 
     runtime: Runtime

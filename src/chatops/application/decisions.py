@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
+
+from msgspec import Struct, field
 
 from chatops.application.approving import approval
 from chatops.application.caller import Caller
@@ -40,8 +41,7 @@ from chatops.repo import GitOpsRepo
 #: How the notes of a run decided without the remote or the forge end (the run's log
 #: says so too).
 FETCH_FALLBACK = " (the remote did not answer)"
-@dataclass(frozen=True)
-class RunDecision:
+class RunDecision(Struct, frozen=True):
     """Everything decided about a run before anything changes."""
 
     intent: IntentFile  # as it is at ``sha`` when the run deploys a commit
@@ -96,8 +96,7 @@ async def branch_head(ctx: Context) -> str | None:
         return await asyncio.to_thread(sync.resolve, None)
 
 
-@dataclass
-class Draft:
+class Draft(Struct):
     """A run being decided: what was asked, and what the checks found so far."""
 
     caller: Caller

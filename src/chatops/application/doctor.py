@@ -15,9 +15,10 @@ import shutil
 import stat
 import subprocess
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from msgspec import Struct
 
 from chatops.engine.environment import child_env
 from chatops.errors import ChatopsError
@@ -31,8 +32,7 @@ from chatops.settings import Settings
 CLOCK_SKEW = 30.0
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(Struct, frozen=True):
     check: str
     ok: bool | None  # None: not configured here, nothing to check
     message: str

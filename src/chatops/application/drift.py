@@ -26,9 +26,10 @@ import asyncio
 import hashlib
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from chatops.application.overview import StackView, stack_views
 from chatops.application.polling import FetchHealth
@@ -49,8 +50,7 @@ KINDS = ("image", "replicas", "missing", "orphan", "file", "run", "checkout", "u
          "fetch", "unknown")
 
 
-@dataclass(frozen=True)
-class Drift:
+class Drift(Struct, frozen=True):
     kind: str
     message: str
     stack: str | None = None  # None: the repository's, not one stack's

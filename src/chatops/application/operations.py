@@ -3,8 +3,9 @@ a blue-green service, a person's word to a canary, and the standby slots' reapin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from chatops.application.asks import Started
 from chatops.application.caller import Caller
@@ -25,8 +26,7 @@ from chatops.store.records import RunRecord, RunStatus
 from chatops.store.sqlite import RunStore
 
 
-@dataclass(frozen=True)
-class BlueGreenTarget:
+class BlueGreenTarget(Struct, frozen=True):
     """A blue-green service as its newest good deploy left it."""
 
     intent: str

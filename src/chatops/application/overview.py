@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from msgspec import Struct, field
 
 from chatops.engine.base import ContainerState, Engine
 from chatops.engine.hosts import on_host
@@ -28,8 +28,7 @@ from chatops.store.sqlite import RunStore
 ENGINE_TIMEOUT = 3.0
 
 
-@dataclass
-class ContainerView:
+class ContainerView(Struct):
     name: str
     service: str
     image: str
@@ -47,8 +46,7 @@ class ContainerView:
         return None
 
 
-@dataclass
-class StackView:
+class StackView(Struct):
     stack: str
     project: str
     compose: str

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from chatops.application.asks import Push
 from chatops.application.caller import Caller
@@ -24,8 +25,7 @@ from chatops.errors import ChatopsError, GitError
 from chatops.notify.messages import fetch_message
 
 
-@dataclass
-class FetchHealth:
+class FetchHealth(Struct):
     """How fetching the deploy branch goes."""
 
     failures: int = 0  # in a row

@@ -16,8 +16,10 @@ import posixpath
 import shutil
 import sys
 import time
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from chatops.application.caller import Caller, Trusted
 from chatops.application.recording import Recording
@@ -42,14 +44,12 @@ PREVIEWER = Caller(via="preview", permissions=Trusted("previews"), client="previ
 STATUS = "chatops/preview/{stack}"
 
 
-@dataclass(frozen=True)
-class Wanted:
+class Wanted(Struct, frozen=True):
     caller: Caller
     event: PullEvent
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(Struct, frozen=True):
     """One preview to start: the intent, its document with a ``preview:`` block."""
 
     intent: IntentFile

@@ -12,8 +12,9 @@ from the validate workflow. Both call ``plan_pull_request`` and ``publish``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from chatops.errors import ChatopsError
 from chatops.gitops.affected import affected_by
@@ -55,8 +56,7 @@ def secrets_between(sync: RepoSync, base: str, head: str, files: Iterable[str]
     return tuple(found)
 
 
-@dataclass(frozen=True)
-class IntentReview:
+class IntentReview(Struct, frozen=True):
     name: str
     summary: str
     changes: tuple[ImageChange, ...] = ()
@@ -69,8 +69,7 @@ class IntentReview:
     refused: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class PullRequestPlan:
+class PullRequestPlan(Struct, frozen=True):
     number: int
     base: str
     head: str
@@ -153,8 +152,7 @@ def _refused(intent: IntentFile, repo: GitOpsRepo, tree: Tree) -> tuple[str, ...
         return (exc.message,)
 
 
-@dataclass(frozen=True)
-class Published:
+class Published(Struct, frozen=True):
     comment_id: int
     created: bool
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
+
+from msgspec import Struct, field
 
 from chatops.application.caller import Caller
 from chatops.application.context import Context
@@ -46,8 +47,7 @@ def combined(intent: str, plans: dict[str, Plan]) -> Plan:
                 notify=first.notify, notify_on=first.notify_on, approval=first.approval)
 
 
-@dataclass
-class Roll:
+class Roll(Struct):
     """The outcome of each host, in the order given."""
 
     hosts: tuple[str, ...]

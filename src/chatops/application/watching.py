@@ -20,8 +20,9 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from chatops.application.queue import RunManager
 from chatops.engine.base import Engine
@@ -37,8 +38,7 @@ FLAP = (3, 600.0)  # this many starts within this many seconds: a crash loop
 LOG_LINES = 10
 
 
-@dataclass
-class Finding:
+class Finding(Struct):
     stack: str
     container: str
     container_id: str
@@ -49,8 +49,7 @@ class Finding:
         return f"{self.container} ({self.service}) {self.what}"
 
 
-@dataclass
-class Watcher:
+class Watcher(Struct):
     engine: Engine
     queue: RunManager
     announce: Callable[[ChatMessage, str], None]

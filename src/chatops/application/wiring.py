@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from chatops import events as ev
 from chatops.application.caller import Auditor
@@ -31,8 +32,7 @@ from chatops.settings import Settings
 from chatops.store.audit import AuditLog
 
 
-@dataclass
-class Notifications:
+class Notifications(Struct):
     """The targets configured on this host, and the outbox their messages go through."""
 
     targets: dict[str, Target] = field(default_factory=dict)
@@ -96,8 +96,7 @@ def build_deploys(runtime: Runtime, repo: GitOpsRepo, *, engine: Engine, audit: 
                    announcers=list(announcers), announce=notifications.announce)
 
 
-@dataclass
-class Services:
+class Services(Struct):
     """The wired application, as every surface of the service is built from it."""
 
     settings: Settings

@@ -3,7 +3,8 @@ and ``plan``, each one call of a use case, answered in text."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from msgspec import Struct
+from msgspec.structs import replace
 
 from chatops.application.caller import Caller
 from chatops.application.deploys import Deploys, Planned, RunAsk, Started
@@ -36,8 +37,7 @@ ICONS = {"succeeded": "✅", "failed": "❌", "rolled_back": "↩️", "rollback
 LIMIT = 1900  # Discord's message is 2,000 characters
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(Struct, frozen=True):
     text: str
     ephemeral: bool = False
     run_id: str | None = None  # a run started: its outcome follows

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from chatops.application.caller import grant_approval_refusal, grant_refusal
 from chatops.identities import IDENTITY_KINDS
 from chatops.settings import ChatGrant
 
 
-@dataclass(frozen=True)
-class ChatPermissions:
+class ChatPermissions(Struct, frozen=True):
     """The permissions of one person in chat, named as the audit trail shows them
     (``discord:user:1234``): the scopes of their grant, for its intents and stacks."""
 

@@ -10,8 +10,9 @@ import contextlib
 import signal
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from chatops import events as ev
 from chatops.application.caller import Caller, Operator
@@ -67,8 +68,7 @@ def cancel_on_signals() -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
-@dataclass
-class Local:
+class Local(Struct):
     deploys: Deploys
     notifications: Notifications
     engine: Engine

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from msgspec import Struct, field
 
-@dataclass(frozen=True)
-class OutputLine:
+
+class OutputLine(Struct, frozen=True):
     ts: datetime
     stream: Literal["stdout", "stderr"]
     text: str
 
 
-@dataclass
-class CommandResult:
+class CommandResult(Struct):
     argv: tuple[str, ...]
     exit_code: int | None  # None: killed, or never started
     duration: float
@@ -37,8 +36,7 @@ class CommandResult:
         return f"exit code {self.exit_code}" + (f": {last.strip()}" if last else "")
 
 
-@dataclass(frozen=True)
-class ContainerState:
+class ContainerState(Struct, frozen=True):
     id: str
     name: str
     service: str

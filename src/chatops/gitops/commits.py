@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from chatops.errors import IntentError, IntentNotFoundError
 from chatops.gitops.git import ZERO_SHA
@@ -27,8 +28,7 @@ from chatops.repo import GitOpsRepo
 INTENTS = "chatops/intents"
 
 
-@dataclass(frozen=True)
-class CommitView:
+class CommitView(Struct, frozen=True):
     sha: str
     files: tuple[str, ...]
     intents: Mapping[str, IntentFile] = field(default_factory=dict)

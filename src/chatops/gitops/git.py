@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from chatops.engine.environment import child_env
 from chatops.errors import CheckoutDirtyError, GitError, GitUnreachableError
@@ -18,8 +19,7 @@ GIT_TIMEOUT = 120.0
 
 __all__ = ["SHA_RE", "CheckoutDirtyError", "Git", "GitError", "GitUnreachableError"]
 
-@dataclass(frozen=True)
-class Git:
+class Git(Struct, frozen=True):
     repo: Path
     timeout: float = GIT_TIMEOUT
 

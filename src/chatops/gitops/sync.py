@@ -8,9 +8,10 @@ makes old commits fall off the branch, and they are refused too).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from chatops.errors import CommitNotOnBranchError, NotACheckoutError
 from chatops.gitops.git import SHA_RE, CheckoutDirtyError, Git, GitError, GitUnreachableError
@@ -21,14 +22,12 @@ if TYPE_CHECKING:
 REV_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/~^-]{0,200}$")
 
 
-@dataclass(frozen=True)
-class SyncResult:
+class SyncResult(Struct, frozen=True):
     sha: str
     moved: bool  # False when the checkout already was at that commit
 
 
-@dataclass(frozen=True)
-class RepoSync:
+class RepoSync(Struct, frozen=True):
     checkout: Path
     remote: str = "origin"
     branch: str = "main"

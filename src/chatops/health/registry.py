@@ -10,9 +10,10 @@ so adding a kind is one module and its tests.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct, field
 
 from chatops.intents.fields import Duration, _Strict
 
@@ -29,8 +30,7 @@ class Check(_Strict):
     within: Duration = 60.0
 
 
-@dataclass(frozen=True)
-class GateResult:
+class GateResult(Struct, frozen=True):
     kind: str
     description: str
     ok: bool
@@ -38,8 +38,7 @@ class GateResult:
     duration: float
 
 
-@dataclass
-class GateContext:
+class GateContext(Struct):
     """What a running gate may use: the clock, the engine, the step it checks."""
 
     clock: Clock
@@ -59,8 +58,7 @@ LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 ANY_ADDRESS = frozenset({"0.0.0.0", "::", "[::]", "*"})  # noqa: S104 - compared, never bound
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(Struct, frozen=True):
     """One slot of a blue-green service, and the stable address in front of both."""
 
     listen: tuple[str, int] | None  # where the proxy listens (None: not known)
@@ -87,8 +85,7 @@ def blind(check: Any, slot: Slot) -> bool:
     return False
 
 
-@dataclass(frozen=True, kw_only=True)
-class GateKind:
+class GateKind(Struct, frozen=True, kw_only=True):
     key: str  # the check's own key in YAML: ``- http: URL``
     model: type[Check]
     describe: Callable[[Any], str]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from msgspec.structs import replace
 from pydantic import ValidationError
 
 from chatops.errors import IntentError
@@ -114,7 +114,7 @@ def parse_intent(
     total = len(documents)
     docs: list[IntentDoc] = []
     for document in documents:
-        doc_problems = [dataclasses.replace(p, docs=total) for p in document.problems]
+        doc_problems = [replace(p, docs=total) for p in document.problems]
         intent = _validate_document(document, label, total, doc_problems)
         doc_problems.sort(key=lambda p: (p.line or 0, p.column or 0))
         problems.extend(doc_problems)

@@ -19,16 +19,15 @@ file binds ``${CHATOPS_SLOT_PORT}``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Literal
 
+from msgspec import Struct
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from chatops.intents.fields import Duration, HostPort, StatusRange, _Strict
 
 
-@dataclass(frozen=True)
-class DriverTraits:
+class DriverTraits(Struct, frozen=True):
     """What the intent contract knows of a traffic driver: what its block must name,
     and whether it can split requests by weight (a canary needs that)."""
 

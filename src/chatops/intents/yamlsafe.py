@@ -11,10 +11,10 @@ Only the YAML 1.1 safe tags are understood.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from msgspec import Struct, field
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from chatops.errors import IntentError
@@ -53,8 +53,7 @@ _SCALARS = yaml.constructor.SafeConstructor.yaml_constructors
 Path_ = tuple[str | int, ...]
 
 
-@dataclass
-class Document:
+class Document(Struct):
     """One YAML document: its value and where each key or item starts (1-based)."""
 
     index: int

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from msgspec import Struct
+
 from chatops.planning.images import ImageChange
 from chatops.tls import async_client
 
@@ -24,8 +26,7 @@ LIMIT = 1900  # Discord's message is 2,000 characters
 TIMEOUT = 10.0
 
 
-@dataclass(frozen=True)
-class ApprovalNotice:
+class ApprovalNotice(Struct, frozen=True):
     """A run that waits for approvals, as the people asked to judge it see it."""
 
     run_id: str

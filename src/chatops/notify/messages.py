@@ -11,8 +11,9 @@ limits, and ``@`` never becomes a mention.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from chatops.durations import format_duration
 from chatops.store.summaries import traffic_summary
@@ -61,8 +62,7 @@ def plain(text: object, limit: int = MAX_FIELD) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class ChatMessage:
+class ChatMessage(Struct, frozen=True):
     title: str
     body: str  # Markdown: a headline, then "## Field" sections (Discord embed fields)
     level: str  # success, failure, warning, info (Apprise notify types)

@@ -16,9 +16,10 @@ import json
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from chatops.errors import StoreError
 from chatops.store.connect import open_sqlite
@@ -46,8 +47,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(Struct, frozen=True):
     """What a target said: ``ok``, or when to try again (``retry_after``), or give up."""
 
     ok: bool
@@ -59,8 +59,7 @@ class Delivery:
 Deliverer = Callable[[dict[str, Any]], Awaitable[Delivery]]
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(Struct, frozen=True):
     id: int
     target: str
     event: str

@@ -7,13 +7,11 @@ plan comment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import yaml
+from msgspec import Struct
 
 
-@dataclass(frozen=True)
-class ImageChange:
+class ImageChange(Struct, frozen=True):
     service: str
     old: str | None  # None: the service is new
     new: str | None  # None: the service is gone

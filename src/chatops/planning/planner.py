@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from chatops.durations import format_duration
 from chatops.errors import HostError
@@ -35,8 +37,7 @@ RETAG = (
 )
 
 
-@dataclass(frozen=True)
-class PlanContext:
+class PlanContext(Struct, frozen=True):
     repo: GitOpsRepo
     compose_command: tuple[str, ...] = DEFAULT_COMPOSE_COMMAND
     rollback: bool = True  # False: --no-rollback

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from chatops.health import Check
 from chatops.intents.canary import Canary
@@ -14,8 +15,7 @@ from chatops.intents.traffic import Traffic
 REPLICAS = "<replicas before the run>"
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(Struct, frozen=True):
     """One process to run, as an argv list (never a shell string)."""
 
     argv: tuple[str, ...]
@@ -24,8 +24,7 @@ class Command:
     mutating: bool
 
 
-@dataclass(frozen=True)
-class Gate:
+class Gate(Struct, frozen=True):
     """A health check that must pass after the change, within its deadline."""
 
     kind: str  # a key of chatops.health.REGISTRY
@@ -35,8 +34,7 @@ class Gate:
     implicit: bool = False
 
 
-@dataclass(frozen=True)
-class RollbackPlan:
+class RollbackPlan(Struct, frozen=True):
     """How a failed step is undone: restore the snapshot, then check again."""
 
     description: str
@@ -45,8 +43,7 @@ class RollbackPlan:
     regate: bool = True
 
 
-@dataclass(frozen=True)
-class BlueGreenPlan:
+class BlueGreenPlan(Struct, frozen=True):
     """How a blue-green step reaches, gates, switches and drains its two slots."""
 
     traffic: Traffic
@@ -55,8 +52,7 @@ class BlueGreenPlan:
     phases: tuple[str, ...]  # what happens after the commands, in order, for people
 
 
-@dataclass(frozen=True)
-class StepPlan:
+class StepPlan(Struct, frozen=True):
     """One document of an intent, planned."""
 
     index: int
@@ -94,8 +90,7 @@ class StepPlan:
         return any(c.mutating for c in self.commands)
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(Struct, frozen=True):
     intent: str
     description: str
     depends_on: tuple[str, ...]

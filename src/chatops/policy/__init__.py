@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 from chatops.errors import PolicyError
 from chatops.policy.model import POLICY_FILE, Policy, load_policy
@@ -27,8 +28,7 @@ if TYPE_CHECKING:
 MAX_DEPTH = 5
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(Struct, frozen=True):
     file: str
     service: str
     field: str

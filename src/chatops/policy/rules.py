@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 SOCKETS = ("/var/run/docker.sock", "/run/docker.sock", "/var/run", "/run",
            "/run/podman/podman.sock")
 
 
-@dataclass(frozen=True)
-class Service:
+class Service(Struct, frozen=True):
     """One service as a rule sees it: its definition, its bind mounts' host paths, and
     the folder its compose file is in (relative paths start there)."""
 

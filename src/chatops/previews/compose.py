@@ -13,8 +13,9 @@ finds it again (``chatops.preview``). A preview takes one compose file: ``includ
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from chatops.errors import PreviewRefusedError
 from chatops.intents.preview import Preview
@@ -30,8 +31,7 @@ def project_name(stack: str, number: int) -> str:
     return f"{stack}-pr-{number}"
 
 
-@dataclass(frozen=True)
-class Rendered:
+class Rendered(Struct, frozen=True):
     text: str  # the preview's compose file
     files: dict[str, str]  # OWN/secrets/NAME -> content, written beside it
     services: tuple[str, ...]

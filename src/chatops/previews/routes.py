@@ -6,8 +6,9 @@ package registers its own (the package imports them all)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+from msgspec import Struct
 
 from chatops.errors import ConfigError
 
@@ -35,8 +36,7 @@ class Router(Protocol):
     async def close(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class RouterKind:
+class RouterKind(Struct, frozen=True):
     name: str
     build: Callable[[Settings], Router]
     setup: str  # what the proxy needs once, in words

@@ -3,14 +3,13 @@ against the intent's limits. Pure."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from chatops.intents.canary import Canary
 from chatops.traffic.base import SlotCounters
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(Struct, frozen=True):
     """What one slot did between two reads of the proxy's counters."""
 
     requests: int = 0
@@ -58,8 +57,7 @@ def _p95_ms(before: tuple[tuple[float, float], ...],
     return None
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(Struct, frozen=True):
     outcome: str  # pass, fail, too_few
     text: str
 

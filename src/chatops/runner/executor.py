@@ -10,8 +10,9 @@ import contextlib
 import os
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from chatops import events as ev
 from chatops.clock import Clock
@@ -42,8 +43,7 @@ READINGS_KEPT = 128
 TrafficFactory = Callable[[str, str, Any], Any]
 
 
-@dataclass
-class RunRequest:
+class RunRequest(Struct):
     plan: Plan
     trigger: str = "cli"
     actor: str = "unknown"
@@ -54,8 +54,7 @@ class RunRequest:
     parent_id: str | None = None  # the orchestration this run is part of
 
 
-@dataclass
-class RunOutcome:
+class RunOutcome(Struct):
     run_id: str
     status: RunStatus
     reason: str | None

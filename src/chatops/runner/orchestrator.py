@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from chatops.errors import ChatopsError, GraphError
 from chatops.intents.graph import find_cycles
@@ -39,8 +40,7 @@ def closure(names: Sequence[str], load: Callable[[str], IntentFile]
     return found
 
 
-@dataclass
-class Node:
+class Node(Struct):
     name: str
     deps: tuple[str, ...]
     status: str = "pending"  # pending, running, or a run status, or skipped
@@ -48,8 +48,7 @@ class Node:
     reason: str | None = None
 
 
-@dataclass
-class Summary:
+class Summary(Struct):
     nodes: dict[str, Node] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:

@@ -11,9 +11,10 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from chatops.errors import ChatopsError
 
@@ -22,16 +23,14 @@ class ComposeConfigError(ChatopsError):
     """The compose file is invalid, or Compose could not read it."""
 
 
-@dataclass(frozen=True)
-class ServiceSpec:
+class ServiceSpec(Struct, frozen=True):
     name: str
     image: str
     replicas: int
     healthcheck: bool
 
 
-@dataclass(frozen=True)
-class ComposeProject:
+class ComposeProject(Struct, frozen=True):
     name: str
     file: Path
     sha256: str

@@ -10,12 +10,12 @@ from now, changed ones restart, deleted ones are removed.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
+from msgspec import Struct
 
 from chatops.clock import Clock
 from chatops.store.connect import open_sqlite
@@ -37,8 +37,7 @@ CREATE TABLE IF NOT EXISTS schedules (
 """
 
 
-@dataclass(frozen=True)
-class ScheduleState:
+class ScheduleState(Struct, frozen=True):
     intent: str
     cron: str
     last_fire: datetime

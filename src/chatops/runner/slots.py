@@ -4,9 +4,10 @@ request."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
+
+from msgspec.structs import replace
 
 from chatops.health import kind_of
 from chatops.health.registry import Slot
@@ -37,7 +38,7 @@ def aimed(gate: Gate, traffic: Traffic, slot: str) -> Gate | None:
         return None
     if check is gate.check:
         return gate
-    return dataclasses.replace(gate, check=check, description=kind.describe(check))
+    return replace(gate, check=check, description=kind.describe(check))
 
 
 def through_proxy(gates: tuple[Gate, ...], traffic: Traffic) -> tuple[Gate, ...]:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from msgspec import Struct, field
 
 from chatops.engine.base import CommandResult, Engine
 from chatops.errors import ChatopsError
@@ -17,8 +18,7 @@ from chatops.store.records import RunStatus
 from chatops.store.sqlite import RunStore
 
 
-@dataclass
-class StepState:
+class StepState(Struct):
     step: StepPlan
     project: ComposeProject | None = None
     services: list[str] = field(default_factory=list)

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from chatops.errors import ConfigError
 
 SECRET_KEY_PREFIX = "AGE-SECRET-KEY-1"  # noqa: S105 - the form of a key, not one
 
 
-@dataclass(frozen=True)
-class AgeKeys:
+class AgeKeys(Struct, frozen=True):
     """The identities chatops decrypts with, and where each came from."""
 
     identities: tuple[Any, ...] = ()

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from chatops.errors import SecretError
 
@@ -20,8 +21,7 @@ REFERENCE = re.compile(r"^secret://([a-z0-9][a-z0-9-]*)/([^#\s?]+)(?:#([^\s]+))?
 _LINE = re.compile(r"^(\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*\s*=\s*)(.*?)\s*$")
 
 
-@dataclass(frozen=True, order=True)
-class Reference:
+class Reference(Struct, frozen=True, order=True):
     provider: str
     path: str
     key: str | None = None

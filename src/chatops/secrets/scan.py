@@ -24,25 +24,23 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from msgspec import Struct
 
 from chatops.secrets.documents import sops_format
 
 ALLOW_MARK = "chatops: not-secret"
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(Struct, frozen=True):
     name: str
     says: str  # what the finding says the value is
     pattern: re.Pattern[str] | None = None  # a value's form (the key rule has none)
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(Struct, frozen=True):
     file: str
     line: int | None
     key: str | None
@@ -180,8 +178,7 @@ def scan_file(name: str, data: bytes, *, role: str = "file") -> list[Finding]:
     return list(scan_text(name, text))
 
 
-@dataclass(frozen=True)
-class CreationRules:
+class CreationRules(Struct, frozen=True):
     """``.sops.yaml``'s creation rules: the files that must be SOPS-encrypted."""
 
     patterns: tuple[re.Pattern[str], ...]

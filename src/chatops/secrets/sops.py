@@ -27,9 +27,10 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from msgspec import Struct, field
 
 from chatops.errors import SecretError
 from chatops.secrets.documents import Format, emit, go_bytes, load_document, sops_format
@@ -41,8 +42,7 @@ MAC_ONLY_ENCRYPTED_INIT = hashlib.sha256(b"sops").digest()
 DATA_KEY_BYTES = 32
 
 
-@dataclass(frozen=True)
-class Opened:
+class Opened(Struct, frozen=True):
     """A SOPS file decrypted: its plain bytes, and every value that was encrypted."""
 
     format: Format

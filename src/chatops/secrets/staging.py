@@ -24,18 +24,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import hashlib
 import os
 import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from chatops.errors import SecretError
 from chatops.secrets.documents import dump_yaml, plain_yaml, sops_format
@@ -47,8 +47,7 @@ ENCRYPTED_MARK = b"ENC[AES256_GCM,"
 DIR_PREFIX = "chatops-secrets-"
 
 
-@dataclass(frozen=True)
-class SecretFile:
+class SecretFile(Struct, frozen=True):
     """One SOPS file a step uses, opened."""
 
     source: Path
@@ -59,8 +58,7 @@ class SecretFile:
     entry: str | None = None  # the config's or secret's name
 
 
-@dataclass
-class StepSecrets:
+class StepSecrets(Struct):
     """The SOPS files one step uses, and the compose document when it must be rewritten."""
 
     compose: Path
@@ -141,7 +139,7 @@ def open_secret_file(source: Path, name: str, data: bytes, role: str, *,
         if found:
             values = resolve(found)
             base = opened or Opened("dotenv", b"", (), (), ())
-            opened = dataclasses.replace(
+            opened = replace(
                 base, plain=substitute(text, values, name).encode(),
                 values=(*base.values, *(values[ref] for ref in found)),
                 keys=(*base.keys, *(str(ref) for ref in found)))
@@ -198,8 +196,7 @@ def find_secrets(compose: Path, keys: Callable[[], AgeKeys],
     return StepSecrets(compose, found, doc if rewrite else None)
 
 
-@dataclass
-class Staged:
+class Staged(Struct):
     """A step's decrypted files on a tmpfs, and how Compose is pointed at them."""
 
     secrets: StepSecrets

@@ -39,11 +39,12 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
 import httptools
+from msgspec import Struct
+from msgspec.structs import fields
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from chatops.server.refusal import Refusal
@@ -62,8 +63,7 @@ RATE_GRACE = 1.0
 FAIR_SHARE = 4
 
 
-@dataclass(frozen=True)
-class HttpLimits:
+class HttpLimits(Struct, frozen=True):
     max_header_line: int = 8 * 1024
     max_header_bytes: int = 32 * 1024
     head_timeout: float = 10.0

@@ -19,9 +19,10 @@ import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
+
+from msgspec import Struct
 
 from chatops.application.caller import Operator
 from chatops.application.metrics import Metrics
@@ -62,8 +63,7 @@ def new_request_id() -> str:
     return f"{_PREFIX}{next(_SERIAL):08x}"
 
 
-@dataclass(slots=True)
-class Screened:
+class Screened(Struct):
     """What the checks before routing decided of one request: a refusal (counted and
     audited already), a path open without a key, or the caller's key."""
 

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from msgspec import Struct
+
 from chatops.application.caller import grant_approval_refusal, grant_refusal
 from chatops.errors import ChatopsError
 from chatops.store.connect import open_sqlite
@@ -45,8 +47,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-@dataclass(frozen=True)
-class ApiKey:
+class ApiKey(Struct, frozen=True):
     name: str
     hash: str
     intents: str = "*"

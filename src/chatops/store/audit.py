@@ -21,10 +21,11 @@ import sqlite3
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from chatops.errors import StoreError
 from chatops.masking import Masker
@@ -60,8 +61,7 @@ def record_hash(prev: str, record: dict[str, Any]) -> str:
     return hashlib.sha256((prev + body).encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class VerifyResult:
+class VerifyResult(Struct, frozen=True):
     ok: bool
     records: int
     problem: str | None = None

@@ -10,16 +10,17 @@ gates pass), then ``upgraded``, ``rolled_back`` or ``rollback_failed`` (the help
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
+from msgspec.structs import asdict
 
 from chatops.store.database import Database, utcnow
 
 VERDICTS = ("upgraded", "rolled_back", "rollback_failed")
 
 
-@dataclass(frozen=True)
-class Handoff:
+class Handoff(Struct, frozen=True):
     run_id: str
     intent: str
     project: str

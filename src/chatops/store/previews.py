@@ -5,15 +5,15 @@ saw each pull request at, with when it first saw it there."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from msgspec import Struct
 
 from chatops.store.database import Database, utcnow
 
 
-@dataclass(frozen=True)
-class PreviewRow:
+class PreviewRow(Struct, frozen=True):
     number: int
     stack: str
     intent: str

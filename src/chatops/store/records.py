@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from msgspec import Struct, field
 
 
 class RunStatus(enum.StrEnum):
@@ -26,8 +27,7 @@ class RunStatus(enum.StrEnum):
         return self not in (RunStatus.queued, RunStatus.running, RunStatus.awaiting_approval)
 
 
-@dataclass
-class RunRecord:
+class RunRecord(Struct):
     id: str
     intent: str
     trigger: str

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+from msgspec import Struct, field
 
 from chatops.errors import ConfigError
 from chatops.intents.traffic import DRIVERS as TRAITS
@@ -53,8 +54,7 @@ def written_live(path: Path) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class Backend:
+class Backend(Struct, frozen=True):
     """One blue-green service as a proxy sees it."""
 
     stack: str
@@ -76,8 +76,7 @@ class Backend:
         return next((s for s, hp in self.upstreams.items() if hp == (host, port)), None)
 
 
-@dataclass(frozen=True)
-class Routing:
+class Routing(Struct, frozen=True):
     """Where new requests go now, by the proxy's own account."""
 
     live: str | None  # the slot new requests go to; None when paused or never set up
@@ -85,8 +84,7 @@ class Routing:
     paused: bool = False
 
 
-@dataclass(frozen=True)
-class SlotCounters:
+class SlotCounters(Struct, frozen=True):
     """One slot's counters since the proxy started, for a canary's analysis."""
 
     requests: int = 0  # answered by the slot (or failed on the way to it)
@@ -95,8 +93,7 @@ class SlotCounters:
     buckets: tuple[tuple[float, float], ...] = ()  # (upper bound s, cumulative count)
 
 
-@dataclass(frozen=True)
-class Counters:
+class Counters(Struct, frozen=True):
     """The proxy's statistics for the backend, read at one moment."""
 
     open: dict[str, int] = field(default_factory=dict)  # slot -> requests/sessions open
@@ -147,8 +144,7 @@ class Driver(Protocol):
     async def close(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class DriverKind:
+class DriverKind(Struct, frozen=True):
     """A traffic driver: its name, what it needs from the settings, how to build it."""
 
     name: str

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from msgspec import Struct, field
 
 from chatops.errors import ChatopsError, IntentError
 from chatops.intents.graph import find_cycles, missing_dependencies
@@ -18,8 +19,7 @@ from chatops.repo import INTENTS_DIR, GitOpsRepo, intent_files_in
 ComposeChecker = Callable[[Iterable[Path]], Mapping[Path, "str | None"]]
 
 
-@dataclass
-class FileResult:
+class FileResult(Struct):
     path: Path
     label: str
     intent: IntentFile | None = None
@@ -30,8 +30,7 @@ class FileResult:
         return not self.problems
 
 
-@dataclass
-class Report:
+class Report(Struct):
     files: list[FileResult]
     problems: list[Problem] = field(default_factory=list)  # not tied to one file
     folders: set[Path] = field(default_factory=set)  # folders listed whole

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from msgspec import Struct
 
 from chatops.application.caller import request_facts
 from chatops.errors import (
@@ -67,8 +68,7 @@ def scope_map(raw: str) -> dict[str, tuple[str, ...]]:
     return out
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(Struct, frozen=True):
     subject: str
     name: str
     groups: tuple[str, ...]

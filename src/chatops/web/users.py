@@ -21,6 +21,7 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
+from msgspec import Struct
 
 from chatops.application.caller import grant_approval_refusal, grant_refusal
 from chatops.errors import ChatopsError, ConfigError
@@ -62,8 +63,7 @@ def _hasher() -> PasswordHasher:
     return PasswordHasher()
 
 
-@dataclass(frozen=True)
-class User:
+class User(Struct, frozen=True):
     """A person of the dashboard, with the grant of an API key (named ``user:NAME`` in
     approvers, and as themself in the run history and the audit trail)."""
 

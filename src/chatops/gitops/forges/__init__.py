@@ -10,8 +10,9 @@ delivery. A new forge is one module that implements it and one line here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from chatops.errors import ConfigError
 from chatops.gitops.forges.base import (
@@ -28,8 +29,7 @@ if TYPE_CHECKING:
     from chatops.settings import Settings
 
 
-@dataclass(frozen=True)
-class ForgeKind:
+class ForgeKind(Struct, frozen=True):
     """A forge: its module (named after it, imported on first use) has ``client`` and
     ``delivery``."""
 

@@ -10,9 +10,11 @@ import hashlib
 import hmac
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
+
+from msgspec import Struct, field
+from msgspec.structs import asdict
 
 from chatops.errors import (
     BadSignatureError,
@@ -29,8 +31,7 @@ if TYPE_CHECKING:
 SHA40 = re.compile(r"^[0-9a-f]{40}$")
 
 
-@dataclass(frozen=True)
-class PullRequest:
+class PullRequest(Struct, frozen=True):
     number: int
     title: str
     author: str
@@ -52,7 +53,7 @@ class PullRequest:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PullRequest:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known = {k: v for k, v in data.items() if k in cls.__struct_fields__}
         return cls(**{**known, "labels": tuple(known.get("labels") or ())})
 
 
@@ -75,16 +76,14 @@ def pull_request_of(found: Mapping[str, Any], repo: str) -> PullRequest:
         opened_at=str(found.get("created_at") or ""))
 
 
-@dataclass(frozen=True)
-class LabelEvent:
+class LabelEvent(Struct, frozen=True):
     label: str
     actor: str
     added: bool  # False: removed
     at: datetime
 
 
-@dataclass(frozen=True)
-class LabelHistory:
+class LabelHistory(Struct, frozen=True):
     """A pull request's labels as the forge recorded them, and when its head was last
     pushed (the forge's clock, never a commit's own date: a pusher writes that)."""
 
@@ -96,8 +95,7 @@ class LabelHistory:
     from_forge: bool = True
 
 
-@dataclass(frozen=True)
-class PushEvent:
+class PushEvent(Struct, frozen=True):
     ref: str
     before: str
     after: str
@@ -105,8 +103,7 @@ class PushEvent:
     forced: bool = False
 
 
-@dataclass(frozen=True)
-class PullEvent:
+class PullEvent(Struct, frozen=True):
     """A pull request opened or pushed to: plan it. ``base`` is None when the forge does
     not say (the deploy branch's head is used)."""
 
@@ -129,8 +126,7 @@ class PullEvent:
         return self.kind in ("opened", "pushed")
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(Struct, frozen=True):
     """A webhook delivery the forge signed: its id (replays are refused by it), its event
     as chatops reads it, and what it asks for (or why it is ignored)."""
 

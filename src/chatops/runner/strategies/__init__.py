@@ -12,8 +12,9 @@ interface), never on the executor.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 from chatops.kinds import import_all, import_kind
 from chatops.store.records import RunStatus
@@ -26,8 +27,7 @@ if TYPE_CHECKING:
 Outcome = tuple[RunStatus, str, dict[str, Any] | None]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Strategy:
+class Strategy(Struct, frozen=True, kw_only=True):
     name: str  # ``StepPlan.runs_as``
     summary: str  # one line for the docs' registry table (docs/layout.md)
     run: Callable[[StepIO, str, str, StepPlan], Awaitable[Outcome]]

@@ -17,12 +17,13 @@ old slot keeps serving (the proxy's file still names it) and the run ends ``fail
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+
+from msgspec.structs import replace
 
 from chatops import events as ev
 from chatops.errors import ChatopsError, EngineError
@@ -211,7 +212,7 @@ class BlueGreen(SlotStep):
             message = exc.message if isinstance(exc, ComposeConfigError) else str(exc)
             raise PhaseFailedError(message) from None
         for slot in (live, idle):
-            self.projects[slot] = dataclasses.replace(parsed, name=self._project(slot))
+            self.projects[slot] = replace(parsed, name=self._project(slot))
         if not self.traffic.two_copies:
             published = {p for c in running if c.running for p in c.published}
             problems = two_copies_problems(self.service, render, published)
@@ -270,7 +271,7 @@ class BlueGreen(SlotStep):
         await self.ex.retag_to_last_good(self.run_id, self.intent, state)
 
     def _slot_state(self, slot: str, gates: tuple[Gate, ...]) -> StepState:
-        step = dataclasses.replace(self.step, gates=gates, action="rollout")
+        step = replace(self.step, gates=gates, action="rollout")
         return StepState(step, project=self.projects[slot], services=[self.service])
 
     async def _gate_slot(self, slot: str) -> str | None:

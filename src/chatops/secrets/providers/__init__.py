@@ -10,8 +10,9 @@ the values for that run only.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+from msgspec import Struct
 
 from chatops.errors import SecretError
 from chatops.kinds import import_kind
@@ -26,8 +27,7 @@ class Provider(Protocol):
         """The value of each reference; ``SecretError`` names the one that failed."""
 
 
-@dataclass(frozen=True)
-class ProviderKind:
+class ProviderKind(Struct, frozen=True):
     name: str
     summary: str  # one line for the docs' registry table (docs/layout.md)
     #: ``MODULE:FUNCTION`` of this package that builds the provider (imported on first use).
