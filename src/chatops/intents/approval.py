@@ -38,7 +38,7 @@ Approver = Annotated[str, AfterValidator(_approver), WithJsonSchema(
 
 class Approval(_Strict):
     approvers: list[Approver] = Field(
-        default_factory=list, max_length=50,
+        default=[], max_length=50,
         description="who may approve: chat identities (discord:user:ID, discord:role:ID, "
         "slack:user:ID, slack:group:ID), API keys (key:NAME) or dashboard users "
         "(user:NAME); empty: anyone with the approve scope for this intent")

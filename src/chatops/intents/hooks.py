@@ -70,12 +70,12 @@ class Hooks(_Strict):
     """Commands run on the host around a deploy, each with a documented environment."""
 
     pre_deploy: list[HookEntry] = Field(
-        default_factory=list, description="before any change; a failure vetoes the run")
+        default=[], description="before any change; a failure vetoes the run")
     post_deploy: list[HookEntry] = Field(
-        default_factory=list, description="after the health gates passed; a failure is "
+        default=[], description="after the health gates passed; a failure is "
         "reported (and rolls back with rollback_on_hook_failure)")
     on_failure: list[HookEntry] = Field(
-        default_factory=list, description="after a failure (and its rollback); "
+        default=[], description="after a failure (and its rollback); "
         "CHATOPS_OUTCOME says how the run ended")
 
     def of(self, kind: str) -> list[Hook]:

@@ -121,11 +121,11 @@ class IntentDoc(_Strict):
     )
     replicas: int | None = Field(default=None, ge=0, le=1000, description="scale only")
     depends_on: list[IntentName] = Field(
-        default_factory=list, description="intents that must succeed before this one"
+        default=[], description="intents that must succeed before this one"
     )
     timeout: Duration = Field(default=600.0, description="time limit of each step")
     health: list[HealthCheck] = Field(
-        default_factory=list, description="checks that must pass after the change"
+        default=[], description="checks that must pass after the change"
     )
     rollback: bool | None = Field(
         default=None,
@@ -133,7 +133,7 @@ class IntentDoc(_Strict):
     )
     destructive: bool = Field(default=False, description="must be true for action down")
     notify: list[Annotated[str, AfterValidator(_tag)]] = Field(
-        default_factory=list,
+        default=[],
         description="tags of notification targets (CHATOPS_NOTIFY_URLS=tag=URL) that hear "
         "about this intent; untagged targets hear about every intent")
     schedule: Annotated[str, AfterValidator(_cron)] | None = Field(
@@ -158,14 +158,14 @@ class IntentDoc(_Strict):
     rollback_on_hook_failure: bool = Field(
         default=False, description="a failing post_deploy hook rolls the change back")
     label_by: list[Annotated[str, AfterValidator(_label_rule)]] = Field(
-        default_factory=list, max_length=50,
+        default=[], max_length=50,
         description="who may add label_required on the forge: user:NAME, team:ORG/TEAM, "
         "group:PATH (GitLab) or permission:write|maintain|admin (default: "
         "CHATOPS_LABEL_BY, permission:write); never the pull request's author")
     self_approve: bool = Field(
         default=False, description="the pull request's author may add the label")
     policy_exceptions: list[Annotated[str, AfterValidator(_exception_name)]] = Field(
-        default_factory=list, max_length=50,
+        default=[], max_length=50,
         description="exceptions of chatops/policy.yaml this intent may use, by name (a "
         "preview never gets them)")
     approval: Approval | None = Field(
@@ -183,7 +183,7 @@ class IntentDoc(_Strict):
         default=None, description="the named Docker host (CHATOPS_HOSTS) every engine and "
         "Compose command of this step goes to; default: this machine's engine")
     hosts: list[HostName] = Field(
-        default_factory=list, max_length=100, description="roll the intent across these "
+        default=[], max_length=100, description="roll the intent across these "
         "named hosts, each gated, stopping at the first failure")
     parallel: int = Field(default=1, ge=1, le=100, description="with hosts: how many "
                           "hosts at once")

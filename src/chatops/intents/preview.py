@@ -66,7 +66,7 @@ class Preview(_Strict):
     env: Env = Field(default_factory=dict, max_length=200, description="variables set in "
                      "every service of the preview, and for Compose's interpolation")
     leave_out: list[Service] = Field(
-        default_factory=list, max_length=100, description="services the preview does not "
+        default=[], max_length=100, description="services the preview does not "
         "start (a database you do not want copied); what depends on them no longer does")
     secrets: Annotated[dict[str, str], AfterValidator(_secret_names)] = Field(
         default_factory=dict, max_length=100, description="the value of each Compose "
@@ -77,7 +77,7 @@ class Preview(_Strict):
     memory: Annotated[str, AfterValidator(_memory)] = Field(
         default="512m", description="memory limit of each service (e.g. 256m, 1g)")
     label_by: list[Annotated[str, AfterValidator(_label_rule)]] = Field(
-        default_factory=list, max_length=50, description="who may add the preview label "
+        default=[], max_length=50, description="who may add the preview label "
         "(default: the intent's label_by, then CHATOPS_LABEL_BY); never the pull request's "
         "author alone")
 

@@ -116,7 +116,7 @@ class Traffic(_Strict):
                             "its open requests after the switch")
     standby: Duration = Field(default=600.0, description="how long the old slot is kept "
                               "(stopped, intact) so that going back is a switch")
-    smoke: list[SmokeCheck] = Field(default_factory=list, description="requests the new "
+    smoke: list[SmokeCheck] = Field(default=[], description="requests the new "
                                     "slot must answer before it receives traffic")
     two_copies: bool = Field(default=False, description="the service tolerates two "
                              "copies at once (a shared named volume, say)")

@@ -51,14 +51,14 @@ class PolicyException(_Strict):
 
 
 class Policy(_Strict):
-    registries: list[str] = Field(default_factory=list, description="allowed registries "
+    registries: list[str] = Field(default=[], description="allowed registries "
                                   "(docker.io for Docker Hub); empty: any")
     pinned: bool = Field(default=False, description="images must be pinned by digest")
     bind_roots: list[str] = Field(default_factory=lambda: list(DEFAULT_ROOTS),
                                   description="host folders that may be bind-mounted, "
                                   "besides the stack's own folder")
     forbid_root_user: bool = Field(default=False, description="refuse user: root")
-    exceptions: list[PolicyException] = Field(default_factory=list)
+    exceptions: list[PolicyException] = Field(default=[])
     preview_host_network: bool = Field(
         default=False, description="previews may use host networking (preview.network: "
         "host), for an engine without a bridge; read from the deploy branch, never from "
