@@ -160,7 +160,7 @@ def test_a_server_that_is_not_http_is_named() -> None:
     finally:
         listener.close()
     assert not result.ok
-    assert "last: RemoteProtocolError" in result.detail
+    assert "last: BadStatusLine: SSH-2.0-OpenSSH_9.2" in result.detail
 
 
 def test_https_to_a_server_that_speaks_no_tls_fails_naming_tls(server: str) -> None:
@@ -185,3 +185,49 @@ def test_an_ipv6_loopback_url_without_a_path_is_reached() -> None:
     assert result.ok, result.detail
     assert Handler.seen[0]["path"] == "/"
     assert Handler.seen[0]["host"] == f"[::1]:{port}"
+
+
+def test_an_attempt_the_gate_stops_waiting_for_is_cut_off() -> None:
+    """A server that trickles its headers (every read gets a byte before the timeout) is
+    not waited for: each attempt's connection is shut down when its time is up, so no
+    thread is left reading it and the run goes on (the server gives up after 3 s, and a
+    connection it closed itself was not cut)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    cut: list[bool] = []
+    accepted: list[socket.socket] = []
+
+    def trickle(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(1024)
+            deadline = time.monotonic() + 3.0
+            try:
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                while time.monotonic() < deadline:
+                    conn.sendall(b"X")
+                    time.sleep(0.05)
+            except OSError:  # the gate shut its side down
+                cut.append(True)
+                return
+            cut.append(False)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+            threading.Thread(target=trickle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        result = gate(check(f"http://127.0.0.1:{listener.getsockname()[1]}/"))
+    finally:
+        listener.close()
+    assert not result.ok
+    assert result.detail.endswith("last: no answer within 300ms")
+    for _ in range(80):  # each trickling thread notices within a send or two
+        if accepted and len(cut) == len(accepted):
+            break
+        time.sleep(0.05)
+    assert accepted and len(cut) == len(accepted) and all(cut), (len(accepted), cut)
