@@ -230,4 +230,6 @@ def test_an_attempt_the_gate_stops_waiting_for_is_cut_off() -> None:
         if accepted and len(cut) == len(accepted):
             break
         time.sleep(0.05)
-    assert accepted and len(cut) == len(accepted) and all(cut), (len(accepted), cut)
+    assert accepted
+    assert len(cut) == len(accepted)
+    assert all(cut), cut
