@@ -8,7 +8,7 @@ import base64
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 from typing import ClassVar
@@ -141,24 +141,33 @@ def test_a_refused_connection_is_named() -> None:
     assert "last: ConnectionRefusedError" in result.detail
 
 
-def test_a_server_that_is_not_http_is_named() -> None:
+def gate_against(answer: Callable[[socket.socket], None]) -> GateResult:
+    """The gate against a raw TCP server on loopback: each connection it accepts is given
+    to ``answer`` in a thread of its own."""
     listener = socket.create_server(("127.0.0.1", 0))
 
-    def garbage() -> None:
+    def serve() -> None:
         while True:
             try:
                 conn, _ = listener.accept()
             except OSError:
                 return
-            with conn:
-                conn.recv(1024)
-                conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
 
-    threading.Thread(target=garbage, daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
     try:
-        result = gate(check(f"http://127.0.0.1:{listener.getsockname()[1]}/"))
+        return gate(check(f"http://127.0.0.1:{listener.getsockname()[1]}/"))
     finally:
         listener.close()
+
+
+def test_a_server_that_is_not_http_is_named() -> None:
+    def garbage(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(1024)
+            conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+    result = gate_against(garbage)
     assert not result.ok
     assert "last: BadStatusLine: SSH-2.0-OpenSSH_9.2" in result.detail
 
@@ -192,11 +201,11 @@ def test_an_attempt_the_gate_stops_waiting_for_is_cut_off() -> None:
     not waited for: each attempt's connection is shut down when its time is up, so no
     thread is left reading it and the run goes on (the server gives up after 3 s, and a
     connection it closed itself was not cut)."""
-    listener = socket.create_server(("127.0.0.1", 0))
     cut: list[bool] = []
     accepted: list[socket.socket] = []
 
     def trickle(conn: socket.socket) -> None:
+        accepted.append(conn)
         with conn:
             conn.recv(1024)
             deadline = time.monotonic() + 3.0
@@ -210,20 +219,7 @@ def test_an_attempt_the_gate_stops_waiting_for_is_cut_off() -> None:
                 return
             cut.append(False)
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            accepted.append(conn)
-            threading.Thread(target=trickle, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        result = gate(check(f"http://127.0.0.1:{listener.getsockname()[1]}/"))
-    finally:
-        listener.close()
+    result = gate_against(trickle)
     assert not result.ok
     assert result.detail.endswith("last: no answer within 300ms")
     for _ in range(80):  # each trickling thread notices within a send or two

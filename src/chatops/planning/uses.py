@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import yaml
 
+from chatops.compose_refs import file_refs
 from chatops.intents.loader import INTENT_SUFFIXES, IntentFile
 from chatops.repo import INTENTS_DIR, STACKS_DIR, GitOpsRepo, compose_ref
 
@@ -143,51 +144,11 @@ def _inside(base: str, ref: str, root: Path) -> str | None:
     return rel
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, str):
-                yield item
-            elif isinstance(item, dict):
-                yield from _strings(item.get("path"))
-
-
-def _compose_refs(data: Any) -> Iterator[tuple[str, str]]:
-    """(path as written, what names it) for every file a compose document names."""
-    if not isinstance(data, dict):
-        return
-    for entry in data.get("include") or []:
-        if isinstance(entry, str):
-            yield entry, "include"
-        elif isinstance(entry, dict):
-            for ref in _strings(entry.get("path")):
-                yield ref, "include"
-            for ref in _strings(entry.get("env_file")):
-                yield ref, "include env_file"
-    services = data.get("services")
-    for name, body in (services.items() if isinstance(services, dict) else ()):
-        if not isinstance(body, dict):
-            continue
-        for ref in _strings(body.get("env_file")):
-            yield ref, f"env_file of service {name}"
-        extends = body.get("extends")
-        if isinstance(extends, dict) and isinstance(extends.get("file"), str):
-            yield extends["file"], f"extends of service {name}"
-        build = body.get("build")
-        if isinstance(build, str):
-            yield build, f"build context of service {name}"
-        elif isinstance(build, dict) and isinstance(build.get("context"), str):
-            context = build["context"]
-            yield context, f"build context of service {name}"
-            if isinstance(build.get("dockerfile"), str):
-                yield posixpath.join(context, build["dockerfile"]), f"Dockerfile of {name}"
-    for kind in ("configs", "secrets"):
-        section = data.get(kind)
-        for name, body in (section.items() if isinstance(section, dict) else ()):
-            if isinstance(body, dict) and isinstance(body.get("file"), str):
-                yield body["file"], f"{kind[:-1]} {name}"
+#: How the plan says what names a file (``compose_refs.FileRef.kind``).
+_NAMED_BY = {"include": "include", "include env_file": "include env_file",
+             "env_file": "env_file of service {}", "extends": "extends of service {}",
+             "build": "build context of service {}", "dockerfile": "Dockerfile of {}",
+             "config": "config {}", "secret": "secret {}"}
 
 
 def _hook_refs(argv: Iterable[str]) -> Iterator[str]:
@@ -239,12 +200,12 @@ def files_used(intent: IntentFile, repo: GitOpsRepo, tree: Tree) -> dict[str, st
             data = yaml.safe_load(raw)
         except yaml.YAMLError:
             continue  # Compose refuses it at run time; the file itself is already listed
-        for ref, what in _compose_refs(data):
-            target = _inside(folder, ref, repo.root)
+        for named in file_refs(data):
+            target = _inside(folder, named.path, repo.root)
             if target is None:
                 continue
-            label = f"{what} in {path}"
-            if what.startswith(("include", "extends")) and not what.endswith("env_file"):
+            label = f"{_NAMED_BY[named.kind].format(named.owner)} in {path}"
+            if named.kind in ("include", "extends"):
                 queue.append((target, label))
             else:
                 used.setdefault(target, label)

@@ -16,6 +16,7 @@ from typing import Any
 
 from msgspec import Struct
 
+from chatops.compose_refs import file_refs
 from chatops.errors import ChatopsError
 
 
@@ -77,6 +78,10 @@ def parse_config(text: str, file: Path, content: bytes) -> ComposeProject:
                           services=services)
 
 
+#: The files a compose file names that Compose reads to read it.
+READ_WITH = frozenset({"include", "include env_file", "env_file", "extends"})
+
+
 def reading_key(argv: tuple[str, ...], file: Path, content: bytes,
                 env: Mapping[str, str]) -> str | None:
     """What Compose's reading of ``file`` depends on, as one hash: the command (``argv``:
@@ -112,27 +117,8 @@ def reading_key(argv: tuple[str, ...], file: Path, content: bytes,
 
 
 def _named_files(data: Any) -> set[str]:
-    """Paths a compose file names: services' ``env_file`` and ``extends.file``, and the
-    top-level ``include``."""
-    found: set[str] = set()
+    """Paths a compose file names that its reading depends on: ``include`` (and the
+    ``env_file`` it gives), services' ``env_file`` and ``extends.file``."""
     if not isinstance(data, dict):
         raise ValueError("not a mapping")
-    for spec in (data.get("services") or {}).values():
-        if not isinstance(spec, dict):
-            continue
-        env_file = spec.get("env_file")
-        for item in env_file if isinstance(env_file, list) else [env_file]:
-            if isinstance(item, str):
-                found.add(item)
-            elif isinstance(item, dict) and isinstance(item.get("path"), str):
-                found.add(item["path"])
-        extends = spec.get("extends")
-        if isinstance(extends, dict) and isinstance(extends.get("file"), str):
-            found.add(extends["file"])
-    for item in data.get("include") or []:
-        paths = item if isinstance(item, str) else (item or {}).get("path") \
-            if isinstance(item, dict) else None
-        for path in paths if isinstance(paths, list) else [paths]:
-            if isinstance(path, str):
-                found.add(path)
-    return found
+    return {ref.path for ref in file_refs(data) if ref.kind in READ_WITH}

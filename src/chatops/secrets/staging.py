@@ -37,6 +37,7 @@ import yaml
 from msgspec import Struct, field
 from msgspec.structs import replace
 
+from chatops.compose_refs import file_refs
 from chatops.errors import SecretError
 from chatops.secrets.documents import dump_yaml, plain_yaml, sops_format
 from chatops.secrets.keys import AgeKeys
@@ -88,30 +89,14 @@ def _read(path: Path) -> bytes | None:
         raise SecretError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _entries(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, str):
-                yield item
-            elif isinstance(item, dict) and isinstance(item.get("path"), str):
-                yield item["path"]
-
-
 def _candidates(compose: Path, doc: dict[str, Any]) -> Iterator[tuple[Path, str, str | None]]:
     folder = compose.parent
     yield folder / ".env", ".env", None
-    services = doc.get("services")
-    for body in (services.values() if isinstance(services, dict) else ()):
-        if isinstance(body, dict):
-            for ref in _entries(body.get("env_file")):
-                yield folder / ref, "env_file", None
-    for kind in ("configs", "secrets"):
-        section = doc.get(kind)
-        for name, body in (section.items() if isinstance(section, dict) else ()):
-            if isinstance(body, dict) and isinstance(body.get("file"), str):
-                yield folder / body["file"], kind[:-1], str(name)
+    for ref in file_refs(doc):
+        if ref.kind == "env_file":
+            yield folder / ref.path, "env_file", None
+        elif ref.kind in ("config", "secret"):
+            yield folder / ref.path, ref.kind, ref.owner
 
 
 Resolve = Callable[[list[Reference]], dict[Reference, str]]

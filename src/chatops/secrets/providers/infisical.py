@@ -9,6 +9,7 @@ the path has one part) of ``CHATOPS_INFISICAL_PROJECT_ID``, in environment
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -22,15 +23,14 @@ if TYPE_CHECKING:
     from chatops.settings import Settings
 
 
+@dataclass(frozen=True, kw_only=True)
 class Infisical:
-    def __init__(self, url: str, *, client_id: str, client_secret: str, project: str,
-                 environment: str, timeout: float) -> None:
-        self.url = url.rstrip("/")
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.project = project
-        self.environment = environment
-        self.timeout = timeout
+    url: str  # without a trailing slash
+    client_id: str
+    client_secret: str = field(repr=False)
+    project: str
+    environment: str
+    timeout: float
 
     def _call(self, client: httpx.Client, ref: Reference, method: str, path: str,
               **kwargs: Any) -> dict[str, Any]:
@@ -66,7 +66,8 @@ def build(settings: Settings) -> Infisical:
     if not (settings.infisical_client_id and secret and settings.infisical_project_id):
         raise SecretError("secret://infisical/... needs CHATOPS_INFISICAL_CLIENT_ID, "
                           "CHATOPS_INFISICAL_CLIENT_SECRET and CHATOPS_INFISICAL_PROJECT_ID")
-    return Infisical(settings.infisical_url, client_id=settings.infisical_client_id,
+    return Infisical(url=settings.infisical_url.rstrip("/"),
+                     client_id=settings.infisical_client_id,
                      client_secret=secret.get_secret_value(),
                      project=settings.infisical_project_id,
                      environment=settings.infisical_environment,

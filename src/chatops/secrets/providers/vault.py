@@ -11,6 +11,7 @@ request per secret, on one connection; a token (``CHATOPS_VAULT_TOKEN`` or
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -39,15 +40,14 @@ def pick(ref: Reference, data: dict[str, Any], where: str) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+@dataclass(frozen=True, kw_only=True)
 class Vault:
-    def __init__(self, addr: str, *, token: str | None, role_id: str | None,
-                 secret_id: str | None, namespace: str | None, timeout: float) -> None:
-        self.addr = addr.rstrip("/")
-        self.token = token
-        self.role_id = role_id
-        self.secret_id = secret_id
-        self.namespace = namespace
-        self.timeout = timeout
+    addr: str  # without a trailing slash
+    token: str | None = field(repr=False)
+    role_id: str | None
+    secret_id: str | None = field(repr=False)
+    namespace: str | None
+    timeout: float
 
     def _headers(self, token: str | None = None) -> dict[str, str]:
         headers = {"X-Vault-Request": "true"}
@@ -105,6 +105,7 @@ def build(settings: Settings) -> Vault:
     if not token and not (settings.vault_role_id and secret_id):
         raise SecretError("secret://vault/... needs CHATOPS_VAULT_TOKEN (or VAULT_TOKEN), "
                           "or CHATOPS_VAULT_ROLE_ID and CHATOPS_VAULT_SECRET_ID (AppRole)")
-    return Vault(settings.vault_addr, token=token, role_id=settings.vault_role_id,
+    return Vault(addr=settings.vault_addr.rstrip("/"), token=token,
+                 role_id=settings.vault_role_id,
                  secret_id=secret_id, namespace=settings.vault_namespace,
                  timeout=settings.secret_timeout)
