@@ -10,9 +10,8 @@ thread ends at once rather than at its timeout: a run is never held by a slow se
 from __future__ import annotations
 
 import contextlib
-import http.client
-import socket
 import threading
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import Field
@@ -20,6 +19,10 @@ from pydantic import Field
 from chatops.durations import format_duration
 from chatops.health.registry import Check, GateContext, GateKind, GateResult, Slot, poll, register
 from chatops.intents.fields import Duration, StatusRange, Url
+
+if TYPE_CHECKING:
+    import http.client
+    import socket
 
 
 class HttpCheck(Check):
@@ -58,6 +61,8 @@ class Probe:
         self._aborted = False
 
     def _connection(self) -> http.client.HTTPConnection:
+        import http.client  # noqa: PLC0415 - what validates an intent never needs it
+
         host, port = self.parts.hostname or "", self.parts.port
         if self.parts.scheme == "https":
             from chatops.tls import tls_context  # noqa: PLC0415 - only https pays for it
@@ -103,6 +108,8 @@ class Probe:
             self._aborted = True
             sock = self._sock
         if sock is not None:
+            import socket  # noqa: PLC0415 - loaded already by the connection
+
             with contextlib.suppress(OSError):  # the plain socket's: TLS state untouched
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
@@ -120,6 +127,7 @@ async def get(url: str, timeout: float) -> tuple[int, str]:
 
 async def run(check: HttpCheck, ctx: GateContext) -> GateResult:
     import asyncio  # noqa: PLC0415
+    import http.client  # noqa: PLC0415
 
     lo, hi = check.status
 
