@@ -24,7 +24,8 @@ health:
 traffic: {driver: haproxy, listen: "127.0.0.1:8080", ports: {blue: 8081, green: 8082}}
 """
 
-NEVER_FOR_VALIDATE = ("asyncio", "httpx", "anyio", "h11", "prometheus_client", "apprise",
+NEVER_FOR_VALIDATE = ("asyncio", "httpx", "anyio", "h11", "http.client", "ssl",
+                      "prometheus_client", "apprise",
                       "chatops.traffic.haproxy", "chatops.runner.executor",
                       "chatops.gitops.forges.github", "chatops.secrets.providers.vault")
 
