@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import socket
 import threading
 import time
@@ -229,3 +230,41 @@ def test_an_attempt_the_gate_stops_waiting_for_is_cut_off() -> None:
     assert accepted
     assert len(cut) == len(accepted)
     assert all(cut), cut
+
+
+def test_a_gate_stopped_while_connecting_leaves_nothing_running() -> None:
+    """A step that fails stops its gates at once (a task crashed, say). An attempt still
+    connecting (a published port with nothing behind it: the backlog here is full, so
+    the connection never completes) is dropped with it: no worker thread is left waiting
+    on the connection, which the process would have to wait for when it exits."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    backlog = []
+    for _ in range(4):  # never accepted: the queue is full, later connections hang
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        backlog.append(filler)
+    ctx = GateContext(clock=SystemClock(), engine=DockerEngine(), description="http",
+                      since=datetime.now(UTC))
+
+    async def stopped_then_drained() -> bool:
+        waiting = check(f"http://127.0.0.1:{port}/", timeout=30.0, within=60.0)
+        gating = asyncio.ensure_future(run(waiting, ctx))
+        await asyncio.sleep(0.5)  # its first attempt is connecting
+        gating.cancel()
+        await asyncio.gather(gating, return_exceptions=True)
+        try:  # every worker thread free: the executor shuts down without waiting
+            await asyncio.wait_for(asyncio.get_running_loop().shutdown_default_executor(), 5)
+        except TimeoutError:
+            return False
+        return True
+
+    try:
+        assert asyncio.run(stopped_then_drained())
+    finally:
+        for sock in (*backlog, listener):
+            sock.close()

@@ -1,10 +1,12 @@
 """The ``http`` gate: a URL answers with an expected status (and body text).
 
-Each attempt is one ``GET`` on a new connection, made with the standard library's
-``http.client`` in a worker thread, as the engine's API calls are (``http.client`` is
-loaded already, so a gate costs no import after the ``up`` it waits for; h11 took
-about 5 ms). An attempt the gate stops waiting for has its socket shut down, so its
-thread ends at once rather than at its timeout: a run is never held by a slow server.
+Each attempt is one ``GET`` on a new connection: connected on the event loop (so a gate
+that is stopped, its step having failed, drops a connection still being made at once),
+then spoken with the standard library's ``http.client`` in a worker thread, as the
+engine's API calls are (``http.client`` is loaded already, so a gate costs no import
+after the ``up`` it waits for; h11 took about 5 ms). An attempt the gate stops waiting
+for has its socket shut down, so its thread ends at once rather than at its timeout: a
+run is never held by a slow server.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from chatops.health.registry import Check, GateContext, GateKind, GateResult, Sl
 from chatops.intents.fields import Duration, StatusRange, Url
 
 if TYPE_CHECKING:
-    import http.client
     import socket
 
 
@@ -50,8 +51,9 @@ BODY_LIMIT = 1 << 20
 
 
 class Probe:
-    """One ``GET url`` (``Connection: close``), made in a worker thread by ``fetch`` and
-    cut short from any thread by ``abort``."""
+    """One ``GET url`` (``Connection: close``). Its TCP connection is made on the event
+    loop (``connect``: cancelled, it stops at once); TLS and HTTP then run in a worker
+    thread (``fetch``), on a socket that ``abort`` can shut down from any thread."""
 
     def __init__(self, url: str, timeout: float) -> None:
         self.parts = urlsplit(url)
@@ -60,28 +62,62 @@ class Probe:
         self._sock: socket.socket | None = None
         self._aborted = False
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _hold(self, sock: socket.socket) -> None:
+        """``sock`` is the one ``abort`` shuts down (refused once aborted)."""
+        with self._lock:
+            if self._aborted:
+                sock.close()
+                raise ConnectionAbortedError("the gate stopped waiting")
+            self._sock = sock
+
+    async def connect(self) -> socket.socket:
+        """A connection to the URL's host, each of its addresses in turn (as
+        ``socket.create_connection`` tries them)."""
+        import asyncio  # noqa: PLC0415
+        import socket  # noqa: PLC0415
+
+        loop = asyncio.get_running_loop()
+        host = self.parts.hostname or ""
+        port = self.parts.port or (443 if self.parts.scheme == "https" else 80)
+        failed: OSError | None = None
+        for family, kind, proto, _, address in await loop.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, proto)
+            sock.setblocking(False)
+            self._hold(sock)
+            try:
+                await loop.sock_connect(sock, address)
+            except OSError as exc:
+                sock.close()
+                failed = exc
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        raise failed or OSError(f"{host} has no address")
+
+    def fetch(self, sock: socket.socket) -> tuple[int, str]:
+        """The status and the body as text (decoded by its charset, else UTF-8), over
+        ``sock``. Raises ``OSError`` (reset, TLS, aborted) or
+        ``http.client.HTTPException``."""
         import http.client  # noqa: PLC0415 - what validates an intent never needs it
 
-        host, port = self.parts.hostname or "", self.parts.port
-        if self.parts.scheme == "https":
+        parts = self.parts
+        host = parts.hostname or ""
+        sock.setblocking(True)
+        sock.settimeout(self.timeout)
+        conn = http.client.HTTPConnection(host, parts.port, timeout=self.timeout)
+        if parts.scheme == "https":
             from chatops.tls import tls_context  # noqa: PLC0415 - only https pays for it
 
-            return http.client.HTTPSConnection(host, port, timeout=self.timeout,
-                                               context=tls_context())
-        return http.client.HTTPConnection(host, port, timeout=self.timeout)
-
-    def fetch(self) -> tuple[int, str]:
-        """The status and the body as text (decoded by its charset, else UTF-8). Raises
-        ``OSError`` (refused, reset, TLS, aborted) or ``http.client.HTTPException``."""
-        parts = self.parts
-        conn = self._connection()
+            secure = tls_context().wrap_socket(sock, server_hostname=host,
+                                               do_handshake_on_connect=False)
+            self._hold(secure)
+            secure.do_handshake()
+            sock = secure
+        conn.sock = sock  # connected: http.client does not connect again
         try:
-            conn.connect()  # within the timeout, TLS handshake included
-            with self._lock:
-                if self._aborted:
-                    raise ConnectionAbortedError("the gate stopped waiting")
-                self._sock = conn.sock
             headers = {"Host": parts.netloc.rpartition("@")[2], "User-Agent": "chatops",
                        "Accept": "*/*", "Connection": "close"}
             if parts.username is not None:
@@ -115,12 +151,14 @@ class Probe:
 
 
 async def get(url: str, timeout: float) -> tuple[int, str]:
-    """One ``GET url``, as ``Probe.fetch``; cancelled, its connection is cut."""
+    """One ``GET url``: connected on the event loop, then spoken in a worker thread;
+    cancelled at any point, its connection is cut and no thread is left waiting."""
     import asyncio  # noqa: PLC0415
 
     probe = Probe(url, timeout)
     try:
-        return await asyncio.to_thread(probe.fetch)
+        sock = await probe.connect()
+        return await asyncio.to_thread(probe.fetch, sock)
     finally:
         probe.abort()
 
