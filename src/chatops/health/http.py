@@ -108,16 +108,15 @@ class Probe:
         sock.setblocking(True)
         sock.settimeout(self.timeout)
         conn = http.client.HTTPConnection(host, parts.port, timeout=self.timeout)
-        if parts.scheme == "https":
-            from chatops.tls import tls_context  # noqa: PLC0415 - only https pays for it
-
-            secure = tls_context().wrap_socket(sock, server_hostname=host,
-                                               do_handshake_on_connect=False)
-            self._hold(secure)
-            secure.do_handshake()
-            sock = secure
         conn.sock = sock  # connected: http.client does not connect again
-        try:
+        try:  # closed however it ends, a failed TLS handshake included
+            if parts.scheme == "https":
+                from chatops.tls import tls_context  # noqa: PLC0415 - only https pays
+
+                conn.sock = secure = tls_context().wrap_socket(
+                    sock, server_hostname=host, do_handshake_on_connect=False)
+                self._hold(secure)
+                secure.do_handshake()
             headers = {"Host": parts.netloc.rpartition("@")[2], "User-Agent": "chatops",
                        "Accept": "*/*", "Connection": "close"}
             if parts.username is not None:
