@@ -1,15 +1,16 @@
-"""The files a compose document names, read from its YAML as written (standard library
-only): what a deploy's plan lists as used, what Compose's reading depends on, and where
-secret files may be."""
+"""The files a compose document names, read from its YAML as written: what a deploy's
+plan lists as used, what Compose's reading depends on, and where secret files may be."""
 
 from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any
+
+from msgspec import Struct
 
 
-class FileRef(NamedTuple):
+class FileRef(Struct, frozen=True):
     path: str  # as written, relative to the compose file's folder unless absolute
     kind: str  # include, include env_file, env_file, extends, build, dockerfile, config, secret
     owner: str | None = None  # the service, config or secret that names it
