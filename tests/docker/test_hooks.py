@@ -163,7 +163,10 @@ def test_a_failing_post_deploy_hook_is_reported_and_rolls_back_only_when_asked(
     assert http_get(demo_stack.url + "/version")[1].strip() == "v2"
     # on_failure ran after the rollback, knew how the run ended, and its own failure is
     # added to the reason without hiding the first one.
-    assert seen(hooks, "page")["env"]["CHATOPS_OUTCOME"] == "rolled_back"
+    page = seen(hooks, "page")["env"]
+    assert page["CHATOPS_OUTCOME"] == "rolled_back"
+    assert page["CHATOPS_OLD_IMAGE"] == images("v2")  # what the step found running
+    assert page["CHATOPS_NEW_IMAGE"] == images("v3")
     assert record.reason.index("post_deploy hook") < record.reason.index("on_failure hook")
     assert "on_failure hook" in record.reason
     assert "exit code 7" in record.reason

@@ -205,34 +205,34 @@ class Executor:
         return RunOutcome(run_id, status, reason, refused=refused)
 
     async def _run_steps(self, run_id: str, plan: Plan) -> tuple[RunStatus, str | None]:
-        notes: list[str] = []
-        try:  # every secret of every step opened before the first change
+        """Each step in order, every secret of every step opened before the first change;
+        the first that does not succeed ends the run."""
+        try:
             self.secrets.open(run_id, plan.steps)
         except ChatopsError as exc:
             self.note(run_id, plan.intent, f"{exc.message}; nothing was changed")
             return RunStatus.failed, f"{exc.message}; nothing was changed"
+        notes: list[str] = []
         try:
-            return await self._run_opened(run_id, plan, notes)
+            for step in plan.steps:
+                where = f"step {step.index}/{step.count} ({step.action} on {step.stack})"
+                self.emit(run_id, plan.intent, ev.STEP_STARTED, **restore.step_fields(step))
+                status, reason = await self._run_step(run_id, plan.intent, step)
+                if status is not RunStatus.succeeded:
+                    return status, f"{where}: {reason}"
+                if reason != "succeeded":  # succeeded, with something to say (a hook failed)
+                    notes.append(f"{where}: {reason}")
         finally:
             self.secrets.close(run_id)
-
-    async def _run_opened(self, run_id: str, plan: Plan, notes: list[str]
-                          ) -> tuple[RunStatus, str | None]:
-        for step in plan.steps:
-            where = f"step {step.index}/{step.count} ({step.action} on {step.stack})"
-            self.emit(run_id, plan.intent, ev.STEP_STARTED, **restore.step_fields(step))
-            status, reason = await self._run_step(run_id, plan.intent, step)
-            if status is not RunStatus.succeeded:
-                return status, f"{where}: {reason}"
-            if reason != "succeeded":  # succeeded, with something to say (a hook failed)
-                notes.append(f"{where}: {reason}")
         return RunStatus.succeeded, "; ".join(notes) or None
 
     # -- one step --------------------------------------------------------------
 
     async def _run_step(self, run_id: str, intent: str, step: StepPlan
                         ) -> tuple[RunStatus, str]:
-        """One step on its host (every engine call and command inside goes there)."""
+        """One step on its host (every engine call and command inside goes there), its
+        strategy's way, then its ``on_failure`` hooks when it failed (they never hide
+        why)."""
         with on_host(step.host):
             if step.host is not None:
                 problem = await self._host_problem(step)
@@ -242,8 +242,17 @@ class Executor:
             with self.secrets.staged(run_id, step) as folder:
                 context = self._context.setdefault(run_id, {})
                 context["secrets_dir"] = str(folder) if folder is not None else None
+                state = StepState(step)
                 try:
-                    return await self._run_step_here(run_id, intent, step)
+                    status, reason = await strategy_for(step).run(self, run_id, intent,
+                                                                  state)
+                    if status is RunStatus.succeeded or not step.hooks_of("on_failure"):
+                        return status, reason
+                    env = hook_env(self, run_id, intent, step, before=state.before,
+                                   outcome=str(status))
+                    problem = await run_hooks(self, run_id, intent, step,
+                                              kind="on_failure", env=env)
+                    return status, reason + (f"; {problem}" if problem else "")
                 finally:
                     context.pop("secrets_dir", None)
 
@@ -269,16 +278,6 @@ class Executor:
             return (f"host {step.host} cannot be reached: {exc.message} (nothing was "
                     "changed)")
         return None
-
-    async def _run_step_here(self, run_id: str, intent: str, step: StepPlan
-                             ) -> tuple[RunStatus, str]:
-        """One step, then its ``on_failure`` hooks when it failed (they never hide why)."""
-        status, reason, before = await strategy_for(step).run(self, run_id, intent, step)
-        if status is RunStatus.succeeded or not step.hooks_of("on_failure"):
-            return status, reason
-        env = hook_env(self, run_id, intent, step, before=before, outcome=str(status))
-        problem = await run_hooks(self, run_id, intent, step, kind="on_failure", env=env)
-        return status, reason + (f"; {problem}" if problem else "")
 
     async def save_after(self, run_id: str, state: StepState) -> None:
         """What a succeeded step left running: the history a rollback goes back through."""

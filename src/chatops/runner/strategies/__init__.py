@@ -12,7 +12,7 @@ interface), never on the executor.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from msgspec import Struct
 
@@ -21,16 +21,17 @@ from chatops.store.records import RunStatus
 
 if TYPE_CHECKING:
     from chatops.planning.steps import StepPlan
-    from chatops.runner.state import StepIO
+    from chatops.runner.state import StepIO, StepState
 
-#: What a step ended as, why, and the snapshot taken before it changed anything.
-Outcome = tuple[RunStatus, str, dict[str, Any] | None]
+#: What a step ended as, and why (what it ran before it changed anything is left in its
+#: ``StepState.before``, for the ``on_failure`` hooks).
+Outcome = tuple[RunStatus, str]
 
 
 class Strategy(Struct, frozen=True, kw_only=True):
     name: str  # ``StepPlan.runs_as``
     summary: str  # one line for the docs' registry table (docs/layout.md)
-    run: Callable[[StepIO, str, str, StepPlan], Awaitable[Outcome]]
+    run: Callable[[StepIO, str, str, StepState], Awaitable[Outcome]]
 
 
 REGISTRY: dict[str, Strategy] = {}

@@ -28,7 +28,7 @@ from msgspec.structs import replace
 from chatops import events as ev
 from chatops.errors import ChatopsError, EngineError
 from chatops.planning import slots
-from chatops.planning.steps import Gate, StepPlan
+from chatops.planning.steps import Gate
 from chatops.runner.hooks import run_hooks
 from chatops.runner.project import ComposeConfigError, parse_config
 from chatops.runner.slot_step import PhaseFailedError, SlotStep
@@ -322,13 +322,16 @@ class BlueGreen(SlotStep):
         self.ex.save_snapshot(self.run_id, self.step, "after", taken)
 
 
-def runs(kind: type[BlueGreen]) -> Callable[[StepIO, str, str, StepPlan], Awaitable[Outcome]]:
-    """The strategy's run: one ``kind`` step (blue-green, or a canary), and what it saw."""
+def runs(kind: type[BlueGreen]) -> Callable[[StepIO, str, str, StepState], Awaitable[Outcome]]:
+    """The strategy's run: one ``kind`` step (blue-green, or a canary), and what the live
+    slot ran before it."""
 
-    async def run(ex: StepIO, run_id: str, intent: str, step: StepPlan) -> Outcome:
-        slot_step = kind(ex, run_id, intent, step)
-        status, reason = await slot_step.run()
-        return status, reason, slot_step.before
+    async def run(ex: StepIO, run_id: str, intent: str, state: StepState) -> Outcome:
+        slot_step = kind(ex, run_id, intent, state.step)
+        try:
+            return await slot_step.run()
+        finally:
+            state.before = slot_step.before
 
     return run
 

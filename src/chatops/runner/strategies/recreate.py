@@ -14,7 +14,6 @@ from chatops.runner.strategies import Outcome, Strategy, register
 from chatops.store.records import RunStatus
 
 if TYPE_CHECKING:
-    from chatops.planning.steps import StepPlan
     from chatops.runner.state import StepIO
 
 
@@ -26,13 +25,7 @@ async def dropped(task: asyncio.Future[Any] | None) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def run(ex: StepIO, run_id: str, intent: str, step: StepPlan) -> Outcome:
-    state = StepState(step)
-    status, reason = await _run(ex, run_id, intent, state)
-    return status, reason, state.before
-
-
-async def _run(ex: StepIO, run_id: str, intent: str, state: StepState) -> tuple[RunStatus, str]:
+async def run(ex: StepIO, run_id: str, intent: str, state: StepState) -> Outcome:
     step = state.step
     # Commands before the first change (a rollout's pull) run while Compose reads
     # the file: neither touches what is running, and the step gets faster.

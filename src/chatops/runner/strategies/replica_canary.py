@@ -17,7 +17,6 @@ from chatops.runner.strategies import Outcome, Strategy, register
 from chatops.store.records import RunStatus
 
 if TYPE_CHECKING:
-    from chatops.planning.steps import StepPlan
     from chatops.runner.state import StepIO
 
 
@@ -94,10 +93,8 @@ class ReplicaCanary:
             await self.ex.engine.remove(container_id)
 
 
-async def run(ex: StepIO, run_id: str, intent: str, step: StepPlan) -> Outcome:
-    state = StepState(step)
-    status, reason = await ReplicaCanary(ex, run_id, intent, state).run()
-    return status, reason, state.before
+async def run(ex: StepIO, run_id: str, intent: str, state: StepState) -> Outcome:
+    return await ReplicaCanary(ex, run_id, intent, state).run()
 
 
 KIND = register(Strategy(name="replica-canary", summary="strategy canary without traffic: "

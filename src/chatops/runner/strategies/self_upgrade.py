@@ -25,19 +25,18 @@ from chatops.store.handoffs import Handoff
 from chatops.store.records import RunStatus
 
 if TYPE_CHECKING:
-    from chatops.planning.steps import StepPlan
     from chatops.runner.state import StepIO
 
 #: Beyond the intent's slowest gate: the new container's start and its service's.
 START_ALLOWANCE = 60.0
 
 
-async def run(ex: StepIO, run_id: str, intent: str, step: StepPlan) -> Outcome:
-    state = StepState(step)
+async def run(ex: StepIO, run_id: str, intent: str, state: StepState) -> Outcome:
+    step = state.step
     try:
         handoff, own = await _decide(ex, run_id, intent, state)
     except (StepFailedError, EngineError) as exc:
-        return RunStatus.failed, f"{exc.message} (nothing was changed)", state.before
+        return RunStatus.failed, f"{exc.message} (nothing was changed)"
     ex.store.hand_off(handoff)
     argv = helper_argv(run_id, own, handoff.old_image, ex.store.path.parent, os.getgroups())
     cmd = Command(argv, "start the upgrade's helper container (the old image)", 60, True)
@@ -46,7 +45,7 @@ async def run(ex: StepIO, run_id: str, intent: str, step: StepPlan) -> Outcome:
         ex.store.move_handoff(run_id, ("handing_off",), "finished",
                               reason="the helper did not start")
         return (RunStatus.failed, f"the upgrade's helper did not start: {result.describe()} "
-                "(nothing was changed)", state.before)
+                "(nothing was changed)")
     ex.note(run_id, intent, f"handed over to {helper_name(run_id)}: it recreates "
             f"{step.service} on {handoff.image_ref}; the chatops that comes up finishes "
             "this run")

@@ -34,7 +34,6 @@ from chatops.runner.strategies import Outcome, Strategy, register
 from chatops.store.records import RunStatus
 
 if TYPE_CHECKING:
-    from chatops.planning.steps import StepPlan
     from chatops.runner.state import StepIO
 
 POLL = 0.1  # the engine's API on its socket: cheap to ask often
@@ -322,10 +321,8 @@ class SwarmStep:
             "which pass the health gates"
 
 
-async def run(ex: StepIO, run_id: str, intent: str, step: StepPlan) -> Outcome:
-    state = StepState(step)
-    status, reason = await SwarmStep(ex, run_id, intent, state, step.pins).run()
-    return status, reason, state.before
+async def run(ex: StepIO, run_id: str, intent: str, state: StepState) -> Outcome:
+    return await SwarmStep(ex, run_id, intent, state, state.step.pins).run()
 
 
 KIND = register(Strategy(name="swarm", summary="engine swarm: docker stack deploy with "
