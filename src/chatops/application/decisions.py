@@ -56,35 +56,6 @@ class RunDecision(Struct, frozen=True):
         return sorted({d.stack for d in self.intent.documents})
 
 
-async def read_at_commit(ctx: Context, name: str, sha: str | None,
-                         notes: list[str] | None = None) -> tuple[IntentFile, str]:
-    """Fetch, check the commit is on the deploy branch (the branch head when ``sha`` is
-    None), and read intent ``name`` as it is there. Nothing in the checkout moves. With
-    ``notes``, a remote that cannot be fetched is not a refusal: the last fetched branch
-    is used, and a note says so."""
-    sync = ctx.sync()
-    async with ctx.checkout_lock:  # one git process at a time in this checkout
-        try:
-            if not (ctx.repo.root / ".git").exists():
-                raise NotACheckoutError(f"{ctx.repo.root} is not a Git checkout (clone the "
-                                        "GitOps repository there to deploy commits)")
-            try:
-                await asyncio.to_thread(sync.fetch)
-            except GitUnreachableError as exc:
-                if notes is None:
-                    raise
-                notes.append(f"{exc.message}: deploying from the last fetched "
-                             f"{sync.remote}/{sync.branch}{FETCH_FALLBACK}")
-            full = await asyncio.to_thread(sync.resolve, sha)
-        except GitError as exc:
-            exc.intent = name
-            if exc.status in (409, 422):  # the commit itself is refused, not the remote
-                exc.field = "sha"
-            raise
-        view = await asyncio.to_thread(ctx.view, full)
-    return view.intent(name), full
-
-
 async def branch_head(ctx: Context) -> str | None:
     """The head of the deploy branch, fetched now (None when the repository is not a Git
     checkout): what "deploy" means to a person who names no commit."""
@@ -140,15 +111,36 @@ async def commit_when_required(ctx: Context, d: Draft) -> None:
 
 
 async def intent_read(ctx: Context, d: Draft) -> None:
-    """The intent at the commit (fetched, on the deploy branch), or from the checkout."""
+    """The intent as it is at the commit, read from Git objects (nothing in the checkout
+    moves), once the remote is fetched and the commit found on the deploy branch (its
+    head when no commit was named); outside a Git checkout, from the working tree. With
+    no commit named (a schedule, a person's "deploy"), a remote that does not answer is
+    not a refusal: the last fetched branch head is deployed, and a note says so."""
     d.through_git = ctx.through_git(d.sha)
-    if d.through_git:
-        # No commit named (a schedule, a person's "deploy"): a remote that does not
-        # answer leaves the last fetched branch head to deploy, said in the notes.
-        d.intent, d.full = await read_at_commit(ctx, d.name, d.sha,
-                                                d.notes if d.sha is None else None)
-    else:
+    if not d.through_git:
         d.intent = ctx.load(d.name)
+        return
+    sync = ctx.sync()
+    async with ctx.checkout_lock:  # one git process at a time in this checkout
+        try:
+            if not (ctx.repo.root / ".git").exists():
+                raise NotACheckoutError(f"{ctx.repo.root} is not a Git checkout (clone the "
+                                        "GitOps repository there to deploy commits)")
+            try:
+                await asyncio.to_thread(sync.fetch)
+            except GitUnreachableError as exc:
+                if d.sha is not None:
+                    raise
+                d.notes.append(f"{exc.message}: deploying from the last fetched "
+                               f"{sync.remote}/{sync.branch}{FETCH_FALLBACK}")
+            d.full = await asyncio.to_thread(sync.resolve, d.sha)
+        except GitError as exc:
+            exc.intent = d.name
+            if exc.status in (409, 422):  # the commit itself is refused, not the remote
+                exc.field = "sha"
+            raise
+        view = await asyncio.to_thread(ctx.view, d.full)
+    d.intent = view.intent(d.name)
 
 
 async def caller_scope(ctx: Context, d: Draft) -> None:
