@@ -79,9 +79,12 @@ class Probe:
         loop = asyncio.get_running_loop()
         host = self.parts.hostname or ""
         port = self.parts.port or (443 if self.parts.scheme == "https" else 80)
+        # An ASCII host goes to the resolver as bytes, as the idna codec would make it:
+        # a str would load that codec first, 5 ms on the way to a run's first answer.
+        name: str | bytes = host.encode("ascii") if host.isascii() else host
         failed: OSError | None = None
         for family, kind, proto, _, address in await loop.getaddrinfo(
-                host, port, type=socket.SOCK_STREAM):
+                name, port, type=socket.SOCK_STREAM):
             sock = socket.socket(family, kind, proto)
             sock.setblocking(False)
             self._hold(sock)
