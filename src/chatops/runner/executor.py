@@ -304,25 +304,22 @@ class Executor:
 
     async def commands(self, run_id: str, intent: str, state: StepState,
                         commands: Sequence[Command]) -> None:
+        """The step's commands in order (a rollback's with the secrets it goes back to);
+        the first that fails fails the step."""
         step = state.step
         back = state.target if step.action == "rollback" else None
         with self.secrets.going_back(run_id, step, back):
-            await self._commands(run_id, intent, state, commands)
-
-    async def _commands(self, run_id: str, intent: str, state: StepState,
-                        commands: Sequence[Command]) -> None:
-        step = state.step
-        for cmd in commands:
-            argv = cmd.argv
-            if step.action == "rollback" and state.before is not None:
-                argv = restore.restore_argv(self.compose_command, state,
-                                            restore.target_replicas(state))
-            result = await self.command(run_id, intent, step, cmd, "deploy", argv)
-            if cmd.mutating and not state.changed:
-                state.changed = True
-                self.store.mark_changed(run_id)
-            if not result.ok:
-                raise StepFailedError(f"{cmd.description} failed: {result.describe()}")
+            for cmd in commands:
+                argv = cmd.argv
+                if step.action == "rollback" and state.before is not None:
+                    argv = restore.restore_argv(self.compose_command, state,
+                                                restore.target_replicas(state))
+                result = await self.command(run_id, intent, step, cmd, "deploy", argv)
+                if cmd.mutating and not state.changed:
+                    state.changed = True
+                    self.store.mark_changed(run_id)
+                if not result.ok:
+                    raise StepFailedError(f"{cmd.description} failed: {result.describe()}")
 
     async def prepare(self, run_id: str, intent: str, state: StepState) -> None:
         """Compose's view of the project (refusing an invalid file), then the snapshot."""
