@@ -65,9 +65,14 @@ def test_a_good_version_switches_and_the_old_slot_drains(cli, bg, haproxy, image
 
 
 def test_a_version_that_fails_its_gate_never_receives_traffic(cli, bg, haproxy,
-                                                                images) -> None:
+                                                                images, tmp_path) -> None:
     first_deploy(cli, bg, haproxy)
     bg.write(images("bad500"))  # its health URL answers 500
+    seen = tmp_path / "on_failure.json"
+    hook = [sys.executable, "-c", "import json, os, sys; open(sys.argv[1], 'w').write("
+            "json.dumps({k: v for k, v in os.environ.items() if k.startswith('CHATOPS_')}))",
+            str(seen)]
+    bg.intent(extra=f"hooks:\n  on_failure:\n    - {json.dumps(hook)}\n")
 
     with Watcher(bg.url) as watcher:
         result = cli("run", "web", "--repo", str(bg.root), "--local")
@@ -82,6 +87,11 @@ def test_a_version_that_fails_its_gate_never_receives_traffic(cli, bg, haproxy,
     assert (record.traffic["before"], record.traffic["after"]) == ("green", "green")
     assert [c["State"] for c in bg.containers("blue")] == ["exited"]
     assert http_get(bg.url + "/version")[1].strip() == "v1"
+    # The on_failure hook knew how the run ended, and what the live slot ran before it.
+    env = json.loads(seen.read_text())
+    assert env["CHATOPS_OUTCOME"] == "rolled_back"
+    assert env["CHATOPS_OLD_IMAGE"] == images("v1")
+    assert env["CHATOPS_NEW_IMAGE"] == images("bad500")
 
 
 def test_a_failing_smoke_check_keeps_the_new_version_away(cli, bg, haproxy, images) -> None:
