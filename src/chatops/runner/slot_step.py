@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from chatops import events as ev
 from chatops.errors import ChatopsError, EngineError
 from chatops.planning import slots
-from chatops.planning.steps import Command, StepPlan
+from chatops.planning.steps import Command
 from chatops.runner.hooks import hook_env
 from chatops.runner.project import ComposeProject
 from chatops.runner.slots import delta
@@ -19,7 +19,7 @@ from chatops.store.records import RunStatus
 from chatops.traffic.base import Driver, other
 
 if TYPE_CHECKING:
-    from chatops.runner.state import StepIO
+    from chatops.runner.state import StepIO, StepState
 
 DRAIN_POLL = 0.05
 STOP_TIMEOUT = 10.0  # Compose's default: SIGTERM, then SIGKILL
@@ -33,12 +33,14 @@ class PhaseFailedError(ChatopsError):
 class SlotStep:
     """One step of one run over two slots."""
 
-    def __init__(self, ex: StepIO, run_id: str, intent: str, step: StepPlan) -> None:
+    def __init__(self, ex: StepIO, run_id: str, intent: str, state: StepState) -> None:
+        step = state.step
         assert step.blue_green is not None  # noqa: S101 - the executor checked
         assert step.service is not None  # noqa: S101
         self.ex = ex
         self.run_id = run_id
         self.intent = intent
+        self.state = state  # its ``before``: what the live slot ran
         self.step = step
         self.traffic = step.blue_green.traffic
         self.service = step.service
@@ -49,7 +51,6 @@ class SlotStep:
         }
         self.projects: dict[str, ComposeProject] = {}
         self.changed = False
-        self.before: dict[str, Any] | None = None  # what the live slot ran
         self.failed_before: int | None = None  # the proxy's failed count before the switch
 
     def _note(self, text: str) -> None:
@@ -75,7 +76,7 @@ class SlotStep:
             raise PhaseFailedError(f"{description} failed: {result.describe()}")
 
     def _hook_env(self) -> dict[str, str]:
-        return hook_env(self.ex, self.run_id, self.intent, self.step, before=self.before)
+        return hook_env(self.ex, self.run_id, self.intent, self.step, before=self.state.before)
 
     def _project(self, slot: str) -> str:
         return slots.slot_project(self.step.stack, self.service, slot)

@@ -95,9 +95,9 @@ class BlueGreen(SlotStep):
         idle = other(live)
         self.record.update(before=live, target=idle)
         self._note(f"{live} is live (by the proxy); {idle} is the idle slot")
-        self.before = await take_snapshot(self.ex.engine, self.projects[live],
-                                          [self.service], self.step.stack)
-        self.ex.save_snapshot(self.run_id, self.step, "before", self.before)
+        self.state.before = await take_snapshot(self.ex.engine, self.projects[live],
+                                                [self.service], self.step.stack)
+        self.ex.save_snapshot(self.run_id, self.step, "before", self.state.before)
         vetoed = await run_hooks(self.ex, self.run_id, self.intent, self.step,
                                  kind="pre_deploy", env=self._hook_env())
         if vetoed:
@@ -323,15 +323,10 @@ class BlueGreen(SlotStep):
 
 
 def runs(kind: type[BlueGreen]) -> Callable[[StepIO, str, str, StepState], Awaitable[Outcome]]:
-    """The strategy's run: one ``kind`` step (blue-green, or a canary), and what the live
-    slot ran before it."""
+    """The strategy's run: one ``kind`` step (blue-green, or a canary)."""
 
     async def run(ex: StepIO, run_id: str, intent: str, state: StepState) -> Outcome:
-        slot_step = kind(ex, run_id, intent, state.step)
-        try:
-            return await slot_step.run()
-        finally:
-            state.before = slot_step.before
+        return await kind(ex, run_id, intent, state).run()
 
     return run
 
